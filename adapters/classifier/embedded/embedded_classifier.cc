@@ -1,0 +1,208 @@
+#include "classifier/embedded/embedded_classifier.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+
+void AppendPart(std::string* out, const std::string& part) {
+  if (part.find_first_not_of(" \t\r\n") == std::string::npos) return;
+  if (!out->empty()) out->append("\n");
+  out->append(part);
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Everything that changes what training produces goes into the cache key, so editing the
+// training data, the field, the recipe or the file format retrains instead of reusing.
+std::string Recipe(const TrainOptions& o) {
+  const FeatureOptions& f = o.features;
+  std::ostringstream s;
+  s << "format=" << LinearModel::kFormatVersion << " words=" << f.word_ngram_max << " chars=" << f.char_ngram_min
+    << "-" << f.char_ngram_max << " min_df=" << f.min_df << " ww=" << f.word_weight << " cw=" << f.char_weight
+    << " epochs=" << o.epochs << " lr=" << o.learning_rate << " l2=" << o.l2
+    << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate;
+  return s.str();
+}
+
+// Writes next to the destination and renames, so a concurrent reader (another replica
+// starting at the same moment) sees either no file or a whole one.
+Status SaveAtomically(const LinearModel& model, const fs::path& dest) {
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return Status::Unavailable("cannot create " + dest.parent_path().string() + ": " + ec.message());
+  const fs::path tmp = dest.string() + ".tmp." + std::to_string(::getpid()) + "." + RandomHex(4);
+  Status s = model.Save(tmp.string());
+  if (s.ok()) {
+    fs::rename(tmp, dest, ec);
+    if (ec) s = Status::Unavailable("cannot rename into " + dest.string() + ": " + ec.message());
+  }
+  if (!s.ok()) fs::remove(tmp, ec);
+  return s;
+}
+
+}  // namespace
+
+TicketText BuildTicketText(const Ticket& ticket) {
+  TicketText out;
+  AppendPart(&out.whole, ticket.subject);
+  AppendPart(&out.whole, ticket.description);
+  const Comment* newest = nullptr;
+  for (const Comment& c : ticket.comments) {
+    if (c.author_role != AuthorRole::kCustomer) continue;
+    newest = &c;
+    // Many desks repeat the description as the first comment; counting it twice would
+    // skew term frequencies toward the opening message.
+    if (c.body == ticket.description) continue;
+    AppendPart(&out.whole, c.body);
+  }
+  if (newest != nullptr && newest->body != ticket.description && newest->body != out.whole) {
+    out.newest = newest->body;
+  }
+  return out;
+}
+
+EmbeddedClassifier::EmbeddedClassifier(std::map<std::string, LinearModel> models)
+    : models_(std::move(models)) {}
+
+Result<Triage> EmbeddedClassifier::Classify(const Ticket& redacted_ticket) {
+  const TicketText text = BuildTicketText(redacted_ticket);
+  const bool has_words = std::any_of(text.whole.begin(), text.whole.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80;
+  });
+  Triage triage;
+  for (const auto& [dimension, model] : models_) {
+    if (!has_words) {
+      // Nothing to go on: the class prior is not a prediction about this ticket.
+      Prediction p;
+      p.abstained = true;
+      triage.predictions[dimension] = p;
+      continue;
+    }
+    std::vector<double> probs = model.Probabilities(text.whole);
+    if (!text.newest.empty()) {
+      const std::vector<double> newest = model.Probabilities(text.newest);
+      for (size_t i = 0; i < probs.size(); ++i) {
+        probs[i] = kNewestWeight * newest[i] + (1.0 - kNewestWeight) * probs[i];
+      }
+    }
+    triage.predictions[dimension] = model.FromProbabilities(probs);
+  }
+  return triage;
+}
+
+Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,
+                                                            const std::string& data_dir,
+                                                            std::vector<std::string>* trained) {
+  const fs::path index_path = fs::path(sample_dir) / "models.json";
+  auto index_text = ReadFile(index_path.string());
+  if (!index_text.ok()) {
+    return Status::FailedPrecondition("no [classifier] models configured and no sample models at " +
+                                      index_path.string());
+  }
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(*index_text);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(index_path.string() + ": invalid JSON: " + e.what());
+  }
+  if (!index.is_array()) return Status::InvalidArgument(index_path.string() + ": expected a JSON array");
+
+  const TrainOptions options;  // the tuned defaults
+  std::map<std::string, LinearModel> models;
+  for (size_t i = 0; i < index.size(); ++i) {
+    const nlohmann::json& entry = index[i];
+    const std::string where = index_path.string() + "[" + std::to_string(i) + "]";
+    if (!entry.is_object() || !entry.contains("dimension") || !entry["dimension"].is_string() ||
+        !entry.contains("data") || !entry["data"].is_string() || !entry.contains("field") ||
+        !entry["field"].is_string()) {
+      return Status::InvalidArgument(where + ": needs string fields dimension, data, field");
+    }
+    const std::string dimension = entry["dimension"].get<std::string>();
+    const std::string field = entry["field"].get<std::string>();
+    const fs::path data_path = fs::path(sample_dir) / entry["data"].get<std::string>();
+    DP_ASSIGN_OR_RETURN(std::string data_bytes, ReadFile(data_path.string()));
+
+    fs::path cache;
+    if (!data_dir.empty()) {
+      const std::string key =
+          Sha256Hex(data_bytes + '\0' + field + '\0' + Recipe(options)).substr(0, 16);
+      cache = fs::path(data_dir) / "models" / ("sample-" + dimension + "-" + key + ".model");
+      auto cached = LinearModel::Load(cache.string());
+      if (cached.ok()) {
+        models.emplace(dimension, std::move(cached).value());
+        continue;
+      }
+      if (cached.status().code() != Code::kNotFound) {
+        spdlog::warn("sample model {} unusable ({}); retraining", cache.string(), cached.status().ToString());
+      }
+    }
+    DP_ASSIGN_OR_RETURN(auto examples, LoadJsonl(data_path.string(), field));
+    auto model = TrainLinearModel(examples, options);
+    if (!model.ok()) return model.status().WithContext("train sample model " + dimension);
+    spdlog::info("trained sample {} model on {} examples ({} labels)", dimension, examples.size(),
+                 model->labels().size());
+    if (trained != nullptr) trained->push_back(dimension);
+    if (!cache.empty()) {
+      Status saved = SaveAtomically(*model, cache);
+      // A read-only data dir costs a retrain at the next start, not a failure now.
+      if (!saved.ok()) spdlog::warn("cannot cache sample model: {}", saved.ToString());
+    }
+    models.emplace(dimension, std::move(model).value());
+  }
+  if (models.empty()) return Status::InvalidArgument(index_path.string() + ": lists no models");
+  return models;
+}
+
+Result<std::unique_ptr<EmbeddedClassifier>> EmbeddedClassifier::Create(AdapterContext& ctx) {
+  std::map<std::string, std::string> paths;
+  if (ctx.section != nullptr) {
+    (void)ctx.section->String("type", "embedded");
+    if (ctx.section->Has("models")) {
+      ConfigSection models = ctx.section->Table("models");
+      for (const std::string& dimension : models.Keys()) {
+        // A wrong type is recorded by the section and reported by the caller's Finish().
+        std::string path = models.String(dimension);
+        if (!path.empty()) paths[dimension] = std::move(path);
+      }
+      if (paths.empty()) {
+        return Status::InvalidArgument(
+            "classifier.models: no model paths (omit the table to use the sample models)");
+      }
+    }
+  }
+  std::map<std::string, LinearModel> loaded;
+  if (paths.empty()) {
+    DP_ASSIGN_OR_RETURN(loaded, LoadSampleModels(ctx.sample_dir, ctx.data_dir));
+  } else {
+    for (const auto& [dimension, path] : paths) {
+      auto model = LinearModel::Load(path);
+      if (!model.ok()) {
+        return Status::InvalidArgument("classifier.models." + dimension + ": " + model.status().message());
+      }
+      loaded.emplace(dimension, std::move(model).value());
+    }
+  }
+  return std::make_unique<EmbeddedClassifier>(std::move(loaded));
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,722 @@
+#include "classifier/embedded/linear_model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+namespace deskpilot {
+namespace {
+
+constexpr char kMagic[8] = {'D', 'P', 'L', 'I', 'N', 'M', 'D', 'L'};
+constexpr size_t kTopAlternatives = 3;
+
+// FNV-1a: stable across platforms and runs, so a saved vocabulary of hashes stays valid.
+constexpr uint64_t kFnvOffset = 1469598103934665603ULL;
+constexpr uint64_t kFnvPrime = 1099511628211ULL;
+
+uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+uint64_t FeatureHash(FeatureKind kind, std::string_view text) {
+  uint64_t h = kFnvOffset;
+  h ^= static_cast<uint8_t>(kind);
+  h *= kFnvPrime;
+  return Fnv1a(h, text);
+}
+
+// Spreads FNV's low bits before masking into the open-addressing table.
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// SplitMix64: tiny, fast and identical on every platform (std::shuffle is not specified
+// to be, and training must be reproducible from a seed).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  template <typename T>
+  void Shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[Next() % i]);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+bool IsWordByte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+std::vector<std::string> Tokenize(std::string_view text) {
+  std::vector<std::string> tokens;
+  std::string current;
+  for (unsigned char c : text) {
+    if (IsWordByte(c)) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+      // Folding digits makes "2 weeks" and "3 weeks" the same evidence.
+      if (c >= '0' && c <= '9') c = '0';
+      current.push_back(static_cast<char>(c));
+    } else if (c == '\'' && !current.empty()) {
+      // "hasn't" → "hasnt": contractions stay one token.
+      continue;
+    } else if (!current.empty()) {
+      tokens.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (!current.empty()) tokens.push_back(std::move(current));
+  return tokens;
+}
+
+// Little-endian binary writer/reader for the model file.
+class Writer {
+ public:
+  template <typename T>
+  void Put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  template <typename T>
+  void PutArray(const std::vector<T>& v) {
+    out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  }
+  void PutString(const std::string& s) {
+    Put(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  std::string& bytes() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (in_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  template <typename T>
+  bool GetArray(size_t n, std::vector<T>* v) {
+    if (n > (in_.size() - pos_) / sizeof(T)) return false;
+    v->resize(n);
+    std::memcpy(v->data(), in_.data() + pos_, n * sizeof(T));
+    pos_ += n * sizeof(T);
+    return true;
+  }
+  bool GetString(std::string* s) {
+    uint32_t n = 0;
+    if (!Get(&n) || in_.size() - pos_ < n) return false;
+    s->assign(in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool AtEnd() const { return pos_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::string& label_field) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open file");
+  std::vector<LabeledText> out;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto where = [&] { return path + ":" + std::to_string(line_no) + ": "; };
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      return Status::InvalidArgument(where() + "invalid JSON: " + e.what());
+    }
+    if (!j.is_object()) return Status::InvalidArgument(where() + "expected a JSON object");
+    auto text = j.find("text");
+    if (text == j.end() || !text->is_string())
+      return Status::InvalidArgument(where() + "missing string field \"text\"");
+    auto label = j.find(label_field);
+    LabeledText example{text->get<std::string>(), ""};
+    if (label != j.end() && label->is_string()) {
+      example.label = label->get<std::string>();
+    } else if (label != j.end() && label->is_number_integer()) {
+      example.label = std::to_string(label->get<int64_t>());
+    } else {
+      return Status::InvalidArgument(where() + "missing string field \"" + label_field + "\"");
+    }
+    if (example.label.empty())
+      return Status::InvalidArgument(where() + "empty label in field \"" + label_field + "\"");
+    out.push_back(std::move(example));
+  }
+  if (in.bad()) return Status::Unavailable(path + ": read error");
+  return out;
+}
+
+void ForEachFeature(std::string_view text, const FeatureOptions& options,
+                    const std::function<void(FeatureKind, std::string_view)>& fn) {
+  const std::vector<std::string> tokens = Tokenize(text);
+  std::string buf;
+  for (int n = 1; n <= options.word_ngram_max; ++n) {
+    for (size_t i = 0; i + n <= tokens.size(); ++i) {
+      buf = tokens[i];
+      for (int m = 1; m < n; ++m) {
+        buf.push_back(' ');
+        buf += tokens[i + m];
+      }
+      fn(FeatureKind::kWord, buf);
+    }
+  }
+  if (options.char_ngram_max <= 0) return;
+  std::vector<size_t> starts;  // byte offset of each code point in the padded word
+  for (const std::string& token : tokens) {
+    buf = " " + token + " ";
+    starts.clear();
+    for (size_t b = 0; b < buf.size(); ++b) {
+      if ((static_cast<unsigned char>(buf[b]) & 0xC0) != 0x80) starts.push_back(b);
+    }
+    starts.push_back(buf.size());
+    const size_t cps = starts.size() - 1;
+    std::string_view view(buf);
+    for (int n = options.char_ngram_min; n <= options.char_ngram_max; ++n) {
+      for (size_t s = 0; s + n <= cps; ++s) {
+        fn(FeatureKind::kChar, view.substr(starts[s], starts[s + n] - starts[s]));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// LinearModel
+
+void LinearModel::BuildIndex() {
+  size_t cap = 16;
+  while (cap < hashes_.size() * 2) cap <<= 1;
+  slot_hash_.assign(cap, 0);
+  slot_index_.assign(cap, UINT32_MAX);
+  for (uint32_t i = 0; i < hashes_.size(); ++i) {
+    size_t s = Mix(hashes_[i]) & (cap - 1);
+    while (slot_index_[s] != UINT32_MAX) s = (s + 1) & (cap - 1);
+    slot_hash_[s] = hashes_[i];
+    slot_index_[s] = i;
+  }
+}
+
+int64_t LinearModel::Find(uint64_t hash) const {
+  if (slot_hash_.empty()) return -1;
+  const size_t mask = slot_hash_.size() - 1;
+  for (size_t s = Mix(hash) & mask;; s = (s + 1) & mask) {
+    if (slot_index_[s] == UINT32_MAX) return -1;
+    if (slot_hash_[s] == hash) return slot_index_[s];
+  }
+}
+
+LinearModel::SparseVector LinearModel::Vectorize(std::string_view text) const {
+  std::vector<uint32_t> hits;
+  ForEachFeature(text, features_, [&](FeatureKind kind, std::string_view f) {
+    int64_t idx = Find(FeatureHash(kind, f));
+    if (idx >= 0) hits.push_back(static_cast<uint32_t>(idx));
+  });
+  std::sort(hits.begin(), hits.end());
+  SparseVector v;
+  double word_norm = 0.0, char_norm = 0.0;
+  for (size_t i = 0; i < hits.size();) {
+    size_t j = i;
+    while (j < hits.size() && hits[j] == hits[i]) ++j;
+    // Sublinear TF: the tenth "card" says little more than the second.
+    const double tf = 1.0 + std::log(static_cast<double>(j - i));
+    const double x = tf * idf_[hits[i]];
+    (hits[i] < num_word_features_ ? word_norm : char_norm) += x * x;
+    v.index.push_back(hits[i]);
+    v.value.push_back(static_cast<float>(x));
+    i = j;
+  }
+  const double word_scale = word_norm > 0 ? features_.word_weight / std::sqrt(word_norm) : 0.0;
+  const double char_scale = char_norm > 0 ? features_.char_weight / std::sqrt(char_norm) : 0.0;
+  for (size_t i = 0; i < v.index.size(); ++i) {
+    v.value[i] = static_cast<float>(v.value[i] * (v.index[i] < num_word_features_ ? word_scale : char_scale));
+  }
+  return v;
+}
+
+std::vector<float> LinearModel::Scores(std::string_view text) const {
+  const size_t k = labels_.size();
+  std::vector<float> scores(bias_);
+  const SparseVector x = Vectorize(text);
+  for (size_t i = 0; i < x.index.size(); ++i) {
+    const float* w = &weights_[static_cast<size_t>(x.index[i]) * k];
+    const float xv = x.value[i];
+    for (size_t c = 0; c < k; ++c) scores[c] += xv * w[c];
+  }
+  return scores;
+}
+
+std::vector<double> LinearModel::Softmax(const std::vector<float>& scores, double temperature) {
+  std::vector<double> p(scores.size());
+  if (scores.empty()) return p;
+  const float max_score = *std::max_element(scores.begin(), scores.end());
+  double sum = 0.0;
+  for (size_t c = 0; c < scores.size(); ++c) sum += p[c] = std::exp((scores[c] - max_score) / temperature);
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+std::vector<double> LinearModel::Probabilities(std::string_view text) const {
+  return Softmax(Scores(text), temperature_);
+}
+
+Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities) const {
+  Prediction out;
+  std::vector<size_t> order(probabilities.size());
+  std::iota(order.begin(), order.end(), 0);
+  const size_t top = std::min(order.size(), kTopAlternatives + 1);
+  std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](size_t a, size_t b) {
+    return probabilities[a] != probabilities[b] ? probabilities[a] > probabilities[b] : a < b;
+  });
+  if (top == 0) {
+    out.abstained = true;
+    return out;
+  }
+  out.label = labels_[order[0]];
+  out.confidence = probabilities[order[0]];
+  for (size_t i = 1; i < top; ++i) out.alternatives.emplace_back(labels_[order[i]], probabilities[order[i]]);
+  return out;
+}
+
+Prediction LinearModel::Predict(std::string_view text) const { return FromProbabilities(Probabilities(text)); }
+
+size_t LinearModel::MemoryBytes() const {
+  size_t bytes = hashes_.size() * sizeof(uint64_t) + idf_.size() * sizeof(float) +
+                 weights_.size() * sizeof(float) + bias_.size() * sizeof(float) +
+                 slot_hash_.size() * sizeof(uint64_t) + slot_index_.size() * sizeof(uint32_t);
+  for (const auto& l : labels_) bytes += sizeof(std::string) + l.size();
+  return bytes;
+}
+
+Status LinearModel::Save(const std::string& path) const {
+  Writer w;
+  w.bytes().append(kMagic, sizeof(kMagic));
+  w.Put(kFormatVersion);
+  w.Put(static_cast<int32_t>(features_.word_ngram_max));
+  w.Put(static_cast<int32_t>(features_.char_ngram_min));
+  w.Put(static_cast<int32_t>(features_.char_ngram_max));
+  w.Put(static_cast<int32_t>(features_.min_df));
+  w.Put(features_.word_weight);
+  w.Put(features_.char_weight);
+  w.Put(temperature_);
+  w.Put(static_cast<uint32_t>(labels_.size()));
+  for (const auto& l : labels_) w.PutString(l);
+  w.Put(static_cast<uint32_t>(hashes_.size()));
+  w.Put(num_word_features_);
+  w.PutArray(hashes_);
+  w.PutArray(idf_);
+  w.PutArray(bias_);
+  w.PutArray(weights_);
+  // Trailing checksum: a truncated or corrupted file must fail loudly, not predict garbage.
+  w.Put(Fnv1a(kFnvOffset, w.bytes()));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::Unavailable(path + ": cannot open for writing");
+  out.write(w.bytes().data(), static_cast<std::streamsize>(w.bytes().size()));
+  out.flush();
+  if (!out) return Status::Unavailable(path + ": write failed");
+  return Status::Ok();
+}
+
+Result<LinearModel> LinearModel::Load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open model file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string data = ss.str();
+  if (data.size() < sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t) ||
+      std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
+    return Status::InvalidArgument(path + ": not a deskpilot model file");
+  }
+  const std::string_view body(data.data(), data.size() - sizeof(uint64_t));
+  uint64_t checksum = 0;
+  std::memcpy(&checksum, data.data() + body.size(), sizeof(checksum));
+  Reader r(body.substr(sizeof(kMagic)));
+  uint32_t version = 0;
+  r.Get(&version);
+  if (version != kFormatVersion) {
+    return Status::FailedPrecondition(path + ": model format version " + std::to_string(version) +
+                                      ", this build reads version " + std::to_string(kFormatVersion) +
+                                      " (retrain with `deskpilot train`)");
+  }
+  if (Fnv1a(kFnvOffset, body) != checksum) return Status::DataLoss(path + ": checksum mismatch");
+  LinearModel m;
+  int32_t word_max = 0, char_min = 0, char_max = 0, min_df = 0;
+  uint32_t num_labels = 0, num_features = 0;
+  bool ok = r.Get(&word_max) && r.Get(&char_min) && r.Get(&char_max) && r.Get(&min_df) &&
+            r.Get(&m.features_.word_weight) && r.Get(&m.features_.char_weight) && r.Get(&m.temperature_) && m.temperature_ > 0 &&
+            r.Get(&num_labels);
+  for (uint32_t i = 0; ok && i < num_labels; ++i) {
+    std::string label;
+    ok = r.GetString(&label);
+    m.labels_.push_back(std::move(label));
+  }
+  ok = ok && r.Get(&num_features) && r.Get(&m.num_word_features_) && m.num_word_features_ <= num_features &&
+       r.GetArray(num_features, &m.hashes_) && r.GetArray(num_features, &m.idf_) &&
+       r.GetArray(num_labels, &m.bias_) &&
+       r.GetArray(static_cast<size_t>(num_features) * num_labels, &m.weights_) && r.AtEnd();
+  if (!ok) return Status::DataLoss(path + ": truncated or malformed model file");
+  m.features_.word_ngram_max = word_max;
+  m.features_.char_ngram_min = char_min;
+  m.features_.char_ngram_max = char_max;
+  m.features_.min_df = min_df;
+  m.BuildIndex();
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// Training
+
+Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const TrainOptions& options) {
+  const FeatureOptions& fo = options.features;
+  if (data.empty()) return Status::InvalidArgument("no training examples");
+  if (fo.word_ngram_max < 0 || fo.char_ngram_max < 0 || (fo.char_ngram_max > 0 && fo.char_ngram_min < 1) ||
+      fo.char_ngram_min > std::max(fo.char_ngram_max, 1) || fo.min_df < 1) {
+    return Status::InvalidArgument("invalid n-gram or min_df options");
+  }
+  if (fo.word_ngram_max == 0 && fo.char_ngram_max == 0) return Status::InvalidArgument("no features enabled");
+  if (options.epochs < 1 || options.learning_rate <= 0 || options.l2 < 0) {
+    return Status::InvalidArgument("epochs, learning_rate and l2 must be positive");
+  }
+
+  LinearModel m;
+  m.features_ = fo;
+
+  std::map<std::string, uint32_t> label_ids;
+  for (const auto& ex : data) label_ids.emplace(ex.label, 0);
+  if (label_ids.size() < 2) return Status::InvalidArgument("need at least two distinct labels");
+  for (auto& [label, id] : label_ids) {
+    id = static_cast<uint32_t>(m.labels_.size());
+    m.labels_.push_back(label);
+  }
+  const size_t k = m.labels_.size();
+
+  // Vocabulary: document frequency per feature, pruned by min_df.
+  std::unordered_map<uint64_t, uint32_t> word_df, char_df;
+  std::vector<uint64_t> seen_word, seen_char;
+  auto count_unique = [](std::vector<uint64_t>& seen, std::unordered_map<uint64_t, uint32_t>& df) {
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (uint64_t h : seen) ++df[h];
+    seen.clear();
+  };
+  for (const auto& ex : data) {
+    ForEachFeature(ex.text, fo, [&](FeatureKind kind, std::string_view f) {
+      (kind == FeatureKind::kWord ? seen_word : seen_char).push_back(FeatureHash(kind, f));
+    });
+    count_unique(seen_word, word_df);
+    count_unique(seen_char, char_df);
+  }
+  const double n_docs = static_cast<double>(data.size());
+  auto add_block = [&](const std::unordered_map<uint64_t, uint32_t>& df) {
+    std::vector<std::pair<uint64_t, uint32_t>> kept;
+    for (const auto& [h, count] : df) {
+      if (count >= static_cast<uint32_t>(fo.min_df)) kept.emplace_back(h, count);
+    }
+    std::sort(kept.begin(), kept.end());
+    for (const auto& [h, count] : kept) {
+      m.hashes_.push_back(h);
+      // Smoothed IDF (as scikit-learn): rare features weigh more, none weighs zero.
+      m.idf_.push_back(static_cast<float>(std::log((1.0 + n_docs) / (1.0 + count)) + 1.0));
+    }
+  };
+  add_block(word_df);
+  m.num_word_features_ = static_cast<uint32_t>(m.hashes_.size());
+  add_block(char_df);
+  if (m.hashes_.empty()) return Status::InvalidArgument("no feature occurs in at least min_df texts");
+  m.BuildIndex();
+
+  // Design matrix in CSR form.
+  std::vector<size_t> row_start{0};
+  std::vector<uint32_t> col;
+  std::vector<float> val;
+  std::vector<uint32_t> y;
+  for (const auto& ex : data) {
+    LinearModel::SparseVector v = m.Vectorize(ex.text);
+    col.insert(col.end(), v.index.begin(), v.index.end());
+    val.insert(val.end(), v.value.begin(), v.value.end());
+    row_start.push_back(col.size());
+    y.push_back(label_ids.at(ex.label));
+  }
+
+  std::vector<float> class_weight(k, 1.0f);
+  if (options.balanced_class_weights) {
+    std::vector<size_t> counts(k, 0);
+    for (uint32_t c : y) ++counts[c];
+    for (size_t c = 0; c < k; ++c) class_weight[c] = static_cast<float>(n_docs / (k * counts[c]));
+  }
+
+  const size_t nf = m.hashes_.size();
+  m.weights_.assign(nf * k, 0.0f);
+  m.bias_.assign(k, 0.0f);
+  // AdaGrad accumulators start above zero so the first step is bounded by learning_rate.
+  std::vector<float> g2_w(nf * k, 1e-6f), g2_b(k, 1e-6f);
+  const float lr = static_cast<float>(options.learning_rate);
+  const float l2 = static_cast<float>(options.l2);
+
+  std::vector<uint32_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(options.seed);
+  std::vector<float> scores(k), grad(k);
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    rng.Shuffle(order);
+    for (uint32_t row : order) {
+      const size_t begin = row_start[row], end = row_start[row + 1];
+      std::copy(m.bias_.begin(), m.bias_.end(), scores.begin());
+      for (size_t e = begin; e < end; ++e) {
+        const float* w = &m.weights_[static_cast<size_t>(col[e]) * k];
+        const float xv = val[e];
+        for (size_t c = 0; c < k; ++c) scores[c] += xv * w[c];
+      }
+      const float max_score = *std::max_element(scores.begin(), scores.end());
+      float sum = 0.0f;
+      for (size_t c = 0; c < k; ++c) sum += scores[c] = std::exp(scores[c] - max_score);
+      const float cw = class_weight[y[row]];
+      for (size_t c = 0; c < k; ++c) grad[c] = cw * (scores[c] / sum - (c == y[row] ? 1.0f : 0.0f));
+      for (size_t c = 0; c < k; ++c) {
+        g2_b[c] += grad[c] * grad[c];
+        m.bias_[c] -= lr * grad[c] / std::sqrt(g2_b[c]);
+      }
+      for (size_t e = begin; e < end; ++e) {
+        float* w = &m.weights_[static_cast<size_t>(col[e]) * k];
+        float* g2 = &g2_w[static_cast<size_t>(col[e]) * k];
+        const float xv = val[e];
+        for (size_t c = 0; c < k; ++c) {
+          const float g = grad[c] * xv + l2 * w[c];
+          g2[c] += g * g;
+          w[c] -= lr * g / std::sqrt(g2[c]);
+        }
+      }
+    }
+  }
+  return m;
+}
+
+namespace {
+
+// Mean negative log-likelihood of the gold labels at inverse temperature `beta`.
+double HeldOutNll(const std::vector<std::vector<float>>& scores, const std::vector<size_t>& gold, double beta) {
+  double nll = 0.0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const auto p = LinearModel::Softmax(scores[i], 1.0 / beta);
+    nll -= std::log(std::max(p[gold[i]], 1e-300));
+  }
+  return nll / static_cast<double>(scores.size());
+}
+
+}  // namespace
+
+Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options) {
+  DP_ASSIGN_OR_RETURN(LinearModel model, LinearModel::Fit(data, options));
+  // Too little data to hold a fifth out: keep the plain softmax.
+  constexpr size_t kMinCalibrationExamples = 50;
+  if (!options.calibrate || data.size() < kMinCalibrationExamples) return model;
+
+  // Stratified 80/20 split: every fifth example of each label (in seeded order) is held out.
+  std::map<std::string, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < data.size(); ++i) by_label[data[i].label].push_back(i);
+  Rng rng(options.seed ^ 0x5ca1ab1eULL);
+  std::vector<LabeledText> fit_part;
+  std::vector<const LabeledText*> held_out;
+  for (auto& [label, idx] : by_label) {
+    rng.Shuffle(idx);
+    for (size_t j = 0; j < idx.size(); ++j) {
+      if (j % 5 == 4) {
+        held_out.push_back(&data[idx[j]]);
+      } else {
+        fit_part.push_back(data[idx[j]]);
+      }
+    }
+  }
+  auto probe = LinearModel::Fit(fit_part, options);
+  if (!probe.ok() || held_out.empty()) return model;
+  std::map<std::string, size_t> probe_index;
+  for (size_t c = 0; c < probe->labels().size(); ++c) probe_index[probe->labels()[c]] = c;
+  std::vector<std::vector<float>> scores;
+  std::vector<size_t> gold;
+  for (const LabeledText* ex : held_out) {
+    auto it = probe_index.find(ex->label);
+    if (it == probe_index.end()) continue;
+    scores.push_back(probe->Scores(ex->text));
+    gold.push_back(it->second);
+  }
+  if (scores.empty()) return model;
+  // The NLL is convex in the inverse temperature, so a golden-section search finds the
+  // optimum; the range keeps a perfect held-out set from sharpening without bound.
+  double lo = 0.1, hi = 3.0;
+  const double phi = (std::sqrt(5.0) - 1.0) / 2.0;
+  double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
+  double fa = HeldOutNll(scores, gold, a), fb = HeldOutNll(scores, gold, b);
+  for (int iter = 0; iter < 40; ++iter) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - phi * (hi - lo);
+      fa = HeldOutNll(scores, gold, a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + phi * (hi - lo);
+      fb = HeldOutNll(scores, gold, b);
+    }
+  }
+  model.temperature_ = 1.0 / ((lo + hi) / 2.0);
+  return model;
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics and cross-validation
+
+EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vector<std::string>& predicted) {
+  EvalMetrics out;
+  out.n = std::min(gold.size(), predicted.size());
+  std::map<std::string, LabelMetrics> by_label;
+  std::map<std::string, size_t> true_positive;
+  std::map<std::pair<std::string, std::string>, size_t> confused;
+  for (size_t i = 0; i < out.n; ++i) {
+    by_label[gold[i]].support++;
+    by_label[predicted[i]].predicted++;
+    if (gold[i] == predicted[i]) {
+      ++out.correct;
+      ++true_positive[gold[i]];
+    } else {
+      ++confused[{gold[i], predicted[i]}];
+    }
+  }
+  out.accuracy = out.n ? static_cast<double>(out.correct) / out.n : 0.0;
+  double f1_sum = 0.0;
+  for (auto& [label, lm] : by_label) {
+    lm.label = label;
+    const double tp = static_cast<double>(true_positive[label]);
+    lm.precision = lm.predicted ? tp / lm.predicted : 0.0;
+    lm.recall = lm.support ? tp / lm.support : 0.0;
+    lm.f1 = lm.precision + lm.recall > 0 ? 2 * lm.precision * lm.recall / (lm.precision + lm.recall) : 0.0;
+    f1_sum += lm.f1;
+    out.per_label.push_back(lm);
+  }
+  out.macro_f1 = by_label.empty() ? 0.0 : f1_sum / by_label.size();
+  for (const auto& [pair, count] : confused) out.confusions.emplace_back(pair.first, pair.second, count);
+  std::stable_sort(out.confusions.begin(), out.confusions.end(),
+                   [](const auto& a, const auto& b) { return std::get<2>(a) > std::get<2>(b); });
+  return out;
+}
+
+EvalMetrics Evaluate(const LinearModel& model, const std::vector<LabeledText>& data) {
+  std::vector<std::string> gold, predicted;
+  for (const auto& ex : data) {
+    gold.push_back(ex.label);
+    predicted.push_back(model.Predict(ex.text).label);
+  }
+  return ComputeMetrics(gold, predicted);
+}
+
+Result<CrossValidation> CrossValidate(const std::vector<LabeledText>& data, const TrainOptions& options,
+                                      int k_folds, uint64_t seed, int threads,
+                                      const std::function<void(int, double)>& progress) {
+  if (k_folds < 2) return Status::InvalidArgument("cross-validation needs at least 2 folds");
+  if (data.size() < static_cast<size_t>(k_folds)) return Status::InvalidArgument("fewer examples than folds");
+
+  // Stratified: each label's examples are shuffled and dealt round-robin, continuing the
+  // deal across labels so fold sizes differ by at most one.
+  std::map<std::string, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < data.size(); ++i) by_label[data[i].label].push_back(i);
+  Rng rng(seed);
+  std::vector<int> fold_of(data.size());
+  size_t dealt = 0;
+  for (auto& [label, idx] : by_label) {
+    rng.Shuffle(idx);
+    for (size_t i : idx) fold_of[i] = static_cast<int>(dealt++ % k_folds);
+  }
+
+  std::vector<std::string> predicted(data.size());
+  std::vector<double> fold_accuracy(k_folds, 0.0);
+  std::vector<Status> fold_status(k_folds);
+  std::atomic<int> next_fold{0};
+  std::mutex progress_mu;
+  auto worker = [&] {
+    for (int f = next_fold++; f < k_folds; f = next_fold++) {
+      std::vector<LabeledText> train;
+      std::vector<size_t> test;
+      for (size_t i = 0; i < data.size(); ++i) {
+        if (fold_of[i] == f) {
+          test.push_back(i);
+        } else {
+          train.push_back(data[i]);
+        }
+      }
+      auto model = TrainLinearModel(train, options);
+      if (!model.ok()) {
+        fold_status[f] = model.status();
+        continue;
+      }
+      size_t correct = 0;
+      for (size_t i : test) {
+        predicted[i] = model->Predict(data[i].text).label;
+        correct += predicted[i] == data[i].label;
+      }
+      fold_accuracy[f] = test.empty() ? 0.0 : static_cast<double>(correct) / test.size();
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        progress(f, fold_accuracy[f]);
+      }
+    }
+  };
+  int n_threads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n_threads = std::min(n_threads, k_folds);
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n_threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (const Status& s : fold_status) {
+    if (!s.ok()) return s.WithContext("cross-validation fold");
+  }
+
+  std::vector<std::string> gold;
+  for (const auto& ex : data) gold.push_back(ex.label);
+  const EvalMetrics metrics = ComputeMetrics(gold, predicted);
+  CrossValidation cv;
+  cv.accuracy = metrics.accuracy;
+  cv.macro_f1 = metrics.macro_f1;
+  cv.fold_accuracy = std::move(fold_accuracy);
+  return cv;
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,252 @@
+#include "retriever/fts5/kb_index.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "retriever/fts5/test_util.h"
+
+namespace deskpilot {
+namespace {
+
+// A small help center. Queries in the tests paraphrase these rather than copy them.
+std::vector<KbDocument> FixtureCorpus() {
+  return {
+      {"reset-password", "Resetting a forgotten password",
+       "If you cannot sign in, use the Forgot password link on the login page. We email you a reset link "
+       "that is valid for one hour. Choose a new password of at least 12 characters.",
+       "https://help.example/reset-password"},
+      {"refunds", "Getting a refund",
+       "Refunds go back to the original payment method within 5 business days after we receive the returned "
+       "item. Store credit is issued immediately.",
+       "https://help.example/refunds"},
+      {"shipping-times", "Delivery times",
+       "Standard shipping takes 3 to 5 business days. Express parcels arrive the next business day when "
+       "ordered before noon. You can follow the parcel with the tracking number in your confirmation email.",
+       "https://help.example/shipping"},
+      {"invoices", "Downloading invoices",
+       "Every order has an invoice under Account, Orders. Open the order and select Download invoice to get "
+       "a PDF copy of the bill for your records.",
+       "https://help.example/invoices"},
+      {"cancel-subscription", "Cancelling your subscription",
+       "You can cancel the monthly plan at any time in Settings, Billing. The plan stays active until the "
+       "end of the paid period and you are not charged again.",
+       "https://help.example/cancel"},
+      {"change-email", "Changing the email address on your account",
+       "Go to Settings, Profile and enter the new address. We send a confirmation message to both the old "
+       "and the new address.",
+       ""},
+  };
+}
+
+std::unique_ptr<KbIndex> OpenIndex(const testing::TempDir& dir) {
+  auto index = KbIndex::Open(dir.File("deskpilot.db"));
+  EXPECT_TRUE(index.ok()) << index.status().ToString();
+  return index.ok() ? std::move(index).value() : nullptr;
+}
+
+TEST(KbIndex, JsonlIngestThenReingestUnchangedAndChanged) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  const std::string v1 =
+      "{\"doc_id\":\"a\",\"title\":\"Alpha\",\"text\":\"Apples are red.\",\"url\":\"https://x/a\"}\n"
+      "\n"
+      "{\"doc_id\":\"b\",\"title\":\"Beta\",\"text\":\"Bananas are yellow.\",\"kind\":\"resolved_ticket\"}\n";
+  const std::string file = dir.Write("kb.jsonl", v1);
+  auto first = index->IngestPaths({file});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->documents, 2);
+  EXPECT_EQ(first->chunks, 2);
+  EXPECT_EQ(first->unchanged, 0);
+
+  auto again = index->IngestPaths({file});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->documents, 0);
+  EXPECT_EQ(again->chunks, 0);
+  EXPECT_EQ(again->unchanged, 2);
+
+  dir.Write("kb.jsonl",
+            "{\"doc_id\":\"a\",\"title\":\"Alpha\",\"text\":\"Apricots are orange.\",\"url\":\"https://x/a\"}\n"
+            "{\"doc_id\":\"b\",\"title\":\"Beta\",\"text\":\"Bananas are yellow.\",\"kind\":\"resolved_ticket\"}\n");
+  auto changed = index->IngestPaths({file});
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed->documents, 1);
+  EXPECT_EQ(changed->unchanged, 1);
+
+  auto old_text = index->Search("apples", 5);
+  ASSERT_TRUE(old_text.ok());
+  EXPECT_TRUE(old_text->empty()) << "old chunks must be replaced";
+  auto new_text = index->Search("apricot", 5);
+  ASSERT_TRUE(new_text.ok());
+  ASSERT_EQ(new_text->size(), 1u);
+  EXPECT_EQ((*new_text)[0].id, "a#0");
+  EXPECT_EQ((*new_text)[0].url, "https://x/a");
+  auto banana = index->Search("banana", 5);
+  ASSERT_TRUE(banana.ok());
+  ASSERT_EQ(banana->size(), 1u);
+  EXPECT_EQ((*banana)[0].kind, PassageKind::kResolvedTicket);
+  EXPECT_EQ(*index->CountDocuments(), 2);
+}
+
+TEST(KbIndex, IngestPathsWalksDirectoriesAndRejectsBadInput) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  dir.Write("kb/returns.md", "---\nid: returns-101\nurl: https://help.example/returns\n---\n# Returns\n\n## Labels\nPrint the label.\n");
+  dir.Write("kb/sub/no-title.markdown", "Just some text about gift cards.\n");
+  dir.Write("kb/page.HTML", "<title>Warranty</title><h2>Cover</h2><p>Two years of cover.</p>");
+  dir.Write("kb/more.jsonl", "{\"doc_id\":\"j1\",\"title\":\"Jackets\",\"text\":\"Waterproof jackets.\"}\n");
+  dir.Write("kb/notes.txt", "not a KB file, skipped inside a directory");
+
+  auto stats = index->IngestPaths({dir.File("kb")});
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->documents, 4);
+  auto md = index->Search("print label", 1);
+  ASSERT_TRUE(md.ok());
+  ASSERT_EQ(md->size(), 1u);
+  EXPECT_EQ((*md)[0].doc_id, "returns-101");
+  EXPECT_EQ((*md)[0].title, "Returns");
+  EXPECT_EQ((*md)[0].url, "https://help.example/returns");
+  auto untitled = index->Search("gift cards", 1);
+  ASSERT_TRUE(untitled.ok());
+  ASSERT_EQ(untitled->size(), 1u);
+  EXPECT_EQ((*untitled)[0].title, "no-title");
+  auto html = index->Search("warranty cover", 1);
+  ASSERT_TRUE(html.ok());
+  ASSERT_EQ(html->size(), 1u);
+  EXPECT_EQ((*html)[0].doc_id, "page");
+  EXPECT_EQ((*html)[0].text, "Two years of cover.");
+
+  auto unknown = index->IngestPaths({dir.File("kb/notes.txt")});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("notes.txt"), std::string::npos);
+
+  auto missing = index->IngestPaths({dir.File("nope")});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Code::kInvalidArgument);
+
+  // A bad line anywhere means nothing from this call is written.
+  dir.Write("bad.jsonl", "{\"doc_id\":\"ok\",\"title\":\"T\",\"text\":\"fine\"}\n{\"doc_id\":\"x\",\"title\":3}\n");
+  auto bad = index->IngestPaths({dir.File("bad.jsonl")});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad.jsonl:2"), std::string::npos) << bad.status().message();
+  dir.Write("bad2.jsonl", "not json\n");
+  EXPECT_FALSE(index->IngestPaths({dir.File("bad2.jsonl")}).ok());
+  dir.Write("bad3.jsonl", "{\"doc_id\":\"k\",\"title\":\"T\",\"text\":\"x\",\"kind\":\"faq\"}\n");
+  EXPECT_FALSE(index->IngestPaths({dir.File("bad3.jsonl")}).ok());
+  EXPECT_EQ(*index->CountDocuments(), 4);
+  EXPECT_FALSE(index->IngestDocuments({{"", "No id", "text", ""}}).ok());
+}
+
+TEST(KbIndex, ParaphrasedQueriesFindTheRightArticle) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"I forgot my password and can't log in anymore", "reset-password"},
+      {"When do I get my money back after returning the shoes?", "refunds"},
+      {"how many days until my package is delivered", "shipping-times"},
+      {"Where can I download a PDF of my invoice?", "invoices"},
+      {"Please stop charging me every month, I want to cancel", "cancel-subscription"},
+      {"I need to update the email address on my profile", "change-email"},
+  };
+  for (const auto& [query, want] : cases) {
+    auto passages = index->Search(query, 3);
+    ASSERT_TRUE(passages.ok()) << passages.status().ToString();
+    ASSERT_FALSE(passages->empty()) << query;
+    EXPECT_EQ((*passages)[0].doc_id, want) << query;
+    const Passage& top = (*passages)[0];
+    EXPECT_GT(top.score, 0.0);
+    EXPECT_EQ(top.id, want + "#0");
+    EXPECT_FALSE(top.title.empty());
+    EXPECT_FALSE(top.text.empty());
+    for (size_t i = 1; i < passages->size(); ++i) EXPECT_GE((*passages)[i - 1].score, (*passages)[i].score);
+  }
+}
+
+TEST(KbIndex, ReturnsBestChunkPerDocument) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  std::string long_text;
+  for (int i = 0; i < 8; ++i) long_text += "## Part " + std::to_string(i) + "\nThe router needs a restart.\n";
+  ASSERT_TRUE(index->IngestDocuments({{"router", "Router", long_text, ""}, {"modem", "Modem", "Restart the modem.", ""}}).ok());
+  auto passages = index->Search("restart", 5);
+  ASSERT_TRUE(passages.ok());
+  ASSERT_EQ(passages->size(), 2u);
+  std::set<std::string> docs;
+  for (const Passage& p : *passages) docs.insert(p.doc_id);
+  EXPECT_EQ(docs, (std::set<std::string>{"router", "modem"}));
+  auto one = index->Search("restart", 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+}
+
+TEST(KbIndex, HostileQueriesNeverError) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  std::string big;
+  while (big.size() < 10 * 1024) big += "refund \"password\" NEAR( invoice* -shipping AND OR NOT ^ : ( ) { } ";
+  const std::vector<std::string> queries = {
+      "\"", "\"\"\"", "password\"", "NEAR(", "NEAR(refund invoice, 2)", "*", "refund*", "-", "-refund",
+      "AND", "OR", "NOT", "refund AND", "title:refund", "{title}: x", "^refund", "(((", ")", "a:b:c",
+      "\u2014 \u201Crefund\u201D \u2014", "\u00E9\u00E8\u00EA caf\u00E9 \u65E5\u672C\u8A9E", "\xff\xfe\xfd",
+      std::string("null\0byte refund", 16), "'; DROP TABLE kb_documents; --", big};
+  for (const std::string& q : queries) {
+    auto passages = index->Search(q, 5);
+    EXPECT_TRUE(passages.ok()) << q.substr(0, 60) << ": " << passages.status().ToString();
+  }
+  auto big_result = index->Search(big, 5);
+  ASSERT_TRUE(big_result.ok());
+  EXPECT_FALSE(big_result->empty());
+  EXPECT_EQ(*index->CountDocuments(), 6);
+}
+
+TEST(KbIndex, EmptyAndStopWordQueriesReturnNothing) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  for (const std::string& q : {std::string(), std::string("   "), std::string("the and of to"),
+                               std::string("zzzunknownterm")}) {
+    auto passages = index->Search(q, 5);
+    ASSERT_TRUE(passages.ok());
+    EXPECT_TRUE(passages->empty()) << q;
+  }
+  auto none = index->Search("refund", 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(KbIndex, ReopenKeepsDataAndRefusesNewerSchema) {
+  testing::TempDir dir;
+  {
+    auto index = OpenIndex(dir);
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  }
+  {
+    auto index = OpenIndex(dir);
+    ASSERT_NE(index, nullptr);
+    EXPECT_EQ(*index->CountDocuments(), 6);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("deskpilot.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE kb_meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto newer = KbIndex::Open(dir.File("deskpilot.db"));
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace deskpilot

@@ -1,0 +1,141 @@
+// Durable state: the job queue, the result cache and the hash-chained audit log.
+// Abstract so that a PostgreSQL backend (queue with FOR UPDATE SKIP LOCKED) is a new
+// implementation, not a rewrite. The SQLite implementation lives in src/store/.
+//
+// Time is passed in explicitly (milliseconds since the Unix epoch) so tests can drive
+// leases and backoff without sleeping.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+enum class JobState { kQueued, kLeased, kDone, kDead, kSkipped };
+std::string_view JobStateName(JobState s);
+std::optional<JobState> ParseJobState(std::string_view s);
+
+struct NewJob {
+  std::string source;      // configured helpdesk name
+  std::string dedupe_key;  // unique per delivery: source + event id (or body hash)
+  std::string ticket_id;
+  std::string event_type;
+  std::string payload;     // the verified raw webhook body, for replay
+};
+
+struct Job {
+  int64_t id = 0;
+  std::string source;
+  std::string dedupe_key;
+  std::string ticket_id;
+  std::string event_type;
+  std::string payload;
+  JobState state = JobState::kQueued;
+  int attempts = 0;            // incremented when leased
+  std::string lease_owner;
+  int64_t lease_expires_ms = 0;
+  int64_t next_attempt_ms = 0;
+  std::string last_error;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct EnqueueResult {
+  int64_t job_id = 0;
+  bool duplicate = false;  // the dedupe key existed: no new job was created
+};
+
+struct AuditEntry {
+  int64_t job_id = 0;        // 0 when not tied to a job
+  std::string ticket_id;
+  std::string source;
+  std::string stage;         // webhook.received, classify, retrieve, draft, decide, vendor.write, ...
+  std::string actor = "system";
+  std::string outcome = "ok";  // ok | error | skipped | blocked
+  std::string data;          // JSON text; redacted — never secrets or raw PII
+};
+
+struct AuditRow {
+  int64_t seq = 0;
+  int64_t ts_ms = 0;
+  AuditEntry entry;
+  std::string prev_hash;  // hex
+  std::string hash;       // hex
+};
+
+struct AuditVerifyReport {
+  bool ok = true;
+  int64_t rows = 0;
+  int64_t first_bad_seq = 0;  // 0 when ok
+  std::string problem;        // what was wrong with the first bad row
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- job queue ---
+  // Commits durably (synchronous=FULL) before returning: the caller acks only after.
+  virtual Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) = 0;
+  // Takes the oldest due job: queued with next_attempt <= now, or leased with an
+  // expired lease (its worker died). Increments attempts. nullopt when none is due.
+  virtual Result<std::optional<Job>> Lease(const std::string& owner, int64_t lease_ms,
+                                           int64_t now_ms) = 0;
+  // Extends a lease held by `owner` (long jobs). FailedPrecondition if it was lost.
+  virtual Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
+                           int64_t now_ms) = 0;
+  // Marks done (or skipped: loop guard, nothing to do). Only the lease owner may.
+  virtual Status Complete(int64_t job_id, const std::string& owner, JobState final_state,
+                          int64_t now_ms) = 0;
+  // Records a failure. Retryable and attempts < max_attempts → queued again at
+  // next_attempt_ms; otherwise dead-lettered with `error` as the reason.
+  virtual Status Fail(int64_t job_id, const std::string& owner, const std::string& error,
+                      bool retryable, int64_t next_attempt_ms, int max_attempts,
+                      int64_t now_ms) = 0;
+  // Puts a job back without using up an attempt (circuit open, shutting down).
+  virtual Status Release(int64_t job_id, const std::string& owner, int64_t next_attempt_ms,
+                         int64_t now_ms) = 0;
+  // Requeues a dead-lettered job with a fresh attempt budget.
+  virtual Status Retry(int64_t job_id, int64_t now_ms) = 0;
+  virtual Result<std::optional<Job>> GetJob(int64_t job_id) = 0;
+  virtual Result<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit) = 0;
+  virtual Result<std::map<std::string, int64_t>> CountJobsByState() = 0;
+  // Milliseconds until the next queued job is due (nullopt when none is waiting).
+  virtual Result<std::optional<int64_t>> NextDueInMs(int64_t now_ms) = 0;
+
+  // --- result cache ---
+  virtual Result<std::optional<std::string>> CacheGet(const std::string& key) = 0;
+  virtual Status CachePut(const std::string& key, const std::string& value, int64_t now_ms) = 0;
+
+  // --- audit log ---
+  virtual Result<int64_t> AppendAudit(const AuditEntry& entry, int64_t now_ms) = 0;
+  virtual Result<std::vector<AuditRow>> AuditForJob(int64_t job_id) = 0;
+  virtual Result<std::vector<AuditRow>> AuditForTicket(const std::string& source,
+                                                       const std::string& ticket_id) = 0;
+  // Walks the whole chain: recomputes every hash, checks every link and that seq
+  // has no gaps. Names the first bad row.
+  virtual Result<AuditVerifyReport> VerifyAudit() = 0;
+
+  // --- health ---
+  virtual Status QuickCheck() = 0;  // PRAGMA quick_check
+  virtual int SchemaVersion() = 0;
+};
+
+struct StoreOptions {
+  int busy_timeout_ms = 5000;
+};
+
+// Opens (creating if needed) and migrates the SQLite store: WAL, synchronous=FULL,
+// foreign_keys=ON. FailedPrecondition when the file's schema is newer than this binary.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options = {});
+
+int64_t NowMs();  // wall clock, ms since epoch
+
+}  // namespace deskpilot

@@ -1,0 +1,150 @@
+// Vendor-neutral value types that flow between pipeline stages.
+// No stage ever sees vendor JSON: helpdesk adapters translate to and from these.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+enum class AuthorRole { kCustomer, kAgent, kSystem };
+std::string_view AuthorRoleName(AuthorRole r);
+std::optional<AuthorRole> ParseAuthorRole(std::string_view s);
+
+struct Comment {
+  std::string id;
+  AuthorRole author_role = AuthorRole::kCustomer;
+  std::string author_id;
+  bool is_public = true;
+  // Set by the helpdesk adapter when deskpilot itself wrote this comment
+  // (its API user, or the marker it leaves); the core uses it for the loop guard.
+  bool by_deskpilot = false;
+  std::string body;  // plain text, quoted replies and signatures stripped where possible
+  std::string created_at;  // RFC 3339, as the vendor reports it
+};
+
+struct Requester {
+  std::string email;
+  std::string name;
+  std::string tier;  // plan / tier when the vendor knows it
+};
+
+struct Ticket {
+  std::string id;
+  std::string source;  // configured helpdesk name
+  std::string subject;
+  std::string description;
+  std::vector<Comment> comments;
+  Requester requester;
+  std::string channel;  // email, chat, web, api, ...
+  std::string status;
+  std::string priority;  // low | normal | high | urgent | "" (unset)
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> custom_fields;
+  std::string group;
+  std::string created_at;
+  std::string updated_at;
+  std::string language;  // when the vendor knows it
+};
+
+// One classification dimension's answer.
+struct Prediction {
+  std::string label;        // "" when the model abstains
+  double confidence = 0.0;  // calibrated probability in [0,1]
+  std::vector<std::pair<std::string, double>> alternatives;  // next best, descending
+  bool abstained = false;   // an abstaining prediction never drives automation
+};
+
+struct Triage {
+  // Keyed by dimension: category, intent, priority, sentiment, language, team.
+  std::map<std::string, Prediction> predictions;
+  std::string summary;
+  // Rule-detected signals: asked_for_human, legal_threat, security_incident, ...
+  std::vector<std::string> flags;
+
+  const Prediction* Get(const std::string& dim) const {
+    auto it = predictions.find(dim);
+    return it == predictions.end() ? nullptr : &it->second;
+  }
+  bool HasFlag(std::string_view f) const {
+    for (const auto& x : flags)
+      if (x == f) return true;
+    return false;
+  }
+};
+
+enum class PassageKind { kKbArticle, kResolvedTicket };
+std::string_view PassageKindName(PassageKind k);
+
+struct Passage {
+  PassageKind kind = PassageKind::kKbArticle;
+  std::string id;      // chunk id, unique in the KB ("<doc_id>#<n>")
+  std::string doc_id;  // the article / ticket it comes from
+  std::string title;
+  std::string url;
+  std::string text;
+  double score = 0.0;  // higher is better; comparable within one retriever only
+};
+
+struct Draft {
+  std::string body;  // plain text
+  std::vector<std::string> citations;  // doc_ids of passages the body relies on
+  bool grounded = false;  // cites at least one retrieved passage and only retrieved ones
+  std::string generator;  // adapter (and model/prompt version) that produced it
+};
+
+enum class Rung { kShadow, kAssist, kApprove, kAutoReply, kEscalate };
+std::string_view RungName(Rung r);
+std::optional<Rung> ParseRung(std::string_view s);
+
+struct Decision {
+  Rung rung = Rung::kAssist;
+  std::vector<std::string> reasons;
+};
+
+enum class ActionType {
+  kSetTags,          // adds tags; never removes agents' tags
+  kSetPriority,
+  kSetGroup,
+  kSetCustomField,
+  kAddInternalNote,
+  kAddPublicReply,
+};
+std::string_view ActionTypeName(ActionType a);
+
+struct WriteAction {
+  ActionType type;
+  std::vector<std::string> tags;  // kSetTags
+  std::string value;              // priority, group, field value, or note/reply body
+  std::string field;              // kSetCustomField: field name/id
+};
+
+struct WritePlan {
+  std::vector<WriteAction> actions;
+  // Unique per ticket event; adapters make the write idempotent with it (a marker in
+  // the note, an Idempotency-Key header) so a retried write-back lands once.
+  std::string idempotency_key;
+  bool empty() const { return actions.empty(); }
+};
+
+// JSON shapes (see architecture.md "Interfaces for people").
+void to_json(nlohmann::json& j, const Prediction& p);
+void to_json(nlohmann::json& j, const Triage& t);
+void to_json(nlohmann::json& j, const Passage& p);
+void to_json(nlohmann::json& j, const Draft& d);
+void to_json(nlohmann::json& j, const Decision& d);
+void to_json(nlohmann::json& j, const WriteAction& a);
+void to_json(nlohmann::json& j, const Ticket& t);
+void to_json(nlohmann::json& j, const Comment& c);
+// Parses the normalized ticket shape {"subject","description","requester":{...},"channel",
+// "comments":[{"author_role","public","body"}], ...}. InvalidArgument names the bad field.
+Status TicketFromJson(const nlohmann::json& j, Ticket* out);
+
+}  // namespace deskpilot

@@ -1,0 +1,408 @@
+// `deskpilot audit verify|show` and `deskpilot jobs list|retry`: operator views of the
+// store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <initializer_list>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "deskpilot/config.h"
+#include "deskpilot/store.h"
+
+namespace deskpilot::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kAuditUsage[] =
+    "usage: deskpilot audit <subcommand> (--config FILE | --db PATH) [options]\n"
+    "\n"
+    "subcommands:\n"
+    "  verify   walk the hash chain; exit 1 and name the first bad row if it is broken\n"
+    "  show     print the audit rows of one job (--job ID) or ticket (--ticket SOURCE:ID)\n"
+    "\n"
+    "deskpilot audit <subcommand> --help for its options\n";
+
+constexpr char kJobsUsage[] =
+    "usage: deskpilot jobs <subcommand> (--config FILE | --db PATH) [options]\n"
+    "\n"
+    "subcommands:\n"
+    "  list     list jobs, newest first (--state, --limit)\n"
+    "  retry    requeue dead-lettered jobs (ID... | --all-dead)\n"
+    "\n"
+    "deskpilot jobs <subcommand> --help for its options\n";
+
+void AddStoreOptions(cxxopts::Options& opts) {
+  opts.add_options()
+      ("c,config", "config file (TOML); the database is its storage.path",
+       cxxopts::value<std::string>())
+      ("db", "SQLite database file (instead of --config)", cxxopts::value<std::string>())
+      ("h,help", "show help");
+}
+
+// Parses argv. Returns nullopt with *exit_code set when the command is already finished:
+// --help was printed (0) or the arguments were wrong (2).
+std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, const std::string& cmd,
+                                          int argc, char** argv, int* exit_code) {
+  try {
+    cxxopts::ParseResult args = opts.parse(argc, argv);
+    if (args.count("help") > 0) {
+      std::cout << opts.help();
+      *exit_code = kExitOk;
+      return std::nullopt;
+    }
+    // Positional arguments are either declared (jobs retry's ids) or a mistake.
+    if (!args.unmatched().empty()) {
+      *exit_code = UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
+      return std::nullopt;
+    }
+    return args;
+  } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
+    *exit_code = UsageError(cmd, std::string(e.what()) + " (see --help)");
+    return std::nullopt;
+  }
+}
+
+// Opens the store named by --db or by the config's storage.path. Returns an exit code:
+// 2 for a bad config or a missing file, 1 when the file cannot be opened as a store.
+int OpenStore(const std::string& cmd, const cxxopts::ParseResult& args,
+              std::unique_ptr<Store>* store) {
+  bool has_config = args.count("config") > 0;
+  bool has_db = args.count("db") > 0;
+  if (has_config == has_db) return UsageError(cmd, "give exactly one of --config FILE or --db PATH");
+  std::string path;
+  if (has_config) {
+    Result<Config> config = LoadConfig(args["config"].as<std::string>());
+    if (!config.ok()) return UsageError(cmd, config.status().message());
+    path = config->storage.path;
+  } else {
+    path = args["db"].as<std::string>();
+  }
+  // Opening would create an empty database, and "audit chain ok: 0 rows" for a mistyped
+  // path would be a dangerous answer.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return UsageError(cmd, "no database at '" + path + "'");
+  }
+  Result<std::unique_ptr<Store>> opened = OpenSqliteStore(path);
+  if (!opened.ok()) return RuntimeError(cmd, "open " + path + ": " + opened.status().ToString());
+  *store = std::move(opened).value();
+  return kExitOk;
+}
+
+std::string FormatTime(int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", date, static_cast<int>(ms % 1000));
+  return out;
+}
+
+// Table cells stay on one line whatever the stored text contains.
+std::string Cell(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return text;
+}
+
+// Left-aligned columns; the last column is not padded so long text (data, last_error)
+// does not widen every line.
+void PrintTable(const std::vector<std::string>& headers,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) widths[i] = headers[i].size();
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  auto print_row = [&widths](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    line.erase(line.find_last_not_of(' ') + 1);  // an empty last cell leaves no padding
+    std::cout << line << "\n";
+  };
+  print_row(headers);
+  for (const auto& row : rows) print_row(row);
+}
+
+// --- audit verify ---
+
+int AuditVerify(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Walk the audit log's hash chain: every row's hash, every link "
+                             "to the previous row, and that no seq is missing.");
+  AddStoreOptions(opts);
+  opts.add_options()("json", "print {ok, rows, first_bad_seq, problem} as JSON");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  Result<AuditVerifyReport> report = store->VerifyAudit();
+  if (!report.ok()) return RuntimeError(cmd, report.status().ToString());
+  if (args->count("json") > 0) {
+    json out = {{"ok", report->ok},
+                {"rows", report->rows},
+                {"first_bad_seq", report->ok ? json(nullptr) : json(report->first_bad_seq)},
+                {"problem", report->ok ? json(nullptr) : json(report->problem)}};
+    std::cout << out.dump() << "\n";
+  } else if (report->ok) {
+    std::cout << "audit chain ok: " << report->rows << " rows\n";
+  } else {
+    std::cout << "audit chain broken at seq " << report->first_bad_seq << ": "
+              << report->problem << "\n";
+  }
+  return report->ok ? kExitOk : kExitFailure;
+}
+
+// --- audit show ---
+
+json AuditRowJson(const AuditRow& row) {
+  // data is JSON text by contract; embed it as JSON so `jq` can reach inside, but keep
+  // the exact text when it is not (an older row, a hand-written note).
+  json data = json::parse(row.entry.data, nullptr, /*allow_exceptions=*/false);
+  if (data.is_discarded()) data = row.entry.data;
+  return {{"seq", row.seq},
+          {"ts_ms", row.ts_ms},
+          {"job_id", row.entry.job_id},
+          {"source", row.entry.source},
+          {"ticket_id", row.entry.ticket_id},
+          {"stage", row.entry.stage},
+          {"actor", row.entry.actor},
+          {"outcome", row.entry.outcome},
+          {"data", std::move(data)},
+          {"prev_hash", row.prev_hash},
+          {"hash", row.hash}};
+}
+
+int AuditShow(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Print the audit rows of one job or one ticket, oldest first.");
+  AddStoreOptions(opts);
+  opts.add_options()
+      ("job", "job id", cxxopts::value<int64_t>())
+      ("ticket", "SOURCE:TICKET_ID (the help desk name from the config, then its ticket id)",
+       cxxopts::value<std::string>())
+      ("json", "print a JSON array of rows");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  bool by_job = args->count("job") > 0;
+  bool by_ticket = args->count("ticket") > 0;
+  if (by_job == by_ticket) return UsageError(cmd, "give exactly one of --job ID or --ticket SOURCE:ID");
+  std::string source;
+  std::string ticket_id;
+  if (by_ticket) {
+    std::string ticket = (*args)["ticket"].as<std::string>();
+    size_t colon = ticket.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == ticket.size()) {
+      return UsageError(cmd, "--ticket must be SOURCE:ID, e.g. acme:1234");
+    }
+    source = ticket.substr(0, colon);
+    ticket_id = ticket.substr(colon + 1);
+  }
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  Result<std::vector<AuditRow>> rows = by_job
+      ? store->AuditForJob((*args)["job"].as<int64_t>())
+      : store->AuditForTicket(source, ticket_id);
+  if (!rows.ok()) return RuntimeError(cmd, rows.status().ToString());
+  if (args->count("json") > 0) {
+    json out = json::array();
+    for (const AuditRow& row : *rows) out.push_back(AuditRowJson(row));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (rows->empty()) {
+    std::cout << "no audit rows\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> table;
+  for (const AuditRow& row : *rows) {
+    table.push_back({std::to_string(row.seq), FormatTime(row.ts_ms),
+                     std::to_string(row.entry.job_id),
+                     Cell(row.entry.source + ":" + row.entry.ticket_id), Cell(row.entry.stage),
+                     Cell(row.entry.actor), Cell(row.entry.outcome), Cell(row.entry.data)});
+  }
+  PrintTable({"seq", "time", "job", "ticket", "stage", "actor", "outcome", "data"}, table);
+  return kExitOk;
+}
+
+// --- jobs list ---
+
+json JobJson(const Job& job) {
+  // The payload is the raw webhook body: unredacted customer text stays out of listings.
+  return {{"id", job.id},
+          {"state", JobStateName(job.state)},
+          {"attempts", job.attempts},
+          {"source", job.source},
+          {"ticket_id", job.ticket_id},
+          {"event_type", job.event_type},
+          {"dedupe_key", job.dedupe_key},
+          {"lease_owner", job.lease_owner},
+          {"lease_expires_ms", job.lease_expires_ms},
+          {"next_attempt_ms", job.next_attempt_ms},
+          {"last_error", job.last_error},
+          {"created_ms", job.created_ms},
+          {"updated_ms", job.updated_ms},
+          {"payload_bytes", job.payload.size()}};
+}
+
+int JobsList(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "List jobs, newest first.");
+  AddStoreOptions(opts);
+  opts.add_options()
+      ("state", "only jobs in this state: queued|leased|done|dead|skipped",
+       cxxopts::value<std::string>())
+      ("limit", "at most N jobs (0 = all)", cxxopts::value<int>()->default_value("50"))
+      ("json", "print a JSON array of jobs");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<JobState> state;
+  if (args->count("state") > 0) {
+    std::string name = (*args)["state"].as<std::string>();
+    state = ParseJobState(name);
+    if (!state) {
+      return UsageError(cmd, "--state must be one of queued|leased|done|dead|skipped, not '" +
+                                 name + "'");
+    }
+  }
+  int limit = (*args)["limit"].as<int>();
+  if (limit < 0) return UsageError(cmd, "--limit must be 0 (all) or more");
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  Result<std::vector<Job>> jobs = store->ListJobs(state, limit);
+  if (!jobs.ok()) return RuntimeError(cmd, jobs.status().ToString());
+  if (args->count("json") > 0) {
+    json out = json::array();
+    for (const Job& job : *jobs) out.push_back(JobJson(job));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (jobs->empty()) {
+    std::cout << "no jobs\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> table;
+  for (const Job& job : *jobs) {
+    table.push_back({std::to_string(job.id), std::string(JobStateName(job.state)),
+                     std::to_string(job.attempts), Cell(job.source), Cell(job.ticket_id),
+                     Cell(job.event_type), Cell(job.last_error)});
+  }
+  PrintTable({"id", "state", "attempts", "source", "ticket", "event", "last_error"}, table);
+  return kExitOk;
+}
+
+// --- jobs retry ---
+
+int JobsRetry(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Requeue dead-lettered jobs with a fresh attempt budget.");
+  AddStoreOptions(opts);
+  opts.add_options()
+      ("all-dead", "requeue every dead job")
+      ("ids", "job ids", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"ids"});
+  opts.positional_help("[ID...]");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  bool all_dead = args->count("all-dead") > 0;
+  std::vector<int64_t> ids;
+  if (args->count("ids") > 0) {
+    for (const std::string& text : (*args)["ids"].as<std::vector<std::string>>()) {
+      int64_t id = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+      if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+        return UsageError(cmd, "'" + text + "' is not a job id");
+      }
+      ids.push_back(id);
+    }
+  }
+  if (all_dead == !ids.empty()) return UsageError(cmd, "give job ids or --all-dead (not both)");
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  if (all_dead) {
+    Result<std::vector<Job>> dead = store->ListJobs(JobState::kDead, 0);
+    if (!dead.ok()) return RuntimeError(cmd, dead.status().ToString());
+    if (dead->empty()) {
+      std::cout << "no dead jobs\n";
+      return kExitOk;
+    }
+    for (const Job& job : *dead) ids.push_back(job.id);
+  }
+  int64_t now = NowMs();
+  size_t failed = 0;
+  for (int64_t id : ids) {
+    Status status = store->Retry(id, now);
+    if (status.ok()) {
+      std::cout << "requeued job " << id << "\n";
+    } else {
+      ++failed;
+      std::cerr << cmd << ": job " << id << " not requeued: " << status.message() << "\n";
+    }
+  }
+  std::cout << "requeued " << (ids.size() - failed) << " of " << ids.size() << " job(s)\n";
+  return failed == 0 ? kExitOk : kExitFailure;
+}
+
+struct Subcommand {
+  const char* name;
+  int (*run)(const std::string& cmd, int argc, char** argv);
+};
+
+// argv[0] is "deskpilot <cmd>", argv[1] the subcommand.
+int Dispatch(int argc, char** argv, const char* usage,
+             std::initializer_list<Subcommand> subcommands) {
+  std::string cmd = argv[0];
+  if (argc < 2) {
+    std::cerr << usage;
+    return UsageError(cmd, "missing subcommand");
+  }
+  std::string sub = argv[1];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::cout << usage;
+    return kExitOk;
+  }
+  for (const Subcommand& s : subcommands) {
+    if (sub == s.name) {
+      // The subcommand's argv[0] names it in full, for cxxopts' help and our messages.
+      std::string full = cmd + " " + sub;
+      argv[1] = full.data();
+      return s.run(full, argc - 1, argv + 1);
+    }
+  }
+  std::cerr << usage;
+  return UsageError(cmd, "unknown subcommand '" + sub + "'");
+}
+
+}  // namespace
+
+int RunAudit(int argc, char** argv) {
+  return Dispatch(argc, argv, kAuditUsage, {{"verify", AuditVerify}, {"show", AuditShow}});
+}
+
+int RunJobs(int argc, char** argv) {
+  return Dispatch(argc, argv, kJobsUsage, {{"list", JobsList}, {"retry", JobsRetry}});
+}
+
+}  // namespace deskpilot::cli

@@ -1,0 +1,97 @@
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+
+namespace deskpilot::cli {
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* help;
+};
+
+constexpr Command kCommands[] = {
+    {"serve", RunServe, "run the webhook receiver and workers (--config FILE)"},
+    {"demo", RunDemo, "run the sandbox help desk and the proxy end to end on built-in defaults"},
+    {"triage", RunTriage, "run the pipeline on one ticket (file or stdin); writes nothing"},
+    {"check-config", RunCheckConfig, "validate a config file and the adapters it names"},
+    {"train", RunTrain, "train the embedded classifier on labelled JSONL"},
+    {"eval", RunEval, "evaluate a trained model on labelled JSONL"},
+    {"kb", RunKb, "knowledge base: ingest | search"},
+    {"audit", RunAudit, "audit log: verify | show"},
+    {"jobs", RunJobs, "job queue: list | retry"},
+    {"sandbox", RunSandbox, "run the local sandbox help desk"},
+};
+
+int PrintUsage(std::ostream& out) {
+  out << "deskpilot " << DESKPILOT_VERSION << " — AI triage in front of your help desk\n\n"
+      << "usage: deskpilot <command> [options]   (deskpilot <command> --help for details)\n\ncommands:\n";
+  for (const auto& c : kCommands) {
+    out << "  " << c.name;
+    for (size_t i = std::strlen(c.name); i < 14; ++i) out << ' ';
+    out << c.help << "\n";
+  }
+  out << "\nexit codes: 0 ok, 1 runtime failure, 2 usage or config error\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int UsageError(const std::string& command, const std::string& message) {
+  std::cerr << command << ": " << message << "\n";
+  return kExitUsage;
+}
+
+int RuntimeError(const std::string& command, const std::string& message) {
+  std::cerr << command << ": " << message << "\n";
+  return kExitFailure;
+}
+
+std::string SampleDir() {
+  if (const char* env = std::getenv("DESKPILOT_SAMPLE_DIR"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(DESKPILOT_SOURCE_SAMPLE_DIR) / "models.json", ec))
+    return DESKPILOT_SOURCE_SAMPLE_DIR;
+  return DESKPILOT_INSTALLED_SAMPLE_DIR;
+}
+
+int Main(int argc, char** argv) {
+  // Logs go to stderr (journald picks them up); stdout is for results.
+  auto logger = spdlog::stderr_color_mt("deskpilot");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (const char* lvl = std::getenv("DESKPILOT_LOG_LEVEL"))
+    spdlog::set_level(spdlog::level::from_str(lvl));
+
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") return PrintUsage(std::cout);
+  if (cmd == "--version") {
+    std::cout << "deskpilot " << DESKPILOT_VERSION << "\n";
+    return kExitOk;
+  }
+  for (const auto& c : kCommands) {
+    if (cmd == c.name) {
+      // argv[0] becomes "deskpilot <cmd>" so each command's messages name it.
+      std::string name = std::string("deskpilot ") + c.name;
+      argv[1] = name.data();
+      return c.run(argc - 1, argv + 1);
+    }
+  }
+  std::cerr << "deskpilot: unknown command \"" << cmd << "\"\n";
+  PrintUsage(std::cerr);
+  return kExitUsage;
+}
+
+}  // namespace deskpilot::cli

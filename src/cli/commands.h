@@ -1,0 +1,36 @@
+// Subcommands of the one `deskpilot` binary. Each takes argv *after* the subcommand
+// name (argv[0] is "deskpilot <cmd>") and returns the process exit code:
+// 0 ok, 1 runtime failure, 2 usage or config error (message on stderr).
+#pragma once
+
+#include <string>
+
+namespace deskpilot::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+int RunServe(int argc, char** argv);        // serve.cc
+int RunDemo(int argc, char** argv);         // demo.cc
+int RunTriage(int argc, char** argv);       // triage.cc
+int RunCheckConfig(int argc, char** argv);  // serve.cc
+int RunTrain(int argc, char** argv);        // train_eval.cc
+int RunEval(int argc, char** argv);         // train_eval.cc
+int RunKb(int argc, char** argv);           // kb.cc: ingest | search
+int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show
+int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry
+int RunSandbox(int argc, char** argv);      // sandbox.cc
+
+// Prints "deskpilot <cmd>: <message>" to stderr and returns kExitUsage.
+int UsageError(const std::string& command, const std::string& message);
+// Prints "deskpilot <cmd>: <message>" to stderr and returns kExitFailure.
+int RuntimeError(const std::string& command, const std::string& message);
+
+// The shipped sample data directory: $DESKPILOT_SAMPLE_DIR, else the source tree's
+// config/sample (a build), else the installed share/deskpilot/sample.
+std::string SampleDir();
+
+int Main(int argc, char** argv);  // dispatch (cli.cc)
+
+}  // namespace deskpilot::cli

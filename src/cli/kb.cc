@@ -1,0 +1,195 @@
+// `deskpilot kb ingest|search`: fill the knowledge base from files and query it the way
+// the fts5 retriever does. Both work on the same SQLite file as a running `serve`.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "deskpilot/config.h"
+#include "retriever/fts5/kb_index.h"
+
+namespace deskpilot::cli {
+namespace {
+
+constexpr char kKbUsage[] =
+    "usage: deskpilot kb <subcommand> (--config FILE | --db PATH) [options]\n"
+    "\n"
+    "subcommands:\n"
+    "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories)\n"
+    "  search   show the ranked passages for QUERY... (--k N, --json)\n"
+    "\n"
+    "deskpilot kb <subcommand> --help for its options\n";
+
+void AddDbOptions(cxxopts::Options& opts) {
+  opts.add_options()
+      ("c,config", "config file (TOML); the database is its storage.path", cxxopts::value<std::string>())
+      ("db", "SQLite database file (instead of --config)", cxxopts::value<std::string>())
+      ("args", "positional arguments", cxxopts::value<std::vector<std::string>>())
+      ("h,help", "show help");
+  opts.parse_positional({"args"});
+}
+
+// cxxopts has no one-letter long options, but "--k N" is the documented spelling:
+// rewrite it to the equivalent "--top".
+std::vector<std::string> NormalizeArgs(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i] == "--k") args[i] = "--top";
+    if (args[i].starts_with("--k=")) args[i] = "--top=" + args[i].substr(4);
+  }
+  return args;
+}
+
+// Parses argv. Returns nullopt with *exit_code set when the command is already finished:
+// --help was printed (0) or the arguments were wrong (2).
+std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, const std::string& cmd, int argc,
+                                          char** argv, int* exit_code) {
+  std::vector<std::string> normalized = NormalizeArgs(argc, argv);
+  std::vector<char*> pointers;
+  for (std::string& a : normalized) pointers.push_back(a.data());
+  try {
+    cxxopts::ParseResult args = opts.parse(static_cast<int>(pointers.size()), pointers.data());
+    if (args.count("help") > 0) {
+      std::cout << opts.help();
+      *exit_code = kExitOk;
+      return std::nullopt;
+    }
+    return args;
+  } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
+    *exit_code = UsageError(cmd, std::string(e.what()) + " (see --help)");
+    return std::nullopt;
+  }
+}
+
+// The database path from --db or the config's storage.path; nullopt (with the usage
+// error already printed into *exit_code) when neither or both are given.
+std::optional<std::string> DbPath(const std::string& cmd, const cxxopts::ParseResult& args, int* exit_code) {
+  const bool has_config = args.count("config") > 0;
+  const bool has_db = args.count("db") > 0;
+  if (has_config == has_db) {
+    *exit_code = UsageError(cmd, "give exactly one of --config FILE or --db PATH");
+    return std::nullopt;
+  }
+  if (has_db) return args["db"].as<std::string>();
+  Result<Config> config = LoadConfig(args["config"].as<std::string>());
+  if (!config.ok()) {
+    *exit_code = UsageError(cmd, config.status().message());
+    return std::nullopt;
+  }
+  return config->storage.path;
+}
+
+std::vector<std::string> Positional(const cxxopts::ParseResult& args) {
+  return args.count("args") > 0 ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+int KbIngest(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Add or update knowledge-base documents. Unchanged documents are skipped; "
+                             "changed ones are re-chunked.");
+  opts.custom_help("(--config FILE | --db PATH) [options]");
+  opts.positional_help("PATH...");
+  AddDbOptions(opts);
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
+  if (!db) return exit_code;
+  const std::vector<std::string> paths = Positional(*args);
+  if (paths.empty()) return UsageError(cmd, "no PATH given");
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec)) return UsageError(cmd, "no such file or directory: " + p);
+  }
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  Result<IngestStats> stats = (*index)->IngestPaths(paths);
+  if (!stats.ok()) {
+    // A malformed or unsupported input file is the caller's to fix, like a bad flag.
+    if (stats.status().code() == Code::kInvalidArgument) return UsageError(cmd, stats.status().message());
+    return RuntimeError(cmd, stats.status().ToString());
+  }
+  std::cout << "documents: " << stats->documents << "\nchunks: " << stats->chunks
+            << "\nunchanged: " << stats->unchanged << "\n";
+  return kExitOk;
+}
+
+int KbSearch(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Rank knowledge-base passages for a query (best chunk per document, "
+                             "no min_score filter, so scores can be inspected).");
+  opts.custom_help("(--config FILE | --db PATH) [options]");
+  opts.positional_help("QUERY...");
+  AddDbOptions(opts);
+  opts.add_options()
+      ("k,top", "number of documents to show (also --k N)", cxxopts::value<int>()->default_value("5"))
+      ("json", "print a JSON array of {doc_id, title, score, url, chunk_id, text}");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
+  if (!db) return exit_code;
+  const int k = (*args)["top"].as<int>();
+  if (k < 1 || k > 1000) return UsageError(cmd, "--k must be between 1 and 1000");
+  std::string query;
+  for (const std::string& word : Positional(*args)) query += (query.empty() ? "" : " ") + word;
+  if (query.empty()) return UsageError(cmd, "no QUERY given");
+  // Opening would create an empty database; for a mistyped path "no results" would mislead.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
+
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  Result<std::vector<Passage>> passages = (*index)->Search(query, k);
+  if (!passages.ok()) return RuntimeError(cmd, passages.status().ToString());
+
+  if (args->count("json") > 0) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Passage& p : *passages) {
+      out.push_back({{"doc_id", p.doc_id}, {"title", p.title}, {"score", p.score}, {"url", p.url},
+                     {"chunk_id", p.id}, {"text", p.text}});
+    }
+    // Replace, not throw, on invalid UTF-8 that came in through an ingested file.
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return kExitOk;
+  }
+  if (passages->empty()) {
+    std::cout << "no matching documents\n";
+    return kExitOk;
+  }
+  for (size_t i = 0; i < passages->size(); ++i) {
+    const Passage& p = (*passages)[i];
+    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, p.doc_id.c_str(), p.title.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+// argv[0] is "deskpilot kb", argv[1] the subcommand.
+int RunKb(int argc, char** argv) {
+  const std::string cmd = argv[0];
+  if (argc < 2) {
+    std::cerr << kKbUsage;
+    return UsageError(cmd, "missing subcommand");
+  }
+  const std::string sub = argv[1];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::cout << kKbUsage;
+    return kExitOk;
+  }
+  // The subcommand's argv[0] names it in full, for cxxopts' help and our messages.
+  std::string full = cmd + " " + sub;
+  argv[1] = full.data();
+  if (sub == "ingest") return KbIngest(full, argc - 1, argv + 1);
+  if (sub == "search") return KbSearch(full, argc - 1, argv + 1);
+  std::cerr << kKbUsage;
+  return UsageError(cmd, "unknown subcommand '" + sub + "'");
+}
+
+}  // namespace deskpilot::cli

@@ -1,0 +1,112 @@
+// `deskpilot serve` and `deskpilot check-config`.
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <cxxopts.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "deskpilot/config.h"
+#include "service/service.h"
+
+namespace deskpilot::cli {
+namespace {
+
+int ExitFor(const Status& s) { return s.code() == Code::kInvalidArgument ? kExitUsage : kExitFailure; }
+
+}  // namespace
+
+int RunServe(int argc, char** argv) {
+  const std::string cmd = argv[0];
+  cxxopts::Options opts(cmd, "Run the webhook receiver and the workers.");
+  opts.add_options()("c,config", "config file (TOML)", cxxopts::value<std::string>())("h,help", "show help");
+  std::string config_path;
+  try {
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << opts.help() << "\n";
+      return kExitOk;
+    }
+    if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
+    config_path = args["config"].as<std::string>();
+  } catch (const std::exception& e) {
+    return UsageError(cmd, e.what());
+  }
+  auto config = LoadConfig(config_path);
+  if (!config.ok()) return UsageError(cmd, config.status().message());
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+
+  // Block the stop signals before any thread starts, so only sigwait below sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  BuildOptions build;
+  build.sample_dir = SampleDir();
+  auto service = Service::Create(*config, build);
+  if (!service.ok()) {
+    std::cerr << cmd << ": " << service.status().message() << "\n";
+    return ExitFor(service.status());
+  }
+  if (Status s = (*service)->Start(); !s.ok()) return RuntimeError(cmd, s.message());
+  std::cout << "deskpilot listening on " << (*service)->base_url() << std::endl;
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: configuration reload is not supported; restart the service to apply changes");
+      continue;
+    }
+    spdlog::info("signal {}: shutting down", sig);
+    break;
+  }
+  (*service)->Stop();
+  return kExitOk;
+}
+
+int RunCheckConfig(int argc, char** argv) {
+  const std::string cmd = argv[0];
+  cxxopts::Options opts(cmd, "Validate a config file, its secrets and the adapters it names.");
+  opts.add_options()("c,config", "config file (TOML)", cxxopts::value<std::string>())("h,help", "show help");
+  std::string config_path;
+  try {
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << opts.help() << "\n";
+      return kExitOk;
+    }
+    if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
+    config_path = args["config"].as<std::string>();
+  } catch (const std::exception& e) {
+    return UsageError(cmd, e.what());
+  }
+  auto config = LoadConfig(config_path);
+  if (!config.ok()) return UsageError(cmd, config.status().message());
+  // Build every adapter for real (secrets, URLs, model files), but against a scratch
+  // database: checking a config must not create or change the production one.
+  Config scratch = *config;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "deskpilot-check-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) return RuntimeError(cmd, "cannot create a scratch directory");
+  scratch.storage.path = (std::filesystem::path(tmpl) / "check.db").string();
+  BuildOptions build;
+  build.sample_dir = SampleDir();
+  Status built = BuildComponents(scratch, build).status();
+  std::error_code ec;
+  std::filesystem::remove_all(tmpl, ec);
+  if (!built.ok()) {
+    std::cerr << cmd << ": " << built.message() << "\n";
+    return ExitFor(built);
+  }
+  std::cout << config_path << ": ok (" << config->helpdesks.size() << " help desk(s); classifier "
+            << config->classifier.type << ", retriever " << config->retriever.type << ", drafter "
+            << config->drafter.type << ", policy mode " << config->policy.mode << ")\n";
+  return kExitOk;
+}
+
+}  // namespace deskpilot::cli

@@ -1,0 +1,224 @@
+// `deskpilot train` and `deskpilot eval`: build and score embedded classifier models.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "classifier/embedded/linear_model.h"
+#include "cli/commands.h"
+
+namespace deskpilot::cli {
+namespace {
+
+constexpr size_t kFewExamples = 10;
+constexpr size_t kConfusionsShown = 10;
+
+// Input problems (no file, bad line, missing field, too few labels) are the caller's to
+// fix, so they exit 2; anything else (disk full, I/O error) is a runtime failure.
+int ExitFor(const std::string& cmd, const Status& s) {
+  if (s.code() == Code::kNotFound || s.code() == Code::kInvalidArgument ||
+      s.code() == Code::kFailedPrecondition || s.code() == Code::kDataLoss) {
+    return UsageError(cmd, s.message());
+  }
+  return RuntimeError(cmd, s.ToString());
+}
+
+std::string Megabytes(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+std::string Fixed(double v, int digits = 4) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+}  // namespace
+
+int RunTrain(int argc, char** argv) {
+  const std::string cmd = argv[0];
+  cxxopts::Options opts(cmd, "Train an embedded classifier model (TF-IDF word+char n-grams, softmax regression) "
+                             "on labelled JSON Lines: one {\"text\": ..., \"<field>\": ...} object per line.");
+  TrainOptions defaults;
+  opts.add_options()("data", "training data (JSONL)", cxxopts::value<std::string>())(
+      "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
+      "out", "model file to write", cxxopts::value<std::string>())(
+      "cv", "also report K-fold cross-validated accuracy and macro-F1 (K >= 2)", cxxopts::value<int>())(
+      "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
+      "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
+      "balanced", "weight labels inversely to their frequency")("h,help", "show help");
+  std::string data_path, field, out_path;
+  int cv_folds = 0;
+  TrainOptions options;
+  try {
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << opts.help() << "\n";
+      return kExitOk;
+    }
+    if (!args.count("data")) return UsageError(cmd, "--data FILE.jsonl is required");
+    if (!args.count("out")) return UsageError(cmd, "--out MODEL is required");
+    data_path = args["data"].as<std::string>();
+    field = args["field"].as<std::string>();
+    out_path = args["out"].as<std::string>();
+    if (args.count("cv")) {
+      cv_folds = args["cv"].as<int>();
+      if (cv_folds < 2) return UsageError(cmd, "--cv must be at least 2");
+    }
+    options.seed = args["seed"].as<uint64_t>();
+    options.epochs = args["epochs"].as<int>();
+    if (options.epochs < 1) return UsageError(cmd, "--epochs must be at least 1");
+    options.balanced_class_weights = args.count("balanced") > 0;
+  } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
+    return UsageError(cmd, e.what());
+  }
+
+  auto data = LoadJsonl(data_path, field);
+  if (!data.ok()) return ExitFor(cmd, data.status());
+  if (data->empty()) return UsageError(cmd, data_path + ": no examples");
+
+  std::map<std::string, size_t> counts;
+  for (const auto& ex : *data) ++counts[ex.label];
+  std::cout << "examples: " << data->size() << " from " << data_path << " (field \"" << field << "\", "
+            << counts.size() << " labels)\n";
+  size_t width = 5;
+  for (const auto& [label, n] : counts) width = std::max(width, label.size());
+  for (const auto& [label, n] : counts) std::cout << "  " << Pad(label, width) << "  " << n << "\n";
+  for (const auto& [label, n] : counts) {
+    if (n < kFewExamples) {
+      std::cout << "warning: label \"" << label << "\" has only " << n << " example" << (n == 1 ? "" : "s")
+                << " (< " << kFewExamples << "); its predictions will be unreliable\n";
+    }
+  }
+  if (counts.size() < 2) return UsageError(cmd, "field \"" + field + "\" has fewer than two distinct labels");
+
+  if (cv_folds > 0) {
+    if (static_cast<size_t>(cv_folds) > data->size()) return UsageError(cmd, "--cv is larger than the number of examples");
+    const auto cv_start = std::chrono::steady_clock::now();
+    int done = 0;
+    auto cv = CrossValidate(*data, options, cv_folds, options.seed, 0, [&](int fold, double accuracy) {
+      std::cerr << "cross-validation: fold " << fold + 1 << " done (" << ++done << "/" << cv_folds
+                << "), accuracy " << Fixed(accuracy) << "\n";
+    });
+    if (!cv.ok()) return ExitFor(cmd, cv.status());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - cv_start).count();
+    std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(cv->accuracy) << ", macro-F1 "
+              << Fixed(cv->macro_f1) << " (" << Fixed(secs, 1) << " s)\n";
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  auto model = TrainLinearModel(*data, options);
+  if (!model.ok()) return ExitFor(cmd, model.status());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Status saved = model->Save(out_path);
+  if (!saved.ok()) return RuntimeError(cmd, saved.ToString());
+  std::error_code ec;
+  const auto file_size = std::filesystem::file_size(out_path, ec);
+  std::cout << "trained in " << Fixed(secs, 2) << " s: " << model->num_features() << " features, "
+            << model->labels().size() << " labels, " << Megabytes(static_cast<double>(model->MemoryBytes()))
+            << " in memory\n"
+            << "wrote " << out_path << " (" << Megabytes(ec ? 0.0 : static_cast<double>(file_size)) << ")\n";
+  return kExitOk;
+}
+
+int RunEval(int argc, char** argv) {
+  const std::string cmd = argv[0];
+  cxxopts::Options opts(cmd, "Evaluate a model made by `deskpilot train` on labelled JSON Lines.");
+  opts.add_options()("model", "model file", cxxopts::value<std::string>())(
+      "data", "labelled data (JSONL)", cxxopts::value<std::string>())(
+      "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
+      "json", "print one JSON object instead of a table")("h,help", "show help");
+  std::string model_path, data_path, field;
+  bool json = false;
+  try {
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << opts.help() << "\n";
+      return kExitOk;
+    }
+    if (!args.count("model")) return UsageError(cmd, "--model MODEL is required");
+    if (!args.count("data")) return UsageError(cmd, "--data FILE.jsonl is required");
+    model_path = args["model"].as<std::string>();
+    data_path = args["data"].as<std::string>();
+    field = args["field"].as<std::string>();
+    json = args.count("json") > 0;
+  } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
+    return UsageError(cmd, e.what());
+  }
+
+  auto model = LinearModel::Load(model_path);
+  if (!model.ok()) return ExitFor(cmd, model.status());
+  auto data = LoadJsonl(data_path, field);
+  if (!data.ok()) return ExitFor(cmd, data.status());
+  if (data->empty()) return UsageError(cmd, data_path + ": no examples");
+
+  const auto start = std::chrono::steady_clock::now();
+  const EvalMetrics m = Evaluate(*model, *data);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::set<std::string> known(model->labels().begin(), model->labels().end());
+  std::set<std::string> unknown;
+  for (const auto& ex : *data) {
+    if (!known.count(ex.label)) unknown.insert(ex.label);
+  }
+
+  if (json) {
+    nlohmann::json out = {{"n", m.n},
+                          {"correct", m.correct},
+                          {"accuracy", m.accuracy},
+                          {"macro_f1", m.macro_f1},
+                          {"unknown_labels", unknown},
+                          {"ms_per_example", m.n ? secs * 1000.0 / m.n : 0.0}};
+    nlohmann::json per_label = nlohmann::json::object();
+    for (const auto& l : m.per_label) {
+      per_label[l.label] = {{"precision", l.precision}, {"recall", l.recall}, {"f1", l.f1}, {"support", l.support}};
+    }
+    out["per_label"] = std::move(per_label);
+    nlohmann::json confusions = nlohmann::json::array();
+    for (size_t i = 0; i < std::min(m.confusions.size(), kConfusionsShown); ++i) {
+      const auto& [gold, predicted, count] = m.confusions[i];
+      confusions.push_back({{"gold", gold}, {"predicted", predicted}, {"count", count}});
+    }
+    out["confusions"] = std::move(confusions);
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+
+  size_t width = 5;
+  for (const auto& l : m.per_label) width = std::max(width, l.label.size());
+  std::cout << Pad("label", width) << "  precision  recall  f1      support\n";
+  for (const auto& l : m.per_label) {
+    std::cout << Pad(l.label, width) << "  " << Pad(Fixed(l.precision), 9) << "  " << Pad(Fixed(l.recall), 6) << "  "
+              << Pad(Fixed(l.f1), 6) << "  " << l.support << "\n";
+  }
+  std::cout << "\nexamples " << m.n << ", correct " << m.correct << ", accuracy " << Fixed(m.accuracy)
+            << ", macro-F1 " << Fixed(m.macro_f1) << " (" << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3)
+            << " ms per example)\n";
+  if (!unknown.empty()) {
+    std::cout << "labels not known to the model (always counted wrong):";
+    for (const auto& u : unknown) std::cout << " " << u;
+    std::cout << "\n";
+  }
+  if (!m.confusions.empty()) {
+    std::cout << "\nmost confused (gold -> predicted: count)\n";
+    for (size_t i = 0; i < std::min(m.confusions.size(), kConfusionsShown); ++i) {
+      const auto& [gold, predicted, count] = m.confusions[i];
+      std::cout << "  " << gold << " -> " << (predicted.empty() ? "(none)" : predicted) << ": " << count << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace deskpilot::cli

@@ -1,0 +1,45 @@
+// Builds everything a Config describes: store, HTTP client, adapters, policy, pipeline.
+// Shared by `serve`, `demo`, `triage` and `check-config`, so all of them validate a
+// config the same way.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "deskpilot/classifier.h"
+#include "deskpilot/config.h"
+#include "deskpilot/drafter.h"
+#include "deskpilot/helpdesk.h"
+#include "deskpilot/http_client.h"
+#include "deskpilot/retriever.h"
+#include "deskpilot/store.h"
+#include "service/metrics.h"
+#include "service/pipeline.h"
+#include "service/policy.h"
+
+namespace deskpilot {
+
+struct Components {
+  Config config;
+  std::string data_dir;
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<Store> store;
+  std::map<std::string, std::unique_ptr<Helpdesk>> helpdesks;  // by configured name
+  std::unique_ptr<Classifier> classifier;
+  std::unique_ptr<Retriever> retriever;
+  std::unique_ptr<Drafter> drafter;
+  std::unique_ptr<Policy> policy;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<Pipeline> pipeline;
+};
+
+struct BuildOptions {
+  std::string sample_dir;
+  bool with_helpdesks = true;  // triage needs none (and so no vendor secrets)
+};
+
+// Errors carry key paths; config problems are kInvalidArgument (exit code 2).
+Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const BuildOptions& options);
+
+}  // namespace deskpilot

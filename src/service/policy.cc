@@ -1,0 +1,229 @@
+#include "service/policy.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace deskpilot {
+namespace {
+
+// The ladder's order for the global ceiling; escalate is handled separately.
+int RungLevel(Rung r) {
+  switch (r) {
+    case Rung::kShadow: return 0;
+    case Rung::kAssist: return 1;
+    case Rung::kApprove: return 2;
+    case Rung::kAutoReply: return 3;
+    case Rung::kEscalate: return 1;
+  }
+  return 1;
+}
+
+std::string Pct(double c) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.0f%%", c * 100.0);
+  return buf;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+std::string TagSafe(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c))
+      out += static_cast<char>(std::tolower(c));
+    else if (!out.empty() && out.back() != '_')
+      out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
+int PriorityRank(const std::string& p) {
+  if (p == "low") return 1;
+  if (p == "normal") return 2;
+  if (p == "high") return 3;
+  if (p == "urgent") return 4;
+  return 0;
+}
+
+Policy::Policy(PolicyConfig config, ThresholdFn model_thresholds)
+    : config_(std::move(config)), model_thresholds_(std::move(model_thresholds)) {}
+
+double Policy::Threshold(const std::string& dim) const {
+  if (auto it = config_.thresholds.find(dim); it != config_.thresholds.end()) return it->second;
+  if (model_thresholds_) {
+    if (auto t = model_thresholds_(dim)) return *t;
+  }
+  return config_.min_confidence;
+}
+
+std::string Policy::MarkerLine(const std::string& key) { return "deskpilot-ref: " + key; }
+
+Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const Draft& draft) const {
+  Decision d;
+  if (config_.mode == "shadow") {
+    d.rung = Rung::kShadow;
+    d.reasons.push_back("policy mode is shadow: record only");
+    return d;
+  }
+
+  // Escalation signals come first: they route to people whatever the category.
+  for (const auto& flag : triage.flags) {
+    if (Contains(config_.escalate_flags, flag)) {
+      d.rung = Rung::kEscalate;
+      d.reasons.push_back("flag " + flag + " escalates");
+    }
+  }
+  if (d.rung == Rung::kEscalate) return d;
+
+  const Prediction* cat = triage.Get("category");
+  std::string category = (cat && !cat->abstained) ? cat->label : "";
+  std::string rung_name = config_.default_rung;
+  if (auto it = config_.categories.find(category); !category.empty() && it != config_.categories.end()) {
+    rung_name = it->second;
+    d.reasons.push_back("category " + category + " is configured as " + rung_name);
+  } else {
+    d.reasons.push_back(category.empty() ? "no confident category; default rung " + rung_name
+                                         : "category " + category + " uses the default rung " + rung_name);
+  }
+  d.rung = ParseRung(rung_name).value_or(Rung::kAssist);
+  if (d.rung == Rung::kEscalate || d.rung == Rung::kShadow || d.rung == Rung::kAssist) return d;
+
+  // Money, access and legal standing never get an automatic reply.
+  if (d.rung == Rung::kAutoReply && Contains(config_.sensitive_categories, category)) {
+    d.rung = Rung::kApprove;
+    d.reasons.push_back("category " + category + " is sensitive: an agent must approve");
+  }
+
+  // A human reply on the ticket stops automation on it.
+  bool human_replied = false;
+  int auto_turns = 0;
+  for (const auto& c : ticket.comments) {
+    if (c.author_role == AuthorRole::kAgent && !c.by_deskpilot && c.is_public) human_replied = true;
+    if (c.by_deskpilot && c.is_public) ++auto_turns;
+  }
+  if (human_replied) {
+    d.rung = Rung::kAssist;
+    d.reasons.push_back("an agent already replied on this ticket: automation stops");
+    return d;
+  }
+
+  // Below the category threshold the category's own rung does not apply at all: a
+  // draft for a guessed category is not worth an agent's approval click.
+  if (!cat || cat->abstained || cat->confidence < Threshold("category")) {
+    d.reasons.push_back(cat && !cat->abstained ? "category confidence " + Pct(cat->confidence) + " < threshold " +
+                                                      Pct(Threshold("category")) + ": assist only"
+                                                : "category abstained: assist only");
+    d.rung = Rung::kAssist;
+    return d;
+  }
+
+  if (d.rung == Rung::kAutoReply) {
+    std::vector<std::string> blockers;
+    if (const Prediction* s = triage.Get("sentiment")) {
+      if (s->label == "negative") blockers.push_back("sentiment is negative");
+    }
+    if (!draft.grounded) blockers.push_back("draft is not grounded in retrieved sources");
+    if (triage.HasFlag("asked_for_human")) blockers.push_back("customer asked for a human");
+    if (auto_turns >= config_.max_auto_turns)
+      blockers.push_back(std::to_string(auto_turns) + " automatic replies already sent (max " +
+                         std::to_string(config_.max_auto_turns) + ")");
+    if (!blockers.empty()) {
+      d.rung = draft.grounded ? Rung::kApprove : Rung::kAssist;
+      for (auto& b : blockers) d.reasons.push_back("auto reply blocked: " + b);
+    } else {
+      d.reasons.push_back("all auto-reply conditions met");
+    }
+  }
+  if (d.rung == Rung::kApprove && !draft.grounded) {
+    d.rung = Rung::kAssist;
+    d.reasons.push_back("nothing grounded to approve: assist only");
+  }
+
+  // The global mode is a ceiling on the ladder.
+  if (config_.mode == "assist" && RungLevel(d.rung) > RungLevel(Rung::kAssist)) {
+    d.reasons.push_back("policy mode assist caps " + std::string(RungName(d.rung)) + " at assist");
+    d.rung = Rung::kAssist;
+  }
+  return d;
+}
+
+WritePlan Policy::Plan(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                       const Draft& draft, const Decision& decision, const std::string& key) const {
+  WritePlan plan;
+  plan.idempotency_key = key;
+  if (decision.rung == Rung::kShadow) return plan;
+
+  const Prediction* cat = triage.Get("category");
+  const Prediction* pri = triage.Get("priority");
+  std::string category = (cat && !cat->abstained) ? cat->label : "";
+
+  WriteAction tags{ActionType::kSetTags, {}, "", ""};
+  tags.tags.push_back(config_.marker_tag);
+  if (!category.empty()) tags.tags.push_back(config_.marker_tag + "_cat_" + TagSafe(category));
+  tags.tags.push_back(config_.marker_tag + "_" + std::string(RungName(decision.rung)));
+  for (const auto& f : triage.flags) tags.tags.push_back(config_.marker_tag + "_" + TagSafe(f));
+  plan.actions.push_back(tags);
+
+  // Priority only ever goes up: an agent's or customer's higher priority stands. It is
+  // an assist-level field an agent sees and can change, so its bar is lower (0.5 unless
+  // policy.thresholds.priority says otherwise) than the bar for replying to a customer.
+  auto pt = config_.thresholds.find("priority");
+  const double priority_bar = pt != config_.thresholds.end() ? pt->second : 0.5;
+  if (pri && !pri->abstained && pri->confidence >= priority_bar &&
+      PriorityRank(pri->label) > PriorityRank(ticket.priority)) {
+    plan.actions.push_back({ActionType::kSetPriority, {}, pri->label, ""});
+  }
+  std::string group;
+  if (decision.rung == Rung::kEscalate) {
+    group = config_.escalation_group;
+  } else if (auto it = config_.routing.find(category); !category.empty() && it != config_.routing.end()) {
+    group = it->second;
+  }
+  if (!group.empty() && group != ticket.group) plan.actions.push_back({ActionType::kSetGroup, {}, group, ""});
+  if (!config_.custom_field.empty() && !category.empty())
+    plan.actions.push_back({ActionType::kSetCustomField, {}, category, config_.custom_field});
+
+  // The internal note: what an agent needs to trust or overrule the triage.
+  std::string note = "deskpilot triage — " + std::string(RungName(decision.rung)) + "\n";
+  if (!triage.summary.empty()) note += "Summary: " + triage.summary + "\n";
+  note += "\nPredictions:\n";
+  for (const auto& [dim, p] : triage.predictions) {
+    note += "- " + dim + ": " + (p.abstained ? "(unsure)" : p.label) + " (" + Pct(p.confidence) + ")\n";
+  }
+  if (!triage.flags.empty()) {
+    note += "Flags:";
+    for (const auto& f : triage.flags) note += " " + f;
+    note += "\n";
+  }
+  note += "\nDecision: " + std::string(RungName(decision.rung)) + "\n";
+  for (const auto& r : decision.reasons) note += "- " + r + "\n";
+  if (!passages.empty()) {
+    note += "\nSources:\n";
+    for (const auto& p : passages) {
+      note += "- [" + p.doc_id + "] " + p.title;
+      if (!p.url.empty()) note += " — " + p.url;
+      note += "\n";
+    }
+  }
+  if (!draft.body.empty()) {
+    note += std::string("\nDraft reply") + (draft.grounded ? "" : " (not grounded: needs an agent)") + ":\n";
+    note += draft.body + "\n";
+  }
+  if (decision.rung == Rung::kApprove) {
+    // Sending on approval (tag or admin API) is not wired up yet: say what is true.
+    note += "\nThis category needs an agent's approval: review the draft and send it yourself if it is right.\n";
+  }
+  note += '\n';
+  note += MarkerLine(key);
+  plan.actions.push_back({ActionType::kAddInternalNote, {}, note, ""});
+
+  if (decision.rung == Rung::kAutoReply) plan.actions.push_back({ActionType::kAddPublicReply, {}, draft.body, ""});
+  return plan;
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,48 @@
+// The decide stage: plain code over the Triage chooses how far automation may go.
+// The model never chooses actions; ticket text can only influence predictions,
+// and every rung above `assist` needs conditions the text alone cannot satisfy.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deskpilot/config.h"
+#include "deskpilot/types.h"
+
+namespace deskpilot {
+
+// Per-dimension threshold lookup: policy override, else the model's stored
+// auto-threshold, else policy.min_confidence.
+using ThresholdFn = std::function<std::optional<double>(const std::string& dimension)>;
+
+class Policy {
+ public:
+  Policy(PolicyConfig config, ThresholdFn model_thresholds);
+
+  Decision Decide(const Ticket& ticket, const Triage& triage, const Draft& draft) const;
+
+  // The vendor-neutral actions for a decision. The internal note carries the summary,
+  // predictions, decision, sources and draft; the public reply only for auto_reply.
+  WritePlan Plan(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                 const Draft& draft, const Decision& decision,
+                 const std::string& idempotency_key) const;
+
+  double Threshold(const std::string& dimension) const;
+  const PolicyConfig& config() const { return config_; }
+
+  // The marker line every deskpilot note carries; its presence on the ticket means
+  // this event's write-back already landed (idempotent write-backs across crashes).
+  static std::string MarkerLine(const std::string& idempotency_key);
+
+ private:
+  PolicyConfig config_;
+  ThresholdFn model_thresholds_;
+};
+
+// Lower-case, [a-z0-9_] only: a safe tag from a label.
+std::string TagSafe(const std::string& s);
+int PriorityRank(const std::string& p);  // low 1, normal 2, high 3, urgent 4, else 0
+
+}  // namespace deskpilot

@@ -1,0 +1,194 @@
+#include "service/service.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot {
+namespace {
+
+// cpp-httplib sets SO_REUSEPORT, so a second server would silently share a taken
+// port. A plain bind first turns that into a clear start-up error.
+Status CheckPortFree(const std::string& host, int port) {
+  if (port == 0) return Status::Ok();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::Internal("socket() failed");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd);
+    return Status::Ok();  // not IPv4 literal: let httplib resolve and report
+  }
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::close(fd);
+  if (rc != 0) return Status::FailedPrecondition("cannot listen on " + host + ":" + std::to_string(port) + ": address in use");
+  return Status::Ok();
+}
+
+void Json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+}  // namespace
+
+Service::Service(std::unique_ptr<Components> c) : c_(std::move(c)) {}
+
+Service::~Service() { Stop(); }
+
+Result<std::unique_ptr<Service>> Service::Create(const Config& config, const BuildOptions& options) {
+  auto c = BuildComponents(config, options);
+  if (!c.ok()) return c.status();
+  return std::unique_ptr<Service>(new Service(std::move(c).value()));
+}
+
+std::string Service::base_url() const { return "http://" + c_->config.server.host + ":" + std::to_string(port_); }
+
+bool Service::ready() const {
+  return started_ && workers_ && workers_->running() && http_ && http_->is_running();
+}
+
+void Service::Routes() {
+  Metrics& m = *c_->metrics;
+  m.Describe("deskpilot_webhooks_total", "counter", "Webhook deliveries by source and outcome.");
+  m.Describe("deskpilot_jobs", "gauge", "Jobs in the queue by state.");
+  m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped).");
+  m.Describe("deskpilot_writebacks_total", "counter", "Help-desk write-backs by outcome.");
+  m.Describe("deskpilot_decisions_total", "counter", "Policy decisions by rung.");
+  m.Describe("deskpilot_stage_duration_seconds", "histogram", "Latency of each pipeline stage.");
+  m.Describe("deskpilot_webhook_ack_seconds", "histogram", "Time from request to acknowledgement.");
+
+  http_->Post(R"(/webhooks/([A-Za-z0-9_\-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto start = std::chrono::steady_clock::now();
+    const std::string source = req.matches[1];
+    Metrics& m = *c_->metrics;
+    auto outcome = [&](const char* o) {
+      m.Inc("deskpilot_webhooks_total", {{"source", source}, {"outcome", o}});
+      m.Observe("deskpilot_webhook_ack_seconds", {{"outcome", o}},
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    };
+    auto it = c_->helpdesks.find(source);
+    if (it == c_->helpdesks.end()) {
+      outcome("unknown_source");
+      return Json(res, 404, {{"error", "unknown source"}});
+    }
+    WebhookRequest wr;
+    wr.body = req.body;
+    for (const auto& [k, v] : req.headers) {
+      std::string lower = k;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      wr.headers[lower] = v;
+    }
+    wr.now = std::chrono::system_clock::now();
+    if (Status s = it->second->VerifyWebhook(wr); !s.ok()) {
+      spdlog::warn("webhook {}: rejected: {}", source, s.message());
+      outcome("unauthorized");
+      return Json(res, 401, {{"error", "signature verification failed"}});
+    }
+    auto event = it->second->ParseWebhook(wr);
+    if (!event.ok()) {
+      outcome("malformed");
+      return Json(res, 400, {{"error", event.status().message()}});
+    }
+    if (event->self_caused) {
+      outcome("ignored_self");
+      return Json(res, 200, {{"status", "ignored"}, {"reason", "caused by deskpilot"}});
+    }
+    NewJob job{source, event->dedupe_key, event->ticket_id, event->event_type, req.body};
+    auto enq = c_->store->Enqueue(job, NowMs());
+    if (!enq.ok()) {
+      // Not acknowledged: the vendor will redeliver.
+      spdlog::error("webhook {}: enqueue failed: {}", source, enq.status().ToString());
+      outcome("store_error");
+      return Json(res, 503, {{"error", "temporarily unavailable"}});
+    }
+    if (enq->duplicate) {
+      outcome("duplicate");
+      return Json(res, 200, {{"status", "duplicate"}, {"job_id", enq->job_id}});
+    }
+    workers_->Notify();
+    outcome("accepted");
+    spdlog::info("webhook {}: ticket {} {} → job {}", source, event->ticket_id, event->event_type, enq->job_id);
+    Json(res, 202, {{"status", "queued"}, {"job_id", enq->job_id}});
+  });
+
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    bool db_ok = c_->store->SchemaVersion() > 0;
+    bool ok = db_ok && workers_ && workers_->running();
+    res.status = ok ? 200 : 503;
+    res.set_content(ok ? "ready\n" : "not ready\n", "text/plain");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    if (auto counts = c_->store->CountJobsByState(); counts.ok())
+      for (const auto& [state, n] : *counts) c_->metrics->Set("deskpilot_jobs", {{"state", state}}, static_cast<double>(n));
+    res.set_content(c_->metrics->Render(), "text/plain; version=0.0.4");
+  });
+}
+
+Status Service::Start() {
+  const ServerConfig& sc = c_->config.server;
+  DP_RETURN_IF_ERROR(CheckPortFree(sc.host, sc.port));
+  http_ = std::make_unique<httplib::Server>();
+  // Debian's cpp-httplib build: Nagle + delayed ACK add ~40 ms per response, the pool
+  // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time.
+  http_->set_tcp_nodelay(true);
+  const int threads = sc.threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_->set_keep_alive_max_count(1000);
+  http_->set_keep_alive_timeout(5);
+  http_->set_read_timeout(10, 0);
+  http_->set_write_timeout(10, 0);
+  http_->set_payload_max_length(static_cast<size_t>(sc.max_body_bytes));
+  Routes();
+
+  if (sc.port == 0) {
+    port_ = http_->bind_to_any_port(sc.host);
+  } else {
+    port_ = http_->bind_to_port(sc.host, sc.port) ? sc.port : -1;
+  }
+  if (port_ <= 0) return Status::FailedPrecondition("cannot listen on " + sc.host + ":" + std::to_string(sc.port));
+
+  workers_ = std::make_unique<WorkerPool>(c_.get(), "dp-" + RandomHex(4));
+  workers_->Start(c_->config.workers.threads);
+  auto listen_ended = std::make_shared<std::atomic<bool>>(false);
+  listener_ = std::thread([this, listen_ended] {
+    http_->listen_after_bind();
+    *listen_ended = true;
+  });
+  // 0.11 has no wait_until_ready(); is_running() flips once listen_after_bind loops.
+  while (!http_->is_running() && !*listen_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (*listen_ended) {
+    listener_.join();
+    workers_->Stop();
+    return Status::FailedPrecondition("the HTTP listener stopped right after start");
+  }
+  started_ = true;
+  spdlog::info("deskpilot listening on {} with {} worker(s)", base_url(), c_->config.workers.threads);
+  return Status::Ok();
+}
+
+void Service::Stop() {
+  if (!started_) return;
+  started_ = false;
+  http_->stop();  // stop accepting first: nothing is acknowledged that no worker will see
+  if (listener_.joinable()) listener_.join();
+  workers_->Stop();
+  spdlog::info("deskpilot stopped");
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,241 @@
+#include "service/worker.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+#include "deskpilot/http_client.h"
+
+namespace deskpilot {
+namespace {
+
+std::optional<ActionType> ParseActionType(const std::string& s) {
+  for (ActionType t : {ActionType::kSetTags, ActionType::kSetPriority, ActionType::kSetGroup,
+                       ActionType::kSetCustomField, ActionType::kAddInternalNote, ActionType::kAddPublicReply})
+    if (ActionTypeName(t) == s) return t;
+  return std::nullopt;
+}
+
+// Backoff between job attempts (not in-process retries): 2 s doubling to 10 min, with
+// full jitter, never earlier than the upstream's Retry-After.
+int64_t NextAttemptMs(const Status& s, int attempts, int64_t now) {
+  RetryPolicy p;
+  p.base_delay = std::chrono::milliseconds(2000);
+  p.max_delay = std::chrono::milliseconds(600000);
+  int64_t delay = std::max<int64_t>(BackoffDelay(p, attempts).count(), 500);
+  if (auto ra = s.retry_after()) delay = std::max<int64_t>(delay, ra->count());
+  return now + delay;
+}
+
+}  // namespace
+
+std::string IdempotencyKey(const std::string& dedupe_key) { return "dp-" + Sha256Hex(dedupe_key).substr(0, 24); }
+
+nlohmann::json PlanToJson(const WritePlan& plan) {
+  nlohmann::json actions = nlohmann::json::array();
+  for (const auto& a : plan.actions)
+    actions.push_back({{"action", ActionTypeName(a.type)}, {"tags", a.tags}, {"value", a.value}, {"field", a.field}});
+  return {{"idempotency_key", plan.idempotency_key}, {"actions", actions}};
+}
+
+Status PlanFromJson(const nlohmann::json& j, WritePlan* plan) {
+  try {
+    plan->idempotency_key = j.at("idempotency_key").get<std::string>();
+    plan->actions.clear();
+    for (const auto& a : j.at("actions")) {
+      auto type = ParseActionType(a.at("action").get<std::string>());
+      if (!type) return Status::DataLoss("stored plan has an unknown action");
+      plan->actions.push_back({*type, a.value("tags", std::vector<std::string>{}), a.value("value", ""),
+                               a.value("field", "")});
+    }
+  } catch (const std::exception& e) {
+    return Status::DataLoss(std::string("stored plan is unreadable: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+WorkerPool::WorkerPool(Components* components, std::string instance_id)
+    : c_(components), instance_id_(std::move(instance_id)) {}
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+void WorkerPool::Start(int threads) {
+  stopping_ = false;
+  running_ = true;
+  last_beat_ms_ = NowMs();
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
+}
+
+void WorkerPool::Stop() {
+  if (threads_.empty()) return;
+  stopping_ = true;
+  Notify();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  running_ = false;
+}
+
+void WorkerPool::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    ++wakeups_;
+  }
+  cv_.notify_all();
+}
+
+void WorkerPool::Loop(int index) {
+  const std::string owner = instance_id_ + "/w" + std::to_string(index);
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  while (!stopping_) {
+    last_beat_ms_ = NowMs();
+    uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      seen = wakeups_;
+    }
+    auto leased = c_->store->Lease(owner, lease_ms, NowMs());
+    if (!leased.ok()) {
+      spdlog::error("lease failed: {}", leased.status().ToString());
+    } else if (leased->has_value()) {
+      Process(**leased, owner);
+      continue;
+    }
+    // Sleep until notified, the next job is due, or the poll interval passes (which
+    // also picks up leases that expired after a crash).
+    int64_t wait_ms = c_->config.workers.poll_ms;
+    if (auto due = c_->store->NextDueInMs(NowMs()); due.ok() && due->has_value())
+      wait_ms = std::clamp<int64_t>(**due, 1, wait_ms);
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ || wakeups_ != seen; });
+  }
+}
+
+void WorkerPool::Audit(const Job& job, const std::string& stage, const std::string& outcome,
+                       const nlohmann::json& data) {
+  AuditEntry e;
+  e.job_id = job.id;
+  e.ticket_id = job.ticket_id;
+  e.source = job.source;
+  e.stage = stage;
+  e.outcome = outcome;
+  e.data = data.dump();
+  if (auto r = c_->store->AppendAudit(e, NowMs()); !r.ok())
+    spdlog::error("job {} ticket {}: audit append failed: {}", job.id, job.ticket_id, r.status().ToString());
+}
+
+void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage) {
+  const int64_t now = NowMs();
+  Metrics& m = *c_->metrics;
+  if (status.ok()) {
+    if (auto s = c_->store->Complete(job.id, owner, JobState::kDone, now); !s.ok())
+      spdlog::warn("job {}: complete failed: {}", job.id, s.ToString());
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "done"}});
+    return;
+  }
+  const bool retryable = status.retryable();
+  const bool exhausted = job.attempts >= c_->config.workers.max_attempts;
+  std::string reason = stage + ": " + status.ToString();
+  if (auto s = c_->store->Fail(job.id, owner, reason, retryable, NextAttemptMs(status, job.attempts, now),
+                               c_->config.workers.max_attempts, now);
+      !s.ok())
+    spdlog::warn("job {}: fail transition failed: {}", job.id, s.ToString());
+  if (retryable && !exhausted) {
+    spdlog::warn("job {} ticket {}: {} (attempt {}, will retry)", job.id, job.ticket_id, reason, job.attempts);
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "retry"}});
+    Audit(job, "job.retry", "error", {{"attempt", job.attempts}, {"error", reason}});
+  } else {
+    spdlog::error("job {} ticket {}: dead-lettered: {}", job.id, job.ticket_id, reason);
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
+    Audit(job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
+  }
+}
+
+void WorkerPool::Process(const Job& job, const std::string& owner) {
+  Metrics& m = *c_->metrics;
+  auto hd_it = c_->helpdesks.find(job.source);
+  if (hd_it == c_->helpdesks.end()) {
+    Finish(job, owner, Status::FailedPrecondition("no configured helpdesk named " + job.source), "route");
+    return;
+  }
+  Helpdesk& hd = *hd_it->second;
+  const std::string key = IdempotencyKey(job.dedupe_key);
+  const std::string plan_key = "plan:" + key;
+  Audit(job, "job.leased", "ok", {{"attempt", job.attempts}, {"event", job.event_type}, {"owner", owner}});
+
+  // Webhooks arrive late and out of order: always act on the ticket as it is now.
+  auto fetch_start = std::chrono::steady_clock::now();
+  auto ticket = hd.FetchTicket(job.ticket_id);
+  m.Observe("deskpilot_stage_duration_seconds", {{"stage", "fetch"}},
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_start).count());
+  if (!ticket.ok()) {
+    if (ticket.status().code() == Code::kNotFound) {
+      Audit(job, "fetch", "skipped", {{"reason", "ticket no longer exists"}});
+      (void)c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs());
+      m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
+      return;
+    }
+    Audit(job, "fetch", "error", {{"error", ticket.status().ToString()}});
+    Finish(job, owner, ticket.status(), "fetch ticket");
+    return;
+  }
+  ticket->source = job.source;
+
+  WritePlan plan;
+  auto cached = c_->store->CacheGet(plan_key);
+  if (cached.ok() && cached->has_value()) {
+    // Decided on an earlier attempt: apply exactly that plan (idempotently).
+    Status s = PlanFromJson(nlohmann::json::parse(**cached, nullptr, false), &plan);
+    if (!s.ok()) {
+      Finish(job, owner, s, "load plan");
+      return;
+    }
+    Audit(job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
+  } else {
+    // Loop guard: if the newest activity on the ticket is deskpilot's own, there is
+    // nothing new from a human to act on.
+    if (!ticket->comments.empty() && ticket->comments.back().by_deskpilot) {
+      Audit(job, "loop_guard", "skipped", {{"reason", "newest comment was written by deskpilot"}});
+      (void)c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs());
+      m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
+      return;
+    }
+    auto result = c_->pipeline->Run(*ticket, key);
+    if (!result.ok()) {
+      Audit(job, "pipeline", "error", {{"error", result.status().ToString()}});
+      Finish(job, owner, result.status(), "pipeline");
+      return;
+    }
+    Audit(job, "triage", "ok", PipelineResultJson(*result, /*include_text=*/false));
+    m.Inc("deskpilot_decisions_total", {{"rung", std::string(RungName(result->decision.rung))}});
+    plan = result->plan;
+    if (plan.empty()) {
+      Audit(job, "vendor.write", "skipped", {{"reason", "shadow mode: nothing written"}});
+      Finish(job, owner, Status::Ok(), "shadow");
+      return;
+    }
+    if (auto s = c_->store->CachePut(plan_key, PlanToJson(plan).dump(), NowMs()); !s.ok()) {
+      Finish(job, owner, s, "store plan");
+      return;
+    }
+  }
+
+  auto write_start = std::chrono::steady_clock::now();
+  Status applied = hd.Apply(*ticket, plan);
+  m.Observe("deskpilot_stage_duration_seconds", {{"stage", "write_back"}},
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count());
+  std::vector<std::string> actions;
+  for (const auto& a : plan.actions) actions.emplace_back(ActionTypeName(a.type));
+  if (applied.ok()) {
+    m.Inc("deskpilot_writebacks_total", {{"outcome", "ok"}});
+    Audit(job, "vendor.write", "ok", {{"actions", actions}, {"idempotency_key", key}});
+    spdlog::info("job {} ticket {}: wrote back {} action(s)", job.id, job.ticket_id, actions.size());
+  } else {
+    m.Inc("deskpilot_writebacks_total", {{"outcome", applied.retryable() ? "retry" : "error"}});
+    Audit(job, "vendor.write", "error", {{"actions", actions}, {"error", applied.ToString()}});
+  }
+  Finish(job, owner, applied, "write back");
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,502 @@
+// The SQLite implementation of Store: one file in WAL mode, one write connection.
+//
+// Thread-safety: every method locks mu_ around the single connection, which serializes
+// the HTTP receiver threads and the workers. SQLite serializes writers anyway, so a pool
+// of write connections would only trade the mutex for SQLITE_BUSY retries. The one long
+// read, VerifyAudit, opens a connection of its own so it never holds up enqueue or lease.
+// Several processes (serve plus a CLI) may share the file: every multi-statement change
+// runs in BEGIN IMMEDIATE and every single-statement change is atomic by itself.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+#include "deskpilot/store.h"
+#include "store/audit_chain.h"
+#include "store/migrations.h"
+#include "store/sqlite_db.h"
+
+namespace deskpilot {
+
+namespace {
+
+constexpr std::array<JobState, 5> kAllJobStates = {JobState::kQueued, JobState::kLeased,
+                                                   JobState::kDone, JobState::kDead,
+                                                   JobState::kSkipped};
+
+// Column lists shared by every query that reads whole rows, so ReadJob/ReadAudit can
+// address columns by position.
+#define DP_JOB_COLUMNS                                                                 \
+  "id, source, dedupe_key, ticket_id, event_type, payload, state, attempts, "          \
+  "lease_owner, lease_expires_ms, next_attempt_ms, last_error, created_ms, updated_ms"
+#define DP_AUDIT_COLUMNS \
+  "seq, ts_ms, job_id, ticket_id, source, stage, actor, outcome, data, prev_hash, hash"
+
+Result<Job> ReadJob(const sqlite::Statement& stmt) {
+  Job job;
+  job.id = stmt.Int(0);
+  job.source = stmt.Text(1);
+  job.dedupe_key = stmt.Text(2);
+  job.ticket_id = stmt.Text(3);
+  job.event_type = stmt.Text(4);
+  job.payload = stmt.Text(5);
+  std::optional<JobState> state = ParseJobState(stmt.View(6));
+  if (!state) return Status::DataLoss("job " + std::to_string(job.id) + " has unknown state '" +
+                                      stmt.Text(6) + "'");
+  job.state = *state;
+  job.attempts = static_cast<int>(stmt.Int(7));
+  job.lease_owner = stmt.Text(8);
+  job.lease_expires_ms = stmt.Int(9);
+  job.next_attempt_ms = stmt.Int(10);
+  job.last_error = stmt.Text(11);
+  job.created_ms = stmt.Int(12);
+  job.updated_ms = stmt.Int(13);
+  return job;
+}
+
+AuditRow ReadAudit(const sqlite::Statement& stmt) {
+  AuditRow row;
+  row.seq = stmt.Int(0);
+  row.ts_ms = stmt.Int(1);
+  row.entry.job_id = stmt.Int(2);
+  row.entry.ticket_id = stmt.Text(3);
+  row.entry.source = stmt.Text(4);
+  row.entry.stage = stmt.Text(5);
+  row.entry.actor = stmt.Text(6);
+  row.entry.outcome = stmt.Text(7);
+  row.entry.data = stmt.Text(8);
+  row.prev_hash = stmt.Text(9);
+  row.hash = stmt.Text(10);
+  return row;
+}
+
+Result<std::vector<Job>> ReadJobs(sqlite::Statement& stmt) {
+  std::vector<Job> jobs;
+  while (true) {
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return jobs;
+    DP_ASSIGN_OR_RETURN(Job job, ReadJob(stmt));
+    jobs.push_back(std::move(job));
+  }
+}
+
+Result<std::vector<AuditRow>> ReadAuditRows(sqlite::Statement& stmt) {
+  std::vector<AuditRow> rows;
+  while (true) {
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return rows;
+    rows.push_back(ReadAudit(stmt));
+  }
+}
+
+std::string Seq(int64_t seq) { return std::to_string(seq); }
+
+Status RunQuickCheck(sqlite::Connection& db, const std::string& path) {
+  DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db.Prepare("PRAGMA quick_check"));
+  std::string problems;
+  while (true) {
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    std::string line = stmt.Text(0);
+    if (line == "ok") continue;
+    if (!problems.empty()) problems += "; ";
+    problems += line;
+  }
+  if (problems.empty()) return Status::Ok();
+  return Status::DataLoss(path + ": quick_check failed: " + problems);
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, StoreOptions options, std::unique_ptr<sqlite::Connection> db,
+              int schema_version)
+      : path_(std::move(path)), options_(options), db_(std::move(db)),
+        schema_version_(schema_version) {}
+
+  Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) override {
+    if (job.dedupe_key.empty()) return Status::InvalidArgument("enqueue: empty dedupe key");
+    std::lock_guard lock(mu_);
+    // DO NOTHING + RETURNING yields no row on a duplicate; that is the dedupe signal.
+    DP_ASSIGN_OR_RETURN(sqlite::Statement insert, db_->Cached(
+        "INSERT INTO jobs (source, dedupe_key, ticket_id, event_type, payload, state, "
+        "attempts, next_attempt_ms, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"));
+    insert.Bind(1, job.source).Bind(2, job.dedupe_key).Bind(3, job.ticket_id)
+        .Bind(4, job.event_type).BindBlob(5, job.payload).Bind(6, now_ms);
+    DP_ASSIGN_OR_RETURN(bool inserted, insert.Step());
+    if (inserted) {
+      EnqueueResult result{insert.Int(0), false};
+      DP_RETURN_IF_ERROR(insert.Run());  // finish the statement so the commit happens now
+      return result;
+    }
+    DP_ASSIGN_OR_RETURN(sqlite::Statement find,
+                        db_->Cached("SELECT id FROM jobs WHERE dedupe_key = ?1"));
+    find.Bind(1, job.dedupe_key);
+    DP_ASSIGN_OR_RETURN(bool found, find.Step());
+    if (!found) return Status::Internal("enqueue: dedupe conflict but no job for the key");
+    return EnqueueResult{find.Int(0), true};
+  }
+
+  Result<std::optional<Job>> Lease(const std::string& owner, int64_t lease_ms,
+                                   int64_t now_ms) override {
+    if (owner.empty()) return Status::InvalidArgument("lease: empty owner");
+    std::lock_guard lock(mu_);
+    // One statement, so picking and claiming are atomic even across processes. Each arm
+    // takes its first row straight off its index; the outer ORDER BY picks whichever was
+    // due first (a requeued job at its next attempt, a dead worker's job at lease expiry).
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET state = 'leased', lease_owner = ?1, lease_expires_ms = ?2 + ?3, "
+        "attempts = attempts + 1, updated_ms = ?2 "
+        "WHERE id = (SELECT id FROM ("
+        "  SELECT * FROM (SELECT id, next_attempt_ms AS due FROM jobs"
+        "    WHERE state = 'queued' AND next_attempt_ms <= ?2"
+        "    ORDER BY next_attempt_ms, id LIMIT 1)"
+        "  UNION ALL"
+        "  SELECT * FROM (SELECT id, lease_expires_ms AS due FROM jobs"
+        "    WHERE state = 'leased' AND lease_expires_ms <= ?2"
+        "    ORDER BY lease_expires_ms, id LIMIT 1))"
+        " ORDER BY due, id LIMIT 1) "
+        "RETURNING " DP_JOB_COLUMNS));
+    stmt.Bind(1, owner).Bind(2, now_ms).Bind(3, lease_ms);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<Job>();
+    DP_ASSIGN_OR_RETURN(Job job, ReadJob(stmt));
+    DP_RETURN_IF_ERROR(stmt.Run());
+    return std::optional<Job>(std::move(job));
+  }
+
+  Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
+                   int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET lease_expires_ms = ?3 + ?4, updated_ms = ?3 "
+        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, now_ms).Bind(4, lease_ms);
+    return ExpectOwned(stmt, job_id, owner, "heartbeat");
+  }
+
+  Status Complete(int64_t job_id, const std::string& owner, JobState final_state,
+                  int64_t now_ms) override {
+    if (final_state != JobState::kDone && final_state != JobState::kSkipped) {
+      return Status::InvalidArgument("complete: final state must be done or skipped, not " +
+                                     std::string(JobStateName(final_state)));
+    }
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET state = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
+        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, JobStateName(final_state)).Bind(4, now_ms);
+    return ExpectOwned(stmt, job_id, owner, "complete");
+  }
+
+  Status Fail(int64_t job_id, const std::string& owner, const std::string& error,
+              bool retryable, int64_t next_attempt_ms, int max_attempts,
+              int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    // Decided in SQL from the row's own attempts, so no read-modify-write race.
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET "
+        "  state = CASE WHEN ?3 AND attempts < ?5 THEN 'queued' ELSE 'dead' END, "
+        "  last_error = CASE WHEN NOT ?3 OR attempts < ?5 THEN ?4 "
+        "    ELSE 'dead-lettered after ' || attempts || ' attempts: ' || ?4 END, "
+        "  next_attempt_ms = CASE WHEN ?3 AND attempts < ?5 THEN ?6 ELSE next_attempt_ms END, "
+        "  lease_owner = '', lease_expires_ms = 0, updated_ms = ?7 "
+        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, int64_t{retryable ? 1 : 0}).Bind(4, error)
+        .Bind(5, int64_t{max_attempts}).Bind(6, next_attempt_ms).Bind(7, now_ms);
+    return ExpectOwned(stmt, job_id, owner, "fail");
+  }
+
+  Status Release(int64_t job_id, const std::string& owner, int64_t next_attempt_ms,
+                 int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), "
+        "  next_attempt_ms = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
+        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, next_attempt_ms).Bind(4, now_ms);
+    return ExpectOwned(stmt, job_id, owner, "release");
+  }
+
+  Status Retry(int64_t job_id, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_ms = ?2, "
+        "  updated_ms = ?2 "
+        "WHERE id = ?1 AND state = 'dead'"));
+    stmt.Bind(1, job_id).Bind(2, now_ms);
+    DP_RETURN_IF_ERROR(stmt.Run());
+    if (db_->Changes() == 1) return Status::Ok();
+    DP_ASSIGN_OR_RETURN(std::optional<Job> job, GetJobLocked(job_id));
+    if (!job) return Status::NotFound("job " + std::to_string(job_id) + " does not exist");
+    return Status::FailedPrecondition("job " + std::to_string(job_id) + " is " +
+                                      std::string(JobStateName(job->state)) +
+                                      ", only dead jobs can be retried");
+  }
+
+  Result<std::optional<Job>> GetJob(int64_t job_id) override {
+    std::lock_guard lock(mu_);
+    return GetJobLocked(job_id);
+  }
+
+  Result<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit) override {
+    std::lock_guard lock(mu_);
+    // LIMIT -1 is SQLite for "no limit".
+    int64_t sql_limit = limit > 0 ? limit : -1;
+    if (state) {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "SELECT " DP_JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id DESC LIMIT ?2"));
+      stmt.Bind(1, JobStateName(*state)).Bind(2, sql_limit);
+      return ReadJobs(stmt);
+    }
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT " DP_JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?1"));
+    stmt.Bind(1, sql_limit);
+    return ReadJobs(stmt);
+  }
+
+  Result<std::map<std::string, int64_t>> CountJobsByState() override {
+    std::map<std::string, int64_t> counts;
+    for (JobState state : kAllJobStates) counts[std::string(JobStateName(state))] = 0;
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt,
+                        db_->Cached("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return counts;
+      counts[stmt.Text(0)] = stmt.Int(1);
+    }
+  }
+
+  Result<std::optional<int64_t>> NextDueInMs(int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    // Leased jobs count too: when a worker dies, its job becomes due at lease expiry,
+    // and an idle worker should wake up for it rather than only on its next poll.
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT MIN(due) FROM ("
+        " SELECT MIN(next_attempt_ms) AS due FROM jobs WHERE state = 'queued'"
+        " UNION ALL"
+        " SELECT MIN(lease_expires_ms) AS due FROM jobs WHERE state = 'leased')"));
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row || stmt.IsNull(0)) return std::optional<int64_t>();
+    return std::optional<int64_t>(std::max<int64_t>(0, stmt.Int(0) - now_ms));
+  }
+
+  Result<std::optional<std::string>> CacheGet(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt,
+                        db_->Cached("SELECT value FROM cache WHERE key = ?1"));
+    stmt.Bind(1, key);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.Text(0));
+  }
+
+  Status CachePut(const std::string& key, const std::string& value, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "INSERT OR REPLACE INTO cache (key, value, created_ms) VALUES (?1, ?2, ?3)"));
+    stmt.Bind(1, key).BindBlob(2, value).Bind(3, now_ms);
+    return stmt.Run();
+  }
+
+  Result<int64_t> AppendAudit(const AuditEntry& entry, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    // The write lock is taken before reading the tail, so two appenders (even in two
+    // processes) cannot both chain onto the same previous row.
+    sqlite::Transaction tx(*db_);
+    DP_RETURN_IF_ERROR(tx.Begin());
+    AuditRow row;
+    row.ts_ms = now_ms;
+    row.entry = entry;
+    {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement last, db_->Cached(
+          "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+      DP_ASSIGN_OR_RETURN(bool found, last.Step());
+      row.seq = found ? last.Int(0) + 1 : 1;
+      row.prev_hash = found ? last.Text(1) : std::string(kAuditGenesisHash);
+    }
+    row.hash = AuditRowHash(row);
+    {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement insert, db_->Cached(
+          "INSERT INTO audit (" DP_AUDIT_COLUMNS ") "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+      insert.Bind(1, row.seq).Bind(2, row.ts_ms).Bind(3, entry.job_id).Bind(4, entry.ticket_id)
+          .Bind(5, entry.source).Bind(6, entry.stage).Bind(7, entry.actor)
+          .Bind(8, entry.outcome).Bind(9, entry.data).Bind(10, row.prev_hash)
+          .Bind(11, row.hash);
+      DP_RETURN_IF_ERROR(insert.Run());
+    }
+    DP_RETURN_IF_ERROR(tx.Commit());
+    return row.seq;
+  }
+
+  Result<std::vector<AuditRow>> AuditForJob(int64_t job_id) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT " DP_AUDIT_COLUMNS " FROM audit WHERE job_id = ?1 ORDER BY seq"));
+    stmt.Bind(1, job_id);
+    return ReadAuditRows(stmt);
+  }
+
+  Result<std::vector<AuditRow>> AuditForTicket(const std::string& source,
+                                               const std::string& ticket_id) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT " DP_AUDIT_COLUMNS " FROM audit WHERE source = ?1 AND ticket_id = ?2 "
+        "ORDER BY seq"));
+    stmt.Bind(1, source).Bind(2, ticket_id);
+    return ReadAuditRows(stmt);
+  }
+
+  Result<AuditVerifyReport> VerifyAudit() override {
+    // A separate connection: the walk is long and must not hold mu_. In WAL mode the
+    // single SELECT reads one consistent snapshot while appends continue.
+    DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> reader,
+                        sqlite::Connection::Open(path_, SQLITE_OPEN_READWRITE,
+                                                 options_.busy_timeout_ms));
+    DP_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = ON"));
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt,
+                        reader->Prepare("SELECT " DP_AUDIT_COLUMNS " FROM audit ORDER BY seq"));
+    AuditVerifyReport report;
+    std::string prev_hash(kAuditGenesisHash);
+    std::string scratch;
+    auto broken = [&report](int64_t seq, std::string problem) {
+      report.ok = false;
+      report.first_bad_seq = seq;
+      report.problem = std::move(problem);
+      return report;
+    };
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return report;
+      AuditHashInput in;
+      in.seq = stmt.Int(0);
+      in.ts_ms = stmt.Int(1);
+      in.job_id = stmt.Int(2);
+      in.ticket_id = stmt.View(3);
+      in.source = stmt.View(4);
+      in.stage = stmt.View(5);
+      in.actor = stmt.View(6);
+      in.outcome = stmt.View(7);
+      in.data = stmt.View(8);
+      in.prev_hash = stmt.View(9);
+      std::string_view stored_hash = stmt.View(10);
+      int64_t expected_seq = report.rows + 1;
+      if (in.seq != expected_seq) {
+        // Rows are read in seq order, so a larger seq means rows are missing before it.
+        return broken(expected_seq, "row " + Seq(expected_seq) + " is missing (next row is " +
+                                        Seq(in.seq) + "): rows were deleted");
+      }
+      if (in.prev_hash != prev_hash) {
+        return broken(in.seq, "prev_hash does not match the hash of row " + Seq(in.seq - 1) +
+                                  ": rows were inserted, reordered or rewritten");
+      }
+      std::string computed = AuditHash(in, &scratch);
+      if (computed != stored_hash) {
+        return broken(in.seq, "stored hash does not match the row's contents: the row was "
+                              "edited");
+      }
+      prev_hash.assign(stored_hash);
+      ++report.rows;
+    }
+  }
+
+  Status QuickCheck() override {
+    std::lock_guard lock(mu_);
+    return RunQuickCheck(*db_, path_);
+  }
+
+  int SchemaVersion() override { return schema_version_; }
+
+ private:
+  // Runs a lease-guarded UPDATE; when it changed nothing, explains why: the job is gone,
+  // or its lease was lost (expired and taken by another worker, or already finished).
+  Status ExpectOwned(sqlite::Statement& stmt, int64_t job_id, const std::string& owner,
+                     const char* what) {
+    DP_RETURN_IF_ERROR(stmt.Run());
+    if (db_->Changes() == 1) return Status::Ok();
+    std::string prefix = std::string(what) + " job " + std::to_string(job_id) + ": ";
+    DP_ASSIGN_OR_RETURN(std::optional<Job> job, GetJobLocked(job_id));
+    if (!job) return Status::NotFound(prefix + "no such job");
+    if (job->state == JobState::kLeased) {
+      return Status::FailedPrecondition(prefix + "lease lost: now held by '" +
+                                        job->lease_owner + "', not '" + owner + "'");
+    }
+    return Status::FailedPrecondition(prefix + "lease lost: the job is " +
+                                      std::string(JobStateName(job->state)));
+  }
+
+  Result<std::optional<Job>> GetJobLocked(int64_t job_id) {
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt,
+                        db_->Cached("SELECT " DP_JOB_COLUMNS " FROM jobs WHERE id = ?1"));
+    stmt.Bind(1, job_id);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<Job>();
+    DP_ASSIGN_OR_RETURN(Job job, ReadJob(stmt));
+    return std::optional<Job>(std::move(job));
+  }
+
+  const std::string path_;
+  const StoreOptions options_;
+  std::mutex mu_;
+  std::unique_ptr<sqlite::Connection> db_;  // guarded by mu_
+  const int schema_version_;
+};
+
+#undef DP_JOB_COLUMNS
+#undef DP_AUDIT_COLUMNS
+
+}  // namespace
+
+std::string_view JobStateName(JobState s) {
+  switch (s) {
+    case JobState::kQueued: return "queued";
+    case JobState::kLeased: return "leased";
+    case JobState::kDone: return "done";
+    case JobState::kDead: return "dead";
+    case JobState::kSkipped: return "skipped";
+  }
+  return "unknown";
+}
+
+std::optional<JobState> ParseJobState(std::string_view s) {
+  for (JobState state : kAllJobStates) {
+    if (JobStateName(state) == s) return state;
+  }
+  return std::nullopt;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options) {
+  // NOMUTEX: SqliteStore's own mutex already serializes use of the connection.
+  DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
+                      sqlite::Connection::Open(
+                          path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          options.busy_timeout_ms));
+  // WAL lets readers (verify, the CLI) run beside the writer; some filesystems and
+  // in-memory databases silently keep another mode, which would break that promise.
+  DP_ASSIGN_OR_RETURN(std::string mode, db->QueryText("PRAGMA journal_mode = WAL"));
+  if (mode != "wal") {
+    return Status::FailedPrecondition(path + ": cannot use WAL journal mode (got '" + mode +
+                                      "')");
+  }
+  // FULL: a job acknowledged to the vendor (202) must survive power loss.
+  DP_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
+  DP_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
+  // Before migrating: never write new tables into a file that is already damaged.
+  DP_RETURN_IF_ERROR(RunQuickCheck(*db, path));
+  DP_ASSIGN_OR_RETURN(int version, sqlite::Migrate(*db));
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(path, options, std::move(db), version));
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,371 @@
+// End-to-end: the real `deskpilot` binary against the sandbox help desk on loopback.
+// A signed webhook goes in; the expected tags, priority and internal note must arrive
+// at the sandbox; the audit chain must verify; the process must stop cleanly.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+#include "helpdesk/sandbox/sandbox_server.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// A child process with its stdout (and stderr) on a pipe; killed if still alive at the end.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fds[0];
+    fcntl(out_, F_SETFL, O_NONBLOCK);
+  }
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) close(out_);
+  }
+  // Reads output until `pattern` matches or the timeout passes; returns the match group 1.
+  std::string WaitFor(const std::regex& pattern, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::smatch m;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Drain(200);
+      if (std::regex_search(output_, m, pattern)) return m.size() > 1 ? m[1].str() : m[0].str();
+    }
+    return "";
+  }
+  int Terminate(std::chrono::seconds timeout) {
+    kill(pid_, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        Drain(0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      Drain(50);
+    }
+    return -1;
+  }
+  const std::string& output() { return output_; }
+
+ private:
+  void Drain(int wait_ms) {
+    pollfd p{out_, POLLIN, 0};
+    poll(&p, 1, wait_ms);
+    char buf[4096];
+    for (ssize_t n; (n = read(out_, buf, sizeof buf)) > 0;) output_.append(buf, static_cast<size_t>(n));
+  }
+  pid_t pid_ = -1;
+  int out_ = -1;
+  bool exited_ = false;
+  std::string output_;
+};
+
+int PriorityRankForTest(const std::string& p) {
+  return p == "low" ? 1 : p == "normal" ? 2 : p == "high" ? 3 : p == "urgent" ? 4 : 0;
+}
+
+// Runs a shell command; `output` gets stdout (and stderr too unless redirected in `command`).
+int RunCommand(const std::string& command, std::string* output, bool merge_stderr = true) {
+  std::string full = merge_stderr ? command + " 2>&1" : command;
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  output->clear();
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string Timestamp() {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deskpilot-e2e-" + RandomHex(6));
+    fs::create_directories(dir_);
+    secret_ = RandomHex(16);
+    token_ = RandomHex(16);
+    setenv("E2E_WEBHOOK_SECRET", secret_.c_str(), 1);
+    setenv("E2E_API_TOKEN", token_.c_str(), 1);
+    SandboxOptions so;
+    so.db_path = (dir_ / "sandbox.db").string();
+    so.webhook_secret = secret_;
+    so.api_token = token_;
+    sandbox_ = std::make_unique<SandboxServer>(so);
+    ASSERT_TRUE(sandbox_->Start().ok());
+    config_ = dir_ / "deskpilot.toml";
+    std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n"
+                           << "[storage]\npath = \"" << (dir_ / "deskpilot.db").string() << "\"\n"
+                           << "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\n"
+                           << "base_url = \"http://127.0.0.1:" << sandbox_->port() << "\"\n"
+                           << "api_token_env = \"E2E_API_TOKEN\"\nwebhook_secret_env = \"E2E_WEBHOOK_SECRET\"\n"
+                           << "[policy]\nmode = \"assist\"\n[policy.thresholds]\npriority = 0.0\n";
+    DESKPILOT_BINARY_CHECK();
+  }
+  void TearDown() override {
+    proxy_.reset();
+    if (sandbox_) sandbox_->Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static void DESKPILOT_BINARY_CHECK() { ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY; }
+
+  int StartProxy() {
+    proxy_ = std::make_unique<Child>(std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_.string()});
+    std::string port = proxy_->WaitFor(std::regex(R"(listening on http://127\.0\.0\.1:(\d+))"), std::chrono::seconds(120));
+    EXPECT_FALSE(port.empty()) << proxy_->output();
+    return port.empty() ? 0 : std::stoi(port);
+  }
+
+  httplib::Client Sandbox() {
+    httplib::Client c("127.0.0.1", sandbox_->port());
+    c.set_bearer_token_auth(token_.c_str());
+    return c;
+  }
+
+  std::string CreateTicket(const json& body) {
+    auto c = Sandbox();
+    auto res = c.Post("/api/tickets", body.dump(), "application/json");
+    EXPECT_TRUE(res && res->status == 201);
+    auto j = json::parse(res->body);
+    const auto& id = j["ticket"]["id"];
+    return id.is_string() ? id.get<std::string>() : std::to_string(id.get<int64_t>());
+  }
+
+  // Posts a webhook signed the way the sandbox (and Zendesk) sign them.
+  httplib::Result PostWebhook(int port, const std::string& source, const std::string& body,
+                              const std::string& secret) {
+    std::string ts = Timestamp();
+    httplib::Client c("127.0.0.1", port);
+    httplib::Headers h = {{"X-Zendesk-Webhook-Signature", Base64Encode(HmacSha256(secret, ts + body))},
+                          {"X-Zendesk-Webhook-Signature-Timestamp", ts}};
+    return c.Post(("/webhooks/" + source).c_str(), h, body, "application/json");
+  }
+
+  // Polls the sandbox until the ticket carries deskpilot's internal note.
+  bool WaitForNote(const std::string& id, json* ticket, json* comments) {
+    auto c = Sandbox();
+    for (int i = 0; i < 300; ++i) {
+      auto t = c.Get(("/api/tickets/" + id).c_str());
+      auto cm = c.Get(("/api/tickets/" + id + "/comments").c_str());
+      if (t && cm && t->status == 200 && cm->status == 200) {
+        *ticket = json::parse(t->body)["ticket"];
+        *comments = json::parse(cm->body)["comments"];
+        for (const auto& x : *comments)
+          if (!x.value("public", true) && x.value("body", "").find("deskpilot triage") != std::string::npos) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  fs::path dir_, config_;
+  std::string secret_, token_;
+  std::unique_ptr<SandboxServer> sandbox_;
+  std::unique_ptr<Child> proxy_;
+};
+
+TEST_F(EndToEnd, SignedWebhookIsTriagedAndWrittenBackOnce) {
+  int port = StartProxy();
+  ASSERT_GT(port, 0);
+  std::string id = CreateTicket({{"subject", "Charged twice for order 48213"},
+                                 {"description", "Hi, I was charged twice for my last order and I want a refund of the "
+                                                 "second payment. My email is ann.lee@example.com. Thanks"},
+                                 {"requester", {{"email", "ann.lee@example.com"}, {"name", "Ann Lee"}}},
+                                 {"tags", {"vip"}}});
+  json event = {{"id", "evt-" + RandomHex(4)}, {"type", "ticket.created"}, {"time", Timestamp()}, {"ticket_id", id},
+                {"actor", {{"id", "customer-1"}, {"role", "customer"}}}};
+  const std::string body = event.dump();
+
+  auto first = PostWebhook(port, "desk", body, secret_);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 202) << first->body;
+  EXPECT_TRUE(json::parse(first->body).contains("job_id"));
+  auto again = PostWebhook(port, "desk", body, secret_);  // a redelivery
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(json::parse(again->body)["job_id"], json::parse(first->body)["job_id"]);
+
+  json ticket, comments;
+  ASSERT_TRUE(WaitForNote(id, &ticket, &comments)) << proxy_->output();
+  std::vector<std::string> tags = ticket["tags"];
+  auto has = [&](const std::string& t) { return std::find(tags.begin(), tags.end(), t) != tags.end(); };
+  EXPECT_TRUE(has("vip")) << "an agent's tag was clobbered";
+  EXPECT_TRUE(has("deskpilot"));
+  EXPECT_TRUE(std::any_of(tags.begin(), tags.end(), [](const std::string& t) { return t.rfind("deskpilot_cat_", 0) == 0; }));
+  ASSERT_TRUE(ticket["priority"].is_string()) << "priority threshold is 0 in this config, so it must be set";
+  EXPECT_GT(PriorityRankForTest(ticket["priority"].get<std::string>()), 0);
+  int notes = 0, public_replies = 0;
+  for (const auto& c : comments) {
+    if (c.value("author_role", "") != "agent") continue;
+    (c.value("public", true) ? public_replies : notes)++;
+    if (!c.value("public", true)) {
+      const std::string b = c["body"];
+      EXPECT_NE(b.find("Predictions:"), std::string::npos);
+      EXPECT_NE(b.find("category:"), std::string::npos);
+      EXPECT_NE(b.find("deskpilot-ref: "), std::string::npos);
+    }
+  }
+  EXPECT_EQ(notes, 1);
+  EXPECT_EQ(public_replies, 0) << "assist mode must never reply publicly";
+
+  // Give a duplicate job (if any had been created) time to act, then count again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ASSERT_TRUE(WaitForNote(id, &ticket, &comments));
+  int notes_after = 0;
+  for (const auto& c : comments) notes_after += c.value("author_role", "") == "agent" && !c.value("public", true);
+  EXPECT_EQ(notes_after, 1) << "exactly one write-back per ticket event";
+
+  auto metrics = httplib::Client("127.0.0.1", port).Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("deskpilot_webhooks_total{source=\"desk\",outcome=\"accepted\"} 1"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("deskpilot_writebacks_total{outcome=\"ok\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("deskpilot_jobs{state=\"done\"} 1"), std::string::npos);
+
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->output();
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " audit verify --db " + (dir_ / "deskpilot.db").string(), &out), 0)
+      << out;
+  // Nothing unredacted reaches the audit log.
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " audit show --db " + (dir_ / "deskpilot.db").string() +
+                           " --ticket desk:" + id + " --json",
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(out.find("ann.lee@example.com"), std::string::npos) << "PII leaked into the audit log";
+}
+
+TEST_F(EndToEnd, ReceiverRejectsBadRequests) {
+  int port = StartProxy();
+  ASSERT_GT(port, 0);
+  json event = {{"id", "evt-x"}, {"type", "ticket.created"}, {"ticket_id", "1"}};
+  auto wrong_secret = PostWebhook(port, "desk", event.dump(), "not-the-secret");
+  ASSERT_TRUE(wrong_secret);
+  EXPECT_EQ(wrong_secret->status, 401);
+
+  httplib::Client c("127.0.0.1", port);
+  auto unsigned_req = c.Post("/webhooks/desk", event.dump(), "application/json");
+  ASSERT_TRUE(unsigned_req);
+  EXPECT_EQ(unsigned_req->status, 401);
+
+  auto unknown = PostWebhook(port, "nope", event.dump(), secret_);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+
+  auto malformed = PostWebhook(port, "desk", "{not json", secret_);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+
+  auto huge = PostWebhook(port, "desk", std::string(70000, 'x'), secret_);  // cap is 64 KiB here
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413);
+
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0);
+}
+
+TEST_F(EndToEnd, SandboxDeliversItsOwnSignedWebhooks) {
+  int port = StartProxy();
+  ASSERT_GT(port, 0);
+  sandbox_->SetWebhookUrl("http://127.0.0.1:" + std::to_string(port) + "/webhooks/desk");
+  std::string id = CreateTicket({{"subject", "Where is my package?"},
+                                 {"description", "I ordered hiking boots last week and the tracking has not moved."},
+                                 {"requester", {{"email", "sam@example.org"}, {"name", "Sam"}}}});
+  json ticket, comments;
+  ASSERT_TRUE(WaitForNote(id, &ticket, &comments)) << proxy_->output();
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0);
+}
+
+TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-cli-" + RandomHex(6));
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.toml") << "[storage]\npath = \"x.db\"\n[server]\nlisten = \"127.0.0.1:0\"\nbogus = 1\n";
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + (dir / "bad.toml").string(), &out), 2);
+  EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " serve", &out), 2);
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " no-such-command", &out), 2);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, TriageJsonHasTheDocumentedShape) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-triage-" + RandomHex(6));
+  fs::create_directories(dir);
+  std::ofstream(dir / "t.json") << json{{"subject", "How do I reset my password?"},
+                                        {"description", "I forgot my password and the reset email never arrives."},
+                                        {"requester", {{"email", "kim@example.com"}, {"name", "Kim"}}},
+                                        {"channel", "email"},
+                                        {"comments", json::array()}}
+                                       .dump();
+  std::ofstream(dir / "c.toml") << "[storage]\npath = \"" << (dir / "d.db").string() << "\"\n";
+  std::string log;
+  ASSERT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " triage --json --config " + (dir / "c.toml").string() + " " +
+                           (dir / "t.json").string() + " > " + (dir / "out.json").string() + " 2> " +
+                           (dir / "err.txt").string(),
+                       &log, /*merge_stderr=*/false),
+            0)
+      << log;
+  std::ifstream in(dir / "out.json");
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto j = json::parse(out);
+  EXPECT_TRUE(j["triage"]["category"].contains("label"));
+  EXPECT_TRUE(j["triage"]["category"].contains("confidence"));
+  EXPECT_TRUE(j["triage"].contains("priority"));
+  EXPECT_TRUE(j["triage"].contains("sentiment"));
+  EXPECT_TRUE(j["passages"].is_array());
+  EXPECT_TRUE(j["draft"].contains("grounded"));
+  EXPECT_TRUE(j["decision"].contains("rung"));
+  EXPECT_TRUE(j["write_plan"].is_array());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace deskpilot
