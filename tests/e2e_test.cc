@@ -332,6 +332,15 @@ TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + (dir / "bad.toml").string(), &out), 2);
   EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " serve", &out), 2);
+  // The documented example, adapter keys included, is a valid config once its secrets exist.
+  const std::string example = std::string(DESKPILOT_TEST_SAMPLE_DIR) + "/../deskpilot.example.toml";
+  EXPECT_EQ(RunCommand("DESKPILOT_SANDBOX_TOKEN=t DESKPILOT_SANDBOX_WEBHOOK_SECRET=s " + std::string(DESKPILOT_BINARY) +
+                           " check-config --config " + example,
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + example, &out), 2);
+  EXPECT_NE(out.find("helpdesk[0].api_token_env"), std::string::npos) << out;
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " no-such-command", &out), 2);
   fs::remove_all(dir);
 }
