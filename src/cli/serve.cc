@@ -2,7 +2,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
@@ -10,6 +13,7 @@
 #include "cli/commands.h"
 #include "deskpilot/config.h"
 #include "service/service.h"
+#include "service/systemd_notify.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -55,6 +59,25 @@ int RunServe(int argc, char** argv) {
   }
   if (Status s = (*service)->Start(); !s.ok()) return RuntimeError(cmd, s.message());
   std::cout << "deskpilot listening on " << (*service)->base_url() << std::endl;
+  SystemdNotify("READY=1\nSTATUS=listening on " + (*service)->base_url());
+
+  // The watchdog is fed only while the service proves progress, so systemd restarts a
+  // process whose workers or database froze.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread watchdog;
+  if (auto interval = SystemdWatchdogInterval()) {
+    watchdog = std::thread([&, period = *interval / 2] {
+      std::unique_lock lock(mu);
+      while (!cv.wait_for(lock, period, [&] { return stopping; })) {
+        if ((*service)->Healthy())
+          SystemdNotify("WATCHDOG=1");
+        else
+          spdlog::error("watchdog: no progress; not notifying systemd");
+      }
+    });
+  }
 
   for (;;) {
     int sig = 0;
@@ -66,6 +89,13 @@ int RunServe(int argc, char** argv) {
     spdlog::info("signal {}: shutting down", sig);
     break;
   }
+  SystemdNotify("STOPPING=1");
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  if (watchdog.joinable()) watchdog.join();
   (*service)->Stop();
   return kExitOk;
 }

@@ -62,6 +62,13 @@ bool Service::ready() const {
   return started_ && workers_ && workers_->running() && http_ && http_->is_running();
 }
 
+bool Service::Healthy() const {
+  if (!ready()) return false;
+  if (!c_->store->CountJobsByState().ok()) return false;
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  return NowMs() - workers_->last_beat_ms() <= lease_ms + c_->config.workers.poll_ms;
+}
+
 void Service::Routes() {
   Metrics& m = *c_->metrics;
   m.Describe("deskpilot_webhooks_total", "counter", "Webhook deliveries by source and outcome.");

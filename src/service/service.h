@@ -29,6 +29,9 @@ class Service {
   std::string base_url() const;
   Components& components() { return *c_; }
   bool ready() const;
+  // For the systemd watchdog: the store answers and some worker looped within one lease
+  // period (a job may legitimately hold a worker that long).
+  bool Healthy() const;
 
  private:
   explicit Service(std::unique_ptr<Components> c);

@@ -1,0 +1,210 @@
+// The worker's job lifecycle against a real SQLite store and a scripted help desk.
+#include "service/worker.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ScriptedHelpdesk : Helpdesk {
+  std::string_view type() const override { return "scripted"; }
+  Status VerifyWebhook(const WebhookRequest&) const override { return Status::Ok(); }
+  Result<WebhookEvent> ParseWebhook(const WebhookRequest&) const override { return WebhookEvent{}; }
+  Result<Ticket> FetchTicket(const std::string& id) override {
+    ++fetches;
+    if (!fetch_error.ok()) return fetch_error;
+    Ticket t = ticket;
+    t.id = id;
+    return t;
+  }
+  Status Apply(const Ticket&, const WritePlan& plan) override {
+    applied.push_back(plan);
+    if (!apply_errors.empty()) {
+      Status s = apply_errors.front();
+      apply_errors.erase(apply_errors.begin());
+      return s;
+    }
+    return Status::Ok();
+  }
+  Ticket ticket;
+  Status fetch_error;
+  std::vector<Status> apply_errors;
+  std::vector<WritePlan> applied;
+  int fetches = 0;
+};
+
+struct CountingClassifier : Classifier {
+  int calls = 0;
+  Result<Triage> Classify(const Ticket&) override {
+    ++calls;
+    Triage t;
+    t.predictions["category"] = {"delivery", 0.95, {}, false};
+    return t;
+  }
+};
+struct NoRetriever : Retriever {
+  Result<std::vector<Passage>> Retrieve(const std::string&, int) override { return std::vector<Passage>{}; }
+};
+struct PlainDrafter : Drafter {
+  Result<Draft> Write(const Ticket&, const Triage&, const std::vector<Passage>&) override {
+    return Draft{"An agent will follow up.", {}, false, "test"};
+  }
+};
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deskpilot-worker-" + RandomHex(6));
+    fs::create_directories(dir_);
+    c_.config.workers.max_attempts = 3;
+    auto store = OpenSqliteStore((dir_ / "d.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    c_.store = std::move(store).value();
+    c_.metrics = std::make_unique<Metrics>();
+    auto hd = std::make_unique<ScriptedHelpdesk>();
+    hd_ = hd.get();
+    c_.helpdesks["desk"] = std::move(hd);
+    c_.policy = std::make_unique<Policy>(c_.config.policy, nullptr);
+    c_.pipeline = std::make_unique<Pipeline>(c_.policy.get(), &clf_, &ret_, &drf_, c_.metrics.get());
+    Comment first;
+    first.author_role = AuthorRole::kCustomer;
+    first.body = "Where is my parcel?";
+    hd_->ticket.subject = "Parcel";
+    hd_->ticket.comments.push_back(first);
+    pool_ = std::make_unique<WorkerPool>(&c_, "test");
+  }
+  void TearDown() override {
+    pool_.reset();
+    c_.store.reset();
+    fs::remove_all(dir_);
+  }
+  // Enqueues one event and runs one attempt of it (as a worker would after Lease).
+  Job RunOnce(const std::string& dedupe = "desk:evt-1") {
+    if (!c_.store->GetJob(1).value().has_value()) {
+      EXPECT_TRUE(c_.store->Enqueue({"desk", dedupe, "7", "ticket.created", "{}"}, 0).ok());
+    }
+    auto job = c_.store->Lease("w", 60000, NowMs() + 3'600'000);  // far future: any backoff is due
+    EXPECT_TRUE(job.ok() && job->has_value());
+    pool_->Process(**job, "w");
+    return *c_.store->GetJob((*job)->id).value();
+  }
+  std::vector<std::string> Stages(int64_t job_id) {
+    std::vector<std::string> out;
+    auto rows = c_.store->AuditForJob(job_id);  // keep the Result alive while iterating
+    for (const auto& row : rows.value()) out.push_back(row.entry.stage + ":" + row.entry.outcome);
+    return out;
+  }
+
+  fs::path dir_;
+  Components c_;
+  ScriptedHelpdesk* hd_ = nullptr;
+  CountingClassifier clf_;
+  NoRetriever ret_;
+  PlainDrafter drf_;
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+TEST_F(WorkerTest, HappyPathWritesBackOnceAndAudits) {
+  Job job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kDone);
+  ASSERT_EQ(hd_->applied.size(), 1u);
+  EXPECT_EQ(hd_->applied[0].idempotency_key, IdempotencyKey("desk:evt-1"));
+  auto stages = Stages(job.id);
+  EXPECT_EQ(stages, (std::vector<std::string>{"job.leased:ok", "triage:ok", "vendor.write:ok"}));
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+TEST_F(WorkerTest, DeletedTicketIsSkipped) {
+  hd_->fetch_error = Status::NotFound("ticket 7 is gone");
+  EXPECT_EQ(RunOnce().state, JobState::kSkipped);
+  EXPECT_TRUE(hd_->applied.empty());
+}
+
+TEST_F(WorkerTest, PermanentErrorDeadLettersWithTheReason) {
+  hd_->apply_errors = {Status::Unauthenticated("401 from help desk")};
+  Job job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kDead);
+  EXPECT_NE(job.last_error.find("401 from help desk"), std::string::npos) << job.last_error;
+}
+
+TEST_F(WorkerTest, TransientErrorRetriesNoEarlierThanRetryAfterAndReusesThePlan) {
+  Status limited = Status::ResourceExhausted("429");
+  limited.set_retry_after(std::chrono::milliseconds(120000));
+  hd_->apply_errors = {limited};
+  const int64_t before = NowMs();
+  Job job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_GE(job.next_attempt_ms, before + 120000);
+  EXPECT_EQ(clf_.calls, 1);
+  // The next attempt applies the stored plan: no second classification, same key.
+  job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kDone);
+  EXPECT_EQ(clf_.calls, 1);
+  ASSERT_EQ(hd_->applied.size(), 2u);
+  EXPECT_EQ(hd_->applied[0].idempotency_key, hd_->applied[1].idempotency_key);
+  EXPECT_EQ(hd_->applied[0].actions.size(), hd_->applied[1].actions.size());
+}
+
+TEST_F(WorkerTest, AttemptBudgetRunsOutIntoDeadLetter) {
+  hd_->apply_errors = {Status::Unavailable("503"), Status::Unavailable("503"), Status::Unavailable("503")};
+  Job job = RunOnce();
+  job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kQueued);
+  job = RunOnce();
+  EXPECT_EQ(job.state, JobState::kDead);
+  EXPECT_NE(job.last_error.find("503"), std::string::npos);
+}
+
+TEST_F(WorkerTest, LoopGuardSkipsWhenTheNewestCommentIsOurs) {
+  Comment ours;
+  ours.author_role = AuthorRole::kAgent;
+  ours.by_deskpilot = true;
+  ours.is_public = false;
+  ours.body = "deskpilot triage";
+  hd_->ticket.comments.push_back(ours);
+  EXPECT_EQ(RunOnce().state, JobState::kSkipped);
+  EXPECT_EQ(clf_.calls, 0);
+  EXPECT_TRUE(hd_->applied.empty());
+}
+
+TEST_F(WorkerTest, ShadowModeWritesNothing) {
+  c_.config.policy.mode = "shadow";
+  c_.policy = std::make_unique<Policy>(c_.config.policy, nullptr);
+  c_.pipeline = std::make_unique<Pipeline>(c_.policy.get(), &clf_, &ret_, &drf_, c_.metrics.get());
+  EXPECT_EQ(RunOnce().state, JobState::kDone);
+  EXPECT_TRUE(hd_->applied.empty());
+}
+
+TEST_F(WorkerTest, UnknownSourceDeadLetters) {
+  ASSERT_TRUE(c_.store->Enqueue({"gone", "gone:1", "7", "ticket.created", "{}"}, 0).ok());
+  auto job = c_.store->Lease("w", 60000, NowMs());
+  ASSERT_TRUE(job.ok() && job->has_value());
+  pool_->Process(**job, "w");
+  EXPECT_EQ(c_.store->GetJob((*job)->id).value()->state, JobState::kDead);
+}
+
+TEST(PlanJson, RoundTrips) {
+  WritePlan p;
+  p.idempotency_key = "dp-1";
+  p.actions = {{ActionType::kSetTags, {"a", "b"}, "", ""},
+               {ActionType::kSetCustomField, {}, "refund", "category"},
+               {ActionType::kAddInternalNote, {}, "note ✓", ""}};
+  WritePlan q;
+  ASSERT_TRUE(PlanFromJson(PlanToJson(p), &q).ok());
+  EXPECT_EQ(q.idempotency_key, "dp-1");
+  ASSERT_EQ(q.actions.size(), 3u);
+  EXPECT_EQ(q.actions[0].tags, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(q.actions[1].field, "category");
+  EXPECT_EQ(q.actions[2].value, "note ✓");
+  EXPECT_FALSE(PlanFromJson(nlohmann::json{{"actions", 1}}, &q).ok());
+}
+
+}  // namespace
+}  // namespace deskpilot
