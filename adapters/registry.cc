@@ -5,6 +5,7 @@
 #include "drafter/extractive/register.h"
 #include "helpdesk/generic/register.h"
 #include "helpdesk/sandbox/register.h"
+#include "helpdesk/zendesk/register.h"
 #include "retriever/fts5/register.h"
 
 namespace deskpilot {
@@ -12,6 +13,7 @@ namespace deskpilot {
 void RegisterBuiltinAdapters(Registry& r) {
   RegisterSandboxHelpdesk(r);
   RegisterGenericHelpdesk(r);
+  RegisterZendeskHelpdesk(r);
   RegisterEmbeddedClassifier(r);
   RegisterFts5Retriever(r);
   RegisterExtractiveDrafter(r);

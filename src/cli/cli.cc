@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"audit", RunAudit, "audit log: verify | show"},
     {"jobs", RunJobs, "job queue: list | retry"},
     {"sandbox", RunSandbox, "run the local sandbox help desk"},
+    {"webhook", RunWebhook, "help desk webhook: register | list | remove"},
 };
 
 int PrintUsage(std::ostream& out) {

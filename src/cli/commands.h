@@ -21,6 +21,7 @@ int RunKb(int argc, char** argv);           // kb.cc: ingest | search
 int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show
 int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry
 int RunSandbox(int argc, char** argv);      // sandbox.cc
+int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | remove
 
 // Prints "deskpilot <cmd>: <message>" to stderr and returns kExitUsage.
 int UsageError(const std::string& command, const std::string& message);

@@ -212,17 +212,17 @@ int RunDemo(int argc, char** argv) {
     const auto& r = it->second;
     std::string cited;
     for (const auto& c : r["draft"]["citations"]) cited += (cited.empty() ? "" : ",") + c.get<std::string>();
-    std::string first_line = r["draft"].value("body", "");
-    if (auto nl = first_line.find('\n'); nl != std::string::npos) {
-      // Skip the greeting line: the first line with content says more.
-      std::istringstream lines(first_line);
-      std::string l, pick;
-      while (std::getline(lines, l))
-        if (l.size() > 25) {
-          pick = l;
-          break;
-        }
-      first_line = pick.empty() ? first_line.substr(0, nl) : pick;
+    // The first line that says something: past the greeting and the courtesy opener.
+    std::string first_line;
+    {
+      std::istringstream lines(r["draft"].value("body", ""));
+      for (std::string l; std::getline(lines, l);) {
+        if (l.empty() || l.rfind("Hi ", 0) == 0 || l.rfind("Hello", 0) == 0) continue;
+        if (l.rfind("Thanks for getting in touch. Here is", 0) == 0) continue;
+        if (const std::string opener = "Thanks for getting in touch. "; l.rfind(opener, 0) == 0) l = l.substr(opener.size());
+        first_line = l;
+        break;
+      }
     }
     std::cout << Pad(PredCell(r["triage"], "category"), 22) << Pad(PredCell(r["triage"], "priority"), 14)
               << Pad(PredCell(r["triage"], "sentiment"), 16)

@@ -1,5 +1,8 @@
-// `deskpilot kb ingest|search`: fill the knowledge base from files and query it the way
-// the fts5 retriever does. Both work on the same SQLite file as a running `serve`.
+// `deskpilot kb ingest|search|eval`: fill the knowledge base from files, query it the way
+// the fts5 retriever does, and measure its ranking on labelled queries. All work on the
+// same SQLite file as a running `serve`.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -12,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "retriever/fts5/kb_eval.h"
 #include "retriever/fts5/kb_index.h"
 
 namespace deskpilot::cli {
@@ -21,8 +25,10 @@ constexpr char kKbUsage[] =
     "usage: deskpilot kb <subcommand> (--config FILE | --db PATH) [options]\n"
     "\n"
     "subcommands:\n"
-    "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories)\n"
+    "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories);\n"
+    "           --answered FILE.jsonl adds past questions as evidence for the articles that answered them\n"
     "  search   show the ranked passages for QUERY... (--k N, --json)\n"
+    "  eval     recall@1/5/10, MRR and nDCG@10 on labelled queries (--queries F.jsonl, --k N, --json)\n"
     "\n"
     "deskpilot kb <subcommand> --help for its options\n";
 
@@ -94,35 +100,49 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Add or update knowledge-base documents. Unchanged documents are skipped; "
                              "changed ones are re-chunked.");
   opts.custom_help("(--config FILE | --db PATH) [options]");
-  opts.positional_help("PATH...");
+  opts.positional_help("[PATH...]");
   AddDbOptions(opts);
+  opts.add_options()
+      ("answered", "JSONL of past questions ({text, relevant_doc_ids}) added as evidence for the articles "
+                   "that answered them (after PATH... is ingested)", cxxopts::value<std::string>());
   int exit_code = kExitOk;
   auto args = Parse(opts, cmd, argc, argv, &exit_code);
   if (!args) return exit_code;
   std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
   if (!db) return exit_code;
   const std::vector<std::string> paths = Positional(*args);
-  if (paths.empty()) return UsageError(cmd, "no PATH given");
-  for (const std::string& p : paths) {
+  const bool has_answered = args->count("answered") > 0;
+  if (paths.empty() && !has_answered) return UsageError(cmd, "no PATH or --answered FILE given");
+  std::vector<std::string> inputs = paths;
+  if (has_answered) inputs.push_back((*args)["answered"].as<std::string>());
+  for (const std::string& p : inputs) {
     std::error_code ec;
     if (!std::filesystem::exists(p, ec)) return UsageError(cmd, "no such file or directory: " + p);
   }
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
-  Result<IngestStats> stats = (*index)->IngestPaths(paths);
-  if (!stats.ok()) {
-    // A malformed or unsupported input file is the caller's to fix, like a bad flag.
-    if (stats.status().code() == Code::kInvalidArgument) return UsageError(cmd, stats.status().message());
-    return RuntimeError(cmd, stats.status().ToString());
+  // A malformed or unsupported input file is the caller's to fix, like a bad flag.
+  auto fail = [&](const Status& s) {
+    return s.code() == Code::kInvalidArgument ? UsageError(cmd, s.message()) : RuntimeError(cmd, s.ToString());
+  };
+  if (!paths.empty()) {
+    Result<IngestStats> stats = (*index)->IngestPaths(paths);
+    if (!stats.ok()) return fail(stats.status());
+    std::cout << "documents: " << stats->documents << "\nchunks: " << stats->chunks
+              << "\nunchanged: " << stats->unchanged << "\n";
   }
-  std::cout << "documents: " << stats->documents << "\nchunks: " << stats->chunks
-            << "\nunchanged: " << stats->unchanged << "\n";
+  if (has_answered) {
+    Result<AnsweredStats> stats = (*index)->IngestAnsweredFile((*args)["answered"].as<std::string>());
+    if (!stats.ok()) return fail(stats.status());
+    std::cout << "answered questions added: " << stats->added << "\nanswered questions unchanged: "
+              << stats->unchanged << "\n";
+  }
   return kExitOk;
 }
 
 int KbSearch(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Rank knowledge-base passages for a query (best chunk per document, "
-                             "no min_score filter, so scores can be inspected).");
+                             "no min_relevance floor, so scores can be inspected).");
   opts.custom_help("(--config FILE | --db PATH) [options]");
   opts.positional_help("QUERY...");
   AddDbOptions(opts);
@@ -169,6 +189,74 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
   return kExitOk;
 }
 
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t i = static_cast<size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(i, values.size() - 1)];
+}
+
+int KbEval(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Measure ranking quality on labelled queries (JSONL: text, relevant_doc_ids). "
+                             "Ranks without the retriever's min_relevance floor.");
+  opts.custom_help("(--config FILE | --db PATH) --queries F.jsonl [options]");
+  AddDbOptions(opts);
+  opts.add_options()
+      ("queries", "labelled queries, JSONL {text, relevant_doc_ids}", cxxopts::value<std::string>())
+      ("k,top", "MRR cut-off (also --k N); at least 10 documents are always ranked",
+       cxxopts::value<int>()->default_value("10"))
+      ("json", "print one JSON object");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
+  if (!db) return exit_code;
+  if (args->count("queries") == 0) return UsageError(cmd, "--queries F.jsonl is required");
+  if (!Positional(*args).empty()) return UsageError(cmd, "unexpected argument '" + Positional(*args).front() + "'");
+  const int k = (*args)["top"].as<int>();
+  if (k < 1 || k > 1000) return UsageError(cmd, "--k must be between 1 and 1000");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
+  Result<std::vector<AnsweredQuestion>> queries = ReadLabeledQuestions((*args)["queries"].as<std::string>());
+  if (!queries.ok()) return UsageError(cmd, queries.status().message());
+  if (queries->empty()) return UsageError(cmd, "no queries in " + (*args)["queries"].as<std::string>());
+
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  RetrievalEvaluator evaluator(k);
+  std::vector<double> latencies_ms;
+  for (const AnsweredQuestion& q : *queries) {
+    const auto start = std::chrono::steady_clock::now();
+    Result<std::vector<Passage>> passages = (*index)->Search(q.text, std::max(k, 10));
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    if (!passages.ok()) return RuntimeError(cmd, passages.status().ToString());
+    std::vector<std::string> ranked;
+    for (const Passage& p : *passages) ranked.push_back(p.doc_id);
+    evaluator.Add(ranked, q.doc_ids);
+  }
+  const RetrievalMetrics m = evaluator.Metrics();
+  const double p50 = Percentile(latencies_ms, 0.50), p99 = Percentile(latencies_ms, 0.99);
+  if (args->count("json") > 0) {
+    nlohmann::json out = {{"n", m.n},
+                          {"k", k},
+                          {"recall_at_1", m.recall_at_1},
+                          {"recall_at_5", m.recall_at_5},
+                          {"recall_at_10", m.recall_at_10},
+                          {"mrr", m.mrr},
+                          {"ndcg_at_10", m.ndcg_at_10},
+                          {"latency_ms_p50", p50},
+                          {"latency_ms_p99", p99}};
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("queries      %d (without relevant docs: %zu skipped)\n", m.n, queries->size() - static_cast<size_t>(m.n));
+  std::printf("recall@1     %.3f\nrecall@5     %.3f\nrecall@10    %.3f\n", m.recall_at_1, m.recall_at_5,
+              m.recall_at_10);
+  std::printf("MRR@%-8d %.3f\nnDCG@10      %.3f\n", k, m.mrr, m.ndcg_at_10);
+  std::printf("latency      p50 %.2f ms, p99 %.2f ms per query\n", p50, p99);
+  return kExitOk;
+}
+
 }  // namespace
 
 // argv[0] is "deskpilot kb", argv[1] the subcommand.
@@ -188,6 +276,7 @@ int RunKb(int argc, char** argv) {
   argv[1] = full.data();
   if (sub == "ingest") return KbIngest(full, argc - 1, argv + 1);
   if (sub == "search") return KbSearch(full, argc - 1, argv + 1);
+  if (sub == "eval") return KbEval(full, argc - 1, argv + 1);
   std::cerr << kKbUsage;
   return UsageError(cmd, "unknown subcommand '" + sub + "'");
 }

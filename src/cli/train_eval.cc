@@ -11,6 +11,9 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
+#include "classifier/embedded/evaluation.h"
 #include "classifier/embedded/linear_model.h"
 #include "cli/commands.h"
 
@@ -46,6 +49,28 @@ std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
 }
 
+// One line per figure that says how far the confidences can be trusted.
+void PrintTrust(const Evaluation& e) {
+  if (e.oos_n > 0) {
+    std::cout << "  in-scope accuracy " << Fixed(e.in_scope_accuracy) << " (" << e.in_scope_n << "), oos recall "
+              << Fixed(e.oos_recall) << " (" << e.oos_n << ")\n";
+  }
+  if (e.auto_threshold) {
+    std::cout << "  at auto-threshold " << Fixed(*e.auto_threshold) << ": coverage " << Fixed(e.auto_coverage)
+              << ", precision " << Fixed(e.auto_precision) << " (" << e.auto_n << " of " << e.metrics.n << ")\n";
+  }
+  std::cout << "  expected calibration error " << Fixed(e.ece) << " (" << kCalibrationBins << " bins, " << e.answered
+            << " answered)\n";
+}
+
+Status WriteText(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out) return Status::Unavailable(path.string() + ": cannot write");
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunTrain(int argc, char** argv) {
@@ -56,7 +81,10 @@ int RunTrain(int argc, char** argv) {
   opts.add_options()("data", "training data (JSONL)", cxxopts::value<std::string>())(
       "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
       "out", "model file to write", cxxopts::value<std::string>())(
-      "cv", "also report K-fold cross-validated accuracy and macro-F1 (K >= 2)", cxxopts::value<int>())(
+      "cv", "also report K-fold cross-validated accuracy, macro-F1, abstention and auto-threshold figures (K >= 2)",
+      cxxopts::value<int>())(
+      "target-precision", "precision the stored auto-threshold must reach on held-out folds",
+      cxxopts::value<double>()->default_value(std::to_string(defaults.target_precision)))(
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")("h,help", "show help");
@@ -82,6 +110,10 @@ int RunTrain(int argc, char** argv) {
     options.epochs = args["epochs"].as<int>();
     if (options.epochs < 1) return UsageError(cmd, "--epochs must be at least 1");
     options.balanced_class_weights = args.count("balanced") > 0;
+    options.target_precision = args["target-precision"].as<double>();
+    if (!(options.target_precision > 0.0 && options.target_precision <= 1.0)) {
+      return UsageError(cmd, "--target-precision must be in (0, 1]");
+    }
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, e.what());
   }
@@ -115,12 +147,17 @@ int RunTrain(int argc, char** argv) {
     });
     if (!cv.ok()) return ExitFor(cmd, cv.status());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - cv_start).count();
-    std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(cv->accuracy) << ", macro-F1 "
-              << Fixed(cv->macro_f1) << " (" << Fixed(secs, 1) << " s)\n";
+    const Evaluation& e = cv->evaluation;
+    std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(e.metrics.accuracy) << ", macro-F1 "
+              << Fixed(e.metrics.macro_f1) << " (" << Fixed(secs, 1) << " s; each fold at its own thresholds)\n";
+    PrintTrust(e);
   }
 
+  std::cerr << "training on " << data->size() << " examples (" << options.calibration_folds
+            << " calibration folds, then the final model)...\n";
   const auto start = std::chrono::steady_clock::now();
-  auto model = TrainLinearModel(*data, options);
+  std::vector<Prediction> out_of_fold;
+  auto model = TrainLinearModel(*data, options, &out_of_fold);
   if (!model.ok()) return ExitFor(cmd, model.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Status saved = model->Save(out_path);
@@ -131,6 +168,26 @@ int RunTrain(int argc, char** argv) {
             << model->labels().size() << " labels, " << Megabytes(static_cast<double>(model->MemoryBytes()))
             << " in memory\n"
             << "wrote " << out_path << " (" << Megabytes(ec ? 0.0 : static_cast<double>(file_size)) << ")\n";
+  if (out_of_fold.empty()) {
+    std::cout << "not calibrated (fewer than 50 examples): no auto-threshold, confidences are raw softmax\n";
+    return kExitOk;
+  }
+  std::vector<std::string> gold;
+  for (const auto& ex : *data) gold.push_back(ex.label);
+  const Evaluation oof = Evaluate(gold, out_of_fold, model->auto_threshold());
+  std::cout << "temperature " << Fixed(model->temperature(), 3);
+  if (model->has_out_of_scope()) {
+    std::cout << ", abstains on \"" << kOutOfScopeLabel << "\" or confidence below "
+              << Fixed(model->abstain_threshold());
+  }
+  std::cout << "; auto-threshold " << Fixed(model->auto_threshold().value_or(1.0)) << " for target precision "
+            << Fixed(options.target_precision, 3) << "\n"
+            << "on the calibration folds' held-out predictions (the data that chose the thresholds):\n";
+  PrintTrust(oof);
+  if (oof.auto_n == 0) {
+    std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)
+              << " on held-out folds; this model will never drive automation\n";
+  }
   return kExitOk;
 }
 
@@ -140,8 +197,10 @@ int RunEval(int argc, char** argv) {
   opts.add_options()("model", "model file", cxxopts::value<std::string>())(
       "data", "labelled data (JSONL)", cxxopts::value<std::string>())(
       "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
-      "json", "print one JSON object instead of a table")("h,help", "show help");
-  std::string model_path, data_path, field;
+      "json", "print one JSON object instead of a table")(
+      "plots", "write reliability.svg and risk_coverage.svg into this directory", cxxopts::value<std::string>())(
+      "h,help", "show help");
+  std::string model_path, data_path, field, plots_dir;
   bool json = false;
   try {
     auto args = opts.parse(argc, argv);
@@ -155,6 +214,7 @@ int RunEval(int argc, char** argv) {
     data_path = args["data"].as<std::string>();
     field = args["field"].as<std::string>();
     json = args.count("json") > 0;
+    if (args.count("plots")) plots_dir = args["plots"].as<std::string>();
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, e.what());
   }
@@ -166,12 +226,29 @@ int RunEval(int argc, char** argv) {
   if (data->empty()) return UsageError(cmd, data_path + ": no examples");
 
   const auto start = std::chrono::steady_clock::now();
-  const EvalMetrics m = Evaluate(*model, *data);
+  std::vector<std::string> gold_labels;
+  std::vector<Prediction> predictions;
+  for (const auto& ex : *data) {
+    gold_labels.push_back(ex.label);
+    predictions.push_back(model->Predict(ex.text));
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Evaluation e = Evaluate(gold_labels, predictions, model->auto_threshold());
+  const EvalMetrics& m = e.metrics;
   const std::set<std::string> known(model->labels().begin(), model->labels().end());
   std::set<std::string> unknown;
   for (const auto& ex : *data) {
-    if (!known.count(ex.label)) unknown.insert(ex.label);
+    if (!known.count(ex.label) && ex.label != kOutOfScopeLabel) unknown.insert(ex.label);
+  }
+  if (!plots_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(plots_dir, ec);
+    if (ec) return RuntimeError(cmd, "cannot create " + plots_dir + ": " + ec.message());
+    for (const auto& [name, svg] : {std::pair<std::string, std::string>{"reliability.svg", ReliabilitySvg(e)},
+                                    {"risk_coverage.svg", RiskCoverageSvg(e)}}) {
+      Status s = WriteText(std::filesystem::path(plots_dir) / name, svg);
+      if (!s.ok()) return RuntimeError(cmd, s.ToString());
+    }
   }
 
   if (json) {
@@ -179,6 +256,16 @@ int RunEval(int argc, char** argv) {
                           {"correct", m.correct},
                           {"accuracy", m.accuracy},
                           {"macro_f1", m.macro_f1},
+                          {"in_scope_n", e.in_scope_n},
+                          {"in_scope_accuracy", e.in_scope_accuracy},
+                          {"oos_n", e.oos_n},
+                          {"oos_recall", e.oos_n ? nlohmann::json(e.oos_recall) : nlohmann::json(nullptr)},
+                          {"abstained", m.n - e.answered},
+                          {"auto_threshold", e.auto_threshold ? nlohmann::json(*e.auto_threshold) : nlohmann::json(nullptr)},
+                          {"auto_n", e.auto_n},
+                          {"auto_coverage", e.auto_coverage},
+                          {"auto_precision", e.auto_precision},
+                          {"ece", e.ece},
                           {"unknown_labels", unknown},
                           {"ms_per_example", m.n ? secs * 1000.0 / m.n : 0.0}};
     nlohmann::json per_label = nlohmann::json::object();
@@ -206,6 +293,8 @@ int RunEval(int argc, char** argv) {
   std::cout << "\nexamples " << m.n << ", correct " << m.correct << ", accuracy " << Fixed(m.accuracy)
             << ", macro-F1 " << Fixed(m.macro_f1) << " (" << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3)
             << " ms per example)\n";
+  PrintTrust(e);
+  if (!plots_dir.empty()) std::cout << "wrote " << plots_dir << "/reliability.svg and risk_coverage.svg\n";
   if (!unknown.empty()) {
     std::cout << "labels not known to the model (always counted wrong):";
     for (const auto& u : unknown) std::cout << " " << u;
@@ -215,7 +304,7 @@ int RunEval(int argc, char** argv) {
     std::cout << "\nmost confused (gold -> predicted: count)\n";
     for (size_t i = 0; i < std::min(m.confusions.size(), kConfusionsShown); ++i) {
       const auto& [gold, predicted, count] = m.confusions[i];
-      std::cout << "  " << gold << " -> " << (predicted.empty() ? "(none)" : predicted) << ": " << count << "\n";
+      std::cout << "  " << gold << " -> " << predicted << ": " << count << "\n";
     }
   }
   return kExitOk;

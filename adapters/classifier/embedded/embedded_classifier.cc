@@ -40,7 +40,8 @@ std::string Recipe(const TrainOptions& o) {
   s << "format=" << LinearModel::kFormatVersion << " words=" << f.word_ngram_max << " chars=" << f.char_ngram_min
     << "-" << f.char_ngram_max << " min_df=" << f.min_df << " ww=" << f.word_weight << " cw=" << f.char_weight
     << " epochs=" << o.epochs << " lr=" << o.learning_rate << " l2=" << o.l2
-    << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate;
+    << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate
+    << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget;
   return s.str();
 }
 
@@ -108,6 +109,11 @@ Result<Triage> EmbeddedClassifier::Classify(const Ticket& redacted_ticket) {
     triage.predictions[dimension] = model.FromProbabilities(probs);
   }
   return triage;
+}
+
+std::optional<double> EmbeddedClassifier::AutoThreshold(const std::string& dimension) const {
+  auto it = models_.find(dimension);
+  return it == models_.end() ? std::nullopt : it->second.auto_threshold();
 }
 
 Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,

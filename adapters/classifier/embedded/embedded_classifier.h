@@ -38,6 +38,8 @@ class EmbeddedClassifier : public Classifier {
 
   // Thread-safe: models are immutable.
   Result<Triage> Classify(const Ticket& redacted_ticket) override;
+  // The model's stored auto-threshold (see LinearModel::auto_threshold).
+  std::optional<double> AutoThreshold(const std::string& dimension) const override;
 
   const std::map<std::string, LinearModel>& models() const { return models_; }
 

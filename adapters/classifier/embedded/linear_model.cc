@@ -232,6 +232,10 @@ void LinearModel::BuildIndex() {
     slot_hash_[s] = hashes_[i];
     slot_index_[s] = i;
   }
+  oos_index_ = -1;
+  for (size_t c = 0; c < labels_.size(); ++c) {
+    if (labels_[c] == kOutOfScopeLabel) oos_index_ = static_cast<int64_t>(c);
+  }
 }
 
 int64_t LinearModel::Find(uint64_t hash) const {
@@ -309,8 +313,18 @@ Prediction LinearModel::FromProbabilities(const std::vector<double>& probabiliti
     out.abstained = true;
     return out;
   }
-  out.label = labels_[order[0]];
   out.confidence = probabilities[order[0]];
+  const bool out_of_scope = static_cast<int64_t>(order[0]) == oos_index_;
+  if (out_of_scope || out.confidence < abstain_threshold_) {
+    out.abstained = true;
+    for (size_t i = 0; i < top; ++i) {
+      if (static_cast<int64_t>(order[i]) != oos_index_) {
+        out.alternatives.emplace_back(labels_[order[i]], probabilities[order[i]]);
+      }
+    }
+    return out;
+  }
+  out.label = labels_[order[0]];
   for (size_t i = 1; i < top; ++i) out.alternatives.emplace_back(labels_[order[i]], probabilities[order[i]]);
   return out;
 }
@@ -336,6 +350,8 @@ Status LinearModel::Save(const std::string& path) const {
   w.Put(features_.word_weight);
   w.Put(features_.char_weight);
   w.Put(temperature_);
+  w.Put(auto_threshold_);
+  w.Put(abstain_threshold_);
   w.Put(static_cast<uint32_t>(labels_.size()));
   for (const auto& l : labels_) w.PutString(l);
   w.Put(static_cast<uint32_t>(hashes_.size()));
@@ -370,9 +386,11 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
   Reader r(body.substr(sizeof(kMagic)));
   uint32_t version = 0;
   r.Get(&version);
-  if (version != kFormatVersion) {
+  constexpr uint32_t kOldestReadable = 1;
+  if (version < kOldestReadable || version > kFormatVersion) {
     return Status::FailedPrecondition(path + ": model format version " + std::to_string(version) +
-                                      ", this build reads version " + std::to_string(kFormatVersion) +
+                                      ", this build reads versions " + std::to_string(kOldestReadable) + " to " +
+                                      std::to_string(kFormatVersion) +
                                       " (retrain with `deskpilot train`)");
   }
   if (Fnv1a(kFnvOffset, body) != checksum) return Status::DataLoss(path + ": checksum mismatch");
@@ -380,8 +398,13 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
   int32_t word_max = 0, char_min = 0, char_max = 0, min_df = 0;
   uint32_t num_labels = 0, num_features = 0;
   bool ok = r.Get(&word_max) && r.Get(&char_min) && r.Get(&char_max) && r.Get(&min_df) &&
-            r.Get(&m.features_.word_weight) && r.Get(&m.features_.char_weight) && r.Get(&m.temperature_) && m.temperature_ > 0 &&
-            r.Get(&num_labels);
+            r.Get(&m.features_.word_weight) && r.Get(&m.features_.char_weight) && r.Get(&m.temperature_) && m.temperature_ > 0;
+  // Version 1 had no thresholds: it loads as a model without auto-threshold or abstain floor.
+  if (version >= 2) {
+    ok = ok && r.Get(&m.auto_threshold_) && r.Get(&m.abstain_threshold_) && m.auto_threshold_ <= 1.0 &&
+         m.abstain_threshold_ >= 0.0 && m.abstain_threshold_ <= 1.0;
+  }
+  ok = ok && r.Get(&num_labels);
   for (uint32_t i = 0; ok && i < num_labels; ++i) {
     std::string label;
     ok = r.GetString(&label);
@@ -528,10 +551,11 @@ Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const
   return m;
 }
 
+
 namespace {
 
 // Mean negative log-likelihood of the gold labels at inverse temperature `beta`.
-double HeldOutNll(const std::vector<std::vector<float>>& scores, const std::vector<size_t>& gold, double beta) {
+double NllAt(const std::vector<std::vector<float>>& scores, const std::vector<size_t>& gold, double beta) {
   double nll = 0.0;
   for (size_t i = 0; i < scores.size(); ++i) {
     const auto p = LinearModel::Softmax(scores[i], 1.0 / beta);
@@ -540,70 +564,189 @@ double HeldOutNll(const std::vector<std::vector<float>>& scores, const std::vect
   return nll / static_cast<double>(scores.size());
 }
 
-}  // namespace
-
-Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options) {
-  DP_ASSIGN_OR_RETURN(LinearModel model, LinearModel::Fit(data, options));
-  // Too little data to hold a fifth out: keep the plain softmax.
-  constexpr size_t kMinCalibrationExamples = 50;
-  if (!options.calibrate || data.size() < kMinCalibrationExamples) return model;
-
-  // Stratified 80/20 split: every fifth example of each label (in seeded order) is held out.
-  std::map<std::string, std::vector<size_t>> by_label;
-  for (size_t i = 0; i < data.size(); ++i) by_label[data[i].label].push_back(i);
-  Rng rng(options.seed ^ 0x5ca1ab1eULL);
-  std::vector<LabeledText> fit_part;
-  std::vector<const LabeledText*> held_out;
-  for (auto& [label, idx] : by_label) {
-    rng.Shuffle(idx);
-    for (size_t j = 0; j < idx.size(); ++j) {
-      if (j % 5 == 4) {
-        held_out.push_back(&data[idx[j]]);
-      } else {
-        fit_part.push_back(data[idx[j]]);
-      }
-    }
-  }
-  auto probe = LinearModel::Fit(fit_part, options);
-  if (!probe.ok() || held_out.empty()) return model;
-  std::map<std::string, size_t> probe_index;
-  for (size_t c = 0; c < probe->labels().size(); ++c) probe_index[probe->labels()[c]] = c;
-  std::vector<std::vector<float>> scores;
-  std::vector<size_t> gold;
-  for (const LabeledText* ex : held_out) {
-    auto it = probe_index.find(ex->label);
-    if (it == probe_index.end()) continue;
-    scores.push_back(probe->Scores(ex->text));
-    gold.push_back(it->second);
-  }
-  if (scores.empty()) return model;
-  // The NLL is convex in the inverse temperature, so a golden-section search finds the
-  // optimum; the range keeps a perfect held-out set from sharpening without bound.
+// The temperature minimising held-out NLL. The NLL is convex in the inverse temperature, so
+// a golden-section search finds the optimum; the range keeps a perfect held-out set from
+// sharpening without bound.
+double FitTemperature(const std::vector<std::vector<float>>& scores, const std::vector<size_t>& gold) {
   double lo = 0.1, hi = 3.0;
   const double phi = (std::sqrt(5.0) - 1.0) / 2.0;
   double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
-  double fa = HeldOutNll(scores, gold, a), fb = HeldOutNll(scores, gold, b);
+  double fa = NllAt(scores, gold, a), fb = NllAt(scores, gold, b);
   for (int iter = 0; iter < 40; ++iter) {
     if (fa < fb) {
       hi = b;
       b = a;
       fb = fa;
       a = hi - phi * (hi - lo);
-      fa = HeldOutNll(scores, gold, a);
+      fa = NllAt(scores, gold, a);
     } else {
       lo = a;
       a = b;
       fa = fb;
       b = lo + phi * (hi - lo);
-      fb = HeldOutNll(scores, gold, b);
+      fb = NllAt(scores, gold, b);
     }
   }
-  model.temperature_ = 1.0 / ((lo + hi) / 2.0);
+  return 1.0 / ((lo + hi) / 2.0);
+}
+
+// The abstain floor for a model with an `oos` label, on out-of-fold predictions made with
+// no floor: the top probability below which to abstain that catches the most `oos` examples
+// while in-scope accuracy stays within `budget` of what it is with no floor. In-scope
+// accuracy is the budgeted side because the rare `oos` rows of training data (CLINC150: 100
+// of 15,100) are a poor sample of what real out-of-scope traffic looks like.
+double ChooseAbstainFloor(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
+                          double budget) {
+  struct Item {
+    double confidence;
+    bool oos;
+    bool correct;  // in scope and right
+  };
+  std::vector<Item> items;  // predictions that name a label; the rest abstain at any floor
+  double in_scope = 0, correct = 0, oos_abstained = 0;
+  for (size_t i = 0; i < gold.size(); ++i) {
+    const bool is_oos = gold[i] == kOutOfScopeLabel;
+    in_scope += !is_oos;
+    if (predicted[i].abstained) continue;
+    const bool right = !is_oos && predicted[i].label == gold[i];
+    correct += right;
+    items.push_back({predicted[i].confidence, is_oos, right});
+  }
+  if (in_scope == 0) return 0.0;
+  std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.confidence < y.confidence; });
+  const double floor_accuracy = correct / in_scope - budget;
+  // Raising the floor past items[0..j] abstains on all of them.
+  double best_floor = 0.0, best_caught = 0.0;
+  for (size_t j = 0; j < items.size(); ++j) {
+    correct -= items[j].correct;
+    oos_abstained += items[j].oos;
+    if (correct / in_scope < floor_accuracy) break;
+    if (j + 1 < items.size() && items[j + 1].confidence == items[j].confidence) continue;
+    if (oos_abstained > best_caught) {
+      best_caught = oos_abstained;
+      // Halfway to the next confidence, so the floor does not sit exactly on a training point.
+      best_floor = j + 1 < items.size() ? (items[j].confidence + items[j + 1].confidence) / 2 : 1.0;
+    }
+  }
+  return best_floor;
+}
+
+}  // namespace
+
+std::vector<int> AssignFolds(const std::vector<LabeledText>& data, int k_folds, uint64_t seed) {
+  // Each label's examples are shuffled and dealt round-robin, continuing the deal across
+  // labels so fold sizes differ by at most one.
+  std::map<std::string, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < data.size(); ++i) by_label[data[i].label].push_back(i);
+  Rng rng(seed);
+  std::vector<int> fold_of(data.size());
+  size_t dealt = 0;
+  for (auto& [label, idx] : by_label) {
+    rng.Shuffle(idx);
+    for (size_t i : idx) fold_of[i] = static_cast<int>(dealt++ % k_folds);
+  }
+  return fold_of;
+}
+
+void RunFolds(int k_folds, int threads, const std::function<void(int)>& fold) {
+  int n_threads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n_threads = std::min(n_threads, k_folds);
+  std::atomic<int> next_fold{0};
+  auto worker = [&] {
+    for (int f = next_fold++; f < k_folds; f = next_fold++) fold(f);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n_threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+double ChooseAutoThreshold(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
+                           double target) {
+  std::vector<std::pair<double, bool>> items;  // (confidence, right), non-abstained only
+  for (size_t i = 0; i < gold.size() && i < predicted.size(); ++i) {
+    if (predicted[i].abstained) continue;
+    items.emplace_back(predicted[i].confidence, predicted[i].label == gold[i]);
+  }
+  std::sort(items.begin(), items.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  double threshold = 1.0;
+  size_t right = 0;
+  for (size_t j = 0; j < items.size(); ++j) {
+    right += items[j].second;
+    // Only where the confidence changes: ties are all in or all out.
+    if (j + 1 < items.size() && items[j + 1].first == items[j].first) continue;
+    if (static_cast<double>(right) >= target * static_cast<double>(j + 1)) threshold = items[j].first;
+  }
+  return threshold;
+}
+
+Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
+                                     std::vector<Prediction>* out_of_fold) {
+  if (out_of_fold != nullptr) out_of_fold->clear();
+  if (options.calibrate && (options.calibration_folds < 2 || options.target_precision <= 0 ||
+                            options.target_precision > 1 || options.abstain_budget < 0)) {
+    return Status::InvalidArgument("calibration_folds must be >= 2, target_precision in (0, 1], abstain_budget >= 0");
+  }
+  DP_ASSIGN_OR_RETURN(LinearModel model, LinearModel::Fit(data, options));
+  // Too little data to hold folds out: keep the plain softmax and no thresholds.
+  constexpr size_t kMinCalibrationExamples = 50;
+  if (!options.calibrate || data.size() < kMinCalibrationExamples) return model;
+
+  // Out-of-fold raw scores, indexed like the final model's labels (a label missing from a
+  // fold's training part scores as impossible there).
+  const int k_folds = options.calibration_folds;
+  const std::vector<int> fold_of = AssignFolds(data, k_folds, options.seed ^ 0x5ca1ab1eULL);
+  std::map<std::string, size_t> label_index;
+  for (size_t c = 0; c < model.labels().size(); ++c) label_index[model.labels()[c]] = c;
+  std::vector<std::vector<float>> scores(data.size());
+  std::vector<Status> fold_status(k_folds);
+  RunFolds(k_folds, options.threads, [&](int f) {
+    std::vector<LabeledText> part;
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (fold_of[i] != f) part.push_back(data[i]);
+    }
+    auto probe = LinearModel::Fit(part, options);
+    if (!probe.ok()) {
+      fold_status[f] = probe.status();
+      return;
+    }
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (fold_of[i] != f) continue;
+      const std::vector<float> s = probe->Scores(data[i].text);
+      scores[i].assign(model.labels().size(), -1e30f);
+      for (size_t c = 0; c < s.size(); ++c) scores[i][label_index.at(probe->labels()[c])] = s[c];
+    }
+  });
+  for (const Status& s : fold_status) {
+    if (!s.ok()) return s.WithContext("calibration fold");
+  }
+  std::vector<size_t> gold_index;
+  std::vector<std::string> gold;
+  for (const auto& ex : data) {
+    gold_index.push_back(label_index.at(ex.label));
+    gold.push_back(ex.label);
+  }
+  model.temperature_ = FitTemperature(scores, gold_index);
+
+  std::vector<std::vector<double>> probabilities;
+  for (const auto& s : scores) probabilities.push_back(LinearModel::Softmax(s, model.temperature_));
+  auto predict_all = [&] {
+    std::vector<Prediction> out;
+    for (const auto& p : probabilities) out.push_back(model.FromProbabilities(p));
+    return out;
+  };
+  std::vector<Prediction> predicted = predict_all();
+  if (model.has_out_of_scope()) {
+    model.abstain_threshold_ = ChooseAbstainFloor(gold, predicted, options.abstain_budget);
+    predicted = predict_all();
+  }
+  model.auto_threshold_ = ChooseAutoThreshold(gold, predicted, options.target_precision);
+  if (out_of_fold != nullptr) *out_of_fold = std::move(predicted);
   return model;
 }
 
 // ---------------------------------------------------------------------------------------
-// Metrics and cross-validation
+// Metrics
 
 EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vector<std::string>& predicted) {
   EvalMetrics out;
@@ -639,84 +782,15 @@ EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vect
   return out;
 }
 
+std::string ScoredLabel(const Prediction& p) { return p.abstained ? kOutOfScopeLabel : p.label; }
+
 EvalMetrics Evaluate(const LinearModel& model, const std::vector<LabeledText>& data) {
   std::vector<std::string> gold, predicted;
   for (const auto& ex : data) {
     gold.push_back(ex.label);
-    predicted.push_back(model.Predict(ex.text).label);
+    predicted.push_back(ScoredLabel(model.Predict(ex.text)));
   }
   return ComputeMetrics(gold, predicted);
-}
-
-Result<CrossValidation> CrossValidate(const std::vector<LabeledText>& data, const TrainOptions& options,
-                                      int k_folds, uint64_t seed, int threads,
-                                      const std::function<void(int, double)>& progress) {
-  if (k_folds < 2) return Status::InvalidArgument("cross-validation needs at least 2 folds");
-  if (data.size() < static_cast<size_t>(k_folds)) return Status::InvalidArgument("fewer examples than folds");
-
-  // Stratified: each label's examples are shuffled and dealt round-robin, continuing the
-  // deal across labels so fold sizes differ by at most one.
-  std::map<std::string, std::vector<size_t>> by_label;
-  for (size_t i = 0; i < data.size(); ++i) by_label[data[i].label].push_back(i);
-  Rng rng(seed);
-  std::vector<int> fold_of(data.size());
-  size_t dealt = 0;
-  for (auto& [label, idx] : by_label) {
-    rng.Shuffle(idx);
-    for (size_t i : idx) fold_of[i] = static_cast<int>(dealt++ % k_folds);
-  }
-
-  std::vector<std::string> predicted(data.size());
-  std::vector<double> fold_accuracy(k_folds, 0.0);
-  std::vector<Status> fold_status(k_folds);
-  std::atomic<int> next_fold{0};
-  std::mutex progress_mu;
-  auto worker = [&] {
-    for (int f = next_fold++; f < k_folds; f = next_fold++) {
-      std::vector<LabeledText> train;
-      std::vector<size_t> test;
-      for (size_t i = 0; i < data.size(); ++i) {
-        if (fold_of[i] == f) {
-          test.push_back(i);
-        } else {
-          train.push_back(data[i]);
-        }
-      }
-      auto model = TrainLinearModel(train, options);
-      if (!model.ok()) {
-        fold_status[f] = model.status();
-        continue;
-      }
-      size_t correct = 0;
-      for (size_t i : test) {
-        predicted[i] = model->Predict(data[i].text).label;
-        correct += predicted[i] == data[i].label;
-      }
-      fold_accuracy[f] = test.empty() ? 0.0 : static_cast<double>(correct) / test.size();
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mu);
-        progress(f, fold_accuracy[f]);
-      }
-    }
-  };
-  int n_threads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  n_threads = std::min(n_threads, k_folds);
-  std::vector<std::thread> pool;
-  for (int t = 1; t < n_threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  for (const Status& s : fold_status) {
-    if (!s.ok()) return s.WithContext("cross-validation fold");
-  }
-
-  std::vector<std::string> gold;
-  for (const auto& ex : data) gold.push_back(ex.label);
-  const EvalMetrics metrics = ComputeMetrics(gold, predicted);
-  CrossValidation cv;
-  cv.accuracy = metrics.accuracy;
-  cv.macro_f1 = metrics.macro_f1;
-  cv.fold_accuracy = std::move(fold_accuracy);
-  return cv;
 }
 
 }  // namespace deskpilot

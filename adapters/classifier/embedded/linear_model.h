@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -20,6 +21,10 @@
 #include "deskpilot/types.h"
 
 namespace deskpilot {
+
+// The label that means "none of the labels this model knows". A model trained with examples
+// so labelled abstains when it predicts it.
+inline constexpr char kOutOfScopeLabel[] = "oos";
 
 struct LabeledText {
   std::string text;
@@ -61,15 +66,28 @@ struct TrainOptions {
   uint64_t seed = 42;          // shuffling order; same data + options + seed = same model
   // Fit a softmax temperature on a held-out fifth first, so `confidence` is a calibrated
   // probability (a nearly unregularised model is far too sure of itself otherwise).
-  // Costs one extra training run on 80% of the data.
+  // Also chooses the auto-threshold and, with `oos` examples, the abstain floor. All three
+  // are fitted on out-of-fold predictions of `calibration_folds` models trained on the rest
+  // of the data, so training costs that many extra runs.
   bool calibrate = true;
+  int calibration_folds = 5;
+  // The auto-threshold is the lowest confidence at or above which out-of-fold predictions
+  // reach this precision.
+  double target_precision = 0.98;
+  // With `oos` examples: the in-scope accuracy (on held-out folds) the abstain floor may
+  // spend to catch more of them.
+  double abstain_budget = 0.01;
+  // Threads for the calibration folds (0 = hardware concurrency); the model does not depend on it.
+  int threads = 0;
 };
 
 class LinearModel {
  public:
   // Bumped whenever training or the feature definition changes in a way that changes
   // predictions; cached models made by an older version are then rebuilt.
-  static constexpr uint32_t kFormatVersion = 1;
+  // Version 2 added the auto-threshold and the abstain floor; version 1 files still load
+  // (without either).
+  static constexpr uint32_t kFormatVersion = 2;
 
   LinearModel() = default;
 
@@ -77,14 +95,17 @@ class LinearModel {
   Status Save(const std::string& path) const;
   static Result<LinearModel> Load(const std::string& path);
 
-  // Label with the highest probability, its probability, and the next three.
+  // Label with the highest probability, its probability, and the next three. The model
+  // abstains (abstained = true, label "") when the top label is `oos` or its probability is
+  // below abstain_threshold(); confidence then stays the top probability and the
+  // alternatives list the best in-scope labels, so an agent still sees the candidates.
   Prediction Predict(std::string_view text) const;
   // Softmax probabilities, indexed like labels().
   std::vector<double> Probabilities(std::string_view text) const;
   // Raw class scores (logits before temperature), indexed like labels().
   std::vector<float> Scores(std::string_view text) const;
   static std::vector<double> Softmax(const std::vector<float>& scores, double temperature);
-  // Turns a probability vector (indexed like labels()) into a Prediction.
+  // Turns a probability vector (indexed like labels()) into a Prediction (abstention included).
   Prediction FromProbabilities(const std::vector<double>& probabilities) const;
 
   const std::vector<std::string>& labels() const { return labels_; }
@@ -92,11 +113,21 @@ class LinearModel {
   const FeatureOptions& feature_options() const { return features_; }
   // Softmax temperature fitted on held-out data (1 when not calibrated).
   double temperature() const { return temperature_; }
+  // Confidence at or above which predictions reached the target precision on out-of-fold
+  // data; nullopt for an uncalibrated model. 1.0 when no threshold reached it.
+  std::optional<double> auto_threshold() const {
+    return auto_threshold_ >= 0 ? std::optional<double>(auto_threshold_) : std::nullopt;
+  }
+  // Top probabilities below this abstain (0 = never for lack of confidence).
+  double abstain_threshold() const { return abstain_threshold_; }
+  // Whether the labels include kOutOfScopeLabel.
+  bool has_out_of_scope() const { return oos_index_ >= 0; }
   // Bytes the model occupies in memory (weights, idf, vocabulary index, labels).
   size_t MemoryBytes() const;
 
  private:
-  friend Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>&, const TrainOptions&);
+  friend Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>&, const TrainOptions&,
+                                              std::vector<Prediction>*);
   struct SparseVector {
     std::vector<uint32_t> index;
     std::vector<float> value;
@@ -106,6 +137,7 @@ class LinearModel {
   static Result<LinearModel> Fit(const std::vector<LabeledText>& data, const TrainOptions& options);
   // Feature index of a hash, or -1 when not in the vocabulary.
   int64_t Find(uint64_t hash) const;
+  // Rebuilds the derived lookups (hash table, oos label index) after training or loading.
   void BuildIndex();
   SparseVector Vectorize(std::string_view text) const;
 
@@ -119,13 +151,33 @@ class LinearModel {
   std::vector<float> weights_;
   std::vector<float> bias_;
   double temperature_ = 1.0;
+  double auto_threshold_ = -1.0;  // negative: none
+  double abstain_threshold_ = 0.0;
+  int64_t oos_index_ = -1;
   // Open-addressing table hash → feature index (rebuilt on load, not stored).
   std::vector<uint64_t> slot_hash_;
   std::vector<uint32_t> slot_index_;
 };
 
 // Trains a model. InvalidArgument for empty data, fewer than two labels, or bad options.
-Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options);
+// `out_of_fold` (optional) receives, parallel to `data`, each example's prediction by the
+// calibration-fold model that did not see it, with the final temperature and abstention
+// rule; it stays empty when the model is not calibrated.
+Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
+                                     std::vector<Prediction>* out_of_fold = nullptr);
+
+// The lowest confidence c such that the non-abstained predictions with confidence >= c are
+// right at least `target` of the time (gold `oos` is never right for a non-abstained
+// prediction); 1.0 when none is. `gold` and `predicted` are parallel.
+double ChooseAutoThreshold(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
+                           double target);
+
+// Stratified fold of each example (0..k_folds-1), drawn with `seed`; fold sizes differ by at
+// most one. Shared by calibration and cross-validation.
+std::vector<int> AssignFolds(const std::vector<LabeledText>& data, int k_folds, uint64_t seed);
+
+// Calls fold(0..k_folds-1) on up to `threads` threads (0 = hardware concurrency).
+void RunFolds(int k_folds, int threads, const std::function<void(int)>& fold);
 
 struct LabelMetrics {
   std::string label;
@@ -150,20 +202,11 @@ struct EvalMetrics {
 EvalMetrics ComputeMetrics(const std::vector<std::string>& gold,
                            const std::vector<std::string>& predicted);
 
-// Predicts every example and scores it; labels the model does not know count as errors.
+// The label a prediction is scored as: abstaining counts as predicting kOutOfScopeLabel.
+std::string ScoredLabel(const Prediction& p);
+
+// Predicts every example and scores it (ScoredLabel); labels the model does not know count
+// as errors.
 EvalMetrics Evaluate(const LinearModel& model, const std::vector<LabeledText>& data);
-
-struct CrossValidation {
-  double accuracy = 0.0;  // over all held-out predictions pooled
-  double macro_f1 = 0.0;
-  std::vector<double> fold_accuracy;
-};
-
-// Stratified k-fold cross-validation (folds drawn with `seed`). Folds train in parallel on
-// up to `threads` threads (0 = hardware concurrency); the result does not depend on it.
-// `progress(fold, accuracy)` is called as each fold finishes (from a worker thread, serially).
-Result<CrossValidation> CrossValidate(const std::vector<LabeledText>& data, const TrainOptions& options,
-                                      int k_folds, uint64_t seed, int threads = 0,
-                                      const std::function<void(int, double)>& progress = nullptr);
 
 }  // namespace deskpilot

@@ -3,10 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -281,40 +279,6 @@ TEST(MetricsTest, PerLabelPrecisionRecallAndConfusions) {
   EXPECT_NEAR(m.macro_f1, (2.0 / 3.0 + 0.4 + 0.0) / 3.0, 1e-12);
   ASSERT_EQ(m.confusions.size(), 3u);
   for (const auto& [g, p, n] : m.confusions) EXPECT_EQ(n, 1u) << g << "->" << p;
-}
-
-TEST(CrossValidateTest, SeparableDataAndThreadCountDoesNotMatter) {
-  const auto data = SeparableData(20);
-  int calls = 0;
-  auto one = CrossValidate(data, TrainOptions{}, 4, 3, 1, [&](int, double) { ++calls; });
-  auto two = CrossValidate(data, TrainOptions{}, 4, 3, 2);
-  ASSERT_TRUE(one.ok() && two.ok());
-  EXPECT_EQ(calls, 4);
-  EXPECT_DOUBLE_EQ(one->accuracy, 1.0);
-  EXPECT_DOUBLE_EQ(one->macro_f1, 1.0);
-  EXPECT_EQ(one->fold_accuracy, two->fold_accuracy);
-  EXPECT_EQ(CrossValidate(data, TrainOptions{}, 1, 3).status().code(), Code::kInvalidArgument);
-}
-
-// The accuracy bar the project promises: BANKING77, 77 fine-grained intents. One fixed
-// stratified 80/20 split of the public train file keeps this under a minute.
-TEST(Banking77Test, HeldOutAccuracyAtLeast88Percent) {
-  const std::string path = std::string(DESKPILOT_SHARED_DATA_DIR) + "/banking77/train.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "dataset not present: " << path;
-  auto data = LoadJsonl(path, "label");
-  ASSERT_TRUE(data.ok()) << data.status().ToString();
-  std::map<std::string, int> seen;
-  std::vector<LabeledText> train, test;
-  for (auto& ex : *data) (seen[ex.label]++ % 5 == 4 ? test : train).push_back(std::move(ex));
-  const auto start = std::chrono::steady_clock::now();
-  auto model = TrainLinearModel(train, TrainOptions{});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  const EvalMetrics m = Evaluate(*model, test);
-  std::printf("banking77 80/20: n=%zu accuracy=%.4f macro_f1=%.4f train=%.1fs features=%zu memory=%.1fMB\n",
-              m.n, m.accuracy, m.macro_f1, seconds, model->num_features(), model->MemoryBytes() / 1e6);
-  EXPECT_GE(m.accuracy, 0.88);
-  EXPECT_LT(model->MemoryBytes(), 40u << 20);
 }
 
 }  // namespace

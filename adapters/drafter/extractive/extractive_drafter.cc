@@ -12,7 +12,9 @@ namespace {
 
 constexpr int kMinSentenceWords = 4;   // shorter fragments read badly on their own
 constexpr int kMaxSentenceWords = 60;  // longer ones are usually run-on list dumps
-constexpr double kSecondaryPassageRatio = 0.5;
+// Relative retriever scores sit close together (0.16 vs 0.11 for the right and a wrong
+// article on a demo ticket), so only near-equals may add sentences.
+constexpr double kSecondaryPassageRatio = 0.8;
 constexpr int kMinGroundingOverlap = 2;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -158,6 +160,9 @@ Result<Draft> ExtractiveDrafter::Write(const Ticket& redacted_ticket, const Tria
     for (size_t s = 0; s < sentences.size(); ++s) {
       const int words = CountWords(sentences[s]);
       if (words < kMinSentenceWords || words > kMaxSentenceWords) continue;
+      // Markdown table rows ("| Received | 5 to 10 days |") are data, not prose: quoted
+      // on their own they read as garbage in a customer reply.
+      if (std::count(sentences[s].begin(), sentences[s].end(), '|') >= 2) continue;
       int overlap = 0;
       for (const std::string& term : Terms(sentences[s])) overlap += ticket_terms.contains(term) ? 1 : 0;
       if (p == 0) top_best_overlap = std::max(top_best_overlap, overlap);
@@ -184,9 +189,13 @@ Result<Draft> ExtractiveDrafter::Write(const Ticket& redacted_ticket, const Tria
     chosen.push_back(std::move(c));
   }
   if (chosen.empty()) {
-    draft.body = greeting +
-                 "\n\nThanks for getting in touch. We have received your message, and a member of our "
-                 "support team will look into it and get back to you as soon as possible.\n\n" +
+    // Nothing passed the retriever's relevance floor: say so plainly, so the agent reading
+    // the note knows the knowledge base has no article for this (a gap to fill), rather
+    // than that one was found and judged not to fit.
+    const std::string found_nothing =
+        passages.empty() ? " We could not find an article in our help center that answers this." : "";
+    draft.body = greeting + "\n\nThanks for getting in touch. We have received your message." + found_nothing +
+                 " A member of our support team will look into it and get back to you as soon as possible.\n\n" +
                  options_.signature;
     draft.grounded = false;
     return draft;

@@ -28,10 +28,12 @@ class ExtractiveDrafter : public Drafter {
   // Drafter:
   // With passages: greeting, the 1..max_sentences passage sentences that share the most
   // terms with the ticket (top passage first; a lower passage contributes only when it
-  // scores at least half the top one), a "You can read more here: <title> (<url>)" line
+  // scores at least 80% of the top one), a "You can read more here: <title> (<url>)" line
   // per cited document, closing and signature; citations = cited doc_ids in passage
-  // order, grounded = true. Without passages (or none with usable text): an
-  // acknowledgement that an agent will follow up, no citations, grounded = false.
+  // order, grounded = true. Without passages (nothing passed the retriever's floor): a
+  // plain "we could not find an article that answers this" and that an agent will follow
+  // up; with passages but no sentence that is evidence: only the latter. Either way no
+  // citations, grounded = false.
   // Never fails.
   Result<Draft> Write(const Ticket& redacted_ticket, const Triage& triage,
                       const std::vector<Passage>& passages) override;

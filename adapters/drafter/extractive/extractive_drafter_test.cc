@@ -84,7 +84,8 @@ TEST(ExtractiveDrafter, NoPassagesMeansAnHonestUngroundedReply) {
   EXPECT_FALSE(draft->grounded);
   EXPECT_TRUE(draft->citations.empty());
   EXPECT_TRUE(draft->body.starts_with("Hi Ana,"));
-  EXPECT_NE(draft->body.find("a member of our support team will look into it"), std::string::npos);
+  EXPECT_NE(draft->body.find("A member of our support team will look into it"), std::string::npos);
+  EXPECT_NE(draft->body.find("We could not find an article in our help center that answers this."), std::string::npos);
   EXPECT_EQ(draft->body.find("read more"), std::string::npos);
 
   // Passages with no usable sentence (too short to quote) are the same as none.
@@ -96,6 +97,9 @@ TEST(ExtractiveDrafter, NoPassagesMeansAnHonestUngroundedReply) {
   ASSERT_TRUE(fragment_draft.ok());
   EXPECT_FALSE(fragment_draft->grounded);
   EXPECT_TRUE(fragment_draft->citations.empty());
+  // Something was found, it just cannot be quoted: the reply must not claim nothing was.
+  EXPECT_EQ(fragment_draft->body.find("could not find"), std::string::npos);
+  EXPECT_NE(fragment_draft->body.find("A member of our support team will look into it"), std::string::npos);
 }
 
 TEST(ExtractiveDrafter, WithoutEvidenceItHandsOverToAnAgent) {
@@ -165,6 +169,29 @@ TEST(ExtractiveDrafter, FactoryReadsConfig) {
 
   AdapterContext no_section;
   EXPECT_TRUE(MakeExtractiveDrafter(no_section).ok());
+}
+
+}  // namespace
+}  // namespace deskpilot
+
+namespace deskpilot {
+namespace {
+
+TEST(ExtractiveDrafter, NeverQuotesMarkdownTableRows) {
+  ExtractiveDrafter drafter({});
+  Ticket t;
+  t.subject = "refund status returned boots";
+  t.description = "When will my refund for the returned boots arrive?";
+  Passage p;
+  p.doc_id = "refund-status";
+  p.title = "Refund status";
+  p.text = "| Status | Refund for returned boots takes 5 to 10 business days | |\n"
+           "Your refund for returned boots is issued within 3 business days of the parcel arriving.";
+  auto draft = drafter.Write(t, Triage{}, {p});
+  ASSERT_TRUE(draft.ok());
+  EXPECT_TRUE(draft->grounded);
+  EXPECT_EQ(draft->body.find('|'), std::string::npos) << draft->body;
+  EXPECT_NE(draft->body.find("issued within 3 business days"), std::string::npos) << draft->body;
 }
 
 }  // namespace

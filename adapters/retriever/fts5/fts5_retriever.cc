@@ -14,7 +14,7 @@ Fts5Retriever::Fts5Retriever(std::unique_ptr<KbIndex> index, Fts5RetrieverOption
 Result<std::vector<Passage>> Fts5Retriever::Retrieve(const std::string& query, int k) {
   const int limit = k <= 0 ? options_.k : std::min(k, options_.k);
   DP_ASSIGN_OR_RETURN(std::vector<Passage> passages, index_->Search(query, limit));
-  std::erase_if(passages, [this](const Passage& p) { return p.score < options_.min_score; });
+  std::erase_if(passages, [this](const Passage& p) { return p.score < options_.min_relevance; });
   return passages;
 }
 
@@ -25,10 +25,10 @@ Result<std::unique_ptr<Retriever>> MakeFts5Retriever(AdapterContext& ctx) {
   section.String("type", "fts5");
   Fts5RetrieverOptions options;
   options.k = static_cast<int>(section.Int("k", options.k, 1, 100));
-  options.min_score = section.Double("min_score", options.min_score);
+  options.min_relevance = section.Double("min_relevance", options.min_relevance);
   const bool sample_kb = section.Bool("sample_kb", true);
-  if (options.min_score < 0) {
-    return Status::InvalidArgument(section.path() + ".min_score: must be >= 0");
+  if (options.min_relevance < 0) {
+    return Status::InvalidArgument(section.path() + ".min_relevance: must be >= 0");
   }
   if (ctx.db_path.empty()) return Status::InvalidArgument("retriever fts5: no database path");
 

@@ -17,9 +17,11 @@ namespace deskpilot {
 
 struct Fts5RetrieverOptions {
   int k = 5;  // upper bound on passages per query
-  // Passages scoring below this are dropped so the drafter can honestly say it found
-  // nothing. See README.md for how the default was chosen.
-  double min_score = 4.0;
+  // Passages whose relevance (KbIndex::Search: the share of the query's information
+  // the document covers) is below this are dropped, so the drafter can honestly say it
+  // found nothing. Relative, so it does not drift with KB size. See README.md for how
+  // the default was chosen.
+  double min_relevance = 0.05;
 };
 
 class Fts5Retriever : public Retriever {
@@ -28,7 +30,7 @@ class Fts5Retriever : public Retriever {
 
   // Retriever:
   // At most min(k, options.k) passages (options.k when k <= 0), best first, each the
-  // best chunk of a distinct document with score >= options.min_score.
+  // best chunk of a distinct document with score >= options.min_relevance.
   Result<std::vector<Passage>> Retrieve(const std::string& query, int k) override;
 
  private:
@@ -36,7 +38,7 @@ class Fts5Retriever : public Retriever {
   const Fts5RetrieverOptions options_;
 };
 
-// Registry factory. Reads `type`, `k`, `min_score` and `sample_kb` from the section (a
+// Registry factory. Reads `type`, `k`, `min_relevance` and `sample_kb` from the section (a
 // null section means all defaults), opens the KB on ctx.db_path and, when the KB is
 // empty and sample_kb is on, ingests <ctx.sample_dir>/kb.
 Result<std::unique_ptr<Retriever>> MakeFts5Retriever(AdapterContext& ctx);

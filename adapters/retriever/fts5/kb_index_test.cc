@@ -248,5 +248,60 @@ TEST(KbIndex, ReopenKeepsDataAndRefusesNewerSchema) {
   EXPECT_EQ(newer.status().code(), Code::kFailedPrecondition);
 }
 
+TEST(KbIndex, AnsweredQuestionsLiftTheArticleThatAnsweredThem) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  // "receipt" and "purchase" occur in no article: before, nothing relevant is found.
+  const std::string query = "receipt for a purchase I made";
+  auto before = index->Search(query, 3);
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty() || (*before)[0].doc_id != "invoices");
+
+  const std::string file = dir.Write("answered.jsonl",
+                                     "{\"text\": \"I need a receipt for my purchase\", \"relevant_doc_ids\": [\"invoices\"]}\n"
+                                     "\n"
+                                     "{\"text\": \"where is the receipt?\", \"relevant_doc_ids\": [\"invoices\"], \"id\": 7}\n");
+  auto stats = index->IngestAnsweredFile(file);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->added, 2);
+  auto after = index->Search(query, 3);
+  ASSERT_TRUE(after.ok());
+  ASSERT_FALSE(after->empty());
+  EXPECT_EQ((*after)[0].doc_id, "invoices");
+  // The passage is the article's text, never the past question.
+  EXPECT_NE((*after)[0].text.find("Download invoice"), std::string::npos);
+
+  auto again = index->IngestAnsweredFile(file);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(again->unchanged, 2);
+}
+
+TEST(KbIndex, AnsweredQuestionsRejectBadInputAndWriteNothing) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  const std::string unknown = dir.Write("u.jsonl",
+                                        "{\"text\": \"receipt please\", \"relevant_doc_ids\": [\"invoices\"]}\n"
+                                        "{\"text\": \"receipt\", \"relevant_doc_ids\": [\"no-such-doc\"]}\n");
+  auto stats = index->IngestAnsweredFile(unknown);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(stats.status().message().find("no-such-doc"), std::string::npos);
+  auto found = index->Search("receipt please", 3);  // the first line was rolled back too
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty() || (*found)[0].doc_id != "invoices");
+  for (const char* bad : {"{\"text\": 3, \"relevant_doc_ids\": []}", "{\"text\": \"x\"}",
+                          "{\"text\": \"x\", \"relevant_doc_ids\": [\"\"]}", "not json"}) {
+    auto r = index->IngestAnsweredFile(dir.Write("bad.jsonl", std::string(bad) + "\n"));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("bad.jsonl:1"), std::string::npos) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace deskpilot

@@ -1,71 +1,123 @@
-// Retrieval quality on StackFAQ (125 help-center threads, 999 paraphrased user
-// questions with the thread they belong to). Skipped when the shared data is absent.
+// Retrieval quality on StackFAQ (125 help-center threads, 999 paraphrased user questions
+// with the thread they belong to), articles only and with past questions ingested as
+// answered (K-fold, so no scored query was ever ingested). Skipped when the shared data
+// is absent.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "retriever/fts5/kb_eval.h"
 #include "retriever/fts5/kb_index.h"
 #include "retriever/fts5/test_util.h"
 
 namespace deskpilot {
 namespace {
 
-TEST(StackFaqEval, RecallAndMrrAboveMeasuredFloor) {
-  const std::filesystem::path dir = std::filesystem::path(DESKPILOT_SHARED_DATA_DIR) / "stackfaq_retrieval";
-  if (!std::filesystem::exists(dir / "corpus.jsonl") || !std::filesystem::exists(dir / "queries_train.jsonl")) {
-    GTEST_SKIP() << "StackFAQ data not found under " << dir;
-  }
-  testing::TempDir tmp;
-  auto index = KbIndex::Open(tmp.File("kb.db"));
-  ASSERT_TRUE(index.ok()) << index.status().ToString();
-  auto stats = (*index)->IngestPaths({(dir / "corpus.jsonl").string()});
-  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-  EXPECT_EQ(stats->documents, 125);
+struct EvalRun {
+  RetrievalMetrics metrics;
+  std::vector<double> latencies_ms;
+  std::vector<double> correct_top_scores;  // relevance of a correct rank-1 hit
+};
 
-  std::ifstream in(dir / "queries_train.jsonl");
-  std::string line;
-  int queries = 0, hit1 = 0, hit5 = 0;
-  double reciprocal_rank_sum = 0;
-  const auto start = std::chrono::steady_clock::now();
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const nlohmann::json q = nlohmann::json::parse(line);
-    const auto relevant = q["relevant_doc_ids"].get<std::vector<std::string>>();
-    auto passages = (*index)->Search(q["text"].get<std::string>(), 10);
-    ASSERT_TRUE(passages.ok()) << passages.status().ToString();
-    ++queries;
-    for (size_t rank = 0; rank < passages->size(); ++rank) {
-      if (std::find(relevant.begin(), relevant.end(), (*passages)[rank].doc_id) == relevant.end()) continue;
-      hit1 += rank == 0 ? 1 : 0;
-      hit5 += rank < 5 ? 1 : 0;
-      reciprocal_rank_sum += 1.0 / static_cast<double>(rank + 1);
-      break;
+class StackFaq : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(DESKPILOT_SHARED_DATA_DIR) / "stackfaq_retrieval";
+    if (!std::filesystem::exists(dir_ / "corpus.jsonl") || !std::filesystem::exists(dir_ / "queries_train.jsonl")) {
+      GTEST_SKIP() << "StackFAQ data not found under " << dir_;
+    }
+    auto queries = ReadLabeledQuestions((dir_ / "queries_train.jsonl").string());
+    ASSERT_TRUE(queries.ok()) << queries.status().ToString();
+    queries_ = std::move(queries).value();
+  }
+
+  std::unique_ptr<KbIndex> OpenCorpus(const std::string& db) {
+    auto index = KbIndex::Open(db);
+    EXPECT_TRUE(index.ok()) << index.status().ToString();
+    auto stats = (*index)->IngestPaths({(dir_ / "corpus.jsonl").string()});
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    EXPECT_EQ(stats->documents, 125);
+    return std::move(index).value();
+  }
+
+  static void Evaluate(KbIndex& index, const std::vector<AnsweredQuestion>& queries, RetrievalEvaluator* evaluator,
+                       EvalRun* run) {
+    for (const AnsweredQuestion& q : queries) {
+      const auto start = std::chrono::steady_clock::now();
+      auto passages = index.Search(q.text, 10);
+      run->latencies_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      ASSERT_TRUE(passages.ok()) << passages.status().ToString();
+      std::vector<std::string> ranked;
+      for (const Passage& p : *passages) ranked.push_back(p.doc_id);
+      if (!ranked.empty() && ranked[0] == q.doc_ids[0]) run->correct_top_scores.push_back((*passages)[0].score);
+      evaluator->Add(ranked, q.doc_ids);
     }
   }
-  const double elapsed_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_GT(queries, 0);
-  const double recall1 = static_cast<double>(hit1) / queries;
-  const double recall5 = static_cast<double>(hit5) / queries;
-  const double mrr = reciprocal_rank_sum / queries;
-  std::printf("StackFAQ train (%d queries): recall@1=%.3f recall@5=%.3f MRR@10=%.3f, %.2f ms/query\n", queries,
-              recall1, recall5, mrr, elapsed_ms / queries);
-  RecordProperty("recall_at_1", std::to_string(recall1));
-  RecordProperty("recall_at_5", std::to_string(recall5));
-  RecordProperty("mrr_at_10", std::to_string(mrr));
-  // Measured with this implementation: recall@1 0.728, recall@5 0.930, MRR@10 0.816.
-  // The floors sit a little below so a ranking regression fails here.
-  EXPECT_GE(recall1, 0.70);
-  EXPECT_GE(recall5, 0.90);
-  EXPECT_GE(mrr, 0.78);
+
+  static double Percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+  }
+
+  static void Print(const char* name, const EvalRun& run) {
+    const RetrievalMetrics& m = run.metrics;
+    std::printf("StackFAQ %s (%d queries): recall@1=%.3f recall@5=%.3f recall@10=%.3f MRR=%.3f nDCG@10=%.3f; "
+                "latency p50 %.2f ms p99 %.2f ms; correct top-1 relevance min %.3f p1 %.3f p5 %.3f\n",
+                name, m.n, m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr, m.ndcg_at_10,
+                Percentile(run.latencies_ms, 0.5), Percentile(run.latencies_ms, 0.99),
+                Percentile(run.correct_top_scores, 0), Percentile(run.correct_top_scores, 0.01),
+                Percentile(run.correct_top_scores, 0.05));
+  }
+
+  std::filesystem::path dir_;
+  std::vector<AnsweredQuestion> queries_;
+  testing::TempDir tmp_;
+};
+
+TEST_F(StackFaq, ArticlesOnlyAboveMeasuredFloor) {
+  auto index = OpenCorpus(tmp_.File("kb.db"));
+  RetrievalEvaluator evaluator;
+  EvalRun run;
+  Evaluate(*index, queries_, &evaluator, &run);
+  run.metrics = evaluator.Metrics();
+  Print("articles only", run);
+  RecordProperty("recall_at_5", std::to_string(run.metrics.recall_at_5));
+  RecordProperty("mrr", std::to_string(run.metrics.mrr));
+  // Measured with this implementation: see README.md. Floors a little below.
+  EXPECT_GE(run.metrics.recall_at_1, 0.71);
+  EXPECT_GE(run.metrics.recall_at_5, 0.92);
+  EXPECT_GE(run.metrics.mrr, 0.80);
+}
+
+// 5 folds by position (query i goes to fold i % 5; the file interleaves no thread order
+// that this could exploit: each thread's paraphrases are consecutive, so every fold
+// holds about 2 of each thread's 8). Fold k is scored on a KB that has the answered
+// questions of the other folds only.
+TEST_F(StackFaq, WithAnsweredQuestionsKFoldAboveMeasuredFloor) {
+  constexpr size_t kFolds = 5;
+  RetrievalEvaluator evaluator;
+  EvalRun run;
+  for (size_t k = 0; k < kFolds; ++k) {
+    auto index = OpenCorpus(tmp_.File("kb" + std::to_string(k) + ".db"));
+    std::vector<AnsweredQuestion> ingest, held_out;
+    for (size_t i = 0; i < queries_.size(); ++i) (i % kFolds == k ? held_out : ingest).push_back(queries_[i]);
+    auto stats = index->IngestAnswered(ingest);
+    ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+    Evaluate(*index, held_out, &evaluator, &run);
+  }
+  run.metrics = evaluator.Metrics();
+  Print("with answered questions, 5-fold", run);
+  RecordProperty("recall_at_5", std::to_string(run.metrics.recall_at_5));
+  RecordProperty("mrr", std::to_string(run.metrics.mrr));
+  EXPECT_EQ(run.metrics.n, static_cast<int>(queries_.size()));
+  EXPECT_GE(run.metrics.recall_at_5, 0.98);
+  EXPECT_GE(run.metrics.mrr, 0.93);
 }
 
 }  // namespace

@@ -1,0 +1,79 @@
+// How far a classifier's predictions (and its confidences) can be trusted: accuracy and
+// macro-F1, in-scope accuracy and out-of-scope recall, precision and coverage at the
+// auto-threshold, expected calibration error, and cross-validation that measures all of it
+// on models the held-out examples never trained.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "classifier/embedded/linear_model.h"
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+struct ReliabilityBin {
+  double lower = 0.0;  // confidence range [lower, upper); the last bin includes 1.0
+  double upper = 0.0;
+  size_t count = 0;
+  double mean_confidence = 0.0;  // 0 when empty
+  double accuracy = 0.0;         // 0 when empty
+};
+
+struct CoveragePoint {
+  double confidence = 0.0;  // answer only predictions at or above this
+  double coverage = 0.0;    // share of all items answered
+  double risk = 0.0;        // share of the answered ones that are wrong
+};
+
+struct Evaluation {
+  // Over labels as scored (ScoredLabel: abstaining counts as predicting `oos`).
+  EvalMetrics metrics;
+  // Gold `oos` items: abstaining on them is right, naming a label is wrong. In-scope items:
+  // only the gold label is right, abstaining is wrong.
+  size_t in_scope_n = 0;
+  size_t oos_n = 0;
+  double in_scope_accuracy = 0.0;
+  double oos_recall = 0.0;  // 0 when oos_n == 0
+  // Non-abstained predictions with confidence >= the auto-threshold.
+  std::optional<double> auto_threshold;
+  size_t auto_n = 0;
+  double auto_coverage = 0.0;   // auto_n / n
+  double auto_precision = 0.0;  // right among them (0 when auto_n == 0)
+  // Over non-abstained predictions: |confidence - accuracy| per bin, weighted by the bin's
+  // share of them.
+  double ece = 0.0;
+  size_t answered = 0;  // non-abstained predictions
+  std::vector<ReliabilityBin> reliability;
+  // One point per distinct confidence, most confident first.
+  std::vector<CoveragePoint> risk_coverage;
+};
+
+inline constexpr int kCalibrationBins = 15;
+
+// Scores parallel gold labels and predictions.
+Evaluation Evaluate(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
+                    std::optional<double> auto_threshold);
+
+struct CrossValidation {
+  // Pooled held-out predictions of the fold models, each with that model's own auto-threshold
+  // and abstention rule; `evaluation.auto_threshold` is the mean of the folds' thresholds.
+  Evaluation evaluation;
+  std::vector<double> fold_accuracy;
+};
+
+// Stratified k-fold cross-validation (folds drawn with `seed`). Folds train in parallel on
+// up to `threads` threads (0 = hardware concurrency); the result does not depend on it.
+// `progress(fold, accuracy)` is called as each fold finishes (serially).
+Result<CrossValidation> CrossValidate(const std::vector<LabeledText>& data, const TrainOptions& options,
+                                      int k_folds, uint64_t seed, int threads = 0,
+                                      const std::function<void(int, double)>& progress = nullptr);
+
+// Hand-written SVG charts of an Evaluation: the reliability diagram (accuracy against
+// confidence per bin, with the diagonal of perfect calibration) and the risk–coverage curve.
+std::string ReliabilitySvg(const Evaluation& e);
+std::string RiskCoverageSvg(const Evaluation& e);
+
+}  // namespace deskpilot

@@ -1,0 +1,632 @@
+#include "helpdesk/zendesk/zendesk_fake.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include <httplib.h>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+std::string Now3339() {
+  std::time_t t = Clock::to_time_t(Clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json; charset=utf-8");
+}
+
+// The error shapes of the ticketing API (RecordNotFound / RecordInvalid) and of the
+// newer webhooks API ({"errors":[...]}).
+void RecordNotFound(httplib::Response& res) {
+  SendJson(res, 404, {{"error", "RecordNotFound"}, {"description", "Not found"}});
+}
+void RecordInvalid(httplib::Response& res, const std::string& field, const std::string& description) {
+  SendJson(res, 422, {{"error", "RecordInvalid"},
+                      {"description", "Record validation errors"},
+                      {"details", {{field, json::array({{{"description", description}}})}}}});
+}
+void WebhookError(httplib::Response& res, int status, const std::string& code, const std::string& detail) {
+  SendJson(res, status, {{"errors", json::array({{{"code", code}, {"title", code}, {"detail", detail}}})}});
+}
+
+bool ParseBody(const httplib::Request& req, httplib::Response& res, json* out) {
+  *out = json::parse(req.body, nullptr, false);
+  if (out->is_discarded() || !out->is_object()) {
+    SendJson(res, 400, {{"error", "InvalidJSON"}, {"description", "The request body is not a JSON object"}});
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct ZendeskFake::Impl {
+  ZendeskFakeOptions options;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  bool running = false;
+
+  mutable std::mutex mu;
+  int64_t next_id = 1000;
+  int64_t next_webhook = 1;
+  std::map<int64_t, json> users;
+  std::map<int64_t, json> groups;
+  std::map<int64_t, json> tickets;
+  std::map<int64_t, std::vector<json>> comments;
+  std::map<std::string, json> webhooks;  // by id (ULID-like strings, ordered by creation)
+  std::map<std::string, std::string> secrets;
+  std::map<int64_t, json> triggers;
+  std::deque<Fault> faults;
+  std::vector<Request> log;
+  Clock::time_point window_start = Clock::now();
+  int window_count = 0;
+  std::map<int64_t, std::deque<Clock::time_point>> ticket_updates;
+
+  explicit Impl(ZendeskFakeOptions o) : options(std::move(o)) {}
+
+  json UserById(int64_t id) const {
+    auto it = users.find(id);
+    return it == users.end() ? json() : it->second;
+  }
+
+  // Cursor pagination (page[size] / page[after]) when asked for, else offset pagination
+  // (page / per_page), over `items` under `key`, as the ticketing API answers both.
+  json Paginate(const httplib::Request& req, const std::string& key, const std::vector<json>& items) const {
+    const std::string base = "http://" + req.get_header_value("Host") + req.path;
+    std::string extra;
+    if (req.has_param("include")) extra = "&include=" + req.get_param_value("include");
+    json doc;
+    if (req.has_param("page[size]") || req.has_param("page[after]")) {
+      size_t size = 100;
+      if (req.has_param("page[size]")) size = std::clamp<size_t>(std::stoul(req.get_param_value("page[size]")), 1, 100);
+      size_t start = 0;
+      if (req.has_param("page[after]")) {
+        std::string decoded;
+        const std::string cursor = req.get_param_value("page[after]");
+        if (Base64Decode(cursor, &decoded) && !decoded.empty()) start = std::stoul(decoded);
+      }
+      const size_t end = std::min(items.size(), start + size);
+      doc[key] = json::array();
+      for (size_t i = start; i < end; ++i) doc[key].push_back(items[i]);
+      const bool more = end < items.size();
+      const std::string after = Base64Encode(std::to_string(end));
+      const std::string before = Base64Encode(std::to_string(start));
+      doc["meta"] = {{"has_more", more}, {"after_cursor", after}, {"before_cursor", before}};
+      doc["links"] = {
+          {"next", more ? json(base + "?page%5Bafter%5D=" + after + "&page%5Bsize%5D=" + std::to_string(size) + extra)
+                        : json()},
+          {"prev", start > 0 ? json(base + "?page%5Bbefore%5D=" + before + "&page%5Bsize%5D=" + std::to_string(size) +
+                                    extra)
+                             : json()}};
+    } else {
+      size_t per_page = 100, page = 1;
+      if (req.has_param("per_page")) per_page = std::clamp<size_t>(std::stoul(req.get_param_value("per_page")), 1, 100);
+      if (req.has_param("page")) page = std::max<size_t>(1, std::stoul(req.get_param_value("page")));
+      const size_t start = std::min(items.size(), (page - 1) * per_page);
+      const size_t end = std::min(items.size(), start + per_page);
+      doc[key] = json::array();
+      for (size_t i = start; i < end; ++i) doc[key].push_back(items[i]);
+      doc["count"] = items.size();
+      doc["next_page"] = end < items.size() ? json(base + "?page=" + std::to_string(page + 1) + "&per_page=" +
+                                                   std::to_string(per_page) + extra)
+                                            : json();
+      doc["previous_page"] = page > 1 ? json(base + "?page=" + std::to_string(page - 1) + "&per_page=" +
+                                             std::to_string(per_page) + extra)
+                                      : json();
+    }
+    return doc;
+  }
+
+  json SideloadUsers(const std::set<int64_t>& ids) const {
+    json out = json::array();
+    for (int64_t id : ids)
+      if (auto u = UserById(id); !u.is_null()) out.push_back(u);
+    return out;
+  }
+
+  int64_t NewComment(int64_t ticket_id, int64_t author_id, const std::string& body, bool is_public,
+                     const std::string& channel) {
+    const int64_t id = ++next_id;
+    comments[ticket_id].push_back({{"id", id},
+                                   {"type", "Comment"},
+                                   {"author_id", author_id},
+                                   {"body", body},
+                                   {"html_body", "<div class=\"zd-comment\" dir=\"auto\"><p>" + HtmlEscape(body) + "</p></div>"},
+                                   {"plain_body", body},
+                                   {"public", is_public},
+                                   {"attachments", json::array()},
+                                   {"audit_id", ++next_id},
+                                   {"via", {{"channel", channel}, {"source", {{"from", json::object()}, {"to", json::object()}, {"rel", nullptr}}}}},
+                                   {"created_at", Now3339()},
+                                   {"metadata", json::object()}});
+    return id;
+  }
+
+  // Runs before every handler (the body is read by then): request log, injected
+  // faults, authentication, rate limit. True when it already answered.
+  bool Gate(const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    Request logged{req.method, req.path, {}, req.body};
+    for (const auto& [k, v] : req.params) logged.params[k] = v;
+    log.push_back(std::move(logged));
+    for (auto it = faults.begin(); it != faults.end(); ++it) {
+      if ((!it->method.empty() && it->method != req.method) || req.path.rfind(it->path_prefix, 0) != 0) continue;
+      res.status = it->status;
+      if (!it->retry_after.empty()) res.set_header("Retry-After", it->retry_after);
+      res.set_content(it->status == 401 ? R"({"error":"Couldn't authenticate you"})"
+                                        : R"({"error":"injected fault"})",
+                      "application/json");
+      if (--it->count <= 0) faults.erase(it);
+      return true;
+    }
+    const std::string auth = req.get_header_value("Authorization");
+    const bool basic_ok = auth == "Basic " + Base64Encode(options.email + "/token:" + options.api_token);
+    const bool bearer_ok = !options.oauth_token.empty() && auth == "Bearer " + options.oauth_token;
+    if (!basic_ok && !bearer_ok) {
+      SendJson(res, 401, {{"error", "Couldn't authenticate you"}});
+      return true;
+    }
+    const auto now = Clock::now();
+    if (now - window_start >= std::chrono::minutes(1)) {
+      window_start = now;
+      window_count = 0;
+    }
+    res.set_header("X-Rate-Limit", std::to_string(options.rate_limit_per_minute));
+    if (window_count >= options.rate_limit_per_minute) {
+      const auto left = std::chrono::duration_cast<std::chrono::seconds>(window_start + std::chrono::minutes(1) - now);
+      res.set_header("X-Rate-Limit-Remaining", "0");
+      res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+      SendJson(res, 429, {{"error", "APIRateLimitExceeded"}, {"description", "Number of allowed API requests per minute exceeded"}});
+      return true;
+    }
+    ++window_count;
+    res.set_header("X-Rate-Limit-Remaining", std::to_string(options.rate_limit_per_minute - window_count));
+    return false;
+  }
+
+  httplib::Server::Handler Gated(httplib::Server::Handler handler) {
+    return [this, handler](const httplib::Request& req, httplib::Response& res) {
+      if (!Gate(req, res)) handler(req, res);
+    };
+  }
+
+  void Routes() {
+
+    auto me = [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      SendJson(res, 200, {{"user", UserById(options.api_user_id)}});
+    };
+    server.Get(R"(/api/v2/users/me(?:\.json)?)", Gated(me));
+
+    server.Get(R"(/api/v2/tickets/(\d+)(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const int64_t id = std::stoll(req.matches[1]);
+      auto it = tickets.find(id);
+      if (it == tickets.end()) return RecordNotFound(res);
+      json doc = {{"ticket", it->second}};
+      if (req.get_param_value("include").find("users") != std::string::npos) {
+        std::set<int64_t> ids;
+        for (const char* k : {"requester_id", "submitter_id", "assignee_id"})
+          if (it->second[k].is_number_integer()) ids.insert(it->second[k].get<int64_t>());
+        doc["users"] = SideloadUsers(ids);
+      }
+      SendJson(res, 200, doc);
+    }));
+
+    server.Get(R"(/api/v2/tickets/(\d+)/comments(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const int64_t id = std::stoll(req.matches[1]);
+      if (!tickets.count(id)) return RecordNotFound(res);
+      const auto& list = comments[id];
+      json doc = Paginate(req, "comments", list);
+      if (req.get_param_value("include").find("users") != std::string::npos) {
+        std::set<int64_t> ids;
+        for (const auto& c : doc["comments"]) ids.insert(c["author_id"].get<int64_t>());
+        doc["users"] = SideloadUsers(ids);
+      }
+      SendJson(res, 200, doc);
+    }));
+
+    server.Put(R"(/api/v2/tickets/(\d+)(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      const int64_t id = std::stoll(req.matches[1]);
+      auto it = tickets.find(id);
+      if (it == tickets.end()) return RecordNotFound(res);
+      if (!body.contains("ticket") || !body["ticket"].is_object()) {
+        SendJson(res, 400, {{"error", "InvalidJSON"}, {"description", "Missing ticket"}});
+        return;
+      }
+      const json& u = body["ticket"];
+      // Zendesk: at most `ticket_update_cap` updates of one ticket per user per 10 minutes.
+      auto& recent = ticket_updates[id];
+      const auto now = Clock::now();
+      while (!recent.empty() && now - recent.front() >= std::chrono::minutes(10)) recent.pop_front();
+      if (static_cast<int>(recent.size()) >= options.ticket_update_cap) {
+        const auto wait = std::chrono::duration_cast<std::chrono::seconds>(recent.front() + std::chrono::minutes(10) - now);
+        res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, wait.count())));
+        SendJson(res, 429, {{"error", "TooManyRequests"}, {"description", "Ticket update rate limit exceeded"}});
+        return;
+      }
+      json t = it->second;
+      if (u.contains("priority")) {
+        const json& p = u["priority"];
+        static const std::set<std::string> kPriorities = {"low", "normal", "high", "urgent"};
+        if (!p.is_null() && !(p.is_string() && kPriorities.count(p.get<std::string>())))
+          return RecordInvalid(res, "priority", "Priority: is not valid");
+        t["priority"] = p;
+      }
+      if (u.contains("group_id")) {
+        const json& g = u["group_id"];
+        if (!g.is_null() && !(g.is_number_integer() && groups.count(g.get<int64_t>())))
+          return RecordInvalid(res, "group", "Group: is invalid");
+        t["group_id"] = g;
+      }
+      if (u.contains("status") && u["status"].is_string()) t["status"] = u["status"];
+      std::vector<std::string> tags = t["tags"].get<std::vector<std::string>>();
+      if (u.contains("tags")) tags = u["tags"].get<std::vector<std::string>>();  // replaces
+      if (u.contains("additional_tags"))
+        for (const auto& tag : u["additional_tags"].get<std::vector<std::string>>())
+          if (std::find(tags.begin(), tags.end(), tag) == tags.end()) tags.push_back(tag);
+      if (u.contains("remove_tags"))
+        for (const auto& tag : u["remove_tags"].get<std::vector<std::string>>())
+          tags.erase(std::remove(tags.begin(), tags.end(), tag), tags.end());
+      t["tags"] = tags;
+      if (u.contains("custom_fields")) {
+        for (const auto& f : u["custom_fields"]) {
+          bool found = false;
+          for (auto& have : t["custom_fields"])
+            if (have["id"] == f["id"]) {
+              have["value"] = f["value"];
+              found = true;
+            }
+          if (!found) t["custom_fields"].push_back({{"id", f["id"]}, {"value", f["value"]}});
+        }
+        t["fields"] = t["custom_fields"];
+      }
+      json events = json::array();
+      if (u.contains("comment") && u["comment"].is_object()) {
+        const json& c = u["comment"];
+        std::string text = c.value("body", "");
+        if (text.empty()) text = c.value("html_body", "");
+        const int64_t author = c.contains("author_id") && c["author_id"].is_number_integer()
+                                   ? c["author_id"].get<int64_t>()
+                                   : options.api_user_id;
+        const bool is_public = c.value("public", true);
+        const int64_t comment_id = NewComment(id, author, text, is_public, "api");
+        events.push_back({{"id", comment_id}, {"type", "Comment"}, {"public", is_public}, {"author_id", author}});
+      }
+      t["updated_at"] = Now3339();
+      it->second = t;
+      recent.push_back(now);
+      SendJson(res, 200, {{"ticket", t},
+                          {"audit", {{"id", ++next_id}, {"ticket_id", id}, {"created_at", t["updated_at"]},
+                                     {"author_id", options.api_user_id}, {"events", events}}}});
+    }));
+
+    // Webhooks API: POST/GET list (cursor pagination, filter[name_contains]); GET, PUT,
+    // PATCH, DELETE one; GET/POST signing_secret.
+    server.Post("/api/v2/webhooks", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      const json w = body.value("webhook", json::object());
+      if (std::string problem = ValidateWebhook(w); !problem.empty())
+        return WebhookError(res, 400, "InvalidValue", problem);
+      char id[32];
+      std::snprintf(id, sizeof(id), "01HZDESK%018lld", static_cast<long long>(next_webhook++));
+      json stored = w;
+      stored["id"] = id;
+      stored["created_at"] = Now3339();
+      stored["created_by"] = std::to_string(options.api_user_id);
+      if (!stored.contains("subscriptions")) stored["subscriptions"] = json::array();
+      webhooks[id] = stored;
+      secrets[id] = RandomHex(24);
+      SendJson(res, 201, {{"webhook", stored}});
+    }));
+    server.Get("/api/v2/webhooks", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      std::vector<json> list;
+      const std::string contains = req.get_param_value("filter[name_contains]");
+      for (const auto& [id, w] : webhooks)
+        if (contains.empty() || w["name"].get<std::string>().find(contains) != std::string::npos) list.push_back(w);
+      SendJson(res, 200, Paginate(req, "webhooks", list));
+    }));
+    server.Get(R"(/api/v2/webhooks/([A-Za-z0-9]+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      auto it = webhooks.find(req.matches[1]);
+      if (it == webhooks.end()) return WebhookError(res, 404, "WebhookNotFound", "Webhook not found");
+      SendJson(res, 200, {{"webhook", it->second}});
+    }));
+    auto update_webhook = [this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      auto it = webhooks.find(req.matches[1]);
+      if (it == webhooks.end()) return WebhookError(res, 404, "WebhookNotFound", "Webhook not found");
+      json merged = it->second;
+      const json patch = body.value("webhook", json::object());
+      for (const auto& [k, v] : patch.items())
+        if (k != "id") merged[k] = v;
+      if (std::string problem = ValidateWebhook(merged); !problem.empty())
+        return WebhookError(res, 400, "InvalidValue", problem);
+      it->second = merged;
+      res.status = 204;
+    };
+    server.Put(R"(/api/v2/webhooks/([A-Za-z0-9]+))", Gated(update_webhook));
+    server.Patch(R"(/api/v2/webhooks/([A-Za-z0-9]+))", Gated(update_webhook));
+    server.Delete(R"(/api/v2/webhooks/([A-Za-z0-9]+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string id = req.matches[1];
+      if (!webhooks.count(id)) return WebhookError(res, 404, "WebhookNotFound", "Webhook not found");
+      for (const auto& [tid, t] : triggers)
+        for (const auto& a : t["actions"])
+          if (a["field"] == "notification_webhook" && a["value"].is_array() && a["value"][0] == id)
+            return WebhookError(res, 400, "WebhookInUse", "Webhook is used by trigger " + std::to_string(tid));
+      webhooks.erase(id);
+      secrets.erase(id);
+      res.status = 204;
+    }));
+    auto signing_secret = [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string id = req.matches[1];
+      if (!webhooks.count(id)) return WebhookError(res, 404, "WebhookNotFound", "Webhook not found");
+      if (req.method == "POST") secrets[id] = RandomHex(24);  // reset
+      SendJson(res, 200, {{"signing_secret", {{"algorithm", "SHA256"}, {"secret", secrets[id]}}}});
+    };
+    server.Get(R"(/api/v2/webhooks/([A-Za-z0-9]+)/signing_secret)", Gated(signing_secret));
+    server.Post(R"(/api/v2/webhooks/([A-Za-z0-9]+)/signing_secret)", Gated(signing_secret));
+
+    // Triggers API.
+    server.Get(R"(/api/v2/triggers(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      std::vector<json> list;
+      for (const auto& [id, t] : triggers) list.push_back(t);
+      SendJson(res, 200, Paginate(req, "triggers", list));
+    }));
+    server.Post(R"(/api/v2/triggers(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      json t = body.value("trigger", json::object());
+      if (std::string problem = ValidateTrigger(t); !problem.empty()) return RecordInvalid(res, "base", problem);
+      const int64_t id = ++next_id;
+      t["id"] = id;
+      t["url"] = "http://" + req.get_header_value("Host") + "/api/v2/triggers/" + std::to_string(id) + ".json";
+      if (!t.contains("active")) t["active"] = true;
+      t["position"] = static_cast<int64_t>(triggers.size()) + 1;
+      t["raw_title"] = t["title"];
+      t["created_at"] = t["updated_at"] = Now3339();
+      triggers[id] = t;
+      SendJson(res, 201, {{"trigger", t}});
+    }));
+    server.Put(R"(/api/v2/triggers/(\d+)(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      auto it = triggers.find(std::stoll(req.matches[1]));
+      if (it == triggers.end()) return RecordNotFound(res);
+      json merged = it->second;
+      const json patch = body.value("trigger", json::object());
+      for (const auto& [k, v] : patch.items())
+        if (k != "id") merged[k] = v;
+      if (std::string problem = ValidateTrigger(merged); !problem.empty()) return RecordInvalid(res, "base", problem);
+      merged["updated_at"] = Now3339();
+      it->second = merged;
+      SendJson(res, 200, {{"trigger", merged}});
+    }));
+    server.Delete(R"(/api/v2/triggers/(\d+)(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      if (triggers.erase(std::stoll(req.matches[1])) == 0) return RecordNotFound(res);
+      res.status = 204;
+    }));
+  }
+
+  std::string ValidateWebhook(const json& w) const {
+    static const std::set<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    static const std::set<std::string> kFormats = {"json", "xml", "form_encoded"};
+    static const std::set<std::string> kStatuses = {"active", "inactive"};
+    auto str = [&](const char* k) { return w.contains(k) && w[k].is_string() ? w[k].get<std::string>() : ""; };
+    if (str("name").empty()) return "name is required";
+    const std::string endpoint = str("endpoint");
+    if (endpoint.rfind("https://", 0) != 0 && endpoint.rfind("http://", 0) != 0) return "endpoint must be a URL";
+    if (!kMethods.count(str("http_method"))) return "http_method is invalid";
+    if (!kFormats.count(str("request_format"))) return "request_format is invalid";
+    if (!kStatuses.count(str("status"))) return "status is invalid";
+    return "";
+  }
+
+  std::string ValidateTrigger(const json& t) const {
+    if (!t.contains("title") || !t["title"].is_string() || t["title"].get<std::string>().empty())
+      return "Title: cannot be blank";
+    if (!t.contains("conditions") || !t["conditions"].is_object()) return "Conditions: cannot be blank";
+    if (!t.contains("actions") || !t["actions"].is_array() || t["actions"].empty()) return "Actions: cannot be blank";
+    for (const auto& a : t["actions"]) {
+      if (a.value("field", "") != "notification_webhook") continue;
+      const json& v = a.value("value", json());
+      if (!v.is_array() || v.size() != 2 || !v[0].is_string() || !v[1].is_string())
+        return "notification_webhook needs [webhook_id, body]";
+      const std::string id = v[0].get<std::string>();
+      if (!webhooks.count(id)) return "Webhook " + id + " does not exist";
+      if (json::parse(v[1].get<std::string>(), nullptr, false).is_discarded())
+        return "notification_webhook body is not valid JSON";
+    }
+    return "";
+  }
+};
+
+ZendeskFake::ZendeskFake(ZendeskFakeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  AddUser("deskpilot bot", impl_->options.email, "agent");
+}
+
+ZendeskFake::~ZendeskFake() { Stop(); }
+
+Status ZendeskFake::Start() {
+  Impl& d = *impl_;
+  d.server.set_tcp_nodelay(true);
+  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  d.Routes();
+  d.port = d.server.bind_to_any_port("127.0.0.1");
+  if (d.port <= 0) return Status::Unavailable("zendesk fake: cannot bind 127.0.0.1");
+  d.thread = std::thread([&d] { d.server.listen_after_bind(); });
+  while (!d.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  d.running = true;
+  return Status::Ok();
+}
+
+void ZendeskFake::Stop() {
+  if (!impl_->running) return;
+  impl_->server.stop();
+  impl_->thread.join();
+  impl_->running = false;
+}
+
+int ZendeskFake::port() const { return impl_->port; }
+std::string ZendeskFake::base_url() const { return "http://127.0.0.1:" + std::to_string(impl_->port); }
+
+int64_t ZendeskFake::AddUser(const std::string& name, const std::string& email, const std::string& role) {
+  std::lock_guard lock(impl_->mu);
+  // The first user is the API user, with the id the options give it.
+  const int64_t id = impl_->users.empty() ? impl_->options.api_user_id : ++impl_->next_id;
+  impl_->users[id] = {{"id", id}, {"name", name}, {"email", email}, {"role", role}, {"locale", "en-US"},
+                      {"created_at", Now3339()}};
+  return id;
+}
+
+int64_t ZendeskFake::AddGroup(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  impl_->groups[id] = {{"id", id}, {"name", name}};
+  return id;
+}
+
+int64_t ZendeskFake::AddTicket(json ticket) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  const std::string now = Now3339();
+  json t = {{"id", id},
+            {"url", "http://127.0.0.1:" + std::to_string(impl_->port) + "/api/v2/tickets/" + std::to_string(id) + ".json"},
+            {"external_id", nullptr},
+            {"type", nullptr},
+            {"subject", ""},
+            {"description", ""},
+            {"priority", nullptr},
+            {"status", "new"},
+            {"requester_id", nullptr},
+            {"submitter_id", nullptr},
+            {"assignee_id", nullptr},
+            {"organization_id", nullptr},
+            {"group_id", nullptr},
+            {"tags", json::array()},
+            {"via", {{"channel", "web"}, {"source", {{"from", json::object()}, {"to", json::object()}, {"rel", nullptr}}}}},
+            {"custom_fields", json::array()},
+            {"created_at", now},
+            {"updated_at", now}};
+  for (const auto& [k, v] : ticket.items()) t[k] = v;
+  t["raw_subject"] = t["subject"];
+  if (t["submitter_id"].is_null()) t["submitter_id"] = t["requester_id"];
+  t["fields"] = t["custom_fields"];
+  impl_->tickets[id] = t;
+  const int64_t requester = t["requester_id"].is_number_integer() ? t["requester_id"].get<int64_t>() : 0;
+  impl_->NewComment(id, requester, t["description"].get<std::string>(), true, t["via"]["channel"].get<std::string>());
+  return id;
+}
+
+int64_t ZendeskFake::AddComment(int64_t ticket_id, int64_t author_id, const std::string& body, bool is_public) {
+  std::lock_guard lock(impl_->mu);
+  if (auto it = impl_->tickets.find(ticket_id); it != impl_->tickets.end()) it->second["updated_at"] = Now3339();
+  return impl_->NewComment(ticket_id, author_id, body, is_public, "web");
+}
+
+void ZendeskFake::DeleteTicket(int64_t ticket_id) {
+  std::lock_guard lock(impl_->mu);
+  impl_->tickets.erase(ticket_id);
+  impl_->comments.erase(ticket_id);
+}
+
+void ZendeskFake::ResetRateLimit() {
+  std::lock_guard lock(impl_->mu);
+  impl_->window_start = Clock::now();
+  impl_->window_count = 0;
+}
+
+json ZendeskFake::Ticket(int64_t ticket_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->tickets.find(ticket_id);
+  return it == impl_->tickets.end() ? json() : it->second;
+}
+
+std::vector<json> ZendeskFake::Comments(int64_t ticket_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->comments.find(ticket_id);
+  return it == impl_->comments.end() ? std::vector<json>{} : it->second;
+}
+
+std::vector<json> ZendeskFake::Webhooks() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<json> out;
+  for (const auto& [id, w] : impl_->webhooks) out.push_back(w);
+  return out;
+}
+
+std::vector<json> ZendeskFake::Triggers() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<json> out;
+  for (const auto& [id, t] : impl_->triggers) out.push_back(t);
+  return out;
+}
+
+void ZendeskFake::InjectFault(Fault fault) {
+  std::lock_guard lock(impl_->mu);
+  impl_->faults.push_back(std::move(fault));
+}
+
+std::vector<ZendeskFake::Request> ZendeskFake::Requests() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->log;
+}
+
+int ZendeskFake::CountRequests(const std::string& method, const std::string& path_prefix) const {
+  std::lock_guard lock(impl_->mu);
+  return static_cast<int>(std::count_if(impl_->log.begin(), impl_->log.end(), [&](const Request& r) {
+    return (method.empty() || r.method == method) && r.path.rfind(path_prefix, 0) == 0;
+  }));
+}
+
+}  // namespace deskpilot

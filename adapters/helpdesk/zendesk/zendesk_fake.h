@@ -1,0 +1,91 @@
+// A Zendesk Support fake on loopback for tests: the subset of the REST API deskpilot
+// uses, with the request and response shapes of Zendesk's API reference (not the
+// adapter's assumptions), plus fault injection and a request log.
+//
+// Served: GET /api/v2/users/me(.json); GET/PUT /api/v2/tickets/{id}(.json) with
+// ?include=users; GET /api/v2/tickets/{id}/comments(.json) with cursor pagination
+// (page[size], page[after], meta.has_more, links.next) or offset pagination (page,
+// per_page, next_page); webhooks CRUD and /signing_secret; triggers CRUD. Every
+// response carries X-Rate-Limit / X-Rate-Limit-Remaining; over the per-minute limit,
+// or over 30 updates of one ticket by one user in 10 minutes, it answers 429 with
+// Retry-After.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+struct ZendeskFakeOptions {
+  std::string email = "bot@example.com";
+  std::string api_token = "zd-test-token";  // Basic "{email}/token:{api_token}"
+  std::string oauth_token;                  // Bearer, when set
+  int64_t api_user_id = 900001;             // the user both credentials belong to
+  int rate_limit_per_minute = 700;
+  int ticket_update_cap = 30;  // updates per ticket per user in 10 minutes
+};
+
+class ZendeskFake {
+ public:
+  struct Request {
+    std::string method;
+    std::string path;
+    std::map<std::string, std::string> params;  // decoded query parameters
+    std::string body;
+  };
+  // The next `count` requests matching method ("" = any) and path prefix answer
+  // `status` (with Retry-After when set) instead of being served.
+  struct Fault {
+    std::string method;
+    std::string path_prefix;
+    int status = 503;
+    int count = 1;
+    std::string retry_after;
+  };
+
+  explicit ZendeskFake(ZendeskFakeOptions options = {});
+  ~ZendeskFake();  // stops
+  ZendeskFake(const ZendeskFake&) = delete;
+  ZendeskFake& operator=(const ZendeskFake&) = delete;
+
+  // Binds 127.0.0.1 on a free port and serves on a background thread.
+  Status Start();
+  void Stop();
+  int port() const;
+  std::string base_url() const;  // http://127.0.0.1:PORT
+
+  // Seeding, as an admin would through the UI. role: "end-user" | "agent" | "admin".
+  int64_t AddUser(const std::string& name, const std::string& email, const std::string& role);
+  int64_t AddGroup(const std::string& name);
+  // `ticket` holds API fields (subject, description, requester_id, tags, priority,
+  // via, custom_fields...). The description becomes the first public comment, by the
+  // requester, as Zendesk does.
+  int64_t AddTicket(nlohmann::json ticket);
+  int64_t AddComment(int64_t ticket_id, int64_t author_id, const std::string& body, bool is_public);
+  void DeleteTicket(int64_t ticket_id);  // later reads answer 404
+  // Reset the per-minute rate-limit window (tests do not wait a minute).
+  void ResetRateLimit();
+
+  nlohmann::json Ticket(int64_t ticket_id) const;                  // as GET would return it
+  std::vector<nlohmann::json> Comments(int64_t ticket_id) const;   // oldest first
+  std::vector<nlohmann::json> Webhooks() const;
+  std::vector<nlohmann::json> Triggers() const;
+
+  void InjectFault(Fault fault);
+  std::vector<Request> Requests() const;
+  // Requests whose method matches and whose path starts with `path_prefix`.
+  int CountRequests(const std::string& method, const std::string& path_prefix) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace deskpilot

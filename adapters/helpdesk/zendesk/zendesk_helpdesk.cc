@@ -1,0 +1,485 @@
+#include "helpdesk/zendesk/zendesk_helpdesk.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+constexpr char kSignatureHeader[] = "x-zendesk-webhook-signature";
+constexpr char kTimestampHeader[] = "x-zendesk-webhook-signature-timestamp";
+constexpr char kEventPrefix[] = "zen:event-type:";
+constexpr char kTicketSubjectPrefix[] = "zen:ticket:";
+
+std::string Header(const WebhookRequest& r, const char* lower_name) {
+  auto it = r.headers.find(lower_name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+// A string member; "" when absent, null or another type (vendor payloads vary).
+std::string StrOr(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+const json& Member(const json& obj, const char* key) {
+  static const json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "2024-05-01T12:00:00Z", with optional fraction and numeric offset. Zendesk writes UTC
+// with whole seconds; the rest is tolerated. std::chrono::parse is missing from
+// Debian 12's libstdc++.
+std::optional<Clock::time_point> ParseRfc3339(const std::string& s) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = -1;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                  &second, &consumed) != 6 ||
+      consumed < 0)
+    return std::nullopt;
+  size_t i = static_cast<size_t>(consumed);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  }
+  int offset_minutes = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+    const std::string hh = s.substr(i + 1, 2), mm = s.substr(i + 4, 2);
+    if (!AllDigits(hh) || !AllDigits(mm)) return std::nullopt;
+    offset_minutes = (std::stoi(hh) * 60 + std::stoi(mm)) * (s[i] == '-' ? -1 : 1);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size() || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
+      second > 60)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return Clock::from_time_t(timegm(&tm)) - std::chrono::minutes(offset_minutes);
+}
+
+// Zendesk sends the signature timestamp as RFC 3339; unix seconds are accepted too.
+std::optional<Clock::time_point> ParseSignatureTimestamp(const std::string& s) {
+  if (AllDigits(s) && s.size() <= 12) return Clock::time_point(std::chrono::seconds(std::stoll(s)));
+  return ParseRfc3339(s);
+}
+
+// Whitespace-insensitive comparison: Zendesk may re-wrap or trim a comment body.
+std::string Squash(const std::string& text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string ValueString(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {  // multi-select fields
+    std::string out;
+    for (const auto& x : v) {
+      if (!out.empty()) out += ',';
+      out += ValueString(x);
+    }
+    return out;
+  }
+  return v.dump();
+}
+
+class ZendeskHelpdesk : public Helpdesk {
+ public:
+  ZendeskHelpdesk(ZendeskOptions options, HttpClient* http) : api_(std::move(options), http) {
+    for (const auto& [name, id] : api_.options().groups) group_names_[std::to_string(id)] = name;
+    for (const auto& [name, id] : api_.options().custom_fields) field_names_[std::to_string(id)] = name;
+  }
+
+  std::string_view type() const override { return "zendesk"; }
+
+  Status VerifyWebhook(const WebhookRequest& request) const override {
+    const ZendeskOptions& o = api_.options();
+    if (o.webhook_secret.empty()) return Status::Unauthenticated("no webhook signing secret configured");
+    const std::string signature = Header(request, kSignatureHeader);
+    const std::string timestamp = Header(request, kTimestampHeader);
+    if (signature.empty()) return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature header");
+    if (timestamp.empty())
+      return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature-Timestamp header");
+    auto when = ParseSignatureTimestamp(timestamp);
+    if (!when) return Status::Unauthenticated("signature timestamp is not RFC 3339 or unix seconds");
+    if (std::chrono::abs(request.now - *when) > o.signature_tolerance) {
+      return Status::Unauthenticated("signature timestamp outside the allowed window of " +
+                                     std::to_string(o.signature_tolerance.count()) + " s");
+    }
+    std::string provided;
+    if (!Base64Decode(signature, &provided)) return Status::Unauthenticated("signature is not valid base64");
+    std::string message = timestamp;
+    message.append(request.body);
+    if (!ConstantTimeEquals(provided, HmacSha256(o.webhook_secret, message)))
+      return Status::Unauthenticated("signature mismatch");
+    return Status::Ok();
+  }
+
+  Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
+    json j = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Status::InvalidArgument("zendesk webhook: malformed JSON");
+    if (!j.is_object()) return Status::InvalidArgument("zendesk webhook: body is not a JSON object");
+    WebhookEvent ev;
+    std::string actor;
+    const std::string type = StrOr(j, "type");
+    if (type.rfind(kEventPrefix, 0) == 0) {
+      // An event-subscription payload: {type, id, subject, detail, event, ...}.
+      ev.event_type = type.substr(sizeof(kEventPrefix) - 1);
+      if (ev.event_type.rfind("ticket.", 0) != 0)
+        return Status::InvalidArgument("zendesk webhook: not a ticket event: " + type);
+      const std::string id = ZendeskIdString(j, "id");
+      if (id.empty()) return Status::InvalidArgument("zendesk webhook: event has no id");
+      const json& detail = Member(j, "detail");
+      ev.ticket_id = ZendeskIdString(detail, "id");
+      const std::string subject = StrOr(j, "subject");
+      if (ev.ticket_id.empty() && subject.rfind(kTicketSubjectPrefix, 0) == 0)
+        ev.ticket_id = subject.substr(sizeof(kTicketSubjectPrefix) - 1);
+      actor = ZendeskIdString(detail, "actor_id");
+      // For comment events the comment's author is who acted.
+      const json& author = Member(Member(Member(j, "event"), "comment"), "author");
+      if (std::string a = ZendeskIdString(author, "id"); !a.empty()) actor = a;
+      ev.dedupe_key = "zendesk:" + api_.options().name + ":" + id;
+    } else {
+      // The trigger body `deskpilot webhook register` installs (see zendesk_admin.cc):
+      // {"ticket_id", "event", "updated_at", "actor_id"}. It has no delivery id, and a
+      // redelivery repeats the body byte for byte, so the body's hash identifies it.
+      ev.ticket_id = ZendeskIdString(j, "ticket_id");
+      ev.event_type = StrOr(j, "event");
+      if (ev.event_type.rfind(kEventPrefix, 0) == 0) ev.event_type.erase(0, sizeof(kEventPrefix) - 1);
+      if (ev.event_type.empty()) ev.event_type = "ticket.updated";
+      actor = ZendeskIdString(j, "actor_id");
+      ev.dedupe_key = "zendesk:" + api_.options().name + ":sha256:" + Sha256Hex(request.body);
+    }
+    if (!IsZendeskId(ev.ticket_id))
+      return Status::InvalidArgument("zendesk webhook: missing or non-numeric ticket id");
+    // Parsing must not call Zendesk; before the API user's id is known, the worker's
+    // loop guard (the newest comment is deskpilot's) still stops the round.
+    const std::string me = api_.KnownApiUserId();
+    ev.self_caused = !me.empty() && actor == me;
+    return ev;
+  }
+
+  Result<Ticket> FetchTicket(const std::string& ticket_id) override {
+    if (!IsZendeskId(ticket_id))
+      return Status::InvalidArgument("zendesk ticket id must be a positive integer, got \"" + ticket_id + "\"");
+    DP_ASSIGN_OR_RETURN(std::string me, api_.ApiUserId());
+    const std::string what = "zendesk fetch ticket " + ticket_id;
+    DP_ASSIGN_OR_RETURN(json doc, api_.GetJson("/api/v2/tickets/" + ticket_id + ".json?include=users", what));
+    std::vector<json> users;
+    if (auto it = doc.find("users"); it != doc.end() && it->is_array()) users = it->get<std::vector<json>>();
+    DP_ASSIGN_OR_RETURN(std::vector<json> comments, FetchRawComments(ticket_id, &users));
+    try {
+      return ToTicket(doc.at("ticket"), comments, users, me);
+    } catch (const json::exception& e) {
+      return Status::InvalidArgument(what + ": unexpected response shape: " + e.what());
+    }
+  }
+
+  Status Apply(const Ticket& ticket, const WritePlan& plan) override {
+    if (plan.empty()) return Status::Ok();
+    if (!IsZendeskId(ticket.id))
+      return Status::InvalidArgument("zendesk ticket id must be a positive integer, got \"" + ticket.id + "\"");
+    DP_ASSIGN_OR_RETURN(std::string me, api_.ApiUserId());
+    json fields = json::object();
+    std::vector<std::string> tags;
+    std::string note, reply;
+    for (const WriteAction& a : plan.actions) {
+      switch (a.type) {
+        case ActionType::kSetTags:
+          for (const auto& t : a.tags)
+            if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+          break;
+        case ActionType::kSetPriority:
+          if (a.value == "low" || a.value == "normal" || a.value == "high" || a.value == "urgent")
+            fields["priority"] = a.value;
+          else
+            spdlog::warn("zendesk {}: ticket {}: priority \"{}\" is not a Zendesk priority; not set",
+                         api_.options().name, ticket.id, a.value);
+          break;
+        case ActionType::kSetGroup:
+          if (auto id = IdFor(api_.options().groups, a.value, "group", ticket.id)) fields["group_id"] = *id;
+          break;
+        case ActionType::kSetCustomField:
+          if (auto id = IdFor(api_.options().custom_fields, a.field, "custom field", ticket.id))
+            fields["custom_fields"].push_back({{"id", *id}, {"value", a.value}});
+          break;
+        case ActionType::kAddInternalNote:
+          note += (note.empty() ? "" : "\n\n") + a.value;
+          break;
+        case ActionType::kAddPublicReply:
+          reply += (reply.empty() ? "" : "\n\n") + a.value;
+          break;
+      }
+    }
+    // additional_tags adds to the ticket's tags; "tags" would replace the agents' ones.
+    if (!tags.empty()) fields["additional_tags"] = tags;
+
+    // What an earlier attempt already landed is not written again: the note carries the
+    // plan's marker line, and the reply is recognised by its author and text. The
+    // comments are read afresh: the caller's snapshot may predate an earlier attempt.
+    DP_ASSIGN_OR_RETURN(std::vector<Comment> current, CurrentComments(ticket.id, me));
+    const std::string marker = plan.idempotency_key.empty() ? "" : kZendeskMarkerPrefix + plan.idempotency_key;
+    auto note_landed = [&](const std::vector<Comment>& cs) {
+      return !marker.empty() && std::any_of(cs.begin(), cs.end(), [&](const Comment& c) {
+               return c.body.find(marker) != std::string::npos;
+             });
+    };
+    const std::string squashed_reply = Squash(reply);
+    auto reply_landed = [&](const std::vector<Comment>& cs) {
+      return std::any_of(cs.begin(), cs.end(), [&](const Comment& c) {
+        return c.is_public && c.author_id == me && Squash(c.body) == squashed_reply;
+      });
+    };
+
+    // One update carries one comment: the note rides with every field change, and a
+    // public reply next to it needs a second update.
+    struct Update {
+      json body;
+      std::function<bool(const std::vector<Comment>&)> landed;
+    };
+    std::vector<Update> updates;
+    if (!note.empty()) {
+      if (!note_landed(current)) {
+        json first = fields;
+        first["comment"] = {{"body", note}, {"public", false}};
+        updates.push_back({std::move(first), note_landed});
+      }
+    } else if (!reply.empty()) {
+      if (!reply_landed(current)) {
+        json first = fields;
+        first["comment"] = {{"body", reply}, {"public", true}};
+        updates.push_back({std::move(first), reply_landed});
+      }
+      reply.clear();
+    } else if (!fields.empty()) {
+      // Field changes alone are idempotent (tags add, values set).
+      updates.push_back({fields, [](const std::vector<Comment>&) { return false; }});
+    }
+    if (!reply.empty() && !reply_landed(current))
+      updates.push_back({json{{"comment", {{"body", reply}, {"public", true}}}}, reply_landed});
+    if (updates.empty()) return Status::Ok();
+
+    DP_RETURN_IF_ERROR(CheckUpdateCap(ticket.id, current, me, static_cast<int>(updates.size())));
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const std::string what = "zendesk update ticket " + ticket.id + " (" + std::to_string(i + 1) + "/" +
+                               std::to_string(updates.size()) + ")";
+      if (i > 0 && api_.rate_limit_remaining() == std::optional<int64_t>(0)) {
+        // The account's per-minute budget is spent: the next call would only earn a 429.
+        return Status::ResourceExhausted(what + ": X-Rate-Limit-Remaining is 0")
+            .set_retry_after(std::chrono::seconds(60));
+      }
+      DP_RETURN_IF_ERROR(PutUpdate(ticket.id, updates[i].body, updates[i].landed, me, what));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::optional<int64_t> IdFor(const std::map<std::string, int64_t>& mapping, const std::string& name,
+                               const char* kind, const std::string& ticket_id) const {
+    if (auto it = mapping.find(name); it != mapping.end()) return it->second;
+    if (IsZendeskId(name)) return std::stoll(name);
+    // Not fatal: the note and the other fields are still worth writing.
+    spdlog::warn("zendesk {}: ticket {}: no id configured for {} \"{}\" (add it to [helpdesk.{}]); not set",
+                 api_.options().name, ticket_id, kind, name,
+                 std::string(kind) == "group" ? "groups" : "custom_fields");
+    return std::nullopt;
+  }
+
+  // Cursor-paginated comments; sideloaded users are appended to *users.
+  Result<std::vector<json>> FetchRawComments(const std::string& ticket_id, std::vector<json>* users) {
+    return api_.GetAll("/api/v2/tickets/" + ticket_id + "/comments.json?include=users&page%5Bsize%5D=100",
+                       "comments", "zendesk fetch ticket " + ticket_id + " comments", "users", users);
+  }
+
+  // Comments as they are now, for the landed checks (roles do not matter there).
+  Result<std::vector<Comment>> CurrentComments(const std::string& ticket_id, const std::string& me) {
+    std::vector<json> users;
+    DP_ASSIGN_OR_RETURN(std::vector<json> raw, FetchRawComments(ticket_id, &users));
+    std::vector<Comment> out;
+    try {
+      for (const auto& c : raw) out.push_back(ToComment(c, {}, "", me));
+    } catch (const json::exception& e) {
+      return Status::InvalidArgument("zendesk ticket " + ticket_id + ": unexpected comments shape: " + e.what());
+    }
+    return out;
+  }
+
+  Status CheckUpdateCap(const std::string& ticket_id, const std::vector<Comment>& comments, const std::string& me,
+                        int planned) const {
+    const auto now = Clock::now();
+    std::vector<Clock::time_point> recent;
+    for (const Comment& c : comments) {
+      if (c.author_id != me) continue;
+      auto when = ParseRfc3339(c.created_at);
+      if (when && now - *when < kZendeskTicketUpdateWindow) recent.push_back(*when);
+    }
+    if (static_cast<int>(recent.size()) + planned <= kZendeskTicketUpdateCap) return Status::Ok();
+    std::sort(recent.begin(), recent.end());
+    // Wait until enough of our updates leave the window to make room for this one.
+    const size_t must_expire = recent.size() + static_cast<size_t>(planned) - kZendeskTicketUpdateCap;
+    const auto free_at = recent[std::min(must_expire, recent.size()) - 1] + kZendeskTicketUpdateWindow;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(free_at - now) + std::chrono::seconds(1);
+    return Status::ResourceExhausted("zendesk ticket " + ticket_id + ": " + std::to_string(recent.size()) +
+                                     " deskpilot updates in the last 10 minutes; Zendesk allows " +
+                                     std::to_string(kZendeskTicketUpdateCap))
+        .set_retry_after(wait);
+  }
+
+  // One ticket update with retries. A 5xx or a timeout can arrive after Zendesk
+  // committed the update, so before each retry the comments are read again and the
+  // update is not repeated when it is already there.
+  Status PutUpdate(const std::string& ticket_id, const json& update,
+                   const std::function<bool(const std::vector<Comment>&)>& landed, const std::string& me,
+                   const std::string& what) {
+    HttpRequest req = api_.Request("PUT", "/api/v2/tickets/" + ticket_id + ".json");
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = json{{"ticket", update}}.dump(-1, ' ', false, json::error_handler_t::replace);
+    const RetryPolicy& policy = api_.options().retry;
+    const int attempts = std::max(1, policy.max_attempts);
+    for (int attempt = 0;; ++attempt) {
+      auto resp = api_.SendOnce(req, what);
+      if (resp.ok()) return Status::Ok();
+      const Status& st = resp.status();
+      if (!st.retryable() || attempt + 1 >= attempts) return st;
+      std::chrono::milliseconds delay = BackoffDelay(policy, attempt);
+      if (auto ra = st.retry_after()) {
+        // A long server-requested wait goes back to the job queue, not a held worker.
+        if (*ra > policy.max_retry_after) return st;
+        delay = std::max(delay, *ra);
+      }
+      Sleep(delay);
+      if (st.code() == Code::kResourceExhausted) continue;  // a 429 never applied anything
+      DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, CurrentComments(ticket_id, me));
+      if (landed(comments)) return Status::Ok();
+    }
+  }
+
+  void Sleep(std::chrono::milliseconds d) const {
+    if (api_.options().sleep) {
+      api_.options().sleep(d);
+    } else {
+      std::this_thread::sleep_for(d);
+    }
+  }
+
+  // Throws json exceptions on a wrong shape; callers convert them at the boundary.
+  Comment ToComment(const json& c, const std::map<std::string, std::string>& roles,
+                    const std::string& requester_id, const std::string& me) const {
+    Comment cm;
+    cm.id = ZendeskIdString(c, "id");
+    cm.author_id = ZendeskIdString(c, "author_id");
+    const json& is_public = Member(c, "public");
+    cm.is_public = is_public.is_boolean() ? is_public.get<bool>() : true;
+    cm.body = StrOr(c, "plain_body");
+    if (cm.body.empty()) cm.body = StrOr(c, "body");
+    cm.created_at = StrOr(c, "created_at");
+    // Only agents can write internal notes, so a customer cannot fake the marker.
+    cm.by_deskpilot = (!me.empty() && cm.author_id == me) ||
+                      (!cm.is_public && cm.body.find(kZendeskMarkerPrefix) != std::string::npos);
+    const std::string channel = StrOr(Member(c, "via"), "channel");
+    auto role = roles.find(cm.author_id);
+    if (cm.by_deskpilot) {
+      cm.author_role = AuthorRole::kAgent;
+    } else if (channel == "rule" || channel == "system") {
+      cm.author_role = AuthorRole::kSystem;  // triggers, automations, merges
+    } else if (role != roles.end()) {
+      cm.author_role = role->second == "end-user" ? AuthorRole::kCustomer : AuthorRole::kAgent;
+    } else {
+      cm.author_role = cm.author_id == requester_id ? AuthorRole::kCustomer : AuthorRole::kAgent;
+    }
+    return cm;
+  }
+
+  Ticket ToTicket(const json& t, const std::vector<json>& comments, const std::vector<json>& users,
+                  const std::string& me) const {
+    std::map<std::string, std::string> roles;
+    std::map<std::string, const json*> by_id;
+    for (const auto& u : users) {
+      const std::string id = ZendeskIdString(u, "id");
+      roles[id] = StrOr(u, "role");
+      by_id[id] = &u;
+    }
+    Ticket out;
+    out.id = ZendeskIdString(t, "id");
+    out.source = api_.options().name;
+    out.subject = StrOr(t, "subject");
+    out.description = StrOr(t, "description");
+    out.status = StrOr(t, "status");
+    out.priority = StrOr(t, "priority");
+    out.channel = StrOr(Member(t, "via"), "channel");
+    out.created_at = StrOr(t, "created_at");
+    out.updated_at = StrOr(t, "updated_at");
+    for (const auto& tag : Member(t, "tags"))
+      if (tag.is_string()) out.tags.push_back(tag.get<std::string>());
+    for (const auto& f : Member(t, "custom_fields")) {
+      const json& value = Member(f, "value");
+      if (value.is_null()) continue;
+      const std::string id = ZendeskIdString(f, "id");
+      auto name = field_names_.find(id);
+      out.custom_fields[name != field_names_.end() ? name->second : id] = ValueString(value);
+    }
+    if (std::string group = ZendeskIdString(t, "group_id"); !group.empty()) {
+      auto name = group_names_.find(group);
+      out.group = name != group_names_.end() ? name->second : group;
+    }
+    const std::string requester_id = ZendeskIdString(t, "requester_id");
+    if (auto it = by_id.find(requester_id); it != by_id.end()) {
+      out.requester.email = StrOr(*it->second, "email");
+      out.requester.name = StrOr(*it->second, "name");
+    }
+    for (const auto& c : comments) out.comments.push_back(ToComment(c, roles, requester_id, me));
+    return out;
+  }
+
+  ZendeskApi api_;
+  std::map<std::string, std::string> group_names_;  // group_id → configured name
+  std::map<std::string, std::string> field_names_;  // field id → configured name
+};
+
+}  // namespace
+
+std::unique_ptr<Helpdesk> NewZendeskHelpdesk(ZendeskOptions options, HttpClient* http) {
+  return std::make_unique<ZendeskHelpdesk>(std::move(options), http);
+}
+
+}  // namespace deskpilot
