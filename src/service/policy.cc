@@ -55,8 +55,11 @@ Policy::Policy(PolicyConfig config, ThresholdFn model_thresholds)
 
 double Policy::Threshold(const std::string& dim) const {
   if (auto it = config_.thresholds.find(dim); it != config_.thresholds.end()) return it->second;
+  // A model's stored auto-threshold may raise the bar, never lower it below the
+  // operator's min_confidence: the threshold was chosen on training folds, and live
+  // tickets can look nothing like the training data.
   if (model_thresholds_) {
-    if (auto t = model_thresholds_(dim)) return *t;
+    if (auto t = model_thresholds_(dim)) return std::max(*t, config_.min_confidence);
   }
   return config_.min_confidence;
 }

@@ -13,8 +13,8 @@
 
 namespace deskpilot {
 
-// Per-dimension threshold lookup: policy override, else the model's stored
-// auto-threshold, else policy.min_confidence.
+// Per-dimension threshold lookup: policy override, else the larger of the model's
+// stored auto-threshold and policy.min_confidence.
 using ThresholdFn = std::function<std::optional<double>(const std::string& dimension)>;
 
 class Policy {

@@ -73,6 +73,9 @@ TEST_F(PolicyTest, ModelThresholdIsUsedWhenPolicyHasNone) {
     return dim == "category" ? std::optional<double>(0.99) : std::nullopt;
   });
   EXPECT_EQ(p.Decide(ticket_, triage_, draft_).rung, Rung::kAssist);  // 0.95 < 0.99
+  // A lax model threshold never lowers the operator's floor (min_confidence 0.8).
+  Policy lax(cfg_, [](const std::string&) { return std::optional<double>(0.3); });
+  EXPECT_DOUBLE_EQ(lax.Threshold("category"), 0.8);
   cfg_.thresholds["category"] = 0.9;  // an explicit policy threshold wins
   EXPECT_EQ(Policy(cfg_, [](const std::string&) { return std::optional<double>(0.99); })
                 .Decide(ticket_, triage_, draft_)
