@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "deskpilot/store.h"
 #include "store/audit_chain.h"
 #include "store/migrations.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot {
 namespace {
@@ -158,6 +160,130 @@ TEST_F(StoreTest, PayloadIsStoredByteExact) {
   auto r = store_->Enqueue(job, kT0);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(MustGet(r->job_id).payload, job.payload);
+}
+
+// Group commit must not change what callers see: every new key gets its own id, and every
+// caller of a key that already exists — stored earlier or inserted earlier in the same
+// batch — gets that job's id with duplicate=true.
+TEST_F(StoreTest, ConcurrentEnqueueGivesDistinctIdsAndRightDuplicates) {
+  constexpr int kThreads = 12;
+  constexpr int kPerThread = 40;
+  constexpr int kShared = 8;  // keys every thread enqueues: all but one caller are duplicates
+  struct Outcome {
+    std::string key;
+    bool ok = false;
+    EnqueueResult result;
+  };
+  std::vector<std::vector<Outcome>> outcomes(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // append(), not "t" + to_string(t): GCC 12 -O2 warns falsely (-Wrestrict) on the latter.
+        std::string key = i % 5 == 0
+                              ? std::string("shared-").append(std::to_string(i / 5 % kShared))
+                              : std::string("t").append(std::to_string(t)).append("-").append(
+                                    std::to_string(i));
+        auto r = store_->Enqueue(MakeJob(key), kT0 + i);
+        outcomes[t].push_back({key, r.ok(), r.ok() ? *r : EnqueueResult{}});
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  std::map<std::string, int64_t> id_of_key;
+  std::map<std::string, int> fresh_per_key;
+  std::set<int64_t> ids;
+  for (const auto& per_thread : outcomes) {
+    for (const Outcome& o : per_thread) {
+      ASSERT_TRUE(o.ok) << o.key;
+      auto [it, inserted] = id_of_key.emplace(o.key, o.result.job_id);
+      EXPECT_EQ(it->second, o.result.job_id) << "callers of " << o.key << " got different ids";
+      if (!o.result.duplicate) ++fresh_per_key[o.key];
+      ids.insert(o.result.job_id);
+    }
+  }
+  const size_t unique_keys = id_of_key.size();
+  EXPECT_EQ(unique_keys, static_cast<size_t>(kThreads * (kPerThread - kPerThread / 5) +
+                                             std::min(kShared, kPerThread / 5)));
+  EXPECT_EQ(ids.size(), unique_keys) << "two keys share a job id";
+  for (const auto& [key, id] : id_of_key) {
+    EXPECT_EQ(fresh_per_key[key], 1) << key << ": exactly one caller must create the job";
+  }
+
+  // Everything acknowledged is in the file.
+  store_.reset();
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM jobs"), static_cast<int64_t>(unique_keys));
+  for (const auto& [key, id] : id_of_key) EXPECT_EQ(MustGet(id).dedupe_key, key);
+}
+
+TEST_F(StoreTest, ConcurrentEnqueuesShareOneCommit) {
+  // Another connection holds the write lock, so the first committer waits in BEGIN
+  // IMMEDIATE while the other callers queue up behind it; they must then go together.
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  constexpr int kThreads = 8;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      if (store_->Enqueue(MakeJob(std::string("k").append(std::to_string(t))), kT0).ok()) ++ok;
+    });
+  }
+  // Long enough for every thread to reach Enqueue, far below the 5 s busy timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(blocker);
+  for (auto& thread : threads) thread.join();
+
+  EXPECT_EQ(ok.load(), kThreads);
+  std::optional<GroupCommitStats> stats = EnqueueGroupCommitStats(*store_);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->enqueues, kThreads);
+  EXPECT_LT(stats->batches, kThreads) << "no two enqueues shared a transaction";
+  EXPECT_GE(stats->largest_batch, 2);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM jobs"), kThreads);
+}
+
+TEST_F(StoreTest, LoneEnqueueCommitsAlone) {
+  MustEnqueue("a", kT0);
+  MustEnqueue("b", kT0);
+  std::optional<GroupCommitStats> stats = EnqueueGroupCommitStats(*store_);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->enqueues, 2);
+  EXPECT_EQ(stats->batches, 2);
+  EXPECT_EQ(stats->largest_batch, 1);
+}
+
+TEST_F(StoreTest, FailedBatchFailsEveryCallerAndStoresNothing) {
+  store_.reset();
+  auto opened = OpenSqliteStore(path_, StoreOptions{.busy_timeout_ms = 100});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store_ = std::move(opened).value();
+  // The write lock stays taken past the busy timeout, so every transaction fails.
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  constexpr int kThreads = 6;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      if (!store_->Enqueue(MakeJob(std::string("k").append(std::to_string(t))), kT0).ok()) ++failed;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(blocker);
+
+  EXPECT_EQ(failed.load(), kThreads);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM jobs"), 0);
+  // The store recovers once the lock is free.
+  EXPECT_GT(MustEnqueue("after", kT0), 0);
 }
 
 TEST_F(StoreTest, LeasePicksOldestDueAndNotFutureJobs) {
