@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/webhook_signature.h"
 #include "helpdesk/sandbox/rfc3339.h"
 
 namespace deskpilot {
@@ -71,20 +72,8 @@ class SandboxHelpdesk : public Helpdesk {
     if (signature.empty()) return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature header");
     if (timestamp.empty())
       return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature-Timestamp header");
-    auto when = ParseTimestamp(timestamp);
-    if (!when) return Status::Unauthenticated("signature timestamp is not RFC 3339 or unix seconds");
-    const auto skew = std::chrono::abs(request.now - *when);
-    if (skew > options_.signature_tolerance) {
-      return Status::Unauthenticated("signature timestamp outside the allowed window of " +
-                                     std::to_string(options_.signature_tolerance.count()) + " s");
-    }
-    std::string provided;
-    if (!Base64Decode(signature, &provided)) return Status::Unauthenticated("signature is not valid base64");
-    std::string message = timestamp;
-    message.append(request.body);
-    if (!ConstantTimeEquals(provided, HmacSha256(options_.webhook_secret, message)))
-      return Status::Unauthenticated("signature mismatch");
-    return Status::Ok();
+    return VerifyTimestampedBase64Hmac(options_.webhook_secret, signature, timestamp, ParseTimestamp(timestamp),
+                                       request.body, request.now, options_.signature_tolerance);
   }
 
   Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/webhook_signature.h"
 
 namespace deskpilot {
 namespace {
@@ -140,19 +141,8 @@ class ZendeskHelpdesk : public Helpdesk {
     if (signature.empty()) return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature header");
     if (timestamp.empty())
       return Status::Unauthenticated("missing X-Zendesk-Webhook-Signature-Timestamp header");
-    auto when = ParseSignatureTimestamp(timestamp);
-    if (!when) return Status::Unauthenticated("signature timestamp is not RFC 3339 or unix seconds");
-    if (std::chrono::abs(request.now - *when) > o.signature_tolerance) {
-      return Status::Unauthenticated("signature timestamp outside the allowed window of " +
-                                     std::to_string(o.signature_tolerance.count()) + " s");
-    }
-    std::string provided;
-    if (!Base64Decode(signature, &provided)) return Status::Unauthenticated("signature is not valid base64");
-    std::string message = timestamp;
-    message.append(request.body);
-    if (!ConstantTimeEquals(provided, HmacSha256(o.webhook_secret, message)))
-      return Status::Unauthenticated("signature mismatch");
-    return Status::Ok();
+    return VerifyTimestampedBase64Hmac(o.webhook_secret, signature, timestamp, ParseSignatureTimestamp(timestamp),
+                                       request.body, request.now, o.signature_tolerance);
   }
 
   Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
