@@ -55,13 +55,21 @@ class [[nodiscard]] Status {
 
   // True when the same request may succeed later (transient failure or rate limit).
   bool retryable() const {
-    return code_ == Code::kUnavailable || code_ == Code::kResourceExhausted ||
+    return deferred_ || code_ == Code::kUnavailable || code_ == Code::kResourceExhausted ||
            code_ == Code::kDeadlineExceeded;
   }
   // Server-requested wait (Retry-After), when the upstream gave one.
   std::optional<std::chrono::milliseconds> retry_after() const { return retry_after_; }
   Status& set_retry_after(std::chrono::milliseconds d) {
     retry_after_ = d;
+    return *this;
+  }
+  // Set when the failure says nothing about this job (an upstream's circuit is open,
+  // the process is stopping): the job is put back for later without using up one of
+  // its attempts. Implies retryable().
+  bool deferred() const { return deferred_; }
+  Status& set_deferred(bool d = true) {
+    deferred_ = d;
     return *this;
   }
 
@@ -73,6 +81,7 @@ class [[nodiscard]] Status {
   Code code_ = Code::kOk;
   std::string message_;
   std::optional<std::chrono::milliseconds> retry_after_;
+  bool deferred_ = false;
 };
 
 template <typename T>

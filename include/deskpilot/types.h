@@ -62,12 +62,25 @@ struct Prediction {
   bool abstained = false;   // an abstaining prediction never drives automation
 };
 
+// What one model-backed step cost; recorded in the audit and exported as metrics.
+// Built-in (offline) adapters leave it empty.
+struct ModelUsage {
+  std::string adapter;  // "llm-classifier", "llm-drafter", ...
+  std::string model;    // as the server reported it
+  std::string prompt;   // prompt id and version, e.g. "classify.v1"
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  double cost = 0.0;    // estimated, from the configured prices per 1k tokens
+  bool cached = false;  // answered from the cache: no call was made
+};
+
 struct Triage {
   // Keyed by dimension: category, intent, priority, sentiment, language, team.
   std::map<std::string, Prediction> predictions;
   std::string summary;
   // Rule-detected signals: asked_for_human, legal_threat, security_incident, ...
   std::vector<std::string> flags;
+  std::vector<ModelUsage> usage;  // model calls behind these predictions (if any)
 
   const Prediction* Get(const std::string& dim) const {
     auto it = predictions.find(dim);
@@ -98,6 +111,7 @@ struct Draft {
   std::vector<std::string> citations;  // doc_ids of passages the body relies on
   bool grounded = false;  // cites at least one retrieved passage and only retrieved ones
   std::string generator;  // adapter (and model/prompt version) that produced it
+  std::vector<ModelUsage> usage;  // model calls behind this draft (if any)
 };
 
 enum class Rung { kShadow, kAssist, kApprove, kAutoReply, kEscalate };

@@ -54,7 +54,7 @@ struct NoRetriever : Retriever {
 };
 struct PlainDrafter : Drafter {
   Result<Draft> Write(const Ticket&, const Triage&, const std::vector<Passage>&) override {
-    return Draft{"An agent will follow up.", {}, false, "test"};
+    return Draft{"An agent will follow up.", {}, false, "test", {}};
   }
 };
 

@@ -1,0 +1,45 @@
+// One circuit breaker per upstream (a help desk's API, a model server). After
+// `failure_threshold` consecutive transient failures it opens: calls are refused for
+// `open_for` without touching the upstream, and jobs are deferred without using up
+// their attempts. Then one probe call is let through (half-open); its success closes
+// the circuit, its failure opens it again. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+class CircuitBreaker {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class State { kClosed, kOpen, kHalfOpen };
+
+  CircuitBreaker(std::string upstream, int failure_threshold = 5,
+                 std::chrono::milliseconds open_for = std::chrono::milliseconds(30000));
+
+  // OK when a call may go ahead; otherwise kUnavailable, deferred(), with retry_after
+  // set to when the circuit will let a probe through.
+  Status Allow(Clock::time_point now = Clock::now());
+  // Report the outcome of an allowed call. Only transient failures (5xx, timeouts,
+  // resets, 429) count; a 4xx answer proves the upstream is up.
+  void Record(const Status& outcome, Clock::time_point now = Clock::now());
+
+  State state() const;
+  const std::string& upstream() const { return upstream_; }
+
+ private:
+  const std::string upstream_;
+  const int threshold_;
+  const std::chrono::milliseconds open_for_;
+  mutable std::mutex mu_;
+  State state_ = State::kClosed;
+  int failures_ = 0;
+  Clock::time_point opened_at_{};
+  bool probe_in_flight_ = false;
+};
+
+}  // namespace deskpilot

@@ -1,0 +1,68 @@
+#include "deskpilot/circuit_breaker.h"
+
+#include <gtest/gtest.h>
+
+namespace deskpilot {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = CircuitBreaker::Clock;
+
+TEST(CircuitBreaker, OpensAfterConsecutiveTransientFailuresAndDefers) {
+  CircuitBreaker cb("model", 3, 10s);
+  Clock::time_point t0{};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(cb.Allow(t0).ok());
+    cb.Record(Status::Unavailable("503"), t0);
+  }
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+  ASSERT_TRUE(cb.Allow(t0).ok());
+  cb.Record(Status::DeadlineExceeded("timeout"), t0);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+  Status refused = cb.Allow(t0 + 2s);
+  EXPECT_EQ(refused.code(), Code::kUnavailable);
+  EXPECT_TRUE(refused.deferred());
+  EXPECT_TRUE(refused.retryable());
+  ASSERT_TRUE(refused.retry_after().has_value());
+  EXPECT_EQ(*refused.retry_after(), 8000ms);
+}
+
+TEST(CircuitBreaker, SuccessAndPermanentErrorsResetTheCount) {
+  CircuitBreaker cb("vendor", 2, 10s);
+  Clock::time_point t0{};
+  cb.Record(Status::Unavailable("500"), t0);
+  cb.Record(Status::Ok(), t0);
+  cb.Record(Status::Unavailable("500"), t0);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+  cb.Record(Status::InvalidArgument("422 proves the upstream answers"), t0);
+  cb.Record(Status::Unavailable("500"), t0);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+}
+
+TEST(CircuitBreaker, HalfOpenLetsOneProbeThrough) {
+  CircuitBreaker cb("model", 1, 5s);
+  Clock::time_point t0{};
+  cb.Record(Status::Unavailable("500"), t0);
+  EXPECT_FALSE(cb.Allow(t0 + 4s).ok());
+  EXPECT_TRUE(cb.Allow(t0 + 5s).ok());    // the probe
+  EXPECT_FALSE(cb.Allow(t0 + 5s).ok());   // others still wait
+  cb.Record(Status::Unavailable("still down"), t0 + 6s);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+  EXPECT_FALSE(cb.Allow(t0 + 10s).ok());
+  EXPECT_TRUE(cb.Allow(t0 + 11s).ok());
+  cb.Record(Status::Ok(), t0 + 11s);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+  EXPECT_TRUE(cb.Allow(t0 + 11s).ok());
+  EXPECT_TRUE(cb.Allow(t0 + 11s).ok());
+}
+
+TEST(CircuitBreaker, DeferredOutcomesDoNotCount) {
+  CircuitBreaker cb("model", 1, 5s);
+  Status d = Status::Unavailable("other breaker");
+  d.set_deferred();
+  cb.Record(d);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+}
+
+}  // namespace
+}  // namespace deskpilot
