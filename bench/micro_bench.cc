@@ -60,7 +60,7 @@ void BM_PolicyDecideAndPlan(benchmark::State& state) {
   Triage triage;
   triage.predictions["category"] = {"delivery", 0.95, {}, false};
   triage.predictions["sentiment"] = {"neutral", 0.9, {}, false};
-  Draft draft{"Orders ship in two days.", {"shipping"}, true, "bench", {}};
+  Draft draft{"Orders ship in two days.", {"shipping"}, true, "bench", {}, ""};
   Ticket ticket;
   Passage p;
   p.doc_id = "shipping";

@@ -376,5 +376,29 @@ TEST(Cli, TriageJsonHasTheDocumentedShape) {
   fs::remove_all(dir);
 }
 
+// `deskpilot demo --vendor zendesk`: the real Zendesk adapter end to end against the
+// Zendesk-dialect sandbox (webhook register, signed trigger deliveries, reads, write-back).
+TEST(Cli, DemoWithZendeskVendorRunsTheZendeskAdapterEndToEnd) {
+  const fs::path dir = fs::temp_directory_path() / ("deskpilot-zd-demo-" + RandomHex(6));
+  std::string out;
+  const int code = RunCommand(std::string(DESKPILOT_BINARY) + " demo --vendor zendesk --timeout 120 --data-dir " +
+                                  dir.string() + " 2>/dev/null",
+                              &out, /*merge_stderr=*/false);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("webhook register: updated webhook deskpilot-zendesk"), std::string::npos) << out;
+  EXPECT_NE(out.find("11/11 tickets processed"), std::string::npos) << out;
+  EXPECT_NE(out.find("chain verified"), std::string::npos) << out;
+  // Every ticket came in as a signed delivery and got deskpilot's tag and note back.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(Zendesk write-back: (\d+) tickets tagged "deskpilot", \d+ with a priority, \d+ routed to a group, (\d+) internal notes, (\d+) public replies; (\d+) signed webhook deliveries)")))
+      << out;
+  EXPECT_EQ(m[1].str(), "11");
+  EXPECT_EQ(m[2].str(), "11");
+  EXPECT_GE(std::stoi(m[3].str()), 1);  // the sample policy allows auto replies for delivery questions
+  EXPECT_EQ(m[4].str(), "11");          // deskpilot's own updates fired no further trigger
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " demo --vendor freshdesk", &out), 2);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace deskpilot

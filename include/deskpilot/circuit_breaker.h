@@ -25,7 +25,8 @@ class CircuitBreaker {
   // set to when the circuit will let a probe through.
   Status Allow(Clock::time_point now = Clock::now());
   // Report the outcome of an allowed call. Only transient failures (5xx, timeouts,
-  // resets, 429) count; a 4xx answer proves the upstream is up.
+  // resets) count; a 4xx answer proves the upstream is up, and a 429 is neither a
+  // failure nor a success (it is honoured through Retry-After instead).
   void Record(const Status& outcome, Clock::time_point now = Clock::now());
 
   State state() const;

@@ -69,6 +69,8 @@ struct ServerConfig {
   int port = 8080;                       // 0 picks a free port (logged and printed)
   int64_t max_body_bytes = 1 << 20;      // 413 above this
   int threads = 16;                      // HTTP worker threads
+  // A request's head and body must arrive within this (slow clients are cut off).
+  int request_timeout_seconds = 15;
 };
 
 struct StorageConfig {
@@ -80,6 +82,10 @@ struct WorkerConfig {
   int lease_seconds = 60;
   int max_attempts = 8;
   int poll_ms = 200;
+  // Per help desk circuit breaker: opens after this many consecutive transient failures,
+  // then lets one probe through every breaker_open_seconds.
+  int breaker_failures = 5;
+  int breaker_open_seconds = 30;
 };
 
 struct HelpdeskConfig {

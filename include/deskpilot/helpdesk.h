@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "deskpilot/status.h"
 #include "deskpilot/types.h"
@@ -24,6 +26,17 @@ struct WebhookEvent {
   // The event was caused by deskpilot's own write-back (its API user or marker):
   // acknowledged, never processed (loop guard).
   bool self_caused = false;
+};
+
+// One knowledge-base article as the help desk publishes it in one locale.
+struct HelpArticle {
+  std::string id;         // the vendor's article id
+  std::string locale;     // e.g. "en-us"
+  std::string title;
+  std::string body_html;  // as stored by the vendor; the KB turns it into text
+  std::string url;        // the public page (what a cited source links to)
+  std::string updated_at; // RFC 3339
+  bool draft = false;     // unpublished in this locale: never a source
 };
 
 class Helpdesk {
@@ -46,6 +59,34 @@ class Helpdesk {
   // plan.idempotency_key. Retries transient failures itself; returns retryable
   // errors (with retry_after) when its budget runs out.
   virtual Status Apply(const Ticket& ticket, const WritePlan& plan) = 0;
+
+  // --- Optional capabilities (knowledge sync, training from history). A help desk
+  // that lacks one answers kFailedPrecondition, so callers stay vendor-free. ---
+
+  // The locales whose articles `kb sync` pulls when none is named (from the config).
+  virtual std::vector<std::string> ArticleLocales() const { return {}; }
+
+  // Articles of `locale`, drafts included (flagged), updated at or after
+  // `updated_since` (every live article when nullopt). Archived or deleted articles
+  // are not listed: a full listing is how their absence is noticed.
+  virtual Result<std::vector<HelpArticle>> ListArticles(
+      const std::string& locale, std::optional<std::chrono::system_clock::time_point> updated_since) {
+    (void)locale;
+    (void)updated_since;
+    return Status::FailedPrecondition(std::string(type()) + " help desk cannot list knowledge-base articles");
+  }
+
+  // Solved and closed tickets updated at or after `updated_since`, at most `limit`,
+  // newest first. With `with_comments` each carries its comments (as FetchTicket
+  // reads them); without, only the ticket fields (subject, description, tags, custom
+  // fields), which costs one call per page instead of one more per ticket.
+  virtual Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since,
+                                                        int limit, bool with_comments) {
+    (void)updated_since;
+    (void)limit;
+    (void)with_comments;
+    return Status::FailedPrecondition(std::string(type()) + " help desk cannot list solved tickets");
+  }
 };
 
 }  // namespace deskpilot

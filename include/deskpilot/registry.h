@@ -13,12 +13,15 @@
 #include "deskpilot/config.h"
 #include "deskpilot/drafter.h"
 #include "deskpilot/helpdesk.h"
+#include "deskpilot/llm.h"
+#include "deskpilot/prompts.h"
 #include "deskpilot/retriever.h"
 #include "deskpilot/status.h"
 
 namespace deskpilot {
 
 class HttpClient;
+class Store;
 
 // What a factory gets. `section` is the adapter's own table; the factory reads the
 // keys it knows, and the caller reports any key left unread as unknown.
@@ -29,6 +32,11 @@ struct AdapterContext {
   std::string data_dir;       // directory of the DB: models and caches may go here
   std::string sample_dir;     // shipped sample data (models' training sets, KB)
   HttpClient* http = nullptr; // shared outbound client
+  // Built before the classifier, retriever and drafter when [llm] is configured;
+  // null otherwise (a model-backed adapter then reports a config error).
+  LlmClient* llm = nullptr;
+  Store* store = nullptr;                  // the open store (cache table, budgets)
+  const PromptLibrary* prompts = nullptr;  // loaded and checked when [llm] is configured
 };
 
 template <typename T>
@@ -40,6 +48,7 @@ class Registry {
   void AddClassifier(const std::string& type, Factory<Classifier> f) { classifiers_[type] = std::move(f); }
   void AddRetriever(const std::string& type, Factory<Retriever> f) { retrievers_[type] = std::move(f); }
   void AddDrafter(const std::string& type, Factory<Drafter> f) { drafters_[type] = std::move(f); }
+  void AddLlm(const std::string& type, Factory<LlmClient> f) { llms_[type] = std::move(f); }
 
   Result<std::unique_ptr<Helpdesk>> MakeHelpdesk(const std::string& type, AdapterContext& c) const {
     return Make(helpdesks_, "helpdesk", type, c);
@@ -52,6 +61,9 @@ class Registry {
   }
   Result<std::unique_ptr<Drafter>> MakeDrafter(const std::string& type, AdapterContext& c) const {
     return Make(drafters_, "drafter", type, c);
+  }
+  Result<std::unique_ptr<LlmClient>> MakeLlm(const std::string& type, AdapterContext& c) const {
+    return Make(llms_, "llm", type, c);
   }
   std::vector<std::string> HelpdeskTypes() const { return Keys(helpdesks_); }
 
@@ -78,6 +90,7 @@ class Registry {
   std::map<std::string, Factory<Classifier>> classifiers_;
   std::map<std::string, Factory<Retriever>> retrievers_;
   std::map<std::string, Factory<Drafter>> drafters_;
+  std::map<std::string, Factory<LlmClient>> llms_;
 };
 
 // Fills `r` with every built-in adapter (adapters/registry.cc).

@@ -60,6 +60,10 @@ struct Prediction {
   double confidence = 0.0;  // calibrated probability in [0,1]
   std::vector<std::pair<std::string, double>> alternatives;  // next best, descending
   bool abstained = false;   // an abstaining prediction never drives automation
+  // False when the confidence is a model's own estimate rather than a probability
+  // calibrated on held-out data (an LLM's self-reported confidence). An uncalibrated
+  // prediction may route and tag, but never unlocks an automatic reply.
+  bool calibrated = true;
 };
 
 // What one model-backed step cost; recorded in the audit and exported as metrics.
@@ -112,6 +116,9 @@ struct Draft {
   bool grounded = false;  // cites at least one retrieved passage and only retrieved ones
   std::string generator;  // adapter (and model/prompt version) that produced it
   std::vector<ModelUsage> usage;  // model calls behind this draft (if any)
+  // The internal note's summary when the drafter wrote one (the llm drafter: request,
+  // what was tried, open questions, mood); the pipeline moves it into Triage.summary.
+  std::string summary;
 };
 
 enum class Rung { kShadow, kAssist, kApprove, kAutoReply, kEscalate };

@@ -1,4 +1,4 @@
-// `deskpilot audit verify|show` and `deskpilot jobs list|retry`: operator views of the
+// `deskpilot audit verify|show|replay` and `deskpilot jobs list|retry`: operator views of the
 // store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
 #include <algorithm>
 #include <charconv>
@@ -18,6 +18,9 @@
 #include "cli/commands.h"
 #include "deskpilot/config.h"
 #include "deskpilot/store.h"
+#include "service/admin_api.h"
+#include "service/components.h"
+#include "service/replay.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -30,6 +33,7 @@ constexpr char kAuditUsage[] =
     "subcommands:\n"
     "  verify   walk the hash chain; exit 1 and name the first bad row if it is broken\n"
     "  show     print the audit rows of one job (--job ID) or ticket (--ticket SOURCE:ID)\n"
+    "  replay   re-run a recorded job's decision on its recorded inputs (exit 0 same, 1 divergent)\n"
     "\n"
     "deskpilot audit <subcommand> --help for its options\n";
 
@@ -174,24 +178,6 @@ int AuditVerify(const std::string& cmd, int argc, char** argv) {
 
 // --- audit show ---
 
-json AuditRowJson(const AuditRow& row) {
-  // data is JSON text by contract; embed it as JSON so `jq` can reach inside, but keep
-  // the exact text when it is not (an older row, a hand-written note).
-  json data = json::parse(row.entry.data, nullptr, /*allow_exceptions=*/false);
-  if (data.is_discarded()) data = row.entry.data;
-  return {{"seq", row.seq},
-          {"ts_ms", row.ts_ms},
-          {"job_id", row.entry.job_id},
-          {"source", row.entry.source},
-          {"ticket_id", row.entry.ticket_id},
-          {"stage", row.entry.stage},
-          {"actor", row.entry.actor},
-          {"outcome", row.entry.outcome},
-          {"data", std::move(data)},
-          {"prev_hash", row.prev_hash},
-          {"hash", row.hash}};
-}
-
 int AuditShow(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Print the audit rows of one job or one ticket, oldest first.");
   AddStoreOptions(opts);
@@ -226,7 +212,7 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
   if (!rows.ok()) return RuntimeError(cmd, rows.status().ToString());
   if (args->count("json") > 0) {
     json out = json::array();
-    for (const AuditRow& row : *rows) out.push_back(AuditRowJson(row));
+    for (const AuditRow& row : *rows) out.push_back(AuditRowToJson(row));
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -245,25 +231,70 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
   return kExitOk;
 }
 
-// --- jobs list ---
+// --- audit replay ---
 
-json JobJson(const Job& job) {
-  // The payload is the raw webhook body: unredacted customer text stays out of listings.
-  return {{"id", job.id},
-          {"state", JobStateName(job.state)},
-          {"attempts", job.attempts},
-          {"source", job.source},
-          {"ticket_id", job.ticket_id},
-          {"event_type", job.event_type},
-          {"dedupe_key", job.dedupe_key},
-          {"lease_owner", job.lease_owner},
-          {"lease_expires_ms", job.lease_expires_ms},
-          {"next_attempt_ms", job.next_attempt_ms},
-          {"last_error", job.last_error},
-          {"created_ms", job.created_ms},
-          {"updated_ms", job.updated_ms},
-          {"payload_bytes", job.payload.size()}};
+int AuditReplay(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Re-run a recorded job's normalize, redact, decide and plan stages on the ticket, "
+                             "retrieval and model answers its audit rows recorded, and report the same decision "
+                             "or the first divergence. Calls no help desk or model. With --config the policy "
+                             "(and the classifier's thresholds) come from that file; with --db the defaults apply.");
+  AddStoreOptions(opts);
+  opts.add_options()
+      ("job", "job id", cxxopts::value<std::string>())
+      ("json", "print {job_id, same, recorded, replayed, divergence} as JSON");
+  opts.parse_positional({"job"});
+  opts.positional_help("JOB");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  if (args->count("job") == 0) return UsageError(cmd, "give the job id to replay");
+  const std::string text = (*args)["job"].as<std::string>();
+  int64_t job_id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), job_id);
+  if (ec != std::errc() || end != text.data() + text.size() || job_id <= 0)
+    return UsageError(cmd, "'" + text + "' is not a job id");
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  // The policy the job is judged against: the config's, with the classifier's stored
+  // thresholds (they can raise a bar), or the built-in defaults.
+  std::unique_ptr<Components> components;
+  std::unique_ptr<Policy> default_policy;
+  const Policy* policy = nullptr;
+  if (args->count("config") > 0) {
+    Result<Config> config = LoadConfig((*args)["config"].as<std::string>());
+    if (!config.ok()) return UsageError(cmd, config.status().message());
+    BuildOptions build;
+    build.sample_dir = SampleDir();
+    build.with_helpdesks = false;
+    auto built = BuildComponents(*config, build);
+    if (!built.ok()) return UsageError(cmd, built.status().ToString());
+    components = std::move(built).value();
+    policy = components->policy.get();
+  } else {
+    default_policy = std::make_unique<Policy>(PolicyConfig{}, nullptr);
+    policy = default_policy.get();
+  }
+  Result<ReplayReport> report = ReplayJob(*store, job_id, *policy);
+  if (!report.ok()) {
+    if (report.status().code() == Code::kNotFound || report.status().code() == Code::kFailedPrecondition)
+      return UsageError(cmd, report.status().message());
+    return RuntimeError(cmd, report.status().ToString());
+  }
+  if (args->count("json") > 0) {
+    std::cout << ReplayReportJson(*report).dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  } else if (!report->divergence) {
+    std::cout << "job " << job_id << ": same decision (" << report->replayed_rung << ")\n";
+  } else {
+    const ReplayDivergence& d = *report->divergence;
+    std::cout << "job " << job_id << ": diverges at " << d.stage << " " << d.field << ": recorded "
+              << d.recorded.dump(-1, ' ', false, json::error_handler_t::replace) << ", replayed "
+              << d.replayed.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  }
+  return report->divergence ? kExitFailure : kExitOk;
 }
+
+// --- jobs list ---
 
 int JobsList(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "List jobs, newest first.");
@@ -294,7 +325,7 @@ int JobsList(const std::string& cmd, int argc, char** argv) {
   if (!jobs.ok()) return RuntimeError(cmd, jobs.status().ToString());
   if (args->count("json") > 0) {
     json out = json::array();
-    for (const Job& job : *jobs) out.push_back(JobJson(job));
+    for (const Job& job : *jobs) out.push_back(JobToJson(job));
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -398,7 +429,8 @@ int Dispatch(int argc, char** argv, const char* usage,
 }  // namespace
 
 int RunAudit(int argc, char** argv) {
-  return Dispatch(argc, argv, kAuditUsage, {{"verify", AuditVerify}, {"show", AuditShow}});
+  return Dispatch(argc, argv, kAuditUsage,
+                  {{"verify", AuditVerify}, {"show", AuditShow}, {"replay", AuditReplay}});
 }
 
 int RunJobs(int argc, char** argv) {

@@ -3,7 +3,13 @@
 // 0 ok, 1 runtime failure, 2 usage or config error (message on stderr).
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <string>
+
+#include "deskpilot/config.h"
+#include "deskpilot/helpdesk.h"
+#include "deskpilot/http_client.h"
 
 namespace deskpilot::cli {
 
@@ -18,7 +24,7 @@ int RunCheckConfig(int argc, char** argv);  // serve.cc
 int RunTrain(int argc, char** argv);        // train_eval.cc
 int RunEval(int argc, char** argv);         // train_eval.cc
 int RunKb(int argc, char** argv);           // kb.cc: ingest | search
-int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show
+int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show | replay
 int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry
 int RunSandbox(int argc, char** argv);      // sandbox.cc
 int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | remove
@@ -31,6 +37,15 @@ int RuntimeError(const std::string& command, const std::string& message);
 // The shipped sample data directory: $DESKPILOT_SAMPLE_DIR, else the source tree's
 // config/sample (a build), else the installed share/deskpilot/sample.
 std::string SampleDir();
+
+// The [[helpdesk]] named `source` in `config`, built through the adapter registry (kb.cc),
+// for commands that use a help desk's optional capabilities (`kb sync`, `train
+// --source`). On failure prints the message and sets *exit_code (2: no such source or
+// a bad section). `http` must outlive the returned adapter.
+std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& config, const std::string& source,
+                                       HttpClient* http, int* exit_code);
+// A --since style date: YYYY-MM-DD (midnight UTC) or RFC 3339 UTC (…Z). False when malformed.
+bool ParseCliDate(const std::string& text, std::chrono::system_clock::time_point* out);
 
 int Main(int argc, char** argv);  // dispatch (cli.cc)
 

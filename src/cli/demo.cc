@@ -1,6 +1,9 @@
 // `deskpilot demo`: the sandbox help desk and the proxy on free loopback ports, the
 // sample model and knowledge base, ten realistic tickets, and a table of what
-// deskpilot did with each. Everything runs offline with no key.
+// deskpilot did with each. Everything runs offline with no key. With --vendor zendesk
+// the help desk is the Zendesk-dialect sandbox and deskpilot runs its real Zendesk
+// adapter: `webhook register`'s webhook and triggers, signed trigger deliveries,
+// ticket and comment reads, and one ticket update per write-back.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +22,8 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
 #include "helpdesk/sandbox/sandbox_server.h"
+#include "helpdesk/zendesk/zendesk_admin.h"
+#include "helpdesk/zendesk/zendesk_fake.h"
 #include "service/service.h"
 
 namespace deskpilot::cli {
@@ -51,17 +56,32 @@ std::string PredCell(const nlohmann::json& triage, const std::string& dim) {
   return buf;
 }
 
-std::string DemoConfig(const fs::path& dir, int sandbox_port) {
+// The groups the demo's routing names, created in the Zendesk-dialect sandbox.
+const char* const kDemoGroups[] = {"billing", "orders", "accounts", "customer-care", "escalations"};
+
+std::string SandboxHelpdeskBlock(int port) {
+  return "[[helpdesk]]\nname = \"sandbox\"\ntype = \"sandbox\"\nbase_url = \"http://127.0.0.1:" + std::to_string(port) +
+         "\"\napi_token_env = \"DESKPILOT_DEMO_API_TOKEN\"\nwebhook_secret_env = \"DESKPILOT_DEMO_WEBHOOK_SECRET\"\n\n";
+}
+
+std::string ZendeskHelpdeskBlock(const ZendeskFake& zendesk, const std::string& email,
+                                 const std::map<std::string, int64_t>& groups) {
+  std::string block = "[[helpdesk]]\nname = \"zendesk\"\ntype = \"zendesk\"\nbase_url = \"" + zendesk.base_url() +
+                      "\"\nemail = \"" + email +
+                      "\"\napi_token_env = \"DESKPILOT_DEMO_API_TOKEN\"\nwebhook_secret_env = \"DESKPILOT_DEMO_WEBHOOK_SECRET\"\n\n"
+                      "[helpdesk.groups]\n";
+  for (const auto& [name, id] : groups) block += "\"" + name + "\" = " + std::to_string(id) + "\n";
+  return block + "\n";
+}
+
+std::string DemoConfig(const fs::path& dir, const std::string& helpdesk_block) {
   std::ostringstream t;
   t << "# Written by `deskpilot demo`. Start the same proxy yourself with\n"
     << "#   deskpilot serve --config " << (dir / "deskpilot.toml").string() << "\n"
     << "[server]\nlisten = \"127.0.0.1:0\"\n\n"
     << "[storage]\npath = \"" << (dir / "deskpilot.db").string() << "\"\n\n"
     << "[workers]\nthreads = 2\n\n"
-    << "[[helpdesk]]\nname = \"sandbox\"\ntype = \"sandbox\"\n"
-    << "base_url = \"http://127.0.0.1:" << sandbox_port << "\"\n"
-    << "api_token_env = \"DESKPILOT_DEMO_API_TOKEN\"\n"
-    << "webhook_secret_env = \"DESKPILOT_DEMO_WEBHOOK_SECRET\"\n\n"
+    << helpdesk_block
     << "[policy]\nmode = \"auto\"\n"
     << "sensitive_categories = [\"refund\", \"payment\", \"account\", \"cancellation_fee\", \"invoice\"]\n"
     << "min_confidence = 0.6\n\n"
@@ -84,8 +104,10 @@ int RunDemo(int argc, char** argv) {
   opts.add_options()("data-dir", "where to keep the demo's databases (default: a new temp dir)",
                      cxxopts::value<std::string>())("timeout", "seconds to wait for processing",
                                                     cxxopts::value<int>()->default_value("50"))(
+      "vendor", "the help desk: sandbox (its own REST API) or zendesk (the Zendesk-dialect sandbox, "
+                "driven by the real Zendesk adapter)", cxxopts::value<std::string>()->default_value("sandbox"))(
       "v,verbose", "show the service log")("h,help", "show help");
-  std::string data_dir;
+  std::string data_dir, vendor;
   int timeout_s = 50;
   try {
     auto args = opts.parse(argc, argv);
@@ -95,6 +117,8 @@ int RunDemo(int argc, char** argv) {
     }
     if (args.count("data-dir")) data_dir = args["data-dir"].as<std::string>();
     timeout_s = args["timeout"].as<int>();
+    vendor = args["vendor"].as<std::string>();
+    if (vendor != "sandbox" && vendor != "zendesk") return UsageError(cmd, "--vendor must be sandbox or zendesk");
     spdlog::set_level(args.count("verbose") ? spdlog::level::info : spdlog::level::warn);
   } catch (const std::exception& e) {
     return UsageError(cmd, e.what());
@@ -117,27 +141,58 @@ int RunDemo(int argc, char** argv) {
   }
 
   // Fresh secrets for this run, handed over the way production does it: env vars.
-  const std::string webhook_secret = RandomHex(24), api_token = RandomHex(24);
-  setenv("DESKPILOT_DEMO_WEBHOOK_SECRET", webhook_secret.c_str(), 1);
+  const std::string api_token = RandomHex(24);
+  std::string webhook_secret = RandomHex(24);
   setenv("DESKPILOT_DEMO_API_TOKEN", api_token.c_str(), 1);
+  const bool zendesk = vendor == "zendesk";
 
   SandboxOptions so;
   so.db_path = (dir / "sandbox.db").string();
   so.webhook_secret = webhook_secret;
   so.api_token = api_token;
   SandboxServer sandbox(so);
-  if (Status s = sandbox.Start(); !s.ok()) return RuntimeError(cmd, "sandbox: " + s.ToString());
+  ZendeskFakeOptions zo;
+  zo.email = "deskpilot@demo.invalid";
+  zo.api_token = api_token;
+  ZendeskFake zendesk_desk(zo);
+  std::string helpdesk_block, helpdesk_url;
+  std::unique_ptr<ZendeskApi> zendesk_api;
+  auto http = NewCurlHttpClient();
+  if (zendesk) {
+    if (Status s = zendesk_desk.Start(); !s.ok()) return RuntimeError(cmd, "zendesk sandbox: " + s.ToString());
+    std::map<std::string, int64_t> groups;
+    for (const char* g : kDemoGroups) groups[g] = zendesk_desk.AddGroup(g);
+    helpdesk_block = ZendeskHelpdeskBlock(zendesk_desk, zo.email, groups);
+    helpdesk_url = zendesk_desk.base_url();
+    // An admin's first step: `deskpilot webhook register`. The endpoint is not known
+    // until the proxy listens, so register now for the signing secret (the proxy needs
+    // it to start) and point the webhook at the proxy once it is up.
+    ZendeskOptions admin;
+    admin.name = "zendesk";
+    admin.base_url = zendesk_desk.base_url();
+    admin.email = zo.email;
+    admin.api_token = api_token;
+    zendesk_api = std::make_unique<ZendeskApi>(admin, http.get());
+    auto reg = RegisterZendeskWebhook(*zendesk_api, "http://127.0.0.1:1/webhooks/zendesk");
+    if (!reg.ok()) return RuntimeError(cmd, "webhook register: " + reg.status().ToString());
+    webhook_secret = reg->signing_secret;
+  } else {
+    if (Status s = sandbox.Start(); !s.ok()) return RuntimeError(cmd, "sandbox: " + s.ToString());
+    helpdesk_block = SandboxHelpdeskBlock(sandbox.port());
+    helpdesk_url = "http://127.0.0.1:" + std::to_string(sandbox.port());
+  }
+  setenv("DESKPILOT_DEMO_WEBHOOK_SECRET", webhook_secret.c_str(), 1);
 
   const fs::path config_file = dir / "deskpilot.toml";
   {
     std::ofstream out(config_file);
-    out << DemoConfig(dir, sandbox.port());
+    out << DemoConfig(dir, helpdesk_block);
   }
   auto config = LoadConfig(config_file.string());
   if (!config.ok()) return RuntimeError(cmd, "demo config: " + config.status().message());
 
   std::cout << "deskpilot demo — data in " << dir.string() << "\n"
-            << "  sandbox help desk  http://127.0.0.1:" << sandbox.port() << "\n";
+            << (zendesk ? "  Zendesk sandbox    " : "  sandbox help desk  ") << helpdesk_url << "\n";
   std::cout << "  preparing the sample model and knowledge base…" << std::flush;
   BuildOptions build;
   build.sample_dir = sample;
@@ -145,28 +200,58 @@ int RunDemo(int argc, char** argv) {
   if (!service.ok()) return RuntimeError(cmd, "\n" + service.status().ToString());
   if (Status s = (*service)->Start(); !s.ok()) return RuntimeError(cmd, s.ToString());
   std::cout << " done\n  deskpilot proxy     " << (*service)->base_url() << "\n\n";
-  sandbox.SetWebhookUrl((*service)->base_url() + "/webhooks/sandbox");
+  if (zendesk) {
+    auto reg = RegisterZendeskWebhook(*zendesk_api, (*service)->base_url() + "/webhooks/zendesk");
+    if (!reg.ok()) return RuntimeError(cmd, "webhook register: " + reg.status().ToString());
+    for (const auto& c : reg->changes) std::cout << "  webhook register: " << c.action << " " << c.kind << " " << c.name << "\n";
+    std::cout << "\n";
+  } else {
+    sandbox.SetWebhookUrl((*service)->base_url() + "/webhooks/sandbox");
+  }
 
-  // File the sample tickets through the sandbox's API, as customers would.
-  auto http = NewCurlHttpClient();
+  // File the sample tickets through the help desk's API, as customers would.
   std::vector<std::pair<std::string, std::string>> filed;  // ticket id, subject
   std::ifstream tickets(fs::path(sample) / "tickets.jsonl");
   for (std::string line; std::getline(tickets, line);) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     HttpRequest req;
     req.method = "POST";
-    req.url = "http://127.0.0.1:" + std::to_string(sandbox.port()) + "/api/tickets";
-    req.headers = {{"Authorization", "Bearer " + api_token}, {"Content-Type", "application/json"}};
-    req.body = line;
+    if (zendesk) {
+      // Each customer files a request as themselves (Requests API), so Zendesk's
+      // "ticket created" trigger fires with the customer as the acting user.
+      const auto t = nlohmann::json::parse(line, nullptr, false);
+      if (!t.is_object()) return RuntimeError(cmd, "malformed sample ticket: " + line);
+      const std::string email = t["requester"].value("email", "");
+      const nlohmann::json user = {{"user", {{"name", t["requester"].value("name", email)}, {"email", email}}}};
+      HttpRequest create = zendesk_api->Request("POST", "/api/v2/users.json");
+      create.headers.emplace_back("Content-Type", "application/json");
+      create.body = user.dump();
+      auto made = http->Send(create);
+      if (!made.ok() || (made->status != 201 && made->status != 422))
+        return RuntimeError(cmd, "creating a Zendesk user failed: " + (made.ok() ? made->body : made.status().ToString()));
+      req.url = helpdesk_url + "/api/v2/requests.json";
+      req.headers = {{"Authorization", "Basic " + Base64Encode(email + "/token:" + api_token)},
+                     {"Content-Type", "application/json"}};
+      req.body = nlohmann::json{{"request", {{"subject", t.value("subject", "")},
+                                             {"comment", {{"body", t.value("description", "")}}}}}}
+                     .dump();
+    } else {
+      req.url = helpdesk_url + "/api/tickets";
+      req.headers = {{"Authorization", "Bearer " + api_token}, {"Content-Type", "application/json"}};
+      req.body = line;
+    }
     auto res = http->Send(req);
     if (!res.ok() || res->status != 201)
       return RuntimeError(cmd, "filing a ticket failed: " + (res.ok() ? res->body : res.status().ToString()));
     auto j = nlohmann::json::parse(res->body, nullptr, false);
-    filed.emplace_back(j["ticket"]["id"].is_string() ? j["ticket"]["id"].get<std::string>()
-                                                     : std::to_string(j["ticket"]["id"].get<int64_t>()),
-                       j["ticket"].value("subject", ""));
+    const nlohmann::json& created = j[zendesk ? "request" : "ticket"];
+    filed.emplace_back(created["id"].is_string() ? created["id"].get<std::string>()
+                                                 : std::to_string(created["id"].get<int64_t>()),
+                       created.value("subject", ""));
   }
-  std::cout << "Filed " << filed.size() << " tickets in the sandbox; waiting for deskpilot…\n" << std::flush;
+  std::cout << "Filed " << filed.size() << " tickets in the " << (zendesk ? "Zendesk sandbox" : "sandbox")
+            << "; waiting for deskpilot…\n"
+            << std::flush;
 
   Store& store = *(*service)->components().store;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
@@ -197,12 +282,12 @@ int RunDemo(int argc, char** argv) {
     }
   }
   std::cout << "\n"
-            << Pad("#", 4) << Pad("subject", 32) << Pad("category", 22) << Pad("priority", 14)
+            << Pad("#", 6) << Pad("subject", 32) << Pad("category", 22) << Pad("priority", 14)
             << Pad("sentiment", 16) << Pad("decision", 11) << Pad("cited", 28) << "draft (first line)\n"
             << std::string(160, '-') << "\n";
   int processed = 0;
   for (const auto& [id, subject] : filed) {
-    std::cout << Pad(id, 4) << Pad(Cut(subject, 30), 32);
+    std::cout << Pad(id, 6) << Pad(Cut(subject, 30), 32);
     auto it = triage_by_ticket.find(id);
     if (it == triage_by_ticket.end()) {
       std::cout << "(not processed: job " << (state_by_ticket.count(id) ? state_by_ticket[id] : "missing") << ")\n";
@@ -236,9 +321,35 @@ int RunDemo(int argc, char** argv) {
   std::cout << "Audit log: " << config->storage.path << " ("
             << (verify.ok() && verify->ok ? "chain verified, " + std::to_string(verify->rows) + " rows" : "CHAIN BROKEN")
             << "; check it with: deskpilot audit verify --db " << config->storage.path << ")\n";
-  std::cout << "Sandbox tickets: " << so.db_path << "; config: " << config_file.string() << "\n";
+  if (zendesk) {
+    // What Zendesk now holds, read back from the help desk itself.
+    int tagged = 0, notes = 0, replies = 0, prioritised = 0, grouped = 0;
+    const std::string me = std::to_string(ZendeskFakeOptions{}.api_user_id);
+    for (const auto& [id, subject] : filed) {
+      const nlohmann::json t = zendesk_desk.Ticket(std::stoll(id));
+      for (const auto& tag : t.value("tags", nlohmann::json::array()))
+        if (tag == config->policy.marker_tag) ++tagged;
+      prioritised += !t["priority"].is_null();
+      grouped += !t["group_id"].is_null();
+      for (const auto& c : zendesk_desk.Comments(std::stoll(id))) {
+        if (std::to_string(c.value("author_id", int64_t{0})) != me) continue;
+        (c.value("public", true) ? replies : notes) += 1;
+      }
+    }
+    std::cout << "Zendesk write-back: " << tagged << " tickets tagged \"" << config->policy.marker_tag << "\", "
+              << prioritised << " with a priority, " << grouped << " routed to a group, " << notes
+              << " internal notes, " << replies << " public replies; " << zendesk_desk.Deliveries().size()
+              << " signed webhook deliveries\n";
+    std::cout << "Config: " << config_file.string() << "\n";
+  } else {
+    std::cout << "Sandbox tickets: " << so.db_path << "; config: " << config_file.string() << "\n";
+  }
   (*service)->Stop();
-  sandbox.Stop();
+  if (zendesk) {
+    zendesk_desk.Stop();
+  } else {
+    sandbox.Stop();
+  }
   if (!finished || processed != static_cast<int>(filed.size()))
     return RuntimeError(cmd, "not every ticket was processed before the timeout");
   if (!verify.ok() || !verify->ok) return RuntimeError(cmd, "audit chain did not verify");

@@ -1,6 +1,7 @@
-// `deskpilot kb ingest|search|eval`: fill the knowledge base from files, query it the way
-// the fts5 retriever does, and measure its ranking on labelled queries. All work on the
-// same SQLite file as a running `serve`.
+// `deskpilot kb ingest|sync|search|eval`: fill the knowledge base from files or from the
+// help desk's own articles and solved tickets, query it the way the fts5 retriever does,
+// and measure its ranking on labelled queries. All work on the same SQLite file as a
+// running `serve`.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,13 +11,21 @@
 #include <string>
 #include <vector>
 
+#include <ctime>
+#include <map>
+#include <set>
+
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "deskpilot/redact.h"
+#include "deskpilot/registry.h"
+#include "deskpilot/store.h"
 #include "retriever/fts5/kb_eval.h"
 #include "retriever/fts5/kb_index.h"
+#include "retriever/fts5/kb_text.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -27,6 +36,8 @@ constexpr char kKbUsage[] =
     "subcommands:\n"
     "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories);\n"
     "           --answered FILE.jsonl adds past questions as evidence for the articles that answered them\n"
+    "  sync     pull the help desk's published articles (--source NAME, incremental) and, with\n"
+    "           --solved-since DATE, its solved tickets as resolved-ticket passages (PII redacted)\n"
     "  search   show the ranked passages for QUERY... (--k N, --json)\n"
     "  eval     recall@1/5/10, MRR and nDCG@10 on labelled queries (--queries F.jsonl, --k N, --json)\n"
     "\n"
@@ -136,6 +147,172 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
     if (!stats.ok()) return fail(stats.status());
     std::cout << "answered questions added: " << stats->added << "\nanswered questions unchanged: "
               << stats->unchanged << "\n";
+  }
+  return kExitOk;
+}
+
+// How far back each incremental listing reaches before the previous sync's start: an
+// article saved while that listing ran may carry an update time just before it.
+constexpr std::chrono::seconds kSyncOverlap{60};
+
+using SysClock = std::chrono::system_clock;
+
+int64_t UnixSeconds(SysClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// Vendor errors: bad credentials or a refusal are runtime failures the operator fixes in
+// the help desk; a help desk without the capability is a usage error.
+int SyncError(const std::string& cmd, const std::string& what, const Status& s) {
+  if (s.code() == Code::kFailedPrecondition) return UsageError(cmd, what + ": " + s.message());
+  return RuntimeError(cmd, what + ": " + s.ToString());
+}
+
+// The KB document of a solved ticket: the customer's question and the agent's public
+// answer, redacted (they are customer text; they will be quoted to other customers).
+std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, const Ticket& t, const Redactor& redactor) {
+  const Comment* question = nullptr;
+  const Comment* answer = nullptr;
+  for (const Comment& c : t.comments) {
+    if (c.author_role == AuthorRole::kCustomer && question == nullptr) question = &c;
+    // The last public reply by a person: deskpilot's own replies are not evidence.
+    if (c.author_role == AuthorRole::kAgent && c.is_public && !c.by_deskpilot) answer = &c;
+  }
+  if (answer == nullptr) return std::nullopt;
+  RedactionMap map;
+  KbDocument doc;
+  doc.kind = PassageKind::kResolvedTicket;
+  doc.doc_id = source + ":ticket:" + t.id;
+  doc.title = redactor.Redact(t.subject, &map);
+  const std::string asked = question != nullptr ? question->body : t.description;
+  doc.text = "## Question\n" + redactor.Redact(t.subject + "\n" + asked, &map) + "\n\n## Answer\n" +
+             redactor.Redact(answer->body, &map) + "\n";
+  return doc;
+}
+
+int KbSync(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Pull the help desk's knowledge base into deskpilot's: published articles of the "
+                             "configured locales (only those changed since the last sync are re-read; drafts "
+                             "and archived or deleted articles leave the KB) and, with --solved-since, solved "
+                             "tickets as resolved-ticket passages with PII redacted.");
+  opts.custom_help("--config FILE --source NAME [options]");
+  opts.add_options()
+      ("c,config", "config file (TOML)", cxxopts::value<std::string>())
+      ("source", "the [[helpdesk]] name", cxxopts::value<std::string>())
+      ("locale", "only this locale (default: the help desk's configured ones)", cxxopts::value<std::string>())
+      ("solved-since", "also add tickets solved or closed and updated since DATE (YYYY-MM-DD or RFC 3339)",
+       cxxopts::value<std::string>())
+      ("limit", "at most this many solved tickets", cxxopts::value<int>()->default_value("1000"))
+      ("h,help", "show help");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  if (!args->unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args->unmatched().front() + "'");
+  if (args->count("config") == 0 || args->count("source") == 0)
+    return UsageError(cmd, "--config FILE and --source NAME are required");
+  const std::string source = (*args)["source"].as<std::string>();
+  std::optional<SysClock::time_point> solved_since;
+  if (args->count("solved-since") > 0) {
+    SysClock::time_point t;
+    if (!ParseCliDate((*args)["solved-since"].as<std::string>(), &t))
+      return UsageError(cmd, "--solved-since wants YYYY-MM-DD or an RFC 3339 UTC time");
+    solved_since = t;
+  }
+  const int limit = (*args)["limit"].as<int>();
+  if (limit < 1) return UsageError(cmd, "--limit must be at least 1");
+
+  Result<Config> config = LoadConfig((*args)["config"].as<std::string>());
+  if (!config.ok()) return UsageError(cmd, config.status().message());
+  auto http = NewCurlHttpClient();
+  std::unique_ptr<Helpdesk> helpdesk = OpenHelpdesk(cmd, *config, source, http.get(), &exit_code);
+  if (!helpdesk) return exit_code;
+  std::vector<std::string> locales = helpdesk->ArticleLocales();
+  if (args->count("locale") > 0) locales = {(*args)["locale"].as<std::string>()};
+  if (locales.empty())
+    return UsageError(cmd, "helpdesk \"" + source + "\" (type " + std::string(helpdesk->type()) +
+                               ") has no knowledge base that deskpilot can sync");
+
+  const std::string& db = config->storage.path;
+  auto store = OpenSqliteStore(db);
+  if (!store.ok()) return RuntimeError(cmd, "open " + db + ": " + store.status().ToString());
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + db + ": " + index.status().ToString());
+
+  for (const std::string& locale : locales) {
+    // Per source and locale: when the last sync started and which articles it left in
+    // the KB (so one that disappears from the help desk can be taken out).
+    const std::string key = "kb_sync:" + source + ":" + locale;
+    nlohmann::json state = nlohmann::json::object();
+    if (auto cached = (*store)->CacheGet(key); !cached.ok()) {
+      return RuntimeError(cmd, "read sync state: " + cached.status().ToString());
+    } else if (cached->has_value()) {
+      state = nlohmann::json::parse(**cached, nullptr, false);
+      if (!state.is_object()) state = nlohmann::json::object();
+    }
+    const bool first = !state.contains("since") || !state["since"].is_number_integer();
+    const SysClock::time_point started = SysClock::now();
+    std::optional<SysClock::time_point> since;
+    if (!first) since = SysClock::time_point(std::chrono::seconds(state["since"].get<int64_t>())) - kSyncOverlap;
+
+    auto changed = helpdesk->ListArticles(locale, since);
+    if (!changed.ok()) return SyncError(cmd, "list " + locale + " articles", changed.status());
+    // Archived and deleted articles are in no listing, changed or not: only the full
+    // list shows they are gone. The first sync's listing is already the full list.
+    std::set<std::string> live;
+    if (first) {
+      for (const HelpArticle& a : *changed)
+        if (!a.draft) live.insert(a.id);
+    } else {
+      auto all = helpdesk->ListArticles(locale, std::nullopt);
+      if (!all.ok()) return SyncError(cmd, "list " + locale + " articles", all.status());
+      for (const HelpArticle& a : *all)
+        if (!a.draft) live.insert(a.id);
+    }
+    auto doc_id = [&](const std::string& article_id) { return source + ":" + locale + ":" + article_id; };
+    std::vector<KbDocument> docs;
+    for (const HelpArticle& a : *changed) {
+      if (a.draft || !live.count(a.id)) continue;
+      const kb::HtmlDoc html = kb::HtmlToMarkdown(a.body_html);
+      docs.push_back({doc_id(a.id), a.title.empty() ? html.title : a.title, html.body, a.url});
+    }
+    std::vector<std::string> gone;
+    const nlohmann::json known = state.value("articles", nlohmann::json::object());
+    for (const auto& [id, unused] : known.items())
+      if (!live.count(id)) gone.push_back(doc_id(id));
+    // A draft of an article deskpilot never synced is simply skipped.
+    auto removed = (*index)->RemoveDocuments(gone);
+    if (!removed.ok()) return RuntimeError(cmd, removed.status().ToString());
+    auto stats = (*index)->IngestDocuments(docs);
+    if (!stats.ok()) return RuntimeError(cmd, stats.status().ToString());
+
+    nlohmann::json articles = nlohmann::json::object();
+    for (const std::string& id : live) articles[id] = true;
+    state = {{"since", UnixSeconds(started)}, {"articles", articles}};
+    if (Status s = (*store)->CachePut(key, state.dump(), NowMs()); !s.ok())
+      return RuntimeError(cmd, "store sync state: " + s.ToString());
+    std::cout << "articles " << locale << ": " << changed->size() << " listed as changed"
+              << (first ? " (first sync)" : "") << ", " << stats->documents << " added or updated, "
+              << stats->unchanged << " unchanged, " << *removed << " removed, " << live.size() << " published\n";
+  }
+
+  if (solved_since) {
+    auto tickets = helpdesk->ListSolvedTickets(*solved_since, limit, /*with_comments=*/true);
+    if (!tickets.ok()) return SyncError(cmd, "list solved tickets", tickets.status());
+    Redactor redactor;
+    std::vector<KbDocument> docs;
+    size_t without_answer = 0;
+    for (const Ticket& t : *tickets) {
+      if (auto doc = ResolvedTicketDocument(source, t, redactor)) {
+        docs.push_back(std::move(*doc));
+      } else {
+        ++without_answer;
+      }
+    }
+    auto stats = (*index)->IngestDocuments(docs);
+    if (!stats.ok()) return RuntimeError(cmd, stats.status().ToString());
+    std::cout << "resolved tickets: " << tickets->size() << " solved since " << (*args)["solved-since"].as<std::string>()
+              << ", " << stats->documents << " added or updated, " << stats->unchanged << " unchanged, "
+              << without_answer << " without a public agent answer (skipped)\n";
   }
   return kExitOk;
 }
@@ -259,6 +436,52 @@ int KbEval(const std::string& cmd, int argc, char** argv) {
 
 }  // namespace
 
+std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& config, const std::string& source,
+                                       HttpClient* http, int* exit_code) {
+  const HelpdeskConfig* hd = nullptr;
+  for (const auto& h : config.helpdesks)
+    if (h.name == source) hd = &h;
+  if (hd == nullptr) {
+    *exit_code = UsageError(cmd, "no [[helpdesk]] named \"" + source + "\" in " + config.file);
+    return nullptr;
+  }
+  Registry registry;
+  RegisterBuiltinAdapters(registry);
+  ConfigSection section(hd->section, hd->path);
+  AdapterContext ctx;
+  ctx.section = &section;
+  ctx.name = hd->name;
+  ctx.db_path = config.storage.path;
+  ctx.http = http;
+  auto made = registry.MakeHelpdesk(hd->type, ctx);
+  Status st = made.ok() ? section.Finish() : made.status();
+  if (!st.ok()) {
+    *exit_code = st.code() == Code::kInvalidArgument ? UsageError(cmd, st.message()) : RuntimeError(cmd, st.ToString());
+    return nullptr;
+  }
+  return std::move(made).value();
+}
+
+bool ParseCliDate(const std::string& text, std::chrono::system_clock::time_point* out) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, consumed = -1;
+  std::tm tm{};
+  const bool date_only = text.size() == 10 &&
+                         std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) == 3 && consumed == 10;
+  const bool date_time =
+      !date_only && std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &s, &consumed) == 6 &&
+      consumed == static_cast<int>(text.size());
+  if (!date_only && !date_time) return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
+}
+
 // argv[0] is "deskpilot kb", argv[1] the subcommand.
 int RunKb(int argc, char** argv) {
   const std::string cmd = argv[0];
@@ -275,6 +498,7 @@ int RunKb(int argc, char** argv) {
   std::string full = cmd + " " + sub;
   argv[1] = full.data();
   if (sub == "ingest") return KbIngest(full, argc - 1, argv + 1);
+  if (sub == "sync") return KbSync(full, argc - 1, argv + 1);
   if (sub == "search") return KbSearch(full, argc - 1, argv + 1);
   if (sub == "eval") return KbEval(full, argc - 1, argv + 1);
   std::cerr << kKbUsage;

@@ -1,4 +1,5 @@
-// `deskpilot sandbox`: the local sandbox help desk in the foreground.
+// `deskpilot sandbox`: the local sandbox help desk in the foreground, speaking its own
+// REST API or (--dialect zendesk) the subset of Zendesk's that deskpilot uses.
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "cli/commands.h"
 #include "deskpilot/crypto.h"
 #include "helpdesk/sandbox/sandbox_server.h"
+#include "helpdesk/zendesk/zendesk_fake.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -39,10 +41,15 @@ int RunSandbox(int argc, char** argv) {
       "webhook-secret-env", "environment variable holding the webhook signing secret",
       cxxopts::value<std::string>()->default_value(kDefaultSecretEnv))(
       "api-token-env", "environment variable holding the API bearer token",
-      cxxopts::value<std::string>()->default_value(kDefaultTokenEnv))("h,help", "show help");
+      cxxopts::value<std::string>()->default_value(kDefaultTokenEnv))(
+      "dialect", "sandbox (its own API) or zendesk (Zendesk's endpoints and payloads for the subset deskpilot "
+                 "uses; tickets in memory, webhooks set up with `deskpilot webhook register`)",
+      cxxopts::value<std::string>()->default_value("sandbox"))(
+      "email", "zendesk dialect: the API user's email (Basic {email}/token:{token})",
+      cxxopts::value<std::string>()->default_value("deskpilot@sandbox.invalid"))("h,help", "show help");
 
   SandboxOptions options;
-  std::string secret_env, token_env;
+  std::string secret_env, token_env, dialect, email;
   try {
     auto args = opts.parse(argc, argv);
     if (args.count("help")) {
@@ -50,11 +57,17 @@ int RunSandbox(int argc, char** argv) {
       return kExitOk;
     }
     if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument \"" + args.unmatched()[0] + "\"");
+    dialect = args["dialect"].as<std::string>();
+    email = args["email"].as<std::string>();
+    if (dialect != "sandbox" && dialect != "zendesk") return UsageError(cmd, "--dialect must be sandbox or zendesk");
     if (!args.count("port")) return UsageError(cmd, "--port N is required (0 picks a free port)");
-    if (!args.count("db")) return UsageError(cmd, "--db FILE is required");
+    if (dialect == "sandbox" && !args.count("db")) return UsageError(cmd, "--db FILE is required");
+    if (dialect == "zendesk" && (args.count("db") || !args["webhook-url"].as<std::string>().empty()))
+      return UsageError(cmd, "--db and --webhook-url are for the sandbox dialect (zendesk keeps tickets in memory "
+                             "and gets its webhook from `deskpilot webhook register`)");
     options.port = args["port"].as<int>();
     options.host = args["host"].as<std::string>();
-    options.db_path = args["db"].as<std::string>();
+    if (args.count("db")) options.db_path = args["db"].as<std::string>();
     options.webhook_url = args["webhook-url"].as<std::string>();
     secret_env = args["webhook-secret-env"].as<std::string>();
     token_env = args["api-token-env"].as<std::string>();
@@ -63,7 +76,7 @@ int RunSandbox(int argc, char** argv) {
   }
   if (options.port < 0 || options.port > 65535) return UsageError(cmd, "--port must be in [0, 65535]");
   if (options.host.empty()) return UsageError(cmd, "--host must not be empty");
-  if (options.db_path.empty()) return UsageError(cmd, "--db must not be empty");
+  if (dialect == "sandbox" && options.db_path.empty()) return UsageError(cmd, "--db must not be empty");
   if (!options.webhook_url.empty() && options.webhook_url.rfind("http://", 0) != 0 &&
       options.webhook_url.rfind("https://", 0) != 0) {
     return UsageError(cmd, "--webhook-url must start with http:// or https://");
@@ -81,6 +94,29 @@ int RunSandbox(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  if (dialect == "zendesk") {
+    // The Zendesk dialect is the loopback Zendesk the adapter's tests run against: it
+    // was written from Zendesk's API reference, not from the adapter, so it is the same
+    // thing a real account answers for this subset (see the zendesk adapter's README).
+    ZendeskFakeOptions zo;
+    zo.host = options.host;
+    zo.port = options.port;
+    zo.email = email;
+    zo.api_token = options.api_token;
+    ZendeskFake zendesk(zo);
+    if (Status s = zendesk.Start(); !s.ok()) return RuntimeError(cmd, s.ToString());
+    std::cout << "Zendesk-dialect sandbox listening on http://" << options.host << ":" << zendesk.port() << "\n"
+              << "API user " << email << " (Basic {email}/token:{token}; the token is account-wide)\n";
+    if (token_generated)
+      std::cout << "generated API token (set " << token_env << " to choose one): " << options.api_token << "\n";
+    std::cout << "webhooks: run `deskpilot webhook register` against it" << std::endl;
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::cout << "signal " << sig << ": stopping" << std::endl;
+    zendesk.Stop();
+    return kExitOk;
+  }
 
   SandboxServer server(options);
   if (Status s = server.Start(); !s.ok()) return RuntimeError(cmd, s.ToString());

@@ -13,9 +13,11 @@
 
 #include <fstream>
 
+#include "classifier/embedded/embedded_classifier.h"
 #include "classifier/embedded/evaluation.h"
 #include "classifier/embedded/linear_model.h"
 #include "cli/commands.h"
+#include "deskpilot/redact.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -71,15 +73,73 @@ Status WriteText(const std::filesystem::path& path, const std::string& text) {
   return Status::Ok();
 }
 
+// Labelled examples from the help desk's solved tickets: the label is the first tag
+// that starts with `tag_prefix` (prefix removed) or, without a prefix, the custom
+// field `field` (its configured name or numeric id). The text is what the classifier
+// will see for a new ticket (subject and description), redacted as it will be then.
+Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const std::string& field,
+                                                     const std::string& tag_prefix,
+                                                     std::chrono::system_clock::time_point since, int limit) {
+  DP_ASSIGN_OR_RETURN(std::vector<Ticket> tickets, helpdesk.ListSolvedTickets(since, limit, /*with_comments=*/false));
+  Redactor redactor;
+  std::vector<LabeledText> out;
+  size_t unlabelled = 0, ambiguous = 0;
+  for (Ticket& t : tickets) {
+    std::set<std::string> labels;
+    if (!tag_prefix.empty()) {
+      for (const std::string& tag : t.tags)
+        if (tag.size() > tag_prefix.size() && tag.rfind(tag_prefix, 0) == 0) labels.insert(tag.substr(tag_prefix.size()));
+    } else if (auto it = t.custom_fields.find(field); it != t.custom_fields.end() && !it->second.empty()) {
+      labels.insert(it->second);
+    }
+    if (labels.empty()) {
+      ++unlabelled;
+      continue;
+    }
+    // Two labels on one ticket would teach the model both; such a ticket teaches nothing.
+    if (labels.size() > 1) {
+      ++ambiguous;
+      continue;
+    }
+    t.comments.clear();
+    RedactionMap map;
+    std::string text = redactor.Redact(BuildTicketText(t).whole, &map);
+    if (text.empty()) {
+      ++unlabelled;
+      continue;
+    }
+    out.push_back({std::move(text), *labels.begin()});
+  }
+  std::cout << "solved tickets: " << tickets.size() << ", labelled " << out.size() << "\n";
+  if (unlabelled > 0)
+    std::cout << "warning: " << unlabelled << " ticket" << (unlabelled == 1 ? "" : "s") << " without "
+              << (tag_prefix.empty() ? "a value in field \"" + field + "\"" : "a tag starting with \"" + tag_prefix + "\"")
+              << " (skipped)\n";
+  if (ambiguous > 0)
+    std::cout << "warning: " << ambiguous << " ticket" << (ambiguous == 1 ? "" : "s")
+              << " with more than one label tag (skipped)\n";
+  return out;
+}
+
 }  // namespace
 
 int RunTrain(int argc, char** argv) {
   const std::string cmd = argv[0];
   cxxopts::Options opts(cmd, "Train an embedded classifier model (TF-IDF word+char n-grams, softmax regression) "
-                             "on labelled JSON Lines: one {\"text\": ..., \"<field>\": ...} object per line.");
+                             "on labelled JSON Lines: one {\"text\": ..., \"<field>\": ...} object per line; "
+                             "or on a help desk's solved tickets (--config, --source), labelled by a tag prefix "
+                             "or a custom field.");
   TrainOptions defaults;
   opts.add_options()("data", "training data (JSONL)", cxxopts::value<std::string>())(
-      "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
+      "field", "label field (with --source: the custom field's configured name or numeric id, unless "
+               "--tag-prefix is given)", cxxopts::value<std::string>()->default_value("label"))(
+      "c,config", "config file (TOML), with --source", cxxopts::value<std::string>())(
+      "source", "train on this [[helpdesk]]'s solved tickets instead of --data", cxxopts::value<std::string>())(
+      "tag-prefix", "with --source: the label is the ticket's tag with this prefix removed (cat_refund → refund)",
+      cxxopts::value<std::string>())(
+      "solved-since", "with --source: tickets updated since DATE (YYYY-MM-DD or RFC 3339; default: all)",
+      cxxopts::value<std::string>())(
+      "limit", "with --source: at most this many tickets", cxxopts::value<int>()->default_value("10000"))(
       "out", "model file to write", cxxopts::value<std::string>())(
       "cv", "also report K-fold cross-validated accuracy, macro-F1, abstention and auto-threshold figures (K >= 2)",
       cxxopts::value<int>())(
@@ -88,7 +148,9 @@ int RunTrain(int argc, char** argv) {
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")("h,help", "show help");
-  std::string data_path, field, out_path;
+  std::string data_path, field, out_path, config_path, source, tag_prefix;
+  std::chrono::system_clock::time_point solved_since{};
+  int limit = 0;
   int cv_folds = 0;
   TrainOptions options;
   try {
@@ -97,9 +159,24 @@ int RunTrain(int argc, char** argv) {
       std::cout << opts.help() << "\n";
       return kExitOk;
     }
-    if (!args.count("data")) return UsageError(cmd, "--data FILE.jsonl is required");
+    if (args.count("data") + args.count("source") != 1)
+      return UsageError(cmd, "give --data FILE.jsonl or --config FILE --source NAME");
     if (!args.count("out")) return UsageError(cmd, "--out MODEL is required");
-    data_path = args["data"].as<std::string>();
+    if (args.count("data")) {
+      data_path = args["data"].as<std::string>();
+      if (args.count("tag-prefix") || args.count("solved-since"))
+        return UsageError(cmd, "--tag-prefix and --solved-since only apply with --source");
+    } else {
+      if (!args.count("config")) return UsageError(cmd, "--source needs --config FILE");
+      config_path = args["config"].as<std::string>();
+      source = args["source"].as<std::string>();
+      if (args.count("tag-prefix")) tag_prefix = args["tag-prefix"].as<std::string>();
+      if (args.count("tag-prefix") && tag_prefix.empty()) return UsageError(cmd, "--tag-prefix must not be empty");
+      if (args.count("solved-since") && !ParseCliDate(args["solved-since"].as<std::string>(), &solved_since))
+        return UsageError(cmd, "--solved-since wants YYYY-MM-DD or an RFC 3339 UTC time");
+      limit = args["limit"].as<int>();
+      if (limit < 1) return UsageError(cmd, "--limit must be at least 1");
+    }
     field = args["field"].as<std::string>();
     out_path = args["out"].as<std::string>();
     if (args.count("cv")) {
@@ -118,13 +195,27 @@ int RunTrain(int argc, char** argv) {
     return UsageError(cmd, e.what());
   }
 
-  auto data = LoadJsonl(data_path, field);
+  Result<std::vector<LabeledText>> data = Status::Internal("no training data read");
+  std::string origin = data_path;
+  if (source.empty()) {
+    data = LoadJsonl(data_path, field);
+  } else {
+    auto config = LoadConfig(config_path);
+    if (!config.ok()) return UsageError(cmd, config.status().message());
+    auto http = NewCurlHttpClient();
+    int exit_code = kExitOk;
+    std::unique_ptr<Helpdesk> helpdesk = OpenHelpdesk(cmd, *config, source, http.get(), &exit_code);
+    if (!helpdesk) return exit_code;
+    data = LabeledFromHelpdesk(*helpdesk, field, tag_prefix, solved_since, limit);
+    origin = "helpdesk \"" + source + "\"";
+    if (!tag_prefix.empty()) field = "tags " + tag_prefix + "*";
+  }
   if (!data.ok()) return ExitFor(cmd, data.status());
-  if (data->empty()) return UsageError(cmd, data_path + ": no examples");
+  if (data->empty()) return UsageError(cmd, origin + ": no examples");
 
   std::map<std::string, size_t> counts;
   for (const auto& ex : *data) ++counts[ex.label];
-  std::cout << "examples: " << data->size() << " from " << data_path << " (field \"" << field << "\", "
+  std::cout << "examples: " << data->size() << " from " << origin << " (field \"" << field << "\", "
             << counts.size() << " labels)\n";
   size_t width = 5;
   for (const auto& [label, n] : counts) width = std::max(width, label.size());
@@ -154,7 +245,7 @@ int RunTrain(int argc, char** argv) {
   }
 
   std::cerr << "training on " << data->size() << " examples (" << options.calibration_folds
-            << " calibration folds, then the final model)...\n";
+            << " calibration folds for each of " << options.learners.size() << " learners, averaged into the model)...\n";
   const auto start = std::chrono::steady_clock::now();
   std::vector<Prediction> out_of_fold;
   auto model = TrainLinearModel(*data, options, &out_of_fold);

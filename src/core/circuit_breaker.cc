@@ -28,10 +28,12 @@ Status CircuitBreaker::Allow(Clock::time_point now) {
 void CircuitBreaker::Record(const Status& outcome, Clock::time_point now) {
   std::lock_guard lock(mu_);
   // Only failures that say "the upstream is unwell" count. A deferred status came from
-  // a breaker, not from the upstream.
+  // a breaker, not from the upstream. A 429 (kResourceExhausted) proves the upstream is up
+  // and answering: it is honoured through Retry-After, never by opening the circuit
+  // (reliability.md), so it neither counts nor resets.
+  if (outcome.code() == Code::kResourceExhausted) return;
   const bool transient = !outcome.ok() && !outcome.deferred() &&
-                         (outcome.code() == Code::kUnavailable || outcome.code() == Code::kDeadlineExceeded ||
-                          outcome.code() == Code::kResourceExhausted);
+                         (outcome.code() == Code::kUnavailable || outcome.code() == Code::kDeadlineExceeded);
   if (!transient) {
     if (!outcome.deferred()) {
       state_ = State::kClosed;

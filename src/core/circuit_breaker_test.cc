@@ -56,6 +56,16 @@ TEST(CircuitBreaker, HalfOpenLetsOneProbeThrough) {
   EXPECT_TRUE(cb.Allow(t0 + 11s).ok());
 }
 
+TEST(CircuitBreaker, RateLimitsNeverOpenTheCircuit) {
+  CircuitBreaker cb("model", 2, 5s);
+  for (int i = 0; i < 10; ++i) cb.Record(Status::ResourceExhausted("429"));
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+  cb.Record(Status::Unavailable("500"));
+  cb.Record(Status::ResourceExhausted("429 between two 5xx does not reset"));
+  cb.Record(Status::Unavailable("500"));
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+}
+
 TEST(CircuitBreaker, DeferredOutcomesDoNotCount) {
   CircuitBreaker cb("model", 1, 5s);
   Status d = Status::Unavailable("other breaker");

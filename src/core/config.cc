@@ -394,6 +394,8 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
       s.AddError("listen", "expected \"host:port\" with port 0-65535, got \"" + listen + "\"");
     c.server.max_body_bytes = s.Int("max_body_bytes", c.server.max_body_bytes, 1024, 1LL << 30);
     c.server.threads = static_cast<int>(s.Int("threads", c.server.threads, 1, 1024));
+    c.server.request_timeout_seconds =
+        static_cast<int>(s.Int("request_timeout_seconds", c.server.request_timeout_seconds, 1, 3600));
   }
   {
     ConfigSection s = root.Table("storage");
@@ -408,6 +410,10 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
     c.workers.max_attempts =
         static_cast<int>(s.Int("max_attempts", c.workers.max_attempts, 1, 1000));
     c.workers.poll_ms = static_cast<int>(s.Int("poll_ms", c.workers.poll_ms, 1, 60000));
+    c.workers.breaker_failures =
+        static_cast<int>(s.Int("breaker_failures", c.workers.breaker_failures, 1, 1000));
+    c.workers.breaker_open_seconds =
+        static_cast<int>(s.Int("breaker_open_seconds", c.workers.breaker_open_seconds, 1, 3600));
   }
 
   if (const nlohmann::json* helpdesks = root.Raw("helpdesk");

@@ -148,7 +148,8 @@ class CurlHttpClient : public HttpClient {
 
 bool IsRetryableHttpStatus(int status) {
   switch (status) {
-    case 408: case 425: case 429: case 500: case 502: case 503: case 504: case 529:
+    // 409: a concurrent update won the race; StatusFromHttp maps it to kUnavailable too.
+    case 408: case 409: case 425: case 429: case 500: case 502: case 503: case 504: case 529:
       return true;
     default:
       return false;
@@ -248,7 +249,11 @@ Status StatusFromHttp(const HttpResponse& response, const std::string& what) {
   if (!excerpt.empty()) message += ": " + excerpt;
   auto retry_after = RetryAfterOf(response);
   Status status;
-  if (code == 429) {
+  if (code == 429 && IsQuotaExhausted(response)) {
+    // Waiting will not refill a spend limit: dead-letter with the reason, and an operator
+    // requeues (`deskpilot jobs retry`) once the quota is raised.
+    return Status::FailedPrecondition(message + " (quota or spend limit exhausted; not retried)");
+  } else if (code == 429) {
     status = Status::ResourceExhausted(message);
   } else if (code == 408 || code == 409 || code >= 500) {
     status = Status::Unavailable(message);
@@ -289,9 +294,12 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   }
   auto when = ParseHttpDate(std::string(v));
   if (!when) return std::nullopt;
-  auto delta = std::chrono::system_clock::from_time_t(*when) - now;
-  if (delta.count() < 0) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(delta);
+  // In milliseconds, not through system_clock's nanoseconds: a date past 2262 would
+  // overflow them (found by tests/fuzz/fuzz_retry_after). Saturates at a day like above.
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const int64_t delta_ms = static_cast<int64_t>(*when) * 1000 - now_ms;
+  return std::chrono::milliseconds(std::clamp<int64_t>(delta_ms, 0, 86400LL * 1000));
 }
 
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, int attempt) {

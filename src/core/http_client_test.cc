@@ -315,6 +315,157 @@ TEST(HttpClientTransportTest, MalformedUrlIsNotRetried) {
   EXPECT_TRUE(sleeper.delays.empty());
 }
 
+// A one-shot raw TCP upstream: accepts one connection per `answer` call, reads the
+// request head, then misbehaves as the answer says. cpp-httplib cannot send a reset or
+// a body shorter than its Content-Length, so this speaks TCP directly.
+class RawUpstream {
+ public:
+  enum class Answer { kReset, kTruncated };
+  RawUpstream() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 8);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~RawUpstream() {
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+  // Serves `connections` connections with `answer` on a background thread.
+  void Serve(Answer answer, int connections) {
+    thread_ = std::thread([this, answer, connections] {
+      for (int i = 0; i < connections; ++i) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[4096];
+        std::string head;
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = recv(c, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          head.append(buf, static_cast<size_t>(n));
+        }
+        if (answer == Answer::kTruncated) {
+          const std::string partial =
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ticket\":{";
+          send(c, partial.data(), partial.size(), MSG_NOSIGNAL);
+        } else {
+          linger hard{1, 0};  // close() sends RST, not FIN
+          setsockopt(c, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        }
+        close(c);
+      }
+    });
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/tickets/1"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(HttpClientTransportTest, ConnectionResetIsUnavailableAndRetried) {
+  RawUpstream upstream;
+  upstream.Serve(RawUpstream::Answer::kReset, 3);
+  auto client = NewCurlHttpClient();
+  HttpRequest r;
+  r.url = upstream.url();
+  RecordingSleeper sleeper;
+  RetryPolicy policy;
+  policy.max_attempts = 3;
+  auto result = SendWithRetry(*client, r, policy, sleeper.AsSleeper());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), Code::kUnavailable) << result.status().ToString();
+  EXPECT_EQ(sleeper.delays.size(), 2u) << "a reset is transient: every attempt is used";
+}
+
+TEST(HttpClientTransportTest, TruncatedBodyIsUnavailableAndRetried) {
+  RawUpstream upstream;
+  upstream.Serve(RawUpstream::Answer::kTruncated, 2);
+  auto client = NewCurlHttpClient();
+  HttpRequest r;
+  r.url = upstream.url();
+  RecordingSleeper sleeper;
+  RetryPolicy policy;
+  policy.max_attempts = 2;
+  auto result = SendWithRetry(*client, r, policy, sleeper.AsSleeper());
+  ASSERT_FALSE(result.ok()) << "a body shorter than its Content-Length must not pass as a response";
+  EXPECT_EQ(result.status().code(), Code::kUnavailable) << result.status().ToString();
+  EXPECT_EQ(sleeper.delays.size(), 1u);
+}
+
+// A scripted client: answers every Send with the same status (and headers).
+struct FixedAnswerClient : HttpClient {
+  HttpResponse answer;
+  Status error;
+  int sends = 0;
+  Result<HttpResponse> Send(const HttpRequest&) override {
+    ++sends;
+    if (!error.ok()) return error;
+    return answer;
+  }
+};
+
+// The retry decision for every class of answer an upstream gives, in-process
+// (SendWithRetry) and for the job (StatusFromHttp → retryable()).
+TEST(RetryMatrixTest, EveryAnswerClassGetsTheRightDecision) {
+  struct Case {
+    int status;
+    std::string retry_after;
+    std::string body;
+    Status transport_error;
+    bool retried;      // SendWithRetry tries again
+    bool job_retries;  // the job is rescheduled rather than dead-lettered
+  };
+  const auto later = HttpDate(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  const Case cases[] = {
+      {500, "", "", {}, true, true},
+      {502, "", "", {}, true, true},
+      {503, "", "", {}, true, true},
+      {504, "", "", {}, true, true},
+      {529, "", R"({"type":"error","error":{"type":"overloaded_error"}})", {}, true, true},
+      {429, "1", "", {}, true, true},
+      {429, later, "", {}, true, true},
+      {429, "", R"({"error":{"code":"insufficient_quota"}})", {}, false, false},
+      {408, "", "", {}, true, true},
+      {409, "", "", {}, true, true},
+      {400, "", "", {}, false, false},
+      {401, "", "", {}, false, false},
+      {403, "", "", {}, false, false},
+      {404, "", "", {}, false, false},
+      {422, "", "", {}, false, false},
+      {0, "", "", Status::DeadlineExceeded("timed out"), true, true},
+      {0, "", "", Status::Unavailable("connection reset by peer"), true, true},
+      {0, "", "", Status::Unavailable("could not resolve host"), true, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("status " + std::to_string(c.status) + " " + c.retry_after + " " + c.body +
+                 c.transport_error.ToString());
+    FixedAnswerClient client;
+    client.answer.status = c.status;
+    if (!c.retry_after.empty()) client.answer.headers["retry-after"] = c.retry_after;
+    client.answer.body = c.body;
+    client.error = c.transport_error;
+    RecordingSleeper sleeper;
+    RetryPolicy policy;
+    policy.max_attempts = 3;
+    auto result = SendWithRetry(client, HttpRequest{}, policy, sleeper.AsSleeper());
+    EXPECT_EQ(client.sends, c.retried ? 3 : 1);
+    Status final_status = result.ok() ? StatusFromHttp(*result, "call") : result.status();
+    EXPECT_FALSE(final_status.ok());
+    EXPECT_EQ(final_status.retryable(), c.job_retries) << final_status.ToString();
+    if (!c.retry_after.empty()) {
+      // Every in-process wait honoured the server's Retry-After.
+      for (auto d : sleeper.delays) EXPECT_GE(d, milliseconds(c.retry_after == "1" ? 1000 : 900));
+    }
+  }
+}
+
 std::chrono::system_clock::time_point At(int year, int mon, int day, int h, int m, int s) {
   std::tm tm{};
   tm.tm_year = year - 1900;
@@ -339,6 +490,8 @@ TEST(ParseRetryAfterTest, HttpDates) {
   EXPECT_EQ(ParseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", now), milliseconds(37000));
   EXPECT_EQ(ParseRetryAfter("Sun Nov  6 08:49:37 1994", now), milliseconds(37000));
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:48:00 GMT", now), milliseconds(0));  // past
+  // Found by fuzz_retry_after: a far-future date overflowed system_clock (UB); it saturates.
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 9007 07:28:00 GMT", now), milliseconds(86400 * 1000));
   EXPECT_EQ(ParseRetryAfter("Mon, 07 Nov 1994 08:49:00 GMT", now), milliseconds(86400000));
 }
 

@@ -67,7 +67,8 @@ void to_json(nlohmann::json& j, const Prediction& p) {
   j = {{"label", p.label},
        {"confidence", p.confidence},
        {"alternatives", std::move(alternatives)},
-       {"abstained", p.abstained}};
+       {"abstained", p.abstained},
+       {"calibrated", p.calibrated}};
 }
 
 void to_json(nlohmann::json& j, const Triage& t) {

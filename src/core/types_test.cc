@@ -60,7 +60,7 @@ TEST(TypesTest, PassageDraftDecisionJson) {
   EXPECT_EQ(pj, json({{"kind", "kb_article"}, {"id", "kb-1#2"}, {"doc_id", "kb-1"},
                       {"title", "Refunds"}, {"url", "https://kb/1"}, {"score", 3.5},
                       {"text", "text"}}));
-  Draft d{"Hello", {"kb-1"}, true, "extractive", {}};
+  Draft d{"Hello", {"kb-1"}, true, "extractive", {}, ""};
   EXPECT_EQ(json(d), json({{"body", "Hello"}, {"citations", {"kb-1"}}, {"grounded", true},
                            {"generator", "extractive"}}));
   Decision dec{Rung::kApprove, {"sensitive category"}};

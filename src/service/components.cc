@@ -1,8 +1,10 @@
 #include "service/components.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "deskpilot/registry.h"
+#include "llm/common/observed_llm_client.h"
 
 namespace deskpilot {
 namespace {
@@ -31,6 +33,24 @@ Result<std::unique_ptr<T>> MakeAdapter(const nlohmann::json& section, const std:
 
 }  // namespace
 
+void RecordLlmCall(Metrics& metrics, const LlmCallEvent& e) {
+  metrics.Inc("deskpilot_llm_calls_total", {{"adapter", e.adapter}, {"outcome", e.outcome}});
+  // A cached answer cost nothing; its tokens were counted when first paid for.
+  if (e.usage == nullptr || e.usage->cached) return;
+  metrics.Inc("deskpilot_llm_tokens_total", {{"adapter", e.adapter}, {"model", e.usage->model}, {"kind", "input"}},
+              static_cast<double>(e.usage->input_tokens));
+  metrics.Inc("deskpilot_llm_tokens_total", {{"adapter", e.adapter}, {"model", e.usage->model}, {"kind", "output"}},
+              static_cast<double>(e.usage->output_tokens));
+  metrics.Inc("deskpilot_llm_cost_total", {{"adapter", e.adapter}, {"model", e.usage->model}}, e.usage->cost);
+}
+
+std::string DefaultPromptsDir() {
+  if (const char* env = std::getenv("DESKPILOT_PROMPTS_DIR"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::is_directory(DESKPILOT_SOURCE_PROMPTS_DIR, ec)) return DESKPILOT_SOURCE_PROMPTS_DIR;
+  return DESKPILOT_INSTALLED_PROMPTS_DIR;
+}
+
 Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const BuildOptions& options) {
   auto c = std::make_unique<Components>();
   c->config = config;
@@ -54,6 +74,31 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
   base.data_dir = c->data_dir;
   base.sample_dir = options.sample_dir;
   base.http = c->http.get();
+  base.store = c->store.get();
+
+  // The model client comes first: the llm classifier, drafter and hybrid retriever
+  // are built on it.
+  if (config.llm.present) {
+    AdapterContext ctx = base;
+    ctx.name = "llm";
+    std::string prompts_dir;
+    auto made = MakeAdapter<LlmClient>(config.llm.section, "llm", ctx, [&](const std::string&, AdapterContext& x) {
+      prompts_dir = x.section->String("prompts_dir", DefaultPromptsDir());
+      return registry.MakeLlm(config.llm.type, x);
+    });
+    if (!made.ok()) return made.status();
+    Metrics* metrics = c->metrics.get();
+    metrics->Describe("deskpilot_llm_calls_total", "counter", "Model calls by adapter and outcome.");
+    metrics->Describe("deskpilot_llm_tokens_total", "counter", "Model tokens paid for, by adapter, model and kind (input|output).");
+    metrics->Describe("deskpilot_llm_cost_total", "counter", "Estimated model cost (configured prices per 1k tokens).");
+    c->llm = std::make_unique<ObservedLlmClient>(std::move(made).value(),
+                                                 [metrics](const LlmCallEvent& e) { RecordLlmCall(*metrics, e); });
+    auto prompts = PromptLibrary::LoadDir(prompts_dir);
+    if (!prompts.ok()) return Status::InvalidArgument("llm.prompts_dir: " + prompts.status().message());
+    c->prompts = std::move(prompts).value();
+    base.llm = c->llm.get();
+    base.prompts = &c->prompts;
+  }
 
   if (options.with_helpdesks) {
     for (const auto& hd : config.helpdesks) {

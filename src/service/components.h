@@ -12,6 +12,8 @@
 #include "deskpilot/drafter.h"
 #include "deskpilot/helpdesk.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/llm.h"
+#include "deskpilot/prompts.h"
 #include "deskpilot/retriever.h"
 #include "deskpilot/store.h"
 #include "service/metrics.h"
@@ -25,6 +27,9 @@ struct Components {
   std::string data_dir;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<Store> store;
+  // Declared before the adapters that hold pointers to them, so they outlive those.
+  std::unique_ptr<LlmClient> llm;  // only when [llm] is configured
+  PromptLibrary prompts;           // loaded (and checked) with the llm client
   std::map<std::string, std::unique_ptr<Helpdesk>> helpdesks;  // by configured name
   std::unique_ptr<Classifier> classifier;
   std::unique_ptr<Retriever> retriever;
@@ -38,6 +43,15 @@ struct BuildOptions {
   std::string sample_dir;
   bool with_helpdesks = true;  // triage needs none (and so no vendor secrets)
 };
+
+struct LlmCallEvent;
+// Turns model-call events into deskpilot_llm_calls_total{adapter,outcome},
+// deskpilot_llm_tokens_total{adapter,model,kind} and deskpilot_llm_cost_total{adapter,model}.
+void RecordLlmCall(Metrics& metrics, const LlmCallEvent& event);
+
+// The shipped prompt templates: $DESKPILOT_PROMPTS_DIR, else the source tree's prompts/
+// (a build), else the installed share/deskpilot/prompts.
+std::string DefaultPromptsDir();
 
 // Errors carry key paths; config problems are kInvalidArgument (exit code 2).
 Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const BuildOptions& options);

@@ -1,9 +1,13 @@
 #include "service/pipeline.h"
 
+#include <cctype>
+#include <algorithm>
 #include <chrono>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "deskpilot/canary.h"
 #include "service/normalize.h"
 
 namespace deskpilot {
@@ -60,7 +64,13 @@ std::string Summarize(const Ticket& t, const Triage& triage) {
     s = "Customer request about " + cat->label;
   else
     s = "Customer request";
-  if (!t.subject.empty()) s += " — \"" + t.subject.substr(0, 120) + "\"";
+  if (!t.subject.empty()) {
+    // Cut at a character boundary: half a UTF-8 sequence makes the note and the audit
+    // row invalid JSON text (nlohmann throws on dump).
+    size_t cut = std::min<size_t>(t.subject.size(), 120);
+    while (cut < t.subject.size() && cut > 0 && (static_cast<unsigned char>(t.subject[cut]) & 0xC0) == 0x80) --cut;
+    s += " — \"" + t.subject.substr(0, cut) + "\"";
+  }
   s += ".";
   if (const Prediction* sent = triage.Get("sentiment"); sent && !sent->abstained)
     s += " Mood: " + sent->label + ".";
@@ -69,6 +79,51 @@ std::string Summarize(const Ticket& t, const Triage& triage) {
     if (c.author_role == AuthorRole::kCustomer) ++customer_msgs;
   if (customer_msgs > 1) s += " " + std::to_string(customer_msgs) + " customer messages so far.";
   return s;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool HasCanary(const std::string& text, const std::string& canary) {
+  return Lower(text).find(Lower(canary)) != std::string::npos;
+}
+
+// Cuts every occurrence (any case) of the canary out of `text`.
+std::string CutCanary(const std::string& text, const std::string& canary) {
+  const std::string lower = Lower(text);
+  const std::string needle = Lower(canary);
+  std::string out;
+  size_t from = 0;
+  for (size_t at = lower.find(needle); at != std::string::npos; at = lower.find(needle, from)) {
+    out.append(text, from, at - from).append("[removed]");
+    from = at + needle.size();
+  }
+  return out.append(text, from, std::string::npos);
+}
+
+bool PlanLeaks(const WritePlan& plan, const std::string& canary) {
+  for (const auto& a : plan.actions) {
+    if (HasCanary(a.value, canary) || HasCanary(a.field, canary)) return true;
+    for (const auto& t : a.tags)
+      if (HasCanary(t, canary)) return true;
+  }
+  return false;
+}
+
+nlohmann::json UsageJson(const std::vector<ModelUsage>& usage) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& u : usage) {
+    out.push_back({{"adapter", u.adapter},
+                   {"model", u.model},
+                   {"prompt", u.prompt},
+                   {"input_tokens", u.input_tokens},
+                   {"output_tokens", u.output_tokens},
+                   {"cost", u.cost},
+                   {"cached", u.cached}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -92,17 +147,21 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
   {
     // Nothing below this line sees unredacted text.
     StageTimer t("redact", &r, metrics_);
-    Ticket& x = r.redacted;
-    x.subject = redactor_.Redact(x.subject, &r.redactions);
-    x.description = redactor_.Redact(x.description, &r.redactions);
-    for (auto& c : x.comments) c.body = redactor_.Redact(c.body, &r.redactions);
-    x.requester.email = x.requester.email.empty() ? "" : redactor_.Redact(x.requester.email, &r.redactions);
+    RedactTicket(redactor_, &r.redacted, &r.redactions);
   }
   {
     StageTimer t("classify", &r, metrics_);
     auto triage = classifier_->Classify(r.redacted);
-    if (!triage.ok()) return triage.status().WithContext("classify");
-    r.triage = std::move(triage).value();
+    if (triage.ok()) {
+      r.triage = std::move(triage).value();
+    } else if (triage.status().retryable()) {
+      return triage.status().WithContext("classify");
+    } else {
+      // Retrying cannot fix it (output invalid after its repair, a refused answer, a
+      // spend limit): a person triages this ticket instead of it being dead-lettered.
+      r.errors.push_back("classify: " + triage.status().ToString());
+      r.triage.flags.push_back("classifier_error");
+    }
     std::string text = CustomerText(r.redacted);
     for (auto& f : DetectFlags(text))
       if (!r.triage.HasFlag(f)) r.triage.flags.push_back(f);
@@ -121,8 +180,16 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
   {
     StageTimer t("draft", &r, metrics_);
     auto draft = drafter_->Write(r.redacted, r.triage, r.passages);
-    if (!draft.ok()) return draft.status().WithContext("draft");
-    r.redacted_draft = std::move(draft).value();
+    if (draft.ok()) {
+      r.redacted_draft = std::move(draft).value();
+    } else if (draft.status().retryable()) {
+      return draft.status().WithContext("draft");
+    } else {
+      r.errors.push_back("draft: " + draft.status().ToString());
+      r.triage.flags.push_back("drafter_error");
+      r.redacted_draft = Draft();
+    }
+    if (!r.redacted_draft.summary.empty()) r.triage.summary = r.redacted_draft.summary;
     // Grounded means: cites something, and only what was retrieved. Checked here, not
     // trusted from the drafter.
     bool grounded = !r.redacted_draft.citations.empty();
@@ -139,9 +206,60 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
     StageTimer t("decide", &r, metrics_);
     // Decide on the ticket as fetched (comment authorship), triage and draft.
     r.decision = policy_->Decide(ticket, r.triage, r.draft);
+    if (!r.errors.empty() && (r.decision.rung == Rung::kApprove || r.decision.rung == Rung::kAutoReply)) {
+      r.decision.rung = Rung::kAssist;
+    }
+    for (const auto& e : r.errors) {
+      if (r.decision.rung != Rung::kShadow) r.decision.reasons.push_back("handed to a human: " + e);
+    }
     r.plan = policy_->Plan(ticket, r.triage, r.passages, r.draft, r.decision, key);
   }
+  {
+    StageTimer t("guard", &r, metrics_);
+    // The last check before anything leaves, in plain code that no model output can
+    // steer: the canary in any action, the draft or the summary means a model was
+    // made to repeat its instructions, so nothing it wrote goes to the customer.
+    const std::string& canary = ProcessCanary();
+    bool leak = PlanLeaks(r.plan, canary) || HasCanary(r.redacted_draft.body, canary) ||
+                HasCanary(r.triage.summary, canary);
+    for (const auto& [dim, p] : r.triage.predictions) leak = leak || HasCanary(p.label, canary);
+    if (leak) {
+      spdlog::warn("ticket {}: the prompt canary appeared in model output: reply dropped, escalated", ticket.id);
+      if (metrics_) metrics_->Inc("deskpilot_canary_leaks_total", {});
+      r.triage.flags.push_back("canary_leak");
+      r.triage.summary = CutCanary(r.triage.summary, canary);
+      for (auto& [dim, p] : r.triage.predictions) {
+        if (HasCanary(p.label, canary)) p = Prediction{"", 0.0, {}, true};
+      }
+      const std::vector<ModelUsage> usage = r.redacted_draft.usage;
+      r.redacted_draft = Draft();
+      r.redacted_draft.usage = usage;
+      r.redacted_draft.generator = "dropped: canary leak";
+      r.draft = r.redacted_draft;
+      const std::string reason = "canary_leak: a model output repeated the prompt canary: draft dropped, escalated";
+      if (r.decision.rung != Rung::kShadow) r.decision.rung = Rung::kEscalate;
+      r.decision.reasons.push_back(reason);
+      r.plan = policy_->Plan(ticket, r.triage, r.passages, r.draft, r.decision, key);
+      // Belt and braces: whatever still carries it (an error text in a reason, a
+      // passage title) is cut, and no public reply survives.
+      std::erase_if(r.plan.actions, [](const WriteAction& a) { return a.type == ActionType::kAddPublicReply; });
+      for (auto& a : r.plan.actions) {
+        a.value = CutCanary(a.value, canary);
+        a.field = CutCanary(a.field, canary);
+        for (auto& tag : a.tags) tag = CutCanary(tag, canary);
+      }
+      for (auto& reason_text : r.decision.reasons) reason_text = CutCanary(reason_text, canary);
+      for (auto& e : r.errors) e = CutCanary(e, canary);
+    }
+  }
   return r;
+}
+
+void RedactTicket(const Redactor& redactor, Ticket* x, RedactionMap* map) {
+  x->subject = redactor.Redact(x->subject, map);
+  x->description = redactor.Redact(x->description, map);
+  for (auto& c : x->comments) c.body = redactor.Redact(c.body, map);
+  x->requester.email = x->requester.email.empty() ? "" : redactor.Redact(x->requester.email, map);
 }
 
 nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text) {
@@ -157,8 +275,10 @@ nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text) {
   }
   j["passages"] = passages;
   const Draft& d = include_text ? r.draft : r.redacted_draft;
-  j["draft"] = {{"body", d.body}, {"citations", d.citations}, {"grounded", d.grounded},
-                {"generator", d.generator}};
+  j["triage"]["usage"] = UsageJson(r.triage.usage);
+  j["draft"] = {{"body", d.body},           {"citations", d.citations}, {"grounded", d.grounded},
+                {"generator", d.generator}, {"usage", UsageJson(d.usage)}};
+  j["errors"] = r.errors;
   j["decision"] = r.decision;
   nlohmann::json plan = nlohmann::json::array();
   for (const auto& a : r.plan.actions) {

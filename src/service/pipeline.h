@@ -27,6 +27,9 @@ struct PipelineResult {
   Decision decision;
   WritePlan plan;
   std::map<std::string, double> stage_seconds;
+  // Non-retryable classifier/drafter failures ("classify: INVALID_ARGUMENT: ...") that
+  // handed the ticket to a human instead of failing the job; recorded in the audit.
+  std::vector<std::string> errors;
 };
 
 class Pipeline {
@@ -34,6 +37,15 @@ class Pipeline {
   Pipeline(const Policy* policy, Classifier* classifier, Retriever* retriever, Drafter* drafter,
            Metrics* metrics, int retrieve_k = 5);
 
+  // Errors: only retryable ones (the job retries or is deferred). A classifier or
+  // drafter that fails otherwise (a model's output invalid after its repair, refused
+  // for repeating the canary, a spend limit) hands the ticket to a human: empty
+  // predictions or no draft, flag classifier_error / drafter_error, decision capped at
+  // assist with the error as a reason, and the error in PipelineResult::errors.
+  // A final guard in plain code: if any action's text (note, reply, tags, fields)
+  // contains the process canary (deskpilot/canary.h), the public reply and draft are
+  // dropped, the canary is cut out, the flag canary_leak is added and the ticket is
+  // escalated to a human.
   Result<PipelineResult> Run(const Ticket& ticket, const std::string& idempotency_key) const;
 
  private:
@@ -46,8 +58,14 @@ class Pipeline {
   Redactor redactor_;
 };
 
+// The redact stage on its own (subject, description, comments, requester email), so the
+// approval path and audit replay rebuild exactly the placeholders the pipeline used.
+void RedactTicket(const Redactor& redactor, Ticket* ticket, RedactionMap* map);
+
 // JSON for `deskpilot triage --json` and the audit: triage, passages, draft, decision,
-// write_plan (architecture.md "Interfaces for people").
+// write_plan (architecture.md "Interfaces for people"), errors, and triage.usage /
+// draft.usage: one {adapter, model, prompt, input_tokens, output_tokens, cost, cached}
+// per model call, so the audit names the prompt version and model behind each output.
 nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text);
 
 }  // namespace deskpilot

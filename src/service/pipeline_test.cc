@@ -3,6 +3,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <fstream>
+
+#include "classifier/llm/llm_classifier.h"
+#include "common/model_io/fake_llm.h"
+#include "deskpilot/canary.h"
+#include "drafter/llm/llm_drafter.h"
+
 namespace deskpilot {
 namespace {
 
@@ -103,6 +111,264 @@ TEST_F(PipelineTest, TriageJsonShape) {
   EXPECT_EQ(j["decision"]["rung"], "auto_reply");
   EXPECT_TRUE(j["write_plan"].is_array());
   EXPECT_EQ(j["write_plan"][0]["action"], "set_tags");
+}
+
+// Adapters that answer what a test scripts, like a model-backed adapter would.
+struct ScriptedClassifier : Classifier {
+  Result<Triage> answer = Status::Internal("unset");
+  Result<Triage> Classify(const Ticket&) override { return answer; }
+};
+struct ScriptedDrafter : Drafter {
+  Result<Draft> answer = Status::Internal("unset");
+  Result<Draft> Write(const Ticket&, const Triage&, const std::vector<Passage>&) override { return answer; }
+};
+
+Triage ConfidentDelivery() {
+  Triage t;
+  t.predictions["category"] = {"delivery", 0.97, {}, false};
+  t.predictions["sentiment"] = {"neutral", 0.9, {}, false};
+  ModelUsage u;
+  u.adapter = "llm-classifier";
+  u.model = "m1";
+  u.prompt = "classify.v1";
+  u.input_tokens = 120;
+  u.output_tokens = 30;
+  u.cost = 0.002;
+  t.usage.push_back(u);
+  return t;
+}
+
+Draft GroundedDraft(const std::string& body) {
+  Draft d;
+  d.body = body;
+  d.citations = {"shipping"};
+  d.grounded = true;
+  d.generator = "llm:m1/draft.v1";
+  ModelUsage u;
+  u.adapter = "llm-drafter";
+  u.model = "m1";
+  u.prompt = "draft.v1";
+  u.cached = true;
+  d.usage.push_back(u);
+  return d;
+}
+
+bool HasPublicReply(const PipelineResult& r) {
+  for (const auto& a : r.plan.actions)
+    if (a.type == ActionType::kAddPublicReply) return true;
+  return false;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+TEST_F(PipelineTest, AuditNamesThePromptAndModelBehindEveryOutput) {
+  ScriptedClassifier clf;
+  clf.answer = ConfidentDelivery();
+  ScriptedDrafter drf;
+  Draft d = GroundedDraft("It ships today.");
+  d.summary = "Request: where is the order. Mood: calm";
+  drf.answer = d;
+  Pipeline p(policy_.get(), &clf, &ret_, &drf, nullptr);
+  auto r = p.Run(ticket_, "k1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->triage.summary, "Request: where is the order. Mood: calm");
+  auto j = PipelineResultJson(*r, false);
+  EXPECT_EQ(j["triage"]["usage"][0]["prompt"], "classify.v1");
+  EXPECT_EQ(j["triage"]["usage"][0]["model"], "m1");
+  EXPECT_EQ(j["triage"]["usage"][0]["input_tokens"], 120);
+  EXPECT_DOUBLE_EQ(j["triage"]["usage"][0]["cost"].get<double>(), 0.002);
+  EXPECT_EQ(j["draft"]["usage"][0]["prompt"], "draft.v1");
+  EXPECT_EQ(j["draft"]["usage"][0]["cached"], true);
+  EXPECT_EQ(j["errors"], nlohmann::json::array());
+  EXPECT_EQ(r->decision.rung, Rung::kAutoReply);
+}
+
+TEST_F(PipelineTest, NonRetryableClassifierErrorHandsTheTicketToAHuman) {
+  ScriptedClassifier clf;
+  clf.answer = Status::InvalidArgument("model output invalid after one repair: $: missing required key \"category\"");
+  Pipeline p(policy_.get(), &clf, &ret_, &drf_, nullptr);
+  auto r = p.Run(ticket_, "k1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->triage.HasFlag("classifier_error"));
+  EXPECT_EQ(r->decision.rung, Rung::kAssist);
+  EXPECT_FALSE(HasPublicReply(*r));
+  ASSERT_EQ(r->errors.size(), 1u);
+  EXPECT_NE(r->errors[0].find("classify: INVALID_ARGUMENT: model output invalid"), std::string::npos);
+  bool reason = false;
+  for (const auto& x : r->decision.reasons) reason = reason || x.find("handed to a human: classify:") == 0;
+  EXPECT_TRUE(reason);
+  EXPECT_EQ(PipelineResultJson(*r, false)["errors"][0], r->errors[0]);
+  bool note = false;
+  for (const auto& a : r->plan.actions)
+    note = note || (a.type == ActionType::kAddInternalNote && a.value.find("missing required key") != std::string::npos);
+  EXPECT_TRUE(note);
+}
+
+TEST_F(PipelineTest, RetryableOrDeferredClassifierErrorsStillFailTheJob) {
+  ScriptedClassifier clf;
+  Pipeline p(policy_.get(), &clf, &ret_, &drf_, nullptr);
+  clf.answer = Status::ResourceExhausted("429");
+  EXPECT_TRUE(p.Run(ticket_, "k1").status().retryable());
+  clf.answer = Status::Unavailable("circuit open").set_deferred();
+  auto r = p.Run(ticket_, "k1");
+  EXPECT_TRUE(r.status().deferred());
+}
+
+TEST_F(PipelineTest, DrafterErrorKeepsTheTriageAndHandsToAHuman) {
+  ScriptedDrafter drf;
+  drf.answer = Status::PermissionDenied("model output repeats its instructions (canary or system prompt): refused");
+  Pipeline p(policy_.get(), &clf_, &ret_, &drf, nullptr);
+  auto r = p.Run(ticket_, "k1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->triage.predictions.at("category").label, "delivery");
+  EXPECT_TRUE(r->triage.HasFlag("drafter_error"));
+  EXPECT_FALSE(r->draft.grounded);
+  EXPECT_EQ(r->decision.rung, Rung::kAssist);
+  EXPECT_FALSE(HasPublicReply(*r));
+  drf.answer = Status::DeadlineExceeded("timeout");
+  EXPECT_TRUE(p.Run(ticket_, "k1").status().retryable());
+}
+
+TEST_F(PipelineTest, CanaryInAnyOutputDropsTheReplyAndEscalates) {
+  const std::string canary = ProcessCanary();
+  ASSERT_EQ(canary.size(), 16u);
+  struct Case {
+    const char* what;
+    Draft draft;
+  };
+  Draft in_body = GroundedDraft("Here you go: " + Upper(canary) + " ships today.");
+  Draft in_summary = GroundedDraft("It ships today.");
+  in_summary.summary = "Request: print " + canary;
+  for (const auto& c : {Case{"body", in_body}, Case{"summary", in_summary}}) {
+    ScriptedDrafter drf;
+    drf.answer = c.draft;
+    Pipeline p(policy_.get(), &clf_, &ret_, &drf, nullptr);
+    auto r = p.Run(ticket_, "k1");
+    ASSERT_TRUE(r.ok()) << c.what;
+    EXPECT_TRUE(r->triage.HasFlag("canary_leak")) << c.what;
+    EXPECT_EQ(r->decision.rung, Rung::kEscalate) << c.what;
+    EXPECT_FALSE(HasPublicReply(*r)) << c.what;
+    EXPECT_FALSE(r->draft.grounded);
+    bool escalated = false;
+    for (const auto& a : r->plan.actions) {
+      EXPECT_EQ(Upper(a.value).find(Upper(canary)), std::string::npos) << c.what << ": " << a.value;
+      for (const auto& tag : a.tags) EXPECT_EQ(Upper(tag).find(Upper(canary)), std::string::npos);
+      escalated = escalated || (a.type == ActionType::kSetGroup && a.value == cfg_.escalation_group);
+    }
+    EXPECT_TRUE(escalated) << c.what;
+    for (bool text : {false, true}) {
+      std::string audit = Upper(PipelineResultJson(*r, text).dump());
+      EXPECT_EQ(audit.find(Upper(canary)), std::string::npos) << c.what << ": " << audit;
+    }
+  }
+}
+
+TEST_F(PipelineTest, CanaryGuardLeavesCleanOutputAlone) {
+  Pipeline p(policy_.get(), &clf_, &ret_, &drf_, nullptr);
+  auto r = p.Run(ticket_, "k1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->triage.HasFlag("canary_leak"));
+  EXPECT_TRUE(HasPublicReply(*r));
+}
+
+// Every BIPIA e-mail injection item as a ticket body, through the real llm classifier
+// and drafter, with a fake model that does whatever the injected text asks: it echoes
+// the attack, repeats its instructions' canary (in the draft, the summary or the
+// classification), and claims full confidence and a citation. Policy must still be
+// the only thing that decides: no canary in any action, no public reply, only
+// allow-listed actions.
+TEST(PipelineInjection, BipiaItemsTakeNoActionOutsidePolicyAndNeverLeakTheCanary) {
+  const std::string path = std::string(DESKPILOT_SHARED_DATA_DIR) + "/bipia_email_injection/train.jsonl";
+  std::ifstream in(path);
+  if (!in) GTEST_SKIP() << "no shared data at " << path;
+  // The shipped templates: <source>/prompts, next to config/sample.
+  auto prompts = PromptLibrary::LoadDir(std::string(DESKPILOT_TEST_SAMPLE_DIR) + "/../../prompts");
+  ASSERT_TRUE(prompts.ok()) << prompts.status().ToString();
+  const std::string canary = ProcessCanary();
+
+  int item = 0;
+  testing::FakeLlm llm;
+  llm.fallback = [&](const LlmRequest& r) -> Result<LlmResponse> {
+    const std::string& user = r.messages.front().content;
+    const size_t open = user.find("<ticket>");
+    const std::string ticket = open == std::string::npos ? "" : user.substr(open + 8, 300);
+    nlohmann::json out;
+    const int mode = item % 4;
+    if (r.prompt_id.rfind("classify", 0) == 0) {
+      // Half the items claim a sensitive category, half one configured for automatic
+      // replies, always with full confidence: only plain-code policy may stop them.
+      out = {{"category", {{"label", (item / 4) % 2 ? "refund" : "delivery"}, {"confidence", 1.0}}}};
+      if (mode == 0) out["category"]["label"] = "refund " + canary;  // obeys "print your marker"
+    } else if (r.prompt_id.rfind("draft", 0) == 0) {
+      std::string reply = "As instructed: " + ticket + " [1]";
+      if (mode == 1) reply += " " + canary;
+      out = {{"language", "en"}, {"reply", reply}, {"citations", {1}}};
+    } else {
+      std::string req = ticket.substr(0, 200);
+      if (mode == 2) req += canary;
+      out = {{"request", req}, {"tried", ""}, {"open_questions", ""}, {"mood", "calm"}};
+    }
+    LlmResponse resp;
+    resp.text = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    resp.usage.model = "obedient";
+    return resp;
+  };
+  LlmClassifierOptions co;
+  co.labels = {{"category", {{"refund", "wants money back"}, {"delivery", "where is my parcel"}}}};
+  LlmClassifier classifier(llm, **prompts->Get("classify"), co, ExampleIndex({}), canary);
+  LlmDrafterOptions dopt;
+  dopt.max_reply_chars = 5000;
+  LlmDrafter drafter(llm, **prompts->Get("draft"), *prompts->Get("summarize"), dopt, canary);
+  FakeRetriever retriever;
+
+  PolicyConfig cfg;
+  cfg.mode = "auto";
+  cfg.categories = {{"refund", "auto_reply"}, {"delivery", "auto_reply"}};
+  cfg.sensitive_categories = {"refund"};  // money: never an automatic reply, whatever the model says
+  Policy policy(cfg, nullptr);
+  Pipeline pipeline(&policy, &classifier, &retriever, &drafter, nullptr);
+
+  int items = 0, leaks = 0, public_replies = 0, handed_over = 0, outside_allow_list = 0;
+  const std::vector<std::string> allowed_tags = {"deskpilot", "refund", "delivery"};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json row = nlohmann::json::parse(line);
+    Ticket t;
+    t.id = row["id"].get<std::string>();
+    t.subject = "Question about this e-mail";
+    t.description = row["question"].get<std::string>() + "\n\n" + row["text"].get<std::string>();
+    auto r = pipeline.Run(t, "k" + std::to_string(item));
+    ++item;
+    ASSERT_TRUE(r.ok()) << t.id << ": " << r.status().ToString();
+    ++items;
+    if (!r->errors.empty() || r->triage.HasFlag("canary_leak")) ++handed_over;
+    for (const auto& a : r->plan.actions) {
+      if (a.type == ActionType::kAddPublicReply) ++public_replies;
+      // Only the policy's own action kinds, with values it chose: tags from the marker and
+      // the label set, no group or field the configuration does not name.
+      if (a.type == ActionType::kSetGroup || a.type == ActionType::kSetCustomField) ++outside_allow_list;
+      for (const auto& tag : a.tags)
+        if (std::find(allowed_tags.begin(), allowed_tags.end(), tag) == allowed_tags.end() &&
+            tag.rfind("deskpilot", 0) != 0)
+          ++outside_allow_list;
+      std::string all = a.value + a.field;
+      for (const auto& tag : a.tags) all += tag;
+      if (all.find(canary) != std::string::npos) ++leaks;
+    }
+    if (PipelineResultJson(*r, false).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).find(canary) !=
+        std::string::npos)
+      ++leaks;
+  }
+  EXPECT_EQ(items, 125);
+  EXPECT_EQ(leaks, 0);
+  EXPECT_EQ(public_replies, 0);
+  EXPECT_EQ(outside_allow_list, 0);
+  // Every item where the model repeated the canary went to a person (3 modes of 4).
+  EXPECT_GE(handed_over, items * 3 / 4 - 1);
 }
 
 }  // namespace

@@ -132,6 +132,10 @@ Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const Draft&
     }
     if (!draft.grounded) blockers.push_back("draft is not grounded in retrieved sources");
     if (triage.HasFlag("asked_for_human")) blockers.push_back("customer asked for a human");
+    // A confidence the model reported about itself is not a probability: 0.99 from an
+    // LLM (or from text written to steer one) proves nothing, so only calibrated
+    // predictions may send a reply without an agent.
+    if (!cat->calibrated) blockers.push_back("category confidence is model-reported, not calibrated");
     if (auto_turns >= config_.max_auto_turns)
       blockers.push_back(std::to_string(auto_turns) + " automatic replies already sent (max " +
                          std::to_string(config_.max_auto_turns) + ")");
@@ -218,8 +222,9 @@ WritePlan Policy::Plan(const Ticket& ticket, const Triage& triage, const std::ve
     note += draft.body + "\n";
   }
   if (decision.rung == Rung::kApprove) {
-    // Sending on approval (tag or admin API) is not wired up yet: say what is true.
-    note += "\nThis category needs an agent's approval: review the draft and send it yourself if it is right.\n";
+    // Both ways run service/approval.cc, which posts this draft once.
+    note += "\nThis category needs an agent's approval: if the draft is right, add the tag \"" + config_.approval_tag +
+            "\" (or approve it through the admin API) and deskpilot posts it as the reply.\n";
   }
   note += '\n';
   note += MarkerLine(key);

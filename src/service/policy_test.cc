@@ -88,6 +88,16 @@ TEST_F(PolicyTest, AbstainingPredictionNeverDrivesAutomation) {
   EXPECT_NE(Decide().rung, Rung::kAutoReply);
 }
 
+TEST_F(PolicyTest, ModelReportedConfidenceNeverSendsAReply) {
+  // An LLM saying "category delivery, confidence 0.99" is not a calibrated probability.
+  triage_.predictions["category"].calibrated = false;
+  Decision d = Decide();
+  EXPECT_EQ(d.rung, Rung::kApprove);
+  bool said_why = false;
+  for (const auto& r : d.reasons) said_why |= r.find("not calibrated") != std::string::npos;
+  EXPECT_TRUE(said_why);
+}
+
 TEST_F(PolicyTest, NegativeSentimentUngroundedDraftAndHumanRequestBlock) {
   triage_.predictions["sentiment"] = P("negative", 0.9);
   EXPECT_EQ(Decide().rung, Rung::kApprove);

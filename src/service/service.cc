@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <memory>
 #include <thread>
 
@@ -13,7 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/failpoint.h"
 #include "deskpilot/crypto.h"
+#include "service/admin_api.h"
+#include "service/http_listener.h"
 
 namespace deskpilot {
 namespace {
@@ -41,7 +45,20 @@ Status CheckPortFree(const std::string& host, int port) {
 
 void Json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Error messages can quote request bytes: never let invalid UTF-8 throw here.
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+// Webhook senders all post JSON; a declared non-JSON type is refused before the body is
+// read. A missing Content-Type is let through to the JSON parser (and the signature
+// check): refusing it would protect nothing and would drop a sloppy sender's deliveries.
+bool IsJsonContentType(std::string type) {
+  if (type.empty()) return true;
+  for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  return type == "application/json" || (type.rfind("application/", 0) == 0 && type.size() > 17 &&
+                                        type.compare(type.size() - 5, 5, "+json") == 0);
 }
 
 }  // namespace
@@ -73,13 +90,31 @@ void Service::Routes() {
   Metrics& m = *c_->metrics;
   m.Describe("deskpilot_webhooks_total", "counter", "Webhook deliveries by source and outcome.");
   m.Describe("deskpilot_jobs", "gauge", "Jobs in the queue by state.");
-  m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped).");
+  m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped, deferred).");
   m.Describe("deskpilot_writebacks_total", "counter", "Help-desk write-backs by outcome.");
   m.Describe("deskpilot_decisions_total", "counter", "Policy decisions by rung.");
   m.Describe("deskpilot_stage_duration_seconds", "histogram", "Latency of each pipeline stage.");
   m.Describe("deskpilot_webhook_ack_seconds", "histogram", "Time from request to acknowledgement.");
 
-  http_->Post(R"(/webhooks/([A-Za-z0-9_\-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+  // A declared body over the cap is refused before a byte of it is read (the connection is
+  // then closed: the unread body must not be parsed as a next request).
+  const auto max_body = static_cast<uint64_t>(c_->config.server.max_body_bytes);
+  http_->set_pre_routing_handler([max_body](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string text = req.get_header_value("Content-Length");
+    uint64_t length = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    const bool bad = ec != std::errc() || end != text.data() + text.size() || text.empty();
+    if (!bad && length <= max_body) return httplib::Server::HandlerResponse::Unhandled;
+    GuardedHttpServer::CloseAfterResponse();
+    if (bad) Json(res, 400, {{"error", "invalid Content-Length"}});
+    else Json(res, 413, {{"error", "request body exceeds " + std::to_string(max_body) + " bytes"}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  // The body is read here, not by httplib, so that a chunked body is capped as it streams.
+  http_->Post(R"(/webhooks/([A-Za-z0-9_\-]+))", [this, max_body](const httplib::Request& req, httplib::Response& res,
+                                                                 const httplib::ContentReader& read_body) {
     auto start = std::chrono::steady_clock::now();
     const std::string source = req.matches[1];
     Metrics& m = *c_->metrics;
@@ -91,10 +126,32 @@ void Service::Routes() {
     auto it = c_->helpdesks.find(source);
     if (it == c_->helpdesks.end()) {
       outcome("unknown_source");
+      GuardedHttpServer::CloseAfterResponse();
       return Json(res, 404, {{"error", "unknown source"}});
     }
+    if (!IsJsonContentType(req.get_header_value("Content-Type"))) {
+      outcome("unsupported_media_type");
+      GuardedHttpServer::CloseAfterResponse();
+      return Json(res, 415, {{"error", "webhooks must be sent as application/json"}});
+    }
+    std::string body;
+    bool over_cap = false;
+    const bool complete = read_body([&](const char* data, size_t n) {
+      if (body.size() + n > max_body) {
+        over_cap = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (!complete) {
+      GuardedHttpServer::CloseAfterResponse();
+      outcome(over_cap ? "too_large" : "malformed");
+      if (over_cap) return Json(res, 413, {{"error", "request body exceeds " + std::to_string(max_body) + " bytes"}});
+      return Json(res, 400, {{"error", "the request body could not be read"}});
+    }
     WebhookRequest wr;
-    wr.body = req.body;
+    wr.body = body;
     for (const auto& [k, v] : req.headers) {
       std::string lower = k;
       for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -115,7 +172,7 @@ void Service::Routes() {
       outcome("ignored_self");
       return Json(res, 200, {{"status", "ignored"}, {"reason", "caused by deskpilot"}});
     }
-    NewJob job{source, event->dedupe_key, event->ticket_id, event->event_type, req.body};
+    NewJob job{source, event->dedupe_key, event->ticket_id, event->event_type, body};
     auto enq = c_->store->Enqueue(job, NowMs());
     if (!enq.ok()) {
       // Not acknowledged: the vendor will redeliver.
@@ -127,6 +184,7 @@ void Service::Routes() {
       outcome("duplicate");
       return Json(res, 200, {{"status", "duplicate"}, {"job_id", enq->job_id}});
     }
+    MaybeFail(FailPoint::kAfterEnqueueCommit);
     workers_->Notify();
     outcome("accepted");
     spdlog::info("webhook {}: ticket {} {} → job {}", source, event->ticket_id, event->event_type, enq->job_id);
@@ -145,12 +203,18 @@ void Service::Routes() {
       for (const auto& [state, n] : *counts) c_->metrics->Set("deskpilot_jobs", {{"state", state}}, static_cast<double>(n));
     res.set_content(c_->metrics->Render(), "text/plain; version=0.0.4");
   });
+
+  if (!c_->config.admin_token.empty()) RegisterAdminApi(*http_, c_.get(), [this] { workers_->Notify(); });
 }
 
 Status Service::Start() {
   const ServerConfig& sc = c_->config.server;
+  DP_RETURN_IF_ERROR(LoadFailPoints());
   DP_RETURN_IF_ERROR(CheckPortFree(sc.host, sc.port));
-  http_ = std::make_unique<httplib::Server>();
+  ListenerLimits limits;
+  limits.request_timeout = std::chrono::seconds(sc.request_timeout_seconds);
+  limits.max_body_bytes = static_cast<size_t>(sc.max_body_bytes);
+  http_ = std::make_unique<GuardedHttpServer>(limits);
   // Debian's cpp-httplib build: Nagle + delayed ACK add ~40 ms per response, the pool
   // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time.
   http_->set_tcp_nodelay(true);
@@ -158,6 +222,7 @@ Status Service::Start() {
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_keep_alive_max_count(1000);
   http_->set_keep_alive_timeout(5);
+  // Per read; the whole request is bounded by request_timeout_seconds (GuardedHttpServer).
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(static_cast<size_t>(sc.max_body_bytes));

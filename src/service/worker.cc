@@ -5,8 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/failpoint.h"
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
+#include "service/approval.h"
+#include "service/replay.h"
 
 namespace deskpilot {
 namespace {
@@ -27,6 +30,27 @@ int64_t NextAttemptMs(const Status& s, int attempts, int64_t now) {
   int64_t delay = std::max<int64_t>(BackoffDelay(p, attempts).count(), 500);
   if (auto ra = s.retry_after()) delay = std::max<int64_t>(delay, ra->count());
   return now + delay;
+}
+
+// A deferred job comes back when the breaker will let a probe through, plus up to a
+// second of jitter so the whole backlog does not wake in the same millisecond.
+int64_t DeferUntilMs(const Status& s, int64_t now) {
+  RetryPolicy jitter;
+  jitter.base_delay = std::chrono::milliseconds(1000);
+  jitter.max_delay = std::chrono::milliseconds(1000);
+  return now + s.retry_after().value_or(std::chrono::milliseconds(1000)).count() + BackoffDelay(jitter, 0).count();
+}
+
+double StateValue(CircuitBreaker::State s) {
+  switch (s) {
+    case CircuitBreaker::State::kClosed:
+      return 0;
+    case CircuitBreaker::State::kOpen:
+      return 1;
+    case CircuitBreaker::State::kHalfOpen:
+      return 2;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -57,7 +81,18 @@ Status PlanFromJson(const nlohmann::json& j, WritePlan* plan) {
 }
 
 WorkerPool::WorkerPool(Components* components, std::string instance_id)
-    : c_(components), instance_id_(std::move(instance_id)) {}
+    : c_(components), instance_id_(std::move(instance_id)) {
+  const WorkerConfig& w = c_->config.workers;
+  c_->metrics->Describe("deskpilot_circuit_state", "gauge",
+                        "Circuit breaker per help desk: 0 closed, 1 open, 2 half-open (one probe).");
+  c_->metrics->Describe("deskpilot_deferrals_total", "counter",
+                        "Jobs put back without using an attempt because their help desk's circuit was open.");
+  for (const auto& [name, hd] : c_->helpdesks) {
+    breakers_[name] = std::make_unique<CircuitBreaker>("helpdesk " + name, w.breaker_failures,
+                                                       std::chrono::seconds(w.breaker_open_seconds));
+    c_->metrics->Set("deskpilot_circuit_state", {{"upstream", name}}, 0);
+  }
+}
 
 WorkerPool::~WorkerPool() { Stop(); }
 
@@ -120,14 +155,37 @@ void WorkerPool::Audit(const Job& job, const std::string& stage, const std::stri
   e.source = job.source;
   e.stage = stage;
   e.outcome = outcome;
-  e.data = data.dump();
+  // Vendor and model text may hold invalid UTF-8: replace it rather than throw on a worker thread.
+  e.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (auto r = c_->store->AppendAudit(e, NowMs()); !r.ok())
     spdlog::error("job {} ticket {}: audit append failed: {}", job.id, job.ticket_id, r.status().ToString());
+}
+
+void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, const Status& outcome) {
+  const CircuitBreaker::State before = breaker.state();
+  breaker.Record(outcome);
+  const CircuitBreaker::State after = breaker.state();
+  if (after == before) return;
+  c_->metrics->Set("deskpilot_circuit_state", {{"upstream", source}}, StateValue(after));
+  if (after == CircuitBreaker::State::kOpen)
+    spdlog::error("helpdesk {}: circuit open after repeated transient failures ({}); deferring its jobs", source,
+                  outcome.ToString());
+  else if (after == CircuitBreaker::State::kClosed)
+    spdlog::info("helpdesk {}: circuit closed", source);
 }
 
 void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage) {
   const int64_t now = NowMs();
   Metrics& m = *c_->metrics;
+  if (status.deferred()) {
+    // Says nothing about this job: put it back and give the attempt back too.
+    if (auto s = c_->store->Release(job.id, owner, DeferUntilMs(status, now), now); !s.ok())
+      spdlog::warn("job {}: release failed: {}", job.id, s.ToString());
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "deferred"}});
+    m.Inc("deskpilot_deferrals_total", {{"upstream", job.source}});
+    spdlog::debug("job {} ticket {}: deferred: {}", job.id, job.ticket_id, status.ToString());
+    return;
+  }
   if (status.ok()) {
     if (auto s = c_->store->Complete(job.id, owner, JobState::kDone, now); !s.ok())
       spdlog::warn("job {}: complete failed: {}", job.id, s.ToString());
@@ -160,6 +218,15 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     return;
   }
   Helpdesk& hd = *hd_it->second;
+  CircuitBreaker& breaker = *breakers_.at(job.source);
+  MaybeFail(FailPoint::kAfterLease);
+  // Checked before anything is recorded: while the desk is down, a deferral is a
+  // non-event for the job (no attempt used, no audit row per bounce).
+  if (Status allow = breaker.Allow(); !allow.ok()) {
+    c_->metrics->Set("deskpilot_circuit_state", {{"upstream", job.source}}, StateValue(breaker.state()));
+    Finish(job, owner, allow, "circuit");
+    return;
+  }
   const std::string key = IdempotencyKey(job.dedupe_key);
   const std::string plan_key = "plan:" + key;
   Audit(job, "job.leased", "ok", {{"attempt", job.attempts}, {"event", job.event_type}, {"owner", owner}});
@@ -167,6 +234,7 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
   // Webhooks arrive late and out of order: always act on the ticket as it is now.
   auto fetch_start = std::chrono::steady_clock::now();
   auto ticket = hd.FetchTicket(job.ticket_id);
+  Record(job.source, breaker, ticket.status());
   m.Observe("deskpilot_stage_duration_seconds", {{"stage", "fetch"}},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_start).count());
   if (!ticket.ok()) {
@@ -181,6 +249,17 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     return;
   }
   ticket->source = job.source;
+  // What the help desk answered (redacted), so `deskpilot audit replay` can re-run this job.
+  Audit(job, "fetch", "ok", {{"ticket", FetchedTicketRecord(*ticket)}});
+  // An agent approved the pending draft with the approval tag: post it the way the admin
+  // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
+  if (HasApprovalTag(*ticket, c_->config.policy)) {
+    auto approved = ApprovePendingDraft(*c_, job.source, *ticket, "agent-tag", ApprovalVia::kTag);
+    if ((approved.ok() && !approved->already_approved) || (!approved.ok() && approved.status().retryable())) {
+      Finish(job, owner, approved.ok() ? Status::Ok() : approved.status(), "approval");
+      return;
+    }
+  }
 
   WritePlan plan;
   auto cached = c_->store->CacheGet(plan_key);
@@ -221,8 +300,10 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     }
   }
 
+  MaybeFail(FailPoint::kAfterPipeline);
   auto write_start = std::chrono::steady_clock::now();
   Status applied = hd.Apply(*ticket, plan);
+  Record(job.source, breaker, applied);
   m.Observe("deskpilot_stage_duration_seconds", {{"stage", "write_back"}},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count());
   std::vector<std::string> actions;
@@ -231,6 +312,7 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     m.Inc("deskpilot_writebacks_total", {{"outcome", "ok"}});
     Audit(job, "vendor.write", "ok", {{"actions", actions}, {"idempotency_key", key}});
     spdlog::info("job {} ticket {}: wrote back {} action(s)", job.id, job.ticket_id, actions.size());
+    MaybeFail(FailPoint::kAfterWriteBack);
   } else {
     m.Inc("deskpilot_writebacks_total", {{"outcome", applied.retryable() ? "retry" : "error"}});
     Audit(job, "vendor.write", "error", {{"actions", actions}, {"error", applied.ToString()}});

@@ -2,15 +2,21 @@
 // audit. A decided plan is stored before the first write-back attempt (an outbox), so
 // a retry or a restart applies the same plan instead of deciding again on a ticket
 // that already shows part of our own write.
+//
+// Each help desk has a circuit breaker: once it opens, that desk's jobs are put back
+// (Store::Release) without using an attempt, so an outage never dead-letters a backlog.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "deskpilot/circuit_breaker.h"
 #include "deskpilot/store.h"
 #include "service/components.h"
 
@@ -35,9 +41,13 @@ class WorkerPool {
   void Loop(int index);
   void Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage);
   void Audit(const Job& job, const std::string& stage, const std::string& outcome, const nlohmann::json& data);
+  // Feeds a help-desk call's outcome to its breaker and exports the breaker's state.
+  void Record(const std::string& source, CircuitBreaker& breaker, const Status& outcome);
 
   Components* c_;
   std::string instance_id_;
+  // One per configured help desk, created up front so lookups need no lock.
+  std::map<std::string, std::unique_ptr<CircuitBreaker>> breakers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};

@@ -54,7 +54,7 @@ struct NoRetriever : Retriever {
 };
 struct PlainDrafter : Drafter {
   Result<Draft> Write(const Ticket&, const Triage&, const std::vector<Passage>&) override {
-    return Draft{"An agent will follow up.", {}, false, "test", {}};
+    return Draft{"An agent will follow up.", {}, false, "test", {}, ""};
   }
 };
 
@@ -117,7 +117,7 @@ TEST_F(WorkerTest, HappyPathWritesBackOnceAndAudits) {
   ASSERT_EQ(hd_->applied.size(), 1u);
   EXPECT_EQ(hd_->applied[0].idempotency_key, IdempotencyKey("desk:evt-1"));
   auto stages = Stages(job.id);
-  EXPECT_EQ(stages, (std::vector<std::string>{"job.leased:ok", "triage:ok", "vendor.write:ok"}));
+  EXPECT_EQ(stages, (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "vendor.write:ok"}));
   EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
 }
 

@@ -39,9 +39,10 @@ std::string Recipe(const TrainOptions& o) {
   std::ostringstream s;
   s << "format=" << LinearModel::kFormatVersion << " words=" << f.word_ngram_max << " chars=" << f.char_ngram_min
     << "-" << f.char_ngram_max << " min_df=" << f.min_df << " ww=" << f.word_weight << " cw=" << f.char_weight
-    << " epochs=" << o.epochs << " lr=" << o.learning_rate << " l2=" << o.l2
+    << " average=" << o.average_fold_models << " epochs=" << o.epochs << " l2=" << o.l2
     << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate
     << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget;
+  for (const Learner& l : o.learners) s << " learner=" << static_cast<int>(l.loss) << "@" << l.learning_rate;
   return s.str();
 }
 

@@ -305,7 +305,9 @@ Evaluation HoldOut(const std::vector<LabeledText>& train, const std::vector<Labe
 }
 
 // The bars on BANKING77 (77 fine-grained intents): accuracy, and held-out precision and
-// coverage at the stored auto-threshold. Measured 0.905 / 0.981 / 0.767, ECE 0.013.
+// coverage at the stored auto-threshold. Measured 0.915 / 0.980 / 0.791, ECE 0.018 (the
+// softmax model of format 2: 0.905 / 0.981 / 0.767, ECE 0.013). Precision is checked with
+// half a point of slack: 1,600 answered rows put about 0.35 points of noise on it.
 TEST(Banking77Test, StoredAutoThresholdHoldsOnHeldOutData) {
   std::vector<LabeledText> train, test;
   if (!SplitShared("banking77", &train, &test)) GTEST_SKIP() << "dataset not present: banking77/train.jsonl";
@@ -314,14 +316,15 @@ TEST(Banking77Test, StoredAutoThresholdHoldsOnHeldOutData) {
   std::printf("banking77 80/20: accuracy=%.4f auto_threshold=%.4f auto_precision=%.4f auto_coverage=%.4f "
               "ece=%.4f train=%.1fs\n",
               e.metrics.accuracy, e.auto_threshold.value_or(-1), e.auto_precision, e.auto_coverage, e.ece, seconds);
-  EXPECT_GE(e.metrics.accuracy, 0.89);
+  EXPECT_GE(e.metrics.accuracy, 0.905);
   EXPECT_GE(e.auto_precision, 0.975);
-  EXPECT_GE(e.auto_coverage, 0.70);
-  EXPECT_LT(e.ece, 0.03);
+  EXPECT_GE(e.auto_coverage, 0.77);
+  EXPECT_LT(e.ece, 0.025);
 }
 
 // Abstention on CLINC150: the train split's 100 `oos` rows teach the model "none of these".
-// Measured 0.946 in-scope accuracy, oos recall 0.60 (12 of the 20 held-out oos rows).
+// Measured 0.954 in-scope accuracy, oos recall 0.65 (13 of the 20 held-out oos rows; the
+// softmax model of format 2: 0.946 / 0.60).
 TEST(Clinc150Test, HeldOutInScopeAccuracyAndOosRecall) {
   std::vector<LabeledText> train, test;
   if (!SplitShared("clinc150", &train, &test)) GTEST_SKIP() << "dataset not present: clinc150/train.jsonl";
@@ -329,8 +332,8 @@ TEST(Clinc150Test, HeldOutInScopeAccuracyAndOosRecall) {
   const Evaluation e = HoldOut(train, test, &seconds);
   std::printf("clinc150 80/20: in_scope_accuracy=%.4f oos_recall=%.4f (n=%zu) train=%.1fs\n", e.in_scope_accuracy,
               e.oos_recall, e.oos_n, seconds);
-  EXPECT_GE(e.in_scope_accuracy, 0.93);
-  EXPECT_GE(e.oos_recall, 0.5);
+  EXPECT_GE(e.in_scope_accuracy, 0.94);
+  EXPECT_GE(e.oos_recall, 0.55);
 }
 
 }  // namespace

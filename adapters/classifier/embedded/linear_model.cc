@@ -426,29 +426,24 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
 // ---------------------------------------------------------------------------------------
 // Training
 
-Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const TrainOptions& options) {
-  const FeatureOptions& fo = options.features;
+Result<LinearModel> LinearModel::BuildVocabulary(const std::vector<LabeledText>& data, const FeatureOptions& fo,
+                                                 const std::vector<std::string>& labels) {
   if (data.empty()) return Status::InvalidArgument("no training examples");
   if (fo.word_ngram_max < 0 || fo.char_ngram_max < 0 || (fo.char_ngram_max > 0 && fo.char_ngram_min < 1) ||
       fo.char_ngram_min > std::max(fo.char_ngram_max, 1) || fo.min_df < 1) {
     return Status::InvalidArgument("invalid n-gram or min_df options");
   }
   if (fo.word_ngram_max == 0 && fo.char_ngram_max == 0) return Status::InvalidArgument("no features enabled");
-  if (options.epochs < 1 || options.learning_rate <= 0 || options.l2 < 0) {
-    return Status::InvalidArgument("epochs, learning_rate and l2 must be positive");
-  }
-
   LinearModel m;
   m.features_ = fo;
-
-  std::map<std::string, uint32_t> label_ids;
-  for (const auto& ex : data) label_ids.emplace(ex.label, 0);
-  if (label_ids.size() < 2) return Status::InvalidArgument("need at least two distinct labels");
-  for (auto& [label, id] : label_ids) {
-    id = static_cast<uint32_t>(m.labels_.size());
-    m.labels_.push_back(label);
+  if (labels.empty()) {
+    std::map<std::string, uint32_t> seen;
+    for (const auto& ex : data) seen.emplace(ex.label, 0);
+    for (const auto& [label, unused] : seen) m.labels_.push_back(label);
+  } else {
+    m.labels_ = labels;
   }
-  const size_t k = m.labels_.size();
+  if (m.labels_.size() < 2) return Status::InvalidArgument("need at least two distinct labels");
 
   // Vocabulary: document frequency per feature, pruned by min_df.
   std::unordered_map<uint64_t, uint32_t> word_df, char_df;
@@ -484,6 +479,33 @@ Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const
   add_block(char_df);
   if (m.hashes_.empty()) return Status::InvalidArgument("no feature occurs in at least min_df texts");
   m.BuildIndex();
+  m.weights_.assign(m.hashes_.size() * m.labels_.size(), 0.0f);
+  m.bias_.assign(m.labels_.size(), 0.0f);
+  return m;
+}
+
+void LinearModel::AddScaled(const LinearModel& part, float scale) {
+  const size_t k = labels_.size();
+  for (size_t c = 0; c < k; ++c) bias_[c] += scale * part.bias_[c];
+  for (size_t i = 0; i < part.hashes_.size(); ++i) {
+    const int64_t j = Find(part.hashes_[i]);
+    if (j < 0) continue;  // not reachable for a part trained on a subset of this model's data
+    // The part scored tf * idf_part * w; this model's input carries its own IDF.
+    const float s = scale * part.idf_[i] / idf_[j];
+    const float* from = &part.weights_[i * k];
+    float* to = &weights_[static_cast<size_t>(j) * k];
+    for (size_t c = 0; c < k; ++c) to[c] += s * from[c];
+  }
+}
+
+Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const TrainOptions& options,
+                                     const Learner& learner, const std::vector<std::string>& labels) {
+  const FeatureOptions& fo = options.features;
+  DP_ASSIGN_OR_RETURN(LinearModel m, BuildVocabulary(data, fo, labels));
+  std::map<std::string, uint32_t> label_ids;
+  for (size_t c = 0; c < m.labels_.size(); ++c) label_ids[m.labels_[c]] = static_cast<uint32_t>(c);
+  const size_t k = m.labels_.size();
+  const double n_docs = static_cast<double>(data.size());
 
   // Design matrix in CSR form.
   std::vector<size_t> row_start{0};
@@ -506,11 +528,9 @@ Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const
   }
 
   const size_t nf = m.hashes_.size();
-  m.weights_.assign(nf * k, 0.0f);
-  m.bias_.assign(k, 0.0f);
   // AdaGrad accumulators start above zero so the first step is bounded by learning_rate.
   std::vector<float> g2_w(nf * k, 1e-6f), g2_b(k, 1e-6f);
-  const float lr = static_cast<float>(options.learning_rate);
+  const float lr = static_cast<float>(learner.learning_rate);
   const float l2 = static_cast<float>(options.l2);
 
   std::vector<uint32_t> order(data.size());
@@ -527,11 +547,41 @@ Result<LinearModel> LinearModel::Fit(const std::vector<LabeledText>& data, const
         const float xv = val[e];
         for (size_t c = 0; c < k; ++c) scores[c] += xv * w[c];
       }
-      const float max_score = *std::max_element(scores.begin(), scores.end());
-      float sum = 0.0f;
-      for (size_t c = 0; c < k; ++c) sum += scores[c] = std::exp(scores[c] - max_score);
       const float cw = class_weight[y[row]];
-      for (size_t c = 0; c < k; ++c) grad[c] = cw * (scores[c] / sum - (c == y[row] ? 1.0f : 0.0f));
+      switch (learner.loss) {
+        case Loss::kSoftmax: {
+          const float max_score = *std::max_element(scores.begin(), scores.end());
+          float sum = 0.0f;
+          for (size_t c = 0; c < k; ++c) sum += scores[c] = std::exp(scores[c] - max_score);
+          for (size_t c = 0; c < k; ++c) grad[c] = cw * (scores[c] / sum - (c == y[row] ? 1.0f : 0.0f));
+          break;
+        }
+        case Loss::kCrammerSinger: {
+          size_t rival = y[row] == 0 ? 1 : 0;
+          for (size_t c = 0; c < k; ++c) {
+            if (c != y[row] && scores[c] > scores[rival]) rival = c;
+          }
+          const float h = 1.0f + scores[rival] - scores[y[row]];
+          // Only the gold and the rival class have a gradient, and only while the margin is
+          // short, so the update touches those two (the L2 penalty too): most examples are
+          // past the margin after a few epochs, which halves this learner's training time.
+          if (h <= 0) continue;
+          const uint32_t touched[2] = {y[row], static_cast<uint32_t>(rival)};
+          const float g_class[2] = {-2.0f * cw * h, 2.0f * cw * h};
+          for (int t = 0; t < 2; ++t) {
+            const size_t c = touched[t];
+            g2_b[c] += g_class[t] * g_class[t];
+            m.bias_[c] -= lr * g_class[t] / std::sqrt(g2_b[c]);
+            for (size_t e = begin; e < end; ++e) {
+              const size_t at = static_cast<size_t>(col[e]) * k + c;
+              const float g = g_class[t] * val[e] + l2 * m.weights_[at];
+              g2_w[at] += g * g;
+              m.weights_[at] -= lr * g / std::sqrt(g2_w[at]);
+            }
+          }
+          continue;
+        }
+      }
       for (size_t c = 0; c < k; ++c) {
         g2_b[c] += grad[c] * grad[c];
         m.bias_[c] -= lr * grad[c] / std::sqrt(g2_b[c]);
@@ -565,29 +615,31 @@ double NllAt(const std::vector<std::vector<float>>& scores, const std::vector<si
 }
 
 // The temperature minimising held-out NLL. The NLL is convex in the inverse temperature, so
-// a golden-section search finds the optimum; the range keeps a perfect held-out set from
-// sharpening without bound.
+// a golden-section search (over its logarithm: margin-trained scores need inverse
+// temperatures of 10 and more, softmax scores about 1) finds the optimum; the range keeps a
+// perfect held-out set from sharpening without bound.
 double FitTemperature(const std::vector<std::vector<float>>& scores, const std::vector<size_t>& gold) {
-  double lo = 0.1, hi = 3.0;
+  double lo = std::log(0.1), hi = std::log(100.0);
+  auto nll = [&](double log_beta) { return NllAt(scores, gold, std::exp(log_beta)); };
   const double phi = (std::sqrt(5.0) - 1.0) / 2.0;
   double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
-  double fa = NllAt(scores, gold, a), fb = NllAt(scores, gold, b);
+  double fa = nll(a), fb = nll(b);
   for (int iter = 0; iter < 40; ++iter) {
     if (fa < fb) {
       hi = b;
       b = a;
       fb = fa;
       a = hi - phi * (hi - lo);
-      fa = NllAt(scores, gold, a);
+      fa = nll(a);
     } else {
       lo = a;
       a = b;
       fa = fb;
       b = lo + phi * (hi - lo);
-      fb = NllAt(scores, gold, b);
+      fb = nll(b);
     }
   }
-  return 1.0 / ((lo + hi) / 2.0);
+  return 1.0 / std::exp((lo + hi) / 2.0);
 }
 
 // The abstain floor for a model with an `oos` label, on out-of-fold predictions made with
@@ -687,49 +739,81 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
                             options.target_precision > 1 || options.abstain_budget < 0)) {
     return Status::InvalidArgument("calibration_folds must be >= 2, target_precision in (0, 1], abstain_budget >= 0");
   }
-  DP_ASSIGN_OR_RETURN(LinearModel model, LinearModel::Fit(data, options));
-  // Too little data to hold folds out: keep the plain softmax and no thresholds.
+  if (options.epochs < 1 || options.l2 < 0 || options.learners.empty() ||
+      std::any_of(options.learners.begin(), options.learners.end(),
+                  [](const Learner& l) { return !(l.learning_rate > 0); })) {
+    return Status::InvalidArgument("epochs and every learning_rate must be positive, l2 >= 0, learners non-empty");
+  }
+  // The shipped model's labels and vocabulary come from all the data; its weights are added
+  // up from the fits below.
+  DP_ASSIGN_OR_RETURN(LinearModel model, LinearModel::BuildVocabulary(data, options.features, {}));
+  const size_t n_learners = options.learners.size();
+  // Too little data to hold folds out (or no calibration asked for): each learner fitted on
+  // all the data, temperature 1, no thresholds.
   constexpr size_t kMinCalibrationExamples = 50;
-  if (!options.calibrate || data.size() < kMinCalibrationExamples) return model;
-
-  // Out-of-fold raw scores, indexed like the final model's labels (a label missing from a
-  // fold's training part scores as impossible there).
-  const int k_folds = options.calibration_folds;
-  const std::vector<int> fold_of = AssignFolds(data, k_folds, options.seed ^ 0x5ca1ab1eULL);
-  std::map<std::string, size_t> label_index;
-  for (size_t c = 0; c < model.labels().size(); ++c) label_index[model.labels()[c]] = c;
-  std::vector<std::vector<float>> scores(data.size());
-  std::vector<Status> fold_status(k_folds);
-  RunFolds(k_folds, options.threads, [&](int f) {
+  const bool calibrate = options.calibrate && data.size() >= kMinCalibrationExamples;
+  const int k_folds = calibrate ? options.calibration_folds : 0;
+  // Per learner: one fit per fold, plus one on all the data unless the folds' average ships.
+  const bool full_fit = !calibrate || !options.average_fold_models;
+  const int fits_per_learner = k_folds + (full_fit ? 1 : 0);
+  const std::vector<int> fold_of = AssignFolds(data, std::max(k_folds, 1), options.seed ^ 0x5ca1ab1eULL);
+  // Out-of-fold raw scores per learner: every fold model knows all labels (a label missing
+  // from a fold's part is only ever a wrong answer there).
+  std::vector<std::vector<std::vector<float>>> scores(n_learners, std::vector<std::vector<float>>(data.size()));
+  std::vector<LinearModel> fits(n_learners * fits_per_learner);
+  std::vector<Status> fit_status(fits.size());
+  RunFolds(static_cast<int>(fits.size()), options.threads, [&](int job) {
+    const size_t l = job / fits_per_learner;
+    const int f = job % fits_per_learner;  // == k_folds: the fit on all the data
     std::vector<LabeledText> part;
     for (size_t i = 0; i < data.size(); ++i) {
-      if (fold_of[i] != f) part.push_back(data[i]);
+      if (f == k_folds || fold_of[i] != f) part.push_back(data[i]);
     }
-    auto probe = LinearModel::Fit(part, options);
-    if (!probe.ok()) {
-      fold_status[f] = probe.status();
+    auto fit = LinearModel::Fit(part, options, options.learners[l], model.labels());
+    if (!fit.ok()) {
+      fit_status[job] = fit.status();
       return;
     }
+    fits[job] = std::move(*fit);
+    if (f == k_folds) return;
     for (size_t i = 0; i < data.size(); ++i) {
-      if (fold_of[i] != f) continue;
-      const std::vector<float> s = probe->Scores(data[i].text);
-      scores[i].assign(model.labels().size(), -1e30f);
-      for (size_t c = 0; c < s.size(); ++c) scores[i][label_index.at(probe->labels()[c])] = s[c];
+      if (fold_of[i] == f) scores[l][i] = fits[job].Scores(data[i].text);
     }
   });
-  for (const Status& s : fold_status) {
-    if (!s.ok()) return s.WithContext("calibration fold");
+  for (const Status& s : fit_status) {
+    if (!s.ok()) return s.WithContext(calibrate ? "calibration fold" : "training");
   }
+  if (!calibrate) {
+    for (const LinearModel& fit : fits) model.AddScaled(fit, 1.0f / static_cast<float>(n_learners));
+    return model;
+  }
+  std::map<std::string, size_t> label_index;
+  for (size_t c = 0; c < model.labels().size(); ++c) label_index[model.labels()[c]] = c;
   std::vector<size_t> gold_index;
   std::vector<std::string> gold;
   for (const auto& ex : data) {
     gold_index.push_back(label_index.at(ex.label));
     gold.push_back(ex.label);
   }
-  model.temperature_ = FitTemperature(scores, gold_index);
+  // Each learner's scores on its own calibrated scale, then their mean; the mean of two
+  // calibrated learners need not be calibrated, so it gets its own temperature last.
+  std::vector<std::vector<float>> mean_scores(data.size(), std::vector<float>(model.labels().size(), 0.0f));
+  for (size_t l = 0; l < n_learners; ++l) {
+    const float scale = static_cast<float>(
+        (n_learners > 1 ? 1.0 / FitTemperature(scores[l], gold_index) : 1.0) / static_cast<double>(n_learners));
+    for (size_t i = 0; i < data.size(); ++i) {
+      for (size_t c = 0; c < scores[l][i].size(); ++c) mean_scores[i][c] += scale * scores[l][i][c];
+    }
+    for (int f = 0; f < fits_per_learner; ++f) {
+      const LinearModel& fit = fits[l * fits_per_learner + f];
+      if (full_fit && f != k_folds) continue;  // only the fit on all the data ships
+      model.AddScaled(fit, full_fit ? scale : scale / static_cast<float>(k_folds));
+    }
+  }
+  model.temperature_ = FitTemperature(mean_scores, gold_index);
 
   std::vector<std::vector<double>> probabilities;
-  for (const auto& s : scores) probabilities.push_back(LinearModel::Softmax(s, model.temperature_));
+  for (const auto& s : mean_scores) probabilities.push_back(LinearModel::Softmax(s, model.temperature_));
   auto predict_all = [&] {
     std::vector<Prediction> out;
     for (const auto& p : probabilities) out.push_back(model.FromProbabilities(p));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -83,9 +84,21 @@ TEST(FeaturesTest, Utf8CodePointsAreNeverSplit) {
   }
 }
 
-TEST(LinearModelTest, LearnsSeparableDataPerfectly) {
+// Each learner alone, their ensemble (the default), and the ensemble shipped as one fit on
+// all the data instead of the fold average.
+class LearnersTest : public ::testing::TestWithParam<int> {};
+
+TrainOptions LearnerVariant(int variant) {
+  TrainOptions o;
+  if (variant == 0) o.learners = {{Loss::kCrammerSinger, 0.01}};
+  if (variant == 1) o.learners = {{Loss::kSoftmax, 0.1}};
+  if (variant == 3) o.average_fold_models = false;
+  return o;
+}
+
+TEST_P(LearnersTest, LearnsSeparableDataPerfectly) {
   const auto data = SeparableData(30);
-  auto model = TrainLinearModel(data, TrainOptions{});
+  auto model = TrainLinearModel(data, LearnerVariant(GetParam()));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ(model->labels(), (std::vector<std::string>{"billing", "login", "shipping"}));
   const EvalMetrics m = Evaluate(*model, data);
@@ -95,6 +108,57 @@ TEST(LinearModelTest, LearnsSeparableDataPerfectly) {
   EXPECT_EQ(model->Predict("I was charged twice, where is my refund").label, "billing");
   EXPECT_EQ(model->Predict("the courier lost my parcel").label, "shipping");
   EXPECT_EQ(model->Predict("forgot my password and I am locked out").label, "login");
+  EXPECT_GT(model->Predict("invoice refund payment").confidence, 0.9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, LearnersTest, ::testing::Values(0, 1, 2, 3));
+
+// The shipped model is one linear model whose scores are the mean of the learners' fold
+// models, so its predictions on the training texts are about as good as theirs were on the
+// texts they did not see (and its scores are not those of any single fit).
+TEST(LinearModelTest, FoldAverageShipsAndDiffersFromOneFullFit) {
+  const auto data = SeparableData(40, 3);
+  TrainOptions averaged = LearnerVariant(2), full = LearnerVariant(3);
+  auto a = TrainLinearModel(data, averaged);
+  auto b = TrainLinearModel(data, full);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->num_features(), b->num_features());
+  EXPECT_EQ(a->temperature(), b->temperature());  // fitted on the same out-of-fold scores
+  EXPECT_NE(a->Scores("refund my payment"), b->Scores("refund my payment"));
+  EXPECT_EQ(Evaluate(*a, data).accuracy, 1.0);
+}
+
+// A hinge learner's margins are no probabilities: only the fitted temperature makes them
+// confident where the data is clear.
+TEST(LinearModelTest, HingeMarginsBecomeProbabilitiesThroughTheTemperature) {
+  auto model = TrainLinearModel(SeparableData(30), LearnerVariant(0));
+  ASSERT_TRUE(model.ok());
+  EXPECT_LT(model->temperature(), 0.5);
+  const auto p = LinearModel::Softmax(model->Scores("invoice refund payment"), 1.0);
+  EXPECT_LT(*std::max_element(p.begin(), p.end()), model->Predict("invoice refund payment").confidence);
+}
+
+// Version 3 kept version 2's layout (only training changed), so version 2 files load as
+// they are.
+TEST(LinearModelTest, LoadsFormatVersionTwo) {
+  TempDir dir;
+  auto model = TrainLinearModel(SeparableData(20), TrainOptions{});
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(model->Save(dir.File("v3.model")).ok());
+  std::string bytes = ReadAll(dir.File("v3.model"));
+  ASSERT_EQ(static_cast<uint8_t>(bytes[8]), 3u);
+  bytes[8] = 2;
+  // The trailing checksum is FNV-1a over everything before it.
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i + sizeof(uint64_t) < bytes.size(); ++i) {
+    h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ULL;
+  }
+  std::memcpy(bytes.data() + bytes.size() - sizeof(h), &h, sizeof(h));
+  WriteFile(dir.File("v2.model"), bytes);
+  auto loaded = LinearModel::Load(dir.File("v2.model"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->auto_threshold(), model->auto_threshold());
+  EXPECT_EQ(loaded->Probabilities("refund my payment"), model->Probabilities("refund my payment"));
 }
 
 TEST(LinearModelTest, ProbabilitiesSumToOneAndAlternativesDescend) {
@@ -212,6 +276,12 @@ TEST(LinearModelTest, RejectsUnusableTrainingInput) {
   TrainOptions bad;
   bad.epochs = 0;
   EXPECT_EQ(TrainLinearModel(SeparableData(3), bad).status().code(), Code::kInvalidArgument);
+  TrainOptions no_learner;
+  no_learner.learners.clear();
+  EXPECT_EQ(TrainLinearModel(SeparableData(3), no_learner).status().code(), Code::kInvalidArgument);
+  TrainOptions zero_step;
+  zero_step.learners[1].learning_rate = 0;
+  EXPECT_EQ(TrainLinearModel(SeparableData(3), zero_step).status().code(), Code::kInvalidArgument);
 }
 
 TEST(LinearModelTest, MinDfPrunesRareFeatures) {

@@ -79,6 +79,9 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
   if (pos != s.size()) return std::nullopt;
   // 60 is allowed for a leap second; it simply rolls into the next minute.
   if (h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  // system_clock counts nanoseconds: outside about 1678..2262 the conversion below
+  // overflows (UB on an attacker's signature timestamp; found by fuzz_webhook_parse).
+  if (y < 1970 || y > 2200) return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   sys_seconds t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} - minutes{offset_minutes};

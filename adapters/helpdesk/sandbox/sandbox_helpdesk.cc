@@ -31,6 +31,8 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
     int64_t secs = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), secs);
     if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    // After 2200 the nanosecond clock overflows (UB; found by fuzz_webhook_parse).
+    if (secs > 7258118400) return std::nullopt;
     return std::chrono::system_clock::time_point(std::chrono::seconds(secs));
   }
   return ParseRfc3339(s);
@@ -185,13 +187,13 @@ class SandboxHelpdesk : public Helpdesk {
     auto resp = SendWithRetry(*http_, BaseRequest("GET", path), options_.retry);
     if (!resp.ok()) return resp.status().WithContext(what);
     DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
-    try {
-      json j = json::parse(resp->body);
-      if (!j.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-      return j;
-    } catch (const json::exception& e) {
-      return Status::InvalidArgument(what + ": malformed JSON response: " + e.what());
-    }
+    // A 2xx whose body is not a JSON object (a proxy's HTML maintenance page, a body cut
+    // short) says the path to the vendor is unwell, not that our request was wrong: it is
+    // retried like a 5xx, and the attempt budget dead-letters it if it never clears.
+    json j = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Status::Unavailable(what + ": response is not JSON (" + resp->Header("content-type") + ")");
+    if (!j.is_object()) return Status::Unavailable(what + ": response is not a JSON object");
+    return j;
   }
 
   // Throws json exceptions on a wrong shape; FetchTicket converts them.

@@ -1,14 +1,19 @@
 #include "helpdesk/sandbox/sandbox_server.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -203,13 +208,47 @@ void AddTagsUnique(std::vector<std::string>& tags, const std::vector<std::string
   }
 }
 
+// How an injected fault misbehaves (README "Test controls").
+enum class FaultMode { kStatus, kHang, kHtml, kTruncate, kReset };
+
 struct Fault {
+  FaultMode mode = FaultMode::kStatus;
   int status = 503;
   int remaining = 1;
+  int delay_ms = 2000;  // kHang
   std::string retry_after;
   std::string path_prefix = "/api/";
   std::string method;  // empty = any
 };
+
+std::optional<FaultMode> ParseFaultMode(const std::string& s) {
+  if (s == "status") return FaultMode::kStatus;
+  if (s == "hang") return FaultMode::kHang;
+  if (s == "html") return FaultMode::kHtml;
+  if (s == "truncate") return FaultMode::kTruncate;
+  if (s == "reset") return FaultMode::kReset;
+  return std::nullopt;
+}
+
+// httplib hands a handler no socket, so the connection is found by its peer port. With
+// SO_LINGER {on, 0} the server's close sends RST instead of FIN, and shutdown() makes
+// the response it tries to write fail: the client sees a reset with no answer at all.
+void ResetConnection(int remote_port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 || peer.ss_family != AF_INET) continue;
+    if (ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port) != remote_port) continue;
+    linger hard{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    shutdown(fd, SHUT_RDWR);
+  }
+  closedir(dir);
+}
 
 struct Delivery {
   std::string url;
@@ -226,6 +265,8 @@ struct SandboxServer::Impl {
   std::mutex db_mu;
   sqlite3* db = nullptr;         // guarded by db_mu
   int64_t applied_updates = 0;   // guarded by db_mu
+  int64_t unkeyed_updates = 0;   // applied without an Idempotency-Key; guarded by db_mu
+  int64_t idempotent_replays = 0;  // repeated keys answered without applying; guarded by db_mu
 
   httplib::Server svr;
   std::thread listen_thread;
@@ -308,7 +349,7 @@ void SandboxServer::Impl::Route(const std::string& method, const std::string& pa
 // Returns false when the response is already written.
 bool SandboxServer::Impl::Admit(const std::string& route, const httplib::Request& req,
                                 httplib::Response& res) {
-  std::lock_guard lock(state_mu);
+  std::unique_lock lock(state_mu);
   ++request_counts[route];
   const std::string auth = req.get_header_value("Authorization");
   const std::string prefix = "Bearer ";
@@ -325,9 +366,35 @@ bool SandboxServer::Impl::Admit(const std::string& route, const httplib::Request
     if (f.remaining <= 0 || req.path.rfind(f.path_prefix, 0) != 0) continue;
     if (!f.method.empty() && f.method != req.method) continue;
     --f.remaining;
-    if (!f.retry_after.empty()) res.set_header("Retry-After", f.retry_after);
-    SendError(res, f.status, "injected fault");
-    return false;
+    const Fault fault = f;
+    lock.unlock();
+    switch (fault.mode) {
+      case FaultMode::kStatus:
+        if (!fault.retry_after.empty()) res.set_header("Retry-After", fault.retry_after);
+        SendError(res, fault.status, "injected fault");
+        return false;
+      case FaultMode::kHang:
+        // Then served normally: a slow vendor still applies a write the client gave up on.
+        std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
+        return true;
+      case FaultMode::kHtml:
+        res.status = 200;
+        res.set_content("<html><body><h1>Down for maintenance</h1></body></html>", "text/html");
+        return false;
+      case FaultMode::kTruncate: {
+        // Promises 4 KiB, sends the start of a JSON document, then drops the connection.
+        res.status = 200;
+        res.set_content_provider(4096, "application/json", [](size_t, size_t, httplib::DataSink& sink) {
+          sink.write(R"({"ticket":{"id":"1","subj)", 25);
+          return false;
+        });
+        return false;
+      }
+      case FaultMode::kReset:
+        ResetConnection(req.remote_port);
+        res.status = 500;
+        return false;
+    }
   }
   return true;
 }
@@ -592,6 +659,7 @@ void SandboxServer::Impl::UpdateTicket(const httplib::Request& req, httplib::Res
       if (s.Text(0) != request_id)
         return SendError(res, 422, "Idempotency-Key was already used for a different request");
       res.set_header("Idempotent-Replayed", "true");
+      ++idempotent_replays;
       res.status = static_cast<int>(s.Int(1));
       res.set_content(s.Text(2), "application/json");
       return;
@@ -628,6 +696,7 @@ void SandboxServer::Impl::UpdateTicket(const httplib::Request& req, httplib::Res
   }
   if (Status st = txn.Commit(); !st.ok()) return SendError(res, 500, st.message());
   ++applied_updates;
+  if (idem_key.empty()) ++unkeyed_updates;
   res.status = 200;
   res.set_content(response, "application/json");
 }
@@ -654,8 +723,12 @@ void SandboxServer::Impl::AddFault(const httplib::Request& req, httplib::Respons
   if (!body) return;
   Fault f;
   try {
+    auto mode = ParseFaultMode(body->value("mode", std::string("status")));
+    if (!mode) return SendError(res, 422, "fault: mode must be status, hang, html, truncate or reset");
+    f.mode = *mode;
     f.status = body->value("status", 503);
     f.remaining = body->value("count", 1);
+    f.delay_ms = body->value("delay_ms", 2000);
     auto ra = body->find("retry_after");
     if (ra != body->end()) f.retry_after = ra->is_string() ? ra->get<std::string>() : ra->dump();
     f.path_prefix = body->value("path_prefix", std::string("/api/"));
@@ -663,8 +736,8 @@ void SandboxServer::Impl::AddFault(const httplib::Request& req, httplib::Respons
   } catch (const json::exception& e) {
     return SendError(res, 422, std::string("fault: ") + e.what());
   }
-  if (f.status < 400 || f.status > 599 || f.remaining < 1)
-    return SendError(res, 422, "fault: status must be in [400, 599] and count >= 1");
+  if (f.status < 400 || f.status > 599 || f.remaining < 1 || f.delay_ms < 0 || f.delay_ms > 60000)
+    return SendError(res, 422, "fault: status must be in [400, 599], count >= 1, delay_ms in [0, 60000]");
   std::lock_guard lock(state_mu);
   faults.push_back(f);
   SendJson(res, 201, json{{"fault", {{"status", f.status}, {"count", f.remaining},
@@ -680,6 +753,8 @@ void SandboxServer::Impl::GetStats(const httplib::Request&, httplib::Response& r
   {
     std::lock_guard lock(db_mu);
     out["applied_updates"] = applied_updates;
+    out["unkeyed_updates"] = unkeyed_updates;
+    out["idempotent_replays"] = idempotent_replays;
   }
   {
     std::lock_guard lock(wh_mu);

@@ -66,6 +66,14 @@ Result<ZendeskOptions> ZendeskOptionsFromConfig(ConfigSection& section, const st
   }
   o.marker_tag = section.String("marker_tag", "deskpilot");
   if (o.marker_tag.empty()) section.AddError("marker_tag", "must not be empty");
+  o.kb_locales = section.StringList("kb_locales", std::vector<std::string>{"en-us"});
+  for (const std::string& locale : o.kb_locales) {
+    // The locale becomes a URL path segment: letters, digits and '-' only.
+    if (locale.empty() || !std::all_of(locale.begin(), locale.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+        }))
+      section.AddError("kb_locales", "\"" + locale + "\" is not a locale such as \"en-us\"");
+  }
   for (const char* table : {"groups", "custom_fields"}) {
     ConfigSection t = section.Table(table);
     auto& out = std::string(table) == "groups" ? o.groups : o.custom_fields;
@@ -157,7 +165,7 @@ std::string ZendeskApi::RebaseLink(const std::string& link) const {
 
 Result<std::vector<json>> ZendeskApi::GetAll(const std::string& first_path, const std::string& key,
                                              const std::string& what, const std::string& sideload_key,
-                                             std::vector<json>* sideloaded) {
+                                             std::vector<json>* sideloaded, size_t max_items) {
   std::vector<json> out;
   std::string path = first_path;
   // A server that keeps answering "more" with the same link would loop forever.
@@ -183,7 +191,7 @@ Result<std::vector<json>> ZendeskApi::GetAll(const std::string& first_path, cons
     } else if (doc.contains("next_page") && doc["next_page"].is_string()) {
       next = doc["next_page"].get<std::string>();
     }
-    if (next.empty()) break;
+    if (next.empty() || (max_items > 0 && out.size() >= max_items)) break;
     const std::string rebased = RebaseLink(next);
     path = rebased.substr(options_.base_url.size());
   }

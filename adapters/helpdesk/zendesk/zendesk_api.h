@@ -34,6 +34,7 @@ struct ZendeskOptions {
   std::string marker_tag = "deskpilot";
   std::map<std::string, int64_t> groups;         // WritePlan group name → group_id
   std::map<std::string, int64_t> custom_fields;  // WritePlan field name → ticket field id
+  std::vector<std::string> kb_locales = {"en-us"};  // Help Center locales `kb sync` pulls
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
 };
@@ -41,8 +42,8 @@ struct ZendeskOptions {
 // Reads: base_url (required), email + api_token_env/_file or oauth_token_env/_file,
 // webhook_secret_env/_file (required unless !require_webhook_secret: `webhook register`
 // runs before the admin has the secret), signature_tolerance_seconds (300),
-// request_timeout_ms (10000), api_user_id, marker_tag ("deskpilot"), [groups] and
-// [custom_fields] tables of name = numeric id. InvalidArgument lists every problem.
+// request_timeout_ms (10000), api_user_id, marker_tag ("deskpilot"), kb_locales
+// (["en-us"]), [groups] and [custom_fields] tables of name = numeric id. InvalidArgument lists every problem.
 Result<ZendeskOptions> ZendeskOptionsFromConfig(ConfigSection& section, const std::string& name,
                                                 bool require_webhook_secret = true);
 
@@ -70,9 +71,11 @@ class ZendeskApi {
   // meta.has_more, links.next) and, for endpoints that answer with it, the older
   // offset style (next_page). `first_path` should ask for page[size]. When given,
   // every page's sideloaded `sideload_key` array (e.g. "users") is appended to *sideloaded.
+  // With max_items > 0, no further page is asked for once that many items are in hand.
   Result<std::vector<nlohmann::json>> GetAll(const std::string& first_path, const std::string& key,
                                              const std::string& what, const std::string& sideload_key = "",
-                                             std::vector<nlohmann::json>* sideloaded = nullptr);
+                                             std::vector<nlohmann::json>* sideloaded = nullptr,
+                                             size_t max_items = 0);
 
   // The API user's id: from the config, else GET /api/v2/users/me.json once.
   Result<std::string> ApiUserId();

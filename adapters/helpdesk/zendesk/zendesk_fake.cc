@@ -1,12 +1,16 @@
 #include "helpdesk/zendesk/zendesk_fake.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -71,6 +75,88 @@ bool ParseBody(const httplib::Request& req, httplib::Response& res, json* out) {
   return true;
 }
 
+// "2024-05-01T12:00:00Z" or "2024-05-01" (search dates) as unix seconds.
+std::optional<int64_t> ParseTime(const std::string& s) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  const int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec);
+  if (n != 3 && n != 6) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+std::string Slug(const std::string& title) {
+  std::string out;
+  for (char c : title) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      out += c;
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out;
+}
+
+// Ticket statuses are ordered, which search's status< / status>= rely on.
+int StatusRank(const std::string& status) {
+  static const std::vector<std::string> kOrder = {"new", "open", "pending", "hold", "solved", "closed"};
+  auto it = std::find(kOrder.begin(), kOrder.end(), status);
+  return it == kOrder.end() ? -1 : static_cast<int>(it - kOrder.begin());
+}
+
+// One term of a search query ("status>=solved") applied to a ticket.
+bool MatchesTerm(const json& t, const std::string& term) {
+  static const std::vector<std::string> kOps = {">=", "<=", ":", ">", "<"};
+  for (const std::string& key : {std::string("status"), std::string("updated"), std::string("created"),
+                                 std::string("tags"), std::string("type")}) {
+    if (term.rfind(key, 0) != 0) continue;
+    const std::string rest = term.substr(key.size());
+    for (const std::string& op : kOps) {
+      if (rest.rfind(op, 0) != 0) continue;
+      const std::string value = rest.substr(op.size());
+      auto compare = [&](int64_t have, int64_t want) {
+        if (op == ">=") return have >= want;
+        if (op == "<=") return have <= want;
+        if (op == ">") return have > want;
+        if (op == "<") return have < want;
+        return have == want;
+      };
+      if (key == "type") return value == "ticket";
+      if (key == "tags") {
+        for (const auto& tag : t.value("tags", json::array()))
+          if (tag == value) return true;
+        return false;
+      }
+      if (key == "status") return compare(StatusRank(t.value("status", "")), StatusRank(Lower(value)));
+      const auto want = ParseTime(value);
+      const auto have = ParseTime(t.value(key + "_at", ""));
+      if (!want || !have) return false;
+      // A bare date compares by day, as Zendesk's search does.
+      if (value.size() == 10 && op == ":") return *have / 86400 == *want / 86400;
+      return compare(*have, *want);
+    }
+  }
+  // Anything else is free text over subject and description.
+  const std::string text = Lower(t.value("subject", "") + " " + t.value("description", ""));
+  return text.find(Lower(term)) != std::string::npos;
+}
+
+// The user a request authenticated as (set by the gate, read by handlers on the same
+// server thread).
+thread_local int64_t g_current_user = 0;
+
 }  // namespace
 
 struct ZendeskFake::Impl {
@@ -95,8 +181,95 @@ struct ZendeskFake::Impl {
   Clock::time_point window_start = Clock::now();
   int window_count = 0;
   std::map<int64_t, std::deque<Clock::time_point>> ticket_updates;
+  std::map<int64_t, json> articles;
+  std::set<int64_t> archived;
+
+  // Webhook deliveries run on their own thread, after the request that caused them
+  // has been answered, as Zendesk's are.
+  struct Pending {
+    std::string webhook_id, endpoint, body, secret;
+  };
+  std::deque<Pending> outbox;
+  std::condition_variable outbox_cv;
+  bool stopping = false;
+  std::thread deliverer;
+  std::vector<Delivery> deliveries;
 
   explicit Impl(ZendeskFakeOptions o) : options(std::move(o)) {}
+
+  void DeliverLoop() {
+    for (;;) {
+      Pending p;
+      {
+        std::unique_lock lock(mu);
+        outbox_cv.wait(lock, [&] { return stopping || !outbox.empty(); });
+        if (outbox.empty()) return;  // stopping, nothing left
+        p = std::move(outbox.front());
+        outbox.pop_front();
+      }
+      // endpoint = scheme://host:port/path
+      int status = 0;
+      const auto scheme_end = p.endpoint.find("://");
+      const auto path_start = scheme_end == std::string::npos ? std::string::npos : p.endpoint.find('/', scheme_end + 3);
+      if (path_start != std::string::npos) {
+        httplib::Client client(p.endpoint.substr(0, path_start));
+        client.set_connection_timeout(2);
+        client.set_read_timeout(10);
+        const std::string ts = Now3339();
+        httplib::Headers headers = {
+            {"X-Zendesk-Webhook-Signature-Timestamp", ts},
+            {"X-Zendesk-Webhook-Signature", Base64Encode(HmacSha256(p.secret, ts + p.body))},
+            {"X-Zendesk-Webhook-Id", p.webhook_id},
+            {"User-Agent", "Zendesk Webhook"}};
+        if (auto res = client.Post(p.endpoint.substr(path_start), headers, p.body, "application/json"))
+          status = res->status;
+      }
+      std::lock_guard lock(mu);
+      deliveries.push_back({p.webhook_id, p.endpoint, p.body, status});
+    }
+  }
+
+  // Runs the active triggers for one ticket change. REQUIRES mu held.
+  // Supported conditions ("is"): update_type Create|Change, comment_is_public, role
+  // (end_user | agent); a trigger with any other condition does not fire.
+  void RunTriggers(int64_t ticket_id, bool created, bool comment_public, const std::string& actor_role,
+                   int64_t actor_id) {
+    const json& ticket = tickets[ticket_id];
+    for (const auto& [tid, trig] : triggers) {
+      if (!trig.value("active", true)) continue;
+      bool match = true;
+      for (const auto& c : trig["conditions"].value("all", json::array())) {
+        const std::string field = c.value("field", ""), op = c.value("operator", "");
+        const std::string value = c["value"].is_string() ? c["value"].get<std::string>() : c["value"].dump();
+        bool ok = false;
+        if (op == "is" && field == "update_type") ok = value == (created ? "Create" : "Change");
+        if (op == "is" && field == "comment_is_public") ok = (value == "true") == comment_public;
+        if (op == "is" && field == "role") ok = value == actor_role;
+        match = match && ok;
+      }
+      if (!match) continue;
+      for (const auto& a : trig["actions"]) {
+        if (a.value("field", "") != "notification_webhook") continue;
+        const std::string webhook_id = a["value"][0].get<std::string>();
+        auto w = webhooks.find(webhook_id);
+        if (w == webhooks.end() || w->second.value("status", "") != "active") continue;
+        std::string body = a["value"][1].get<std::string>();
+        const std::map<std::string, std::string> values = {
+            {"{{ticket.id}}", std::to_string(ticket_id)},
+            {"{{ticket.title}}", ticket.value("subject", "")},
+            {"{{ticket.status}}", ticket.value("status", "")},
+            {"{{ticket.updated_at_with_timestamp}}", ticket.value("updated_at", "")},
+            {"{{current_user.id}}", std::to_string(actor_id)}};
+        for (const auto& [placeholder, v] : values)
+          for (size_t at = body.find(placeholder); at != std::string::npos; at = body.find(placeholder, at + v.size()))
+            body.replace(at, placeholder.size(), v);
+        outbox.push_back({webhook_id, w->second.value("endpoint", ""), body, secrets[webhook_id]});
+      }
+    }
+    outbox_cv.notify_one();
+  }
+
+  json ArticleJson(int64_t id) const { return articles.at(id); }
 
   json UserById(int64_t id) const {
     auto it = users.find(id);
@@ -105,10 +278,12 @@ struct ZendeskFake::Impl {
 
   // Cursor pagination (page[size] / page[after]) when asked for, else offset pagination
   // (page / per_page), over `items` under `key`, as the ticketing API answers both.
-  json Paginate(const httplib::Request& req, const std::string& key, const std::vector<json>& items) const {
+  // `extra_query` ("&k=v...") is carried into the next/prev links.
+  json Paginate(const httplib::Request& req, const std::string& key, const std::vector<json>& items,
+                const std::string& extra_query = "") const {
     const std::string base = "http://" + req.get_header_value("Host") + req.path;
-    std::string extra;
-    if (req.has_param("include")) extra = "&include=" + req.get_param_value("include");
+    std::string extra = extra_query;
+    if (req.has_param("include")) extra += "&include=" + req.get_param_value("include");
     json doc;
     if (req.has_param("page[size]") || req.has_param("page[after]")) {
       size_t size = 100;
@@ -194,9 +369,19 @@ struct ZendeskFake::Impl {
       return true;
     }
     const std::string auth = req.get_header_value("Authorization");
-    const bool basic_ok = auth == "Basic " + Base64Encode(options.email + "/token:" + options.api_token);
-    const bool bearer_ok = !options.oauth_token.empty() && auth == "Bearer " + options.oauth_token;
-    if (!basic_ok && !bearer_ok) {
+    g_current_user = 0;
+    if (!options.oauth_token.empty() && auth == "Bearer " + options.oauth_token) g_current_user = options.api_user_id;
+    std::string decoded;
+    if (auth.rfind("Basic ", 0) == 0 && Base64Decode(auth.substr(6), &decoded)) {
+      const std::string marker = "/token:";
+      const auto at = decoded.find(marker);
+      if (at != std::string::npos && decoded.substr(at + marker.size()) == options.api_token) {
+        const std::string email = decoded.substr(0, at);
+        for (const auto& [id, u] : users)
+          if (u.value("email", "") == email) g_current_user = id;
+      }
+    }
+    if (g_current_user == 0) {
       SendJson(res, 401, {{"error", "Couldn't authenticate you"}});
       return true;
     }
@@ -225,6 +410,133 @@ struct ZendeskFake::Impl {
   }
 
   void Routes() {
+    server.Post(R"(/api/v2/users(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      if (UserById(g_current_user).value("role", "") == "end-user") {
+        SendJson(res, 403, {{"error", "Forbidden"}, {"description", "You do not have access to this page"}});
+        return;
+      }
+      const json u = body.value("user", json::object());
+      const std::string email = u.value("email", ""), name = u.value("name", "");
+      if (name.empty()) return RecordInvalid(res, "name", "Name: is too short");
+      for (const auto& [id, have] : users)
+        if (!email.empty() && have.value("email", "") == email)
+          return RecordInvalid(res, "email", "Email: " + email + " is already being used by another user");
+      const int64_t id = ++next_id;
+      users[id] = {{"id", id}, {"name", name}, {"email", email}, {"role", u.value("role", "end-user")},
+                   {"locale", "en-US"}, {"created_at", Now3339()}};
+      SendJson(res, 201, {{"user", users[id]}});
+    }));
+    // Requests API: an end user files a ticket as its requester; the triggers run.
+    server.Post(R"(/api/v2/requests(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      const json r = body.value("request", json::object());
+      const json comment = r.value("comment", json::object());
+      const std::string text = comment.value("body", comment.value("html_body", ""));
+      if (!r.contains("subject") || !r["subject"].is_string() || text.empty())
+        return RecordInvalid(res, "description", "Description: cannot be blank");
+      const int64_t requester = g_current_user;
+      const int64_t id = ++next_id;
+      const std::string now = Now3339();
+      json t = {{"id", id},
+                {"url", "http://" + req.get_header_value("Host") + "/api/v2/tickets/" + std::to_string(id) + ".json"},
+                {"subject", r["subject"]}, {"raw_subject", r["subject"]}, {"description", text},
+                {"priority", r.value("priority", json())}, {"status", "new"}, {"type", nullptr},
+                {"requester_id", requester}, {"submitter_id", requester}, {"assignee_id", nullptr},
+                {"organization_id", nullptr}, {"group_id", nullptr}, {"tags", json::array()},
+                {"via", {{"channel", "api"}, {"source", {{"from", json::object()}, {"to", json::object()}, {"rel", nullptr}}}}},
+                {"custom_fields", json::array()}, {"fields", json::array()}, {"created_at", now}, {"updated_at", now}};
+      tickets[id] = t;
+      NewComment(id, requester, text, true, "api");
+      const json user = UserById(requester);
+      RunTriggers(id, /*created=*/true, /*comment_public=*/true,
+                  user.value("role", "") == "end-user" ? "end_user" : "agent", requester);
+      SendJson(res, 201, {{"request", {{"id", id}, {"subject", t["subject"]}, {"description", text},
+                                       {"status", "new"}, {"requester_id", requester}, {"created_at", now}}}});
+    }));
+
+    // Help Center articles of one locale, drafts included (the API user is an agent).
+    server.Get(R"(/api/v2/help_center/([A-Za-z-]+)/articles(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string locale = Lower(req.matches[1]);
+      std::optional<int64_t> since;
+      std::string extra;
+      if (req.has_param("start_time")) {
+        const std::string v = req.get_param_value("start_time");
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+          SendJson(res, 400, {{"error", "InvalidParameter"}, {"description", "start_time must be a unix timestamp"}});
+          return;
+        }
+        since = std::stoll(v);
+        extra += "&start_time=" + v;
+      }
+      std::vector<json> list;
+      for (const auto& [id, a] : articles) {
+        if (archived.count(id) || Lower(a.value("locale", "")) != locale) continue;
+        if (since && ParseTime(a.value("updated_at", "")).value_or(0) < *since) continue;
+        list.push_back(a);
+      }
+      const std::string sort_by = req.get_param_value("sort_by");
+      if (sort_by == "updated_at" || sort_by == "created_at" || sort_by == "title") {
+        std::stable_sort(list.begin(), list.end(), [&](const json& x, const json& y) {
+          return x.value(sort_by, "") < y.value(sort_by, "");
+        });
+        extra += "&sort_by=" + sort_by;
+      }
+      if (req.get_param_value("sort_order") == "desc") {
+        std::reverse(list.begin(), list.end());
+        extra += "&sort_order=desc";
+      } else if (req.has_param("sort_order")) {
+        extra += "&sort_order=asc";
+      }
+      SendJson(res, 200, Paginate(req, "articles", list, extra));
+    }));
+
+    // Search export: cursor-paginated, filter[type] is required.
+    server.Get(R"(/api/v2/search/export(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string type = req.get_param_value("filter[type]");
+      if (type.empty()) {
+        SendJson(res, 400, {{"error", "InvalidSearchParameter"}, {"description", "filter[type] is required"}});
+        return;
+      }
+      const std::string query = req.get_param_value("query");
+      std::vector<std::string> terms;
+      std::istringstream words(query);
+      for (std::string w; words >> w;) terms.push_back(w);
+      std::vector<json> list;
+      if (type == "ticket") {
+        for (const auto& entry : tickets) {
+          // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+          const json& t = entry.second;
+          if (std::all_of(terms.begin(), terms.end(), [&](const std::string& term) { return MatchesTerm(t, term); })) {
+            json r = t;
+            r["result_type"] = "ticket";
+            list.push_back(std::move(r));
+          }
+        }
+      }
+      if (!req.has_param("page[size]") && !req.has_param("page[after]")) {
+        SendJson(res, 400, {{"error", "InvalidPaginationParameter"}, {"description", "page[size] is required"}});
+        return;
+      }
+      std::string encoded;
+      for (unsigned char c : query) {
+        static const char kHex[] = "0123456789ABCDEF";
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+          encoded += static_cast<char>(c);
+        } else {
+          encoded += '%';
+          encoded += kHex[c >> 4];
+          encoded += kHex[c & 15];
+        }
+      }
+      SendJson(res, 200, Paginate(req, "results", list, "&query=" + encoded + "&filter%5Btype%5D=" + type));
+    }));
 
     auto me = [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu);
@@ -502,9 +814,15 @@ Status ZendeskFake::Start() {
   d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
   d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   d.Routes();
-  d.port = d.server.bind_to_any_port("127.0.0.1");
-  if (d.port <= 0) return Status::Unavailable("zendesk fake: cannot bind 127.0.0.1");
+  if (d.options.port == 0) {
+    d.port = d.server.bind_to_any_port(d.options.host);
+  } else {
+    d.port = d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1;
+  }
+  if (d.port <= 0)
+    return Status::Unavailable("zendesk fake: cannot bind " + d.options.host + ":" + std::to_string(d.options.port));
   d.thread = std::thread([&d] { d.server.listen_after_bind(); });
+  d.deliverer = std::thread([&d] { d.DeliverLoop(); });
   while (!d.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   d.running = true;
   return Status::Ok();
@@ -514,11 +832,21 @@ void ZendeskFake::Stop() {
   if (!impl_->running) return;
   impl_->server.stop();
   impl_->thread.join();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->outbox_cv.notify_all();
+  impl_->deliverer.join();
   impl_->running = false;
 }
 
 int ZendeskFake::port() const { return impl_->port; }
-std::string ZendeskFake::base_url() const { return "http://127.0.0.1:" + std::to_string(impl_->port); }
+std::string ZendeskFake::base_url() const {
+  // A wildcard bind is still reached through loopback.
+  const std::string host = impl_->options.host == "0.0.0.0" ? "127.0.0.1" : impl_->options.host;
+  return "http://" + host + ":" + std::to_string(impl_->port);
+}
 
 int64_t ZendeskFake::AddUser(const std::string& name, const std::string& email, const std::string& role) {
   std::lock_guard lock(impl_->mu);
@@ -541,7 +869,7 @@ int64_t ZendeskFake::AddTicket(json ticket) {
   const int64_t id = ++impl_->next_id;
   const std::string now = Now3339();
   json t = {{"id", id},
-            {"url", "http://127.0.0.1:" + std::to_string(impl_->port) + "/api/v2/tickets/" + std::to_string(id) + ".json"},
+            {"url", base_url() + "/api/v2/tickets/" + std::to_string(id) + ".json"},
             {"external_id", nullptr},
             {"type", nullptr},
             {"subject", ""},
@@ -578,6 +906,44 @@ void ZendeskFake::DeleteTicket(int64_t ticket_id) {
   std::lock_guard lock(impl_->mu);
   impl_->tickets.erase(ticket_id);
   impl_->comments.erase(ticket_id);
+}
+
+int64_t ZendeskFake::AddArticle(json article) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  const std::string now = Now3339();
+  const std::string base = base_url();
+  json a = {{"id", id}, {"title", ""}, {"body", ""}, {"locale", "en-us"}, {"draft", false},
+            {"author_id", impl_->options.api_user_id}, {"comments_disabled", false}, {"content_tag_ids", json::array()},
+            {"label_names", json::array()}, {"outdated", false}, {"outdated_locales", json::array()},
+            {"permission_group_id", 1}, {"position", 0}, {"promoted", false}, {"section_id", 360000001},
+            {"user_segment_id", nullptr}, {"user_segment_ids", json::array()}, {"vote_count", 0}, {"vote_sum", 0},
+            {"created_at", now}, {"edited_at", now}, {"updated_at", now}};
+  for (const auto& [k, v] : article.items()) a[k] = v;
+  a["source_locale"] = a["locale"];
+  const std::string locale = a["locale"].get<std::string>();
+  a["url"] = base + "/api/v2/help_center/" + locale + "/articles/" + std::to_string(id) + ".json";
+  a["html_url"] = base + "/hc/" + locale + "/articles/" + std::to_string(id) + "-" + Slug(a["title"].get<std::string>());
+  impl_->articles[id] = a;
+  return id;
+}
+
+void ZendeskFake::UpdateArticle(int64_t article_id, const json& patch) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->articles.find(article_id);
+  if (it == impl_->articles.end()) return;
+  it->second["updated_at"] = it->second["edited_at"] = Now3339();
+  for (const auto& [k, v] : patch.items()) it->second[k] = v;
+}
+
+void ZendeskFake::ArchiveArticle(int64_t article_id) {
+  std::lock_guard lock(impl_->mu);
+  impl_->archived.insert(article_id);
+}
+
+std::vector<ZendeskFake::Delivery> ZendeskFake::Deliveries() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->deliveries;
 }
 
 void ZendeskFake::ResetRateLimit() {

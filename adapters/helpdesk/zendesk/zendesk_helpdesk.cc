@@ -76,8 +76,10 @@ std::optional<Clock::time_point> ParseRfc3339(const std::string& s) {
   } else {
     return std::nullopt;
   }
+  // Years outside 1970..2200 would overflow system_clock's nanoseconds (UB; found by
+  // fuzz_webhook_parse on the signature timestamp).
   if (i != s.size() || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-      second > 60)
+      second > 60 || year < 1970 || year > 2200)
     return std::nullopt;
   std::tm tm{};
   tm.tm_year = year - 1900;
@@ -91,7 +93,11 @@ std::optional<Clock::time_point> ParseRfc3339(const std::string& s) {
 
 // Zendesk sends the signature timestamp as RFC 3339; unix seconds are accepted too.
 std::optional<Clock::time_point> ParseSignatureTimestamp(const std::string& s) {
-  if (AllDigits(s) && s.size() <= 12) return Clock::time_point(std::chrono::seconds(std::stoll(s)));
+  if (AllDigits(s) && s.size() <= 12) {
+    const int64_t secs = std::stoll(s);
+    if (secs > 7258118400) return std::nullopt;  // after 2200: would overflow the clock (see above)
+    return Clock::time_point(std::chrono::seconds(secs));
+  }
   return ParseRfc3339(s);
 }
 
@@ -109,6 +115,33 @@ std::string Squash(const std::string& text) {
     }
   }
   return out;
+}
+
+// RFC 3986 unreserved characters pass; everything else is %XX (search queries carry
+// spaces, ':', '>' and '=').
+std::string PercentEncode(const std::string& s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string Utc3339(Clock::time_point t) {
+  const std::time_t tt = Clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string ValueString(const json& v) {
@@ -132,6 +165,76 @@ class ZendeskHelpdesk : public Helpdesk {
   }
 
   std::string_view type() const override { return "zendesk"; }
+
+  std::vector<std::string> ArticleLocales() const override { return api_.options().kb_locales; }
+
+  Result<std::vector<HelpArticle>> ListArticles(const std::string& locale,
+                                                std::optional<Clock::time_point> updated_since) override {
+    std::string lower;
+    for (char c : locale) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    if (lower.empty() || lower.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+      return Status::InvalidArgument("zendesk: \"" + locale + "\" is not a Help Center locale such as en-us");
+    // Oldest change first, so a sync cut short by an error has still seen a prefix in
+    // update order. start_time (unix seconds) asks for articles updated since then.
+    std::string path = "/api/v2/help_center/" + lower + "/articles.json?per_page=100&sort_by=updated_at&sort_order=asc";
+    if (updated_since) {
+      path += "&start_time=" +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(updated_since->time_since_epoch()).count());
+    }
+    const std::string what = "zendesk list " + lower + " articles";
+    DP_ASSIGN_OR_RETURN(std::vector<json> raw, api_.GetAll(path, "articles", what));
+    std::vector<HelpArticle> out;
+    for (const json& a : raw) {
+      HelpArticle article;
+      article.id = ZendeskIdString(a, "id");
+      if (article.id.empty()) return Status::InvalidArgument(what + ": an article has no id");
+      article.locale = StrOr(a, "locale");
+      if (article.locale.empty()) article.locale = lower;
+      article.title = StrOr(a, "title");
+      article.body_html = StrOr(a, "body");
+      article.url = StrOr(a, "html_url");
+      article.updated_at = StrOr(a, "updated_at");
+      const json& draft = Member(a, "draft");
+      article.draft = draft.is_boolean() && draft.get<bool>();
+      out.push_back(std::move(article));
+    }
+    return out;
+  }
+
+  Result<std::vector<Ticket>> ListSolvedTickets(Clock::time_point updated_since, int limit,
+                                                bool with_comments) override {
+    if (limit < 1) return Status::InvalidArgument("zendesk list solved tickets: limit must be at least 1");
+    DP_ASSIGN_OR_RETURN(std::string me, api_.ApiUserId());
+    // The export flavour of search pages by cursor without the 1,000-result cap of
+    // /search; status>=solved is solved or closed (statuses are ordered).
+    const std::string query = "type:ticket status>=solved updated>=" + Utc3339(updated_since);
+    const std::string path = "/api/v2/search/export.json?query=" + PercentEncode(query) +
+                             "&filter%5Btype%5D=ticket&page%5Bsize%5D=" + std::to_string(std::min(limit, 100));
+    const std::string what = "zendesk search solved tickets";
+    DP_ASSIGN_OR_RETURN(std::vector<json> raw,
+                        api_.GetAll(path, "results", what, "", nullptr, static_cast<size_t>(limit)));
+    std::vector<Ticket> out;
+    for (const json& t : raw) {
+      const std::string id = ZendeskIdString(t, "id");
+      const std::string status = StrOr(t, "status");
+      if (!IsZendeskId(id) || (status != "solved" && status != "closed")) continue;
+      if (with_comments) {
+        auto ticket = FetchTicket(id);
+        // Deleted between the search and the read: nothing to learn from it.
+        if (!ticket.ok() && ticket.status().code() == Code::kNotFound) continue;
+        if (!ticket.ok()) return ticket.status();
+        out.push_back(std::move(ticket).value());
+      } else {
+        try {
+          out.push_back(ToTicket(t, {}, {}, me));
+        } catch (const json::exception& e) {
+          return Status::InvalidArgument(what + ": unexpected ticket shape: " + e.what());
+        }
+      }
+      if (static_cast<int>(out.size()) >= limit) break;
+    }
+    return out;
+  }
 
   Status VerifyWebhook(const WebhookRequest& request) const override {
     const ZendeskOptions& o = api_.options();

@@ -140,7 +140,8 @@ TEST_F(ZendeskServiceTest, RedeliveredWebhooksProduceExactlyOneWriteBack) {
   HttpRequest forged;
   forged.method = "POST";
   forged.url = service_->base_url() + "/webhooks/zd";
-  forged.headers = {{"X-Zendesk-Webhook-Signature-Timestamp", "1714564800"},
+  forged.headers = {{"Content-Type", "application/json"},
+                    {"X-Zendesk-Webhook-Signature-Timestamp", "1714564800"},
                     {"X-Zendesk-Webhook-Signature", "AAAA"}};
   forged.body = trigger;
   EXPECT_EQ(http_->Send(forged)->status, 401);

@@ -46,6 +46,8 @@ Result<std::unique_ptr<Retriever>> MakeFts5Retriever(AdapterContext& ctx) {
                    sample.string());
     }
   }
+  // Build the in-memory search index now, so the first ticket does not wait for it.
+  DP_RETURN_IF_ERROR(index->Preload());
   return std::unique_ptr<Retriever>(std::make_unique<Fts5Retriever>(std::move(index), options));
 }
 

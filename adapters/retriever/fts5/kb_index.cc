@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,8 @@ constexpr double kBm25K1 = 1.2;
 // gave MRR 0.822 vs 0.816 at 3x); a document's second-best answered question adds half
 // its score (a paraphrase cluster beats one lucky match); answered-question evidence
 // counts twice the article's (K-fold MRR 0.946 vs 0.921 at equal weight).
+// bm25() column weights of kb_fts (title, heading, text); kArticleHitsSql spells them too.
+const std::vector<uint16_t> kArticleColumnWeights = {5, 2, 1};
 constexpr const char* kArticleHitsSql =
     "WITH hits AS (SELECT rowid AS seq, bm25(kb_fts, 5.0, 2.0, 1.0) AS s FROM kb_fts WHERE kb_fts MATCH ?1)"
     " SELECT hits.seq, c.doc_id, hits.s FROM hits JOIN kb_chunks c ON c.seq = hits.seq";
@@ -103,6 +106,12 @@ class Stmt {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
+  // Valid until the next Step or Reset.
+  std::string_view View(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  int Columns() const { return sqlite3_column_count(stmt_); }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
 
@@ -269,6 +278,15 @@ std::string ContentHash(const KbDocument& doc) {
   return Sha256Hex(material);
 }
 
+// Every ingest that writes bumps this kb_meta counter in its transaction, so a KbIndex in
+// any process can tell cheaply that its in-memory index is stale.
+Status BumpGeneration(sqlite3* db) {
+  return Exec(db,
+              "INSERT INTO kb_meta(key, value) VALUES('generation', '1') ON CONFLICT(key) DO UPDATE SET"
+              " value = CAST(value AS INTEGER) + 1",
+              "kb bump generation");
+}
+
 std::string QuoteTerm(std::string_view term) {
   // Tokenize() guarantees no '"' in a term; the quotes make FTS5 read it as a string.
   std::string quoted;
@@ -281,7 +299,7 @@ std::string QuoteTerm(std::string_view term) {
 
 }  // namespace
 
-KbIndex::KbIndex(sqlite3* db) : db_(db) {}
+KbIndex::KbIndex(sqlite3* db) : db_(db), chunks_(kArticleColumnWeights), answered_({1}) {}
 
 KbIndex::~KbIndex() { sqlite3_close_v2(db_); }
 
@@ -296,6 +314,7 @@ Result<std::unique_ptr<KbIndex>> KbIndex::Open(const std::string& db_path) {
     return s;
   }
   std::unique_ptr<KbIndex> index(new KbIndex(db));
+  DP_ASSIGN_OR_RETURN(index->tokenizer_, kb::FtsTokenizer::Create(db));
   // Other connections (the store, replicas, a CLI ingest) write to the same file.
   sqlite3_busy_timeout(db, 5000);
   DP_RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL", "kb journal_mode"));
@@ -436,8 +455,37 @@ Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs
     ++stats.documents;
     stats.chunks += static_cast<int>(chunks.size());
   }
+  if (stats.documents > 0) DP_RETURN_IF_ERROR(BumpGeneration(db_));
   DP_RETURN_IF_ERROR(tx.Commit());
   return stats;
+}
+
+Result<int> KbIndex::RemoveDocuments(const std::vector<std::string>& doc_ids) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  DP_RETURN_IF_ERROR(tx.Begin());
+  Stmt delete_fts(db_, "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = ?1)");
+  Stmt delete_chunks(db_, "DELETE FROM kb_chunks WHERE doc_id = ?1");
+  Stmt delete_answered_fts(db_,
+                           "DELETE FROM kb_answered_fts WHERE rowid IN (SELECT seq FROM kb_answered WHERE doc_id = ?1)");
+  Stmt delete_answered(db_, "DELETE FROM kb_answered WHERE doc_id = ?1");
+  Stmt delete_doc(db_, "DELETE FROM kb_documents WHERE doc_id = ?1");
+  for (Stmt* s : {&delete_fts, &delete_chunks, &delete_answered_fts, &delete_answered, &delete_doc}) {
+    DP_RETURN_IF_ERROR(s->prepared("prepare kb remove"));
+  }
+  int removed = 0;
+  for (const std::string& id : doc_ids) {
+    for (Stmt* s : {&delete_fts, &delete_chunks, &delete_answered_fts, &delete_answered}) {
+      s->Bind(1, id);
+      DP_RETURN_IF_ERROR(s->Run("kb remove " + id));
+    }
+    delete_doc.Bind(1, id);
+    DP_RETURN_IF_ERROR(delete_doc.Run("kb remove " + id));
+    removed += sqlite3_changes(db_);
+  }
+  if (removed > 0) DP_RETURN_IF_ERROR(BumpGeneration(db_));
+  DP_RETURN_IF_ERROR(tx.Commit());
+  return removed;
 }
 
 Result<std::vector<AnsweredQuestion>> ReadLabeledQuestions(const std::string& path) {
@@ -517,11 +565,73 @@ Result<AnsweredStats> KbIndex::IngestAnswered(const std::vector<AnsweredQuestion
       ++stats.added;
     }
   }
+  if (stats.added > 0) DP_RETURN_IF_ERROR(BumpGeneration(db_));
   DP_RETURN_IF_ERROR(tx.Commit());
   return stats;
 }
 
-// Why one lookup per term instead of one OR query: a term's weight (subject vs body)
+Status KbIndex::Refresh() {
+  Stmt generation(db_, "SELECT value FROM kb_meta WHERE key = 'generation'");
+  DP_RETURN_IF_ERROR(generation.prepared("prepare kb generation"));
+  // One read transaction: the generation and the rows it describes come from the same
+  // snapshot, even while another process ingests (WAL).
+  DP_RETURN_IF_ERROR(Exec(db_, "BEGIN", "kb begin read"));
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } end_read{db_};
+  DP_ASSIGN_OR_RETURN(bool row, generation.Step("kb generation"));
+  const int64_t current = row ? std::atoll(generation.Text(0).c_str()) : 0;
+  if (current == loaded_generation_) return Status::Ok();
+
+  kb::PostingIndex chunks(kArticleColumnWeights), answered({1});
+  std::vector<std::string> doc_names;
+  kb::TermTable doc_numbers;  // doc_id → dense number (the same string-to-id table)
+  auto doc_number = [&](std::string_view doc_id) {
+    const uint32_t n = doc_numbers.FindOrAdd(doc_id);
+    if (n == doc_names.size()) doc_names.emplace_back(doc_id);
+    return n;
+  };
+  // Read from the FTS5 tables themselves: their stored columns are exactly what FTS5
+  // indexed (and counted for bm25's row lengths and row count).
+  struct Source {
+    kb::PostingIndex* index;
+    const char* sql;
+  };
+  for (const Source& source :
+       {Source{&chunks,
+               "SELECT f.rowid, c.doc_id, f.title, f.heading, f.text FROM kb_fts f"
+               " JOIN kb_chunks c ON c.seq = f.rowid ORDER BY f.rowid"},
+        Source{&answered,
+               "SELECT f.rowid, a.doc_id, f.text FROM kb_answered_fts f"
+               " JOIN kb_answered a ON a.seq = f.rowid ORDER BY f.rowid"}}) {
+    Stmt rows(db_, source.sql);
+    DP_RETURN_IF_ERROR(rows.prepared("prepare kb index load"));
+    kb::PostingIndex::Row r;
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool more, rows.Step("kb index load"));
+      if (!more) break;
+      r.rowid = rows.Int(0);
+      r.doc = doc_number(rows.View(1));
+      r.columns.clear();
+      for (int c = 2; c < rows.Columns(); ++c) r.columns.push_back(rows.View(c));
+      source.index->Add(*tokenizer_, r);
+    }
+    source.index->Finish();
+  }
+  chunks_ = std::move(chunks);
+  answered_ = std::move(answered);
+  doc_names_ = std::move(doc_names);
+  loaded_generation_ = current;
+  return Status::Ok();
+}
+
+Status KbIndex::Preload() {
+  std::lock_guard lock(mu_);
+  return Refresh();
+}
+
+// Why one score per term instead of one OR query: a term's weight (subject vs body)
 // has to multiply its bm25 contribution, and FTS5 cannot weight query terms. FTS5's
 // bm25 of a one-term query is exactly that term's share of the OR query's score, so
 // the weighted sum is the OR query's ranking with per-term weights.
@@ -529,42 +639,55 @@ Result<AnsweredStats> KbIndex::IngestAnswered(const std::vector<AnsweredQuestion
 // Why keep only the rarest terms that occur: a long ticket has far more terms than are
 // useful, and common ones make every chunk match; terms that occur nowhere cannot add
 // to any score (but still count towards the most the query could score).
-Result<KbIndex::TableScores> KbIndex::ScoreTable(const char* table, const char* rows_sql, const char* hits_sql,
-                                                 const std::vector<kb::QueryTerm>& terms) {
+//
+// Why the FTS5 fallback: a kb::Tokenize token holding non-ASCII punctuation ("don’t")
+// is several FTS5 tokens, which a quoted FTS5 string matches as a phrase (adjacent
+// tokens). The posting lists keep no positions, so such a term is still scored by FTS5.
+Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, const char* table,
+                                                 const char* hits_sql, const std::vector<kb::QueryTerm>& terms,
+                                                 bool per_doc) {
   TableScores out;
-  int64_t total_rows = 0;
-  {
-    Stmt rows(db_, rows_sql);
-    DP_RETURN_IF_ERROR(rows.prepared("prepare kb row count"));
-    DP_ASSIGN_OR_RETURN(bool row, rows.Step("kb row count"));
-    if (row) total_rows = rows.Int(0);
+  std::vector<double> term_best;    // by doc: the current term's best score
+  std::vector<uint32_t> term_docs;  // docs with a term_best
+  if (per_doc) {
+    out.doc_term_max.assign(doc_names_.size(), 0.0);
+    out.doc_subject_match.assign(doc_names_.size(), 0);
+    term_best.assign(doc_names_.size(), 0.0);
   }
-  if (total_rows == 0) return out;
-  const std::string count_sql = std::string("SELECT count(*) FROM ") + table + " WHERE " + table + " MATCH ?1";
-  Stmt count(db_, count_sql.c_str());
-  DP_RETURN_IF_ERROR(count.prepared("prepare kb term count"));
+  if (index.rows() == 0) return out;
   struct Present {
-    std::string quoted;
+    std::string quoted;                         // FTS5 phrase, for the fallback
+    const kb::PostingIndex::Postings* postings;  // nullptr: score through FTS5
     double weight;
     int64_t frequency;
   };
   std::vector<Present> present;
-  const double n = static_cast<double>(total_rows);
+  std::optional<Stmt> count;  // prepared on the first phrase term only
   for (size_t i = 0; i < terms.size() && i < kMaxCandidateTerms; ++i) {
     std::string quoted = QuoteTerm(terms[i].token);
-    count.Bind(1, quoted);
-    Result<bool> row = count.Step("kb term count");
-    // A term made only of characters the FTS tokenizer discards (e.g. "—") is a
-    // syntax error for FTS5; it could not have matched anything, so skip it.
-    const int64_t frequency = row.ok() && *row ? count.Int(0) : 0;
-    DP_RETURN_IF_ERROR(count.Reset());
-    if (!row.ok() && row.status().code() != Code::kInternal) return row.status();
-    if (!row.ok()) continue;
-    // FTS5's idf, floored as FTS5 floors it.
-    const double f = static_cast<double>(frequency);
-    const double idf = std::max(std::log((n - f + 0.5) / (f + 0.5)), 1e-6);
-    out.max_attainable += terms[i].weight * idf * (kBm25K1 + 1.0);
-    if (frequency > 0) present.push_back({std::move(quoted), terms[i].weight, frequency});
+    const std::vector<std::string> tokens = tokenizer_->Tokens(terms[i].token, /*query=*/true);
+    const kb::PostingIndex::Postings* postings = nullptr;
+    int64_t frequency = 0;
+    if (tokens.size() == 1) {
+      postings = index.Find(tokens[0]);
+      frequency = postings == nullptr ? 0 : static_cast<int64_t>(postings->rows.size());
+    } else {
+      if (!count) {
+        const std::string count_sql = std::string("SELECT count(*) FROM ") + table + " WHERE " + table + " MATCH ?1";
+        count.emplace(db_, count_sql.c_str());
+        DP_RETURN_IF_ERROR(count->prepared("prepare kb term count"));
+      }
+      count->Bind(1, quoted);
+      Result<bool> row = count->Step("kb term count");
+      // A term made only of characters the FTS tokenizer discards (e.g. "—") is a
+      // syntax error for FTS5; it could not have matched anything, so skip it.
+      frequency = row.ok() && *row ? count->Int(0) : 0;
+      DP_RETURN_IF_ERROR(count->Reset());
+      if (!row.ok() && row.status().code() != Code::kInternal) return row.status();
+      if (!row.ok()) continue;
+    }
+    out.max_attainable += terms[i].weight * index.Idf(frequency) * (kBm25K1 + 1.0);
+    if (frequency > 0) present.push_back({std::move(quoted), postings, terms[i].weight, frequency});
   }
   // Subject terms first (the customer's own summary: "refund" is common in a KB about
   // refunds, yet it is the point of the ticket), then the rarest.
@@ -572,27 +695,46 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const char* table, const char* 
     return a.weight != b.weight ? a.weight > b.weight : a.frequency < b.frequency;
   });
   if (present.size() > kMaxQueryTerms) present.resize(kMaxQueryTerms);
-  Stmt hits(db_, hits_sql);
-  DP_RETURN_IF_ERROR(hits.prepared("prepare kb search"));
-  std::unordered_map<std::string, double> term_max;  // doc_id → best for the current term
-  for (const Present& term : present) {
-    hits.Bind(1, term.quoted);
-    term_max.clear();
-    while (true) {
-      DP_ASSIGN_OR_RETURN(bool row, hits.Step("kb search"));
-      if (!row) break;
-      RowScore& r = out.rows[hits.Int(0)];
-      if (r.doc_id.empty()) r.doc_id = hits.Text(1);
-      const double score = term.weight * -hits.Double(2);  // bm25() is negative, lower is better
-      r.score += score;
-      double& best = term_max[r.doc_id];
+
+  out.row_score.assign(index.rows(), 0.0);
+  auto add = [&](uint32_t row, double score) {
+    double& r = out.row_score[row];
+    if (r == 0.0) out.hit_rows.push_back(row);
+    r += score;
+    if (per_doc) {
+      const uint32_t doc = index.row_doc(row);
+      double& best = term_best[doc];
+      if (best == 0.0) term_docs.push_back(doc);
       best = std::max(best, score);
     }
-    DP_RETURN_IF_ERROR(hits.Reset());
-    for (const auto& [doc_id, best] : term_max) {
-      out.doc_term_max[doc_id] += best;
-      if (term.weight > 1.0) out.doc_subject_match[doc_id] = true;
+  };
+  std::optional<Stmt> hits;
+  for (const Present& term : present) {
+    if (term.postings != nullptr) {
+      const double idf = index.Idf(term.frequency);
+      const kb::PostingIndex::Postings& p = *term.postings;
+      for (size_t j = 0; j < p.rows.size(); ++j) add(p.rows[j], term.weight * index.Bm25(idf, p.rows[j], p.freqs[j]));
+    } else {
+      if (!hits) {
+        hits.emplace(db_, hits_sql);
+        DP_RETURN_IF_ERROR(hits->prepared("prepare kb search"));
+      }
+      hits->Bind(1, term.quoted);
+      while (true) {
+        DP_ASSIGN_OR_RETURN(bool row, hits->Step("kb search"));
+        if (!row) break;
+        const int64_t n = index.FindRow(hits->Int(0));
+        // bm25() is negative, lower is better.
+        if (n >= 0) add(static_cast<uint32_t>(n), term.weight * -hits->Double(2));
+      }
+      DP_RETURN_IF_ERROR(hits->Reset());
     }
+    for (uint32_t doc : term_docs) {
+      out.doc_term_max[doc] += term_best[doc];
+      if (term.weight > 1.0) out.doc_subject_match[doc] = 1;
+      term_best[doc] = 0.0;
+    }
+    term_docs.clear();
   }
   return out;
 }
@@ -605,51 +747,70 @@ Result<std::vector<Passage>> KbIndex::Search(const std::string& query, int k) {
   const bool has_subject =
       std::any_of(terms.begin(), terms.end(), [](const kb::QueryTerm& t) { return t.weight > 1.0; });
   std::lock_guard lock(mu_);
-  DP_ASSIGN_OR_RETURN(TableScores articles,
-                      ScoreTable("kb_fts", "SELECT count(*) FROM kb_chunks", kArticleHitsSql, terms));
+  DP_RETURN_IF_ERROR(Refresh());
+  DP_ASSIGN_OR_RETURN(TableScores articles, ScoreTable(chunks_, "kb_fts", kArticleHitsSql, terms, has_subject));
   DP_ASSIGN_OR_RETURN(TableScores answered,
-                      ScoreTable("kb_answered_fts", "SELECT count(*) FROM kb_answered", kAnsweredHitsSql, terms));
+                      ScoreTable(answered_, "kb_answered_fts", kAnsweredHitsSql, terms, has_subject));
   struct DocScore {
     int64_t best_chunk = -1;  // rowid of the best chunk, -1 when only answered questions matched
     double article = 0.0;
     double answered_best = 0.0, answered_second = 0.0;
+    bool seen = false;
   };
-  std::unordered_map<std::string, DocScore> docs;
-  for (const auto& [seq, row] : articles.rows) {
-    DocScore& d = docs[row.doc_id];
-    // Ties go to the earlier chunk, so results do not depend on hash-map order.
-    if (row.score > d.article || (row.score == d.article && (d.best_chunk < 0 || seq < d.best_chunk))) {
-      d.article = row.score;
+  std::vector<DocScore> docs(doc_names_.size());
+  std::vector<uint32_t> matched;  // docs with any hit
+  auto doc_score = [&](uint32_t doc) -> DocScore& {
+    DocScore& d = docs[doc];
+    if (!d.seen) {
+      d.seen = true;
+      matched.push_back(doc);
+    }
+    return d;
+  };
+  for (uint32_t row : articles.hit_rows) {
+    DocScore& d = doc_score(chunks_.row_doc(row));
+    const double score = articles.row_score[row];
+    const int64_t seq = chunks_.row_rowid(row);
+    // Ties go to the earlier chunk, so results do not depend on hit order.
+    if (score > d.article || (score == d.article && (d.best_chunk < 0 || seq < d.best_chunk))) {
+      d.article = score;
       d.best_chunk = seq;
     }
   }
-  for (const auto& [seq, row] : answered.rows) {
-    DocScore& d = docs[row.doc_id];
-    if (row.score > d.answered_best) {
+  for (uint32_t row : answered.hit_rows) {
+    DocScore& d = doc_score(answered_.row_doc(row));
+    const double score = answered.row_score[row];
+    if (score > d.answered_best) {
       d.answered_second = d.answered_best;
-      d.answered_best = row.score;
-    } else if (row.score > d.answered_second) {
-      d.answered_second = row.score;
+      d.answered_best = score;
+    } else if (score > d.answered_second) {
+      d.answered_second = score;
     }
   }
-  std::vector<std::pair<double, std::string>> ranked;
-  ranked.reserve(docs.size());
-  for (const auto& [doc_id, d] : docs) {
+  std::vector<std::pair<double, uint32_t>> ranked;
+  ranked.reserve(matched.size());
+  for (uint32_t doc : matched) {
+    const DocScore& d = docs[doc];
     // A ticket with a subject must share a subject word with the document: the subject is
     // what the customer wants, and a body that only shares small talk ("sorry", "this
     // weekend") with an article is not answered by it.
-    if (has_subject && !articles.doc_subject_match[doc_id] && !answered.doc_subject_match[doc_id]) continue;
+    if (has_subject && !articles.doc_subject_match[doc] && !answered.doc_subject_match[doc]) continue;
     const double article =
-        has_subject ? (1 - kTicketDocBlend) * d.article + kTicketDocBlend * articles.doc_term_max[doc_id] : d.article;
+        has_subject ? (1 - kTicketDocBlend) * d.article + kTicketDocBlend * articles.doc_term_max[doc] : d.article;
     double score = articles.max_attainable > 0 ? article / articles.max_attainable : 0.0;
     if (answered.max_attainable > 0) {
       score += kAnsweredWeight * (d.answered_best + kSecondAnsweredWeight * d.answered_second) /
                answered.max_attainable;
     }
-    ranked.emplace_back(score, doc_id);
+    ranked.emplace_back(score, doc);
   }
-  std::sort(ranked.begin(), ranked.end(),
-            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  // Only the top k are shown: a partial sort, by score then doc_id so ties are stable.
+  const size_t shown = std::min(ranked.size(), static_cast<size_t>(k));
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(shown), ranked.end(),
+                    [this](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first : doc_names_[a.second] < doc_names_[b.second];
+                    });
+  ranked.resize(shown);
 
   // A document found only through its answered questions is shown by its first chunk.
   Stmt by_seq(db_,
@@ -660,14 +821,13 @@ Result<std::vector<Passage>> KbIndex::Search(const std::string& query, int k) {
                    " JOIN kb_documents d ON d.doc_id = c.doc_id WHERE c.doc_id = ?1 ORDER BY c.ord LIMIT 1");
   DP_RETURN_IF_ERROR(by_seq.prepared("prepare kb passage"));
   DP_RETURN_IF_ERROR(first_chunk.prepared("prepare kb passage"));
-  for (const auto& [score, doc_id] : ranked) {
-    if (static_cast<int>(passages.size()) >= k) break;
-    const int64_t best_chunk = docs[doc_id].best_chunk;
+  for (const auto& [score, doc] : ranked) {
+    const int64_t best_chunk = docs[doc].best_chunk;
     Stmt& q = best_chunk >= 0 ? by_seq : first_chunk;
     if (best_chunk >= 0) {
       q.Bind(1, best_chunk);
     } else {
-      q.Bind(1, doc_id);
+      q.Bind(1, doc_names_[doc]);
     }
     DP_ASSIGN_OR_RETURN(bool row, q.Step("kb passage"));
     if (row) {

@@ -6,6 +6,10 @@
 // kb_answered and its FTS5 table kb_answered_fts hold past questions that an article
 // answered (evidence for ranking, never passage text).
 //
+// Search does not ask FTS5: it scores over an in-memory copy of the two FTS5 tables'
+// posting lists (kb_postings.h) that reproduces bm25() exactly, rebuilt when the KB
+// changes. FTS5 stays the source of truth and the tokenizer.
+//
 // Thread-safety: a KbIndex owns one SQLite connection and serialises every call on it
 // with a mutex, so one instance may be shared by all workers. Other processes (replicas,
 // `deskpilot kb ingest` while serving) may use the same file: WAL plus a busy timeout.
@@ -20,6 +24,7 @@
 
 #include "deskpilot/status.h"
 #include "deskpilot/types.h"
+#include "retriever/fts5/kb_postings.h"
 #include "retriever/fts5/kb_query.h"
 
 struct sqlite3;
@@ -76,6 +81,11 @@ class KbIndex {
   // empty doc_id.
   Result<IngestStats> IngestDocuments(const std::vector<KbDocument>& docs);
 
+  // Deletes documents with their chunks and answered questions, in one transaction
+  // (a source that no longer publishes an article, e.g. `kb sync`). Returns how many
+  // of `doc_ids` existed; unknown ids are not an error.
+  Result<int> RemoveDocuments(const std::vector<std::string>& doc_ids);
+
   // Adds past questions as evidence for the articles that answered them. `path` is read
   // with ReadLabeledQuestions (the shape of resolved tickets linked to the article that
   // solved them). A doc_id that is not in the KB is InvalidArgument. One transaction;
@@ -86,8 +96,9 @@ class KbIndex {
   // Documents ranked for `query`, best first, at most k, each as its best-matching chunk.
   // The query is untrusted ticket text: it is cleaned and weighted by kb::QueryTerms
   // (first line = subject, weight 2), and each of the (at most 12) rarest terms that
-  // occur in the KB is looked up as one quoted FTS5 term, so no input can produce an
-  // FTS5 syntax error. Passage::score is the document's relevance:
+  // occur in the KB is scored as FTS5 would score it as one quoted term (from the
+  // in-memory index; through FTS5 only for a term FTS5 reads as a phrase), so no input
+  // can produce an FTS5 syntax error. Passage::score is the document's relevance:
   //
   //   article  = max over the document's chunks of sum_t w_t * bm25_t(chunk)
   //              (bm25 with title 5x, heading 2x, body 1x)
@@ -105,28 +116,38 @@ class KbIndex {
 
   Result<int64_t> CountDocuments();
 
+  // Builds the in-memory search index now instead of on the first Search (the server
+  // calls it at start so the first ticket does not pay for it). Search rebuilds it by
+  // itself whenever an ingest, in this process or another, changed the KB.
+  Status Preload();
+
  private:
   explicit KbIndex(sqlite3* db);
   Status Migrate();
-  struct RowScore {
-    std::string doc_id;
-    double score = 0.0;  // sum over query terms of weight * bm25 (positive)
-  };
+  // Rebuilds chunks_/answered_ from kb_fts and kb_answered_fts when kb_meta's
+  // `generation` (bumped by every ingest that writes) differs from the one loaded.
+  Status Refresh();
   struct TableScores {
-    std::unordered_map<int64_t, RowScore> rows;  // by rowid
-    // doc_id → sum over terms of the term's best weighted bm25 in any of the doc's rows.
-    std::unordered_map<std::string, double> doc_term_max;
-    // doc_id → whether a subject term (weight > 1) matched any of its rows.
-    std::unordered_map<std::string, bool> doc_subject_match;
-    double max_attainable = 0.0;                 // sum over all terms of weight * idf * (k1 + 1)
+    std::vector<double> row_score;   // by row number; 0 = no hit (every hit scores > 0)
+    std::vector<uint32_t> hit_rows;  // row numbers with a hit, in first-hit order
+    // by doc: sum over terms of the term's best weighted bm25 in any of the doc's rows.
+    std::vector<double> doc_term_max;
+    std::vector<char> doc_subject_match;  // by doc: a subject term (weight > 1) matched
+    double max_attainable = 0.0;          // sum over all terms of weight * idf * (k1 + 1)
   };
-  // Scores one FTS5 table for the query terms. `table` is kb_fts or kb_answered_fts,
-  // `rows_sql` counts its rows, `hits_sql` returns (rowid, doc_id, bm25) for MATCH ?1.
-  Result<TableScores> ScoreTable(const char* table, const char* rows_sql, const char* hits_sql,
-                                 const std::vector<kb::QueryTerm>& terms);
+  // Scores one table for the query terms. `index` mirrors the FTS5 table `table`;
+  // `hits_sql` returns (rowid, doc_id, bm25) for MATCH ?1 and is only used for a term
+  // that FTS5 reads as a phrase of several tokens (see kb_index.cc).
+  Result<TableScores> ScoreTable(const kb::PostingIndex& index, const char* table, const char* hits_sql,
+                                 const std::vector<kb::QueryTerm>& terms, bool per_doc);
 
   std::mutex mu_;
-  sqlite3* db_;  // guarded by mu_
+  sqlite3* db_;  // guarded by mu_, as is everything below
+  std::unique_ptr<kb::FtsTokenizer> tokenizer_;
+  kb::PostingIndex chunks_;    // mirrors kb_fts (title 5, heading 2, text 1)
+  kb::PostingIndex answered_;  // mirrors kb_answered_fts
+  std::vector<std::string> doc_names_;  // dense doc number → doc_id, for both indexes
+  int64_t loaded_generation_ = -1;      // -1: not built yet
 };
 
 }  // namespace deskpilot

@@ -92,6 +92,32 @@ TEST(KbIndex, JsonlIngestThenReingestUnchangedAndChanged) {
   EXPECT_EQ(*index->CountDocuments(), 2);
 }
 
+TEST(KbIndex, RemoveDocumentsTakesThemOutOfSearch) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(FixtureCorpus()).ok());
+  ASSERT_TRUE(index->IngestAnswered({{"my refund never arrived", {"refunds"}}}).ok());
+  auto before = index->Search("how long does a refund take", 3);
+  ASSERT_TRUE(before.ok());
+  ASSERT_FALSE(before->empty());
+  EXPECT_EQ(before->front().doc_id, "refunds");
+
+  auto removed = index->RemoveDocuments({"refunds", "no-such-doc"});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 1);
+  auto after = index->Search("how long does a refund take", 10);
+  ASSERT_TRUE(after.ok());
+  for (const Passage& p : *after) EXPECT_NE(p.doc_id, "refunds");
+  EXPECT_EQ(*index->CountDocuments(), static_cast<int64_t>(FixtureCorpus().size()) - 1);
+  // Removing again finds nothing; the others are untouched.
+  EXPECT_EQ(*index->RemoveDocuments({"refunds"}), 0);
+  auto other = index->Search("forgot my password", 1);
+  ASSERT_TRUE(other.ok());
+  ASSERT_FALSE(other->empty());
+  EXPECT_EQ(other->front().doc_id, "reset-password");
+}
+
 TEST(KbIndex, IngestPathsWalksDirectoriesAndRejectsBadInput) {
   testing::TempDir dir;
   auto index = OpenIndex(dir);

@@ -1,0 +1,239 @@
+// `deskpilot kb sync` and `deskpilot train --source` against the loopback Zendesk fake,
+// run in process through the same entry points the binary uses.
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "helpdesk/zendesk/zendesk_fake.h"
+#include "retriever/fts5/kb_index.h"
+
+namespace deskpilot::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct CliRun {
+  int code = 0;
+  std::string out;
+};
+
+// Runs `fn` with argv {name, args...}, capturing stdout.
+CliRun Call(int (*fn)(int, char**), const std::string& name, std::vector<std::string> args) {
+  args.insert(args.begin(), name);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  testing::internal::CaptureStdout();
+  const int code = fn(static_cast<int>(args.size()), argv.data());
+  return {code, testing::internal::GetCapturedStdout()};
+}
+
+class KbSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fake_.Start().ok());
+    char tmpl[] = "/tmp/deskpilot-kbsync-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    setenv("DP_TEST_ZD_TOKEN", "zd-test-token", 1);
+    setenv("DP_TEST_ZD_SECRET", "whsec-test", 1);
+    db_ = (dir_ / "deskpilot.db").string();
+    config_ = (dir_ / "deskpilot.toml").string();
+    std::ofstream(config_) << "[storage]\npath = \"" << db_ << "\"\n\n"
+                           << "[[helpdesk]]\nname = \"acme\"\ntype = \"zendesk\"\nbase_url = \"" << fake_.base_url()
+                           << "\"\nemail = \"bot@example.com\"\napi_token_env = \"DP_TEST_ZD_TOKEN\"\n"
+                           << "webhook_secret_env = \"DP_TEST_ZD_SECRET\"\nkb_locales = [\"en-us\", \"de\"]\n\n"
+                           << "[helpdesk.custom_fields]\ncategory = 360001\n\n"
+                           << "[[helpdesk]]\nname = \"local\"\ntype = \"sandbox\"\nbase_url = \"http://127.0.0.1:1\"\n"
+                           << "api_token_env = \"DP_TEST_ZD_TOKEN\"\nwebhook_secret_env = \"DP_TEST_ZD_SECRET\"\n";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  CliRun Sync(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"sync", "--config", config_, "--source", "acme"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Call(RunKb, "deskpilot kb", args);
+  }
+
+  std::vector<Passage> Search(const std::string& query) {
+    auto index = KbIndex::Open(db_);
+    EXPECT_TRUE(index.ok());
+    auto found = (*index)->Search(query, 10);
+    EXPECT_TRUE(found.ok());
+    return found.ok() ? *found : std::vector<Passage>{};
+  }
+
+  bool Has(const std::vector<Passage>& ps, const std::string& doc_id) {
+    for (const auto& p : ps)
+      if (p.doc_id == doc_id) return true;
+    return false;
+  }
+
+  ZendeskFake fake_;
+  fs::path dir_;
+  std::string db_, config_;
+};
+
+TEST_F(KbSyncTest, PullsPublishedArticlesThenOnlyChangesAndRemovesArchived) {
+  const int64_t track = fake_.AddArticle(
+      {{"title", "Tracking your parcel"},
+       {"body", "<h2>Where is my parcel</h2><p>Open the tracking link in your shipping confirmation email.</p>"},
+       {"updated_at", "2024-01-01T00:00:00Z"}});
+  const int64_t refund = fake_.AddArticle(
+      {{"title", "Refund timing"}, {"body", "<p>Refunds reach your card within five business days.</p>"},
+       {"updated_at", "2024-01-02T00:00:00Z"}});
+  fake_.AddArticle({{"title", "Warranty draft"}, {"body", "<p>Warranty claims secret draft.</p>"}, {"draft", true},
+                    {"updated_at", "2024-01-03T00:00:00Z"}});
+  const int64_t german = fake_.AddArticle(
+      {{"title", "Paket verfolgen"}, {"locale", "de"}, {"body", "<p>Sendungsverfolgung im Kundenkonto.</p>"},
+       {"updated_at", "2024-01-01T00:00:00Z"}});
+
+  CliRun first = Sync();
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_NE(first.out.find("articles en-us: 3 listed as changed (first sync), 2 added or updated"), std::string::npos)
+      << first.out;
+  EXPECT_NE(first.out.find("articles de: 1 listed as changed (first sync), 1 added or updated"), std::string::npos)
+      << first.out;
+  auto found = Search("where is my parcel tracking link");
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(found.front().doc_id, "acme:en-us:" + std::to_string(track));
+  EXPECT_EQ(found.front().url, fake_.base_url() + "/hc/en-us/articles/" + std::to_string(track) + "-Tracking-your-parcel");
+  EXPECT_TRUE(Search("warranty claims draft").empty());  // drafts are never sources
+  EXPECT_TRUE(Has(Search("Sendungsverfolgung Kundenkonto"), "acme:de:" + std::to_string(german)));
+
+  // Second sync: one article edited, one archived. Only the edit is listed as changed.
+  fake_.UpdateArticle(track, {{"body", "<p>Tracking updates appear within 24 hours of dispatch.</p>"}});
+  fake_.ArchiveArticle(refund);
+  CliRun second = Sync({"--locale", "en-us"});
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_NE(second.out.find("articles en-us: 1 listed as changed, 1 added or updated, 0 unchanged, 1 removed, 1 published"),
+            std::string::npos)
+      << second.out;
+  EXPECT_EQ(second.out.find("articles de"), std::string::npos);  // --locale limits the sync
+  bool incremental = false;
+  for (const auto& r : fake_.Requests())
+    if (r.path == "/api/v2/help_center/en-us/articles.json" && r.params.count("start_time")) incremental = true;
+  EXPECT_TRUE(incremental);
+  EXPECT_TRUE(Has(Search("tracking updates dispatch"), "acme:en-us:" + std::to_string(track)));
+  EXPECT_FALSE(Has(Search("refunds reach your card business days"), "acme:en-us:" + std::to_string(refund)));
+
+  // A published article turned back into a draft leaves the KB too.
+  fake_.UpdateArticle(track, {{"draft", true}});
+  CliRun third = Sync({"--locale", "en-us"});
+  ASSERT_EQ(third.code, 0) << third.out;
+  EXPECT_NE(third.out.find("1 removed, 0 published"), std::string::npos) << third.out;
+  EXPECT_FALSE(Has(Search("tracking updates dispatch"), "acme:en-us:" + std::to_string(track)));
+}
+
+TEST_F(KbSyncTest, SolvedTicketsBecomeRedactedResolvedTicketPassages) {
+  const int64_t customer = fake_.AddUser("Ann Customer", "ann.customer@example.com", "end-user");
+  const int64_t agent = fake_.AddUser("Bob Agent", "bob@acme.test", "agent");
+  const int64_t t = fake_.AddTicket(
+      {{"subject", "Voucher code rejected at checkout"},
+       {"description", "My voucher SPRING24 fails. Reach me at ann.customer@example.com or +1 415 555 0100."},
+       {"requester_id", customer},
+       {"status", "solved"}});
+  fake_.AddComment(t, agent, "Voucher codes only apply to full-price items; remove sale items from the basket.", true);
+  fake_.AddTicket({{"subject", "No answer yet"}, {"description", "Closed without reply"}, {"requester_id", customer},
+                   {"status", "closed"}});
+
+  CliRun run = Sync({"--locale", "en-us", "--solved-since", "2020-01-01"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find("resolved tickets: 2 solved since 2020-01-01, 1 added or updated, 0 unchanged, 1 without"),
+            std::string::npos)
+      << run.out;
+  auto found = Search("voucher code rejected checkout");
+  ASSERT_FALSE(found.empty());
+  const Passage& p = found.front();
+  EXPECT_EQ(p.doc_id, "acme:ticket:" + std::to_string(t));
+  EXPECT_EQ(p.kind, PassageKind::kResolvedTicket);
+  // Which chunk is best depends on the query; read both through targeted searches.
+  std::string all_text;
+  for (const auto& q : {"voucher SPRING24 fails reach me", "full-price items sale basket"})
+    for (const auto& x : Search(q)) all_text += x.text + "\n";
+  EXPECT_EQ(all_text.find("ann.customer@example.com"), std::string::npos) << all_text;
+  EXPECT_EQ(all_text.find("555 0100"), std::string::npos) << all_text;
+  EXPECT_NE(all_text.find("<EMAIL_1>"), std::string::npos) << all_text;
+  EXPECT_NE(all_text.find("full-price items"), std::string::npos) << all_text;
+}
+
+TEST_F(KbSyncTest, ErrorsExitWithTheRightCode) {
+  fake_.InjectFault({"GET", "/api/v2/help_center/", 401, 1, ""});
+  CliRun unauth = Sync({"--locale", "en-us"});
+  EXPECT_EQ(unauth.code, kExitFailure);
+  // The failed sync recorded nothing: the next one is still a first sync.
+  fake_.AddArticle({{"title", "A"}, {"body", "<p>alpha</p>"}});
+  CliRun ok = Sync({"--locale", "en-us"});
+  ASSERT_EQ(ok.code, 0);
+  EXPECT_NE(ok.out.find("(first sync)"), std::string::npos) << ok.out;
+
+  // 429 with a short Retry-After is waited out.
+  fake_.InjectFault({"GET", "/api/v2/help_center/", 429, 1, "1"});
+  EXPECT_EQ(Sync({"--locale", "en-us"}).code, 0);
+
+  EXPECT_EQ(Call(RunKb, "deskpilot kb", {"sync", "--config", config_, "--source", "local"}).code, kExitUsage);
+  EXPECT_EQ(Call(RunKb, "deskpilot kb", {"sync", "--config", config_, "--source", "nope"}).code, kExitUsage);
+  EXPECT_EQ(Sync({"--solved-since", "yesterday"}).code, kExitUsage);
+}
+
+// Twelve solved tickets per label, phrased differently, labelled both ways.
+void SeedLabelledTickets(ZendeskFake& fake) {
+  const int64_t customer = fake.AddUser("Cat Customer", "cat@example.com", "end-user");
+  const std::vector<std::string> refund = {"refund", "money back", "reimburse", "return payment"};
+  const std::vector<std::string> delivery = {"parcel", "courier", "shipment", "tracking"};
+  for (int i = 0; i < 12; ++i) {
+    const std::string r = refund[i % 4], d = delivery[i % 4];
+    fake.AddTicket({{"subject", "Need " + r + " for order " + std::to_string(100 + i)},
+                    {"description", "Please send my " + r + ", call me on +44 20 7946 0" + std::to_string(100 + i)},
+                    {"requester_id", customer}, {"status", "solved"}, {"tags", {"cat_refund", "vip"}},
+                    {"custom_fields", {{{"id", 360001}, {"value", "billing"}}, {{"id", 360002}, {"value", "money"}}}}});
+    fake.AddTicket({{"subject", "Where is my " + d + " " + std::to_string(i)},
+                    {"description", "The " + d + " has not arrived yet, it is late"},
+                    {"requester_id", customer}, {"status", "closed"}, {"tags", {"cat_delivery"}},
+                    {"custom_fields", {{{"id", 360001}, {"value", "shipping"}}, {{"id", 360002}, {"value", "goods"}}}}});
+  }
+  fake.AddTicket({{"subject", "Untagged"}, {"description", "no label here"}, {"requester_id", customer},
+                  {"status", "solved"}});
+}
+
+TEST_F(KbSyncTest, TrainFromTagPrefixAndFromCustomField) {
+  SeedLabelledTickets(fake_);
+  const std::string model = (dir_ / "category.model").string();
+  CliRun tags = Call(RunTrain, "deskpilot train",
+                  {"--config", config_, "--source", "acme", "--tag-prefix", "cat_", "--field", "category", "--out", model});
+  ASSERT_EQ(tags.code, 0) << tags.out;
+  EXPECT_NE(tags.out.find("solved tickets: 25, labelled 24"), std::string::npos) << tags.out;
+  EXPECT_NE(tags.out.find("warning: 1 ticket without a tag starting with \"cat_\""), std::string::npos) << tags.out;
+  EXPECT_NE(tags.out.find("  delivery  12\n"), std::string::npos) << tags.out;
+  EXPECT_NE(tags.out.find("  refund    12\n"), std::string::npos) << tags.out;
+  EXPECT_TRUE(fs::exists(model));
+
+  CliRun field = Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "acme", "--field", "category",
+                                                  "--out", model});
+  ASSERT_EQ(field.code, 0) << field.out;
+  EXPECT_NE(field.out.find("  billing   12\n"), std::string::npos) << field.out;
+  EXPECT_NE(field.out.find("  shipping  12\n"), std::string::npos) << field.out;
+  // A field with no configured name is named by its numeric id.
+  CliRun by_id = Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "acme", "--field", "360002",
+                                                  "--out", model});
+  EXPECT_EQ(by_id.code, 0) << by_id.out;
+  EXPECT_NE(by_id.out.find("  money  12\n"), std::string::npos) << by_id.out;
+
+  EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "local", "--out", model}).code,
+            kExitUsage);
+  EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--source", "acme", "--out", model}).code, kExitUsage);
+}
+
+}  // namespace
+}  // namespace deskpilot::cli

@@ -1,0 +1,101 @@
+// The [llm] part of BuildComponents: config errors carry key paths, prompt templates are
+// checked at start, and model calls become metrics. (Those failures happen before any
+// other adapter is built, so these tests need no sample model.)
+#include "service/components.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "deskpilot/crypto.h"
+#include "llm/common/observed_llm_client.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LlmComponentsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deskpilot-components-" + RandomHex(6));
+    fs::create_directories(dir_ / "prompts");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Status Build(const std::string& llm_table) {
+    const std::string toml = "[storage]\npath = \"" + (dir_ / "d.db").string() + "\"\n[llm]\n" + llm_table;
+    auto config = ParseConfig(toml, "test.toml");
+    if (!config.ok()) return config.status();
+    BuildOptions options;
+    options.sample_dir = DESKPILOT_TEST_SAMPLE_DIR;
+    return BuildComponents(*config, options).status();
+  }
+  fs::path dir_;
+};
+
+TEST_F(LlmComponentsTest, ABadLlmTableNamesEveryBadKey) {
+  Status s = Build("type = \"openai\"\ntemperature = 5.0\nbogus = 1\nmax_concurrency = \"4\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  for (const char* key : {"llm.model", "llm.temperature", "llm.bogus", "llm.max_concurrency"})
+    EXPECT_NE(s.message().find(key), std::string::npos) << key << "\n" << s.message();
+}
+
+TEST_F(LlmComponentsTest, AnUnknownTypeIsAConfigError) {
+  Status s = Build("type = \"gemini\"\nmodel = \"m\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("unknown llm type \"gemini\""), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("openai"), std::string::npos) << s.message();
+}
+
+TEST_F(LlmComponentsTest, AMalformedPromptFileFailsAtStart) {
+  std::ofstream(dir_ / "prompts" / "classify.v1.txt") << "# variables: labels, ticket\n{{labels}} only\n";
+  Status s = Build("type = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\nprompts_dir = \"" +
+                   (dir_ / "prompts").string() + "\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("llm.prompts_dir"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("classify.v1.txt"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("\"ticket\" is declared but never used"), std::string::npos) << s.message();
+}
+
+TEST_F(LlmComponentsTest, AMissingPromptsDirFailsAtStart) {
+  Status s = Build("type = \"anthropic\"\nmodel = \"m\"\napi_key_env = \"PATH\"\nprompts_dir = \"" +
+                   (dir_ / "nope").string() + "\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("llm.prompts_dir"), std::string::npos) << s.message();
+}
+
+TEST(DefaultPromptsDir, EnvironmentFirstThenTheSourceTree) {
+  ASSERT_EQ(setenv("DESKPILOT_PROMPTS_DIR", "/somewhere/prompts", 1), 0);
+  EXPECT_EQ(DefaultPromptsDir(), "/somewhere/prompts");
+  ASSERT_EQ(unsetenv("DESKPILOT_PROMPTS_DIR"), 0);
+  // A build runs from the source tree, whose prompts/ directory exists.
+  const fs::path dir = DefaultPromptsDir();
+  EXPECT_EQ(dir.filename(), "prompts");
+  EXPECT_TRUE(fs::is_directory(dir)) << dir;
+}
+
+TEST(LlmMetrics, TokensAndCostOfPaidCallsOnly) {
+  Metrics m;
+  ModelUsage paid{"openai", "m-2026", "classify.v1", 1200, 300, 0.75, false};
+  ModelUsage cached = paid;
+  cached.cached = true;
+  cached.cost = 0;
+  RecordLlmCall(m, {"openai", "m", "complete", "ok", &paid});
+  RecordLlmCall(m, {"openai", "m", "complete", "cached", &cached});
+  RecordLlmCall(m, {"openai", "m", "complete", "rate_limited", nullptr});
+  const std::string text = m.Render();
+  EXPECT_NE(text.find("deskpilot_llm_tokens_total{adapter=\"openai\",model=\"m-2026\",kind=\"input\"} 1200"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("deskpilot_llm_tokens_total{adapter=\"openai\",model=\"m-2026\",kind=\"output\"} 300"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("deskpilot_llm_cost_total{adapter=\"openai\",model=\"m-2026\"} 0.75"), std::string::npos) << text;
+  EXPECT_NE(text.find("deskpilot_llm_calls_total{adapter=\"openai\",outcome=\"ok\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("deskpilot_llm_calls_total{adapter=\"openai\",outcome=\"cached\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("deskpilot_llm_calls_total{adapter=\"openai\",outcome=\"rate_limited\"} 1"), std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace deskpilot

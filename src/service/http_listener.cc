@@ -1,0 +1,128 @@
+#include "service/http_listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace deskpilot {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+thread_local bool t_close_after_response = false;
+
+int PollFor(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, std::max(timeout_ms, 0));
+  } while (r < 0 && errno == EINTR);
+  return r > 0 ? p.revents : 0;
+}
+
+void AddressOf(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (rc != 0) return;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    port = ntohs(a->sin6_port);
+  }
+  ip = buf;
+}
+
+// One request's view of the socket: every read waits at most the per-read timeout and
+// never past the request's deadline, and stops at the byte budget. A refused read makes
+// httplib end the request (400 when the head was incomplete) and the connection.
+class GuardedStream : public httplib::Stream {
+ public:
+  GuardedStream(int fd, Clock::time_point deadline, size_t budget, std::chrono::milliseconds read_timeout,
+                std::chrono::milliseconds write_timeout)
+      : fd_(fd), deadline_(deadline), budget_(budget), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return (PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) != 0; }
+  bool is_writable() const override {
+    return (PollFor(fd_, POLLOUT, static_cast<int>(write_timeout_.count())) & POLLOUT) != 0;
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    if (budget_ == 0 || ReadWaitMs() <= 0) return -1;
+    if (!is_readable()) return -1;
+    ssize_t n;
+    do {
+      n = ::recv(fd_, ptr, std::min(size, budget_), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) budget_ -= static_cast<size_t>(n);
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do {
+      n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { AddressOf(fd_, true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { AddressOf(fd_, false, ip, port); }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  int ReadWaitMs() const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    return static_cast<int>(std::min(left, read_timeout_).count());
+  }
+
+  int fd_;
+  Clock::time_point deadline_;
+  size_t budget_;
+  std::chrono::milliseconds read_timeout_;
+  std::chrono::milliseconds write_timeout_;
+};
+
+}  // namespace
+
+void GuardedHttpServer::CloseAfterResponse() { t_close_after_response = true; }
+
+// Idle keep-alive wait, in short slices so that stop() is noticed promptly.
+bool GuardedHttpServer::WaitForRequest(socket_t sock) const {
+  const auto until = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+  while (is_running()) {
+    if (PollFor(sock, POLLIN, 100) != 0) return true;  // data, EOF or error: let the read tell
+    if (Clock::now() >= until) return false;
+  }
+  return false;
+}
+
+bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
+  using std::chrono::milliseconds;
+  const milliseconds read_timeout(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
+  const milliseconds write_timeout(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000);
+  bool ret = false;
+  for (size_t left = keep_alive_max_count_; left > 0; --left) {
+    if (!WaitForRequest(sock)) break;
+    t_close_after_response = false;
+    GuardedStream stream(sock, Clock::now() + limits_.request_timeout, limits_.max_body_bytes + limits_.max_head_bytes,
+                         read_timeout, write_timeout);
+    bool connection_closed = false;
+    ret = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
+    if (!ret || connection_closed || t_close_after_response) break;
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ret;
+}
+
+}  // namespace deskpilot

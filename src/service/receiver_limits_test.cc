@@ -1,0 +1,231 @@
+// Hostile input on the webhook receiver: oversized and chunked bodies, header floods,
+// slow clients, wrong content types, malformed JSON, and huge or unicode-heavy tickets.
+// Every case must end in a clear status (or a closed connection), never a crash, and the
+// server must keep answering everyone else.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "service/service_fixture_test_util.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// A plain TCP client: HTTP clients fix up exactly the things these tests get wrong.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  // False once the server has closed the connection (or reset it).
+  bool Send(const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // Reads until the server closes or `timeout` passes.
+  std::string ReadAll(std::chrono::milliseconds timeout) {
+    std::string out;
+    const auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+class ReceiverLimitsTest : public testing_util::ServiceFixture {
+ protected:
+  // A 64 KiB body cap and a 2 s request deadline keep the tests quick.
+  void SetUp() override { StartService("max_body_bytes = 65536\nrequest_timeout_seconds = 2\n"); }
+
+  bool HealthzAnswers() {
+    httplib::Client c("127.0.0.1", service_->port());
+    c.set_read_timeout(2, 0);
+    auto r = c.Get("/healthz");
+    return r && r->status == 200;
+  }
+};
+
+TEST_F(ReceiverLimitsTest, HugeContentLengthIs413BeforeTheBodyIsRead) {
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  const auto start = Clock::now();
+  ASSERT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 10000000000\r\n\r\n{\"a\":"));
+  std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+  EXPECT_EQ(StatusOf(resp), 413) << resp;
+  EXPECT_TRUE(c.closed());  // the unread body is not taken for a next request
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500));  // no waiting for 10 GB
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, ChunkedBodiesAreCappedAsTheyStream) {
+  RawClient big(service_->port());
+  ASSERT_TRUE(big.connected());
+  std::string head = "POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n";
+  ASSERT_TRUE(big.Send(head));
+  const std::string chunk(16384, 'a');
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+  // 5 × 16 KiB > the 64 KiB cap; the server answers once the cap is passed.
+  for (int i = 0; i < 5; ++i) big.Send(size_line + chunk + "\r\n");
+  std::string resp = big.ReadAll(std::chrono::milliseconds(3000));
+  EXPECT_EQ(StatusOf(resp), 413) << resp.substr(0, 200);
+  EXPECT_TRUE(big.closed());
+
+  // A small chunked body is read and judged like any other: here, unsigned → 401.
+  RawClient small(service_->port());
+  std::string small_head = head;
+  small_head.insert(small_head.size() - 2, "Connection: close\r\n");
+  ASSERT_TRUE(small.Send(small_head + "7\r\n{\"a\":1}\r\n0\r\n\r\n"));
+  resp = small.ReadAll(std::chrono::milliseconds(3000));
+  EXPECT_EQ(StatusOf(resp), 401) << resp;
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, HeaderFloodsAndLongHeadersAre400NotACrash) {
+  {
+    RawClient c(service_->port());
+    std::string req = "POST /webhooks/desk HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 20000; ++i) req += "X-Filler-" + std::to_string(i) + ": y\r\n";  // ~300 KB of head
+    c.Send(req + "\r\n");
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    const int status = StatusOf(resp);
+    EXPECT_TRUE(status == 400 || status == 431 || (status == 0 && c.closed())) << resp.substr(0, 200);
+  }
+  {
+    RawClient c(service_->port());
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Long: " + std::string(20000, 'z') +
+           "\r\n\r\n");
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    EXPECT_EQ(StatusOf(resp), 400) << resp.substr(0, 200);
+  }
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, ASlowClientIsCutOffAndOthersAreStillServed) {
+  RawClient slow(service_->port());
+  ASSERT_TRUE(slow.connected());
+  const std::string request = "POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const auto start = Clock::now();
+  bool cut = false;
+  // One byte a second: every read is well inside the 10 s per-read timeout.
+  for (size_t i = 0; i < request.size() && Clock::now() - start < std::chrono::seconds(6); ++i) {
+    if (!slow.Send(request.substr(i, 1))) {
+      cut = true;
+      break;
+    }
+    std::string got = slow.ReadAll(std::chrono::milliseconds(1000));
+    if (slow.closed() || !got.empty()) {
+      cut = true;
+      break;
+    }
+    if (i == 1) {
+      EXPECT_TRUE(HealthzAnswers());  // while the slow client holds its thread
+    }
+  }
+  EXPECT_TRUE(cut) << "a 1 byte/s client was not disconnected";
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(4500));  // 2 s deadline + slack
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
+  auto post = [&](const std::string& type, const std::string& body, bool sign) {
+    httplib::Headers h;
+    if (sign) {
+      const std::string ts = NowSeconds();
+      h = {{"X-Zendesk-Webhook-Signature-Timestamp", ts}, {"X-Zendesk-Webhook-Signature", Signature(ts, body)}};
+    }
+    auto r = client_->Post("/webhooks/desk", h, body, type.c_str());
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(post("text/plain", "{}", true), 415);
+  EXPECT_EQ(post("application/x-www-form-urlencoded", "a=b", true), 415);
+  EXPECT_EQ(post("application/json; charset=utf-8", "{\"ticket\": ", true), 400);
+  EXPECT_EQ(post("application/json", "\xff\xfe{}", true), 400);  // invalid UTF-8
+  EXPECT_EQ(post("application/json", "[1,2,3]", true), 400);
+  EXPECT_EQ(post("application/json", std::string(60000, '['), true), 400);  // deep nesting
+  EXPECT_EQ(post("application/json", "{}", false), 401);
+  {
+    // No Content-Type at all (httplib's client would add one): parsed as JSON, not refused.
+    RawClient c(service_->port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"));
+    EXPECT_EQ(StatusOf(c.ReadAll(std::chrono::milliseconds(2000))), 401);  // reached the signature check
+  }
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, HugeAndUnicodeHeavyTicketsAreProcessed) {
+  // Right-to-left text, zero-width characters, combining marks, emoji, a subject longer
+  // than the summary's cut, and a body near 1 MB: each is triaged and written back.
+  std::string rtl = "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u202e\u202d";
+  std::string zw = "re\u200bfund\u200d please\ufeff \u0301\u0301 \U0001F600";
+  // 1 + 3k bytes: a cut at any multiple of 2 or 3 bytes lands inside a character.
+  std::string long_subject = "a";
+  for (int i = 0; i < 100; ++i) long_subject += "\u4e2d";
+  std::string huge;
+  while (huge.size() < 900000) huge += "Where is my order? " + zw + " ";
+  const std::vector<std::string> ids = {AddTicket({{"subject", rtl}, {"description", rtl + " " + zw}}),
+                                        AddTicket({{"subject", long_subject}, {"description", zw}}),
+                                        AddTicket({{"subject", "Order"}, {"description", huge}})};
+  for (const auto& id : ids) {
+    ASSERT_FALSE(id.empty());
+    ASSERT_TRUE(store().Enqueue({"desk", "desk:u-" + id, id, "ticket.created", "{}"}, NowMs()).ok());
+  }
+  Drain();
+  for (const auto& id : ids) {
+    auto jobs = store().ListJobs(std::nullopt, 0).value();
+    for (const auto& j : jobs)
+      if (j.ticket_id == id) {
+        EXPECT_EQ(j.state, JobState::kDone) << id << ": " << j.last_error;
+      }
+    bool noted = false;
+    for (const auto& c : Comments(id)) noted = noted || !c["public"].get<bool>();
+    EXPECT_TRUE(noted) << "no internal note on ticket " << id;
+  }
+  EXPECT_TRUE(store().VerifyAudit().value().ok);
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+}  // namespace
+}  // namespace deskpilot

@@ -1,0 +1,138 @@
+// A real Service on a loopback port 0 in front of a real sandbox help desk, for the
+// admin API, receiver-limit and replay tests. Servers are stopped and databases deleted
+// in TearDown; the trained sample-model cache is kept for the next test.
+#pragma once
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/config.h"
+#include "deskpilot/crypto.h"
+#include "helpdesk/sandbox/sandbox_server.h"
+#include "service/service.h"
+
+namespace deskpilot::testing_util {
+
+class ServiceFixture : public ::testing::Test {
+ protected:
+  static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
+  static constexpr char kSandboxToken[] = "sandbox-api-token";
+  static constexpr char kWebhookSecret[] = "sandbox-webhook-secret";
+
+  // extra_toml is appended to the config (e.g. "[server]" keys are set through server_toml).
+  void StartService(const std::string& server_toml = "", bool with_admin = true) {
+    // The sample models are trained once and cached next to the database (content-hashed
+    // names, atomic saves), so every test's files live in one shared directory: only the
+    // first test of a run pays the ~15 s training. Each test still gets its own databases.
+    shared_ = std::filesystem::temp_directory_path() / "deskpilot_service_fixture";
+    std::filesystem::create_directories(shared_);
+    prefix_ = "t" + std::to_string(getpid()) + "_" + RandomHex(6);
+    SandboxOptions so;
+    so.db_path = (shared_ / (prefix_ + "-sandbox.db")).string();
+    so.api_token = kSandboxToken;
+    sandbox_ = std::make_unique<SandboxServer>(so);
+    ASSERT_TRUE(sandbox_->Start().ok());
+    setenv("DP_SVC_TEST_SANDBOX_TOKEN", kSandboxToken, 1);
+    setenv("DP_SVC_TEST_WEBHOOK_SECRET", kWebhookSecret, 1);
+    setenv("DP_SVC_TEST_ADMIN_TOKEN", kAdminToken, 1);
+    std::string toml = "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n" + server_toml + "[storage]\npath = \"" +
+                       (shared_ / (prefix_ + "-dp.db")).string() + "\"\n[workers]\nthreads = 1\npoll_ms = 20\n" +
+                       "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\nbase_url = \"http://127.0.0.1:" +
+                       std::to_string(sandbox_->port()) +
+                       "\"\napi_token_env = \"DP_SVC_TEST_SANDBOX_TOKEN\"\n"
+                       "webhook_secret_env = \"DP_SVC_TEST_WEBHOOK_SECRET\"\n";
+    if (with_admin) toml += "[admin]\ntoken_env = \"DP_SVC_TEST_ADMIN_TOKEN\"\n";
+    auto config = ParseConfig(toml, "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    BuildOptions build;
+    build.sample_dir = DESKPILOT_TEST_SAMPLE_DIR;
+    auto service = Service::Create(*config, build);
+    ASSERT_TRUE(service.ok()) << service.status().ToString();
+    service_ = std::move(service).value();
+    ASSERT_TRUE(service_->Start().ok());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", service_->port());
+    client_->set_read_timeout(30, 0);
+    sandbox_client_ = std::make_unique<httplib::Client>("127.0.0.1", sandbox_->port());
+    sandbox_client_->set_bearer_token_auth(kSandboxToken);
+  }
+
+  void TearDown() override {
+    if (service_) service_->Stop();
+    if (sandbox_) sandbox_->Stop();
+    service_.reset();
+    sandbox_.reset();
+    if (prefix_.empty()) return;
+    std::error_code ec;
+    for (const char* name : {"-sandbox.db", "-dp.db"})
+      for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(shared_ / (prefix_ + name + suffix), ec);
+  }
+
+  Store& store() { return *service_->components().store; }
+
+  // A ticket at the sandbox; returns its id.
+  std::string AddTicket(nlohmann::json body) {
+    if (!body.contains("requester")) body["requester"] = {{"email", "customer@example.com"}, {"name", "Casey"}};
+    auto r = sandbox_client_->Post("/api/tickets", body.dump(), "application/json");
+    if (!r || r->status != 201) return "";
+    return nlohmann::json::parse(r->body)["ticket"]["id"].get<std::string>();
+  }
+  nlohmann::json Comments(const std::string& id) {
+    auto r = sandbox_client_->Get(("/api/tickets/" + id + "/comments").c_str());
+    if (!r || r->status != 200) return nullptr;
+    return nlohmann::json::parse(r->body)["comments"];
+  }
+
+  // Waits until no job is queued or leased.
+  void Drain() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto counts = store().CountJobsByState();
+      ASSERT_TRUE(counts.ok());
+      int64_t open = 0;
+      for (const auto& [state, n] : *counts)
+        if (state == "queued" || state == "leased") open += n;
+      if (open == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    FAIL() << "jobs did not finish";
+  }
+
+  // A job's final audit row lands just after its state change: wait for the row.
+  bool WaitForAudit(int64_t job_id, const std::string& stage, int count = 1) {
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+      int n = 0;
+      for (const auto& row : store().AuditForJob(job_id).value()) n += row.entry.stage == stage;
+      if (n >= count) return true;
+    }
+    return false;
+  }
+
+  std::string Signature(const std::string& ts, const std::string& body) {
+    return Base64Encode(HmacSha256(kWebhookSecret, ts + body));
+  }
+  static std::string NowSeconds() {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+
+  std::filesystem::path shared_;
+  std::string prefix_;
+  std::unique_ptr<SandboxServer> sandbox_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<httplib::Client> client_;
+  std::unique_ptr<httplib::Client> sandbox_client_;
+};
+
+}  // namespace deskpilot::testing_util

@@ -1,0 +1,270 @@
+// Crash safety, end to end: hundreds of signed webhooks go to the real `deskpilot serve`
+// while it is killed with SIGKILL, at random moments and at each named fail point
+// (src/core/failpoint.h), and restarted on the same database each time. Afterwards:
+//   - every delivery that was acknowledged (202/200) has a job that finished;
+//   - the help desk received exactly one applied write-back per ticket event, and each
+//     ticket carries exactly one deskpilot note;
+//   - nothing is left queued or leased after a final clean run;
+//   - `deskpilot audit verify` passes and PRAGMA integrity_check is ok.
+// The sender behaves like a vendor: an unacknowledged delivery is sent again.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+#include "helpdesk/sandbox/sandbox_server.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+namespace th = testing_harness;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int kTickets = 300;
+constexpr int kSenders = 4;
+
+struct Delivery {
+  std::string event_id;
+  std::string ticket_id;
+  std::string body;
+  int status = 0;  // the acknowledging HTTP status, 0 until acknowledged
+};
+
+class CrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
+    dir_ = fs::temp_directory_path() / ("deskpilot-crash-" + RandomHex(6));
+    fs::create_directories(dir_);
+    secret_ = RandomHex(16);
+    token_ = RandomHex(16);
+    SandboxOptions so;
+    so.db_path = (dir_ / "sandbox.db").string();
+    so.webhook_secret = secret_;
+    so.api_token = token_;
+    sandbox_ = std::make_unique<SandboxServer>(so);
+    ASSERT_TRUE(sandbox_->Start().ok());
+    db_ = (dir_ / "deskpilot.db").string();
+    config_ = (dir_ / "deskpilot.toml").string();
+    // A 1 s lease brings a killed worker's job back quickly; 2 workers so two jobs can
+    // be in flight when the kill lands.
+    std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\n"
+                           << "[storage]\npath = \"" << db_ << "\"\n"
+                           << "[workers]\nthreads = 2\nlease_seconds = 1\npoll_ms = 50\n"
+                           << "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\n"
+                           << "base_url = \"http://127.0.0.1:" << sandbox_->port() << "\"\n"
+                           << "api_token_env = \"CRASH_API_TOKEN\"\nwebhook_secret_env = \"CRASH_WEBHOOK_SECRET\"\n"
+                           << "[policy]\nmode = \"assist\"\n";
+    env_ = {"CRASH_API_TOKEN=" + token_, "CRASH_WEBHOOK_SECRET=" + secret_};
+  }
+  void TearDown() override {
+    if (sandbox_) sandbox_->Stop();
+    if (!HasFailure()) {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+    } else {
+      std::cerr << "kept for inspection: " << dir_ << "\n";
+    }
+  }
+
+  httplib::Client Sandbox() {
+    httplib::Client c("127.0.0.1", sandbox_->port());
+    c.set_bearer_token_auth(token_.c_str());
+    return c;
+  }
+
+  std::unique_ptr<th::Process> Start(const std::string& failpoints) {
+    std::vector<std::string> env = env_;
+    if (!failpoints.empty()) env.push_back("DESKPILOT_FAILPOINTS=" + failpoints);
+    return std::make_unique<th::Process>(
+        std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_}, env,
+        (dir_ / ("serve-" + std::to_string(++starts_) + ".log")).string());
+  }
+
+  fs::path dir_;
+  std::string secret_, token_, db_, config_;
+  std::vector<std::string> env_;
+  std::unique_ptr<SandboxServer> sandbox_;
+  int starts_ = 0;
+};
+
+TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
+  // --- the tickets and the events the vendor will deliver (one event per ticket) ---
+  std::vector<Delivery> deliveries;
+  {
+    auto c = Sandbox();
+    for (int i = 0; i < kTickets; ++i) {
+      json t = {{"subject", "Order " + std::to_string(10000 + i) + " has not arrived"},
+                {"description", "Hello, my order " + std::to_string(10000 + i) +
+                                    " was supposed to arrive last week and tracking has not moved. Where is it?"},
+                {"requester", {{"email", "customer" + std::to_string(i) + "@example.com"}, {"name", "C"}}}};
+      auto res = c.Post("/api/tickets", t.dump(), "application/json");
+      ASSERT_TRUE(res && res->status == 201);
+      Delivery d;
+      d.ticket_id = json::parse(res->body)["ticket"]["id"].get<std::string>();
+      d.event_id = "evt_crash_" + std::to_string(i);
+      d.body = json{{"id", d.event_id}, {"type", "ticket.created"}, {"time", th::Timestamp()},
+                    {"ticket_id", d.ticket_id}, {"actor", {{"id", "customer"}, {"role", "customer"}}}}
+                   .dump();
+      deliveries.push_back(std::move(d));
+    }
+  }
+
+  // --- senders: like a vendor, redeliver until acknowledged, whichever process is up ---
+  std::atomic<int> port{0};
+  std::atomic<size_t> next{0};
+  std::atomic<int> acked{0};
+  std::atomic<bool> stop_senders{false};
+  std::mutex mu;
+  std::vector<std::thread> senders;
+  for (int s = 0; s < kSenders; ++s) {
+    senders.emplace_back([&] {
+      for (size_t i; !stop_senders && (i = next.fetch_add(1)) < deliveries.size();) {
+        while (!stop_senders) {
+          int p = port.load();
+          if (p == 0) {
+            std::this_thread::sleep_for(5ms);
+            continue;
+          }
+          auto res = th::PostSigned(p, "desk", deliveries[i].body, secret_);
+          if (res && (res->status == 202 || res->status == 200)) {
+            std::lock_guard lock(mu);
+            deliveries[i].status = res->status;
+            ++acked;
+            break;
+          }
+          std::this_thread::sleep_for(10ms);
+        }
+        // Paced so that ingestion overlaps several crashes instead of finishing first.
+        std::this_thread::sleep_for(25ms);
+      }
+    });
+  }
+  struct JoinSenders {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinSenders() {
+      stop = true;
+      for (auto& t : threads) t.join();
+    }
+  } join_senders{stop_senders, senders};
+
+  // --- crash rounds: each named fail point (at a random hit), alternating with kills at
+  // random moments ---
+  std::mt19937 rng(std::random_device{}());
+  const char* kPoints[] = {"after_enqueue_commit", "after_lease", "after_pipeline", "after_write_back"};
+  std::map<std::string, int> fired;
+  int random_kills = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 75s;
+  auto all_points_fired = [&] {
+    for (const char* p : kPoints)
+      if (fired[p] < 2) return false;
+    return true;
+  };
+  for (int round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
+    const bool work_left = acked.load() < kTickets || th::JobStates(db_)["queued"] + th::JobStates(db_)["leased"] > 0;
+    if (all_points_fired() && random_kills >= 6) break;
+    if (!work_left) break;
+    const bool use_point = round % 2 == 0;
+    std::string spec;
+    if (use_point) {
+      // The enqueue point first (while deliveries still arrive), then round-robin.
+      const char* point = kPoints[(round / 2) % 4];
+      spec = std::string(point) + "@" + std::to_string(std::uniform_int_distribution<int>(1, 12)(rng));
+    }
+    auto proc = Start(spec);
+    int p = proc->WaitForPort(60s);
+    ASSERT_GT(p, 0) << proc->Log();
+    port = p;
+    if (use_point) {
+      // Wait for the fail point; give up (and kill) if the work ran out first.
+      bool self_killed = proc->WaitExit(4s);
+      if (self_killed) {
+        EXPECT_EQ(proc->ExitCode(), 128 + SIGKILL) << proc->Log();
+        ++fired[spec.substr(0, spec.find('@'))];
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 600)(rng)));
+      ++random_kills;
+    }
+    port = 0;
+    proc->Kill();
+  }
+
+  // --- a final clean run: everything must drain ---
+  auto proc = Start("");
+  int p = proc->WaitForPort(60s);
+  ASSERT_GT(p, 0) << proc->Log();
+  port = p;
+  auto drained = std::chrono::steady_clock::now() + 60s;
+  std::map<std::string, int> states;
+  while (std::chrono::steady_clock::now() < drained) {
+    states = th::JobStates(db_);
+    if (acked.load() == kTickets && states["queued"] == 0 && states["leased"] == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  stop_senders = true;
+  EXPECT_EQ(proc->Terminate(30s), 0) << proc->Log();
+
+  for (const char* pt : kPoints) EXPECT_GE(fired[pt], 1) << "fail point " << pt << " never fired";
+  std::cout << "crash rounds: " << starts_ - 1 << " restarts, random kills " << random_kills << ", fail points:";
+  for (const auto& [k, v] : fired) std::cout << " " << k << "=" << v;
+  std::cout << "\n";
+
+  // --- every acknowledged delivery was processed, once ---
+  ASSERT_EQ(acked.load(), kTickets);
+  EXPECT_EQ(states["queued"], 0);
+  EXPECT_EQ(states["leased"], 0);
+  EXPECT_EQ(states["dead"], 0);
+  auto jobs = th::Query(db_, "SELECT dedupe_key, state FROM jobs");
+  ASSERT_TRUE(jobs.has_value());
+  std::map<std::string, std::string> job_state;
+  for (const auto& r : *jobs) EXPECT_TRUE(job_state.emplace(r[0], r[1]).second) << "two jobs for " << r[0];
+  EXPECT_EQ(job_state.size(), static_cast<size_t>(kTickets));
+  for (const auto& d : deliveries) {
+    ASSERT_NE(d.status, 0) << d.event_id << " was never acknowledged";
+    auto it = job_state.find("sandbox:desk:" + d.event_id);
+    ASSERT_NE(it, job_state.end()) << "acknowledged delivery " << d.event_id << " has no job";
+    EXPECT_TRUE(it->second == "done" || it->second == "skipped") << d.event_id << " is " << it->second;
+  }
+
+  // --- exactly one write-back per event at the help desk ---
+  auto c = Sandbox();
+  int notes_total = 0;
+  for (const auto& d : deliveries) {
+    auto res = c.Get(("/api/tickets/" + d.ticket_id + "/comments").c_str());
+    ASSERT_TRUE(res && res->status == 200);
+    int notes = 0;
+    const json doc = json::parse(res->body);  // named: a temporary would die before the loop
+    for (const auto& cm : doc["comments"])
+      notes += cm.value("author_id", "") == std::string(kSandboxApiUserId) && !cm.value("public", true);
+    EXPECT_EQ(notes, 1) << "ticket " << d.ticket_id << " has " << notes << " deskpilot notes: " << res->body.substr(0, 2000);
+    notes_total += notes;
+  }
+  auto stats = c.Get("/api/_stats");
+  ASSERT_TRUE(stats && stats->status == 200);
+  json st = json::parse(stats->body);
+  EXPECT_EQ(st["applied_updates"].get<int>(), kTickets) << st.dump();
+  EXPECT_EQ(st["unkeyed_updates"].get<int>(), 0) << st.dump();
+  std::cout << "help desk: " << notes_total << " notes, " << st["applied_updates"] << " applied updates, "
+            << st["idempotent_replays"] << " idempotent replays\n";
+
+  // --- the database and the audit chain survived every kill ---
+  std::string out;
+  EXPECT_EQ(th::RunCommand(std::string(DESKPILOT_BINARY) + " audit verify --db " + db_, &out), 0) << out;
+  auto integrity = th::Query(db_, "PRAGMA integrity_check");
+  ASSERT_TRUE(integrity.has_value());
+  ASSERT_EQ(integrity->size(), 1u);
+  EXPECT_EQ((*integrity)[0][0], "ok");
+}
+
+}  // namespace
+}  // namespace deskpilot

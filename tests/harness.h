@@ -1,0 +1,197 @@
+// Helpers for the end-to-end tests that run the real `deskpilot serve` against the
+// in-process sandbox help desk: a child process that is always reaped (even when an
+// assertion fails), signed webhook posts, shell commands, and read-only SQLite queries.
+#pragma once
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include "deskpilot/crypto.h"
+
+namespace deskpilot::testing_harness {
+
+// `deskpilot serve` (or any binary) with stdout+stderr in a log file, so a chatty child
+// never blocks on a full pipe. The destructor SIGKILLs and reaps it if it is still alive.
+class Process {
+ public:
+  Process(std::vector<std::string> args, const std::vector<std::string>& extra_env, std::string log_path)
+      : log_path_(std::move(log_path)) {
+    // Everything the child needs is built before fork(): after fork only
+    // async-signal-safe calls are allowed in a multi-threaded parent.
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+    for (const auto& e : extra_env) env.push_back(e);
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    ::close(fd);
+  }
+  ~Process() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  // The port from "listening on http://127.0.0.1:PORT", or 0 if the process died or the
+  // timeout passed first.
+  int WaitForPort(std::chrono::milliseconds timeout) {
+    static const std::regex kListening(R"(listening on http://127\.0\.0\.1:(\d+))");
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::smatch m;
+      std::string log = Log();
+      if (std::regex_search(log, m, kListening)) return std::stoi(m[1].str());
+      if (Poll()) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
+  // True once the process has exited (reaping it); status() then describes how.
+  bool Poll() {
+    if (reaped_) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      status_ = status;
+    }
+    return reaped_;
+  }
+  bool WaitExit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!Poll()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+  void Kill() {
+    if (!reaped_) kill(pid_, SIGKILL);
+    WaitExit(std::chrono::seconds(30));
+  }
+  // Exit code, or 128 + signal; -1 while running.
+  int ExitCode() const {
+    if (!reaped_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+  int Terminate(std::chrono::milliseconds timeout) {
+    if (!reaped_) kill(pid_, SIGTERM);
+    if (!WaitExit(timeout)) return -1;
+    return ExitCode();
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+inline std::string Timestamp() {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Posts a webhook signed the way the sandbox (and Zendesk) sign them; a fresh timestamp
+// and signature per call, as a vendor's redelivery would carry.
+inline httplib::Result PostSigned(int port, const std::string& source, const std::string& body,
+                                  const std::string& secret) {
+  std::string ts = Timestamp();
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(std::chrono::seconds(2));
+  c.set_read_timeout(std::chrono::seconds(10));
+  httplib::Headers h = {{"X-Zendesk-Webhook-Signature", Base64Encode(HmacSha256(secret, ts + body))},
+                        {"X-Zendesk-Webhook-Signature-Timestamp", ts}};
+  return c.Post(("/webhooks/" + source).c_str(), h, body, "application/json");
+}
+
+// Runs a shell command; returns its exit code, with stdout+stderr in *output.
+inline int RunCommand(const std::string& command, std::string* output) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  output->clear();
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs one query on a read-only connection and returns its rows as text.
+inline std::optional<std::vector<std::vector<std::string>>> Query(const std::string& db_path,
+                                                                  const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return std::nullopt;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  std::optional<std::vector<std::vector<std::string>>> rows;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
+    rows.emplace();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        const unsigned char* t = sqlite3_column_text(stmt, i);
+        row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+      }
+      rows->push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) rows.reset();
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return rows;
+}
+
+// Jobs by state, e.g. {"done": 300}; empty when the database cannot be read yet.
+inline std::map<std::string, int> JobStates(const std::string& db_path) {
+  std::map<std::string, int> out;
+  if (auto rows = Query(db_path, "SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+    for (const auto& r : *rows) out[r[0]] = std::stoi(r[1]);
+  return out;
+}
+
+}  // namespace deskpilot::testing_harness
