@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Every benchmark, or one part of them. Builds nothing: build first (cmake --build build -j2).
 #
-# usage: bench/run.sh [ack|retrieval|pipeline|memory|startup|all] [BUILD_DIR]
+# usage: bench/run.sh [ack|retrieval|pipeline|memory|startup|model|all] [BUILD_DIR]
 #        bench/run.sh BUILD_DIR            (= all)
 #   ack        signed webhooks vs a bare cpp-httplib server (bench/ack.sh; needs wrk)
 #   retrieval  KbIndex::Search vs stock FTS5 at 10k and 100k chunks (deskpilot_retrieval_bench)
 #   pipeline   Pipeline::Run on the built-in adapters at 10k and 100k chunks (deskpilot_pipeline_bench)
 #   memory     RSS of `deskpilot serve`, demo KB and 100k chunks (bench/memory.sh)
 #   startup    process start → /readyz 200 with an existing database (bench/startup.sh)
-# env: RETRIEVAL_ARGS, PIPELINE_ARGS (extra flags, e.g. "--sizes 10000"), and each
+#   model      llm classifier + drafter against a 300 ms fake model, 32 workers (deskpilot_model_bench)
+# env: RETRIEVAL_ARGS, PIPELINE_ARGS, MODEL_ARGS (extra flags, e.g. "--sizes 10000"), and each
 #      script's own (see the scripts and bench/README.md).
 # The retrieval and pipeline benchmarks share their KB files under /tmp/deskpilot-bench-kb
 # (built once, minutes for 100k chunks; delete the directory to rebuild).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 part=all
-if [[ $# -gt 0 && $1 =~ ^(ack|retrieval|pipeline|memory|startup|all)$ ]]; then
+if [[ $# -gt 0 && $1 =~ ^(ack|retrieval|pipeline|memory|startup|model|all)$ ]]; then
   part=$1
   shift
 fi
@@ -32,11 +33,15 @@ run_part() {
     pipeline) "$build/bench/deskpilot_pipeline_bench" ${PIPELINE_ARGS:-} ;;
     memory) "$here/memory.sh" "$build" ;;
     startup) "$here/startup.sh" "$build" ;;
+    # Both fakes: the shared FakeOpenAiServer holds at most 16 calls in flight, so the
+    # goal at concurrency 32 is read from the bench's own uncapped fake.
+    # shellcheck disable=SC2086
+    model) for f in bench shared; do "$build/bench/deskpilot_model_bench" --fake "$f" ${MODEL_ARGS:-}; done ;;
   esac
 }
 
 if [[ $part == all ]]; then
-  for p in ack retrieval pipeline memory startup; do run_part "$p"; done
+  for p in ack retrieval pipeline memory startup model; do run_part "$p"; done
 else
   run_part "$part"
 fi

@@ -1,5 +1,10 @@
 #pragma once
 
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
 #include "deskpilot/status.h"
 #include "deskpilot/types.h"
 
@@ -15,6 +20,10 @@ class Classifier {
   virtual std::optional<double> AutoThreshold(const std::string& /*dimension*/) const {
     return std::nullopt;
   }
+  // What the classifier counted about its own work since it was built, as a JSON
+  // object that `deskpilot eval --config` prints beside its metrics (the cascade: the
+  // share of tickets that needed the model); nullopt for one that counts nothing.
+  virtual std::optional<nlohmann::json> Report() const { return std::nullopt; }
 };
 
 }  // namespace deskpilot

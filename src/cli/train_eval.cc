@@ -1,10 +1,12 @@
-// `deskpilot train` and `deskpilot eval`: build and score embedded classifier models.
+// `deskpilot train` and `deskpilot eval`: build and score embedded classifier models, and
+// score the classifier a config builds (with the cascade's share of tickets that needed the model).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -18,6 +20,7 @@
 #include "classifier/embedded/linear_model.h"
 #include "cli/commands.h"
 #include "deskpilot/redact.h"
+#include "service/components.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -284,14 +287,19 @@ int RunTrain(int argc, char** argv) {
 
 int RunEval(int argc, char** argv) {
   const std::string cmd = argv[0];
-  cxxopts::Options opts(cmd, "Evaluate a model made by `deskpilot train` on labelled JSON Lines.");
+  cxxopts::Options opts(cmd, "Evaluate a model made by `deskpilot train` (--model), or the classifier a config "
+                             "builds (--config), on labelled JSON Lines.");
   opts.add_options()("model", "model file", cxxopts::value<std::string>())(
+      "c,config", "config file (TOML): evaluate its [classifier] (a cascade also reports the model's share)",
+      cxxopts::value<std::string>())(
+      "dimension", "with --config: the classifier dimension scored against --field (default: the field's name)",
+      cxxopts::value<std::string>())(
       "data", "labelled data (JSONL)", cxxopts::value<std::string>())(
       "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
       "json", "print one JSON object instead of a table")(
       "plots", "write reliability.svg and risk_coverage.svg into this directory", cxxopts::value<std::string>())(
       "h,help", "show help");
-  std::string model_path, data_path, field, plots_dir;
+  std::string model_path, config_path, dimension, data_path, field, plots_dir;
   bool json = false;
   try {
     auto args = opts.parse(argc, argv);
@@ -299,37 +307,87 @@ int RunEval(int argc, char** argv) {
       std::cout << opts.help() << "\n";
       return kExitOk;
     }
-    if (!args.count("model")) return UsageError(cmd, "--model MODEL is required");
+    if (args.count("model") + args.count("config") != 1)
+      return UsageError(cmd, "give either --model MODEL or --config FILE (not both)");
+    if (args.count("dimension") && !args.count("config")) return UsageError(cmd, "--dimension only applies with --config");
     if (!args.count("data")) return UsageError(cmd, "--data FILE.jsonl is required");
-    model_path = args["model"].as<std::string>();
+    if (args.count("model")) model_path = args["model"].as<std::string>();
+    if (args.count("config")) config_path = args["config"].as<std::string>();
     data_path = args["data"].as<std::string>();
     field = args["field"].as<std::string>();
+    dimension = args.count("dimension") ? args["dimension"].as<std::string>() : field;
     json = args.count("json") > 0;
     if (args.count("plots")) plots_dir = args["plots"].as<std::string>();
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, e.what());
   }
 
-  auto model = LinearModel::Load(model_path);
-  if (!model.ok()) return ExitFor(cmd, model.status());
   auto data = LoadJsonl(data_path, field);
   if (!data.ok()) return ExitFor(cmd, data.status());
   if (data->empty()) return UsageError(cmd, data_path + ": no examples");
 
-  const auto start = std::chrono::steady_clock::now();
   std::vector<std::string> gold_labels;
   std::vector<Prediction> predictions;
-  for (const auto& ex : *data) {
-    gold_labels.push_back(ex.label);
-    predictions.push_back(model->Predict(ex.text));
+  std::optional<double> auto_threshold;
+  // The labels the model knows; a configured classifier does not list its labels, so
+  // there `unknown_labels` is null rather than a guess.
+  std::optional<std::set<std::string>> known;
+  // The classifier's own counters (Classifier::Report): a cascade's share of tickets
+  // that needed the model.
+  std::optional<nlohmann::json> report;
+  double secs = 0.0;
+  if (!model_path.empty()) {
+    auto model = LinearModel::Load(model_path);
+    if (!model.ok()) return ExitFor(cmd, model.status());
+    const auto start = std::chrono::steady_clock::now();
+    for (const auto& ex : *data) {
+      gold_labels.push_back(ex.label);
+      predictions.push_back(model->Predict(ex.text));
+    }
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto_threshold = model->auto_threshold();
+    known.emplace(model->labels().begin(), model->labels().end());
+  } else {
+    auto config = LoadConfig(config_path);
+    if (!config.ok()) return UsageError(cmd, config.status().message());
+    BuildOptions build;
+    build.sample_dir = SampleDir();
+    build.with_helpdesks = false;  // eval writes to no help desk, so it needs no vendor secrets
+    auto built = BuildComponents(*config, build);
+    if (!built.ok()) {
+      if (built.status().code() == Code::kInvalidArgument) return UsageError(cmd, built.status().ToString());
+      return RuntimeError(cmd, built.status().ToString());
+    }
+    Classifier& classifier = *(*built)->classifier;
+    // The same redaction the pipeline applies: a cascade or llm classifier sends this
+    // text to a model, and PII never leaves in clear.
+    Redactor redactor;
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < data->size(); ++i) {
+      Ticket ticket;
+      ticket.id = "eval-" + std::to_string(i + 1);
+      RedactionMap map;
+      ticket.description = redactor.Redact((*data)[i].text, &map);
+      auto triage = classifier.Classify(ticket);
+      if (!triage.ok()) return RuntimeError(cmd, "example " + std::to_string(i + 1) + ": " + triage.status().ToString());
+      const Prediction* p = triage->Get(dimension);
+      if (p == nullptr) {
+        return UsageError(cmd, "the configured classifier does not predict \"" + dimension +
+                                   "\" (choose one with --dimension)");
+      }
+      gold_labels.push_back((*data)[i].label);
+      predictions.push_back(*p);
+    }
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto_threshold = classifier.AutoThreshold(dimension);
+    // Freshly built above, so its counters cover exactly this data set.
+    report = classifier.Report();
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const Evaluation e = Evaluate(gold_labels, predictions, model->auto_threshold());
+  const Evaluation e = Evaluate(gold_labels, predictions, auto_threshold);
   const EvalMetrics& m = e.metrics;
-  const std::set<std::string> known(model->labels().begin(), model->labels().end());
   std::set<std::string> unknown;
   for (const auto& ex : *data) {
-    if (!known.count(ex.label) && ex.label != kOutOfScopeLabel) unknown.insert(ex.label);
+    if (known && !known->count(ex.label) && ex.label != kOutOfScopeLabel) unknown.insert(ex.label);
   }
   if (!plots_dir.empty()) {
     std::error_code ec;
@@ -357,8 +415,9 @@ int RunEval(int argc, char** argv) {
                           {"auto_coverage", e.auto_coverage},
                           {"auto_precision", e.auto_precision},
                           {"ece", e.ece},
-                          {"unknown_labels", unknown},
+                          {"unknown_labels", known ? nlohmann::json(unknown) : nlohmann::json(nullptr)},
                           {"ms_per_example", m.n ? secs * 1000.0 / m.n : 0.0}};
+    if (report) out.update(*report);
     nlohmann::json per_label = nlohmann::json::object();
     for (const auto& l : m.per_label) {
       per_label[l.label] = {{"precision", l.precision}, {"recall", l.recall}, {"f1", l.f1}, {"support", l.support}};
@@ -385,6 +444,11 @@ int RunEval(int argc, char** argv) {
             << ", macro-F1 " << Fixed(m.macro_f1) << " (" << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3)
             << " ms per example)\n";
   PrintTrust(e);
+  if (report && report->contains("model_share")) {
+    std::cout << "  the model was needed for " << Fixed(100.0 * report->value("model_share", 0.0), 1)
+              << "% of tickets (" << report->value("model_calls", int64_t{0}) << " of "
+              << report->value("tickets", int64_t{0}) << ")\n";
+  }
   if (!plots_dir.empty()) std::cout << "wrote " << plots_dir << "/reliability.svg and risk_coverage.svg\n";
   if (!unknown.empty()) {
     std::cout << "labels not known to the model (always counted wrong):";

@@ -212,6 +212,22 @@ void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& 
 
 void WorkerPool::Process(const Job& job, const std::string& owner) {
   Metrics& m = *c_->metrics;
+  // Every lease counts an attempt, and a failed attempt at the budget dead-letters the
+  // job. A job leased beyond the budget therefore got here only by lease expiry: the
+  // process died (or hung) while holding it, every time. Such a poison webhook must not
+  // crash-loop the service forever: dead-letter it, untouched, for a human to look at.
+  if (job.attempts > c_->config.workers.max_attempts) {
+    const std::string reason = "abandoned: leased " + std::to_string(job.attempts) +
+                               " times without finishing (the worker crashed or timed out each time)";
+    if (auto s = c_->store->Fail(job.id, owner, reason, /*retryable=*/false, NowMs(),
+                                 c_->config.workers.max_attempts, NowMs());
+        !s.ok())
+      spdlog::warn("job {}: fail transition failed: {}", job.id, s.ToString());
+    spdlog::error("job {} ticket {}: dead-lettered: {}", job.id, job.ticket_id, reason);
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
+    Audit(job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
+    return;
+  }
   auto hd_it = c_->helpdesks.find(job.source);
   if (hd_it == c_->helpdesks.end()) {
     Finish(job, owner, Status::FailedPrecondition("no configured helpdesk named " + job.source), "route");

@@ -162,6 +162,26 @@ TEST_F(WorkerTest, AttemptBudgetRunsOutIntoDeadLetter) {
   EXPECT_NE(job.last_error.find("503"), std::string::npos);
 }
 
+TEST_F(WorkerTest, AJobThatKeepsCrashingItsWorkerIsDeadLetteredUntouched) {
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:poison", "7", "ticket.created", "{}"}, 0).ok());
+  // Each lease expires unfinished, as when the process is killed while holding it.
+  int64_t now = NowMs();
+  std::optional<Job> job;
+  for (int i = 0; i <= c_.config.workers.max_attempts; ++i) {
+    now += 120'000;
+    auto leased = c_.store->Lease("w", 60000, now);
+    ASSERT_TRUE(leased.ok() && leased->has_value());
+    job = **leased;
+  }
+  EXPECT_EQ(job->attempts, c_.config.workers.max_attempts + 1);
+  pool_->Process(*job, "w");
+  Job after = *c_.store->GetJob(job->id).value();
+  EXPECT_EQ(after.state, JobState::kDead);
+  EXPECT_NE(after.last_error.find("abandoned"), std::string::npos) << after.last_error;
+  EXPECT_EQ(clf_.calls, 0);
+  EXPECT_TRUE(hd_->applied.empty());
+}
+
 TEST_F(WorkerTest, LoopGuardSkipsWhenTheNewestCommentIsOurs) {
   Comment ours;
   ours.author_role = AuthorRole::kAgent;

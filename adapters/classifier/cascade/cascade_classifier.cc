@@ -40,7 +40,7 @@ Result<Triage> CascadeClassifier::Classify(const Ticket& ticket) {
     for (const auto& d : uncertain) ++stats_.uncertain[d];
     report = stats_.tickets % kReportEvery == 0;
   }
-  if (report) spdlog::info("{}", Report());
+  if (report) spdlog::info("{}", Summary());
   if (uncertain.empty()) {
     spdlog::debug("cascade: ticket {}: embedded model confident on every dimension", ticket.id);
     return triage;
@@ -70,7 +70,16 @@ CascadeStats CascadeClassifier::Stats() const {
   return stats_;
 }
 
-std::string CascadeClassifier::Report() const {
+std::optional<nlohmann::json> CascadeClassifier::Report() const {
+  const CascadeStats s = Stats();
+  return nlohmann::json{{"tickets", s.tickets},
+                        {"model_calls", s.model_tickets},
+                        {"model_share", s.model_share()},
+                        {"model_errors", s.model_errors},
+                        {"uncertain", s.uncertain}};
+}
+
+std::string CascadeClassifier::Summary() const {
   const CascadeStats s = Stats();
   char share[32];
   std::snprintf(share, sizeof share, "%.1f%%", 100.0 * s.model_share());

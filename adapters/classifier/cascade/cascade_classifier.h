@@ -8,7 +8,7 @@
 // config where the model has none). When called, the second classifier's prediction
 // replaces the first's on exactly those uncertain dimensions; confident ones keep
 // the calibrated answer; dimensions only the second labels are added. Triage.usage
-// carries the model calls. Every 100 tickets the running Report() is logged.
+// carries the model calls. Every 100 tickets the running Summary() is logged.
 //
 // AutoThreshold is the first classifier's: predictions the model supplied are held to
 // the same bar (never below policy.min_confidence) as those it did not.
@@ -50,10 +50,14 @@ class CascadeClassifier : public Classifier {
   // failure reaches the pipeline, which hands the ticket to a human or retries).
   Result<Triage> Classify(const Ticket& redacted_ticket) override;
   std::optional<double> AutoThreshold(const std::string& dimension) const override;
+  // {"tickets", "model_calls" (tickets that needed the model: one llm-classifier call
+  // each, its client's retries and repair not counted), "model_share", "model_errors",
+  // "uncertain": {dimension: tickets}}; what `deskpilot eval --config` reports.
+  std::optional<nlohmann::json> Report() const override;
 
   CascadeStats Stats() const;
   // "cascade: 12 of 40 tickets (30.0%) needed the model; uncertain on category 10, ..."
-  std::string Report() const;
+  std::string Summary() const;
 
  private:
   std::unique_ptr<Classifier> first_;

@@ -97,7 +97,26 @@ TEST_F(CascadeTest, AbstainingOrBelowTheFallbackThresholdCallsTheModel) {
   EXPECT_EQ(s.tickets, 4);
   EXPECT_EQ(s.model_tickets, 2);
   EXPECT_DOUBLE_EQ(s.model_share(), 0.5);
-  EXPECT_EQ(cascade_->Report(), "cascade: 2 of 4 tickets (50.0%) needed the model; uncertain on category 1, priority 1");
+  EXPECT_EQ(cascade_->Summary(), "cascade: 2 of 4 tickets (50.0%) needed the model; uncertain on category 1, priority 1");
+}
+
+TEST_F(CascadeTest, ReportGivesTheCountersAsJsonThroughTheClassifierInterface) {
+  first_->next = {{"category", {"delivery", 0.99, {}, false}}, {"priority", {"low", 0.99, {}, false}}};
+  ASSERT_TRUE(cascade_->Classify(ticket_).ok());
+  first_->next = {{"category", {"", 0.0, {}, true}}, {"priority", {"low", 0.99, {}, false}}};
+  ASSERT_TRUE(cascade_->Classify(ticket_).ok());
+  first_->next = {{"category", {"delivery", 0.99, {}, false}}, {"priority", {"low", 0.99, {}, false}}};
+  ASSERT_TRUE(cascade_->Classify(ticket_).ok());
+  ASSERT_TRUE(cascade_->Classify(ticket_).ok());
+  const Classifier& as_classifier = *cascade_;
+  const std::optional<nlohmann::json> report = as_classifier.Report();
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ((*report)["tickets"], 4);
+  EXPECT_EQ((*report)["model_calls"], 1);
+  EXPECT_EQ((*report)["model_calls"], second_->calls);
+  EXPECT_DOUBLE_EQ((*report)["model_share"].get<double>(), 0.25);
+  EXPECT_EQ((*report)["model_errors"], 0);
+  EXPECT_EQ((*report)["uncertain"], nlohmann::json({{"category", 1}}));
 }
 
 TEST_F(CascadeTest, ModelErrorsReachThePipelineAndAreCounted) {

@@ -33,7 +33,8 @@ Status FakeModelServer::Start() {
   Impl& d = *impl_;
   d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
   // Enough workers that a client's own concurrency bound, not the fake's, limits calls.
-  d.server.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  // 64: above any concurrency the tests and the model benchmark ask for (32).
+  d.server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   for (const auto& path : paths_) {
     d.server.Post(path, [this, path](const httplib::Request& hreq, httplib::Response& hres) {
       FakeModelRequest req;

@@ -1,0 +1,170 @@
+// `deskpilot eval --config`: the configured classifier scored on labelled data, and for a
+// cascade the share of tickets that needed the model, checked against what the loopback
+// OpenAI-compatible fake actually received. Run in process through RunEval/RunTrain.
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "llm/openai/fake_openai_server.h"
+
+namespace deskpilot::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct CliRun {
+  int code = 0;
+  std::string out;
+};
+
+// Runs `fn` with argv {name, args...}, capturing stdout.
+CliRun Call(int (*fn)(int, char**), const std::string& name, std::vector<std::string> args) {
+  args.insert(args.begin(), name);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  testing::internal::CaptureStdout();
+  const int code = fn(static_cast<int>(args.size()), argv.data());
+  return {code, testing::internal::GetCapturedStdout()};
+}
+
+const std::vector<std::string> kCategories = {"account",  "order",       "refund",           "delivery",
+                                              "invoice",  "feedback",    "payment",          "contact",
+                                              "shipping_address", "cancellation_fee", "newsletter"};
+
+class EvalCascadeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // The binary logs to stderr; in process spdlog's default is stdout, where it would
+    // mix with the JSON under test.
+    static const auto logger = spdlog::stderr_logger_mt("eval_cascade_test");
+    spdlog::set_default_logger(logger);
+    fake_.SetAnswer([](const FakeModelRequest&) {
+      return std::string(R"({"category":{"label":"feedback","confidence":0.9}})");
+    });
+    ASSERT_TRUE(fake_.Start().ok());
+    char tmpl[] = "/tmp/deskpilot-evalcascade-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+
+    // A small embedded model on every 8th sample line; the items scored are other lines
+    // (the embedded model is confident on most) plus off-topic text it has never seen.
+    std::ifstream in(fs::path(DESKPILOT_TEST_SAMPLE_DIR) / "train" / "bitext.jsonl");
+    ASSERT_TRUE(in) << "sample training data missing";
+    std::ofstream train(dir_ / "train.jsonl"), data(dir_ / "data.jsonl");
+    std::string line;
+    for (int n = 0; std::getline(in, line); ++n) {
+      if (n % 8 == 0) train << line << "\n";
+      if (n % 60 == 1) {
+        data << line << "\n";
+        ++items_;
+      }
+    }
+    for (const char* text : {"Lasagna recipe?", "what is the weather like on mars tomorrow",
+                             "blue green purple seventeen", "my cat sat on the keyboard"}) {
+      data << json{{"text", text}, {"category", "feedback"}}.dump() << "\n";
+      ++items_;
+    }
+    train.close();
+    data.close();
+    const CliRun trained = Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                                    "--out", (dir_ / "category.model").string()});
+    ASSERT_EQ(trained.code, 0) << trained.out;
+
+    config_ = (dir_ / "deskpilot.toml").string();
+    std::ofstream toml(config_);
+    toml << "[storage]\npath = \"" << (dir_ / "deskpilot.db").string() << "\"\n\n"
+         << "[llm]\ntype = \"openai\"\nbase_url = \"" << fake_.base_url() << "\"\nmodel = \"fake-model\"\n"
+         // Every needed call must reach the fake, so its request count is the truth.
+         << "cache = false\nmax_attempts = 1\n\n"
+         << "[classifier]\ntype = \"cascade\"\n\n[classifier.models]\ncategory = \""
+         << (dir_ / "category.model").string() << "\"\n\n[classifier.labels.category]\n";
+    for (const auto& c : kCategories) toml << c << " = \"questions about " << c << "\"\n";
+  }
+  void TearDown() override {
+    fake_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  FakeOpenAiServer fake_;
+  fs::path dir_;
+  std::string config_;
+  int items_ = 0;
+};
+
+TEST_F(EvalCascadeTest, JsonReportsTheShareThatNeededTheModel) {
+  const CliRun run = Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field",
+                                            "category", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  const json out = json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_EQ(out["n"], items_);
+  const int calls = fake_.RequestCount();
+  // Some items are easy and some are not, or the share would not tell anything.
+  ASSERT_GT(calls, 0);
+  ASSERT_LT(calls, items_);
+  EXPECT_EQ(out["model_calls"], calls);
+  EXPECT_DOUBLE_EQ(out["model_share"].get<double>(), static_cast<double>(calls) / items_);
+  // The same fields as `eval --model`.
+  for (const char* key : {"accuracy", "macro_f1", "in_scope_accuracy", "auto_threshold", "auto_coverage", "ece",
+                          "per_label", "confusions", "ms_per_example"}) {
+    EXPECT_TRUE(out.contains(key)) << key;
+  }
+  EXPECT_TRUE(out["unknown_labels"].is_null());
+  // Every call went to the configured model name (none is hard-coded).
+  for (const auto& req : fake_.Requests()) EXPECT_EQ(req.model, "fake-model");
+}
+
+TEST_F(EvalCascadeTest, TableSaysHowOftenTheModelWasNeeded) {
+  const CliRun run =
+      Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field", "category"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  const int calls = fake_.RequestCount();
+  char share[32];
+  std::snprintf(share, sizeof share, "%.1f", 100.0 * calls / items_);
+  EXPECT_NE(run.out.find("the model was needed for " + std::string(share) + "% of tickets (" + std::to_string(calls) +
+                         " of " + std::to_string(items_) + ")"),
+            std::string::npos)
+      << run.out;
+}
+
+TEST_F(EvalCascadeTest, AnEmbeddedModelHasNoModelShare) {
+  const CliRun run = Call(RunEval, "eval", {"--model", (dir_ / "category.model").string(), "--data",
+                                            (dir_ / "data.jsonl").string(), "--field", "category", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  const json out = json::parse(run.out);
+  EXPECT_FALSE(out.contains("model_share"));
+  EXPECT_TRUE(out["unknown_labels"].is_array());
+  EXPECT_EQ(fake_.RequestCount(), 0);
+}
+
+TEST_F(EvalCascadeTest, AnUnknownDimensionIsAUsageError) {
+  const CliRun run = Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field",
+                                            "category", "--dimension", "priority"});
+  EXPECT_EQ(run.code, kExitUsage);
+}
+
+TEST_F(EvalCascadeTest, BadFlagsAreUsageErrors) {
+  const std::string data = (dir_ / "data.jsonl").string();
+  const std::string model = (dir_ / "category.model").string();
+  EXPECT_EQ(Call(RunEval, "eval", {"--model", model, "--config", config_, "--data", data}).code, kExitUsage);
+  EXPECT_EQ(Call(RunEval, "eval", {"--data", data}).code, kExitUsage);
+  EXPECT_EQ(Call(RunEval, "eval", {"--model", model, "--dimension", "category", "--data", data}).code, kExitUsage);
+  EXPECT_EQ(fake_.RequestCount(), 0);
+}
+
+}  // namespace
+}  // namespace deskpilot::cli
