@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,6 +58,10 @@ Status StatusFromHttp(const HttpResponse& response, const std::string& what);
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     const std::string& value,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// RFC 3986 percent-encoding for a path segment or query value: unreserved characters
+// pass, every other byte becomes %XX (ids are opaque, queries carry ' ', ':', '>', '=').
+std::string PercentEncode(std::string_view s);
 
 struct RetryPolicy {
   int max_attempts = 4;  // in-process attempts per call, including the first

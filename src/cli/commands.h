@@ -44,7 +44,7 @@ std::string SampleDir();
 // a bad section). `http` must outlive the returned adapter.
 std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& config, const std::string& source,
                                        HttpClient* http, int* exit_code);
-// A --since style date: YYYY-MM-DD (midnight UTC) or RFC 3339 UTC (…Z). False when malformed.
+// A --since style date: YYYY-MM-DD (midnight UTC) or an RFC 3339 time. False when malformed.
 bool ParseCliDate(const std::string& text, std::chrono::system_clock::time_point* out);
 
 int Main(int argc, char** argv);  // dispatch (cli.cc)

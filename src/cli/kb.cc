@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "deskpilot/config.h"
 #include "deskpilot/redact.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/registry.h"
 #include "deskpilot/store.h"
 #include "retriever/fts5/kb_eval.h"
@@ -463,22 +464,11 @@ std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& con
 }
 
 bool ParseCliDate(const std::string& text, std::chrono::system_clock::time_point* out) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, consumed = -1;
-  std::tm tm{};
-  const bool date_only = text.size() == 10 &&
-                         std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) == 3 && consumed == 10;
-  const bool date_time =
-      !date_only && std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &s, &consumed) == 6 &&
-      consumed == static_cast<int>(text.size());
-  if (!date_only && !date_time) return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  // A bare day means its start in UTC; anything longer must be a full RFC 3339 time.
+  const bool day_only = text.size() == 10;
+  auto t = ParseRfc3339(day_only ? text + "T00:00:00Z" : text);
+  if (!t) return false;
+  *out = *t;
   return true;
 }
 

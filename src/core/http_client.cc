@@ -302,6 +302,22 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   return std::chrono::milliseconds(std::clamp<int64_t>(delta_ms, 0, 86400LL * 1000));
 }
 
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, int attempt) {
   // attempt counts retries from 0; the shift is capped so the ceiling never overflows.
   const int shift = std::clamp(attempt, 0, 30);

@@ -557,5 +557,11 @@ TEST(BackoffDelayTest, FullJitterWithinCeiling) {
   EXPECT_GT(largest, milliseconds(500));  // jitter actually spreads over the range
 }
 
+TEST(PercentEncode, KeepsUnreservedAndEscapesEveryOtherByte) {
+  EXPECT_EQ(PercentEncode("AZaz09-_.~"), "AZaz09-_.~");
+  EXPECT_EQ(PercentEncode("type:ticket status>=solved"), "type%3Aticket%20status%3E%3Dsolved");
+  EXPECT_EQ(PercentEncode("a/b?c#\xff"), "a%2Fb%3Fc%23%FF");
+}
+
 }  // namespace
 }  // namespace deskpilot

@@ -41,23 +41,6 @@ bool HexDecode(std::string_view hex, std::string* out) {
   return true;
 }
 
-// Ticket ids are opaque strings for in-house desks, so they are escaped into the path.
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 std::string IdString(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end()) return "";

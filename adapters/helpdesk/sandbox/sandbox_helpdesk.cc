@@ -10,7 +10,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/webhook_signature.h"
-#include "helpdesk/sandbox/rfc3339.h"
+#include "deskpilot/rfc3339.h"
 
 namespace deskpilot {
 namespace {

@@ -13,7 +13,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/registry.h"
 #include "helpdesk/sandbox/register.h"
-#include "helpdesk/sandbox/rfc3339.h"
+#include "deskpilot/rfc3339.h"
 
 namespace deskpilot {
 namespace {

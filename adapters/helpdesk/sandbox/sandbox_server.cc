@@ -24,7 +24,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
-#include "helpdesk/sandbox/rfc3339.h"
+#include "deskpilot/rfc3339.h"
 
 namespace deskpilot {
 namespace {

@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/http_client.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/webhook_signature.h"
 
 namespace deskpilot {
@@ -51,51 +53,11 @@ bool AllDigits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// "2024-05-01T12:00:00Z", with optional fraction and numeric offset. Zendesk writes UTC
-// with whole seconds; the rest is tolerated. std::chrono::parse is missing from
-// Debian 12's libstdc++.
-std::optional<Clock::time_point> ParseRfc3339(const std::string& s) {
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = -1;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
-                  &second, &consumed) != 6 ||
-      consumed < 0)
-    return std::nullopt;
-  size_t i = static_cast<size_t>(consumed);
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-  }
-  int offset_minutes = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    const std::string hh = s.substr(i + 1, 2), mm = s.substr(i + 4, 2);
-    if (!AllDigits(hh) || !AllDigits(mm)) return std::nullopt;
-    offset_minutes = (std::stoi(hh) * 60 + std::stoi(mm)) * (s[i] == '-' ? -1 : 1);
-    i += 6;
-  } else {
-    return std::nullopt;
-  }
-  // Years outside 1970..2200 would overflow system_clock's nanoseconds (UB; found by
-  // fuzz_webhook_parse on the signature timestamp).
-  if (i != s.size() || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-      second > 60 || year < 1970 || year > 2200)
-    return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return Clock::from_time_t(timegm(&tm)) - std::chrono::minutes(offset_minutes);
-}
-
 // Zendesk sends the signature timestamp as RFC 3339; unix seconds are accepted too.
 std::optional<Clock::time_point> ParseSignatureTimestamp(const std::string& s) {
   if (AllDigits(s) && s.size() <= 12) {
     const int64_t secs = std::stoll(s);
-    if (secs > 7258118400) return std::nullopt;  // after 2200: would overflow the clock (see above)
+    if (secs > 7258118400) return std::nullopt;  // after 2200: would overflow the clock (as ParseRfc3339 refuses)
     return Clock::time_point(std::chrono::seconds(secs));
   }
   return ParseRfc3339(s);
@@ -112,24 +74,6 @@ std::string Squash(const std::string& text) {
       if (space) out += ' ';
       space = false;
       out += c;
-    }
-  }
-  return out;
-}
-
-// RFC 3986 unreserved characters pass; everything else is %XX (search queries carry
-// spaces, ':', '>' and '=').
-std::string PercentEncode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
     }
   }
   return out;

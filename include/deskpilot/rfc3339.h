@@ -1,4 +1,4 @@
-// RFC 3339 timestamps as the sandbox writes them and as Zendesk-style webhook
+// RFC 3339 timestamps, as help desks write them and as Zendesk-style webhook
 // signature timestamps arrive. std::chrono::parse is missing from Debian 12's
 // libstdc++, hence the small hand-written parser.
 #pragma once

@@ -1,4 +1,4 @@
-#include "helpdesk/sandbox/rfc3339.h"
+#include "deskpilot/rfc3339.h"
 
 #include <cstdio>
 
