@@ -6,6 +6,7 @@
 # usage: bench/ack.sh [BUILD_DIR]      (default: build; builds nothing itself; also
 #        run by bench/run.sh ack|all)
 # env:   RUNS (5)  DURATION (10s)  CONNECTIONS ("16 64")  DESKPILOT (BUILD_DIR/deskpilot)
+#        THREADS — HTTP threads of both servers (default: deskpilot's default, [server] threads)
 #        RATE_CONNECTIONS (26)  RATE_DELAY_MS (32)   — the paced (~500 req/s) latency run
 set -euo pipefail
 
@@ -19,6 +20,7 @@ ack_server=$build/bench/deskpilot_bench_ack_server
 signer=$build/bench/deskpilot_sign_webhooks
 rate_connections=${RATE_CONNECTIONS:-26}
 rate_delay_ms=${RATE_DELAY_MS:-32}
+threads=${THREADS:-}
 
 if ! command -v wrk >/dev/null; then
   echo "bench/ack.sh: wrk is not installed; run: sudo apt-get install wrk" >&2
@@ -46,6 +48,7 @@ export BENCH_SIGNED=$work/signed.txt BENCH_PATH=/webhooks/bench
 cat >"$work/deskpilot.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
+${threads:+threads = $threads}
 [storage]
 path = "$work/deskpilot.db"
 [workers]
@@ -69,7 +72,7 @@ start_server() {
   local out=$work/$1.out
   : >"$out"
   if [[ $1 == bare ]]; then
-    "$ack_server" >"$out" 2>"$work/$1.err" &
+    "$ack_server" ${threads:+"$threads"} >"$out" 2>"$work/$1.err" &
   else
     rm -f "$work"/deskpilot.db*
     cp "$work/template.db" "$work/deskpilot.db"

@@ -21,7 +21,7 @@ void Stop(int) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 16;  // deskpilot's default [server] threads
+  int threads = 64;  // deskpilot's default [server] threads
   if (argc > 1) threads = std::atoi(argv[1]);
   if (threads < 1) {
     std::fprintf(stderr, "usage: %s [threads]\n", argv[0]);

@@ -57,71 +57,6 @@ std::string AnswerFor(const json& schema) {
 
 std::string Answer(const FakeModelRequest& req) { return req.schema ? AnswerFor(*req.schema) : "{}"; }
 
-// The shared FakeOpenAiServer serves from a 16-thread pool, so it never has more than 16
-// calls in flight (MaxInFlight() shows it). For concurrency above that, --fake bench uses
-// this minimal OpenAI-compatible chat endpoint instead: same answers, same fixed latency,
-// a pool of 2 x concurrency threads, so the client's bound is the only one.
-class BenchModelServer {
- public:
-  BenchModelServer(int threads, std::chrono::milliseconds latency) : latency_(latency) {
-    server_.set_keep_alive_timeout(0);
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      const int now = ++in_flight_;
-      for (int seen = max_in_flight_.load(); now > seen && !max_in_flight_.compare_exchange_weak(seen, now);) {
-      }
-      ++requests_;
-      const json body = json::parse(req.body, nullptr, false);
-      json schema;
-      if (body.is_object() && body.contains("response_format"))
-        schema = body["response_format"].value("json_schema", json::object()).value("schema", json());
-      std::this_thread::sleep_for(latency_);
-      const json answer = {
-          {"id", "chatcmpl-bench"},
-          {"object", "chat.completion"},
-          {"created", 1700000000},
-          {"model", body.is_object() ? body.value("model", "fake-model") : "fake-model"},
-          {"choices",
-           {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", AnswerFor(schema)}}}, {"finish_reason", "stop"}}}},
-          {"usage", {{"prompt_tokens", 100}, {"completion_tokens", 20}, {"total_tokens", 120}}}};
-      --in_flight_;
-      res.set_content(answer.dump(), "application/json");
-    });
-  }
-  ~BenchModelServer() { Stop(); }
-  Status Start() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) return Status::Unavailable("bench model server: cannot bind 127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return Status::Ok();
-  }
-  void Stop() {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-  int RequestCount() const { return requests_.load(); }
-  int MaxInFlight() const { return max_in_flight_.load(); }
-
- private:
-  const std::chrono::milliseconds latency_;
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
-  std::atomic<int> requests_{0}, in_flight_{0}, max_in_flight_{0};
-};
-
-// Either fake behind one face, so RunOnce does not care which one it measures against.
-struct ModelFake {
-  std::unique_ptr<FakeOpenAiServer> shared;
-  std::unique_ptr<BenchModelServer> bench;
-  int RequestCount() const { return shared ? shared->RequestCount() : bench->RequestCount(); }
-  int MaxInFlight() const { return shared ? shared->MaxInFlight() : bench->MaxInFlight(); }
-  std::string base_url() const { return shared ? shared->base_url() : bench->base_url(); }
-  void Stop() { shared ? shared->Stop() : bench->Stop(); }
-};
-
 std::string NowRfc3339() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -220,20 +155,16 @@ struct Options {
   int poll_ms = 0;  // 0 = the config default
   int timeout_s = 300;
   bool keep = false;
-  bool bench_fake = false;  // --fake bench
 };
 
 Result<RunResult> RunOnce(const Options& o, const fs::path& dir) {
-  ModelFake model;
-  if (o.bench_fake) {
-    model.bench = std::make_unique<BenchModelServer>(2 * o.concurrency, std::chrono::milliseconds(o.latency_ms));
-    DP_RETURN_IF_ERROR(model.bench->Start());
-  } else {
-    model.shared = std::make_unique<FakeOpenAiServer>();
-    model.shared->SetLatency(std::chrono::milliseconds(o.latency_ms));
-    model.shared->SetAnswer(Answer);
-    DP_RETURN_IF_ERROR(model.shared->Start());
-  }
+  // The tests' fake, with twice the client's concurrency in HTTP threads, so deskpilot's
+  // own bound (workers, llm.max_concurrency) is the only one: max_in_flight shows it.
+  FakeOpenAiServer model;
+  model.SetLatency(std::chrono::milliseconds(o.latency_ms));
+  model.SetAnswer(Answer);
+  model.SetMaxConcurrency(2 * o.concurrency);
+  DP_RETURN_IF_ERROR(model.Start());
 
   SandboxOptions so;
   so.db_path = (dir / "sandbox.db").string();
@@ -349,8 +280,7 @@ int Main(int argc, char** argv) {
       "latency-ms", "the fake model's latency per call", cxxopts::value<int>()->default_value("300"))(
       "runs", "runs (each on fresh databases)", cxxopts::value<int>()->default_value("5"))(
       "poll-ms", "workers.poll_ms (0 = the config default)", cxxopts::value<int>()->default_value("0"))(
-      "fake", "shared (FakeOpenAiServer, at most 16 calls in flight) or bench (this program's, 2 x concurrency threads)",
-      cxxopts::value<std::string>()->default_value("shared"))("keep", "keep the temporary directories")("h,help", "show help");
+      "keep", "keep the temporary directories")("h,help", "show help");
   Options o;
   int runs = 5;
   try {
@@ -365,9 +295,6 @@ int Main(int argc, char** argv) {
     o.poll_ms = args["poll-ms"].as<int>();
     o.keep = args.count("keep") > 0;
     runs = args["runs"].as<int>();
-    const std::string fake = args["fake"].as<std::string>();
-    if (fake != "shared" && fake != "bench") throw std::invalid_argument("--fake must be shared or bench");
-    o.bench_fake = fake == "bench";
     if (o.tickets < 1 || o.concurrency < 1 || o.latency_ms < 1 || runs < 1 || o.poll_ms < 0)
       throw std::invalid_argument("values must be positive");
   } catch (const std::exception& e) {
@@ -375,9 +302,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::err);
-  std::printf("tickets=%d concurrency=%d latency=%d ms runs=%d poll_ms=%s fake=%s\n", o.tickets, o.concurrency,
-              o.latency_ms, runs, o.poll_ms ? std::to_string(o.poll_ms).c_str() : "default",
-              o.bench_fake ? "bench" : "shared");
+  std::printf("tickets=%d concurrency=%d latency=%d ms runs=%d poll_ms=%s\n", o.tickets, o.concurrency,
+              o.latency_ms, runs, o.poll_ms ? std::to_string(o.poll_ms).c_str() : "default");
   std::vector<double> ratio, achieved, ideal, seconds;
   for (int run = 1; run <= runs; ++run) {
     std::string tmpl = (fs::temp_directory_path() / "deskpilot-model-bench-XXXXXX").string();

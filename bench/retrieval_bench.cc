@@ -3,7 +3,7 @@
 // OR'ed, ranked by bm25(), top 5.
 //
 // usage: deskpilot_retrieval_bench [--sizes 10000,100000] [--queries 200] [--passes 5]
-//                                  [--dir /tmp/deskpilot-bench-kb] [--stackfaq DIR]
+//                                  [--updates 7] [--dir /tmp/deskpilot-bench-kb] [--stackfaq DIR]
 //
 // For each size it builds (or reuses, under --dir) a KB of that many synthetic one-chunk
 // articles (bench/kb_synth.h) plus, when the StackFAQ data is there, its 125 real
@@ -11,7 +11,11 @@
 // --passes times against deskpilot. Printed: p50/p99 per implementation (deskpilot's as
 // the median [min-max] of its passes), deskpilot/baseline p50 ratio, recall@5 and MRR@5
 // of the query's source article (synthetic) or labelled thread (StackFAQ), overlap with
-// the baseline's top 5, and the first search (which builds the in-memory index). Memory
+// the baseline's top 5, and the first search (which builds the in-memory index). Then
+// --updates one-article syncs: another KbIndex (as `deskpilot kb sync` in another
+// process) re-ingests one changed article, and the searching KbIndex's Preload brings its
+// in-memory index up to date from the change log; both are timed (median [min-max]), and
+// the changed articles are restored afterwards so the KB file stays reusable. Memory
 // is measured on `deskpilot serve` instead (bench/memory.sh): in this process the
 // generator's freed memory is reused by the index, which hides its cost.
 #include <sqlite3.h>
@@ -141,6 +145,7 @@ struct Args {
   std::vector<size_t> sizes = {10000, 100000};
   size_t queries = 200;
   int passes = 5;
+  int updates = 7;
   std::string dir = "/tmp/deskpilot-bench-kb";
   std::string stackfaq = DESKPILOT_SHARED_DATA_DIR "/stackfaq_retrieval";
 };
@@ -157,17 +162,55 @@ Args Parse(int argc, char** argv) {
       a.queries = std::stoul(value);
     } else if (key == "--passes") {
       a.passes = std::max(1, std::stoi(value));
+    } else if (key == "--updates") {
+      a.updates = std::max(1, std::stoi(value));
     } else if (key == "--dir") {
       a.dir = value;
     } else if (key == "--stackfaq") {
       a.stackfaq = value;
     } else {
-      std::fprintf(stderr, "usage: %s [--sizes N,N] [--queries N] [--passes N] [--dir DIR] [--stackfaq DIR]\n",
+      std::fprintf(stderr, "usage: %s [--sizes N,N] [--queries N] [--passes N] [--updates N] [--dir DIR] [--stackfaq DIR]\n",
                    argv[0]);
       std::exit(2);
     }
   }
   return a;
+}
+
+// One-article syncs against `index` (already built): see the file comment.
+void Updates(const std::string& db, size_t size, KbIndex& index, const std::vector<KbDocument>& originals,
+             double build_cpu_ms) {
+  auto writer = KbIndex::Open(db);
+  if (!writer.ok()) Die(writer.status());
+  const KbIndex::IndexStats before = index.index_stats();
+  std::vector<double> ingest_ms, update_ms, update_cpu;
+  for (const KbDocument& original : originals) {
+    KbDocument changed = original;
+    changed.text += "Updated: this article was revised.\n";
+    auto t0 = Clock::now();
+    auto stats = (*writer)->IngestDocuments({changed});
+    ingest_ms.push_back(Ms(Clock::now() - t0));
+    if (!stats.ok()) Die(stats.status());
+    if (stats->documents != 1) Die(Status::Internal("the update run did not change " + original.doc_id));
+    t0 = Clock::now();
+    const double c0 = CpuMs();
+    if (Status s = index.Preload(); !s.ok()) Die(s);
+    update_cpu.push_back(CpuMs() - c0);
+    update_ms.push_back(Ms(Clock::now() - t0));
+  }
+  const KbIndex::IndexStats after = index.index_stats();
+  // The figure is only the incremental path's if no update fell back to a rebuild.
+  if (after.full_builds != before.full_builds ||
+      after.updates - before.updates != static_cast<int64_t>(originals.size())) {
+    Die(Status::Internal("an update rebuilt the index instead of applying the change log"));
+  }
+  if (auto restored = (*writer)->IngestDocuments(originals); !restored.ok()) Die(restored.status());
+  if (Status s = index.Preload(); !s.ok()) Die(s);
+  std::printf("RESULT_UPDATE chunks=%zu runs=%zu writer_ingest_ms=%s index_update_ms=%s index_update_cpu_ms=%s "
+              "first_build_cpu_ms=%.0f\n",
+              size, originals.size(), Spread(ingest_ms).c_str(), Spread(update_ms).c_str(), Spread(update_cpu).c_str(),
+              build_cpu_ms);
+  std::fflush(stdout);
 }
 
 void RunSize(const Args& args, size_t size, bool stackfaq, const std::vector<LabeledQuery>& faq_queries) {
@@ -189,6 +232,9 @@ void RunSize(const Args& args, size_t size, bool stackfaq, const std::vector<Lab
       !s.ok()) {
     Die(s);
   }
+  // The articles the update runs change (spread over the KB), kept to restore them.
+  std::vector<KbDocument> originals;
+  for (int u = 0; u < args.updates && size > 0; ++u) originals.push_back(docs[(static_cast<size_t>(u) * 7919) % size]);
   docs = {};  // so the RSS figures below are the index's, not the generator's
   sqlite3* raw = nullptr;
   sqlite3_open(db.c_str(), &raw);
@@ -203,7 +249,9 @@ void RunSize(const Args& args, size_t size, bool stackfaq, const std::vector<Lab
   Fts5Baseline baseline(db);
 
   auto t0 = Clock::now();
+  const double first_c0 = CpuMs();
   auto first = index.Search("warm up the index", 5);
+  const double first_cpu_ms = CpuMs() - first_c0;
   const double first_ms = Ms(Clock::now() - t0);
   if (!first.ok()) Die(first.status());
 
@@ -269,6 +317,7 @@ void RunSize(const Args& args, size_t size, bool stackfaq, const std::vector<Lab
                 Percentile(ratios, 0.5), overlap / static_cast<double>(set.queries->size()));
     std::fflush(stdout);
   }
+  if (!originals.empty()) Updates(db, size, index, originals, first_cpu_ms);
 }
 
 }  // namespace

@@ -33,10 +33,8 @@ run_part() {
     pipeline) "$build/bench/deskpilot_pipeline_bench" ${PIPELINE_ARGS:-} ;;
     memory) "$here/memory.sh" "$build" ;;
     startup) "$here/startup.sh" "$build" ;;
-    # Both fakes: the shared FakeOpenAiServer holds at most 16 calls in flight, so the
-    # goal at concurrency 32 is read from the bench's own uncapped fake.
     # shellcheck disable=SC2086
-    model) for f in bench shared; do "$build/bench/deskpilot_model_bench" --fake "$f" ${MODEL_ARGS:-}; done ;;
+    model) "$build/bench/deskpilot_model_bench" ${MODEL_ARGS:-} ;;
   esac
 }
 

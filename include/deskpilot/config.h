@@ -68,7 +68,7 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0 picks a free port (logged and printed)
   int64_t max_body_bytes = 1 << 20;      // 413 above this
-  int threads = 16;                      // HTTP worker threads
+  int threads = 64;                      // HTTP threads: one per keep-alive connection served
   // A request's head and body must arrive within this (slow clients are cut off).
   int request_timeout_seconds = 15;
 };

@@ -69,6 +69,50 @@ struct AuditRow {
   std::string hash;       // hex
 };
 
+// Writes of one job that need no fsync of their own: its audit rows and cache entries
+// (model answers, the write plan). The worker collects them while the job runs and
+// commits them in one transaction with the job's next durable step — storing the write
+// plan before the first write-back, or the job's final transition — so a job costs a
+// few commits instead of one per row. A crash before that commit loses only what the
+// retry recomputes: nothing has reached the help desk yet (the plan commit comes
+// first), and a model answer missing from the cache is asked for again.
+struct JobWrites {
+  struct Audit {
+    AuditEntry entry;
+    int64_t ts_ms = 0;  // when it happened; the chain position is assigned at commit
+  };
+  struct CacheEntry {
+    std::string key;
+    std::string value;
+    int64_t now_ms = 0;
+  };
+  std::vector<Audit> audit;       // appended to the chain in this order
+  std::vector<CacheEntry> cache;  // a later entry for the same key wins
+  bool empty() const { return audit.empty() && cache.empty(); }
+  void clear() {
+    audit.clear();
+    cache.clear();
+  }
+};
+
+// While alive, makes the calling thread's CachePutDeferrable calls land in `writes`
+// (and its CacheGet calls see them) instead of committing one by one. A worker opens
+// one per job: the model cache inside the adapters reaches the store through a Store*
+// fixed at construction, and a job runs on one thread from lease to final transition.
+// Scopes nest (the inner one wins until it ends). Not copyable.
+class JobWriteScope {
+ public:
+  explicit JobWriteScope(JobWrites* writes);
+  ~JobWriteScope();
+  JobWriteScope(const JobWriteScope&) = delete;
+  JobWriteScope& operator=(const JobWriteScope&) = delete;
+  // The innermost scope's writes on this thread, or nullptr outside any scope.
+  static JobWrites* Current();
+
+ private:
+  JobWrites* previous_;
+};
+
 struct AuditVerifyReport {
   bool ok = true;
   int64_t rows = 0;
@@ -85,22 +129,46 @@ class Store {
   virtual Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) = 0;
   // Takes the oldest due job: queued with next_attempt <= now, or leased with an
   // expired lease (its worker died). Increments attempts. nullopt when none is due.
+  // Lease and Heartbeat survive a process crash; a power loss may roll them back (the
+  // SQLite store commits them without an fsync), which only makes the job due again.
+  // Every other change is durable when it returns.
   virtual Result<std::optional<Job>> Lease(const std::string& owner, int64_t lease_ms,
                                            int64_t now_ms) = 0;
   // Extends a lease held by `owner` (long jobs). FailedPrecondition if it was lost.
   virtual Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
                            int64_t now_ms) = 0;
+  // Complete, Fail and Release take the job's collected writes (nullptr: none) and
+  // commit them in the same transaction as the transition. The writes are committed
+  // even when the lease was lost (FailedPrecondition): they record what this worker
+  // did, which the audit must keep whoever holds the job now. On success *writes is
+  // cleared; on any other error nothing of either is kept and *writes is left as is.
+  //
   // Marks done (or skipped: loop guard, nothing to do). Only the lease owner may.
   virtual Status Complete(int64_t job_id, const std::string& owner, JobState final_state,
-                          int64_t now_ms) = 0;
+                          int64_t now_ms, JobWrites* writes) = 0;
+  Status Complete(int64_t job_id, const std::string& owner, JobState final_state,
+                  int64_t now_ms) {
+    return Complete(job_id, owner, final_state, now_ms, nullptr);
+  }
   // Records a failure. Retryable and attempts < max_attempts → queued again at
   // next_attempt_ms; otherwise dead-lettered with `error` as the reason.
   virtual Status Fail(int64_t job_id, const std::string& owner, const std::string& error,
                       bool retryable, int64_t next_attempt_ms, int max_attempts,
-                      int64_t now_ms) = 0;
+                      int64_t now_ms, JobWrites* writes) = 0;
+  Status Fail(int64_t job_id, const std::string& owner, const std::string& error,
+              bool retryable, int64_t next_attempt_ms, int max_attempts, int64_t now_ms) {
+    return Fail(job_id, owner, error, retryable, next_attempt_ms, max_attempts, now_ms, nullptr);
+  }
   // Puts a job back without using up an attempt (circuit open, shutting down).
   virtual Status Release(int64_t job_id, const std::string& owner, int64_t next_attempt_ms,
-                         int64_t now_ms) = 0;
+                         int64_t now_ms, JobWrites* writes) = 0;
+  Status Release(int64_t job_id, const std::string& owner, int64_t next_attempt_ms,
+                 int64_t now_ms) {
+    return Release(job_id, owner, next_attempt_ms, now_ms, nullptr);
+  }
+  // Commits a job's collected writes on their own, in one transaction (the write plan
+  // before the first write-back). Clears *writes on success; keeps it on error.
+  virtual Status CommitWrites(JobWrites* writes) = 0;
   // Requeues a dead-lettered job with a fresh attempt budget.
   virtual Status Retry(int64_t job_id, int64_t now_ms) = 0;
   virtual Result<std::optional<Job>> GetJob(int64_t job_id) = 0;
@@ -111,7 +179,14 @@ class Store {
 
   // --- result cache ---
   virtual Result<std::optional<std::string>> CacheGet(const std::string& key) = 0;
+  // On the thread of a JobWriteScope, CacheGet also sees the scope's uncommitted entries.
   virtual Status CachePut(const std::string& key, const std::string& value, int64_t now_ms) = 0;
+  // For entries whose loss costs only a recomputation (model answers): inside a
+  // JobWriteScope the entry joins the scope's writes and is committed with the job's
+  // next commit; outside one it is CachePut. Not for values a later put must not
+  // overwrite with an older one (counters): deferred entries commit in job order.
+  virtual Status CachePutDeferrable(const std::string& key, const std::string& value,
+                                    int64_t now_ms) = 0;
 
   // --- audit log ---
   virtual Result<int64_t> AppendAudit(const AuditEntry& entry, int64_t now_ms) = 0;

@@ -74,7 +74,7 @@ TEST(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->server.host, "127.0.0.1");
   EXPECT_EQ(c->server.port, 8080);
   EXPECT_EQ(c->server.max_body_bytes, 1048576);
-  EXPECT_EQ(c->server.threads, 16);
+  EXPECT_EQ(c->server.threads, 64);
   EXPECT_EQ(c->workers.threads, 2);
   EXPECT_EQ(c->workers.lease_seconds, 60);
   EXPECT_EQ(c->workers.max_attempts, 8);

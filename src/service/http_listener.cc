@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace deskpilot {
 namespace {
@@ -44,28 +45,60 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
   ip = buf;
 }
 
-// One request's view of the socket: every read waits at most the per-read timeout and
-// never past the request's deadline, and stops at the byte budget. A refused read makes
-// httplib end the request (400 when the head was incomplete) and the connection.
+// A connection's view of the socket for cpp-httplib. Every read waits at most the per-read
+// timeout and never past the current request's deadline, and a request may consume at most
+// its byte budget; a refused read makes httplib end the request (400 when the head was
+// incomplete) and the connection.
+//
+// Reads are buffered: httplib parses the request line and headers one byte per read() call,
+// and an unbuffered stream turned that into a poll() + recv() pair per header byte — most of
+// the CPU of a webhook ack (bench/RESULTS.md). The buffer belongs to the connection, not the
+// request, so bytes of a pipelined next request that arrive with this one are kept for it.
 class GuardedStream : public httplib::Stream {
  public:
-  GuardedStream(int fd, Clock::time_point deadline, size_t budget, std::chrono::milliseconds read_timeout,
-                std::chrono::milliseconds write_timeout)
-      : fd_(fd), deadline_(deadline), budget_(budget), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+  GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
+      : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
 
-  bool is_readable() const override { return (PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) != 0; }
+  // Starts the next request on this connection: its deadline and byte budget.
+  void BeginRequest(Clock::time_point deadline, size_t budget) {
+    deadline_ = deadline;
+    budget_ = budget;
+  }
+  bool HasBuffered() const { return pos_ < end_; }
+
+  bool is_readable() const override {
+    return HasBuffered() || (PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) != 0;
+  }
   bool is_writable() const override {
     return (PollFor(fd_, POLLOUT, static_cast<int>(write_timeout_.count())) & POLLOUT) != 0;
   }
   ssize_t read(char* ptr, size_t size) override {
-    if (budget_ == 0 || ReadWaitMs() <= 0) return -1;
-    if (!is_readable()) return -1;
-    ssize_t n;
-    do {
-      n = ::recv(fd_, ptr, std::min(size, budget_), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) budget_ -= static_cast<size_t>(n);
-    return n;
+    if (budget_ == 0) return -1;
+    if (size == 0) return 0;
+    if (!HasBuffered()) {
+      if (ReadWaitMs() <= 0) return -1;
+      if ((PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) == 0) return -1;
+      // A large read (a body) goes straight to the caller; small ones fill the buffer.
+      const bool direct = size >= sizeof buffer_;
+      char* into = direct ? ptr : buffer_;
+      const size_t want = direct ? std::min(size, budget_) : sizeof buffer_;
+      ssize_t n;
+      do {
+        n = ::recv(fd_, into, want, 0);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      if (direct) {
+        budget_ -= static_cast<size_t>(n);
+        return n;
+      }
+      pos_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    const size_t take = std::min({size, end_ - pos_, budget_});
+    std::memcpy(ptr, buffer_ + pos_, take);
+    pos_ += take;
+    budget_ -= take;
+    return static_cast<ssize_t>(take);
   }
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
@@ -86,18 +119,36 @@ class GuardedStream : public httplib::Stream {
   }
 
   int fd_;
-  Clock::time_point deadline_;
-  size_t budget_;
+  Clock::time_point deadline_{};
+  size_t budget_ = 0;
   std::chrono::milliseconds read_timeout_;
   std::chrono::milliseconds write_timeout_;
+  char buffer_[4096];
+  size_t pos_ = 0;  // buffer_[pos_, end_) is received but not yet consumed
+  size_t end_ = 0;
 };
 
 }  // namespace
 
+GuardedHttpServer::GuardedHttpServer(ListenerLimits limits) : limits_(limits) {
+  // Replaces httplib's default options (SO_REUSEPORT, which lets a second process bind the
+  // same port and take half the webhooks) with SO_REUSEADDR, and remembers the socket.
+  set_socket_options([this](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd_ = sock;
+  });
+}
+
+void GuardedHttpServer::RaiseListenBacklog(int backlog) {
+  if (listen_fd_ >= 0) ::listen(listen_fd_, backlog);
+}
+
 void GuardedHttpServer::CloseAfterResponse() { t_close_after_response = true; }
 
 // Idle keep-alive wait, in short slices so that stop() is noticed promptly.
-bool GuardedHttpServer::WaitForRequest(socket_t sock) const {
+bool GuardedHttpServer::WaitForRequest(socket_t sock, bool buffered) const {
+  if (buffered) return true;  // a pipelined request already arrived
   const auto until = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
   while (is_running()) {
     if (PollFor(sock, POLLIN, 100) != 0) return true;  // data, EOF or error: let the read tell
@@ -111,11 +162,11 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
   const milliseconds read_timeout(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
   const milliseconds write_timeout(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000);
   bool ret = false;
+  GuardedStream stream(sock, read_timeout, write_timeout);
   for (size_t left = keep_alive_max_count_; left > 0; --left) {
-    if (!WaitForRequest(sock)) break;
+    if (!WaitForRequest(sock, stream.HasBuffered())) break;
     t_close_after_response = false;
-    GuardedStream stream(sock, Clock::now() + limits_.request_timeout, limits_.max_body_bytes + limits_.max_head_bytes,
-                         read_timeout, write_timeout);
+    stream.BeginRequest(Clock::now() + limits_.request_timeout, limits_.max_body_bytes + limits_.max_head_bytes);
     bool connection_closed = false;
     ret = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     if (!ret || connection_closed || t_close_after_response) break;

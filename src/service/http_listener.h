@@ -24,7 +24,13 @@ struct ListenerLimits {
 
 class GuardedHttpServer : public httplib::Server {
  public:
-  explicit GuardedHttpServer(ListenerLimits limits) : limits_(limits) {}
+  explicit GuardedHttpServer(ListenerLimits limits);
+
+  // After bind_to_port / bind_to_any_port: raises the listen backlog, which Debian's build
+  // compiles in as 5 — a burst of new connections (64 senders at once in bench/) overflowed
+  // it, and each dropped SYN costs the sender a 1 s retransmit (performance.md, finding 4).
+  // Linux applies a second listen() on a listening socket as a new backlog.
+  void RaiseListenBacklog(int backlog);
 
   // From a handler on this server: close the connection once the response is written
   // (its request body was not read, so the bytes that follow are not a next request).
@@ -33,9 +39,10 @@ class GuardedHttpServer : public httplib::Server {
  private:
   // Overrides httplib's private per-connection loop (called through its vtable).
   bool process_and_close_socket(socket_t sock) override;
-  bool WaitForRequest(socket_t sock) const;
+  bool WaitForRequest(socket_t sock, bool buffered) const;
 
   ListenerLimits limits_;
+  int listen_fd_ = -1;  // the listening socket, seen through httplib's socket-options hook
 };
 
 }  // namespace deskpilot

@@ -3,6 +3,7 @@
 // Every case must end in a clear status (or a closed connection), never a crash, and the
 // server must keep answering everyone else.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -224,6 +225,77 @@ TEST_F(ReceiverLimitsTest, HugeAndUnicodeHeavyTicketsAreProcessed) {
     EXPECT_TRUE(noted) << "no internal note on ticket " << id;
   }
   EXPECT_TRUE(store().VerifyAudit().value().ok);
+  EXPECT_TRUE(HealthzAnswers());
+}
+
+TEST_F(ReceiverLimitsTest, PipelinedRequestsOnOneConnectionAreEachAnswered) {
+  // The connection's read buffer may hold the next request's bytes along with this one's;
+  // they must be kept for it, not dropped with the request.
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(c.Send(get + get + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+  size_t answers = 0;
+  for (size_t at = resp.find("HTTP/1.1 200"); at != std::string::npos; at = resp.find("HTTP/1.1 200", at + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, 3u) << resp;
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ReceiverLimitsTest, ResponsesAreNeverCompressed) {
+  // cpp-httplib would brotli-compress these at its highest quality for a client that
+  // accepts it, at ~4x the CPU of the whole request; they are a few bytes each.
+  for (const std::string& request :
+       {std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br, gzip\r\nConnection: close\r\n\r\n"),
+        std::string("GET /metrics HTTP/1.1\r\nHost: x\r\naccept-encoding: gzip\r\nConnection: close\r\n\r\n"),
+        std::string("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 2\r\nConnection: close\r\n\r\n{}")}) {
+    RawClient c(service_->port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send(request));
+    const std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    EXPECT_NE(StatusOf(resp), 0) << resp;
+    const std::string head = resp.substr(0, resp.find("\r\n\r\n"));
+    std::string lower = head;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(lower.find("content-encoding"), std::string::npos) << head;
+  }
+}
+
+TEST_F(ReceiverLimitsTest, ABurstOfNewConnectionsIsNotDropped) {
+  // The kernel completes a handshake into the accept queue without the process running, so
+  // with a large backlog 128 simultaneous connects complete at once. With cpp-httplib's
+  // compiled-in backlog of 5 most SYNs are dropped and retried after 1 s.
+  constexpr int kConnections = 128;
+  std::vector<int> fds;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(service_->port()));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  const auto start = Clock::now();
+  for (int i = 0; i < kConnections; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fds.push_back(fd);
+  }
+  int connected = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLOUT, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + std::chrono::milliseconds(900) -
+                                                                             Clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) == 1) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == 0) ++connected;
+    }
+  }
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(connected, kConnections) << "connections not established within 900 ms";
   EXPECT_TRUE(HealthzAnswers());
 }
 

@@ -101,15 +101,46 @@ void WorkerPool::Start(int threads) {
   running_ = true;
   last_beat_ms_ = NowMs();
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
 
 void WorkerPool::Stop() {
-  if (threads_.empty()) return;
+  if (threads_.empty() && !heartbeat_.joinable()) return;
   stopping_ = true;
   Notify();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  {
+    // Under the lock, so the heartbeat thread cannot miss the wake-up between its check
+    // of stopping_ and its wait (which may last lease_seconds / 3).
+    std::lock_guard lock(held_mu_);
+    held_cv_.notify_all();
+  }
+  heartbeat_.join();
   running_ = false;
+}
+
+void WorkerPool::HeartbeatLoop() {
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  // Three beats per lease: one slow or failed beat still leaves the lease alive.
+  const auto interval = std::chrono::milliseconds(std::max<int64_t>(lease_ms / 3, 1));
+  std::unique_lock lock(held_mu_);
+  while (!stopping_) {
+    held_cv_.wait_for(lock, interval, [this] { return stopping_.load(); });
+    if (stopping_) break;
+    const std::map<int64_t, std::string> jobs = held_;
+    lock.unlock();
+    for (const auto& [job_id, owner] : jobs) {
+      Status s = c_->store->Heartbeat(job_id, owner, lease_ms, NowMs());
+      if (s.ok()) continue;
+      std::lock_guard check(held_mu_);
+      // A job that finished since the snapshot has no lease to keep: not a problem.
+      if (held_.count(job_id))
+        spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", job_id,
+                     s.ToString());
+    }
+    lock.lock();
+  }
 }
 
 void WorkerPool::Notify() {
@@ -147,7 +178,7 @@ void WorkerPool::Loop(int index) {
   }
 }
 
-void WorkerPool::Audit(const Job& job, const std::string& stage, const std::string& outcome,
+void WorkerPool::Audit(JobWrites& writes, const Job& job, const std::string& stage, const std::string& outcome,
                        const nlohmann::json& data) {
   AuditEntry e;
   e.job_id = job.id;
@@ -157,8 +188,19 @@ void WorkerPool::Audit(const Job& job, const std::string& stage, const std::stri
   e.outcome = outcome;
   // Vendor and model text may hold invalid UTF-8: replace it rather than throw on a worker thread.
   e.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (auto r = c_->store->AppendAudit(e, NowMs()); !r.ok())
-    spdlog::error("job {} ticket {}: audit append failed: {}", job.id, job.ticket_id, r.status().ToString());
+  writes.audit.push_back({std::move(e), NowMs()});
+}
+
+void WorkerPool::Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes) {
+  if (transition.ok()) return;
+  spdlog::warn("job {}: {} failed: {}", job.id, what, transition.ToString());
+  if (writes.empty()) return;
+  // The transition rolled back with the writes (a lost lease would have kept them). The
+  // audit rows may record a write that reached the help desk: try them on their own.
+  const size_t rows = writes.audit.size();
+  if (Status s = c_->store->CommitWrites(&writes); !s.ok())
+    spdlog::error("job {} ticket {}: {} audit row(s) could not be stored: {}", job.id, job.ticket_id, rows,
+                  s.ToString());
 }
 
 void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, const Status& outcome) {
@@ -174,44 +216,50 @@ void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, cons
     spdlog::info("helpdesk {}: circuit closed", source);
 }
 
-void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage) {
+void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage,
+                        JobWrites& writes) {
   const int64_t now = NowMs();
   Metrics& m = *c_->metrics;
   if (status.deferred()) {
     // Says nothing about this job: put it back and give the attempt back too.
-    if (auto s = c_->store->Release(job.id, owner, DeferUntilMs(status, now), now); !s.ok())
-      spdlog::warn("job {}: release failed: {}", job.id, s.ToString());
+    Settle(job, "release", c_->store->Release(job.id, owner, DeferUntilMs(status, now), now, &writes), writes);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "deferred"}});
     m.Inc("deskpilot_deferrals_total", {{"upstream", job.source}});
     spdlog::debug("job {} ticket {}: deferred: {}", job.id, job.ticket_id, status.ToString());
     return;
   }
   if (status.ok()) {
-    if (auto s = c_->store->Complete(job.id, owner, JobState::kDone, now); !s.ok())
-      spdlog::warn("job {}: complete failed: {}", job.id, s.ToString());
+    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kDone, now, &writes), writes);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "done"}});
     return;
   }
   const bool retryable = status.retryable();
   const bool exhausted = job.attempts >= c_->config.workers.max_attempts;
   std::string reason = stage + ": " + status.ToString();
-  if (auto s = c_->store->Fail(job.id, owner, reason, retryable, NextAttemptMs(status, job.attempts, now),
-                               c_->config.workers.max_attempts, now);
-      !s.ok())
-    spdlog::warn("job {}: fail transition failed: {}", job.id, s.ToString());
+  // The row goes in first so it commits with the transition it describes.
   if (retryable && !exhausted) {
     spdlog::warn("job {} ticket {}: {} (attempt {}, will retry)", job.id, job.ticket_id, reason, job.attempts);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "retry"}});
-    Audit(job, "job.retry", "error", {{"attempt", job.attempts}, {"error", reason}});
+    Audit(writes, job, "job.retry", "error", {{"attempt", job.attempts}, {"error", reason}});
   } else {
     spdlog::error("job {} ticket {}: dead-lettered: {}", job.id, job.ticket_id, reason);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
-    Audit(job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
+    Audit(writes, job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
   }
+  Settle(job, "fail transition",
+         c_->store->Fail(job.id, owner, reason, retryable, NextAttemptMs(status, job.attempts, now),
+                         c_->config.workers.max_attempts, now, &writes),
+         writes);
 }
 
 void WorkerPool::Process(const Job& job, const std::string& owner) {
   Metrics& m = *c_->metrics;
+  // This job's audit rows and cache entries (the model cache's too, through the scope)
+  // are committed with its next durable step — the write plan before the first
+  // write-back, or the final transition — not one fsync each (store.h, JobWrites).
+  JobWrites writes;
+  JobWriteScope scope(&writes);
+  HeldLease held(*this, job.id, owner);
   // Every lease counts an attempt, and a failed attempt at the budget dead-letters the
   // job. A job leased beyond the budget therefore got here only by lease expiry: the
   // process died (or hung) while holding it, every time. Such a poison webhook must not
@@ -219,18 +267,18 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
   if (job.attempts > c_->config.workers.max_attempts) {
     const std::string reason = "abandoned: leased " + std::to_string(job.attempts) +
                                " times without finishing (the worker crashed or timed out each time)";
-    if (auto s = c_->store->Fail(job.id, owner, reason, /*retryable=*/false, NowMs(),
-                                 c_->config.workers.max_attempts, NowMs());
-        !s.ok())
-      spdlog::warn("job {}: fail transition failed: {}", job.id, s.ToString());
     spdlog::error("job {} ticket {}: dead-lettered: {}", job.id, job.ticket_id, reason);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
-    Audit(job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
+    Audit(writes, job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
+    Settle(job, "fail transition",
+           c_->store->Fail(job.id, owner, reason, /*retryable=*/false, NowMs(), c_->config.workers.max_attempts,
+                           NowMs(), &writes),
+           writes);
     return;
   }
   auto hd_it = c_->helpdesks.find(job.source);
   if (hd_it == c_->helpdesks.end()) {
-    Finish(job, owner, Status::FailedPrecondition("no configured helpdesk named " + job.source), "route");
+    Finish(job, owner, Status::FailedPrecondition("no configured helpdesk named " + job.source), "route", writes);
     return;
   }
   Helpdesk& hd = *hd_it->second;
@@ -240,12 +288,12 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
   // non-event for the job (no attempt used, no audit row per bounce).
   if (Status allow = breaker.Allow(); !allow.ok()) {
     c_->metrics->Set("deskpilot_circuit_state", {{"upstream", job.source}}, StateValue(breaker.state()));
-    Finish(job, owner, allow, "circuit");
+    Finish(job, owner, allow, "circuit", writes);
     return;
   }
   const std::string key = IdempotencyKey(job.dedupe_key);
   const std::string plan_key = "plan:" + key;
-  Audit(job, "job.leased", "ok", {{"attempt", job.attempts}, {"event", job.event_type}, {"owner", owner}});
+  Audit(writes, job, "job.leased", "ok", {{"attempt", job.attempts}, {"event", job.event_type}, {"owner", owner}});
 
   // Webhooks arrive late and out of order: always act on the ticket as it is now.
   auto fetch_start = std::chrono::steady_clock::now();
@@ -255,24 +303,27 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_start).count());
   if (!ticket.ok()) {
     if (ticket.status().code() == Code::kNotFound) {
-      Audit(job, "fetch", "skipped", {{"reason", "ticket no longer exists"}});
-      (void)c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs());
+      Audit(writes, job, "fetch", "skipped", {{"reason", "ticket no longer exists"}});
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
-    Audit(job, "fetch", "error", {{"error", ticket.status().ToString()}});
-    Finish(job, owner, ticket.status(), "fetch ticket");
+    Audit(writes, job, "fetch", "error", {{"error", ticket.status().ToString()}});
+    Finish(job, owner, ticket.status(), "fetch ticket", writes);
     return;
   }
   ticket->source = job.source;
   // What the help desk answered (redacted), so `deskpilot audit replay` can re-run this job.
-  Audit(job, "fetch", "ok", {{"ticket", FetchedTicketRecord(*ticket)}});
+  Audit(writes, job, "fetch", "ok", {{"ticket", FetchedTicketRecord(*ticket)}});
   // An agent approved the pending draft with the approval tag: post it the way the admin
   // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
   if (HasApprovalTag(*ticket, c_->config.policy)) {
+    // The approval writes to the help desk and audits on its own: this job's rows first,
+    // so the chain keeps the order things happened in.
+    Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
     auto approved = ApprovePendingDraft(*c_, job.source, *ticket, "agent-tag", ApprovalVia::kTag);
     if ((approved.ok() && !approved->already_approved) || (!approved.ok() && approved.status().retryable())) {
-      Finish(job, owner, approved.ok() ? Status::Ok() : approved.status(), "approval");
+      Finish(job, owner, approved.ok() ? Status::Ok() : approved.status(), "approval", writes);
       return;
     }
   }
@@ -283,35 +334,38 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     // Decided on an earlier attempt: apply exactly that plan (idempotently).
     Status s = PlanFromJson(nlohmann::json::parse(**cached, nullptr, false), &plan);
     if (!s.ok()) {
-      Finish(job, owner, s, "load plan");
+      Finish(job, owner, s, "load plan", writes);
       return;
     }
-    Audit(job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
+    Audit(writes, job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
   } else {
     // Loop guard: if the newest activity on the ticket is deskpilot's own, there is
     // nothing new from a human to act on.
     if (!ticket->comments.empty() && ticket->comments.back().by_deskpilot) {
-      Audit(job, "loop_guard", "skipped", {{"reason", "newest comment was written by deskpilot"}});
-      (void)c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs());
+      Audit(writes, job, "loop_guard", "skipped", {{"reason", "newest comment was written by deskpilot"}});
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
     auto result = c_->pipeline->Run(*ticket, key);
     if (!result.ok()) {
-      Audit(job, "pipeline", "error", {{"error", result.status().ToString()}});
-      Finish(job, owner, result.status(), "pipeline");
+      Audit(writes, job, "pipeline", "error", {{"error", result.status().ToString()}});
+      Finish(job, owner, result.status(), "pipeline", writes);
       return;
     }
-    Audit(job, "triage", "ok", PipelineResultJson(*result, /*include_text=*/false));
+    Audit(writes, job, "triage", "ok", PipelineResultJson(*result, /*include_text=*/false));
     m.Inc("deskpilot_decisions_total", {{"rung", std::string(RungName(result->decision.rung))}});
     plan = result->plan;
     if (plan.empty()) {
-      Audit(job, "vendor.write", "skipped", {{"reason", "shadow mode: nothing written"}});
-      Finish(job, owner, Status::Ok(), "shadow");
+      Audit(writes, job, "vendor.write", "skipped", {{"reason", "shadow mode: nothing written"}});
+      Finish(job, owner, Status::Ok(), "shadow", writes);
       return;
     }
-    if (auto s = c_->store->CachePut(plan_key, PlanToJson(plan).dump(), NowMs()); !s.ok()) {
-      Finish(job, owner, s, "store plan");
+    // The outbox commit: the plan, with every row and model answer so far, is durable
+    // before anything is written, so a retry applies this plan and no other.
+    writes.cache.push_back({plan_key, PlanToJson(plan).dump(), NowMs()});
+    if (auto s = c_->store->CommitWrites(&writes); !s.ok()) {
+      Finish(job, owner, s, "store plan", writes);
       return;
     }
   }
@@ -325,15 +379,20 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
   std::vector<std::string> actions;
   for (const auto& a : plan.actions) actions.emplace_back(ActionTypeName(a.type));
   if (applied.ok()) {
-    m.Inc("deskpilot_writebacks_total", {{"outcome", "ok"}});
-    Audit(job, "vendor.write", "ok", {{"actions", actions}, {"idempotency_key", key}});
-    spdlog::info("job {} ticket {}: wrote back {} action(s)", job.id, job.ticket_id, actions.size());
+    // A crash here, the write applied and its row not yet committed, is what a crash
+    // between the write and its audit row always was: the lease expires, the retry
+    // re-applies the stored plan under the same idempotency key (the help desk answers
+    // with the first result) and records vendor.write then.
     MaybeFail(FailPoint::kAfterWriteBack);
+    m.Inc("deskpilot_writebacks_total", {{"outcome", "ok"}});
+    Audit(writes, job, "vendor.write", "ok", {{"actions", actions}, {"idempotency_key", key}});
+    spdlog::info("job {} ticket {}: wrote back {} action(s)", job.id, job.ticket_id, actions.size());
   } else {
     m.Inc("deskpilot_writebacks_total", {{"outcome", applied.retryable() ? "retry" : "error"}});
-    Audit(job, "vendor.write", "error", {{"actions", actions}, {"error", applied.ToString()}});
+    Audit(writes, job, "vendor.write", "error", {{"actions", actions}, {"error", applied.ToString()}});
   }
-  Finish(job, owner, applied, "write back");
+  // One commit for the write's row and the job's final state.
+  Finish(job, owner, applied, "write back", writes);
 }
 
 }  // namespace deskpilot

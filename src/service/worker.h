@@ -5,6 +5,16 @@
 //
 // Each help desk has a circuit breaker: once it opens, that desk's jobs are put back
 // (Store::Release) without using an attempt, so an outage never dead-letters a backlog.
+//
+// A job's audit rows and cache entries are collected (Store JobWrites) and committed
+// with its write plan or its final transition: a job that writes back costs three
+// commits (lease, plan, done), whatever the number of rows and model answers, and two
+// fsyncs (the lease commits without one: see Lease in src/store/sqlite_store.cc).
+//
+// While Start()ed, a heartbeat thread extends the lease of every job in hand every
+// lease_seconds / 3, so a job slower than its lease (a long model call) is not taken
+// over by another worker while it still runs; a dead process stops beating and its
+// jobs come back at lease expiry as before.
 #pragma once
 
 #include <atomic>
@@ -38,9 +48,35 @@ class WorkerPool {
   void Process(const Job& job, const std::string& owner);
 
  private:
+  // Registers a job in hand for the heartbeat for as long as it is alive.
+  class HeldLease {
+   public:
+    HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), job_id_(job_id) {
+      std::lock_guard lock(pool_.held_mu_);
+      pool_.held_[job_id_] = owner;
+    }
+    ~HeldLease() {
+      std::lock_guard lock(pool_.held_mu_);
+      pool_.held_.erase(job_id_);
+    }
+    HeldLease(const HeldLease&) = delete;
+    HeldLease& operator=(const HeldLease&) = delete;
+
+   private:
+    WorkerPool& pool_;
+    const int64_t job_id_;
+  };
+
   void Loop(int index);
-  void Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage);
-  void Audit(const Job& job, const std::string& stage, const std::string& outcome, const nlohmann::json& data);
+  void HeartbeatLoop();
+  // Ends the attempt: Release, Complete or Fail, with `writes` in the same commit.
+  void Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage,
+              JobWrites& writes);
+  // Adds a row to the job's writes; it is committed with the job's next commit.
+  void Audit(JobWrites& writes, const Job& job, const std::string& stage, const std::string& outcome,
+             const nlohmann::json& data);
+  // Logs a failed store transition; the writes it did not commit are tried on their own.
+  void Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes);
   // Feeds a help-desk call's outcome to its breaker and exports the breaker's state.
   void Record(const std::string& source, CircuitBreaker& breaker, const Status& outcome);
 
@@ -55,6 +91,10 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t wakeups_ = 0;
+  std::thread heartbeat_;
+  std::mutex held_mu_;
+  std::condition_variable held_cv_;       // wakes the heartbeat thread on Stop()
+  std::map<int64_t, std::string> held_;   // job id → lease owner, for jobs in Process()
 };
 
 // Stable per-event key for idempotent write-backs.

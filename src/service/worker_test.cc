@@ -1,12 +1,15 @@
 // The worker's job lifecycle against a real SQLite store and a scripted help desk.
 #include "service/worker.h"
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "deskpilot/crypto.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot {
 namespace {
@@ -42,8 +45,14 @@ struct ScriptedHelpdesk : Helpdesk {
 
 struct CountingClassifier : Classifier {
   int calls = 0;
+  std::chrono::milliseconds delay{0};  // a slow model call
+  Store* model_cache = nullptr;        // when set, caches an answer as the llm adapters do
   Result<Triage> Classify(const Ticket&) override {
     ++calls;
+    std::this_thread::sleep_for(delay);
+    if (model_cache != nullptr) {
+      EXPECT_TRUE(model_cache->CachePutDeferrable("llm:test", "answer", NowMs()).ok());
+    }
     Triage t;
     t.predictions["category"] = {"delivery", 0.95, {}, false};
     return t;
@@ -119,6 +128,78 @@ TEST_F(WorkerTest, HappyPathWritesBackOnceAndAudits) {
   auto stages = Stages(job.id);
   EXPECT_EQ(stages, (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "vendor.write:ok"}));
   EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// A job that writes back costs two commits after its lease, however many audit rows and
+// model answers it records: the plan (with everything so far) and the final state (with
+// the write's row). Each commit is an fsync under synchronous=FULL.
+TEST_F(WorkerTest, AJobCommitsTwiceAfterItsLease) {
+  clf_.model_cache = c_.store.get();
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:evt-1", "7", "ticket.created", "{}"}, 0).ok());
+  auto job = c_.store->Lease("w", 60000, NowMs());
+  ASSERT_TRUE(job.ok() && job->has_value());
+  const int64_t before = StoreCommitCount(*c_.store).value();
+  pool_->Process(**job, "w");
+  EXPECT_EQ(StoreCommitCount(*c_.store).value() - before, 2);
+  EXPECT_EQ(c_.store->GetJob(1).value()->state, JobState::kDone);
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "vendor.write:ok"}));
+  EXPECT_EQ(c_.store->CacheGet("llm:test").value().value_or(""), "answer");
+  EXPECT_TRUE(c_.store->CacheGet("plan:" + IdempotencyKey("desk:evt-1")).value().has_value());
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// A job the loop guard skips records its rows with the skip: one commit.
+TEST_F(WorkerTest, ASkippedJobCommitsOnce) {
+  Comment ours;
+  ours.author_role = AuthorRole::kAgent;
+  ours.by_deskpilot = true;
+  hd_->ticket.comments.push_back(ours);
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:evt-1", "7", "ticket.created", "{}"}, 0).ok());
+  auto job = c_.store->Lease("w", 60000, NowMs());
+  ASSERT_TRUE(job.ok() && job->has_value());
+  const int64_t before = StoreCommitCount(*c_.store).value();
+  pool_->Process(**job, "w");
+  EXPECT_EQ(StoreCommitCount(*c_.store).value() - before, 1);
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "loop_guard:skipped"}));
+}
+
+// A failed write-back: the plan and the rows before it are durable before the write; the
+// write's error row commits with the retry transition; the retry resumes the plan.
+TEST_F(WorkerTest, AFailedWriteKeepsItsRowsAndThePlan) {
+  clf_.model_cache = c_.store.get();
+  hd_->apply_errors = {Status::Unavailable("503")};
+  EXPECT_EQ(RunOnce().state, JobState::kQueued);
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "vendor.write:error",
+                                                 "job.retry:error"}));
+  EXPECT_EQ(c_.store->CacheGet("llm:test").value().value_or(""), "answer");
+  EXPECT_EQ(RunOnce().state, JobState::kDone);
+  EXPECT_EQ(clf_.calls, 1);
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// The heartbeat extends the lease while a model call outlasts it, so no other worker
+// takes the job over meanwhile; without it the lease would expire after 1 s.
+TEST_F(WorkerTest, HeartbeatKeepsTheLeaseOfAJobSlowerThanItsLease) {
+  using namespace std::chrono_literals;
+  c_.config.workers.lease_seconds = 1;
+  clf_.delay = 2500ms;
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:slow", "7", "ticket.created", "{}"}, NowMs()).ok());
+  pool_->Start(1);
+  for (auto at : {1500ms, 700ms}) {  // at 1.5 s and 2.2 s: past the first lease's expiry
+    std::this_thread::sleep_for(at);
+    auto intruder = c_.store->Lease("intruder", 60000, NowMs());
+    ASSERT_TRUE(intruder.ok()) << intruder.status().ToString();
+    EXPECT_FALSE(intruder->has_value()) << "the job was taken over while its worker still ran it";
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (c_.store->GetJob(1).value()->state == JobState::kLeased && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  pool_->Stop();
+  Job job = *c_.store->GetJob(1).value();
+  EXPECT_EQ(job.state, JobState::kDone);
+  EXPECT_EQ(job.attempts, 1);
+  EXPECT_EQ(clf_.calls, 1);
+  EXPECT_EQ(hd_->applied.size(), 1u);
 }
 
 TEST_F(WorkerTest, DeletedTicketIsSkipped) {

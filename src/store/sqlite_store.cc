@@ -10,6 +10,7 @@
 // because with synchronous=FULL the fsync per commit, not the insert, bounds the ack rate.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -117,7 +118,11 @@ class SqliteStore final : public Store {
   SqliteStore(std::string path, StoreOptions options, std::unique_ptr<sqlite::Connection> db,
               int schema_version)
       : path_(std::move(path)), options_(options), db_(std::move(db)),
-        schema_version_(schema_version) {}
+        schema_version_(schema_version) {
+    sqlite3_commit_hook(db_->raw(), &SqliteStore::OnCommit, this);
+  }
+
+  int64_t Commits() const { return commits_.load(); }
 
   Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) override {
     if (job.dedupe_key.empty()) return Status::InvalidArgument("enqueue: empty dedupe key");
@@ -161,6 +166,7 @@ class SqliteStore final : public Store {
                                    int64_t now_ms) override {
     if (owner.empty()) return Status::InvalidArgument("lease: empty owner");
     std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(LeaseSync sync, LeaseSync::Enter(*db_));
     // One statement, so picking and claiming are atomic even across processes. Each arm
     // takes its first row straight off its index; the outer ORDER BY picks whichever was
     // due first (a requeued job at its next attempt, a dead worker's job at lease expiry).
@@ -192,50 +198,66 @@ class SqliteStore final : public Store {
         "UPDATE jobs SET lease_expires_ms = ?3 + ?4, updated_ms = ?3 "
         "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
     stmt.Bind(1, job_id).Bind(2, owner).Bind(3, now_ms).Bind(4, lease_ms);
+    DP_ASSIGN_OR_RETURN(LeaseSync sync, LeaseSync::Enter(*db_));
     return ExpectOwned(stmt, job_id, owner, "heartbeat");
   }
 
+  using Store::Complete;
+  using Store::Fail;
+  using Store::Release;
+
   Status Complete(int64_t job_id, const std::string& owner, JobState final_state,
-                  int64_t now_ms) override {
+                  int64_t now_ms, JobWrites* writes) override {
     if (final_state != JobState::kDone && final_state != JobState::kSkipped) {
       return Status::InvalidArgument("complete: final state must be done or skipped, not " +
                                      std::string(JobStateName(final_state)));
     }
     std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "UPDATE jobs SET state = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
-        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
-    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, JobStateName(final_state)).Bind(4, now_ms);
-    return ExpectOwned(stmt, job_id, owner, "complete");
+    return WithWrites(writes, [&]() -> Status {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "UPDATE jobs SET state = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
+          "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+      stmt.Bind(1, job_id).Bind(2, owner).Bind(3, JobStateName(final_state)).Bind(4, now_ms);
+      return ExpectOwned(stmt, job_id, owner, "complete");
+    });
   }
 
   Status Fail(int64_t job_id, const std::string& owner, const std::string& error,
               bool retryable, int64_t next_attempt_ms, int max_attempts,
-              int64_t now_ms) override {
+              int64_t now_ms, JobWrites* writes) override {
     std::lock_guard lock(mu_);
-    // Decided in SQL from the row's own attempts, so no read-modify-write race.
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "UPDATE jobs SET "
-        "  state = CASE WHEN ?3 AND attempts < ?5 THEN 'queued' ELSE 'dead' END, "
-        "  last_error = CASE WHEN NOT ?3 OR attempts < ?5 THEN ?4 "
-        "    ELSE 'dead-lettered after ' || attempts || ' attempts: ' || ?4 END, "
-        "  next_attempt_ms = CASE WHEN ?3 AND attempts < ?5 THEN ?6 ELSE next_attempt_ms END, "
-        "  lease_owner = '', lease_expires_ms = 0, updated_ms = ?7 "
-        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
-    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, int64_t{retryable ? 1 : 0}).Bind(4, error)
-        .Bind(5, int64_t{max_attempts}).Bind(6, next_attempt_ms).Bind(7, now_ms);
-    return ExpectOwned(stmt, job_id, owner, "fail");
+    return WithWrites(writes, [&]() -> Status {
+      // Decided in SQL from the row's own attempts, so no read-modify-write race.
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "UPDATE jobs SET "
+          "  state = CASE WHEN ?3 AND attempts < ?5 THEN 'queued' ELSE 'dead' END, "
+          "  last_error = CASE WHEN NOT ?3 OR attempts < ?5 THEN ?4 "
+          "    ELSE 'dead-lettered after ' || attempts || ' attempts: ' || ?4 END, "
+          "  next_attempt_ms = CASE WHEN ?3 AND attempts < ?5 THEN ?6 ELSE next_attempt_ms END, "
+          "  lease_owner = '', lease_expires_ms = 0, updated_ms = ?7 "
+          "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+      stmt.Bind(1, job_id).Bind(2, owner).Bind(3, int64_t{retryable ? 1 : 0}).Bind(4, error)
+          .Bind(5, int64_t{max_attempts}).Bind(6, next_attempt_ms).Bind(7, now_ms);
+      return ExpectOwned(stmt, job_id, owner, "fail");
+    });
   }
 
   Status Release(int64_t job_id, const std::string& owner, int64_t next_attempt_ms,
-                 int64_t now_ms) override {
+                 int64_t now_ms, JobWrites* writes) override {
     std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), "
-        "  next_attempt_ms = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
-        "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
-    stmt.Bind(1, job_id).Bind(2, owner).Bind(3, next_attempt_ms).Bind(4, now_ms);
-    return ExpectOwned(stmt, job_id, owner, "release");
+    return WithWrites(writes, [&]() -> Status {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), "
+          "  next_attempt_ms = ?3, lease_owner = '', lease_expires_ms = 0, updated_ms = ?4 "
+          "WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2"));
+      stmt.Bind(1, job_id).Bind(2, owner).Bind(3, next_attempt_ms).Bind(4, now_ms);
+      return ExpectOwned(stmt, job_id, owner, "release");
+    });
+  }
+
+  Status CommitWrites(JobWrites* writes) override {
+    std::lock_guard lock(mu_);
+    return WithWrites(writes, [] { return Status::Ok(); });
   }
 
   Status Retry(int64_t job_id, int64_t now_ms) override {
@@ -303,6 +325,11 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<std::string>> CacheGet(const std::string& key) override {
+    if (const JobWrites* pending = JobWriteScope::Current()) {
+      // Newest first: a later put of the same key wins, as it will in the commit.
+      for (auto it = pending->cache.rbegin(); it != pending->cache.rend(); ++it)
+        if (it->key == key) return std::optional<std::string>(it->value);
+    }
     std::lock_guard lock(mu_);
     DP_ASSIGN_OR_RETURN(sqlite::Statement stmt,
                         db_->Cached("SELECT value FROM cache WHERE key = ?1"));
@@ -314,41 +341,25 @@ class SqliteStore final : public Store {
 
   Status CachePut(const std::string& key, const std::string& value, int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "INSERT OR REPLACE INTO cache (key, value, created_ms) VALUES (?1, ?2, ?3)"));
-    stmt.Bind(1, key).BindBlob(2, value).Bind(3, now_ms);
-    return stmt.Run();
+    return CachePutLocked(key, value, now_ms);
+  }
+
+  Status CachePutDeferrable(const std::string& key, const std::string& value,
+                            int64_t now_ms) override {
+    if (JobWrites* pending = JobWriteScope::Current()) {
+      pending->cache.push_back({key, value, now_ms});
+      return Status::Ok();
+    }
+    return CachePut(key, value, now_ms);
   }
 
   Result<int64_t> AppendAudit(const AuditEntry& entry, int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    // The write lock is taken before reading the tail, so two appenders (even in two
-    // processes) cannot both chain onto the same previous row.
     sqlite::Transaction tx(*db_);
     DP_RETURN_IF_ERROR(tx.Begin());
-    AuditRow row;
-    row.ts_ms = now_ms;
-    row.entry = entry;
-    {
-      DP_ASSIGN_OR_RETURN(sqlite::Statement last, db_->Cached(
-          "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
-      DP_ASSIGN_OR_RETURN(bool found, last.Step());
-      row.seq = found ? last.Int(0) + 1 : 1;
-      row.prev_hash = found ? last.Text(1) : std::string(kAuditGenesisHash);
-    }
-    row.hash = AuditRowHash(row);
-    {
-      DP_ASSIGN_OR_RETURN(sqlite::Statement insert, db_->Cached(
-          "INSERT INTO audit (" DP_AUDIT_COLUMNS ") "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
-      insert.Bind(1, row.seq).Bind(2, row.ts_ms).Bind(3, entry.job_id).Bind(4, entry.ticket_id)
-          .Bind(5, entry.source).Bind(6, entry.stage).Bind(7, entry.actor)
-          .Bind(8, entry.outcome).Bind(9, entry.data).Bind(10, row.prev_hash)
-          .Bind(11, row.hash);
-      DP_RETURN_IF_ERROR(insert.Run());
-    }
+    DP_ASSIGN_OR_RETURN(int64_t seq, AppendAuditLocked(entry, now_ms));
     DP_RETURN_IF_ERROR(tx.Commit());
-    return row.seq;
+    return seq;
   }
 
   Result<std::vector<AuditRow>> AuditForJob(int64_t job_id) override {
@@ -447,6 +458,97 @@ class SqliteStore final : public Store {
                                       std::string(JobStateName(job->state)));
   }
 
+  Status CachePutLocked(const std::string& key, const std::string& value, int64_t now_ms) {
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "INSERT OR REPLACE INTO cache (key, value, created_ms) VALUES (?1, ?2, ?3)"));
+    stmt.Bind(1, key).BindBlob(2, value).Bind(3, now_ms);
+    return stmt.Run();
+  }
+
+  // REQUIRES: a write transaction is open (BEGIN IMMEDIATE takes the write lock before
+  // the tail is read, so two appenders, even in two processes, cannot both chain onto
+  // the same previous row).
+  Result<int64_t> AppendAuditLocked(const AuditEntry& entry, int64_t ts_ms) {
+    AuditRow row;
+    row.ts_ms = ts_ms;
+    row.entry = entry;
+    {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement last, db_->Cached(
+          "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+      DP_ASSIGN_OR_RETURN(bool found, last.Step());
+      row.seq = found ? last.Int(0) + 1 : 1;
+      row.prev_hash = found ? last.Text(1) : std::string(kAuditGenesisHash);
+    }
+    row.hash = AuditRowHash(row);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement insert, db_->Cached(
+        "INSERT INTO audit (" DP_AUDIT_COLUMNS ") "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+    insert.Bind(1, row.seq).Bind(2, row.ts_ms).Bind(3, entry.job_id).Bind(4, entry.ticket_id)
+        .Bind(5, entry.source).Bind(6, entry.stage).Bind(7, entry.actor)
+        .Bind(8, entry.outcome).Bind(9, entry.data).Bind(10, row.prev_hash)
+        .Bind(11, row.hash);
+    DP_RETURN_IF_ERROR(insert.Run());
+    return row.seq;
+  }
+
+  // One transaction: a job's collected writes (audit rows in order, then cache entries),
+  // then `step` (a lease-guarded transition, or nothing). A lost lease (FailedPrecondition
+  // from `step`) still commits the writes, since they record what this worker did; any
+  // other error rolls everything back. *writes is cleared once committed.
+  // REQUIRES: mu_ held.
+  template <class Step>
+  Status WithWrites(JobWrites* writes, Step step) {
+    const bool has_writes = writes != nullptr && !writes->empty();
+    if (!has_writes) return step();  // a single statement is atomic on its own
+    sqlite::Transaction tx(*db_);
+    DP_RETURN_IF_ERROR(tx.Begin());
+    for (const JobWrites::Audit& a : writes->audit)
+      DP_RETURN_IF_ERROR(AppendAuditLocked(a.entry, a.ts_ms).status());
+    for (const JobWrites::CacheEntry& e : writes->cache)
+      DP_RETURN_IF_ERROR(CachePutLocked(e.key, e.value, e.now_ms));
+    Status stepped = step();
+    if (!stepped.ok() && stepped.code() != Code::kFailedPrecondition) return stepped;
+    DP_RETURN_IF_ERROR(tx.Commit());
+    writes->clear();
+    return stepped;
+  }
+
+  // Lease and Heartbeat commit with synchronous=NORMAL: no fsync of their own. In WAL
+  // mode such a commit survives a process crash (it is in the WAL file) and is made
+  // durable by the next FULL commit (the WAL is synced in order); only a power loss
+  // before that can roll it back. Nothing depends on a lease outliving a power loss:
+  // every worker holding one died with the machine, nothing reached the help desk
+  // before the job's plan commit (FULL), and a rolled-back lease only makes the job
+  // due again at once instead of at lease expiry. What is lost then is one count
+  // in `attempts`. An enqueue (acked to the vendor), a plan, an audit row and a final
+  // state keep synchronous=FULL.
+  class LeaseSync {
+   public:
+    static Result<LeaseSync> Enter(sqlite::Connection& db) {
+      DP_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL"));
+      return LeaseSync(db);
+    }
+    LeaseSync(LeaseSync&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+    LeaseSync(const LeaseSync&) = delete;
+    LeaseSync& operator=(const LeaseSync&) = delete;
+    LeaseSync& operator=(LeaseSync&&) = delete;
+    ~LeaseSync() {
+      // Sets a flag on the connection: no I/O and no lock, so nothing for it to fail on.
+      if (db_ != nullptr) (void)db_->Exec("PRAGMA synchronous = FULL");
+    }
+
+   private:
+    explicit LeaseSync(sqlite::Connection& db) : db_(&db) {}
+    sqlite::Connection* db_;
+  };
+
+  // sqlite3_commit_hook: every write transaction this connection commits (each one an
+  // fsync under synchronous=FULL when it changed a page). Returning 0 lets it commit.
+  static int OnCommit(void* self) {
+    ++static_cast<SqliteStore*>(self)->commits_;
+    return 0;
+  }
+
   // One caller of Enqueue waiting for its row to be committed.
   struct EnqueueWaiter {
     const NewJob* job;
@@ -530,6 +632,7 @@ class SqliteStore final : public Store {
   std::vector<EnqueueWaiter*> pending_;  // callers not yet in a batch
   bool committing_ = false;              // a batch is being committed
   GroupCommitStats stats_;
+  std::atomic<int64_t> commits_{0};
   const int schema_version_;
 };
 
@@ -561,6 +664,24 @@ std::optional<GroupCommitStats> EnqueueGroupCommitStats(Store& store) {
   if (sqlite_store == nullptr) return std::nullopt;
   return sqlite_store->EnqueueStats();
 }
+
+std::optional<int64_t> StoreCommitCount(Store& store) {
+  auto* sqlite_store = dynamic_cast<SqliteStore*>(&store);
+  if (sqlite_store == nullptr) return std::nullopt;
+  return sqlite_store->Commits();
+}
+
+namespace {
+thread_local JobWrites* current_job_writes = nullptr;
+}  // namespace
+
+JobWriteScope::JobWriteScope(JobWrites* writes) : previous_(current_job_writes) {
+  current_job_writes = writes;
+}
+
+JobWriteScope::~JobWriteScope() { current_job_writes = previous_; }
+
+JobWrites* JobWriteScope::Current() { return current_job_writes; }
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

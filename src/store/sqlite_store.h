@@ -19,4 +19,9 @@ struct GroupCommitStats {
 // nullopt when `store` is not the SQLite store.
 std::optional<GroupCommitStats> EnqueueGroupCommitStats(Store& store);
 
+// Write transactions committed on the store's connection since it was opened (each an
+// fsync under synchronous=FULL when it changed anything): what a job costs in commits.
+// nullopt when `store` is not the SQLite store.
+std::optional<int64_t> StoreCommitCount(Store& store);
+
 }  // namespace deskpilot

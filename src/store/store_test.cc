@@ -515,6 +515,88 @@ TEST_F(StoreTest, CachePutGetReplace) {
   EXPECT_EQ(**hit, "v2");
 }
 
+// A job's collected rows and cache entries commit with its transition, in one
+// transaction, chained in the order they were collected.
+TEST_F(StoreTest, JobWritesCommitWithTheTransitionInOneTransaction) {
+  int64_t id = MustEnqueue("k1", kT0);
+  MustLease("w1", kT0);
+  JobWrites writes;
+  for (const char* stage : {"job.leased", "fetch", "triage"})
+    writes.audit.push_back({AuditEntry{id, "42", "acme", stage, "system", "ok", "{}"}, kT0 + 1});
+  writes.cache.push_back({"plan:k1", "{\"actions\":[]}", kT0 + 1});
+  const int64_t commits_before = StoreCommitCount(*store_).value();
+  ASSERT_TRUE(store_->Complete(id, "w1", JobState::kDone, kT0 + 2, &writes).ok());
+  EXPECT_EQ(StoreCommitCount(*store_).value() - commits_before, 1);
+  EXPECT_TRUE(writes.empty());
+  EXPECT_EQ(MustGet(id).state, JobState::kDone);
+  auto rows = store_->AuditForJob(id).value();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].entry.stage, "job.leased");
+  EXPECT_EQ(rows[2].entry.stage, "triage");
+  EXPECT_EQ(rows[2].ts_ms, kT0 + 1);
+  EXPECT_EQ(store_->CacheGet("plan:k1").value().value_or(""), "{\"actions\":[]}");
+  auto report = store_->VerifyAudit().value();
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.rows, 3);
+}
+
+// The rows say what this worker did, so a lost lease must not lose them.
+TEST_F(StoreTest, JobWritesSurviveALostLease) {
+  int64_t id = MustEnqueue("k1", kT0);
+  MustLease("w1", kT0, 1000);
+  MustLease("w2", kT0 + 2000);  // w1's lease expired; w2 took the job
+  JobWrites writes;
+  writes.audit.push_back({AuditEntry{id, "42", "acme", "vendor.write", "system", "ok", "{}"}, kT0 + 2100});
+  EXPECT_EQ(store_->Complete(id, "w1", JobState::kDone, kT0 + 2200, &writes).code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(writes.empty());
+  EXPECT_EQ(MustGet(id).state, JobState::kLeased);
+  EXPECT_EQ(MustGet(id).lease_owner, "w2");
+  ASSERT_EQ(store_->AuditForJob(id).value().size(), 1u);
+  // Fail and Release carry writes the same way.
+  writes.audit.push_back({AuditEntry{id, "42", "acme", "job.retry", "system", "error", "{}"}, kT0 + 2300});
+  ASSERT_TRUE(store_->Fail(id, "w2", "boom", true, kT0 + 5000, 5, kT0 + 2300, &writes).ok());
+  EXPECT_TRUE(writes.empty());
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 2u);
+  EXPECT_TRUE(store_->VerifyAudit().value().ok);
+}
+
+// An error other than a lost lease keeps nothing and leaves the writes to the caller.
+TEST_F(StoreTest, RejectedTransitionKeepsTheWritesForTheCaller) {
+  int64_t id = MustEnqueue("k1", kT0);
+  MustLease("w1", kT0);
+  JobWrites writes;
+  writes.audit.push_back({AuditEntry{id, "42", "acme", "fetch", "system", "ok", "{}"}, kT0});
+  EXPECT_EQ(store_->Complete(id, "w1", JobState::kDead, kT0, &writes).code(), Code::kInvalidArgument);
+  EXPECT_EQ(writes.audit.size(), 1u);
+  ASSERT_TRUE(store_->CommitWrites(&writes).ok());
+  EXPECT_TRUE(writes.empty());
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 1u);
+}
+
+// Inside a scope, deferrable cache entries wait for the job's commit and are visible to
+// the same thread meanwhile; other threads and plain CachePut are not affected.
+TEST_F(StoreTest, DeferrableCachePutsWaitForTheJobsCommit) {
+  JobWrites writes;
+  {
+    JobWriteScope scope(&writes);
+    ASSERT_TRUE(store_->CachePutDeferrable("llm:a", "answer", kT0).ok());
+    ASSERT_TRUE(store_->CachePut("counter", "1", kT0).ok());
+    EXPECT_EQ(store_->CacheGet("llm:a").value().value_or(""), "answer");
+    std::optional<std::string> seen_elsewhere = std::string("unset");
+    std::thread other([&] { seen_elsewhere = store_->CacheGet("llm:a").value(); });
+    other.join();
+    EXPECT_FALSE(seen_elsewhere.has_value());
+  }
+  ASSERT_EQ(writes.cache.size(), 1u);
+  EXPECT_EQ(store_->CacheGet("counter").value().value_or(""), "1");
+  EXPECT_FALSE(store_->CacheGet("llm:a").value().has_value());
+  ASSERT_TRUE(store_->CommitWrites(&writes).ok());
+  EXPECT_EQ(store_->CacheGet("llm:a").value().value_or(""), "answer");
+  // Outside any scope it is a plain put.
+  ASSERT_TRUE(store_->CachePutDeferrable("llm:b", "now", kT0).ok());
+  EXPECT_EQ(store_->CacheGet("llm:b").value().value_or(""), "now");
+}
+
 TEST_F(StoreTest, AuditAppendChainsAndVerifies) {
   AppendRows(5);
   AuditEntry other;

@@ -57,7 +57,9 @@ Result<LlmResponse> CachedLlmClient::Complete(const LlmRequest& request) {
                                 {"model", response.usage.model},
                                 {"input_tokens", response.usage.input_tokens},
                                 {"output_tokens", response.usage.output_tokens}};
-  if (Status put = store_->CachePut(key, entry.dump(), NowMs()); !put.ok())
+  // Deferrable: inside a worker's job the entry is committed with the job's write plan
+  // rather than costing an fsync of its own; lost in a crash, it costs one repeated call.
+  if (Status put = store_->CachePutDeferrable(key, entry.dump(), NowMs()); !put.ok())
     spdlog::warn("llm cache: cannot store {}: {}", key, put.ToString());
   return response;
 }

@@ -33,8 +33,8 @@ Status FakeModelServer::Start() {
   Impl& d = *impl_;
   d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
   // Enough workers that a client's own concurrency bound, not the fake's, limits calls.
-  // 64: above any concurrency the tests and the model benchmark ask for (32).
-  d.server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  const size_t threads = static_cast<size_t>(std::max(1, max_concurrency_));
+  d.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   for (const auto& path : paths_) {
     d.server.Post(path, [this, path](const httplib::Request& hreq, httplib::Response& hres) {
       FakeModelRequest req;
@@ -50,7 +50,11 @@ Status FakeModelServer::Start() {
       FakeHttpAnswer a = Handle(std::move(req));
       hres.status = a.status;
       for (const auto& [k, v] : a.headers) hres.set_header(k, v);
-      hres.set_content(a.body, "application/json");
+      // With a charset parameter, cpp-httplib (0.11) does not compress the answer. Clients
+      // ask for br (curl's "any encoding"), and Debian's build compresses at brotli's
+      // highest quality: milliseconds of CPU per answer that a real model server spends on
+      // its own machine, but that the fake would take from the client on the same cores.
+      hres.set_content(a.body, "application/json; charset=utf-8");
     });
   }
   port_ = d.server.bind_to_any_port("127.0.0.1");
@@ -63,7 +67,12 @@ Status FakeModelServer::Start() {
 
 void FakeModelServer::Stop() {
   if (!impl_->running) return;
-  stopping_ = true;  // hanging handlers notice and return, so stop() can join them
+  {
+    // Hanging handlers wake and return, so stop() can join them.
+    std::lock_guard lock(wait_mu_);
+    stopping_ = true;
+  }
+  wait_cv_.notify_all();
   impl_->server.stop();
   impl_->thread.join();
   impl_->running = false;
@@ -83,6 +92,8 @@ void FakeModelServer::SetLatency(std::chrono::milliseconds latency) {
   std::lock_guard lock(mu_);
   latency_ = latency;
 }
+
+void FakeModelServer::SetMaxConcurrency(int requests) { max_concurrency_ = requests; }
 
 std::vector<FakeModelRequest> FakeModelServer::Requests() const {
   std::lock_guard lock(mu_);
@@ -114,9 +125,10 @@ FakeHttpAnswer FakeModelServer::Handle(FakeModelRequest req) {
     wait = latency_;
   }
   if (step.behavior == FakeBehavior::kHang) wait = std::max(wait, step.hang);
-  const auto until = std::chrono::steady_clock::now() + wait;
-  while (std::chrono::steady_clock::now() < until && !stopping_)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (wait.count() > 0) {
+    std::unique_lock lock(wait_mu_);
+    wait_cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
+  }
 
   FakeHttpAnswer out;
   if (step.behavior == FakeBehavior::kMalformedBody) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -85,8 +86,12 @@ class FakeModelServer {
   void Script(std::vector<FakeStep> steps);
   // Produces the model's text (JSON text when a schema was requested).
   void SetAnswer(AnswerHook hook);
-  // Every answer waits this long first (to observe concurrency).
+  // Every answer waits this long first (to observe concurrency). The wait ends at the
+  // deadline, not in polling steps, so a benchmark measures this latency and no more.
   void SetLatency(std::chrono::milliseconds latency);
+  // Requests served at once (the HTTP thread pool; default 64, above the tests' and the
+  // model benchmark's default concurrency of 32). Call before Start().
+  void SetMaxConcurrency(int requests);
 
   std::vector<FakeModelRequest> Requests() const;
   int RequestCount() const;
@@ -118,6 +123,9 @@ class FakeModelServer {
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
   std::atomic<bool> stopping_{false};
+  int max_concurrency_ = 64;
+  std::mutex wait_mu_;                // with wait_cv_: Stop() ends every latency wait
+  std::condition_variable wait_cv_;
 };
 
 }  // namespace deskpilot

@@ -7,8 +7,10 @@
 // answered (evidence for ranking, never passage text).
 //
 // Search does not ask FTS5: it scores over an in-memory copy of the two FTS5 tables'
-// posting lists (kb_postings.h) that reproduces bm25() exactly, rebuilt when the KB
-// changes. FTS5 stays the source of truth and the tokenizer.
+// posting lists (kb_postings.h) that reproduces bm25() exactly. When the KB changes (in
+// any process) only the changed rows are updated, from a change log the writers keep
+// (kb_changes); a full rebuild happens at start and when the log no longer reaches back
+// to the loaded generation. FTS5 stays the source of truth and the tokenizer.
 //
 // Thread-safety: a KbIndex owns one SQLite connection and serialises every call on it
 // with a mutex, so one instance may be shared by all workers. Other processes (replicas,
@@ -18,10 +20,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "classifier/embedded/linear_model.h"
 #include "deskpilot/status.h"
 #include "deskpilot/types.h"
 #include "retriever/fts5/kb_postings.h"
@@ -104,29 +108,51 @@ class KbIndex {
   //              (bm25 with title 5x, heading 2x, body 1x)
   //   answered = best + 0.5 * second-best sum_t w_t * bm25_t(question) over the
   //              questions ingested as answered by the document
-  //   score    = article / A + 2 * answered / B
+  //   score    = (article / A + 2 * answered / B) * (1 + 3 * P(document | query))
   //
   // where A and B are the most the query could score in each table: sum_t w_t * idf_t *
   // (k1 + 1) over *all* its terms, including those that occur nowhere (which get the
-  // largest idf). A score is therefore the share of the query's information that the
-  // document covers, comparable across queries and KB sizes (0..1 without answered
-  // questions, 0..3 with), which is what makes a fixed floor meaningful. An empty or
-  // all-stop-word query returns an empty vector.
+  // largest idf), and P is the probability a linear text classifier trained on the
+  // answered questions (label = the document they were answered by) gives the document;
+  // without answered questions (or with fewer than two documents having any) P is 0. The
+  // first factor is the share of the query's information that the document covers,
+  // comparable across queries and KB sizes (0..1 without answered questions, 0..3 with);
+  // the classifier only scales it, up to 4x, so a document no query term matched still
+  // scores 0 and a fixed floor stays meaningful. An empty or all-stop-word query returns
+  // an empty vector.
   Result<std::vector<Passage>> Search(const std::string& query, int k);
 
   Result<int64_t> CountDocuments();
 
   // Builds the in-memory search index now instead of on the first Search (the server
-  // calls it at start so the first ticket does not pay for it). Search rebuilds it by
-  // itself whenever an ingest, in this process or another, changed the KB.
+  // calls it at start so the first ticket does not pay for it). Search brings it up to
+  // date by itself whenever an ingest, in this process or another, changed the KB.
   Status Preload();
+
+  // How the in-memory index followed the KB so far (tests and benchmarks).
+  struct IndexStats {
+    int64_t full_builds = 0;
+    int64_t updates = 0;  // incremental, from the change log
+    bool answered_classifier = false;  // a classifier over answered questions is in use
+  };
+  IndexStats index_stats();
 
  private:
   explicit KbIndex(sqlite3* db);
   Status Migrate();
-  // Rebuilds chunks_/answered_ from kb_fts and kb_answered_fts when kb_meta's
-  // `generation` (bumped by every ingest that writes) differs from the one loaded.
+  // Brings chunks_/answered_ up to kb_meta's `generation` (bumped by every ingest that
+  // writes) when it differs from the one loaded: ApplyChanges when the change log covers
+  // the gap, else Rebuild. Runs inside one read transaction.
   Status Refresh();
+  Status Rebuild();
+  // Sets *answered_changed when the log touched kb_answered_fts.
+  Status ApplyChanges(int64_t from_generation, int64_t to_generation, bool* answered_changed);
+  // Refresh, then, when the answered questions changed and no other thread is already
+  // training, retrains answered_model_ on all of them (cleared when fewer than two
+  // documents have any). `lock` holds mu_; it is released while the model trains (seconds
+  // for a large KB), so other searches go on with the previous model meanwhile.
+  Status RefreshAndTrain(std::unique_lock<std::mutex>& lock);
+  uint32_t DocNumber(std::string_view doc_id);  // dense number, assigned on first sight
   struct TableScores {
     std::vector<double> row_score;   // by row number; 0 = no hit (every hit scores > 0)
     std::vector<uint32_t> hit_rows;  // row numbers with a hit, in first-hit order
@@ -146,8 +172,16 @@ class KbIndex {
   std::unique_ptr<kb::FtsTokenizer> tokenizer_;
   kb::PostingIndex chunks_;    // mirrors kb_fts (title 5, heading 2, text 1)
   kb::PostingIndex answered_;  // mirrors kb_answered_fts
-  std::vector<std::string> doc_names_;  // dense doc number → doc_id, for both indexes
+  kb::TermTable doc_numbers_;           // doc_id → dense doc number, for both indexes
+  std::vector<std::string> doc_names_;  // dense doc number → doc_id
   int64_t loaded_generation_ = -1;      // -1: not built yet
+  // Classifier over the answered questions (label = doc_id), retrained by RefreshAndTrain
+  // after they change; empty when there is nothing to learn from.
+  std::optional<LinearModel> answered_model_;
+  bool answered_model_stale_ = false;     // the questions changed since it was trained
+  bool answered_model_training_ = false;  // a thread is training its successor
+  bool classifier_skip_logged_ = false;   // the "too large to train" warning is logged once
+  IndexStats index_stats_;
 };
 
 }  // namespace deskpilot

@@ -305,6 +305,96 @@ TEST(KbIndex, AnsweredQuestionsLiftTheArticleThatAnsweredThem) {
   EXPECT_EQ(again->unchanged, 2);
 }
 
+// Two articles that score exactly alike for "account subscribe", so only the classifier
+// trained on their answered questions can order them (a tie goes to the smaller doc_id).
+std::vector<KbDocument> TwinArticles() {
+  return {{"a-email", "Account", "Account settings page.", "https://help.example/a"},
+          {"z-plans", "Account", "Account settings page.", "https://help.example/z"}};
+}
+
+TEST(KbIndex, AnsweredQuestionsClassifierRanksAParaphrase) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(TwinArticles()).ok());
+  ASSERT_TRUE(index->IngestAnswered({{"change my email address", {"a-email"}},
+                                     {"update the email on file", {"a-email"}}})
+                  .ok());
+  // "subscribe" is stemmed to subscrib, "subscription" to subscript: BM25 sees no overlap
+  // with z-plans' questions, the classifier's character n-grams do.
+  const std::string query = "account subscribe";
+  auto one_doc = index->Search(query, 2);
+  ASSERT_TRUE(one_doc.ok());
+  ASSERT_EQ(one_doc->size(), 2u);
+  // Questions for one document only: no classifier, the tie stands.
+  EXPECT_EQ((*one_doc)[0].doc_id, "a-email");
+  EXPECT_DOUBLE_EQ((*one_doc)[0].score, (*one_doc)[1].score);
+
+  // Another connection (as `deskpilot kb ingest --answered` would) adds z-plans' questions;
+  // the next search retrains from the change log.
+  auto writer = OpenIndex(dir);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->IngestAnswered({{"stop my subscription", {"z-plans"}},
+                                      {"end the subscription now", {"z-plans"}}})
+                  .ok());
+  auto two_docs = index->Search(query, 2);
+  ASSERT_TRUE(two_docs.ok());
+  ASSERT_EQ(two_docs->size(), 2u);
+  EXPECT_EQ((*two_docs)[0].doc_id, "z-plans");
+  EXPECT_GT((*two_docs)[0].score, (*two_docs)[1].score);
+  EXPECT_EQ(index->index_stats().full_builds, 1);  // the update was incremental
+
+  // Removing z-plans removes its questions: back to one document, no classifier.
+  ASSERT_TRUE(writer->RemoveDocuments({"z-plans"}).ok());
+  ASSERT_TRUE(writer->IngestDocuments({TwinArticles()[1]}).ok());
+  auto removed = index->Search(query, 2);
+  ASSERT_TRUE(removed.ok());
+  ASSERT_EQ(removed->size(), 2u);
+  EXPECT_EQ((*removed)[0].doc_id, "a-email");
+  EXPECT_DOUBLE_EQ((*removed)[0].score, (*removed)[1].score);
+}
+
+TEST(KbIndex, AnsweredQuestionsClassifierNeverRanksAnUnmatchedDocument) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(TwinArticles()).ok());
+  ASSERT_TRUE(index->IngestAnswered({{"change my email address", {"a-email"}},
+                                     {"stop my subscription", {"z-plans"}}})
+                  .ok());
+  // The classifier prefers z-plans for this text, but no term of it is in any article or
+  // question, so nothing is found: the classifier scales relevance, never creates it.
+  auto found = index->Search("subscribe", 2);
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty());
+}
+
+TEST(KbIndex, AnsweredQuestionsClassifierIsSkippedWhenTooLarge) {
+  // 2,001 documents with one question each: questions × documents passes the bound
+  // (4 million), so no classifier is trained and the answered questions still count
+  // through BM25. 200 documents train one.
+  for (const int docs : {200, 2001}) {
+    testing::TempDir dir;
+    auto index = OpenIndex(dir);
+    ASSERT_NE(index, nullptr);
+    std::vector<KbDocument> articles;
+    std::vector<AnsweredQuestion> questions;
+    for (int i = 0; i < docs; ++i) {
+      const std::string id = "doc-" + std::to_string(i);
+      articles.push_back({id, "Article " + std::to_string(i), "Settings page number w" + std::to_string(i) + ".",
+                          "https://help.example/" + id});
+      questions.push_back({"how do I open settings page q" + std::to_string(i), {id}});
+    }
+    ASSERT_TRUE(index->IngestDocuments(articles).ok());
+    ASSERT_TRUE(index->IngestAnswered(questions).ok());
+    auto found = index->Search("open settings page q7", 3);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    ASSERT_FALSE(found->empty());
+    EXPECT_EQ((*found)[0].doc_id, "doc-7");  // its past question matches best either way
+    EXPECT_EQ(index->index_stats().answered_classifier, docs == 200) << docs << " documents";
+  }
+}
+
 TEST(KbIndex, AnsweredQuestionsRejectBadInputAndWriteNothing) {
   testing::TempDir dir;
   auto index = OpenIndex(dir);

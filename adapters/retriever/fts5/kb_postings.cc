@@ -118,6 +118,7 @@ void TermTable::Grow() {
 
 void PostingIndex::Add(const FtsTokenizer& tokenizer, const Row& row) {
   const auto row_number = static_cast<uint32_t>(row_rowid_.size());
+  scratch_freq_.resize(postings_.size(), 0);  // Finish released it
   uint32_t length = 0;
   for (size_t c = 0; c < row.columns.size(); ++c) {
     const uint32_t weight = c < column_weights_.size() ? column_weights_[c] : 1;
@@ -143,7 +144,45 @@ void PostingIndex::Add(const FtsTokenizer& tokenizer, const Row& row) {
   row_rowid_.push_back(row.rowid);
   row_doc_.push_back(row.doc);
   row_len_.push_back(length);
+  rowid_row_.emplace(row.rowid, row_number);
   total_tokens_ += length;
+  UpdateAverage();
+}
+
+bool PostingIndex::Remove(const FtsTokenizer& tokenizer, int64_t rowid, const std::vector<std::string_view>& columns) {
+  auto it = rowid_row_.find(rowid);
+  if (it == rowid_row_.end()) return false;
+  const uint32_t row = it->second;
+  rowid_row_.erase(it);
+  scratch_freq_.resize(postings_.size(), 0);
+  for (std::string_view column : columns) {
+    tokenizer.ForEachToken(column, [&](std::string_view token) {
+      const int64_t id = term_ids_.Find(token);
+      if (id < 0) return;  // cannot happen for the text the row was added with
+      if (scratch_freq_[static_cast<size_t>(id)]++ == 0) scratch_terms_.push_back(static_cast<uint32_t>(id));
+    });
+  }
+  // The row's posting sits at its row number's place in each sorted list. The erase moves
+  // the list's tail: for a term in most rows that is the cost of a removal.
+  for (uint32_t term : scratch_terms_) {
+    Postings& p = postings_[term];
+    auto pos = std::lower_bound(p.rows.begin(), p.rows.end(), row);
+    if (pos != p.rows.end() && *pos == row) {
+      p.freqs.erase(p.freqs.begin() + (pos - p.rows.begin()));
+      p.rows.erase(pos);
+    }
+    scratch_freq_[term] = 0;
+  }
+  scratch_terms_.clear();
+  total_tokens_ -= row_len_[row];
+  row_len_[row] = 0;
+  UpdateAverage();
+  return true;
+}
+
+void PostingIndex::UpdateAverage() {
+  // FTS5: avgdl = xColumnTotalSize(-1) / xRowCount; the same integers give the same double.
+  avgdl_ = rows() == 0 ? 0.0 : static_cast<double>(total_tokens_) / static_cast<double>(rows());
 }
 
 void PostingIndex::Finish() {
@@ -153,18 +192,44 @@ void PostingIndex::Finish() {
   }
   scratch_freq_ = {};
   scratch_terms_ = {};
-  // FTS5: avgdl = xColumnTotalSize(-1) / xRowCount.
-  avgdl_ = rows() == 0 ? 0.0 : static_cast<double>(total_tokens_) / static_cast<double>(rows());
+}
+
+void PostingIndex::MaybeCompact() {
+  const size_t removed = row_slots() - rows();
+  if (removed * 4 <= row_slots()) return;
+  constexpr uint32_t kGone = UINT32_MAX;
+  std::vector<uint32_t> renumber(row_slots(), kGone);
+  uint32_t next = 0;
+  for (const auto& [rowid, row] : rowid_row_) renumber[row] = 0;
+  for (uint32_t& n : renumber) {
+    if (n != kGone) n = next++;
+  }
+  for (Postings& p : postings_) {
+    for (uint32_t& row : p.rows) row = renumber[row];  // removed rows have no postings left
+  }
+  std::vector<int64_t> rowids(next);
+  std::vector<uint32_t> docs(next), lens(next);
+  for (uint32_t row = 0; row < renumber.size(); ++row) {
+    if (renumber[row] == kGone) continue;
+    rowids[renumber[row]] = row_rowid_[row];
+    docs[renumber[row]] = row_doc_[row];
+    lens[renumber[row]] = row_len_[row];
+  }
+  row_rowid_ = std::move(rowids);
+  row_doc_ = std::move(docs);
+  row_len_ = std::move(lens);
+  for (auto& [rowid, row] : rowid_row_) row = renumber[row];
 }
 
 const PostingIndex::Postings* PostingIndex::Find(std::string_view token) const {
   const int64_t id = term_ids_.Find(token);
-  return id < 0 ? nullptr : &postings_[static_cast<size_t>(id)];
+  // A term whose rows were all removed is absent, as in a fresh build.
+  return id < 0 || postings_[static_cast<size_t>(id)].rows.empty() ? nullptr : &postings_[static_cast<size_t>(id)];
 }
 
 int64_t PostingIndex::FindRow(int64_t rowid) const {
-  auto it = std::lower_bound(row_rowid_.begin(), row_rowid_.end(), rowid);
-  return it != row_rowid_.end() && *it == rowid ? it - row_rowid_.begin() : -1;
+  auto it = rowid_row_.find(rowid);
+  return it == rowid_row_.end() ? -1 : it->second;
 }
 
 double PostingIndex::Idf(int64_t df) const {

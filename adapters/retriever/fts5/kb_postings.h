@@ -13,6 +13,11 @@
 // bit-for-bit what bm25() returns for that one-term query (kb_postings_test.cc checks
 // this against FTS5 on every row of a test KB).
 //
+// Incremental: after a KB change KbIndex removes and adds the changed rows only (Remove,
+// Add) instead of rebuilding; every statistic bm25 reads (row count, total length, a
+// term's row count) is kept exact, so scores after any sequence of changes are the
+// doubles a fresh build gives (kb_postings_test.cc, IncrementalEqualsFullRebuild).
+//
 // Not thread-safe: KbIndex builds and reads it under its mutex.
 #pragma once
 
@@ -21,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "deskpilot/status.h"
@@ -94,11 +100,19 @@ class PostingIndex {
   PostingIndex() = default;
   explicit PostingIndex(std::vector<uint16_t> column_weights) : column_weights_(std::move(column_weights)) {}
 
-  // Appends a row; rows must arrive in increasing rowid order (FindRow relies on it).
+  // Adds a row under the next row number (so posting lists stay sorted). Its rowid must
+  // not be in the index (Contains).
   void Add(const FtsTokenizer& tokenizer, const Row& row);
-  // Call once after the last Add: computes the average row length and releases the
-  // slack left by growing the posting lists.
+  // Takes out the row with `rowid`, whose columns held `columns` when it was added (FTS5's
+  // stored text of the row: the index keeps no per-row term list, so the row's terms are
+  // found by tokenizing it again). False when no such row is in the index.
+  bool Remove(const FtsTokenizer& tokenizer, int64_t rowid, const std::vector<std::string_view>& columns);
+  // After a bulk build: releases the slack left by growing the posting lists.
   void Finish();
+  // Renumbers the live rows densely once removed rows hold more than a quarter of the row
+  // numbers (every search allocates one score per row number). Order is kept, so posting
+  // lists stay sorted; scores do not change.
+  void MaybeCompact();
 
   struct Postings {
     std::vector<uint32_t> rows;   // row numbers (positions in Add order), increasing
@@ -110,7 +124,11 @@ class PostingIndex {
   // nullptr when no row holds `token` (an FTS5 token, i.e. already stemmed).
   const Postings* Find(std::string_view token) const;
 
-  size_t rows() const { return row_rowid_.size(); }
+  // Rows in the index: bm25's N.
+  size_t rows() const { return rowid_row_.size(); }
+  // Row numbers are below this (removed rows leave gaps until MaybeCompact).
+  size_t row_slots() const { return row_rowid_.size(); }
+  bool Contains(int64_t rowid) const { return rowid_row_.count(rowid) != 0; }
   uint32_t row_doc(uint32_t row) const { return row_doc_[row]; }
   int64_t row_rowid(uint32_t row) const { return row_rowid_[row]; }
   // The row number of an FTS5 rowid, or -1.
@@ -132,8 +150,10 @@ class PostingIndex {
   std::vector<int64_t> row_rowid_;
   std::vector<uint32_t> row_doc_;
   std::vector<uint32_t> row_len_;  // tokens in the row over all columns: bm25's D
+  std::unordered_map<int64_t, uint32_t> rowid_row_;  // rows in the index only
   uint64_t total_tokens_ = 0;
   double avgdl_ = 0.0;
+  void UpdateAverage();
   // Per-row scratch for Add: column-weighted count by term id, and which ids were touched.
   std::vector<uint32_t> scratch_freq_;
   std::vector<uint32_t> scratch_terms_;

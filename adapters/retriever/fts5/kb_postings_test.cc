@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "retriever/fts5/kb_index.h"
@@ -159,6 +162,138 @@ TEST_F(Postings, SearchSeesOtherConnectionsIngests) {
 
   ASSERT_TRUE((*cli)->RemoveDocuments({"passport"}).ok());
   EXPECT_EQ(top("visa embassies"), "-");
+}
+
+// Every result of a search: ids and exact scores.
+std::vector<std::string> Results(KbIndex& index, const std::string& query) {
+  std::vector<std::string> out;
+  auto r = index.Search(query, 10);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return out;
+  char score[32];
+  for (const Passage& p : *r) {
+    std::snprintf(score, sizeof score, "%.17g", p.score);
+    out.push_back(p.id + "=" + score);
+  }
+  return out;
+}
+
+// The incrementally updated index must rank exactly as a fresh build over the same file:
+// the same ids with the same doubles, after adds, changes, removals (with their answered
+// questions), a reused rowid, several changes between two searches, and a compaction.
+TEST_F(Postings, IncrementalEqualsFullRebuild) {
+  auto server = KbIndex::Open(db_path_);
+  auto cli = KbIndex::Open(db_path_);
+  ASSERT_TRUE(server.ok() && cli.ok());
+  ASSERT_TRUE((*server)->Preload().ok());
+  const std::vector<std::string> queries = {
+      "warranty boots receipt",
+      "gift card balance",
+      "Shipping tracking\nHi, where is my parcel? The tracking number never came by email.",
+      "refund to my card",
+      "passport renewal",
+      "embassy appointment visa",
+      "don’t share the code",
+      "Cards\nmy gift card expired in the cafe",
+  };
+  int windows = 0;
+  auto expect_same_as_rebuild = [&](const std::string& step) {
+    ++windows;
+    auto fresh = KbIndex::Open(db_path_);
+    ASSERT_TRUE(fresh.ok());
+    size_t found = 0;
+    for (const std::string& q : queries) {
+      const std::vector<std::string> expected = Results(**fresh, q);
+      EXPECT_EQ(Results(**server, q), expected) << step << ": " << q;
+      found += expected.size();
+    }
+    EXPECT_GE(found, queries.size()) << step;  // not a comparison of empty results
+    EXPECT_EQ((*fresh)->index_stats().full_builds, 1);
+  };
+  KbIndex& w = **cli;
+  ASSERT_TRUE(w.IngestDocuments({{"passport", "Passport renewal", "Renew the passport online. Cards accepted.", ""},
+                                 {"visa", "Visa questions", "Visas are handled by embassies; book an appointment.", ""}})
+                  .ok());
+  expect_same_as_rebuild("add two documents");
+  ASSERT_TRUE(w.IngestDocuments({{"shipping", "Shipping times", "Parcels ship in 2 days; tracking by email.", ""}}).ok());
+  expect_same_as_rebuild("change a document");
+  ASSERT_TRUE(w.IngestAnswered({{"my gift card balance is wrong", {"cafe"}},
+                                {"where is my refund", {"refund"}},
+                                {"refund to a closed card", {"refund"}}})
+                  .ok());
+  expect_same_as_rebuild("add answered questions");
+  ASSERT_TRUE(w.RemoveDocuments({"refund"}).ok());
+  expect_same_as_rebuild("remove a document with answered questions");
+  // The highest rowid is freed and taken again by the next insert.
+  ASSERT_TRUE(w.RemoveDocuments({"visa"}).ok());
+  ASSERT_TRUE(w.IngestDocuments({{"refund", "Refunds", "Refunds reach the card in 3 days. Boots too.", ""}}).ok());
+  ASSERT_TRUE(w.IngestAnswered({{"refund for boots", {"refund"}}}).ok());
+  ASSERT_TRUE(w.IngestDocuments({{"refund", "Refunds", "Refunds reach the original card in 3 days.", ""}}).ok());
+  expect_same_as_rebuild("four changes between two searches, a rowid reused");
+  ASSERT_TRUE(w.RemoveDocuments({"boots", "cafe"}).ok());  // most rows: compacts
+  expect_same_as_rebuild("remove most rows");
+  ASSERT_TRUE(w.IngestDocuments(Corpus()).ok());
+  expect_same_as_rebuild("re-add");
+  const KbIndex::IndexStats stats = (*server)->index_stats();
+  EXPECT_EQ(stats.full_builds, 1);  // only Preload: every change above was applied incrementally
+  EXPECT_EQ(stats.updates, windows);
+}
+
+// Workers search while another process syncs: every search succeeds (the update runs
+// under the index's mutex, between two searches), and the end state ranks as a fresh build.
+TEST_F(Postings, SearchesDuringUpdatesFromAnotherConnection) {
+  auto server = KbIndex::Open(db_path_);
+  auto cli = KbIndex::Open(db_path_);
+  ASSERT_TRUE(server.ok() && cli.ok());
+  ASSERT_TRUE((*server)->Preload().ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> searches{0}, failures{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; ++t) {
+    workers.emplace_back([&] {
+      while (!done) {
+        auto r = (*server)->Search(searches++ % 2 ? "gift card balance" : "Shipping\nwhere is my parcel tracking", 5);
+        if (!r.ok()) ++failures;
+      }
+    });
+  }
+  // EXPECT, not ASSERT: returning early would leave the workers running.
+  for (int i = 0; i < 20; ++i) {
+    const std::string text = "Gift card balance, revision " + std::to_string(i) + ". Tracking parcels.";
+    EXPECT_TRUE((*cli)->IngestDocuments({{"cafe", "Café gift cards", text, ""}}).ok());
+    if (i % 5 == 4) {
+      EXPECT_TRUE((*cli)->RemoveDocuments({"shipping"}).ok());
+    } else if (i % 5 == 0) {
+      EXPECT_TRUE((*cli)->IngestDocuments({Corpus()[2]}).ok());
+    }
+  }
+  done = true;
+  for (std::thread& t : workers) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(searches, 0);
+  auto fresh = KbIndex::Open(db_path_);
+  ASSERT_TRUE(fresh.ok());
+  for (const char* q : {"gift card balance", "Shipping\nwhere is my parcel tracking", "warranty boots"}) {
+    EXPECT_EQ(Results(**server, q), Results(**fresh, q)) << q;
+  }
+  EXPECT_EQ((*server)->index_stats().full_builds, 1);
+}
+
+// A KbIndex further behind than the change log reaches rebuilds instead, and still ranks
+// as a fresh build.
+TEST_F(Postings, FallsBackToRebuildWhenTheLogIsTrimmed) {
+  auto server = KbIndex::Open(db_path_);
+  auto cli = KbIndex::Open(db_path_);
+  ASSERT_TRUE(server.ok() && cli.ok());
+  ASSERT_TRUE((*server)->Preload().ok());
+  for (int i = 0; i < 70; ++i) {  // more generations than the log keeps (64)
+    ASSERT_TRUE((*cli)->IngestDocuments({{"note", "Note " + std::to_string(i), "Version " + std::to_string(i), ""}}).ok());
+  }
+  auto fresh = KbIndex::Open(db_path_);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(Results(**server, "note version"), Results(**fresh, "note version"));
+  EXPECT_EQ((*server)->index_stats().full_builds, 2);
+  EXPECT_EQ((*server)->index_stats().updates, 0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -80,7 +81,7 @@ class StackFaq : public ::testing::Test {
   testing::TempDir tmp_;
 };
 
-TEST_F(StackFaq, ArticlesOnlyAboveMeasuredFloor) {
+TEST_F(StackFaq, ArticlesOnlyMeetsTheGoal) {
   auto index = OpenCorpus(tmp_.File("kb.db"));
   RetrievalEvaluator evaluator;
   EvalRun run;
@@ -89,36 +90,62 @@ TEST_F(StackFaq, ArticlesOnlyAboveMeasuredFloor) {
   Print("articles only", run);
   RecordProperty("recall_at_5", std::to_string(run.metrics.recall_at_5));
   RecordProperty("mrr", std::to_string(run.metrics.mrr));
-  // Measured with this implementation: see README.md. Floors a little below.
+  // Issue 3's articles-only goal (measured: README.md); recall@1 a little below measured.
   EXPECT_GE(run.metrics.recall_at_1, 0.71);
   EXPECT_GE(run.metrics.recall_at_5, 0.92);
   EXPECT_GE(run.metrics.mrr, 0.80);
 }
 
-// 5 folds by position (query i goes to fold i % 5; the file interleaves no thread order
-// that this could exploit: each thread's paraphrases are consecutive, so every fold
-// holds about 2 of each thread's 8). Fold k is scored on a KB that has the answered
-// questions of the other folds only.
-TEST_F(StackFaq, WithAnsweredQuestionsKFoldAboveMeasuredFloor) {
+// Fold k is scored on a KB holding the answered questions of the other folds only, so no
+// scored query was ever ingested. Three fold assignments, because figures that differ by a
+// few queries of 999 between splits decided nothing (README.md "Measured").
+class StackFaqFolds : public StackFaq, public ::testing::WithParamInterface<const char*> {
+ protected:
+  // The fold of query i under the assignment named by the test parameter.
+  static size_t Fold(const std::string& assignment, size_t i, size_t folds) {
+    if (assignment == "position") return i % folds;  // each thread's 8 paraphrases are consecutive: ~2 per fold
+    // splitmix64 of the index, seeded: folds that do not follow the file's order.
+    uint64_t z = i + (assignment == "hash1" ? 0x9e3779b97f4a7c15ull : 0xd1b54a32d192ed03ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return static_cast<size_t>((z ^ (z >> 31)) % folds);
+  }
+};
+
+TEST_P(StackFaqFolds, WithAnsweredQuestionsKFold) {
   constexpr size_t kFolds = 5;
+  const std::string assignment = GetParam();
   RetrievalEvaluator evaluator;
   EvalRun run;
   for (size_t k = 0; k < kFolds; ++k) {
     auto index = OpenCorpus(tmp_.File("kb" + std::to_string(k) + ".db"));
     std::vector<AnsweredQuestion> ingest, held_out;
-    for (size_t i = 0; i < queries_.size(); ++i) (i % kFolds == k ? held_out : ingest).push_back(queries_[i]);
+    for (size_t i = 0; i < queries_.size(); ++i) (Fold(assignment, i, kFolds) == k ? held_out : ingest).push_back(queries_[i]);
+    ASSERT_FALSE(held_out.empty());
     auto stats = index->IngestAnswered(ingest);
     ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+    // Loads the index and trains the answered-question classifier, as the server does at
+    // start, so the latencies below are searches only.
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(index->Preload().ok());
+    std::printf("fold %zu: index load + classifier training on %zu questions %.2f s\n", k, ingest.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     Evaluate(*index, held_out, &evaluator, &run);
   }
   run.metrics = evaluator.Metrics();
-  Print("with answered questions, 5-fold", run);
+  Print(("with answered questions, 5-fold by " + assignment).c_str(), run);
   RecordProperty("recall_at_5", std::to_string(run.metrics.recall_at_5));
   RecordProperty("mrr", std::to_string(run.metrics.mrr));
   EXPECT_EQ(run.metrics.n, static_cast<int>(queries_.size()));
-  EXPECT_GE(run.metrics.recall_at_5, 0.98);
-  EXPECT_GE(run.metrics.mrr, 0.93);
+  // Issue 3's goal is recall@5 >= 0.99 and MRR >= 0.94. With the answered-question
+  // classifier recall@5 measured 0.995 / 0.994 / 0.996 and MRR 0.963 / 0.954 / 0.963
+  // (README.md "Measured"); without it recall@5 was 0.987 / 0.989 / 0.992.
+  EXPECT_GE(run.metrics.recall_at_5, 0.99);
+  EXPECT_GE(run.metrics.mrr, 0.94);
 }
+
+INSTANTIATE_TEST_SUITE_P(Assignments, StackFaqFolds, ::testing::Values("position", "hash1", "hash2"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace deskpilot
