@@ -10,21 +10,11 @@
 #include <random>
 #include <thread>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 
 namespace {
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // curl_global_init is not thread-safe and must run before any other thread uses curl,
 // so it runs exactly once, on first use of the client.
@@ -61,8 +51,8 @@ size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos) {
-    std::string name = ToLower(Trim(line.substr(0, colon)));
-    std::string value(Trim(line.substr(colon + 1)));
+    std::string name = AsciiLower(TrimAsciiSpace(line.substr(0, colon)));
+    std::string value(TrimAsciiSpace(line.substr(colon + 1)));
     auto [it, inserted] = headers->emplace(name, value);
     if (!inserted) it->second += ", " + value;  // repeated headers fold per RFC 9110
   }
@@ -162,7 +152,7 @@ bool IsQuotaExhausted(const HttpResponse& response) {
   static const char* const kMarkers[] = {"insufficient_quota", "billing", "spend limit",
                                          "credit balance"};
   auto contains_marker = [](const std::string& text) {
-    std::string lower = ToLower(text);
+    std::string lower = AsciiLower(text);
     for (const char* marker : kMarkers)
       if (lower.find(marker) != std::string::npos) return true;
     return false;
@@ -175,7 +165,7 @@ bool IsQuotaExhausted(const HttpResponse& response) {
 
 // Retry-After, or the millisecond variant some model APIs send alongside it.
 std::optional<std::chrono::milliseconds> RetryAfterOf(const HttpResponse& response) {
-  std::string ms = std::string(Trim(response.Header("retry-after-ms")));
+  std::string ms = std::string(TrimAsciiSpace(response.Header("retry-after-ms")));
   if (!ms.empty() && ms.size() < 12 &&
       std::all_of(ms.begin(), ms.end(), [](unsigned char c) { return std::isdigit(c); }))
     return std::chrono::milliseconds(std::stoll(ms));
@@ -275,7 +265,7 @@ Status StatusFromHttp(const HttpResponse& response, const std::string& what) {
 
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     const std::string& value, std::chrono::system_clock::time_point now) {
-  std::string_view v = Trim(value);
+  std::string_view v = TrimAsciiSpace(value);
   if (v.empty()) return std::nullopt;
   std::string_view digits = v;
   bool negative = false;

@@ -11,6 +11,7 @@
 // RedactionMap::counts holds the number of distinct values per type, which is also
 // the highest placeholder number handed out for that type.
 #include "deskpilot/redact.h"
+#include "deskpilot/text.h"
 
 #include <arpa/inet.h>
 
@@ -39,14 +40,6 @@ bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
 bool IsAlpha(char c) { return IsUpper(c) || IsLower(c); }
 bool IsAlnum(char c) { return IsAlpha(c) || IsDigit(c); }
 bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-char Lower(char c) { return IsUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// ASCII-only lowering keeps byte offsets identical to the original text.
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = Lower(c);
-  return out;
-}
 
 char At(std::string_view s, size_t i) { return i < s.size() ? s[i] : '\0'; }
 char Before(std::string_view s, size_t i) { return i == 0 ? '\0' : s[i - 1]; }

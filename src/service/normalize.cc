@@ -6,21 +6,10 @@
 #include <map>
 #include <sstream>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -57,8 +46,8 @@ std::string CleanMessage(std::string_view text) {
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::string trimmed = Trim(line);
-    std::string lower = Lower(trimmed);
+    std::string trimmed(TrimAsciiSpace(line));
+    std::string lower = AsciiLower(trimmed);
     if (IsQuoteHeader(lower)) break;
     if (StartsWith(trimmed, ">")) continue;
     // A signature closes the message only near its end; "Thanks, ..." mid-text stays.
@@ -68,7 +57,7 @@ std::string CleanMessage(std::string_view text) {
   size_t cut = lines.size();
   size_t start = lines.size() > 6 ? lines.size() - 6 : 0;
   for (size_t i = start; i < lines.size(); ++i) {
-    if (IsSignatureStart(lines[i], Lower(lines[i])) && i > 0) {
+    if (IsSignatureStart(lines[i], AsciiLower(lines[i])) && i > 0) {
       cut = i;
       break;
     }
@@ -90,7 +79,7 @@ std::string CleanMessage(std::string_view text) {
 }
 
 void NormalizeTicket(Ticket* t) {
-  t->subject = Trim(t->subject);
+  t->subject = std::string(TrimAsciiSpace(t->subject));
   t->description = CleanMessage(t->description);
   for (auto& c : t->comments) c.body = CleanMessage(c.body);
 }
@@ -115,7 +104,7 @@ std::string LatestCustomerMessage(const Ticket& t) {
 }
 
 std::vector<std::string> DetectFlags(std::string_view text) {
-  const std::string lower = Lower(text);
+  const std::string lower = AsciiLower(text);
   // Whole words only: "court" must not fire on "Aspen Court", nor "sue" on "issue".
   auto word_char = [](unsigned char c) { return std::isalnum(c) || c >= 0x80; };
   auto has = [&](std::string_view p) {
@@ -164,7 +153,7 @@ Prediction DetectLanguage(std::string_view text) {
   std::map<std::string, int> votes;
   int words = 0;
   std::string word;
-  std::string lower = Lower(text);
+  std::string lower = AsciiLower(text);
   auto flush = [&] {
     if (word.empty()) return;
     ++words;

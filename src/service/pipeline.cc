@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/canary.h"
+#include "deskpilot/text.h"
 #include "service/normalize.h"
 
 namespace deskpilot {
@@ -81,19 +82,14 @@ std::string Summarize(const Ticket& t, const Triage& triage) {
   return s;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool HasCanary(const std::string& text, const std::string& canary) {
-  return Lower(text).find(Lower(canary)) != std::string::npos;
+  return AsciiLower(text).find(AsciiLower(canary)) != std::string::npos;
 }
 
 // Cuts every occurrence (any case) of the canary out of `text`.
 std::string CutCanary(const std::string& text, const std::string& canary) {
-  const std::string lower = Lower(text);
-  const std::string needle = Lower(canary);
+  const std::string lower = AsciiLower(text);
+  const std::string needle = AsciiLower(canary);
   std::string out;
   size_t from = 0;
   for (size_t at = lower.find(needle); at != std::string::npos; at = lower.find(needle, from)) {

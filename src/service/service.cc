@@ -16,6 +16,7 @@
 
 #include "core/failpoint.h"
 #include "deskpilot/crypto.h"
+#include "deskpilot/text.h"
 #include "service/admin_api.h"
 #include "service/http_listener.h"
 
@@ -160,11 +161,7 @@ void Service::Routes() {
     }
     WebhookRequest wr;
     wr.body = body;
-    for (const auto& [k, v] : req.headers) {
-      std::string lower = k;
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      wr.headers[lower] = v;
-    }
+    for (const auto& [k, v] : req.headers) wr.headers[AsciiLower(k)] = v;
     wr.now = std::chrono::system_clock::now();
     if (Status s = it->second->VerifyWebhook(wr); !s.ok()) {
       spdlog::warn("webhook {}: rejected: {}", source, s.message());

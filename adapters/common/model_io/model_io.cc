@@ -4,15 +4,10 @@
 #include <optional>
 
 #include "common/model_io/json_schema.h"
+#include "deskpilot/text.h"
 
 namespace deskpilot {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Lower-case with every run of whitespace turned into one space: a copied sentence
 // still matches when the model re-wraps it.
@@ -59,7 +54,7 @@ std::string NeutraliseDelimiters(std::string_view text) {
       if (j < text.size() && text[j] == '/') ++j;
       size_t k = j;
       while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
-      const std::string name = Lower(text.substr(j, k - j));
+      const std::string name = AsciiLower(text.substr(j, k - j));
       bool reserved = false;
       for (const auto& t : DataBlockTags()) reserved = reserved || name == t;
       if (reserved) {
@@ -138,7 +133,7 @@ Result<nlohmann::json> ParseModelJson(std::string_view text) {
 
 bool RepeatsInstructions(std::string_view output, std::string_view canary, std::string_view system_prompt) {
   const std::string out = Collapse(output);
-  if (!canary.empty() && out.find(Lower(canary)) != std::string::npos) return true;
+  if (!canary.empty() && out.find(AsciiLower(canary)) != std::string::npos) return true;
   // Sentences end at '.', '!', '?' or a line break; short ones ("Be concise.") are
   // too common to prove anything.
   std::string sentence;

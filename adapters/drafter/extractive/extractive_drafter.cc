@@ -7,6 +7,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
 
@@ -18,12 +20,6 @@ constexpr double kSecondaryPassageRatio = 0.8;
 constexpr int kMinGroundingOverlap = 2;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool IsStopWord(std::string_view w) {
   static const std::unordered_set<std::string_view> kWords = {
@@ -90,7 +86,7 @@ std::vector<std::string> Sentences(std::string_view text) {
   std::vector<std::string> out;
   std::string current;
   auto emit = [&] {
-    std::string_view t = Trim(current);
+    std::string_view t = TrimAsciiSpace(current);
     if (!t.empty()) out.emplace_back(t);
     current.clear();
   };
@@ -110,7 +106,7 @@ std::vector<std::string> Sentences(std::string_view text) {
 // The requester's first name, reduced to characters that cannot carry markup or links;
 // "" when nothing name-like is left (an email address, a placeholder, digits).
 std::string FirstName(std::string_view full_name) {
-  std::string_view name = Trim(full_name);
+  std::string_view name = TrimAsciiSpace(full_name);
   name = name.substr(0, name.find_first_of(" \t"));
   if (name.empty() || name.size() > 40) return "";
   for (char c : name) {

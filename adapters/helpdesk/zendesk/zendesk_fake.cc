@@ -17,6 +17,7 @@
 #include <httplib.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/text.h"
 
 namespace deskpilot {
 namespace {
@@ -90,12 +91,6 @@ std::optional<int64_t> ParseTime(const std::string& s) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
-
 std::string Slug(const std::string& title) {
   std::string out;
   for (char c : title) {
@@ -139,7 +134,7 @@ bool MatchesTerm(const json& t, const std::string& term) {
           if (tag == value) return true;
         return false;
       }
-      if (key == "status") return compare(StatusRank(t.value("status", "")), StatusRank(Lower(value)));
+      if (key == "status") return compare(StatusRank(t.value("status", "")), StatusRank(AsciiLower(value)));
       const auto want = ParseTime(value);
       const auto have = ParseTime(t.value(key + "_at", ""));
       if (!want || !have) return false;
@@ -149,8 +144,8 @@ bool MatchesTerm(const json& t, const std::string& term) {
     }
   }
   // Anything else is free text over subject and description.
-  const std::string text = Lower(t.value("subject", "") + " " + t.value("description", ""));
-  return text.find(Lower(term)) != std::string::npos;
+  const std::string text = AsciiLower(t.value("subject", "") + " " + t.value("description", ""));
+  return text.find(AsciiLower(term)) != std::string::npos;
 }
 
 // The user a request authenticated as (set by the gate, read by handlers on the same
@@ -462,7 +457,7 @@ struct ZendeskFake::Impl {
     // Help Center articles of one locale, drafts included (the API user is an agent).
     server.Get(R"(/api/v2/help_center/([A-Za-z-]+)/articles(?:\.json)?)", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
-      const std::string locale = Lower(req.matches[1]);
+      const std::string locale = AsciiLower(req.matches[1].str());
       std::optional<int64_t> since;
       std::string extra;
       if (req.has_param("start_time")) {
@@ -476,7 +471,7 @@ struct ZendeskFake::Impl {
       }
       std::vector<json> list;
       for (const auto& [id, a] : articles) {
-        if (archived.count(id) || Lower(a.value("locale", "")) != locale) continue;
+        if (archived.count(id) || AsciiLower(a.value("locale", "")) != locale) continue;
         if (since && ParseTime(a.value("updated_at", "")).value_or(0) < *since) continue;
         list.push_back(a);
       }

@@ -6,15 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // The `error` object both APIs return: OpenAI {"error": {"message", "type", "code"}},
 // Anthropic {"type": "error", "error": {"type", "message", "details"?}}.
@@ -48,7 +45,7 @@ ApiError ParseApiError(const std::string& body) {
 
 bool IsSpendLimit(int status, const ApiError& e) {
   if (status == 402) return true;
-  const std::string text = Lower(e.type + " " + e.code + " " + e.details + " " + e.message);
+  const std::string text = AsciiLower(e.type + " " + e.code + " " + e.details + " " + e.message);
   static const char* const kMarkers[] = {"insufficient_quota", "billing", "credit balance",
                                          "spend limit", "spend_limit", "quota exceeded"};
   for (const char* m : kMarkers)

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <unordered_map>
 
+#include "deskpilot/text.h"
 #include "retriever/fts5/kb_text.h"
 
 namespace deskpilot::kb {
@@ -15,18 +16,6 @@ constexpr size_t kMaxGreetingChars = 40;
 constexpr int kMaxSignOffNameWords = 3;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::vector<std::string_view> Words(std::string_view s) {
   std::vector<std::string_view> words;
@@ -51,7 +40,7 @@ constexpr std::array<std::string_view, 22> kSignOffs = {
 // "Thanks, Dana", "Best regards," "Thank you!", "Cheers Tom": a sign-off phrase, then at
 // most a short name. "Thanks for the quick help with my refund" is content, not a sign-off.
 bool IsSignOff(std::string_view sentence) {
-  const std::string lower = Lower(Trim(sentence));
+  const std::string lower = AsciiLower(TrimAsciiSpace(sentence));
   for (std::string_view phrase : kSignOffs) {
     if (!lower.starts_with(phrase)) continue;
     if (phrase == "sent from my") return true;
@@ -67,7 +56,7 @@ bool IsSignOff(std::string_view sentence) {
     if (words > static_cast<size_t>(kMaxSignOffNameWords)) return false;
     if (punctuated) return true;
     // Unpunctuated ("Cheers Tom"): only a capitalised name counts, so "best price" stays.
-    std::string_view original = Trim(sentence).substr(phrase.size());
+    std::string_view original = TrimAsciiSpace(sentence).substr(phrase.size());
     for (std::string_view w : Words(original)) {
       if (!std::isupper(static_cast<unsigned char>(w.front()))) return false;
     }
@@ -77,7 +66,7 @@ bool IsSignOff(std::string_view sentence) {
 }
 
 bool StartsQuotedThread(std::string_view line) {
-  const std::string lower = Lower(line);
+  const std::string lower = AsciiLower(line);
   if (lower.starts_with("on ") && lower.ends_with("wrote:")) return true;
   if (lower.find("original message") != std::string::npos && lower.starts_with("--")) return true;
   return lower.starts_with("from:");
@@ -87,7 +76,7 @@ bool StartsQuotedThread(std::string_view line) {
 std::string_view StripGreeting(std::string_view text) {
   static constexpr std::array<std::string_view, 9> kGreetings = {
       "good morning", "good afternoon", "good evening", "greetings", "hello", "hiya", "hey", "dear", "hi"};
-  const std::string lower = Lower(text.substr(0, kMaxGreetingChars + 1));
+  const std::string lower = AsciiLower(text.substr(0, kMaxGreetingChars + 1));
   for (std::string_view g : kGreetings) {
     if (!lower.starts_with(g)) continue;
     if (lower.size() > g.size() && std::isalnum(static_cast<unsigned char>(lower[g.size()]))) return text;  // "history"
@@ -153,11 +142,11 @@ std::string CleanTicketText(std::string_view text) {
   while (pos <= text.size()) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = Trim(text.substr(pos, eol - pos));
+    std::string_view line = TrimAsciiSpace(text.substr(pos, eol - pos));
     pos = eol + 1;
     if (line.empty() || line.front() == '>') continue;
     if (line == "--" || line == "__") break;  // signature delimiter
-    const bool has_content = !Trim(kept).empty();
+    const bool has_content = !TrimAsciiSpace(kept).empty();
     if (has_content && StartsQuotedThread(line)) break;
     if (IsSignOff(line)) {
       // A sign-off ends the message; what follows is a name, title or phone number.
@@ -167,10 +156,10 @@ std::string CleanTicketText(std::string_view text) {
     kept += line;
     kept += '\n';
   }
-  std::string_view body = Trim(StripGreeting(Trim(kept)));
+  std::string_view body = TrimAsciiSpace(StripGreeting(TrimAsciiSpace(kept)));
   // "... when should it arrive? Thanks, Dana" on one line.
   const size_t last = LastSentenceStart(body);
-  if (last > 0 && IsSignOff(body.substr(last))) body = Trim(body.substr(0, last));
+  if (last > 0 && IsSignOff(body.substr(last))) body = TrimAsciiSpace(body.substr(0, last));
 
   std::string out;
   size_t i = 0;
@@ -191,7 +180,7 @@ std::vector<QueryTerm> QueryTerms(std::string_view query) {
   std::string_view subject;
   std::string_view body = query;
   const size_t newline = query.find('\n');
-  if (newline != std::string_view::npos && !Trim(query.substr(newline + 1)).empty()) {
+  if (newline != std::string_view::npos && !TrimAsciiSpace(query.substr(newline + 1)).empty()) {
     subject = query.substr(0, newline);
     body = query.substr(newline + 1);
   }

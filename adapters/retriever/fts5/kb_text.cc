@@ -5,22 +5,12 @@
 #include <cstdint>
 #include <unordered_set>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot::kb {
 namespace {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string ToLowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool StartsWithNoCase(std::string_view s, size_t pos, std::string_view prefix) {
   if (s.size() - pos < prefix.size()) return false;
@@ -110,7 +100,7 @@ std::string CleanInline(std::string_view s) {
         const size_t paren = s.find(')', close + 2);
         if (paren != std::string_view::npos) {
           std::string_view label = s.substr(open + 1, close - open - 1);
-          std::string_view target = Trim(s.substr(close + 2, paren - close - 2));
+          std::string_view target = TrimAsciiSpace(s.substr(close + 2, paren - close - 2));
           out += label;
           if (!image && (target.starts_with("http://") || target.starts_with("https://"))) {
             out += " (";
@@ -156,9 +146,9 @@ int HeadingLevel(std::string_view line, std::string_view* text) {
   int level = 0;
   while (level < static_cast<int>(line.size()) && line[level] == '#') ++level;
   if (level == 0 || level > 6 || level >= static_cast<int>(line.size()) || line[level] != ' ') return 0;
-  std::string_view t = Trim(line.substr(level));
+  std::string_view t = TrimAsciiSpace(line.substr(level));
   while (!t.empty() && t.back() == '#') t.remove_suffix(1);  // closing "##" is decoration
-  *text = Trim(t);
+  *text = TrimAsciiSpace(t);
   return level;
 }
 
@@ -186,7 +176,7 @@ std::vector<Section> ParseSections(std::string_view text) {
     paragraph.clear();
   };
   for (std::string_view raw : SplitLines(text)) {
-    std::string_view line = Trim(raw);
+    std::string_view line = TrimAsciiSpace(raw);
     if (line.starts_with("```") || line.starts_with("~~~")) {
       flush();
       in_fence = !in_fence;
@@ -224,7 +214,7 @@ std::vector<Section> ParseSections(std::string_view text) {
       flush();
       line = line.substr(item);
     } else if (line.starts_with('>')) {
-      line = Trim(line.substr(1));
+      line = TrimAsciiSpace(line.substr(1));
     }
     if (!paragraph.empty()) paragraph += ' ';
     paragraph += line;
@@ -407,18 +397,18 @@ MarkdownMeta ParseMarkdownMeta(std::string_view text) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM from editors
   std::string_view body = text;
   std::vector<std::string_view> lines = SplitLines(body);
-  if (!lines.empty() && Trim(lines[0]) == "---") {
+  if (!lines.empty() && TrimAsciiSpace(lines[0]) == "---") {
     size_t offset = lines[0].size() + 1;
     for (size_t i = 1; i < lines.size(); ++i) {
       const size_t line_end = offset + lines[i].size() + 1;
-      std::string_view line = Trim(lines[i]);
+      std::string_view line = TrimAsciiSpace(lines[i]);
       if (line == "---") {
         body = body.substr(std::min(line_end, body.size()));
         break;
       }
       if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-        std::string key = ToLowerAscii(Trim(line.substr(0, colon)));
-        std::string_view value = Trim(line.substr(colon + 1));
+        std::string key = AsciiLower(TrimAsciiSpace(line.substr(0, colon)));
+        std::string_view value = TrimAsciiSpace(line.substr(colon + 1));
         if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
           value = value.substr(1, value.size() - 2);
         }
@@ -438,7 +428,7 @@ MarkdownMeta ParseMarkdownMeta(std::string_view text) {
   if (meta.title.empty()) {
     bool in_fence = false;
     for (std::string_view raw : SplitLines(body)) {
-      std::string_view line = Trim(raw);
+      std::string_view line = TrimAsciiSpace(raw);
       if (line.starts_with("```") || line.starts_with("~~~")) in_fence = !in_fence;
       std::string_view heading;
       if (!in_fence && HeadingLevel(line, &heading) == 1) {
@@ -549,7 +539,7 @@ HtmlDoc HtmlToMarkdown(std::string_view html) {
     size_t name_start = i + (closing ? 2 : 1);
     size_t name_end = name_start;
     while (name_end < end && std::isalnum(static_cast<unsigned char>(html[name_end]))) ++name_end;
-    const std::string name = ToLowerAscii(html.substr(name_start, name_end - name_start));
+    const std::string name = AsciiLower(html.substr(name_start, name_end - name_start));
     i = end + 1;
     if (!closing && IsSkippedElement(name) && html[end - 1] != '/') {
       i = SkipPastClose(html, i, name);
@@ -580,7 +570,7 @@ HtmlDoc HtmlToMarkdown(std::string_view html) {
   std::string body;
   bool last_blank = true;
   for (std::string_view line : SplitLines(out)) {
-    line = Trim(line);
+    line = TrimAsciiSpace(line);
     if (line.empty()) {
       if (!last_blank) body += '\n';
       last_blank = true;
@@ -600,7 +590,7 @@ std::vector<std::string> SplitSentences(std::string_view text) {
   std::vector<std::string> out;
   std::string current;
   auto emit = [&] {
-    std::string_view t = Trim(current);
+    std::string_view t = TrimAsciiSpace(current);
     if (!t.empty()) out.emplace_back(t);
     current.clear();
   };
@@ -620,7 +610,7 @@ std::vector<std::string> SplitSentences(std::string_view text) {
     if (c == '.') {
       size_t word_start = current.find_last_of(" \t(", current.size() - 2);
       word_start = word_start == std::string::npos ? 0 : word_start + 1;
-      std::string word = ToLowerAscii(std::string_view(current).substr(word_start));
+      std::string word = AsciiLower(std::string_view(current).substr(word_start));
       while (!word.empty() && word.back() == '.') word.pop_back();
       if (kAbbreviations.contains(word)) continue;
     }

@@ -1,0 +1,18 @@
+// Byte-level ASCII helpers shared by the core and the adapters. They never change a byte
+// >= 0x80 and never change the length, so UTF-8 text keeps its byte offsets (redaction and
+// search map positions found in the lowered text back onto the original), and they do
+// not depend on the C locale.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace deskpilot {
+
+// 'A'..'Z' → 'a'..'z'; every other byte as it is.
+std::string AsciiLower(std::string_view s);
+
+// `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
+std::string_view TrimAsciiSpace(std::string_view s);
+
+}  // namespace deskpilot

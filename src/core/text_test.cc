@@ -1,0 +1,25 @@
+#include "deskpilot/text.h"
+
+#include <gtest/gtest.h>
+
+namespace deskpilot {
+namespace {
+
+TEST(AsciiLower, LowersAsciiLettersOnlyAndKeepsTheLength) {
+  EXPECT_EQ(AsciiLower("Hello WORLD 42 [Z]@"), "hello world 42 [z]@");
+  // UTF-8 bytes are left alone: "ÄÖ" keeps its two-byte sequences and offsets.
+  const std::string utf8 = "\xC3\x84\xC3\x96 Straße";
+  EXPECT_EQ(AsciiLower(utf8), "\xC3\x84\xC3\x96 stra\xC3\x9F" "e");
+  EXPECT_EQ(AsciiLower(utf8).size(), utf8.size());
+  EXPECT_EQ(AsciiLower(""), "");
+}
+
+TEST(TrimAsciiSpace, TrimsEveryAsciiWhitespaceAtBothEndsOnly) {
+  EXPECT_EQ(TrimAsciiSpace(" \t\r\n\v\fa b\t \n"), "a b");
+  EXPECT_EQ(TrimAsciiSpace("   "), "");
+  EXPECT_EQ(TrimAsciiSpace("x"), "x");
+  EXPECT_EQ(TrimAsciiSpace("\xC2\xA0x"), "\xC2\xA0x");  // a UTF-8 no-break space is not ASCII space
+}
+
+}  // namespace
+}  // namespace deskpilot
