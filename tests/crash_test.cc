@@ -18,7 +18,6 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
-#include "helpdesk/sandbox/sandbox_server.h"
 
 namespace deskpilot {
 namespace {
@@ -42,57 +41,26 @@ class CrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
-    dir_ = fs::temp_directory_path() / ("deskpilot-crash-" + RandomHex(6));
-    fs::create_directories(dir_);
-    secret_ = RandomHex(16);
-    token_ = RandomHex(16);
-    SandboxOptions so;
-    so.db_path = (dir_ / "sandbox.db").string();
-    so.webhook_secret = secret_;
-    so.api_token = token_;
-    sandbox_ = std::make_unique<SandboxServer>(so);
-    ASSERT_TRUE(sandbox_->Start().ok());
-    db_ = (dir_ / "deskpilot.db").string();
-    config_ = (dir_ / "deskpilot.toml").string();
+    ASSERT_TRUE(desk_.started());
     // A 1 s lease brings a killed worker's job back quickly; 2 workers so two jobs can
     // be in flight when the kill lands.
-    std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\n"
-                           << "[storage]\npath = \"" << db_ << "\"\n"
-                           << "[workers]\nthreads = 2\nlease_seconds = 1\npoll_ms = 50\n"
-                           << "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\n"
-                           << "base_url = \"http://127.0.0.1:" << sandbox_->port() << "\"\n"
-                           << "api_token_env = \"CRASH_API_TOKEN\"\nwebhook_secret_env = \"CRASH_WEBHOOK_SECRET\"\n"
-                           << "[policy]\nmode = \"assist\"\n";
-    env_ = {"CRASH_API_TOKEN=" + token_, "CRASH_WEBHOOK_SECRET=" + secret_};
+    config_ = desk_.WriteConfig("[workers]\nthreads = 2\nlease_seconds = 1\npoll_ms = 50\n"
+                                "[policy]\nmode = \"assist\"\n");
   }
   void TearDown() override {
-    if (sandbox_) sandbox_->Stop();
-    if (!HasFailure()) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    } else {
-      std::cerr << "kept for inspection: " << dir_ << "\n";
-    }
-  }
-
-  httplib::Client Sandbox() {
-    httplib::Client c("127.0.0.1", sandbox_->port());
-    c.set_bearer_token_auth(token_.c_str());
-    return c;
+    if (HasFailure()) desk_.Keep();
   }
 
   std::unique_ptr<th::Process> Start(const std::string& failpoints) {
-    std::vector<std::string> env = env_;
+    std::vector<std::string> env = desk_.Env();
     if (!failpoints.empty()) env.push_back("DESKPILOT_FAILPOINTS=" + failpoints);
-    return std::make_unique<th::Process>(
-        std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_}, env,
-        (dir_ / ("serve-" + std::to_string(++starts_) + ".log")).string());
+    return std::make_unique<th::Process>(std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_},
+                                         env, desk_.Path("serve-" + std::to_string(++starts_) + ".log"));
   }
 
-  fs::path dir_;
-  std::string secret_, token_, db_, config_;
-  std::vector<std::string> env_;
-  std::unique_ptr<SandboxServer> sandbox_;
+  th::SandboxDesk desk_{"crash"};
+  const std::string db_ = desk_.db();
+  std::string config_;
   int starts_ = 0;
 };
 
@@ -100,7 +68,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   // --- the tickets and the events the vendor will deliver (one event per ticket) ---
   std::vector<Delivery> deliveries;
   {
-    auto c = Sandbox();
+    auto c = desk_.Client();
     for (int i = 0; i < kTickets; ++i) {
       json t = {{"subject", "Order " + std::to_string(10000 + i) + " has not arrived"},
                 {"description", "Hello, my order " + std::to_string(10000 + i) +
@@ -134,7 +102,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
             std::this_thread::sleep_for(5ms);
             continue;
           }
-          auto res = th::PostSigned(p, "desk", deliveries[i].body, secret_);
+          auto res = th::PostSigned(p, "desk", deliveries[i].body, desk_.secret());
           if (res && (res->status == 202 || res->status == 200)) {
             std::lock_guard lock(mu);
             deliveries[i].status = res->status;
@@ -237,7 +205,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   }
 
   // --- exactly one write-back per event at the help desk ---
-  auto c = Sandbox();
+  auto c = desk_.Client();
   int notes_total = 0;
   for (const auto& d : deliveries) {
     auto res = c.Get(("/api/tickets/" + d.ticket_id + "/comments").c_str());

@@ -11,6 +11,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -24,6 +27,7 @@
 #include <httplib.h>
 
 #include "deskpilot/crypto.h"
+#include "helpdesk/sandbox/sandbox_server.h"
 
 namespace deskpilot::testing_harness {
 
@@ -193,5 +197,75 @@ inline std::map<std::string, int> JobStates(const std::string& db_path) {
     for (const auto& r : *rows) out[r[0]] = std::stoi(r[1]);
   return out;
 }
+
+// What the tests that run `deskpilot serve` against the sandbox share: a fresh temporary
+// directory, the sandbox help desk started in it with a random API token and webhook
+// secret, and the start of a config pointing at both. A test appends its own sections
+// ([workers], [policy], ...) to Config() and starts the binary with Env(). The directory
+// is removed at the end, or kept (and named on stderr) when Keep() was called.
+class SandboxDesk {
+ public:
+  explicit SandboxDesk(const std::string& name)
+      : dir_(std::filesystem::temp_directory_path() / ("deskpilot-" + name + "-" + RandomHex(6))),
+        secret_(RandomHex(16)),
+        token_(RandomHex(16)) {
+    std::filesystem::create_directories(dir_);
+    SandboxOptions so;
+    so.db_path = (dir_ / "sandbox.db").string();
+    so.webhook_secret = secret_;
+    so.api_token = token_;
+    sandbox_ = std::make_unique<SandboxServer>(so);
+    started_ = sandbox_->Start().ok();
+  }
+  ~SandboxDesk() {
+    sandbox_->Stop();
+    std::error_code ec;
+    if (keep_) std::cerr << "kept for inspection: " << dir_ << "\n";
+    else std::filesystem::remove_all(dir_, ec);
+  }
+  SandboxDesk(const SandboxDesk&) = delete;
+  SandboxDesk& operator=(const SandboxDesk&) = delete;
+
+  bool started() const { return started_; }
+  void Keep() { keep_ = true; }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string Path(const std::string& file) const { return (dir_ / file).string(); }
+  std::string db() const { return Path("deskpilot.db"); }
+  std::string sandbox_db() const { return Path("sandbox.db"); }
+  const std::string& secret() const { return secret_; }
+  const std::string& token() const { return token_; }
+  SandboxServer& sandbox() { return *sandbox_; }
+
+  // [server] on a free port, [storage] at db(), and the [[helpdesk]] "desk" at the sandbox
+  // with its secrets in the variables Env() sets.
+  std::string Config() const {
+    return "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" + db() +
+           "\"\n[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\nbase_url = \"http://127.0.0.1:" +
+           std::to_string(sandbox_->port()) +
+           "\"\napi_token_env = \"DESK_API_TOKEN\"\nwebhook_secret_env = \"DESK_WEBHOOK_SECRET\"\n";
+  }
+  // Writes Config() + `sections` to deskpilot.toml and returns its path.
+  std::string WriteConfig(const std::string& sections) const {
+    const std::string path = Path("deskpilot.toml");
+    std::ofstream(path) << Config() << sections;
+    return path;
+  }
+  std::vector<std::string> Env() const {
+    return {"DESK_API_TOKEN=" + token_, "DESK_WEBHOOK_SECRET=" + secret_};
+  }
+  // The sandbox's REST API, authenticated.
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", sandbox_->port());
+    c.set_bearer_token_auth(token_.c_str());
+    return c;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::string secret_, token_;
+  std::unique_ptr<SandboxServer> sandbox_;
+  bool started_ = false;
+  bool keep_ = false;
+};
 
 }  // namespace deskpilot::testing_harness

@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
-#include "helpdesk/sandbox/sandbox_server.h"
 
 namespace deskpilot {
 namespace {
@@ -32,42 +31,16 @@ class IdempotencyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
-    dir_ = fs::temp_directory_path() / ("deskpilot-idem-" + RandomHex(6));
-    fs::create_directories(dir_);
-    secret_ = RandomHex(16);
-    token_ = RandomHex(16);
-    SandboxOptions so;
-    so.db_path = (dir_ / "sandbox.db").string();
-    so.webhook_secret = secret_;
-    so.api_token = token_;
-    sandbox_ = std::make_unique<SandboxServer>(so);
-    ASSERT_TRUE(sandbox_->Start().ok());
-    db_ = (dir_ / "deskpilot.db").string();
-    const std::string config = (dir_ / "deskpilot.toml").string();
-    std::ofstream(config) << "[server]\nlisten = \"127.0.0.1:0\"\n"
-                          << "[storage]\npath = \"" << db_ << "\"\n"
-                          << "[workers]\nthreads = 4\npoll_ms = 50\n"
-                          << "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\n"
-                          << "base_url = \"http://127.0.0.1:" << sandbox_->port() << "\"\n"
-                          << "api_token_env = \"IDEM_API_TOKEN\"\nwebhook_secret_env = \"IDEM_WEBHOOK_SECRET\"\n"
-                          << "[policy]\nmode = \"assist\"\n";
+    ASSERT_TRUE(desk_.started());
+    const std::string config =
+        desk_.WriteConfig("[workers]\nthreads = 4\npoll_ms = 50\n[policy]\nmode = \"assist\"\n");
     proc_ = std::make_unique<th::Process>(std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config},
-                                          std::vector<std::string>{"IDEM_API_TOKEN=" + token_,
-                                                                   "IDEM_WEBHOOK_SECRET=" + secret_},
-                                          (dir_ / "serve.log").string());
+                                          desk_.Env(), desk_.Path("serve.log"));
     port_ = proc_->WaitForPort(60s);
     ASSERT_GT(port_, 0) << proc_->Log();
   }
   void TearDown() override {
     proc_.reset();  // SIGKILL + reap if a test left it running
-    if (sandbox_) sandbox_->Stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  httplib::Client Sandbox() {
-    httplib::Client c("127.0.0.1", sandbox_->port());
-    c.set_bearer_token_auth(token_.c_str());
-    return c;
   }
 
   struct Answer {
@@ -84,7 +57,7 @@ class IdempotencyTest : public ::testing::Test {
       threads.emplace_back([&] {
         for (size_t k; (k = next.fetch_add(1)) < order.size();) {
           const int i = order[k];
-          auto res = th::PostSigned(port_, "desk", bodies[i], secret_);
+          auto res = th::PostSigned(port_, "desk", bodies[i], desk_.secret());
           Answer a;
           if (res) {
             a.status = res->status;
@@ -110,9 +83,8 @@ class IdempotencyTest : public ::testing::Test {
     return false;
   }
 
-  fs::path dir_;
-  std::string secret_, token_, db_;
-  std::unique_ptr<SandboxServer> sandbox_;
+  th::SandboxDesk desk_{"idem"};
+  const std::string db_ = desk_.db();
   std::unique_ptr<th::Process> proc_;
   int port_ = 0;
 };
@@ -120,7 +92,7 @@ class IdempotencyTest : public ::testing::Test {
 TEST_F(IdempotencyTest, ReplayedDeliveriesMakeOneJobAndOneWriteEach) {
   std::vector<std::string> bodies, tickets;
   {
-    auto c = Sandbox();
+    auto c = desk_.Client();
     for (int i = 0; i < kEvents; ++i) {
       json t = {{"subject", "Cannot log in " + std::to_string(i)},
                 {"description", "The password reset email never arrives, I tried three times."},
@@ -178,7 +150,7 @@ TEST_F(IdempotencyTest, ReplayedDeliveriesMakeOneJobAndOneWriteEach) {
   ASSERT_TRUE(count.has_value());
   EXPECT_EQ((*count)[0][0], std::to_string(kEvents));
 
-  auto c = Sandbox();
+  auto c = desk_.Client();
   for (const auto& id : tickets) {
     auto res = c.Get(("/api/tickets/" + id + "/comments").c_str());
     ASSERT_TRUE(res && res->status == 200);
