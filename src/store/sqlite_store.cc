@@ -7,7 +7,9 @@
 // Several processes (serve plus a CLI) may share the file: every multi-statement change
 // runs in BEGIN IMMEDIATE and every single-statement change is atomic by itself.
 // Enqueue additionally batches concurrent callers into one transaction (group commit),
-// because with synchronous=FULL the fsync per commit, not the insert, bounds the ack rate.
+// because with synchronous=FULL the fsync per commit, not the insert, bounds the ack rate,
+// and its committer takes mu_ ahead of background work (PriorityMutex: an ack waits for
+// at most one worker operation, however fast the workers relock).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -20,6 +22,7 @@
 #include "deskpilot/store.h"
 #include "store/audit_chain.h"
 #include "store/migrations.h"
+#include "store/priority_mutex.h"
 #include "store/sqlite_store.h"
 #include "store/sqlite_db.h"
 
@@ -129,13 +132,18 @@ class SqliteStore final : public Store {
     // Group commit: one fsync costs about as much as ~20 inserts, so callers that arrive
     // while a commit is in flight are batched into the next transaction. The first
     // waiter that finds no commit running becomes the committer; a lone caller commits
-    // at once, so there is no added latency without concurrency.
-    EnqueueWaiter self{&job, now_ms};
+    // at once, so there is no added latency without concurrency. Each waiter sleeps on
+    // its own condition variable and is woken only when its batch is committed or when
+    // it is chosen as the next committer: with one shared variable every commit woke
+    // every waiting HTTP thread, and most went straight back to sleep.
+    EnqueueWaiter self;
+    self.job = &job;
+    self.now_ms = now_ms;
     std::unique_lock lock(group_mu_);
     pending_.push_back(&self);
     while (!self.done) {
       if (committing_) {
-        group_cv_.wait(lock);
+        self.wake.wait(lock);
         continue;
       }
       committing_ = true;
@@ -144,15 +152,19 @@ class SqliteStore final : public Store {
       lock.unlock();
       CommitBatch(batch);
       lock.lock();
-      for (EnqueueWaiter* waiter : batch) waiter->done = true;
       committing_ = false;
       ++stats_.batches;
       stats_.enqueues += static_cast<int64_t>(batch.size());
       stats_.largest_batch = std::max<int64_t>(stats_.largest_batch,
                                                static_cast<int64_t>(batch.size()));
-      // Wakes this batch's callers and lets one of the callers that queued meanwhile
-      // become the next committer.
-      group_cv_.notify_all();
+      // Wakes this batch's callers and one caller that queued meanwhile, to become the
+      // next committer. Under group_mu_: a woken waiter returns and destroys its
+      // condition variable as soon as it can take the lock.
+      for (EnqueueWaiter* waiter : batch) {
+        waiter->done = true;
+        if (waiter != &self) waiter->wake.notify_one();
+      }
+      if (!pending_.empty()) pending_.front()->wake.notify_one();
     }
     return std::move(self.result);
   }
@@ -551,17 +563,18 @@ class SqliteStore final : public Store {
 
   // One caller of Enqueue waiting for its row to be committed.
   struct EnqueueWaiter {
-    const NewJob* job;
-    int64_t now_ms;
+    const NewJob* job = nullptr;
+    int64_t now_ms = 0;
     Result<EnqueueResult> result = Status::Internal("enqueue: batch not run");
     bool done = false;  // guarded by group_mu_
+    std::condition_variable wake;  // waited on with group_mu_
   };
 
   // Inserts every waiter's job in one BEGIN IMMEDIATE ... COMMIT. Results become visible
   // to callers only after the commit; if anything fails, the whole transaction rolls back
   // and every caller gets the error, so none of them acknowledges its webhook.
   void CommitBatch(const std::vector<EnqueueWaiter*>& batch) {
-    std::lock_guard lock(mu_);
+    UrgentLock lock(mu_);
     std::vector<EnqueueResult> results;
     Status status = [&]() -> Status {
       // Caught here, not by the callers: an exception escaping the committer would leave
@@ -624,11 +637,10 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const StoreOptions options_;
-  std::mutex mu_;
+  PriorityMutex mu_;  // CommitBatch locks it urgently, every other method normally
   std::unique_ptr<sqlite::Connection> db_;  // guarded by mu_
   // Group commit of Enqueue. Lock order: group_mu_ is never held while taking mu_.
   std::mutex group_mu_;
-  std::condition_variable group_cv_;
   std::vector<EnqueueWaiter*> pending_;  // callers not yet in a batch
   bool committing_ = false;              // a batch is being committed
   GroupCommitStats stats_;
