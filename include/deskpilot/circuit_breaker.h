@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "deskpilot/status.h"
@@ -28,6 +29,11 @@ class CircuitBreaker {
   // resets) count; a 4xx answer proves the upstream is up, and a 429 is neither a
   // failure nor a success (it is honoured through Retry-After instead).
   void Record(const Status& outcome, Clock::time_point now = Clock::now());
+
+  // How long calls will still be refused without a probe (the circuit is open and its
+  // open_for has not passed); nullopt when a call may go ahead or a probe is due. Unlike
+  // Allow, it changes nothing, so an idle worker can ask before leasing work.
+  std::optional<std::chrono::milliseconds> RefusingFor(Clock::time_point now = Clock::now()) const;
 
   State state() const;
   const std::string& upstream() const { return upstream_; }

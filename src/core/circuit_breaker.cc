@@ -54,6 +54,12 @@ void CircuitBreaker::Record(const Status& outcome, Clock::time_point now) {
   }
 }
 
+std::optional<std::chrono::milliseconds> CircuitBreaker::RefusingFor(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  if (state_ != State::kOpen || now - opened_at_ >= open_for_) return std::nullopt;
+  return std::chrono::ceil<std::chrono::milliseconds>(opened_at_ + open_for_ - now);
+}
+
 CircuitBreaker::State CircuitBreaker::state() const {
   std::lock_guard lock(mu_);
   return state_;

@@ -27,6 +27,24 @@ TEST(CircuitBreaker, OpensAfterConsecutiveTransientFailuresAndDefers) {
   EXPECT_EQ(*refused.retry_after(), 8000ms);
 }
 
+TEST(CircuitBreaker, RefusingForSaysHowLongAnOpenCircuitStaysShutWithoutChangingIt) {
+  CircuitBreaker cb("vendor", 1, 10s);
+  Clock::time_point t0{};
+  EXPECT_FALSE(cb.RefusingFor(t0).has_value()) << "closed: calls may go ahead";
+  cb.Record(Status::Unavailable("503"), t0);
+  ASSERT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+  EXPECT_EQ(cb.RefusingFor(t0 + 3s), 7000ms);
+  EXPECT_EQ(cb.RefusingFor(t0 + 3s), 7000ms) << "asking is not a call";
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+  // Once open_for has passed a probe is due: nothing to wait for, even before Allow
+  // has moved the circuit to half-open.
+  EXPECT_FALSE(cb.RefusingFor(t0 + 10s).has_value());
+  ASSERT_TRUE(cb.Allow(t0 + 10s).ok());  // the probe
+  EXPECT_FALSE(cb.RefusingFor(t0 + 10s).has_value()) << "half-open is not open";
+  cb.Record(Status::Unavailable("503"), t0 + 11s);
+  EXPECT_EQ(cb.RefusingFor(t0 + 11s), 10000ms) << "a failed probe opens it for open_for again";
+}
+
 TEST(CircuitBreaker, SuccessAndPermanentErrorsResetTheCount) {
   CircuitBreaker cb("vendor", 2, 10s);
   Clock::time_point t0{};

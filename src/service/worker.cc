@@ -1,6 +1,7 @@
 #include "service/worker.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -156,6 +157,16 @@ void WorkerPool::Loop(int index) {
   const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
   while (!stopping_) {
     last_beat_ms_ = NowMs();
+    if (auto pause = AllDesksRefusingFor()) {
+      // Every desk is down: a leased job could only be put back (a lease and a release,
+      // two commits, per job and per probe interval, for nothing, beside the webhook
+      // acks that need the store). Sleep until the first circuit lets a probe through;
+      // new webhooks do not end the pause, they queue up for after it.
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::min(*pause, std::chrono::milliseconds(c_->config.workers.poll_ms)),
+                   [&] { return stopping_.load(); });
+      continue;
+    }
     uint64_t seen;
     {
       std::lock_guard lock(mu_);
@@ -176,6 +187,16 @@ void WorkerPool::Loop(int index) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ || wakeups_ != seen; });
   }
+}
+
+std::optional<std::chrono::milliseconds> WorkerPool::AllDesksRefusingFor() const {
+  std::optional<std::chrono::milliseconds> shortest;
+  for (const auto& [name, breaker] : breakers_) {
+    auto refusing = breaker->RefusingFor();
+    if (!refusing) return std::nullopt;
+    shortest = shortest ? std::min(*shortest, *refusing) : *refusing;
+  }
+  return shortest;  // nullopt without any desk
 }
 
 void WorkerPool::Audit(JobWrites& writes, const Job& job, const std::string& stage, const std::string& outcome,

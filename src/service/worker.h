@@ -4,7 +4,9 @@
 // that already shows part of our own write.
 //
 // Each help desk has a circuit breaker: once it opens, that desk's jobs are put back
-// (Store::Release) without using an attempt, so an outage never dead-letters a backlog.
+// (Store::Release) without using an attempt, so an outage never dead-letters a backlog;
+// while every desk's circuit is open the workers lease nothing and sleep until a probe
+// is due.
 //
 // A job's audit rows and cache entries are collected (Store JobWrites) and committed
 // with its write plan or its final transition: a job that writes back costs three
@@ -18,10 +20,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,6 +73,9 @@ class WorkerPool {
 
   void Loop(int index);
   void HeartbeatLoop();
+  // While every help desk's circuit is open: how long until the first one lets a probe
+  // through. nullopt when some desk takes calls (or none is configured).
+  std::optional<std::chrono::milliseconds> AllDesksRefusingFor() const;
   // Ends the attempt: Release, Complete or Fail, with `writes` in the same commit.
   void Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage,
               JobWrites& writes);

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -16,6 +17,7 @@
 #include "helpdesk/sandbox/sandbox_helpdesk.h"
 #include "helpdesk/sandbox/sandbox_server.h"
 #include "service/worker.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot {
 namespace {
@@ -256,6 +258,48 @@ TEST_F(WorkerFaultTest, OpenCircuitDefersWithoutUsingAttemptsThenRecovers) {
   EXPECT_EQ(deferred.state, JobState::kDone) << deferred.last_error;
   EXPECT_EQ(deferred.attempts, 1);
   EXPECT_NE(c_.metrics->Render().find("deskpilot_circuit_state{upstream=\"desk\"} 0"), std::string::npos);
+}
+
+TEST_F(WorkerFaultTest, WhileEveryDeskIsDownTheWorkersLeaseNothingUntilAProbeIsDue) {
+  c_.config.workers.breaker_failures = 3;
+  c_.config.workers.breaker_open_seconds = 2;
+  c_.config.workers.max_attempts = 1;
+  pool_ = std::make_unique<WorkerPool>(&c_, "test");
+  Fault({{"status", 503}, {"count", 6}, {"path_prefix", "/api/tickets/"}});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(RunNew().state, JobState::kDead);
+  // The circuit is open (the only desk is down); a backlog arrives.
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto enq = c_.store->Enqueue({"desk", "desk:evt-" + RandomHex(4), CreateTicket(), "ticket.created", "{}"}, NowMs());
+    ASSERT_TRUE(enq.ok());
+    ids.push_back(enq->job_id);
+  }
+  const int64_t commits = StoreCommitCount(*c_.store).value();
+  pool_->Start(1);
+  std::this_thread::sleep_for(milliseconds(400));
+  // Nothing leased, nothing put back: no commit at all while the circuit is open.
+  EXPECT_EQ(StoreCommitCount(*c_.store).value(), commits);
+  EXPECT_EQ(c_.metrics->Render().find("deskpilot_deferrals_total{"), std::string::npos) << c_.metrics->Render();
+  for (int64_t id : ids) {
+    Job job = c_.store->GetJob(id).value().value();
+    EXPECT_EQ(job.state, JobState::kQueued);
+    EXPECT_EQ(job.lease_owner, "");
+  }
+  // Once open_for has passed, one probe goes through (the desk has recovered: the fault
+  // is used up), closes the circuit, and the backlog is done, each on its first attempt.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  auto all_done = [&] {
+    for (int64_t id : ids)
+      if (c_.store->GetJob(id).value().value().state != JobState::kDone) return false;
+    return true;
+  };
+  while (!all_done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+  pool_->Stop();
+  for (int64_t id : ids) {
+    Job job = c_.store->GetJob(id).value().value();
+    EXPECT_EQ(job.state, JobState::kDone) << job.last_error;
+    EXPECT_EQ(job.attempts, 1);
+  }
 }
 
 }  // namespace
