@@ -109,6 +109,10 @@ void WorkerPool::Stop() {
   if (threads_.empty() && !heartbeat_.joinable()) return;
   stopping_ = true;
   Notify();
+  {
+    std::lock_guard lock(mu_);
+    pause_cv_.notify_all();
+  }
   for (auto& t : threads_) t.join();
   threads_.clear();
   {
@@ -161,9 +165,10 @@ void WorkerPool::Loop(int index) {
       // Every desk is down: a leased job could only be put back (a lease and a release,
       // two commits, per job and per probe interval, for nothing, beside the webhook
       // acks that need the store). Sleep until the first circuit lets a probe through;
-      // new webhooks do not end the pause, they queue up for after it.
+      // new webhooks do not end the pause, they queue up for after it (and do not wake
+      // this thread: it waits on its own condition variable, which only Stop() signals).
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::min(*pause, std::chrono::milliseconds(c_->config.workers.poll_ms)),
+      pause_cv_.wait_for(lock, std::min(*pause, std::chrono::milliseconds(c_->config.workers.poll_ms)),
                    [&] { return stopping_.load(); });
       continue;
     }

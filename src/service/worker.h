@@ -96,7 +96,8 @@ class WorkerPool {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> last_beat_ms_{0};
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;        // a job was enqueued, or Stop()
+  std::condition_variable pause_cv_;  // Stop() only: ends a pause while every desk is down
   uint64_t wakeups_ = 0;
   std::thread heartbeat_;
   std::mutex held_mu_;
