@@ -251,7 +251,8 @@ int RunTrain(int argc, char** argv) {
             << " calibration folds for each of " << options.learners.size() << " learners, averaged into the model)...\n";
   const auto start = std::chrono::steady_clock::now();
   std::vector<Prediction> out_of_fold;
-  auto model = TrainLinearModel(*data, options, &out_of_fold);
+  std::vector<size_t> out_of_fold_rows;  // which examples out_of_fold predicts
+  auto model = TrainLinearModel(*data, options, &out_of_fold, &out_of_fold_rows);
   if (!model.ok()) return ExitFor(cmd, model.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Status saved = model->Save(out_path);
@@ -267,16 +268,21 @@ int RunTrain(int argc, char** argv) {
     return kExitOk;
   }
   std::vector<std::string> gold;
-  for (const auto& ex : *data) gold.push_back(ex.label);
+  for (size_t i : out_of_fold_rows) gold.push_back((*data)[i].label);
   const Evaluation oof = Evaluate(gold, out_of_fold, model->auto_threshold());
   std::cout << "temperature " << Fixed(model->temperature(), 3);
+  if (model->mlp_hidden() > 0) {
+    std::cout << ", blended with a " << model->mlp_hidden() << "-unit network (weight " << Fixed(model->mlp_weight(), 1)
+              << ")";
+  }
   if (model->has_out_of_scope()) {
     std::cout << ", abstains on \"" << kOutOfScopeLabel << "\" or confidence below "
               << Fixed(model->abstain_threshold());
   }
   std::cout << "; auto-threshold " << Fixed(model->auto_threshold().value_or(1.0)) << " for target precision "
             << Fixed(options.target_precision, 3) << "\n"
-            << "on the calibration folds' held-out predictions (the data that chose the thresholds):\n";
+            << "on the calibration folds' held-out predictions (the data that chose the thresholds, "
+            << out_of_fold_rows.size() << " examples):\n";
   PrintTrust(oof);
   if (oof.auto_n == 0) {
     std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)

@@ -43,6 +43,8 @@ std::string Recipe(const TrainOptions& o) {
     << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate
     << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget;
   for (const Learner& l : o.learners) s << " learner=" << static_cast<int>(l.loss) << "@" << l.learning_rate;
+  s << " mlp=" << o.mlp_hidden << "x" << o.mlp_epochs << "@" << o.mlp_learning_rate << " dropout=" << o.mlp_dropout
+    << " mlp_min_df=" << o.mlp_min_df << " mlp_folds=" << o.mlp_folds;
   return s.str();
 }
 

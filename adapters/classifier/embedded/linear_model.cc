@@ -297,8 +297,42 @@ std::vector<double> LinearModel::Softmax(const std::vector<float>& scores, doubl
   return p;
 }
 
+std::vector<float> LinearModel::Mlp::Logits(const SparseVector& x, size_t k) const {
+  std::vector<float> h(b1);
+  for (size_t i = 0; i < x.index.size(); ++i) {
+    const int8_t* w = &w1[static_cast<size_t>(x.index[i]) * hidden];
+    const float xv = x.value[i] * w1_scale[x.index[i]];
+    for (uint32_t j = 0; j < hidden; ++j) h[j] += xv * static_cast<float>(w[j]);
+  }
+  std::vector<float> out(b2);
+  for (uint32_t j = 0; j < hidden; ++j) {
+    if (h[j] <= 0) continue;  // ReLU
+    const float* w = &w2[static_cast<size_t>(j) * k];
+    for (size_t c = 0; c < k; ++c) out[c] += h[j] * w[c];
+  }
+  return out;
+}
+
+namespace {
+
+// (1 - weight) * log p + weight * log q, elementwise, for the blend's softmax.
+std::vector<float> BlendLogProbabilities(const std::vector<double>& p, const std::vector<double>& q, double weight) {
+  std::vector<float> out(p.size());
+  for (size_t c = 0; c < p.size(); ++c) {
+    out[c] = static_cast<float>((1.0 - weight) * std::log(std::max(p[c], 1e-30)) +
+                                weight * std::log(std::max(q[c], 1e-30)));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<double> LinearModel::Probabilities(std::string_view text) const {
-  return Softmax(Scores(text), temperature_);
+  std::vector<double> linear = Softmax(Scores(text), temperature_);
+  if (!mlp_) return linear;
+  const std::vector<double> network =
+      Softmax(mlp_->Logits(mlp_->input->Vectorize(text), labels_.size()), mlp_->temperature);
+  return Softmax(BlendLogProbabilities(linear, network, mlp_->weight), mlp_->blend_temperature);
 }
 
 Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities) const {
@@ -336,6 +370,10 @@ size_t LinearModel::MemoryBytes() const {
                  weights_.size() * sizeof(float) + bias_.size() * sizeof(float) +
                  slot_hash_.size() * sizeof(uint64_t) + slot_index_.size() * sizeof(uint32_t);
   for (const auto& l : labels_) bytes += sizeof(std::string) + l.size();
+  if (mlp_) {
+    bytes += mlp_->input->MemoryBytes() + mlp_->w1.size() +
+             (mlp_->w1_scale.size() + mlp_->b1.size() + mlp_->w2.size() + mlp_->b2.size()) * sizeof(float);
+  }
   return bytes;
 }
 
@@ -360,6 +398,23 @@ Status LinearModel::Save(const std::string& path) const {
   w.PutArray(idf_);
   w.PutArray(bias_);
   w.PutArray(weights_);
+  w.Put(static_cast<uint32_t>(mlp_hidden()));
+  if (mlp_) {
+    const LinearModel& in = *mlp_->input;
+    w.Put(static_cast<int32_t>(in.features_.min_df));
+    w.Put(static_cast<uint32_t>(in.hashes_.size()));
+    w.Put(in.num_word_features_);
+    w.PutArray(in.hashes_);
+    w.PutArray(in.idf_);
+    w.PutArray(mlp_->w1);
+    w.PutArray(mlp_->w1_scale);
+    w.PutArray(mlp_->b1);
+    w.PutArray(mlp_->w2);
+    w.PutArray(mlp_->b2);
+    w.Put(mlp_->temperature);
+    w.Put(mlp_->weight);
+    w.Put(mlp_->blend_temperature);
+  }
   // Trailing checksum: a truncated or corrupted file must fail loudly, not predict garbage.
   w.Put(Fnv1a(kFnvOffset, w.bytes()));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -413,12 +468,37 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
   ok = ok && r.Get(&num_features) && r.Get(&m.num_word_features_) && m.num_word_features_ <= num_features &&
        r.GetArray(num_features, &m.hashes_) && r.GetArray(num_features, &m.idf_) &&
        r.GetArray(num_labels, &m.bias_) &&
-       r.GetArray(static_cast<size_t>(num_features) * num_labels, &m.weights_) && r.AtEnd();
+       r.GetArray(static_cast<size_t>(num_features) * num_labels, &m.weights_);
   if (!ok) return Status::DataLoss(path + ": truncated or malformed model file");
   m.features_.word_ngram_max = word_max;
   m.features_.char_ngram_min = char_min;
   m.features_.char_ngram_max = char_max;
   m.features_.min_df = min_df;
+  uint32_t hidden = 0;
+  // Version 4 appends the network section (hidden units 0: none).
+  if (version >= 4) ok = r.Get(&hidden);
+  if (ok && hidden > 0) {
+    auto in = std::make_shared<LinearModel>();
+    in->features_ = m.features_;
+    in->labels_ = m.labels_;
+    uint32_t in_features = 0;
+    Mlp mlp;
+    mlp.hidden = hidden;
+    ok = r.Get(&in->features_.min_df) && r.Get(&in_features) && r.Get(&in->num_word_features_) &&
+         in->num_word_features_ <= in_features && r.GetArray(in_features, &in->hashes_) &&
+         r.GetArray(in_features, &in->idf_) && r.GetArray(static_cast<size_t>(in_features) * hidden, &mlp.w1) &&
+         r.GetArray(in_features, &mlp.w1_scale) &&
+         r.GetArray(hidden, &mlp.b1) && r.GetArray(static_cast<size_t>(hidden) * num_labels, &mlp.w2) &&
+         r.GetArray(num_labels, &mlp.b2) && r.Get(&mlp.temperature) && r.Get(&mlp.weight) &&
+         r.Get(&mlp.blend_temperature) && mlp.temperature > 0 && mlp.blend_temperature > 0 && mlp.weight >= 0 &&
+         mlp.weight <= 1;
+    if (ok) {
+      in->BuildIndex();
+      mlp.input = std::move(in);
+      m.mlp_ = std::move(mlp);
+    }
+  }
+  if (!ok || !r.AtEnd()) return Status::DataLoss(path + ": truncated or malformed model file");
   m.BuildIndex();
   return m;
 }
@@ -685,6 +765,146 @@ double ChooseAbstainFloor(const std::vector<std::string>& gold, const std::vecto
 
 }  // namespace
 
+Result<LinearModel::Mlp> LinearModel::FitMlp(const std::vector<LabeledText>& data, const std::vector<bool>& held_out,
+                                             const TrainOptions& options, const std::vector<std::string>& labels) {
+  std::vector<LabeledText> seen;
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (!held_out[i]) seen.push_back(data[i]);
+  }
+  // The vocabulary comes from the rows the network trains on, so every input row of its
+  // weights is trained (min df >= 1 on those rows), none left at its random start.
+  FeatureOptions fo = options.features;
+  fo.min_df = options.mlp_min_df;
+  DP_ASSIGN_OR_RETURN(LinearModel input, BuildVocabulary(seen, fo, labels));
+  input.weights_ = {};  // a vocabulary only: the network holds the weights
+  input.bias_ = {};
+  std::map<std::string, uint32_t> label_ids;
+  for (size_t c = 0; c < labels.size(); ++c) label_ids[labels[c]] = static_cast<uint32_t>(c);
+  const size_t k = labels.size();
+  const uint32_t hidden = static_cast<uint32_t>(options.mlp_hidden);
+  std::vector<SparseVector> x;
+  std::vector<uint32_t> y, train_rows, dev_rows;
+  for (size_t i = 0; i < data.size(); ++i) {
+    x.push_back(input.Vectorize(data[i].text));
+    y.push_back(label_ids.at(data[i].label));
+    (held_out[i] ? dev_rows : train_rows).push_back(static_cast<uint32_t>(i));
+  }
+  if (train_rows.empty() || dev_rows.empty()) {
+    return Status::InvalidArgument("network needs training and held-out rows");
+  }
+
+  Rng rng(options.seed ^ 0x6d6c7031ULL);
+  auto uniform = [&rng] { return static_cast<float>(static_cast<double>(rng.Next() >> 11) * 0x1.0p-53); };
+  Mlp m;
+  m.hidden = hidden;
+  // Uniform starts with standard deviation 0.1 for the input weights (a TF-IDF vector has
+  // norm about 1.8, so hidden units start near +-0.2 and about half are active) and
+  // 1/sqrt(hidden) for the output weights (unit-scale logits).
+  const float a1 = 0.1f * std::sqrt(3.0f), a2 = std::sqrt(3.0f / static_cast<float>(hidden));
+  const size_t nf = input.hashes_.size();
+  std::vector<float> w1(nf * hidden);  // trained in float32, rounded to m.w1 after each epoch
+  for (float& w : w1) w = a1 * (2.0f * uniform() - 1.0f);
+  m.w1.resize(w1.size());
+  m.w1_scale.resize(nf);
+  m.w2.resize(static_cast<size_t>(hidden) * k);
+  for (float& w : m.w2) w = a2 * (2.0f * uniform() - 1.0f);
+  m.b1.assign(hidden, 0.0f);
+  m.b2.assign(k, 0.0f);
+  std::vector<float> g2_w1(w1.size(), 1e-6f), g2_b1(hidden, 1e-6f), g2_w2(m.w2.size(), 1e-6f), g2_b2(k, 1e-6f);
+  const float lr = static_cast<float>(options.mlp_learning_rate);
+  const float keep = static_cast<float>(1.0 - options.mlp_dropout);
+
+  auto dev_accuracy = [&](const Mlp& net) {
+    size_t right = 0;
+    for (uint32_t i : dev_rows) {
+      const std::vector<float> o = net.Logits(x[i], k);
+      right += static_cast<size_t>(std::max_element(o.begin(), o.end()) - o.begin()) == y[i];
+    }
+    return static_cast<double>(right) / static_cast<double>(dev_rows.size());
+  };
+  Mlp best = m;
+  double best_accuracy = -1.0;
+  std::vector<float> h(hidden), dh(hidden), out(k);
+  for (int epoch = 0; epoch < options.mlp_epochs; ++epoch) {
+    rng.Shuffle(train_rows);
+    for (uint32_t row : train_rows) {
+      const SparseVector& v = x[row];
+      std::copy(m.b1.begin(), m.b1.end(), h.begin());
+      for (size_t e = 0; e < v.index.size(); ++e) {
+        const float* w = &w1[static_cast<size_t>(v.index[e]) * hidden];
+        for (uint32_t j = 0; j < hidden; ++j) h[j] += v.value[e] * w[j];
+      }
+      // ReLU and inverted dropout: a kept unit is scaled by 1/keep so prediction needs no rescaling.
+      for (uint32_t j = 0; j < hidden; ++j) h[j] = (h[j] > 0 && uniform() < keep) ? h[j] / keep : 0.0f;
+      std::copy(m.b2.begin(), m.b2.end(), out.begin());
+      for (uint32_t j = 0; j < hidden; ++j) {
+        if (h[j] == 0) continue;
+        const float* w = &m.w2[static_cast<size_t>(j) * k];
+        for (size_t c = 0; c < k; ++c) out[c] += h[j] * w[c];
+      }
+      const float max_out = *std::max_element(out.begin(), out.end());
+      float sum = 0.0f;
+      for (size_t c = 0; c < k; ++c) sum += out[c] = std::exp(out[c] - max_out);
+      for (size_t c = 0; c < k; ++c) out[c] = out[c] / sum - (c == y[row] ? 1.0f : 0.0f);  // d loss / d logit
+      for (uint32_t j = 0; j < hidden; ++j) {
+        dh[j] = 0.0f;
+        if (h[j] == 0) continue;
+        float* w = &m.w2[static_cast<size_t>(j) * k];
+        float* g2 = &g2_w2[static_cast<size_t>(j) * k];
+        float back = 0.0f;
+        for (size_t c = 0; c < k; ++c) {
+          back += out[c] * w[c];
+          const float g = out[c] * h[j];
+          g2[c] += g * g;
+          w[c] -= lr * g / std::sqrt(g2[c]);
+        }
+        dh[j] = back / keep;
+      }
+      for (size_t c = 0; c < k; ++c) {
+        g2_b2[c] += out[c] * out[c];
+        m.b2[c] -= lr * out[c] / std::sqrt(g2_b2[c]);
+      }
+      for (uint32_t j = 0; j < hidden; ++j) {
+        g2_b1[j] += dh[j] * dh[j];
+        m.b1[j] -= lr * dh[j] / std::sqrt(g2_b1[j]);
+      }
+      for (size_t e = 0; e < v.index.size(); ++e) {
+        float* w = &w1[static_cast<size_t>(v.index[e]) * hidden];
+        float* g2 = &g2_w1[static_cast<size_t>(v.index[e]) * hidden];
+        for (uint32_t j = 0; j < hidden; ++j) {
+          const float g = dh[j] * v.value[e];
+          g2[j] += g * g;
+          w[j] -= lr * g / std::sqrt(g2[j]);
+        }
+      }
+    }
+    // Symmetric per-feature rounding to int8 (largest magnitude -> 127).
+    for (size_t f = 0; f < nf; ++f) {
+      const float* from = &w1[f * hidden];
+      float max_abs = 0.0f;
+      for (uint32_t j = 0; j < hidden; ++j) max_abs = std::max(max_abs, std::fabs(from[j]));
+      const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+      m.w1_scale[f] = scale;
+      for (uint32_t j = 0; j < hidden; ++j) m.w1[f * hidden + j] = static_cast<int8_t>(std::lround(from[j] / scale));
+    }
+    // Early stopping: the network overfits within a few epochs of its best held-out accuracy.
+    const double accuracy = dev_accuracy(m);
+    if (accuracy > best_accuracy) {
+      best_accuracy = accuracy;
+      best = m;
+    }
+  }
+  std::vector<std::vector<float>> dev_logits;
+  std::vector<size_t> dev_gold;
+  for (uint32_t i : dev_rows) {
+    dev_logits.push_back(best.Logits(x[i], k));
+    dev_gold.push_back(y[i]);
+  }
+  best.temperature = FitTemperature(dev_logits, dev_gold);
+  best.input = std::make_shared<const LinearModel>(std::move(input));
+  return best;
+}
+
 std::vector<int> AssignFolds(const std::vector<LabeledText>& data, int k_folds, uint64_t seed) {
   // Each label's examples are shuffled and dealt round-robin, continuing the deal across
   // labels so fold sizes differ by at most one.
@@ -733,8 +953,16 @@ double ChooseAutoThreshold(const std::vector<std::string>& gold, const std::vect
 }
 
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
-                                     std::vector<Prediction>* out_of_fold) {
+                                     std::vector<Prediction>* out_of_fold, std::vector<size_t>* out_of_fold_rows) {
   if (out_of_fold != nullptr) out_of_fold->clear();
+  if (out_of_fold_rows != nullptr) out_of_fold_rows->clear();
+  const bool bad_network = options.mlp_epochs < 1 || !(options.mlp_learning_rate > 0) ||
+                           !(options.mlp_dropout >= 0 && options.mlp_dropout < 1) || options.mlp_min_df < 1 ||
+                           options.mlp_folds < 1;
+  if (options.mlp_hidden < 0 || (options.mlp_hidden > 0 && bad_network)) {
+    return Status::InvalidArgument("mlp_hidden >= 0; with a network: mlp_epochs and mlp_learning_rate positive, "
+                                   "mlp_dropout in [0, 1), mlp_min_df and mlp_folds >= 1");
+  }
   if (options.calibrate && (options.calibration_folds < 2 || options.target_precision <= 0 ||
                             options.target_precision > 1 || options.abstain_budget < 0)) {
     return Status::InvalidArgument("calibration_folds must be >= 2, target_precision in (0, 1], abstain_budget >= 0");
@@ -814,18 +1042,90 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
 
   std::vector<std::vector<double>> probabilities;
   for (const auto& s : mean_scores) probabilities.push_back(LinearModel::Softmax(s, model.temperature_));
+  // The rows the thresholds are fitted on: all of them for the linear model alone, the
+  // networks' held-out folds for the blend (each row also predicted by the linear fold model
+  // that did not see it).
+  std::vector<size_t> rows(data.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  if (options.mlp_hidden > 0 && data.size() >= LinearModel::kMinMlpExamples) {
+    // One network per held-out fold, each trained on the other calibration folds; the first
+    // ships, the others only add held-out rows for the blend weight and the thresholds (a
+    // threshold at precision 0.98 chosen on one fold's 2,000 rows promised more precision
+    // than it delivered: README.md).
+    const int n_nets = std::min(options.mlp_folds, k_folds);
+    std::vector<LinearModel::Mlp> nets(n_nets);
+    std::vector<Status> net_status(n_nets);
+    RunFolds(n_nets, options.threads, [&](int f) {
+      std::vector<bool> held_out(data.size());
+      for (size_t i = 0; i < data.size(); ++i) held_out[i] = fold_of[i] == f;
+      auto net = LinearModel::FitMlp(data, held_out, options, model.labels());
+      if (net.ok()) {
+        nets[f] = std::move(*net);
+      } else {
+        net_status[f] = net.status();
+      }
+    });
+    for (const Status& s : net_status) {
+      if (!s.ok()) return s.WithContext("network");
+    }
+    std::vector<size_t> dev_rows, dev_gold;
+    std::vector<std::vector<double>> network;
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (fold_of[i] >= n_nets) continue;
+      const LinearModel::Mlp& net = nets[fold_of[i]];
+      dev_rows.push_back(i);
+      dev_gold.push_back(gold_index[i]);
+      network.push_back(LinearModel::Softmax(net.Logits(net.input->Vectorize(data[i].text), model.labels().size()),
+                                             net.temperature));
+    }
+    LinearModel::Mlp& mlp = nets[0];
+    // The blend weight with the least held-out NLL, each weight at its own fitted temperature;
+    // weight 0 (the calibrated linear model alone) when the network does not help.
+    double best_nll = 0.0, best_weight = 0.0, best_temperature = 1.0;
+    for (size_t j = 0; j < dev_rows.size(); ++j) {
+      best_nll -= std::log(std::max(probabilities[dev_rows[j]][dev_gold[j]], 1e-300));
+    }
+    best_nll /= static_cast<double>(dev_rows.size());
+    std::vector<std::vector<float>> blended(dev_rows.size());
+    for (int step = 1; step <= 8; ++step) {
+      const double weight = step / 10.0;
+      for (size_t j = 0; j < dev_rows.size(); ++j) {
+        blended[j] = BlendLogProbabilities(probabilities[dev_rows[j]], network[j], weight);
+      }
+      const double temperature = FitTemperature(blended, dev_gold);
+      const double nll = NllAt(blended, dev_gold, 1.0 / temperature);
+      if (nll < best_nll) {
+        best_nll = nll;
+        best_weight = weight;
+        best_temperature = temperature;
+      }
+    }
+    if (best_weight > 0) {
+      mlp.weight = best_weight;
+      mlp.blend_temperature = best_temperature;
+      for (size_t j = 0; j < dev_rows.size(); ++j) {
+        probabilities[dev_rows[j]] = LinearModel::Softmax(
+            BlendLogProbabilities(probabilities[dev_rows[j]], network[j], best_weight), best_temperature);
+      }
+      model.mlp_ = std::move(mlp);
+      rows = std::move(dev_rows);
+    }
+  }
+  std::vector<std::string> row_gold;
+  for (size_t i : rows) row_gold.push_back(gold[i]);
   auto predict_all = [&] {
     std::vector<Prediction> out;
-    for (const auto& p : probabilities) out.push_back(model.FromProbabilities(p));
+    for (size_t i : rows) out.push_back(model.FromProbabilities(probabilities[i]));
     return out;
   };
   std::vector<Prediction> predicted = predict_all();
   if (model.has_out_of_scope()) {
-    model.abstain_threshold_ = ChooseAbstainFloor(gold, predicted, options.abstain_budget);
+    model.abstain_threshold_ = ChooseAbstainFloor(row_gold, predicted, options.abstain_budget);
     predicted = predict_all();
   }
-  model.auto_threshold_ = ChooseAutoThreshold(gold, predicted, options.target_precision);
+  model.auto_threshold_ = ChooseAutoThreshold(row_gold, predicted, options.target_precision);
   if (out_of_fold != nullptr) *out_of_fold = std::move(predicted);
+  if (out_of_fold_rows != nullptr) *out_of_fold_rows = std::move(rows);
   return model;
 }
 

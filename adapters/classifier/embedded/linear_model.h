@@ -1,5 +1,5 @@
-// A small, fast linear text classifier: TF-IDF over word n-grams and character n-grams,
-// and a multinomial logistic regression (softmax) trained with AdaGrad.
+// A small, fast text classifier: TF-IDF over word n-grams and character n-grams, linear
+// learners trained with AdaGrad, blended with a one-hidden-layer network on the same features.
 //
 // Why hand-written: no ML library is a Debian package we may use, and a linear model over
 // good sparse features is within a point or two of fine-tuned transformers on short help
@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,6 +113,19 @@ struct TrainOptions {
   double abstain_budget = 0.01;
   // Threads for the calibration folds (0 = hardware concurrency); the model does not depend on it.
   int threads = 0;
+  // A one-hidden-layer network (ReLU, dropout, softmax) on the same TF-IDF features, blended
+  // with the linear model: it errs on other examples, so the blend is more accurate and ranks
+  // its confidence better (README.md). Only with calibration and at least kMinMlpExamples
+  // examples. A network trains on all calibration folds but one, which early-stops it and
+  // fits its temperature. 0 hidden units: linear model only.
+  int mlp_hidden = 128;
+  int mlp_epochs = 18;           // at most; the epoch best on the held-out fold ships
+  double mlp_learning_rate = 0.1;  // AdaGrad base step
+  double mlp_dropout = 0.5;      // share of hidden units dropped per training example
+  int mlp_min_df = 2;            // its input drops rarer features, which keeps the file small
+  // Networks trained (the first ships): each holds out one calibration fold, and the blend
+  // weight and thresholds are fitted on the union of those folds.
+  int mlp_folds = 3;
 };
 
 class LinearModel {
@@ -121,7 +135,12 @@ class LinearModel {
   // Version 2 added the auto-threshold and the abstain floor; version 1 files still load
   // (without either). Version 3 has version 2's layout; it marks the Crammer-Singer loss, new
   // feature defaults and the averaged fold models, so cached sample models are retrained.
-  static constexpr uint32_t kFormatVersion = 3;
+  // Version 4 appends the hidden-layer network (empty when none was trained); version 3 files
+  // load as linear models.
+  static constexpr uint32_t kFormatVersion = 4;
+  // Fewer examples than this train no hidden-layer network: its held-out folds would be too
+  // small to choose a blend weight and thresholds on.
+  static constexpr size_t kMinMlpExamples = 1000;
 
   LinearModel() = default;
 
@@ -136,7 +155,7 @@ class LinearModel {
   Prediction Predict(std::string_view text) const;
   // Softmax probabilities, indexed like labels().
   std::vector<double> Probabilities(std::string_view text) const;
-  // Raw class scores (logits before temperature), indexed like labels().
+  // The linear model's raw class scores (logits before temperature), indexed like labels().
   std::vector<float> Scores(std::string_view text) const;
   static std::vector<double> Softmax(const std::vector<float>& scores, double temperature);
   // Turns a probability vector (indexed like labels()) into a Prediction (abstention included).
@@ -145,8 +164,11 @@ class LinearModel {
   const std::vector<std::string>& labels() const { return labels_; }
   size_t num_features() const { return hashes_.size(); }
   const FeatureOptions& feature_options() const { return features_; }
-  // Softmax temperature fitted on held-out data (1 when not calibrated).
+  // The linear model's softmax temperature fitted on held-out data (1 when not calibrated).
   double temperature() const { return temperature_; }
+  // Hidden units of the blended network (0: linear model only) and its weight in the blend.
+  size_t mlp_hidden() const { return mlp_ ? mlp_->hidden : 0; }
+  double mlp_weight() const { return mlp_ ? mlp_->weight : 0.0; }
   // Confidence at or above which predictions reached the target precision on out-of-fold
   // data; nullopt for an uncalibrated model. 1.0 when no threshold reached it.
   std::optional<double> auto_threshold() const {
@@ -161,10 +183,29 @@ class LinearModel {
 
  private:
   friend Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>&, const TrainOptions&,
-                                              std::vector<Prediction>*);
+                                              std::vector<Prediction>*, std::vector<size_t>*);
   struct SparseVector {
     std::vector<uint32_t> index;
     std::vector<float> value;
+  };
+  // The hidden-layer network. Its input is `input`'s TF-IDF vector: a model with a vocabulary
+  // (min df TrainOptions::mlp_min_df) and no class weights. Probabilities are
+  // softmax(((1 - weight) * log p_linear + weight * log p_mlp) / blend_temperature).
+  struct Mlp {
+    std::shared_ptr<const LinearModel> input;
+    uint32_t hidden = 0;
+    // Input weights, feature-major (w1[f * hidden + h]), stored as int8 times a per-feature
+    // scale: a quarter of float32's size (with float32 a CLINC150 model took 49 MB in
+    // memory), and held-out figures are measured on these rounded weights.
+    std::vector<int8_t> w1;
+    std::vector<float> w1_scale;
+    std::vector<float> b1;
+    std::vector<float> w2;  // w2[h * K + k]
+    std::vector<float> b2;
+    double temperature = 1.0;
+    double weight = 0.0;
+    double blend_temperature = 1.0;
+    std::vector<float> Logits(const SparseVector& x, size_t k) const;
   };
 
   // One training run, no calibration.
@@ -181,6 +222,10 @@ class LinearModel {
   void AddScaled(const LinearModel& part, float scale);
   // Feature index of a hash, or -1 when not in the vocabulary.
   int64_t Find(uint64_t hash) const;
+  // Trains the network on the rows with held_out[i] false; it keeps the epoch most accurate
+  // on the held-out rows and fits its temperature there (weight and blend are set by the caller).
+  static Result<Mlp> FitMlp(const std::vector<LabeledText>& data, const std::vector<bool>& held_out,
+                            const TrainOptions& options, const std::vector<std::string>& labels);
   // Rebuilds the derived lookups (hash table, oos label index) after training or loading.
   void BuildIndex();
   SparseVector Vectorize(std::string_view text) const;
@@ -198,17 +243,22 @@ class LinearModel {
   double auto_threshold_ = -1.0;  // negative: none
   double abstain_threshold_ = 0.0;
   int64_t oos_index_ = -1;
+  std::optional<Mlp> mlp_;
   // Open-addressing table hash → feature index (rebuilt on load, not stored).
   std::vector<uint64_t> slot_hash_;
   std::vector<uint32_t> slot_index_;
 };
 
 // Trains a model. InvalidArgument for empty data, fewer than two labels, or bad options.
-// `out_of_fold` (optional) receives, parallel to `data`, each example's prediction by the
-// calibration-fold model that did not see it, with the final temperature and abstention
-// rule; it stays empty when the model is not calibrated.
+// `out_of_fold` (optional) receives the held-out predictions the thresholds were fitted on,
+// with the final temperatures and abstention rule, and `out_of_fold_rows` (optional) their
+// indices in `data`: every row (each predicted by the calibration-fold model that did not
+// see it) for a linear model, the first mlp_folds calibration folds' rows when a network is
+// blended in (each predicted by the network that did not see it). Both stay empty when the
+// model is not calibrated.
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
-                                     std::vector<Prediction>* out_of_fold = nullptr);
+                                     std::vector<Prediction>* out_of_fold = nullptr,
+                                     std::vector<size_t>* out_of_fold_rows = nullptr);
 
 // The lowest confidence c such that the non-abstained predictions with confidence >= c are
 // right at least `target` of the time (gold `oos` is never right for a non-abstained

@@ -138,27 +138,117 @@ TEST(LinearModelTest, HingeMarginsBecomeProbabilitiesThroughTheTemperature) {
   EXPECT_LT(*std::max_element(p.begin(), p.end()), model->Predict("invoice refund payment").confidence);
 }
 
-// Version 3 kept version 2's layout (only training changed), so version 2 files load as
-// they are.
-TEST(LinearModelTest, LoadsFormatVersionTwo) {
+// Versions 2 and 3 have version 4's layout without its network section (a linear model's
+// version 4 file ends in a zero hidden-unit count), so their files load as linear models.
+TEST(LinearModelTest, LoadsFormatVersionsTwoAndThree) {
   TempDir dir;
   auto model = TrainLinearModel(SeparableData(20), TrainOptions{});
   ASSERT_TRUE(model.ok());
-  ASSERT_TRUE(model->Save(dir.File("v3.model")).ok());
-  std::string bytes = ReadAll(dir.File("v3.model"));
-  ASSERT_EQ(static_cast<uint8_t>(bytes[8]), 3u);
-  bytes[8] = 2;
-  // The trailing checksum is FNV-1a over everything before it.
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i + sizeof(uint64_t) < bytes.size(); ++i) {
-    h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ULL;
+  ASSERT_EQ(model->mlp_hidden(), 0u);  // under kMinMlpExamples
+  ASSERT_TRUE(model->Save(dir.File("v4.model")).ok());
+  const std::string v4 = ReadAll(dir.File("v4.model"));
+  ASSERT_EQ(static_cast<uint8_t>(v4[8]), 4u);
+  for (uint8_t version : {2, 3}) {
+    // Drop the checksum and the zero hidden-unit count, then re-sign: the trailing checksum
+    // is FNV-1a over everything before it.
+    std::string bytes = v4.substr(0, v4.size() - sizeof(uint64_t) - sizeof(uint32_t));
+    bytes[8] = static_cast<char>(version);
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+    bytes.append(reinterpret_cast<const char*>(&h), sizeof(h));
+    const std::string path = dir.File(version == 2 ? "v2.model" : "v3.model");
+    WriteFile(path, bytes);
+    auto loaded = LinearModel::Load(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    EXPECT_EQ(loaded->auto_threshold(), model->auto_threshold());
+    EXPECT_EQ(loaded->Probabilities("refund my payment"), model->Probabilities("refund my payment"));
   }
-  std::memcpy(bytes.data() + bytes.size() - sizeof(h), &h, sizeof(h));
-  WriteFile(dir.File("v2.model"), bytes);
-  auto loaded = LinearModel::Load(dir.File("v2.model"));
+}
+
+// Labels that only a combination of two words decides ("red" with "circle" or "blue" with
+// "square" is `same`, the other pairs `mixed`), the words in random order among fillers:
+// every word is as frequent under both labels, so no linear model over these n-grams can
+// do much better than chance, and a hidden layer can.
+std::vector<LabeledText> XorData(int n, uint32_t seed) {
+  const std::vector<std::string> filler = {"please", "help", "today", "thanks", "order", "need", "soon", "again"};
+  std::mt19937 rng(seed);
+  std::vector<LabeledText> out;
+  for (int i = 0; i < n; ++i) {
+    const bool red = rng() % 2, circle = rng() % 2;
+    std::vector<std::string> words = {red ? "red" : "blue", circle ? "circle" : "square"};
+    for (int w = 0; w < 4; ++w) words.push_back(filler[rng() % filler.size()]);
+    std::shuffle(words.begin(), words.end(), rng);
+    std::string text;
+    for (const auto& w : words) {
+      if (!text.empty()) text += ' ';
+      text += w;
+    }
+    out.push_back({text, red == circle ? "same" : "mixed"});
+  }
+  return out;
+}
+
+double Accuracy(const LinearModel& m, const std::vector<LabeledText>& data) { return Evaluate(m, data).accuracy; }
+
+TEST(MlpBlendTest, LearnsWhatNoLinearModelCanAndShipsOnlyWithEnoughData) {
+  const auto train = XorData(1200, 1), test = XorData(400, 2);
+  TrainOptions linear_only;
+  linear_only.mlp_hidden = 0;
+  std::vector<Prediction> oof;
+  std::vector<size_t> rows;
+  auto blend = TrainLinearModel(train, TrainOptions{}, &oof, &rows);
+  auto linear = TrainLinearModel(train, linear_only);
+  ASSERT_TRUE(blend.ok() && linear.ok()) << blend.status().ToString();
+  EXPECT_EQ(blend->mlp_hidden(), 128u);
+  EXPECT_GT(blend->mlp_weight(), 0.0);
+  EXPECT_EQ(linear->mlp_hidden(), 0u);
+  EXPECT_LT(Accuracy(*linear, test), 0.75);
+  EXPECT_GT(Accuracy(*blend, test), 0.95);
+  // Thresholds come from the held-out folds of the networks (3 of 5 calibration folds), each
+  // row predicted by a network that did not see it.
+  EXPECT_EQ(oof.size(), rows.size());
+  EXPECT_NEAR(static_cast<double>(rows.size()), 0.6 * train.size(), 2.0);
+  ASSERT_TRUE(std::is_sorted(rows.begin(), rows.end()));
+  size_t right = 0;
+  for (size_t j = 0; j < rows.size(); ++j) right += oof[j].label == train[rows[j]].label;
+  EXPECT_GT(static_cast<double>(right) / rows.size(), 0.95);
+  // Below kMinMlpExamples no network is trained.
+  auto small = TrainLinearModel(XorData(LinearModel::kMinMlpExamples - 1, 3), TrainOptions{});
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->mlp_hidden(), 0u);
+}
+
+TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
+  TempDir dir;
+  const auto data = XorData(1100, 4);
+  TrainOptions o;
+  o.seed = 7;
+  auto a = TrainLinearModel(data, o);
+  auto b = TrainLinearModel(data, o);
+  o.seed = 8;
+  auto c = TrainLinearModel(data, o);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ASSERT_GT(a->mlp_weight(), 0.0);
+  ASSERT_TRUE(a->Save(dir.File("a")).ok());
+  ASSERT_TRUE(b->Save(dir.File("b")).ok());
+  ASSERT_TRUE(c->Save(dir.File("c")).ok());
+  EXPECT_EQ(ReadAll(dir.File("a")), ReadAll(dir.File("b")));
+  EXPECT_NE(ReadAll(dir.File("a")), ReadAll(dir.File("c")));
+  auto loaded = LinearModel::Load(dir.File("a"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ(loaded->auto_threshold(), model->auto_threshold());
-  EXPECT_EQ(loaded->Probabilities("refund my payment"), model->Probabilities("refund my payment"));
+  EXPECT_EQ(loaded->mlp_hidden(), a->mlp_hidden());
+  EXPECT_EQ(loaded->mlp_weight(), a->mlp_weight());
+  EXPECT_EQ(loaded->auto_threshold(), a->auto_threshold());
+  for (const auto& ex : XorData(50, 5)) {
+    EXPECT_EQ(loaded->Probabilities(ex.text), a->Probabilities(ex.text)) << ex.text;
+  }
+  TrainOptions linear_only = o;
+  linear_only.mlp_hidden = 0;
+  EXPECT_GT(loaded->MemoryBytes(), TrainLinearModel(data, linear_only)->MemoryBytes());
+  // A cut inside the network section is caught too.
+  const std::string good = ReadAll(dir.File("a"));
+  WriteFile(dir.File("short"), good.substr(0, good.size() - 100));
+  EXPECT_EQ(LinearModel::Load(dir.File("short")).status().code(), Code::kDataLoss);
 }
 
 TEST(LinearModelTest, ProbabilitiesSumToOneAndAlternativesDescend) {
@@ -282,6 +372,12 @@ TEST(LinearModelTest, RejectsUnusableTrainingInput) {
   TrainOptions zero_step;
   zero_step.learners[1].learning_rate = 0;
   EXPECT_EQ(TrainLinearModel(SeparableData(3), zero_step).status().code(), Code::kInvalidArgument);
+  TrainOptions all_dropped;
+  all_dropped.mlp_dropout = 1.0;
+  EXPECT_EQ(TrainLinearModel(SeparableData(3), all_dropped).status().code(), Code::kInvalidArgument);
+  TrainOptions no_net_folds;
+  no_net_folds.mlp_folds = 0;
+  EXPECT_EQ(TrainLinearModel(SeparableData(3), no_net_folds).status().code(), Code::kInvalidArgument);
 }
 
 TEST(LinearModelTest, MinDfPrunesRareFeatures) {
