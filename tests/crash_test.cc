@@ -150,6 +150,12 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
     }
     auto proc = Start(spec);
     int p = proc->WaitForPort(60s);
+    if (p == 0 && use_point && proc->ExitCode() == 128 + SIGKILL) {
+      // The fail point fired before the port was printed: the workers start before the
+      // "listening" line, and a queued job can reach after_lease first. Still a crash round.
+      ++fired[spec.substr(0, spec.find('@'))];
+      continue;
+    }
     ASSERT_GT(p, 0) << proc->Log();
     port = p;
     if (use_point) {
