@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace deskpilot {
 namespace {
@@ -45,90 +46,113 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
   ip = buf;
 }
 
-// A connection's view of the socket for cpp-httplib. Every read waits at most the per-read
-// timeout and never past the current request's deadline, and a request may consume at most
-// its byte budget; a refused read makes httplib end the request (400 when the head was
-// incomplete) and the connection.
-//
-// Reads are buffered: httplib parses the request line and headers one byte per read() call,
-// and an unbuffered stream turned that into a poll() + recv() pair per header byte — most of
-// the CPU of a webhook ack (bench/RESULTS.md). The buffer belongs to the connection, not the
-// request, so bytes of a pipelined next request that arrive with this one are kept for it.
-class GuardedStream : public httplib::Stream {
- public:
-  GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
-      : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+}  // namespace
 
-  // Starts the next request on this connection: its deadline and byte budget.
-  void BeginRequest(Clock::time_point deadline, size_t budget) {
-    deadline_ = deadline;
-    budget_ = budget;
-  }
-  bool HasBuffered() const { return pos_ < end_; }
+GuardedStream::GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
+    : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
 
-  bool is_readable() const override {
-    return HasBuffered() || (PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) != 0;
-  }
-  bool is_writable() const override {
-    return (PollFor(fd_, POLLOUT, static_cast<int>(write_timeout_.count())) & POLLOUT) != 0;
-  }
-  ssize_t read(char* ptr, size_t size) override {
-    if (budget_ == 0) return -1;
-    if (size == 0) return 0;
-    if (!HasBuffered()) {
-      if (ReadWaitMs() <= 0) return -1;
-      if ((PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) == 0) return -1;
-      // A large read (a body) goes straight to the caller; small ones fill the buffer.
-      const bool direct = size >= sizeof buffer_;
-      char* into = direct ? ptr : buffer_;
-      const size_t want = direct ? std::min(size, budget_) : sizeof buffer_;
+void GuardedStream::BeginRequest(Clock::time_point deadline, size_t budget) {
+  deadline_ = deadline;
+  budget_ = budget;
+}
+
+int GuardedStream::ReadWaitMs() const {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+  return static_cast<int>(std::min(left, read_timeout_).count());
+}
+
+bool GuardedStream::is_readable() const {
+  return HasBuffered() || (PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) != 0;
+}
+
+bool GuardedStream::is_writable() const {
+  return (PollFor(fd_, POLLOUT, static_cast<int>(write_timeout_.count())) & POLLOUT) != 0;
+}
+
+ssize_t GuardedStream::read(char* ptr, size_t size) {
+  if (!pending_.empty() && !Flush()) return -1;
+  if (budget_ == 0) return -1;
+  if (size == 0) return 0;
+  if (!HasBuffered()) {
+    if (ReadWaitMs() <= 0) return -1;
+    // A large read (a body) goes straight to the caller; small ones fill the buffer.
+    const bool direct = size >= sizeof buffer_;
+    char* into = direct ? ptr : buffer_;
+    const size_t want = direct ? std::min(size, budget_) : sizeof buffer_;
+    auto receive = [&](int flags) {
       ssize_t n;
       do {
-        n = ::recv(fd_, into, want, 0);
+        n = ::recv(fd_, into, want, flags);
       } while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
-      if (direct) {
-        budget_ -= static_cast<size_t>(n);
-        return n;
-      }
-      pos_ = 0;
-      end_ = static_cast<size_t>(n);
+      return n;
+    };
+    // The bytes have usually arrived already (the connection loop waited for them): try
+    // first, wait only when there is nothing yet.
+    ssize_t n = receive(MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if ((PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) == 0) return -1;
+      n = receive(0);
     }
-    const size_t take = std::min({size, end_ - pos_, budget_});
-    std::memcpy(ptr, buffer_ + pos_, take);
-    pos_ += take;
-    budget_ -= take;
-    return static_cast<ssize_t>(take);
+    if (n <= 0) return n;
+    if (direct) {
+      budget_ -= static_cast<size_t>(n);
+      return n;
+    }
+    pos_ = 0;
+    end_ = static_cast<size_t>(n);
   }
-  ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
+  const size_t take = std::min({size, end_ - pos_, budget_});
+  std::memcpy(ptr, buffer_ + pos_, take);
+  pos_ += take;
+  budget_ -= take;
+  return static_cast<ssize_t>(take);
+}
+
+ssize_t GuardedStream::write(const char* ptr, size_t size) {
+  if (pending_.size() + size <= kMaxPending) {
+    pending_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  if (!Flush() || !SendAll(ptr, size)) return -1;
+  return static_cast<ssize_t>(size);
+}
+
+bool GuardedStream::Flush() {
+  if (pending_.empty()) return true;
+  const bool sent = SendAll(pending_.data(), pending_.size());
+  pending_.clear();
+  return sent;
+}
+
+bool GuardedStream::SendAll(const char* data, size_t size) {
+  size_t off = 0;
+  while (off < size) {
     ssize_t n;
     do {
-      n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+      n = ::send(fd_, data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    return n;
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    // The socket buffer is full: wait (at most the write timeout) until the peer reads.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && is_writable()) continue;
+    return false;
   }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { AddressOf(fd_, true, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { AddressOf(fd_, false, ip, port); }
-  socket_t socket() const override { return fd_; }
+  return true;
+}
 
- private:
-  int ReadWaitMs() const {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
-    return static_cast<int>(std::min(left, read_timeout_).count());
-  }
+void GuardedStream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  if (remote_port_ < 0) AddressOf(fd_, true, remote_ip_, remote_port_);
+  ip = remote_ip_;
+  port = remote_port_;
+}
 
-  int fd_;
-  Clock::time_point deadline_{};
-  size_t budget_ = 0;
-  std::chrono::milliseconds read_timeout_;
-  std::chrono::milliseconds write_timeout_;
-  char buffer_[4096];
-  size_t pos_ = 0;  // buffer_[pos_, end_) is received but not yet consumed
-  size_t end_ = 0;
-};
-
-}  // namespace
+void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
+  if (local_port_ < 0) AddressOf(fd_, false, local_ip_, local_port_);
+  ip = local_ip_;
+  port = local_port_;
+}
 
 GuardedHttpServer::GuardedHttpServer(ListenerLimits limits) : limits_(limits) {
   // Replaces httplib's default options (SO_REUSEPORT, which lets a second process bind the
@@ -169,6 +193,8 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     stream.BeginRequest(Clock::now() + limits_.request_timeout, limits_.max_body_bytes + limits_.max_head_bytes);
     bool connection_closed = false;
     ret = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
+    // Sent now, whatever the outcome: an error response (400, 413) is collected too.
+    if (!stream.Flush()) break;
     if (!ret || connection_closed || t_close_after_response) break;
   }
   ::shutdown(sock, SHUT_RDWR);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 #include <httplib.h>
 
@@ -20,6 +21,61 @@ struct ListenerLimits {
   // Bytes one request may send in total: the body cap plus this much for the head.
   size_t max_body_bytes = 1 << 20;
   size_t max_head_bytes = 64 * 1024;
+};
+
+// A connection's view of the socket for cpp-httplib (one per connection, used by one
+// thread). Every read waits at most the per-read timeout and never past the current
+// request's deadline, and a request may consume at most its byte budget; a refused read
+// makes httplib end the request (400 when the head was incomplete) and the connection.
+//
+// Reads are buffered: httplib parses the request line and headers one byte per read() call,
+// and an unbuffered stream turned that into a poll() + recv() pair per header byte — most of
+// the CPU of a webhook ack (bench/RESULTS.md). The buffer belongs to the connection, not the
+// request, so bytes of a pipelined next request that arrive with this one are kept for it.
+// A read tries the socket first and waits (poll) only when nothing has arrived.
+//
+// Writes are collected and sent by Flush(), which the connection loop calls after each
+// response: httplib writes a response's head and body separately, and each write was a
+// poll() + send() and a TCP segment of its own. A read flushes first, so an interim
+// response ("100 Continue") reaches the client before its body is awaited.
+class GuardedStream : public httplib::Stream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout);
+
+  // Starts the next request on this connection: its deadline and byte budget.
+  void BeginRequest(Clock::time_point deadline, size_t budget);
+  bool HasBuffered() const { return pos_ < end_; }
+  // Sends what write() collected; false when the peer is gone or does not read within the
+  // write timeout (the connection is then closed).
+  bool Flush();
+
+  bool is_readable() const override;
+  bool is_writable() const override;
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return fd_; }
+
+ private:
+  // Writes beyond this are sent as they come (after what is pending) rather than collected.
+  static constexpr size_t kMaxPending = 64 * 1024;
+  int ReadWaitMs() const;
+  bool SendAll(const char* data, size_t size);
+
+  int fd_;
+  Clock::time_point deadline_{};
+  size_t budget_ = 0;
+  std::chrono::milliseconds read_timeout_;
+  std::chrono::milliseconds write_timeout_;
+  char buffer_[4096];
+  size_t pos_ = 0;  // buffer_[pos_, end_) is received but not yet consumed
+  size_t end_ = 0;
+  std::string pending_;  // written, not yet sent
+  // The connection's addresses, asked for once: httplib wants them for every request.
+  mutable std::string remote_ip_, local_ip_;
+  mutable int remote_port_ = -1, local_port_ = -1;
 };
 
 class GuardedHttpServer : public httplib::Server {

@@ -244,6 +244,22 @@ TEST_F(ReceiverLimitsTest, PipelinedRequestsOnOneConnectionAreEachAnswered) {
   EXPECT_TRUE(c.closed());
 }
 
+TEST_F(ReceiverLimitsTest, ASenderThatExpects100ContinueGetsItBeforeSendingTheBody) {
+  // curl and other HTTP libraries send "Expect: 100-continue" for larger bodies and wait
+  // for the interim response (curl: up to 1 s) before the body.
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  const std::string body = R"({"ticket_id": "1"})";
+  ASSERT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Expect: 100-continue\r\nConnection: close\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n"));
+  const std::string interim = c.ReadAll(std::chrono::milliseconds(500));
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  ASSERT_TRUE(c.Send(body));
+  const std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+  EXPECT_EQ(StatusOf(resp), 401) << resp;  // unsigned: refused, but answered
+}
+
 TEST_F(ReceiverLimitsTest, ResponsesAreNeverCompressed) {
   // cpp-httplib would brotli-compress these at its highest quality for a client that
   // accepts it, at ~4x the CPU of the whole request; they are a few bytes each.
