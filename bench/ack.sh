@@ -7,7 +7,7 @@
 #        run by bench/run.sh ack|all)
 # env:   RUNS (5)  DURATION (10s)  CONNECTIONS ("16 64")  DESKPILOT (BUILD_DIR/deskpilot)
 #        THREADS — HTTP threads of both servers (default: deskpilot's default, [server] threads)
-#        RATE_CONNECTIONS (26)  RATE_DELAY_MS (32)   — the paced (~500 req/s) latency run
+#        RATE_CONNECTIONS (16)  RATE_DELAY_MS (31)   — the paced (~500 req/s) latency run
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,8 +18,8 @@ connections=${CONNECTIONS:-16 64}
 deskpilot=${DESKPILOT:-$build/deskpilot}
 ack_server=$build/bench/deskpilot_bench_ack_server
 signer=$build/bench/deskpilot_sign_webhooks
-rate_connections=${RATE_CONNECTIONS:-26}
-rate_delay_ms=${RATE_DELAY_MS:-32}
+rate_connections=${RATE_CONNECTIONS:-16}
+rate_delay_ms=${RATE_DELAY_MS:-31}
 threads=${THREADS:-}
 
 if ! command -v wrk >/dev/null; then
