@@ -39,6 +39,25 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
+// Trains on `data` with seed 7 twice and seed 8 once, expects the two seed-7 files to be
+// byte-identical and the seed-8 file to differ (the seed really drives the example order),
+// and returns the seed-7 model, saved as dir/"a".
+LinearModel ExpectDeterministicForASeed(const std::vector<LabeledText>& data, TrainOptions o, TempDir& dir) {
+  o.seed = 7;
+  auto a = TrainLinearModel(data, o);
+  auto b = TrainLinearModel(data, o);
+  o.seed = 8;
+  auto c = TrainLinearModel(data, o);
+  EXPECT_TRUE(a.ok() && b.ok() && c.ok());
+  if (!a.ok() || !b.ok() || !c.ok()) return LinearModel();
+  EXPECT_TRUE(a->Save(dir.File("a")).ok());
+  EXPECT_TRUE(b->Save(dir.File("b")).ok());
+  EXPECT_TRUE(c->Save(dir.File("c")).ok());
+  EXPECT_EQ(ReadAll(dir.File("a")), ReadAll(dir.File("b")));
+  EXPECT_NE(ReadAll(dir.File("a")), ReadAll(dir.File("c")));
+  return std::move(a).value();
+}
+
 TEST(FeaturesTest, WordUnigramsAndBigramsLowercasedWithDigitsFolded) {
   const auto words = Features("My CARD hasn't arrived in 2 weeks!", FeatureKind::kWord);
   const std::vector<std::string> expected = {"my",        "card",      "hasnt",    "arrived",  "in",
@@ -222,18 +241,9 @@ TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
   TempDir dir;
   const auto data = XorData(1100, 4);
   TrainOptions o;
-  o.seed = 7;
-  auto a = TrainLinearModel(data, o);
-  auto b = TrainLinearModel(data, o);
-  o.seed = 8;
-  auto c = TrainLinearModel(data, o);
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  const LinearModel trained = ExpectDeterministicForASeed(data, o, dir);
+  const LinearModel* a = &trained;
   ASSERT_GT(a->mlp_weight(), 0.0);
-  ASSERT_TRUE(a->Save(dir.File("a")).ok());
-  ASSERT_TRUE(b->Save(dir.File("b")).ok());
-  ASSERT_TRUE(c->Save(dir.File("c")).ok());
-  EXPECT_EQ(ReadAll(dir.File("a")), ReadAll(dir.File("b")));
-  EXPECT_NE(ReadAll(dir.File("a")), ReadAll(dir.File("c")));
   auto loaded = LinearModel::Load(dir.File("a"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->mlp_hidden(), a->mlp_hidden());
@@ -309,20 +319,7 @@ TEST(LinearModelTest, LoadRejectsForeignTruncatedAndCorruptFiles) {
 
 TEST(LinearModelTest, TrainingIsDeterministicForASeed) {
   TempDir dir;
-  const auto data = SeparableData(25);
-  TrainOptions o;
-  o.seed = 7;
-  auto a = TrainLinearModel(data, o);
-  auto b = TrainLinearModel(data, o);
-  o.seed = 8;
-  auto c = TrainLinearModel(data, o);
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  ASSERT_TRUE(a->Save(dir.File("a")).ok());
-  ASSERT_TRUE(b->Save(dir.File("b")).ok());
-  ASSERT_TRUE(c->Save(dir.File("c")).ok());
-  EXPECT_EQ(ReadAll(dir.File("a")), ReadAll(dir.File("b")));
-  // The seed really drives the example order, so another seed gives other weights.
-  EXPECT_NE(ReadAll(dir.File("a")), ReadAll(dir.File("c")));
+  ExpectDeterministicForASeed(SeparableData(25), TrainOptions{}, dir);
 }
 
 // With 30% of labels flipped at random, an honest model cannot be sure: calibration must
