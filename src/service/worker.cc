@@ -169,7 +169,7 @@ void WorkerPool::Loop(int index) {
       // this thread: it waits on its own condition variable, which only Stop() signals).
       std::unique_lock lock(mu_);
       pause_cv_.wait_for(lock, std::min(*pause, std::chrono::milliseconds(c_->config.workers.poll_ms)),
-                   [&] { return stopping_.load(); });
+                         [&] { return stopping_.load(); });
       continue;
     }
     uint64_t seen;

@@ -2,8 +2,9 @@
 //
 // Thread-safety: every method locks mu_ around the single connection, which serializes
 // the HTTP receiver threads and the workers. SQLite serializes writers anyway, so a pool
-// of write connections would only trade the mutex for SQLITE_BUSY retries. The one long
-// read, VerifyAudit, opens a connection of its own so it never holds up enqueue or lease.
+// of write connections would only trade the mutex for SQLITE_BUSY retries. The long
+// reads never hold up enqueue or lease: VerifyAudit opens a connection of its own, and
+// CountJobsByState (every /metrics scrape) reads on a query-only connection kept open.
 // Several processes (serve plus a CLI) may share the file: every multi-statement change
 // runs in BEGIN IMMEDIATE and every single-statement change is atomic by itself.
 // Enqueue additionally batches concurrent callers into one transaction (group commit),
