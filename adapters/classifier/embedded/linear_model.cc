@@ -247,12 +247,22 @@ int64_t LinearModel::Find(uint64_t hash) const {
   }
 }
 
+std::vector<uint64_t> LinearModel::FeatureHashes(std::string_view text) const {
+  std::vector<uint64_t> hashes;
+  ForEachFeature(text, features_, [&](FeatureKind kind, std::string_view f) { hashes.push_back(FeatureHash(kind, f)); });
+  return hashes;
+}
+
 LinearModel::SparseVector LinearModel::Vectorize(std::string_view text) const {
+  return Vectorize(FeatureHashes(text));
+}
+
+LinearModel::SparseVector LinearModel::Vectorize(const std::vector<uint64_t>& hashes) const {
   std::vector<uint32_t> hits;
-  ForEachFeature(text, features_, [&](FeatureKind kind, std::string_view f) {
-    int64_t idx = Find(FeatureHash(kind, f));
+  for (uint64_t hash : hashes) {
+    int64_t idx = Find(hash);
     if (idx >= 0) hits.push_back(static_cast<uint32_t>(idx));
-  });
+  }
   std::sort(hits.begin(), hits.end());
   SparseVector v;
   double word_norm = 0.0, char_norm = 0.0;
@@ -275,10 +285,11 @@ LinearModel::SparseVector LinearModel::Vectorize(std::string_view text) const {
   return v;
 }
 
-std::vector<float> LinearModel::Scores(std::string_view text) const {
+std::vector<float> LinearModel::Scores(std::string_view text) const { return Scores(Vectorize(text)); }
+
+std::vector<float> LinearModel::Scores(const SparseVector& x) const {
   const size_t k = labels_.size();
   std::vector<float> scores(bias_);
-  const SparseVector x = Vectorize(text);
   for (size_t i = 0; i < x.index.size(); ++i) {
     const float* w = &weights_[static_cast<size_t>(x.index[i]) * k];
     const float xv = x.value[i];
@@ -328,10 +339,13 @@ std::vector<float> BlendLogProbabilities(const std::vector<double>& p, const std
 }  // namespace
 
 std::vector<double> LinearModel::Probabilities(std::string_view text) const {
-  std::vector<double> linear = Softmax(Scores(text), temperature_);
-  if (!mlp_) return linear;
+  if (!mlp_) return Softmax(Scores(text), temperature_);
+  // The network's input has the same feature options (only its vocabulary differs), so the
+  // text is tokenized and hashed once for both.
+  const std::vector<uint64_t> hashes = FeatureHashes(text);
+  std::vector<double> linear = Softmax(Scores(Vectorize(hashes)), temperature_);
   const std::vector<double> network =
-      Softmax(mlp_->Logits(mlp_->input->Vectorize(text), labels_.size()), mlp_->temperature);
+      Softmax(mlp_->Logits(mlp_->input->Vectorize(hashes), labels_.size()), mlp_->temperature);
   return Softmax(BlendLogProbabilities(linear, network, mlp_->weight), mlp_->blend_temperature);
 }
 

@@ -229,6 +229,11 @@ class LinearModel {
   // Rebuilds the derived lookups (hash table, oos label index) after training or loading.
   void BuildIndex();
   SparseVector Vectorize(std::string_view text) const;
+  // The text's feature hashes (FeatureOptions, not the vocabulary, decide them) and their
+  // TF-IDF vector in this model's vocabulary: Probabilities hashes once for both models.
+  std::vector<uint64_t> FeatureHashes(std::string_view text) const;
+  SparseVector Vectorize(const std::vector<uint64_t>& hashes) const;
+  std::vector<float> Scores(const SparseVector& x) const;
 
   FeatureOptions features_;
   std::vector<std::string> labels_;
