@@ -107,6 +107,22 @@ class WorkerFaultTest : public ::testing::Test {
     json s = json::parse(raw_->Get("/api/_stats")->body);
     return s["requests"].value(route, 0);
   }
+  // Three jobs fail for real (two 503s each: two in-process tries, which use the fault
+  // up) and open the circuit for `open_seconds`; the desk has recovered behind it. A
+  // budget of one attempt dead-letters those three at once (out of the way), while a
+  // deferred job survives any number of deferrals.
+  void OpenTheCircuit(int open_seconds) {
+    c_.config.workers.breaker_failures = 3;
+    c_.config.workers.breaker_open_seconds = open_seconds;
+    c_.config.workers.max_attempts = 1;
+    pool_ = std::make_unique<WorkerPool>(&c_, "test");
+    Fault({{"status", 503}, {"count", 6}, {"path_prefix", "/api/tickets/"}});
+    for (int i = 0; i < 3; ++i) {
+      Job job = RunNew();
+      EXPECT_EQ(job.state, JobState::kDead);
+      EXPECT_EQ(job.attempts, 1);
+    }
+  }
   // Enqueues an event for a fresh ticket and runs one attempt, as a worker would.
   Job RunNew() {
     const std::string ticket = CreateTicket();
@@ -218,20 +234,7 @@ TEST_F(WorkerFaultTest, AttemptBudgetEndsInDeadLetterWithTheReason) {
 }
 
 TEST_F(WorkerFaultTest, OpenCircuitDefersWithoutUsingAttemptsThenRecovers) {
-  c_.config.workers.breaker_failures = 3;
-  c_.config.workers.breaker_open_seconds = 1;
-  // A budget of one attempt: the jobs that fail for real are dead-lettered at once (and
-  // out of the way), while the deferred job below survives any number of deferrals.
-  c_.config.workers.max_attempts = 1;
-  pool_ = std::make_unique<WorkerPool>(&c_, "test");
-  // Each failing job makes two GETs (two in-process tries): three jobs use the fault up.
-  Fault({{"status", 503}, {"count", 6}, {"path_prefix", "/api/tickets/"}});
-  // Three jobs fail for real and open the circuit.
-  for (int i = 0; i < 3; ++i) {
-    Job job = RunNew();
-    EXPECT_EQ(job.state, JobState::kDead);
-    EXPECT_EQ(job.attempts, 1);
-  }
+  OpenTheCircuit(1);
   EXPECT_NE(c_.metrics->Render().find("deskpilot_circuit_state{upstream=\"desk\"} 1"), std::string::npos)
       << c_.metrics->Render();
   // While open: no call reaches the desk, and the job keeps its attempts.
@@ -261,12 +264,7 @@ TEST_F(WorkerFaultTest, OpenCircuitDefersWithoutUsingAttemptsThenRecovers) {
 }
 
 TEST_F(WorkerFaultTest, WhileEveryDeskIsDownTheWorkersLeaseNothingUntilAProbeIsDue) {
-  c_.config.workers.breaker_failures = 3;
-  c_.config.workers.breaker_open_seconds = 2;
-  c_.config.workers.max_attempts = 1;
-  pool_ = std::make_unique<WorkerPool>(&c_, "test");
-  Fault({{"status", 503}, {"count", 6}, {"path_prefix", "/api/tickets/"}});
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(RunNew().state, JobState::kDead);
+  OpenTheCircuit(2);
   // The circuit is open (the only desk is down); a backlog arrives.
   std::vector<int64_t> ids;
   for (int i = 0; i < 4; ++i) {
