@@ -75,6 +75,9 @@ struct ServerConfig {
 
 struct StorageConfig {
   std::string path = "deskpilot.db";
+  // Done and skipped jobs' webhook bodies and cache entries older than this are dropped
+  // by `serve` (hourly). 0 keeps everything forever.
+  int retention_days = 30;
 };
 
 struct WorkerConfig {

@@ -6,11 +6,14 @@
 // leases and backoff without sleeping.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "deskpilot/status.h"
@@ -113,6 +116,35 @@ class JobWriteScope {
   JobWrites* previous_;
 };
 
+// What Store::ApplyRetention may drop. Job rows themselves are kept: a row is what
+// deduplicates a vendor's redelivery (its dedupe key) and what `audit replay` looks up
+// (replay reads the audit rows, not the payload).
+struct RetentionOptions {
+  // Payloads of done and skipped jobs last changed before this, and cache entries
+  // written before this, are dropped (ms since the epoch).
+  int64_t cutoff_ms = 0;
+  // Rows per transaction: the write lock is taken per batch, so a webhook ack waits for
+  // at most one batch (a few ms at 100 rows).
+  int batch_rows = 100;
+  // Between two batches (not on a dry run): leaves the disk and the lock to webhook acks
+  // while a long run (the first one over months of jobs) goes on.
+  std::chrono::milliseconds pause_between_batches{10};
+  // Counts what would be dropped and changes nothing.
+  bool dry_run = false;
+  // Cache entries that hold state rather than a recomputable result (a sync cursor, the
+  // write plan of a job that may still run): kept whatever their age. Null keeps none.
+  // Called with the store locked: it must not call the store.
+  std::function<bool(std::string_view key)> keep_cache_entry;
+  // Asked before each batch: true ends the run there (a shutdown), with what was done
+  // so far reported. Null runs to the end.
+  std::function<bool()> stop_requested;
+};
+
+struct RetentionReport {
+  int64_t payloads_emptied = 0;    // or, on a dry run, that would be
+  int64_t cache_rows_deleted = 0;  // or, on a dry run, that would be
+};
+
 struct AuditVerifyReport {
   bool ok = true;
   int64_t rows = 0;
@@ -174,8 +206,17 @@ class Store {
   virtual Result<std::optional<Job>> GetJob(int64_t job_id) = 0;
   virtual Result<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit) = 0;
   virtual Result<std::map<std::string, int64_t>> CountJobsByState() = 0;
+  // Dedupe keys of the jobs in these states, read without waiting for the writers.
+  virtual Result<std::vector<std::string>> DedupeKeys(const std::vector<JobState>& states) = 0;
   // Milliseconds until the next queued job is due (nullopt when none is waiting).
   virtual Result<std::optional<int64_t>> NextDueInMs(int64_t now_ms) = 0;
+  // Data minimisation and a bounded file: empties the payload (the raw webhook body,
+  // customer text included) of done and skipped jobs past the cutoff and deletes old
+  // cache entries. Queued, leased and dead jobs keep their payload: a dead job may be
+  // retried, and its body is the evidence of what came in. The audit log is never
+  // touched. Works in transactions of options.batch_rows rows; what a failed batch
+  // leaves is done by the next run.
+  virtual Result<RetentionReport> ApplyRetention(const RetentionOptions& options) = 0;
 
   // --- result cache ---
   virtual Result<std::optional<std::string>> CacheGet(const std::string& key) = 0;

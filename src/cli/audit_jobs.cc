@@ -1,5 +1,5 @@
-// `deskpilot audit verify|show|replay` and `deskpilot jobs list|retry`: operator views of the
-// store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
+// `deskpilot audit verify|show|replay` and `deskpilot jobs list|retry|purge`: operator views of
+// the store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -21,6 +21,7 @@
 #include "service/admin_api.h"
 #include "service/components.h"
 #include "service/replay.h"
+#include "service/retention.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -43,6 +44,8 @@ constexpr char kJobsUsage[] =
     "subcommands:\n"
     "  list     list jobs, newest first (--state, --limit)\n"
     "  retry    requeue dead-lettered jobs (ID... | --all-dead)\n"
+    "  purge    empty old done/skipped jobs' webhook bodies, delete old cache entries\n"
+    "           (--older-than DURATION, e.g. 30d; --dry-run)\n"
     "\n"
     "deskpilot jobs <subcommand> --help for its options\n";
 
@@ -396,6 +399,59 @@ int JobsRetry(const std::string& cmd, int argc, char** argv) {
   return failed == 0 ? kExitOk : kExitFailure;
 }
 
+// --- jobs purge ---
+
+// "30d" or "12h" in hours; nullopt when malformed.
+std::optional<int64_t> ParseDurationHours(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  const char unit = text.back();
+  if (unit != 'd' && unit != 'h') return std::nullopt;
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
+  // The bound keeps n * 24 h in milliseconds far from overflow (a million days).
+  if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0 || n > 24'000'000) return std::nullopt;
+  return unit == 'd' ? n * 24 : n;
+}
+
+int JobsPurge(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Empty the stored webhook body (raw ticket text) of done and skipped jobs, and "
+                             "delete cache entries, older than DURATION. Job rows, dead and unfinished jobs' "
+                             "bodies, the audit log and state kept in the cache (kb sync cursors, unfinished "
+                             "jobs' write plans) stay. `serve` does the same hourly ([storage] retention_days).");
+  AddStoreOptions(opts);
+  opts.add_options()
+      ("older-than", "DURATION: a number of days or hours, e.g. 30d or 36h; at least 1d",
+       cxxopts::value<std::string>())
+      ("dry-run", "print what would be dropped and change nothing");
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  if (args->count("older-than") == 0) return UsageError(cmd, "give --older-than DURATION, e.g. 30d");
+  const std::string duration = (*args)["older-than"].as<std::string>();
+  std::optional<int64_t> hours = ParseDurationHours(duration);
+  if (!hours) return UsageError(cmd, "--older-than must be a number of days or hours, e.g. 30d or 36h, not '" +
+                                         duration + "'");
+  if (*hours < 24) {
+    return UsageError(cmd, "--older-than must be at least 1d: vendors redeliver webhooks for hours, and a "
+                           "job's stored body is the evidence of what came in while it may still be retried");
+  }
+  std::unique_ptr<Store> store;
+  if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
+
+  const bool dry_run = args->count("dry-run") > 0;
+  const int64_t cutoff = NowMs() - *hours * 3'600'000;
+  Result<RetentionReport> report = ApplyRetentionPolicy(*store, cutoff, dry_run);
+  if (!report.ok()) return RuntimeError(cmd, report.status().ToString());
+  const char* verb = dry_run ? "would be " : "";
+  std::cout << (dry_run ? "dry run, nothing changed: " : "") << "older than " << duration << " (before "
+            << FormatTime(cutoff) << ")\n"
+            << "jobs:  " << report->payloads_emptied << " payload(s) of done or skipped jobs " << verb
+            << "emptied (the rows stay)\n"
+            << "cache: " << report->cache_rows_deleted << " entr" << (report->cache_rows_deleted == 1 ? "y " : "ies ")
+            << verb << "deleted\n";
+  return kExitOk;
+}
+
 struct Subcommand {
   const char* name;
   int (*run)(const std::string& cmd, int argc, char** argv);
@@ -434,7 +490,7 @@ int RunAudit(int argc, char** argv) {
 }
 
 int RunJobs(int argc, char** argv) {
-  return Dispatch(argc, argv, kJobsUsage, {{"list", JobsList}, {"retry", JobsRetry}});
+  return Dispatch(argc, argv, kJobsUsage, {{"list", JobsList}, {"retry", JobsRetry}, {"purge", JobsPurge}});
 }
 
 }  // namespace deskpilot::cli

@@ -27,7 +27,7 @@ constexpr Command kCommands[] = {
     {"eval", RunEval, "evaluate a trained model on labelled JSONL"},
     {"kb", RunKb, "knowledge base: ingest | sync | search | eval"},
     {"audit", RunAudit, "audit log: verify | show"},
-    {"jobs", RunJobs, "job queue: list | retry"},
+    {"jobs", RunJobs, "job queue: list | retry | purge"},
     {"sandbox", RunSandbox, "run the local sandbox help desk"},
     {"webhook", RunWebhook, "help desk webhook: register | list | remove"},
 };

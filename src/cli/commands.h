@@ -25,7 +25,7 @@ int RunTrain(int argc, char** argv);        // train_eval.cc
 int RunEval(int argc, char** argv);         // train_eval.cc
 int RunKb(int argc, char** argv);           // kb.cc: ingest | search
 int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show | replay
-int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry
+int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry | purge
 int RunSandbox(int argc, char** argv);      // sandbox.cc
 int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | remove
 

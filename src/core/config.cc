@@ -401,6 +401,8 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
     ConfigSection s = root.Table("storage");
     c.storage.path = s.String("path");
     if (s.Has("path") && c.storage.path.empty()) s.AddError("path", "must not be empty");
+    c.storage.retention_days =
+        static_cast<int>(s.Int("retention_days", c.storage.retention_days, 0, 3650));
   }
   {
     ConfigSection s = root.Table("workers");

@@ -54,6 +54,7 @@ TEST(ConfigTest, ExampleConfigParses) {
   EXPECT_EQ(c->server.host, "127.0.0.1");
   EXPECT_EQ(c->server.port, 8080);
   EXPECT_EQ(c->storage.path, "/var/lib/deskpilot/deskpilot.db");
+  EXPECT_EQ(c->storage.retention_days, 30);
   ASSERT_EQ(c->helpdesks.size(), 1u);
   EXPECT_EQ(c->helpdesks[0].name, "sandbox");
   EXPECT_EQ(c->helpdesks[0].type, "sandbox");
@@ -79,6 +80,7 @@ TEST(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->workers.lease_seconds, 60);
   EXPECT_EQ(c->workers.max_attempts, 8);
   EXPECT_EQ(c->workers.poll_ms, 200);
+  EXPECT_EQ(c->storage.retention_days, 30);
   EXPECT_EQ(c->policy.mode, "assist");
   EXPECT_EQ(c->policy.max_auto_turns, 3);
   EXPECT_EQ(c->policy.escalate_flags,
@@ -133,6 +135,23 @@ TEST(ConfigTest, MissingStoragePath) {
   EXPECT_TRUE(Contains(ErrorOf(""), "storage.path: missing required key"));
   EXPECT_TRUE(Contains(ErrorOf("[storage]\n"), "storage.path: missing required key"));
   EXPECT_TRUE(Contains(ErrorOf("[storage]\npath = \"\"\n"), "storage.path: must not be empty"));
+}
+
+TEST(ConfigTest, RetentionDaysZeroKeepsForeverAndIsBounded) {
+  auto storage = [](const std::string& value) {
+    return "[storage]\npath = \"/tmp/x.db\"\nretention_days = " + value + "\n";
+  };
+  for (const auto& [text, days] : {std::pair{"0", 0}, {"1", 1}, {"90", 90}, {"3650", 3650}}) {
+    auto c = ParseConfig(storage(text), "t");
+    ASSERT_TRUE(c.ok()) << text << ": " << c.status().ToString();
+    EXPECT_EQ(c->storage.retention_days, days);
+  }
+  for (const char* bad : {"-1", "3651"}) {
+    std::string msg = ErrorOf(storage(bad));
+    EXPECT_TRUE(Contains(msg, "storage.retention_days: must be between 0 and 3650")) << bad << ": " << msg;
+  }
+  EXPECT_TRUE(Contains(ErrorOf(storage("\"30d\"")), "storage.retention_days: expected an integer, got string"));
+  EXPECT_TRUE(Contains(ErrorOf(storage("1.5")), "storage.retention_days: expected an integer"));
 }
 
 TEST(ConfigTest, TomlSyntaxErrorHasLineAndColumn) {

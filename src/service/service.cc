@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -259,6 +260,12 @@ Status Service::Start() {
     workers_->Stop();
     return Status::FailedPrecondition("the HTTP listener stopped right after start");
   }
+  if (const int days = c_->config.storage.retention_days; days > 0) {
+    // Its own thread: a first run over months of jobs takes a while. Its batches take the
+    // store's lock in the normal class, like a worker step, and are paced, so acks go on.
+    retention_ = std::make_unique<RetentionLoop>(c_->store.get(), c_->metrics.get(), days, std::chrono::hours(1));
+    retention_->Start();
+  }
   started_ = true;
   spdlog::info("deskpilot listening on {} with {} worker(s)", base_url(), c_->config.workers.threads);
   return Status::Ok();
@@ -269,6 +276,7 @@ void Service::Stop() {
   started_ = false;
   http_->stop();  // stop accepting first: nothing is acknowledged that no worker will see
   if (listener_.joinable()) listener_.join();
+  if (retention_) retention_->Stop();
   workers_->Stop();
   spdlog::info("deskpilot stopped");
 }

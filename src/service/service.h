@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "service/components.h"
+#include "service/retention.h"
 #include "service/worker.h"
 
 namespace httplib {
@@ -39,6 +40,7 @@ class Service {
 
   std::unique_ptr<Components> c_;
   std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<RetentionLoop> retention_;  // null when retention_days is 0
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
   int port_ = 0;

@@ -58,6 +58,8 @@ double StateValue(CircuitBreaker::State s) {
 
 std::string IdempotencyKey(const std::string& dedupe_key) { return "dp-" + Sha256Hex(dedupe_key).substr(0, 24); }
 
+std::string PlanCacheKey(const std::string& dedupe_key) { return "plan:" + IdempotencyKey(dedupe_key); }
+
 nlohmann::json PlanToJson(const WritePlan& plan) {
   nlohmann::json actions = nlohmann::json::array();
   for (const auto& a : plan.actions)
@@ -318,7 +320,7 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     return;
   }
   const std::string key = IdempotencyKey(job.dedupe_key);
-  const std::string plan_key = "plan:" + key;
+  const std::string plan_key = PlanCacheKey(job.dedupe_key);
   Audit(writes, job, "job.leased", "ok", {{"attempt", job.attempts}, {"event", job.event_type}, {"owner", owner}});
 
   // Webhooks arrive late and out of order: always act on the ticket as it is now.

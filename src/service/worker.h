@@ -107,6 +107,8 @@ class WorkerPool {
 
 // Stable per-event key for idempotent write-backs.
 std::string IdempotencyKey(const std::string& dedupe_key);
+// The cache key of a job's stored write plan (the outbox), found again by its retries.
+std::string PlanCacheKey(const std::string& dedupe_key);
 nlohmann::json PlanToJson(const WritePlan& plan);
 Status PlanFromJson(const nlohmann::json& j, WritePlan* plan);
 

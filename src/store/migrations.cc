@@ -71,6 +71,15 @@ BEGIN
   SELECT RAISE(ABORT, 'audit log is append-only');
 END;
 )sql"},
+    {2, R"sql(
+-- Retention (Store::ApplyRetention) looks for finished jobs that still hold a payload,
+-- and for old cache entries. Only such jobs are in the partial index, so an hourly run
+-- that finds nothing reads nothing, however many job rows are kept: without it, one
+-- finding nothing scanned every done job (0.25 s at 200k jobs, under the write lock).
+CREATE INDEX jobs_payload_kept ON jobs (updated_ms)
+  WHERE state IN ('done', 'skipped') AND length(payload) > 0;
+CREATE INDEX cache_created ON cache (created_ms);
+)sql"},
 };
 
 Result<int> CurrentVersion(Connection& db) {

@@ -16,8 +16,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "deskpilot/store.h"
@@ -327,6 +329,24 @@ class SqliteStore final : public Store {
     }
   }
 
+  Result<std::vector<std::string>> DedupeKeys(const std::vector<JobState>& states) override {
+    std::vector<std::string> keys;
+    // On the reader connection, like the counts: retention asks for the keys of every
+    // unfinished job, and after a long outage that is a backlog the acks must not wait for.
+    std::lock_guard lock(reader_mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Connection* reader, ReaderLocked());
+    for (JobState state : states) {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, reader->Cached("SELECT dedupe_key FROM jobs WHERE state = ?1"));
+      stmt.Bind(1, JobStateName(state));
+      while (true) {
+        DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        keys.push_back(stmt.Text(0));
+      }
+    }
+    return keys;
+  }
+
   Result<std::optional<int64_t>> NextDueInMs(int64_t now_ms) override {
     std::lock_guard lock(mu_);
     // Leased jobs count too: when a worker dies, its job becomes due at lease expiry,
@@ -339,6 +359,14 @@ class SqliteStore final : public Store {
     DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row || stmt.IsNull(0)) return std::optional<int64_t>();
     return std::optional<int64_t>(std::max<int64_t>(0, stmt.Int(0) - now_ms));
+  }
+
+  Result<RetentionReport> ApplyRetention(const RetentionOptions& options) override {
+    if (options.batch_rows < 1) return Status::InvalidArgument("retention: batch_rows must be at least 1");
+    RetentionReport report;
+    DP_ASSIGN_OR_RETURN(report.payloads_emptied, EmptyOldPayloads(options));
+    DP_ASSIGN_OR_RETURN(report.cache_rows_deleted, DeleteOldCacheEntries(options));
+    return report;
   }
 
   Result<std::optional<std::string>> CacheGet(const std::string& key) override {
@@ -473,6 +501,96 @@ class SqliteStore final : public Store {
     }
     return Status::FailedPrecondition(prefix + "lease lost: the job is " +
                                       std::string(JobStateName(job->state)));
+  }
+
+  // The queries name their index (INDEXED BY): without statistics (the store runs no
+  // ANALYZE) the planner prefers jobs_due's state prefix, which walks every done job ever
+  // stored, where jobs_payload_kept holds only the jobs that still have a payload. A
+  // dropped index then fails the query instead of silently scanning.
+  Result<int64_t> EmptyOldPayloads(const RetentionOptions& options) {
+    if (options.dry_run) {
+      std::lock_guard lock(mu_);
+      DP_ASSIGN_OR_RETURN(sqlite::Statement count, db_->Cached(
+          "SELECT COUNT(*) FROM jobs INDEXED BY jobs_payload_kept "
+          "WHERE state IN ('done', 'skipped') AND length(payload) > 0 AND updated_ms < ?1"));
+      count.Bind(1, options.cutoff_ms);
+      DP_ASSIGN_OR_RETURN(bool row, count.Step());
+      return row ? count.Int(0) : int64_t{0};
+    }
+    int64_t emptied = 0;
+    for (bool first = true; NextBatch(options, first); first = false) {
+      // Per batch, in the normal class: a webhook ack waits for one batch at most. X''
+      // rather than NULL: the column is NOT NULL, and readers get an empty body.
+      std::lock_guard lock(mu_);
+      DP_ASSIGN_OR_RETURN(sqlite::Statement empty, db_->Cached(
+          "UPDATE jobs SET payload = X'' WHERE id IN ("
+          " SELECT id FROM jobs INDEXED BY jobs_payload_kept"
+          " WHERE state IN ('done', 'skipped') AND length(payload) > 0 AND updated_ms < ?1"
+          " ORDER BY updated_ms LIMIT ?2)"));
+      empty.Bind(1, options.cutoff_ms).Bind(2, int64_t{options.batch_rows});
+      DP_RETURN_IF_ERROR(empty.Run());
+      const int64_t changed = db_->Changes();
+      emptied += changed;
+      if (changed < options.batch_rows) break;
+    }
+    return emptied;
+  }
+
+  // Paged by (created_ms, rowid) rather than "the oldest N": entries that
+  // keep_cache_entry keeps stay old, and would otherwise be read again by every batch.
+  // A batch counts the entries it examined, kept or not, so the lock is held for at most
+  // batch_rows of them.
+  Result<int64_t> DeleteOldCacheEntries(const RetentionOptions& options) {
+    int64_t deleted = 0;
+    int64_t after_created = INT64_MIN;
+    int64_t after_rowid = INT64_MIN;
+    for (bool first = true; NextBatch(options, first); first = false) {
+      std::lock_guard lock(mu_);
+      sqlite::Transaction tx(*db_);
+      if (!options.dry_run) DP_RETURN_IF_ERROR(tx.Begin());
+      std::vector<int64_t> doomed;
+      int64_t examined = 0;
+      {
+        DP_ASSIGN_OR_RETURN(sqlite::Statement old, db_->Cached(
+            "SELECT rowid, created_ms, key FROM cache INDEXED BY cache_created "
+            "WHERE created_ms < ?1 AND (created_ms, rowid) > (?2, ?3) "
+            "ORDER BY created_ms, rowid LIMIT ?4"));
+        old.Bind(1, options.cutoff_ms).Bind(2, after_created).Bind(3, after_rowid)
+            .Bind(4, int64_t{options.batch_rows});
+        while (true) {
+          DP_ASSIGN_OR_RETURN(bool row, old.Step());
+          if (!row) break;
+          ++examined;
+          after_rowid = old.Int(0);
+          after_created = old.Int(1);
+          if (!options.keep_cache_entry || !options.keep_cache_entry(old.View(2)))
+            doomed.push_back(after_rowid);
+        }
+      }
+      if (!options.dry_run) {
+        for (int64_t rowid : doomed) {
+          DP_ASSIGN_OR_RETURN(sqlite::Statement remove,
+                              db_->Cached("DELETE FROM cache WHERE rowid = ?1"));
+          remove.Bind(1, rowid);
+          DP_RETURN_IF_ERROR(remove.Run());
+        }
+        DP_RETURN_IF_ERROR(tx.Commit());
+      }
+      deleted += static_cast<int64_t>(doomed.size());
+      if (examined < options.batch_rows) break;
+    }
+    return deleted;
+  }
+
+  // Before each batch of a retention run: the pause after the previous one, then
+  // whether to go on. Without the pause, a first run over months of backlog (4,000
+  // batches of 100 back to back: 198k payloads, 200k cache rows) kept the disk busy and
+  // an ack waiting on nearly every commit: ack p50 0.8 -> 6-9 ms, p99 2.7 -> 25-40 ms at
+  // 500 webhooks/s. With 10 ms pauses: p50 0.9-1.1 ms, p99 5-7 ms; the run takes 53 s.
+  static bool NextBatch(const RetentionOptions& options, bool first) {
+    if (!first && !options.dry_run && options.pause_between_batches.count() > 0)
+      std::this_thread::sleep_for(options.pause_between_batches);
+    return !(options.stop_requested && options.stop_requested());
   }
 
   Status CachePutLocked(const std::string& key, const std::string& value, int64_t now_ms) {

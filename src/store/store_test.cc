@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -262,12 +263,15 @@ TEST_F(StoreTest, CountingJobsDoesNotWaitForTheWriteConnection) {
   // at once with what is committed, instead of queueing behind the writer.
   const auto start = std::chrono::steady_clock::now();
   auto counts = store_->CountJobsByState();
+  auto keys = store_->DedupeKeys({JobState::kQueued});  // retention's read, likewise
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(blocker);
   writer.join();
   ASSERT_TRUE(counts.ok()) << counts.status().ToString();
   EXPECT_EQ(counts->at("queued"), 1);
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(*keys, std::vector<std::string>{"a"});
   EXPECT_LT(took, std::chrono::seconds(2));
   // And it sees the enqueue once that has committed.
   EXPECT_EQ(store_->CountJobsByState()->at("queued"), 2);
@@ -342,7 +346,7 @@ TEST_F(StoreTest, ConcurrentLeasersNeverGetTheSameJob) {
   for (int t = 0; t < 4; ++t) {
     Store* store = t % 2 == 0 ? store_.get() : second.get();
     threads.emplace_back([store, t, &leased, &errors] {
-      std::string owner = "w" + std::to_string(t);
+      std::string owner = std::string("w").append(std::to_string(t));
       while (true) {
         auto r = store->Lease(owner, 600'000, kT0 + 1'000'000);
         if (!r.ok()) {
@@ -508,6 +512,10 @@ TEST_F(StoreTest, CountsListEveryStateIncludingZeros) {
   auto limited = store_->ListJobs(std::nullopt, 2);
   ASSERT_TRUE(limited.ok());
   EXPECT_EQ(limited->size(), 2u);
+  auto keys = store_->DedupeKeys({JobState::kQueued, JobState::kLeased, JobState::kDead});
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  std::sort(keys->begin(), keys->end());
+  EXPECT_EQ(*keys, (std::vector<std::string>{"b", "c"}));
 }
 
 TEST_F(StoreTest, NextDueInMs) {
@@ -821,6 +829,129 @@ TEST_F(StoreTest, VerifyIsFastOnALargeChain) {
   auto seq = store_->AppendAudit(AuditEntry{}, kT0);
   ASSERT_TRUE(seq.ok());
   EXPECT_EQ(*seq, kRows + 1);
+}
+
+// A job taken through lease to `state` (done, skipped or dead) at time t. Call before
+// enqueueing jobs meant to stay queued: Lease takes the oldest due job.
+int64_t Finished(Store& store, const std::string& key, JobState state, int64_t at) {
+  auto enqueued = store.Enqueue(NewJob{"acme", key, "42", "ticket.updated", "{\"raw\":\"" + key + "\"}"}, at);
+  EXPECT_TRUE(enqueued.ok());
+  auto leased = store.Lease("w", 60'000, at);
+  EXPECT_TRUE(leased.ok() && leased->has_value());
+  const int64_t id = enqueued.ok() ? enqueued->job_id : 0;
+  Status s = state == JobState::kDead ? store.Fail(id, "w", "broken", /*retryable=*/false, at, 5, at)
+                                      : store.Complete(id, "w", state, at);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return id;
+}
+
+TEST_F(StoreTest, RetentionEmptiesOnlyOldFinishedPayloadsAndOldCacheEntries) {
+  const int64_t cutoff = kT0 + 1000;
+  const int64_t done = Finished(*store_, "old-done", JobState::kDone, kT0);
+  const int64_t skipped = Finished(*store_, "old-skipped", JobState::kSkipped, kT0);
+  const int64_t dead = Finished(*store_, "old-dead", JobState::kDead, kT0);
+  const int64_t recent = Finished(*store_, "recent-done", JobState::kDone, cutoff + 1);
+  const int64_t leased = MustEnqueue("old-leased", kT0);
+  MustLease("w", kT0, /*lease_ms=*/10'000'000);
+  const int64_t queued = MustEnqueue("old-queued", kT0 + 1);
+  ASSERT_TRUE(store_->CachePut("model:old", "answer", kT0).ok());
+  ASSERT_TRUE(store_->CachePut("model:recent", "answer", cutoff).ok());
+  ASSERT_TRUE(store_->CachePut("state:old", "cursor", kT0).ok());
+  AppendRows(3);
+
+  RetentionOptions options;
+  options.cutoff_ms = cutoff;
+  options.keep_cache_entry = [](std::string_view key) { return key.substr(0, 6) == "state:"; };
+  auto report = store_->ApplyRetention(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->payloads_emptied, 2);
+  EXPECT_EQ(report->cache_rows_deleted, 1);
+
+  EXPECT_EQ(MustGet(done).payload, "");
+  EXPECT_EQ(MustGet(skipped).payload, "");
+  EXPECT_EQ(MustGet(done).state, JobState::kDone);  // the row and its state stay
+  EXPECT_EQ(MustGet(dead).payload, R"({"raw":"old-dead"})");
+  EXPECT_EQ(MustGet(recent).payload, R"({"raw":"recent-done"})");
+  EXPECT_EQ(MustGet(leased).payload, MakeJob("old-leased").payload);
+  EXPECT_EQ(MustGet(queued).payload, MakeJob("old-queued").payload);
+  EXPECT_FALSE(store_->CacheGet("model:old")->has_value());
+  EXPECT_TRUE(store_->CacheGet("model:recent")->has_value());
+  EXPECT_TRUE(store_->CacheGet("state:old")->has_value());
+
+  // The audit log is untouched and still verifies.
+  AuditVerifyReport verify = MustVerify();
+  EXPECT_TRUE(verify.ok) << verify.problem;
+  EXPECT_EQ(verify.rows, 3);
+  // The kept row still deduplicates a redelivery of the purged job.
+  auto again = store_->Enqueue(NewJob{"acme", "old-done", "42", "ticket.updated", "{}"}, cutoff + 5);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->job_id, done);
+  // A purged job cannot come back to a worker: only dead jobs are retried.
+  Status retry = store_->Retry(done, cutoff + 5);
+  EXPECT_EQ(retry.code(), Code::kFailedPrecondition);
+  EXPECT_NE(retry.message().find("only dead jobs"), std::string::npos) << retry.message();
+
+  auto second = store_->ApplyRetention(options);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->payloads_emptied, 0);
+  EXPECT_EQ(second->cache_rows_deleted, 0);
+}
+
+TEST_F(StoreTest, RetentionFinishesEveryBatchOneCommitEach) {
+  for (int i = 0; i < 5; ++i) {
+    Finished(*store_, std::string("job-").append(std::to_string(i)), JobState::kDone, kT0 + i);
+    ASSERT_TRUE(store_->CachePut(std::string("k").append(std::to_string(i)), "v", kT0 + i).ok());
+  }
+  // An entry kept at the front of every page must not stop the paging behind it.
+  ASSERT_TRUE(store_->CachePut("keep", "v", kT0 - 1).ok());
+  RetentionOptions options;
+  options.cutoff_ms = kT0 + 100;
+  options.batch_rows = 2;
+  options.keep_cache_entry = [](std::string_view key) { return key == "keep"; };
+  const int64_t commits_before = *StoreCommitCount(*store_);
+  auto report = store_->ApplyRetention(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->payloads_emptied, 5);
+  EXPECT_EQ(report->cache_rows_deleted, 5);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM jobs WHERE length(payload) > 0"), 0);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM cache"), 1);
+  // Jobs 2 + 2 + 1; cache 2 + 2 + 2 examined (the kept entry among them), then an empty
+  // page that ends the walk: a transaction per batch, the write lock let go between them.
+  EXPECT_EQ(*StoreCommitCount(*store_) - commits_before, 7);
+}
+
+TEST_F(StoreTest, RetentionStopsBetweenBatchesWhenAsked) {
+  for (int i = 0; i < 5; ++i) Finished(*store_, std::string("job-").append(std::to_string(i)), JobState::kDone, kT0);
+  ASSERT_TRUE(store_->CachePut("old", "v", kT0).ok());
+  RetentionOptions options;
+  options.cutoff_ms = kT0 + 100;
+  options.batch_rows = 2;
+  int asked = 0;
+  options.stop_requested = [&asked] { return ++asked > 1; };  // after the first batch
+  auto report = store_->ApplyRetention(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->payloads_emptied, 2);
+  EXPECT_EQ(report->cache_rows_deleted, 0);
+  EXPECT_EQ(RawQueryInt("SELECT COUNT(*) FROM jobs WHERE length(payload) > 0"), 3);
+}
+
+TEST_F(StoreTest, RetentionDryRunCountsAndChangesNothing) {
+  const int64_t done = Finished(*store_, "old-done", JobState::kDone, kT0);
+  ASSERT_TRUE(store_->CachePut("model:old", "answer", kT0).ok());
+  RetentionOptions options;
+  options.cutoff_ms = kT0 + 1000;
+  options.dry_run = true;
+  const int64_t commits_before = *StoreCommitCount(*store_);
+  auto report = store_->ApplyRetention(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->payloads_emptied, 1);
+  EXPECT_EQ(report->cache_rows_deleted, 1);
+  EXPECT_EQ(*StoreCommitCount(*store_), commits_before);
+  EXPECT_EQ(MustGet(done).payload, R"({"raw":"old-done"})");
+  EXPECT_TRUE(store_->CacheGet("model:old")->has_value());
+  options.batch_rows = 0;
+  EXPECT_EQ(store_->ApplyRetention(options).status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndMigrationsAreIdempotent) {
