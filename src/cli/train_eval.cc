@@ -128,7 +128,8 @@ Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const s
 
 int RunTrain(int argc, char** argv) {
   const std::string cmd = argv[0];
-  cxxopts::Options opts(cmd, "Train an embedded classifier model (TF-IDF word+char n-grams, softmax regression) "
+  cxxopts::Options opts(cmd, "Train an embedded classifier model (TF-IDF word+char n-grams, a calibrated linear model "
+                             "blended with a small neural network from 1,000 examples) "
                              "on labelled JSON Lines: one {\"text\": ..., \"<field>\": ...} object per line; "
                              "or on a help desk's solved tickets (--config, --source), labelled by a tag prefix "
                              "or a custom field.");
@@ -248,7 +249,11 @@ int RunTrain(int argc, char** argv) {
   }
 
   std::cerr << "training on " << data->size() << " examples (" << options.calibration_folds
-            << " calibration folds for each of " << options.learners.size() << " learners, averaged into the model)...\n";
+            << " calibration folds for each of " << options.learners.size() << " learners, averaged into the model"
+            << (options.mlp_hidden > 0 && data->size() >= LinearModel::kMinMlpExamples
+                    ? "; " + std::to_string(options.mlp_folds) + " networks on held-out folds"
+                    : std::string())
+            << ")...\n";
   const auto start = std::chrono::steady_clock::now();
   std::vector<Prediction> out_of_fold;
   std::vector<size_t> out_of_fold_rows;  // which examples out_of_fold predicts
@@ -272,8 +277,8 @@ int RunTrain(int argc, char** argv) {
   const Evaluation oof = Evaluate(gold, out_of_fold, model->auto_threshold());
   std::cout << "temperature " << Fixed(model->temperature(), 3);
   if (model->mlp_hidden() > 0) {
-    std::cout << ", blended with a " << model->mlp_hidden() << "-unit network (weight " << Fixed(model->mlp_weight(), 1)
-              << ")";
+    std::cout << ", blended with " << model->mlp_count() << " " << model->mlp_hidden() << "-unit network"
+              << (model->mlp_count() == 1 ? "" : "s") << " (weight " << Fixed(model->mlp_weight(), 1) << ")";
   }
   if (model->has_out_of_scope()) {
     std::cout << ", abstains on \"" << kOutOfScopeLabel << "\" or confidence below "

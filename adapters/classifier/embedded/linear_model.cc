@@ -338,15 +338,30 @@ std::vector<float> BlendLogProbabilities(const std::vector<double>& p, const std
 
 }  // namespace
 
+std::vector<double> LinearModel::NetworkProbabilities(const std::vector<uint64_t>& hashes) const {
+  const size_t k = labels_.size();
+  // The mean of log-probabilities, not of probabilities: an average of calibrated networks
+  // is less confident than each where they disagree, and the blend temperature and the
+  // thresholds are fitted on single networks' held-out predictions. In 5-fold CV on
+  // BANKING77 the probability mean answered 0.788 at the stored threshold, the geometric
+  // mean 0.809, one network 0.802 (README.md).
+  std::vector<float> mean_log(k, 0.0f);
+  for (const Mlp& net : mlps_) {
+    const std::vector<double> p = Softmax(net.Logits(net.input->Vectorize(hashes), k), net.temperature);
+    for (size_t c = 0; c < k; ++c) {
+      mean_log[c] += static_cast<float>(std::log(std::max(p[c], 1e-30)) / static_cast<double>(mlps_.size()));
+    }
+  }
+  return Softmax(mean_log, 1.0);
+}
+
 std::vector<double> LinearModel::Probabilities(std::string_view text) const {
-  if (!mlp_) return Softmax(Scores(text), temperature_);
-  // The network's input has the same feature options (only its vocabulary differs), so the
-  // text is tokenized and hashed once for both.
+  if (mlps_.empty()) return Softmax(Scores(text), temperature_);
+  // The networks' inputs have the same feature options (only their vocabularies differ), so
+  // the text is tokenized and hashed once for all.
   const std::vector<uint64_t> hashes = FeatureHashes(text);
   std::vector<double> linear = Softmax(Scores(Vectorize(hashes)), temperature_);
-  const std::vector<double> network =
-      Softmax(mlp_->Logits(mlp_->input->Vectorize(hashes), labels_.size()), mlp_->temperature);
-  return Softmax(BlendLogProbabilities(linear, network, mlp_->weight), mlp_->blend_temperature);
+  return Softmax(BlendLogProbabilities(linear, NetworkProbabilities(hashes), mlp_weight_), blend_temperature_);
 }
 
 Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities) const {
@@ -384,11 +399,12 @@ size_t LinearModel::MemoryBytes() const {
                  weights_.size() * sizeof(float) + bias_.size() * sizeof(float) +
                  slot_hash_.size() * sizeof(uint64_t) + slot_index_.size() * sizeof(uint32_t);
   for (const auto& l : labels_) bytes += sizeof(std::string) + l.size();
-  if (mlp_) {
-    bytes += mlp_->input->MemoryBytes() + mlp_->w1.size() +
-             (mlp_->w1_scale.size() + mlp_->b1.size() + mlp_->w2.size() + mlp_->b2.size()) * sizeof(float);
-  }
+  for (const Mlp& net : mlps_) bytes += net.MemoryBytes();
   return bytes;
+}
+
+size_t LinearModel::Mlp::MemoryBytes() const {
+  return input->MemoryBytes() + w1.size() + (w1_scale.size() + b1.size() + w2.size() + b2.size()) * sizeof(float);
 }
 
 Status LinearModel::Save(const std::string& path) const {
@@ -413,21 +429,24 @@ Status LinearModel::Save(const std::string& path) const {
   w.PutArray(bias_);
   w.PutArray(weights_);
   w.Put(static_cast<uint32_t>(mlp_hidden()));
-  if (mlp_) {
-    const LinearModel& in = *mlp_->input;
-    w.Put(static_cast<int32_t>(in.features_.min_df));
-    w.Put(static_cast<uint32_t>(in.hashes_.size()));
-    w.Put(in.num_word_features_);
-    w.PutArray(in.hashes_);
-    w.PutArray(in.idf_);
-    w.PutArray(mlp_->w1);
-    w.PutArray(mlp_->w1_scale);
-    w.PutArray(mlp_->b1);
-    w.PutArray(mlp_->w2);
-    w.PutArray(mlp_->b2);
-    w.Put(mlp_->temperature);
-    w.Put(mlp_->weight);
-    w.Put(mlp_->blend_temperature);
+  if (!mlps_.empty()) {
+    w.Put(static_cast<uint32_t>(mlps_.size()));
+    for (const Mlp& net : mlps_) {
+      const LinearModel& in = *net.input;
+      w.Put(static_cast<int32_t>(in.features_.min_df));
+      w.Put(static_cast<uint32_t>(in.hashes_.size()));
+      w.Put(in.num_word_features_);
+      w.PutArray(in.hashes_);
+      w.PutArray(in.idf_);
+      w.PutArray(net.w1);
+      w.PutArray(net.w1_scale);
+      w.PutArray(net.b1);
+      w.PutArray(net.w2);
+      w.PutArray(net.b2);
+      w.Put(net.temperature);
+    }
+    w.Put(mlp_weight_);
+    w.Put(blend_temperature_);
   }
   // Trailing checksum: a truncated or corrupted file must fail loudly, not predict garbage.
   w.Put(Fnv1a(kFnvOffset, w.bytes()));
@@ -489,28 +508,33 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
   m.features_.char_ngram_max = char_max;
   m.features_.min_df = min_df;
   uint32_t hidden = 0;
-  // Version 4 appends the network section (hidden units 0: none).
+  // Version 4 appends the network section (hidden units 0: none) with one network; version 5
+  // counts its networks.
   if (version >= 4) ok = r.Get(&hidden);
   if (ok && hidden > 0) {
-    auto in = std::make_shared<LinearModel>();
-    in->features_ = m.features_;
-    in->labels_ = m.labels_;
-    uint32_t in_features = 0;
-    Mlp mlp;
-    mlp.hidden = hidden;
-    ok = r.Get(&in->features_.min_df) && r.Get(&in_features) && r.Get(&in->num_word_features_) &&
-         in->num_word_features_ <= in_features && r.GetArray(in_features, &in->hashes_) &&
-         r.GetArray(in_features, &in->idf_) && r.GetArray(static_cast<size_t>(in_features) * hidden, &mlp.w1) &&
-         r.GetArray(in_features, &mlp.w1_scale) &&
-         r.GetArray(hidden, &mlp.b1) && r.GetArray(static_cast<size_t>(hidden) * num_labels, &mlp.w2) &&
-         r.GetArray(num_labels, &mlp.b2) && r.Get(&mlp.temperature) && r.Get(&mlp.weight) &&
-         r.Get(&mlp.blend_temperature) && mlp.temperature > 0 && mlp.blend_temperature > 0 && mlp.weight >= 0 &&
-         mlp.weight <= 1;
-    if (ok) {
+    uint32_t count = 1;
+    constexpr uint32_t kMaxNetworks = 64;  // a corrupt count fails here, not in an allocation
+    if (version >= 5) ok = r.Get(&count) && count >= 1 && count <= kMaxNetworks;
+    for (uint32_t n = 0; ok && n < count; ++n) {
+      auto in = std::make_shared<LinearModel>();
+      in->features_ = m.features_;
+      in->labels_ = m.labels_;
+      uint32_t in_features = 0;
+      Mlp net;
+      net.hidden = hidden;
+      ok = r.Get(&in->features_.min_df) && r.Get(&in_features) && r.Get(&in->num_word_features_) &&
+           in->num_word_features_ <= in_features && r.GetArray(in_features, &in->hashes_) &&
+           r.GetArray(in_features, &in->idf_) && r.GetArray(static_cast<size_t>(in_features) * hidden, &net.w1) &&
+           r.GetArray(in_features, &net.w1_scale) && r.GetArray(hidden, &net.b1) &&
+           r.GetArray(static_cast<size_t>(hidden) * num_labels, &net.w2) && r.GetArray(num_labels, &net.b2) &&
+           r.Get(&net.temperature) && net.temperature > 0;
+      if (!ok) break;
       in->BuildIndex();
-      mlp.input = std::move(in);
-      m.mlp_ = std::move(mlp);
+      net.input = std::move(in);
+      m.mlps_.push_back(std::move(net));
     }
+    ok = ok && r.Get(&m.mlp_weight_) && r.Get(&m.blend_temperature_) && m.blend_temperature_ > 0 &&
+         m.mlp_weight_ >= 0 && m.mlp_weight_ <= 1;
   }
   if (!ok || !r.AtEnd()) return Status::DataLoss(path + ": truncated or malformed model file");
   m.BuildIndex();
@@ -1062,10 +1086,10 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   std::vector<size_t> rows(data.size());
   std::iota(rows.begin(), rows.end(), 0);
   if (options.mlp_hidden > 0 && data.size() >= LinearModel::kMinMlpExamples) {
-    // One network per held-out fold, each trained on the other calibration folds; the first
-    // ships, the others only add held-out rows for the blend weight and the thresholds (a
-    // threshold at precision 0.98 chosen on one fold's 2,000 rows promised more precision
-    // than it delivered: README.md).
+    // One network per held-out fold, each trained on the other calibration folds. The blend
+    // weight and the thresholds are fitted on all their held-out rows (a threshold at
+    // precision 0.98 chosen on one fold's 2,000 rows promised more precision than it
+    // delivered: README.md).
     const int n_nets = std::min(options.mlp_folds, k_folds);
     std::vector<LinearModel::Mlp> nets(n_nets);
     std::vector<Status> net_status(n_nets);
@@ -1092,7 +1116,6 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
       network.push_back(LinearModel::Softmax(net.Logits(net.input->Vectorize(data[i].text), model.labels().size()),
                                              net.temperature));
     }
-    LinearModel::Mlp& mlp = nets[0];
     // The blend weight with the least held-out NLL, each weight at its own fitted temperature;
     // weight 0 (the calibrated linear model alone) when the network does not help.
     double best_nll = 0.0, best_weight = 0.0, best_temperature = 1.0;
@@ -1115,13 +1138,21 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
       }
     }
     if (best_weight > 0) {
-      mlp.weight = best_weight;
-      mlp.blend_temperature = best_temperature;
+      model.mlp_weight_ = best_weight;
+      model.blend_temperature_ = best_temperature;
       for (size_t j = 0; j < dev_rows.size(); ++j) {
         probabilities[dev_rows[j]] = LinearModel::Softmax(
             BlendLogProbabilities(probabilities[dev_rows[j]], network[j], best_weight), best_temperature);
       }
-      model.mlp_ = std::move(mlp);
+      // The networks ship as an ensemble: each saw 80% of the data, and together they are
+      // more accurate than one (BANKING77 5-fold CV 0.9137 → 0.9171, README.md). Later ones
+      // are left out when they would take the model over its memory budget.
+      size_t bytes = model.MemoryBytes();
+      for (LinearModel::Mlp& net : nets) {
+        if (!model.mlps_.empty() && bytes + net.MemoryBytes() > options.max_model_bytes) break;
+        bytes += net.MemoryBytes();
+        model.mlps_.push_back(std::move(net));
+      }
       rows = std::move(dev_rows);
     }
   }

@@ -123,9 +123,13 @@ struct TrainOptions {
   double mlp_learning_rate = 0.1;  // AdaGrad base step
   double mlp_dropout = 0.5;      // share of hidden units dropped per training example
   int mlp_min_df = 2;            // its input drops rarer features, which keeps the file small
-  // Networks trained (the first ships): each holds out one calibration fold, and the blend
-  // weight and thresholds are fitted on the union of those folds.
+  // Networks trained: each holds out one calibration fold, and the blend weight and
+  // thresholds are fitted on the union of those folds, each row predicted by the network that
+  // did not see it. All of them ship (the geometric mean of their calibrated probabilities is
+  // the blend's network part) while the model's memory stays under max_model_bytes (its file
+  // is a little smaller); the first always does.
   int mlp_folds = 3;
+  size_t max_model_bytes = size_t{40} << 20;
 };
 
 class LinearModel {
@@ -136,8 +140,9 @@ class LinearModel {
   // (without either). Version 3 has version 2's layout; it marks the Crammer-Singer loss, new
   // feature defaults and the averaged fold models, so cached sample models are retrained.
   // Version 4 appends the hidden-layer network (empty when none was trained); version 3 files
-  // load as linear models.
-  static constexpr uint32_t kFormatVersion = 4;
+  // load as linear models. Version 5 holds several networks (an ensemble); version 4 files
+  // load with their one.
+  static constexpr uint32_t kFormatVersion = 5;
   // Fewer examples than this train no hidden-layer network: its held-out folds would be too
   // small to choose a blend weight and thresholds on.
   static constexpr size_t kMinMlpExamples = 1000;
@@ -166,9 +171,11 @@ class LinearModel {
   const FeatureOptions& feature_options() const { return features_; }
   // The linear model's softmax temperature fitted on held-out data (1 when not calibrated).
   double temperature() const { return temperature_; }
-  // Hidden units of the blended network (0: linear model only) and its weight in the blend.
-  size_t mlp_hidden() const { return mlp_ ? mlp_->hidden : 0; }
-  double mlp_weight() const { return mlp_ ? mlp_->weight : 0.0; }
+  // Hidden units of each blended network (0: linear model only), how many networks, and the
+  // networks' weight in the blend.
+  size_t mlp_hidden() const { return mlps_.empty() ? 0 : mlps_.front().hidden; }
+  size_t mlp_count() const { return mlps_.size(); }
+  double mlp_weight() const { return mlps_.empty() ? 0.0 : mlp_weight_; }
   // Confidence at or above which predictions reached the target precision on out-of-fold
   // data; nullopt for an uncalibrated model. 1.0 when no threshold reached it.
   std::optional<double> auto_threshold() const {
@@ -188,9 +195,10 @@ class LinearModel {
     std::vector<uint32_t> index;
     std::vector<float> value;
   };
-  // The hidden-layer network. Its input is `input`'s TF-IDF vector: a model with a vocabulary
+  // A hidden-layer network. Its input is `input`'s TF-IDF vector: a model with a vocabulary
   // (min df TrainOptions::mlp_min_df) and no class weights. Probabilities are
-  // softmax(((1 - weight) * log p_linear + weight * log p_mlp) / blend_temperature).
+  // softmax(((1 - mlp_weight_) * log p_linear + mlp_weight_ * log p_mlp) / blend_temperature_),
+  // p_mlp the geometric mean of the networks' probabilities, each at its own temperature.
   struct Mlp {
     std::shared_ptr<const LinearModel> input;
     uint32_t hidden = 0;
@@ -203,9 +211,8 @@ class LinearModel {
     std::vector<float> w2;  // w2[h * K + k]
     std::vector<float> b2;
     double temperature = 1.0;
-    double weight = 0.0;
-    double blend_temperature = 1.0;
     std::vector<float> Logits(const SparseVector& x, size_t k) const;
+    size_t MemoryBytes() const;
   };
 
   // One training run, no calibration.
@@ -234,6 +241,8 @@ class LinearModel {
   std::vector<uint64_t> FeatureHashes(std::string_view text) const;
   SparseVector Vectorize(const std::vector<uint64_t>& hashes) const;
   std::vector<float> Scores(const SparseVector& x) const;
+  // The networks' part of the blend: the normalised geometric mean of their probabilities.
+  std::vector<double> NetworkProbabilities(const std::vector<uint64_t>& hashes) const;
 
   FeatureOptions features_;
   std::vector<std::string> labels_;
@@ -248,7 +257,9 @@ class LinearModel {
   double auto_threshold_ = -1.0;  // negative: none
   double abstain_threshold_ = 0.0;
   int64_t oos_index_ = -1;
-  std::optional<Mlp> mlp_;
+  std::vector<Mlp> mlps_;  // empty: linear model only
+  double mlp_weight_ = 0.0;
+  double blend_temperature_ = 1.0;
   // Open-addressing table hash → feature index (rebuilt on load, not stored).
   std::vector<uint64_t> slot_hash_;
   std::vector<uint32_t> slot_index_;

@@ -157,24 +157,30 @@ TEST(LinearModelTest, HingeMarginsBecomeProbabilitiesThroughTheTemperature) {
   EXPECT_LT(*std::max_element(p.begin(), p.end()), model->Predict("invoice refund payment").confidence);
 }
 
-// Versions 2 and 3 have version 4's layout without its network section (a linear model's
-// version 4 file ends in a zero hidden-unit count), so their files load as linear models.
+// `bytes` (a model file without its checksum) as format `version`, signed: the trailing
+// checksum is FNV-1a over everything before it.
+std::string Resigned(std::string bytes, uint8_t version) {
+  bytes[8] = static_cast<char>(version);
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+  bytes.append(reinterpret_cast<const char*>(&h), sizeof(h));
+  return bytes;
+}
+
+// Versions 2 and 3 have the current layout without its network section (a linear model's
+// file ends in a zero hidden-unit count), so their files load as linear models.
 TEST(LinearModelTest, LoadsFormatVersionsTwoAndThree) {
   TempDir dir;
   auto model = TrainLinearModel(SeparableData(20), TrainOptions{});
   ASSERT_TRUE(model.ok());
   ASSERT_EQ(model->mlp_hidden(), 0u);  // under kMinMlpExamples
-  ASSERT_TRUE(model->Save(dir.File("v4.model")).ok());
-  const std::string v4 = ReadAll(dir.File("v4.model"));
-  ASSERT_EQ(static_cast<uint8_t>(v4[8]), 4u);
+  ASSERT_TRUE(model->Save(dir.File("current.model")).ok());
+  const std::string current = ReadAll(dir.File("current.model"));
+  ASSERT_EQ(static_cast<uint8_t>(current[8]), LinearModel::kFormatVersion);
   for (uint8_t version : {2, 3}) {
-    // Drop the checksum and the zero hidden-unit count, then re-sign: the trailing checksum
-    // is FNV-1a over everything before it.
-    std::string bytes = v4.substr(0, v4.size() - sizeof(uint64_t) - sizeof(uint32_t));
-    bytes[8] = static_cast<char>(version);
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
-    bytes.append(reinterpret_cast<const char*>(&h), sizeof(h));
+    // Without the checksum and the zero hidden-unit count.
+    const std::string bytes =
+        Resigned(current.substr(0, current.size() - sizeof(uint64_t) - sizeof(uint32_t)), version);
     const std::string path = dir.File(version == 2 ? "v2.model" : "v3.model");
     WriteFile(path, bytes);
     auto loaded = LinearModel::Load(path);
@@ -219,6 +225,7 @@ TEST(MlpBlendTest, LearnsWhatNoLinearModelCanAndShipsOnlyWithEnoughData) {
   auto linear = TrainLinearModel(train, linear_only);
   ASSERT_TRUE(blend.ok() && linear.ok()) << blend.status().ToString();
   EXPECT_EQ(blend->mlp_hidden(), 128u);
+  EXPECT_EQ(blend->mlp_count(), 3u);  // the networks of all three held-out folds ship
   EXPECT_GT(blend->mlp_weight(), 0.0);
   EXPECT_EQ(linear->mlp_hidden(), 0u);
   EXPECT_LT(Accuracy(*linear, test), 0.75);
@@ -247,6 +254,7 @@ TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
   auto loaded = LinearModel::Load(dir.File("a"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->mlp_hidden(), a->mlp_hidden());
+  EXPECT_EQ(loaded->mlp_count(), 3u);
   EXPECT_EQ(loaded->mlp_weight(), a->mlp_weight());
   EXPECT_EQ(loaded->auto_threshold(), a->auto_threshold());
   for (const auto& ex : XorData(50, 5)) {
@@ -259,6 +267,51 @@ TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
   const std::string good = ReadAll(dir.File("a"));
   WriteFile(dir.File("short"), good.substr(0, good.size() - 100));
   EXPECT_EQ(LinearModel::Load(dir.File("short")).status().code(), Code::kDataLoss);
+}
+
+// Networks after the first are left out when they would take the model over its memory budget,
+// and a version 4 file (one network, no count) loads as that one network.
+TEST(MlpBlendTest, SizeBudgetAndFormatVersionFour) {
+  TempDir dir;
+  const auto data = XorData(1100, 6);
+  TrainOptions one_network;
+  one_network.max_model_bytes = 0;
+  auto model = TrainLinearModel(data, one_network);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ASSERT_EQ(model->mlp_count(), 1u);
+  ASSERT_GT(model->mlp_weight(), 0.0);
+  TrainOptions budget = one_network;
+  budget.max_model_bytes = model->MemoryBytes() + 1;  // room for no second network
+  ASSERT_EQ(TrainLinearModel(data, budget)->mlp_count(), 1u);
+  budget.max_model_bytes = TrainOptions{}.max_model_bytes;
+  ASSERT_EQ(TrainLinearModel(data, budget)->mlp_count(), 3u);
+  ASSERT_TRUE(model->Save(dir.File("v5.model")).ok());
+  TrainOptions linear_only;
+  linear_only.mlp_hidden = 0;
+  ASSERT_TRUE(TrainLinearModel(data, linear_only)->Save(dir.File("linear.model")).ok());
+  // The linear part has the same size in both files (same vocabulary and labels); version 4
+  // is version 5 without the network count that follows the hidden-unit count.
+  const std::string v5 = ReadAll(dir.File("v5.model"));
+  const size_t hidden_at = ReadAll(dir.File("linear.model")).size() - sizeof(uint64_t) - sizeof(uint32_t);
+  uint32_t count = 0;
+  std::memcpy(&count, v5.data() + hidden_at + sizeof(uint32_t), sizeof(count));
+  ASSERT_EQ(count, 1u);
+  WriteFile(dir.File("v4.model"),
+            Resigned(v5.substr(0, hidden_at + sizeof(uint32_t)) +
+                         v5.substr(hidden_at + 2 * sizeof(uint32_t),
+                                   v5.size() - sizeof(uint64_t) - hidden_at - 2 * sizeof(uint32_t)),
+                     4));
+  auto v4 = LinearModel::Load(dir.File("v4.model"));
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  EXPECT_EQ(v4->mlp_count(), 1u);
+  EXPECT_EQ(v4->mlp_weight(), model->mlp_weight());
+  for (const auto& ex : XorData(20, 7)) EXPECT_EQ(v4->Probabilities(ex.text), model->Probabilities(ex.text));
+  // A count that no trained model has is refused, not allocated.
+  std::string bad = v5.substr(0, v5.size() - sizeof(uint64_t));
+  const uint32_t huge = 1u << 30;
+  std::memcpy(bad.data() + hidden_at + sizeof(uint32_t), &huge, sizeof(huge));
+  WriteFile(dir.File("bad.model"), Resigned(bad, LinearModel::kFormatVersion));
+  EXPECT_EQ(LinearModel::Load(dir.File("bad.model")).status().code(), Code::kDataLoss);
 }
 
 TEST(LinearModelTest, ProbabilitiesSumToOneAndAlternativesDescend) {
