@@ -27,6 +27,7 @@
 #include "retriever/fts5/kb_eval.h"
 #include "retriever/fts5/kb_index.h"
 #include "retriever/fts5/kb_text.h"
+#include "service/retention.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -242,7 +243,7 @@ int KbSync(const std::string& cmd, int argc, char** argv) {
   for (const std::string& locale : locales) {
     // Per source and locale: when the last sync started and which articles it left in
     // the KB (so one that disappears from the help desk can be taken out).
-    const std::string key = "kb_sync:" + source + ":" + locale;
+    const std::string key = std::string(kKbSyncStatePrefix) + source + ":" + locale;
     nlohmann::json state = nlohmann::json::object();
     if (auto cached = (*store)->CacheGet(key); !cached.ok()) {
       return RuntimeError(cmd, "read sync state: " + cached.status().ToString());

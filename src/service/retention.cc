@@ -15,11 +15,6 @@ namespace {
 
 constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
 
-// `deskpilot kb sync` keeps its per-source cursor and the list of articles it synced
-// under this prefix (src/cli/kb.cc): losing it would make the next sync a first one,
-// which cannot tell which articles were deleted since, so they would stay in the KB.
-constexpr std::string_view kKbSyncStatePrefix = "kb_sync:";
-
 }  // namespace
 
 Result<RetentionReport> ApplyRetentionPolicy(Store& store, int64_t cutoff_ms, bool dry_run,

@@ -13,12 +13,18 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "deskpilot/store.h"
 #include "service/metrics.h"
 
 namespace deskpilot {
+
+// `deskpilot kb sync` keeps its per-source cursor and the list of articles it synced in the
+// cache under this prefix: losing it would make the next sync a first one, which cannot tell
+// which articles were deleted since, so they would stay in the KB. Retention keeps them.
+inline constexpr std::string_view kKbSyncStatePrefix = "kb_sync:";
 
 // Store::ApplyRetention with deskpilot's cache entries that must outlive the cutoff
 // kept: `kb sync` cursors, and the write plans of jobs that are not finished (a dead
