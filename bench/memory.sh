@@ -12,10 +12,6 @@ kb_dir=${KB_DIR:-/tmp/deskpilot-bench-kb}
 deskpilot=${DESKPILOT:-$build/deskpilot}
 [[ -x $deskpilot ]] || { echo "memory.sh: $deskpilot missing; build first" >&2; exit 2; }
 work=$(mktemp -d /tmp/deskpilot-mem.XXXXXX)
-server_pid=
-# `|| true`: the server is usually stopped already, and under `set -e` a failed kill would end
-# the trap before the work directory is removed (and fail the script).
-trap 'if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 source "$here/serve_common.sh"
 
 # rss_mb KEY → VmHWM/VmRSS of the running server in MB

@@ -5,6 +5,12 @@
 # Needs: $deskpilot (binary), $work (scratch directory). Provides: write_config, start_serve
 # (sets server_pid, port), wait_ready, stop_serve, warm_up, summarize.
 
+# On exit: stop a server still running and remove $work. `|| true`: the server is usually
+# stopped already, and under `set -e` a failed kill would end the trap before the work
+# directory is removed (and fail the script).
+server_pid=
+trap 'if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+
 # write_config FILE DB
 write_config() {
   cat >"$1" <<TOML

@@ -12,10 +12,6 @@ runs=${RUNS:-7}
 deskpilot=${DESKPILOT:-$build/deskpilot}
 [[ -x $deskpilot ]] || { echo "startup.sh: $deskpilot missing; build first" >&2; exit 2; }
 work=$(mktemp -d /tmp/deskpilot-start.XXXXXX)
-server_pid=
-# `|| true`: the server is usually stopped already, and under `set -e` a failed kill would end
-# the trap before the work directory is removed (and fail the script).
-trap 'if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 source "$here/serve_common.sh"
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); runs=$runs"

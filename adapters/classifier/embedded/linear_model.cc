@@ -347,7 +347,7 @@ std::vector<double> LinearModel::NetworkProbabilities(const std::vector<uint64_t
   // mean 0.809, one network 0.802 (README.md).
   std::vector<float> mean_log(k, 0.0f);
   for (const Mlp& net : mlps_) {
-    const std::vector<double> p = Softmax(net.Logits(net.input->Vectorize(hashes), k), net.temperature);
+    const std::vector<double> p = net.Probabilities(net.input->Vectorize(hashes), k);
     for (size_t c = 0; c < k; ++c) {
       mean_log[c] += static_cast<float>(std::log(std::max(p[c], 1e-30)) / static_cast<double>(mlps_.size()));
     }
@@ -401,6 +401,10 @@ size_t LinearModel::MemoryBytes() const {
   for (const auto& l : labels_) bytes += sizeof(std::string) + l.size();
   for (const Mlp& net : mlps_) bytes += net.MemoryBytes();
   return bytes;
+}
+
+std::vector<double> LinearModel::Mlp::Probabilities(const SparseVector& x, size_t k) const {
+  return Softmax(Logits(x, k), temperature);
 }
 
 size_t LinearModel::Mlp::MemoryBytes() const {
@@ -1113,8 +1117,7 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
       const LinearModel::Mlp& net = nets[fold_of[i]];
       dev_rows.push_back(i);
       dev_gold.push_back(gold_index[i]);
-      network.push_back(LinearModel::Softmax(net.Logits(net.input->Vectorize(data[i].text), model.labels().size()),
-                                             net.temperature));
+      network.push_back(net.Probabilities(net.input->Vectorize(data[i].text), model.labels().size()));
     }
     // The blend weight with the least held-out NLL, each weight at its own fitted temperature;
     // weight 0 (the calibrated linear model alone) when the network does not help.

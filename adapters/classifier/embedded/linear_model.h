@@ -212,6 +212,8 @@ class LinearModel {
     std::vector<float> b2;
     double temperature = 1.0;
     std::vector<float> Logits(const SparseVector& x, size_t k) const;
+    // softmax(Logits / temperature): what the blend uses, in training and in prediction alike.
+    std::vector<double> Probabilities(const SparseVector& x, size_t k) const;
     size_t MemoryBytes() const;
   };
 
