@@ -81,7 +81,9 @@ def main():
                         for i in idx:
                             out.write(json.dumps(rows[i]) + "\n")
                 e = ours(args.deskpilot, work, f, args.field, *paths)
-                recalls = [v["recall"] for v in e["per_label"].values()]
+                # Over the fold's gold labels only, as balanced_accuracy_score does: per_label
+                # also lists labels that were only predicted (recall 0, support 0).
+                recalls = [v["recall"] for v in e["per_label"].values() if v["support"] > 0]
                 results.setdefault("deskpilot", []).append(
                     (e["accuracy"], sum(recalls) / len(recalls), (e["auto_precision"], e["auto_coverage"])))
             print(f"fold {f + 1}/{args.folds} done", file=sys.stderr, flush=True)
