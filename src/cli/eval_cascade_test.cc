@@ -151,6 +151,34 @@ TEST_F(EvalCascadeTest, AnEmbeddedModelHasNoModelShare) {
   EXPECT_EQ(fake_.RequestCount(), 0);
 }
 
+// `train --familiarity-budget` stores a floor under which text the training data's words do
+// not cover abstains, although the data has no `oos` rows; the default stores none.
+TEST_F(EvalCascadeTest, TrainWithAFamiliarityBudgetAbstainsOnOffTopicText) {
+  const fs::path off_topic = dir_ / "off_topic.jsonl";
+  {
+    std::ofstream out(off_topic);
+    for (const char* text : {"Lasagna recipe?", "blue green purple seventeen", "my cat sat on the keyboard"}) {
+      out << json{{"text", text}, {"category", "oos"}}.dump() << "\n";
+    }
+  }
+  const std::string model = (dir_ / "familiar.model").string();
+  const CliRun trained = Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                                  "--familiarity-budget", "0.01", "--out", model});
+  ASSERT_EQ(trained.code, 0) << trained.out;
+  EXPECT_NE(trained.out.find("abstains on text less familiar than 0."), std::string::npos) << trained.out;
+  for (const auto& [path, abstains] : {std::pair{model, true}, std::pair{(dir_ / "category.model").string(), false}}) {
+    const CliRun run = Call(RunEval, "eval", {"--model", path, "--data", off_topic.string(), "--field", "category",
+                                              "--json"});
+    ASSERT_EQ(run.code, 0) << run.out;
+    const json out = json::parse(run.out);
+    EXPECT_DOUBLE_EQ(out["oos_recall"].get<double>(), abstains ? 1.0 : 0.0) << path;
+  }
+  EXPECT_EQ(Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                     "--familiarity-budget", "1.5", "--out", model})
+                .code,
+            kExitUsage);
+}
+
 TEST_F(EvalCascadeTest, AnUnknownDimensionIsAUsageError) {
   const CliRun run = Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field",
                                             "category", "--dimension", "priority"});

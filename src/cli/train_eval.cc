@@ -149,6 +149,10 @@ int RunTrain(int argc, char** argv) {
       cxxopts::value<int>())(
       "target-precision", "precision the stored auto-threshold must reach on held-out folds",
       cxxopts::value<double>()->default_value(std::to_string(defaults.target_precision)))(
+      "familiarity-budget",
+      "abstain on text whose words the training data mostly never used, spending at most this share of in-scope "
+      "accuracy on held-out folds (e.g. 0.005; 0 = off). Only for training text shaped like the tickets it will see",
+      cxxopts::value<double>()->default_value(std::to_string(defaults.familiarity_budget)))(
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")("h,help", "show help");
@@ -194,6 +198,10 @@ int RunTrain(int argc, char** argv) {
     options.target_precision = args["target-precision"].as<double>();
     if (!(options.target_precision > 0.0 && options.target_precision <= 1.0)) {
       return UsageError(cmd, "--target-precision must be in (0, 1]");
+    }
+    options.familiarity_budget = args["familiarity-budget"].as<double>();
+    if (!(options.familiarity_budget >= 0.0 && options.familiarity_budget <= 1.0)) {
+      return UsageError(cmd, "--familiarity-budget must be in [0, 1]");
     }
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, e.what());
@@ -284,6 +292,9 @@ int RunTrain(int argc, char** argv) {
   if (model->has_out_of_scope()) {
     std::cout << ", abstains on \"" << kOutOfScopeLabel << "\" or confidence below "
               << Fixed(model->abstain_threshold());
+  }
+  if (model->familiarity_floor() > 0) {
+    std::cout << ", abstains on text less familiar than " << Fixed(model->familiarity_floor());
   }
   std::cout << "; auto-threshold " << Fixed(model->auto_threshold().value_or(1.0)) << " for target precision "
             << Fixed(options.target_precision, 3) << "\n"

@@ -41,7 +41,8 @@ std::string Recipe(const TrainOptions& o) {
     << "-" << f.char_ngram_max << " min_df=" << f.min_df << " ww=" << f.word_weight << " cw=" << f.char_weight
     << " average=" << o.average_fold_models << " epochs=" << o.epochs << " l2=" << o.l2
     << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate
-    << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget;
+    << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget
+    << " familiarity_budget=" << o.familiarity_budget;
   for (const Learner& l : o.learners) s << " learner=" << static_cast<int>(l.loss) << "@" << l.learning_rate;
   s << " mlp=" << o.mlp_hidden << "x" << o.mlp_epochs << "@" << o.mlp_learning_rate << " dropout=" << o.mlp_dropout
     << " mlp_min_df=" << o.mlp_min_df << " mlp_folds=" << o.mlp_folds;
@@ -109,7 +110,10 @@ Result<Triage> EmbeddedClassifier::Classify(const Ticket& redacted_ticket) {
         probs[i] = kNewestWeight * newest[i] + (1.0 - kNewestWeight) * probs[i];
       }
     }
-    triage.predictions[dimension] = model.FromProbabilities(probs);
+    // Familiarity of everything the customer wrote (the newest message is part of it); not
+    // measured for a model without a familiarity floor, where it changes nothing.
+    const double familiarity = model.familiarity_floor() > 0 ? model.Familiarity(text.whole) : 1.0;
+    triage.predictions[dimension] = model.FromProbabilities(probs, familiarity);
   }
   return triage;
 }

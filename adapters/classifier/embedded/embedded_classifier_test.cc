@@ -218,6 +218,36 @@ TEST_F(AdapterTest, ConfiguredModelsAreLoadedAndClassifyConcurrently) {
   EXPECT_EQ(right.load(), 200);
 }
 
+TEST(EmbeddedClassifierTest, UnfamiliarTicketsAbstainOnAModelWithAFamiliarityFloor) {
+  const auto data = testing::SeparableDataWithNoise(40, 5);
+  TrainOptions options;
+  options.familiarity_budget = 0.05;
+  auto model = TrainLinearModel(data, options);
+  ASSERT_TRUE(model.ok());
+  ASSERT_GT(model->familiarity_floor(), 0.0);
+  EmbeddedClassifier clf({{"category", *model}});
+
+  Ticket off_topic;
+  off_topic.subject = "Lasagna recipe?";
+  off_topic.description = "a good vegetarian lasagna for a dinner party";
+  auto triage = clf.Classify(off_topic);
+  ASSERT_TRUE(triage.ok());
+  EXPECT_TRUE(triage->Get("category")->abstained);
+  EXPECT_EQ(triage->Get("category")->label, "");
+
+  // A training text without made-up words is answered.
+  const auto clean = std::find_if(data.begin(), data.end(), [](const LabeledText& ex) {
+    return std::count(ex.text.begin(), ex.text.end(), ' ') == 5;
+  });
+  ASSERT_NE(clean, data.end());
+  Ticket familiar;
+  familiar.description = clean->text;
+  auto answered = clf.Classify(familiar);
+  ASSERT_TRUE(answered.ok());
+  EXPECT_FALSE(answered->Get("category")->abstained);
+  EXPECT_EQ(answered->Get("category")->label, clean->label);
+}
+
 TEST_F(AdapterTest, ConfigErrorsAreReported) {
   std::string unknown;
   auto missing = Make({{"type", "embedded"}, {"models", {{"category", dir_.File("nope.model")}}}}, &unknown);

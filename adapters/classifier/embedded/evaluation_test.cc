@@ -143,6 +143,81 @@ TEST(AbstentionTest, OutOfFoldPredictionsComeWithTheModel) {
   EXPECT_FALSE(tiny->auto_threshold().has_value());
 }
 
+TEST(AbstentionTest, FamiliarityMeasuresSeenWordEvidence) {
+  const auto data = SeparableData(20);
+  auto model = TrainLinearModel(data, TrainOptions{});
+  ASSERT_TRUE(model.ok());
+  EXPECT_DOUBLE_EQ(model->Familiarity(data[0].text), 1.0);  // every word and word pair seen
+  EXPECT_DOUBLE_EQ(model->Familiarity("pizza and a movie this holiday"), 0.0);
+  EXPECT_DOUBLE_EQ(model->Familiarity("?!"), 0.0);
+  // "recipe" shares character n-grams with "receipt", but no word: still unfamiliar.
+  EXPECT_DOUBLE_EQ(model->Familiarity("recipe"), 0.0);
+  const double half = model->Familiarity("refund lasagna");
+  EXPECT_GT(half, 0.0);
+  EXPECT_LT(half, 1.0);
+  // A model without word features measures its character n-grams instead.
+  TrainOptions chars;
+  chars.features.word_ngram_max = 0;
+  auto char_model = TrainLinearModel(SeparableData(20), chars);
+  ASSERT_TRUE(char_model.ok());
+  EXPECT_DOUBLE_EQ(char_model->Familiarity("refund invoice"), 1.0);
+  EXPECT_GT(char_model->Familiarity("recipe"), 0.0);
+  EXPECT_LT(char_model->Familiarity("recipe"), 1.0);
+}
+
+TEST(AbstentionTest, UnfamiliarTextAbstainsWithoutOosExamples) {
+  TempDir dir;
+  const auto data = testing::SeparableDataWithNoise(40, 5);
+  TrainOptions off;  // the default: no familiarity floor
+  std::vector<Prediction> oof_off, oof_on;
+  auto plain = TrainLinearModel(data, off, &oof_off);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->familiarity_floor(), 0.0);
+  EXPECT_FALSE(plain->Predict("pizza and a movie this holiday").abstained);
+
+  TrainOptions on;
+  on.familiarity_budget = 0.05;
+  auto model = TrainLinearModel(data, on, &oof_on);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_FALSE(model->has_out_of_scope());
+  EXPECT_GT(model->familiarity_floor(), 0.0);
+  EXPECT_LT(model->familiarity_floor(), 1.0);
+  const Prediction out = model->Predict("pizza and a movie this holiday");
+  EXPECT_TRUE(out.abstained);
+  EXPECT_EQ(out.label, "");
+  EXPECT_FALSE(out.alternatives.empty());  // the agent still sees the candidates
+  // A training text without made-up words: seen in full.
+  const auto clean = std::find_if(data.begin(), data.end(), [](const LabeledText& ex) {
+    return std::count(ex.text.begin(), ex.text.end(), ' ') == 5;
+  });
+  ASSERT_NE(clean, data.end());
+  const Prediction in = model->Predict(clean->text);
+  EXPECT_FALSE(in.abstained);
+  EXPECT_EQ(in.label, clean->label);
+
+  // The floor spends at most its budget of held-out in-scope accuracy (same seed, same
+  // models: only the floor differs), and it does abstain on some held-out rows.
+  ASSERT_EQ(oof_on.size(), oof_off.size());
+  size_t right_off = 0, right_on = 0, abstained = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    right_off += !oof_off[i].abstained && oof_off[i].label == data[i].label;
+    right_on += !oof_on[i].abstained && oof_on[i].label == data[i].label;
+    abstained += oof_on[i].abstained;
+  }
+  EXPECT_GT(abstained, 0u);
+  EXPECT_LE(static_cast<double>(right_off - right_on), on.familiarity_budget * static_cast<double>(data.size()));
+
+  ASSERT_TRUE(model->Save(dir.File("m.model")).ok());
+  auto loaded = LinearModel::Load(dir.File("m.model"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->familiarity_floor(), model->familiarity_floor());
+  EXPECT_TRUE(loaded->Predict("guitar in the garden").abstained);
+
+  TrainOptions bad = on;
+  bad.familiarity_budget = -0.1;
+  EXPECT_EQ(TrainLinearModel(data, bad).status().code(), Code::kInvalidArgument);
+}
+
 // FNV-1a as the model file uses it for its checksum.
 uint64_t Fnv(std::string_view bytes) {
   uint64_t h = 1469598103934665603ULL;
@@ -157,13 +232,14 @@ TEST(AbstentionTest, VersionOneFilesStillLoadWithoutThresholds) {
   TempDir dir;
   auto model = TrainLinearModel(SeparableData(30), TrainOptions{});
   ASSERT_TRUE(model.ok());
-  ASSERT_TRUE(model->Save(dir.File("v4.model")).ok());
-  std::string v4 = ReadAll(dir.File("v4.model"));
-  // Version 1 is version 4 without the two doubles after the temperature and without the
-  // network section (for a linear model, its zero hidden-unit count before the checksum).
+  ASSERT_TRUE(model->Save(dir.File("current.model")).ok());
+  std::string current = ReadAll(dir.File("current.model"));
+  // Version 1 is the current version without the two doubles after the temperature, the
+  // network section (for a linear model, its zero hidden-unit count) and the familiarity
+  // floor before the checksum.
   const size_t temperature_at = 8 + 4 + 4 * 4 + 2 * 4;
-  std::string v1 = v4.substr(0, temperature_at + 8) + v4.substr(temperature_at + 8 + 16);
-  v1.resize(v1.size() - 8 - 4);
+  std::string v1 = current.substr(0, temperature_at + 8) + current.substr(temperature_at + 8 + 16);
+  v1.resize(v1.size() - 8 - 8 - 4);
   v1[8] = 1;
   const uint64_t sum = Fnv(v1);
   v1.append(reinterpret_cast<const char*>(&sum), sizeof(sum));

@@ -236,6 +236,10 @@ void LinearModel::BuildIndex() {
   for (size_t c = 0; c < labels_.size(); ++c) {
     if (labels_[c] == kOutOfScopeLabel) oos_index_ = static_cast<int64_t>(c);
   }
+  const bool words = num_word_features_ > 0;
+  const auto begin = idf_.begin() + (words ? 0 : num_word_features_);
+  const auto end = words ? idf_.begin() + num_word_features_ : idf_.end();
+  unseen_idf_ = begin == end ? 1.0 : *std::max_element(begin, end);
 }
 
 int64_t LinearModel::Find(uint64_t hash) const {
@@ -247,10 +251,41 @@ int64_t LinearModel::Find(uint64_t hash) const {
   }
 }
 
-std::vector<uint64_t> LinearModel::FeatureHashes(std::string_view text) const {
+std::vector<uint64_t> LinearModel::FeatureHashes(std::string_view text, size_t* num_word) const {
   std::vector<uint64_t> hashes;
-  ForEachFeature(text, features_, [&](FeatureKind kind, std::string_view f) { hashes.push_back(FeatureHash(kind, f)); });
+  size_t words = 0;
+  ForEachFeature(text, features_, [&](FeatureKind kind, std::string_view f) {
+    hashes.push_back(FeatureHash(kind, f));
+    words += kind == FeatureKind::kWord;
+  });
+  if (num_word != nullptr) *num_word = words;
   return hashes;
+}
+
+double LinearModel::Familiarity(std::string_view text) const {
+  size_t num_word = 0;
+  const std::vector<uint64_t> hashes = FeatureHashes(text, &num_word);
+  return Familiarity(hashes, num_word);
+}
+
+double LinearModel::Familiarity(const std::vector<uint64_t>& hashes, size_t num_word) const {
+  // The word block when the model has one, else the character block (ForEachFeature emits
+  // word n-grams first).
+  const bool words = features_.word_ngram_max > 0;
+  std::vector<uint64_t> block(hashes.begin() + (words ? 0 : static_cast<std::ptrdiff_t>(num_word)),
+                              words ? hashes.begin() + static_cast<std::ptrdiff_t>(num_word) : hashes.end());
+  std::sort(block.begin(), block.end());
+  double seen = 0.0, total = 0.0;
+  for (size_t i = 0; i < block.size();) {
+    size_t j = i;
+    while (j < block.size() && block[j] == block[i]) ++j;
+    const int64_t idx = Find(block[i]);
+    const double x = (1.0 + std::log(static_cast<double>(j - i))) * (idx >= 0 ? idf_[idx] : unseen_idf_);
+    total += x;
+    if (idx >= 0) seen += x;
+    i = j;
+  }
+  return total > 0 ? seen / total : 0.0;
 }
 
 LinearModel::SparseVector LinearModel::Vectorize(std::string_view text) const {
@@ -356,15 +391,18 @@ std::vector<double> LinearModel::NetworkProbabilities(const std::vector<uint64_t
 }
 
 std::vector<double> LinearModel::Probabilities(std::string_view text) const {
-  if (mlps_.empty()) return Softmax(Scores(text), temperature_);
+  return Probabilities(FeatureHashes(text));
+}
+
+std::vector<double> LinearModel::Probabilities(const std::vector<uint64_t>& hashes) const {
   // The networks' inputs have the same feature options (only their vocabularies differ), so
   // the text is tokenized and hashed once for all.
-  const std::vector<uint64_t> hashes = FeatureHashes(text);
   std::vector<double> linear = Softmax(Scores(Vectorize(hashes)), temperature_);
+  if (mlps_.empty()) return linear;
   return Softmax(BlendLogProbabilities(linear, NetworkProbabilities(hashes), mlp_weight_), blend_temperature_);
 }
 
-Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities) const {
+Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities, double familiarity) const {
   Prediction out;
   std::vector<size_t> order(probabilities.size());
   std::iota(order.begin(), order.end(), 0);
@@ -378,7 +416,7 @@ Prediction LinearModel::FromProbabilities(const std::vector<double>& probabiliti
   }
   out.confidence = probabilities[order[0]];
   const bool out_of_scope = static_cast<int64_t>(order[0]) == oos_index_;
-  if (out_of_scope || out.confidence < abstain_threshold_) {
+  if (out_of_scope || out.confidence < abstain_threshold_ || familiarity < familiarity_floor_) {
     out.abstained = true;
     for (size_t i = 0; i < top; ++i) {
       if (static_cast<int64_t>(order[i]) != oos_index_) {
@@ -392,7 +430,12 @@ Prediction LinearModel::FromProbabilities(const std::vector<double>& probabiliti
   return out;
 }
 
-Prediction LinearModel::Predict(std::string_view text) const { return FromProbabilities(Probabilities(text)); }
+Prediction LinearModel::Predict(std::string_view text) const {
+  size_t num_word = 0;
+  const std::vector<uint64_t> hashes = FeatureHashes(text, &num_word);
+  // Without a floor familiarity changes nothing, so it is not measured.
+  return FromProbabilities(Probabilities(hashes), familiarity_floor_ > 0 ? Familiarity(hashes, num_word) : 1.0);
+}
 
 size_t LinearModel::MemoryBytes() const {
   size_t bytes = hashes_.size() * sizeof(uint64_t) + idf_.size() * sizeof(float) +
@@ -452,6 +495,7 @@ Status LinearModel::Save(const std::string& path) const {
     w.Put(mlp_weight_);
     w.Put(blend_temperature_);
   }
+  w.Put(familiarity_floor_);
   // Trailing checksum: a truncated or corrupted file must fail loudly, not predict garbage.
   w.Put(Fnv1a(kFnvOffset, w.bytes()));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -539,6 +583,9 @@ Result<LinearModel> LinearModel::Load(const std::string& path) {
     }
     ok = ok && r.Get(&m.mlp_weight_) && r.Get(&m.blend_temperature_) && m.blend_temperature_ > 0 &&
          m.mlp_weight_ >= 0 && m.mlp_weight_ <= 1;
+  }
+  if (version >= 6) {
+    ok = ok && r.Get(&m.familiarity_floor_) && m.familiarity_floor_ >= 0.0 && m.familiarity_floor_ <= 1.0;
   }
   if (!ok || !r.AtEnd()) return Status::DataLoss(path + ": truncated or malformed model file");
   m.BuildIndex();
@@ -805,6 +852,36 @@ double ChooseAbstainFloor(const std::vector<std::string>& gold, const std::vecto
   return best_floor;
 }
 
+// The familiarity floor, on out-of-fold predictions made with no floor (each row's
+// familiarity measured against the vocabulary of the fold model that did not see it): the
+// highest floor at which in-scope accuracy stays within `budget` of what it is with none.
+// No `oos` rows are needed, and none would help choose it: the few a training set has say
+// little about how unfamiliar real out-of-scope traffic is. So the floor spends a fixed
+// budget on the least familiar in-scope rows, which are often wrong anyway (abstaining on
+// those costs nothing).
+double ChooseFamiliarityFloor(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
+                              const std::vector<double>& familiarity, double budget) {
+  std::vector<std::pair<double, bool>> items;  // (familiarity, in scope and right)
+  double in_scope = 0;
+  for (size_t i = 0; i < gold.size(); ++i) {
+    if (gold[i] == kOutOfScopeLabel) continue;
+    ++in_scope;
+    if (!predicted[i].abstained) items.emplace_back(familiarity[i], predicted[i].label == gold[i]);
+  }
+  if (in_scope == 0 || budget <= 0) return 0.0;
+  std::sort(items.begin(), items.end());
+  double lost = 0, floor = 0.0;
+  // Raising the floor past items[0..j] abstains on all of them.
+  for (size_t j = 0; j < items.size(); ++j) {
+    lost += items[j].second;
+    if (lost / in_scope > budget) break;
+    if (j + 1 < items.size() && items[j + 1].first == items[j].first) continue;
+    // Halfway to the next familiarity, so the floor does not sit exactly on a training point.
+    floor = j + 1 < items.size() ? (items[j].first + items[j + 1].first) / 2 : 1.0;
+  }
+  return floor;
+}
+
 }  // namespace
 
 Result<LinearModel::Mlp> LinearModel::FitMlp(const std::vector<LabeledText>& data, const std::vector<bool>& held_out,
@@ -1006,8 +1083,10 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
                                    "mlp_dropout in [0, 1), mlp_min_df and mlp_folds >= 1");
   }
   if (options.calibrate && (options.calibration_folds < 2 || options.target_precision <= 0 ||
-                            options.target_precision > 1 || options.abstain_budget < 0)) {
-    return Status::InvalidArgument("calibration_folds must be >= 2, target_precision in (0, 1], abstain_budget >= 0");
+                            options.target_precision > 1 || options.abstain_budget < 0 ||
+                            !(options.familiarity_budget >= 0 && options.familiarity_budget <= 1))) {
+    return Status::InvalidArgument(
+        "calibration_folds must be >= 2, target_precision in (0, 1], abstain_budget >= 0, familiarity_budget in [0, 1]");
   }
   if (options.epochs < 1 || options.l2 < 0 || options.learners.empty() ||
       std::any_of(options.learners.begin(), options.learners.end(),
@@ -1032,6 +1111,9 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   std::vector<std::vector<std::vector<float>>> scores(n_learners, std::vector<std::vector<float>>(data.size()));
   std::vector<LinearModel> fits(n_learners * fits_per_learner);
   std::vector<Status> fit_status(fits.size());
+  // Each row's familiarity to the vocabulary of the fold model that did not see it (every
+  // learner's fold model has the same one, so the first learner's measure it).
+  std::vector<double> familiarity(data.size(), 1.0);
   RunFolds(static_cast<int>(fits.size()), options.threads, [&](int job) {
     const size_t l = job / fits_per_learner;
     const int f = job % fits_per_learner;  // == k_folds: the fit on all the data
@@ -1047,7 +1129,9 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
     fits[job] = std::move(*fit);
     if (f == k_folds) return;
     for (size_t i = 0; i < data.size(); ++i) {
-      if (fold_of[i] == f) scores[l][i] = fits[job].Scores(data[i].text);
+      if (fold_of[i] != f) continue;
+      scores[l][i] = fits[job].Scores(data[i].text);
+      if (l == 0) familiarity[i] = fits[job].Familiarity(data[i].text);
     }
   });
   for (const Status& s : fit_status) {
@@ -1160,13 +1244,21 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
     }
   }
   std::vector<std::string> row_gold;
-  for (size_t i : rows) row_gold.push_back(gold[i]);
+  std::vector<double> row_familiarity;
+  for (size_t i : rows) {
+    row_gold.push_back(gold[i]);
+    row_familiarity.push_back(familiarity[i]);
+  }
   auto predict_all = [&] {
     std::vector<Prediction> out;
-    for (size_t i : rows) out.push_back(model.FromProbabilities(probabilities[i]));
+    for (size_t i : rows) out.push_back(model.FromProbabilities(probabilities[i], familiarity[i]));
     return out;
   };
   std::vector<Prediction> predicted = predict_all();
+  // Familiarity first: its budget is spent on unfamiliar text whatever the data's `oos` rows
+  // look like; the confidence floor then spends its own on what remains.
+  model.familiarity_floor_ = ChooseFamiliarityFloor(row_gold, predicted, row_familiarity, options.familiarity_budget);
+  predicted = predict_all();
   if (model.has_out_of_scope()) {
     model.abstain_threshold_ = ChooseAbstainFloor(row_gold, predicted, options.abstain_budget);
     predicted = predict_all();

@@ -111,6 +111,13 @@ struct TrainOptions {
   // With `oos` examples: the in-scope accuracy (on held-out folds) the abstain floor may
   // spend to catch more of them.
   double abstain_budget = 0.01;
+  // The in-scope accuracy (on held-out folds) the familiarity floor may spend: text whose
+  // words the training data mostly never used abstains, with or without `oos` examples,
+  // because a confidence computed from a few shared character n-grams says nothing about it.
+  // Off (0) by default: the floor is measured on the training texts, and only holds for
+  // traffic shaped like them. Ticket history qualifies; short example phrases do not (real
+  // tickets are far less familiar to them than their own held-out rows, README.md).
+  double familiarity_budget = 0.0;
   // Threads for the calibration folds (0 = hardware concurrency); the model does not depend on it.
   int threads = 0;
   // A one-hidden-layer network (ReLU, dropout, softmax) on the same TF-IDF features, blended
@@ -141,8 +148,8 @@ class LinearModel {
   // feature defaults and the averaged fold models, so cached sample models are retrained.
   // Version 4 appends the hidden-layer network (empty when none was trained); version 3 files
   // load as linear models. Version 5 holds several networks (an ensemble); version 4 files
-  // load with their one.
-  static constexpr uint32_t kFormatVersion = 5;
+  // load with their one. Version 6 appends the familiarity floor; older files load without.
+  static constexpr uint32_t kFormatVersion = 6;
   // Fewer examples than this train no hidden-layer network: its held-out folds would be too
   // small to choose a blend weight and thresholds on.
   static constexpr size_t kMinMlpExamples = 1000;
@@ -154,17 +161,25 @@ class LinearModel {
   static Result<LinearModel> Load(const std::string& path);
 
   // Label with the highest probability, its probability, and the next three. The model
-  // abstains (abstained = true, label "") when the top label is `oos` or its probability is
-  // below abstain_threshold(); confidence then stays the top probability and the
-  // alternatives list the best in-scope labels, so an agent still sees the candidates.
+  // abstains (abstained = true, label "") when the top label is `oos`, its probability is
+  // below abstain_threshold(), or the text's familiarity is below familiarity_floor();
+  // confidence then stays the top probability and the alternatives list the best in-scope
+  // labels, so an agent still sees the candidates.
   Prediction Predict(std::string_view text) const;
   // Softmax probabilities, indexed like labels().
   std::vector<double> Probabilities(std::string_view text) const;
+  // How much of the text's word evidence the training data has seen: the share of its word
+  // n-grams' TF-IDF mass (sublinear TF; an unseen n-gram weighs like the rarest seen one)
+  // that is in the vocabulary, in [0, 1]. Character n-grams do not count: "recipe" shares
+  // most of them with "receipt", which is how off-topic text gets a confident label. A model
+  // without word features measures its character n-grams instead. 0 for text with no features.
+  double Familiarity(std::string_view text) const;
   // The linear model's raw class scores (logits before temperature), indexed like labels().
   std::vector<float> Scores(std::string_view text) const;
   static std::vector<double> Softmax(const std::vector<float>& scores, double temperature);
-  // Turns a probability vector (indexed like labels()) into a Prediction (abstention included).
-  Prediction FromProbabilities(const std::vector<double>& probabilities) const;
+  // Turns a probability vector (indexed like labels()) into a Prediction (abstention
+  // included), for a text of the given Familiarity.
+  Prediction FromProbabilities(const std::vector<double>& probabilities, double familiarity) const;
 
   const std::vector<std::string>& labels() const { return labels_; }
   size_t num_features() const { return hashes_.size(); }
@@ -183,6 +198,8 @@ class LinearModel {
   }
   // Top probabilities below this abstain (0 = never for lack of confidence).
   double abstain_threshold() const { return abstain_threshold_; }
+  // Texts less familiar than this abstain (0 = never for unfamiliar words).
+  double familiarity_floor() const { return familiarity_floor_; }
   // Whether the labels include kOutOfScopeLabel.
   bool has_out_of_scope() const { return oos_index_ >= 0; }
   // Bytes the model occupies in memory (weights, idf, vocabulary index, labels).
@@ -235,12 +252,15 @@ class LinearModel {
   // on the held-out rows and fits its temperature there (weight and blend are set by the caller).
   static Result<Mlp> FitMlp(const std::vector<LabeledText>& data, const std::vector<bool>& held_out,
                             const TrainOptions& options, const std::vector<std::string>& labels);
-  // Rebuilds the derived lookups (hash table, oos label index) after training or loading.
+  // Rebuilds the derived lookups (hash table, oos label index, unseen IDF) after training or loading.
   void BuildIndex();
   SparseVector Vectorize(std::string_view text) const;
   // The text's feature hashes (FeatureOptions, not the vocabulary, decide them) and their
   // TF-IDF vector in this model's vocabulary: Probabilities hashes once for both models.
-  std::vector<uint64_t> FeatureHashes(std::string_view text) const;
+  // Word n-grams come first; `num_word` (optional) receives how many.
+  std::vector<uint64_t> FeatureHashes(std::string_view text, size_t* num_word = nullptr) const;
+  double Familiarity(const std::vector<uint64_t>& hashes, size_t num_word) const;
+  std::vector<double> Probabilities(const std::vector<uint64_t>& hashes) const;
   SparseVector Vectorize(const std::vector<uint64_t>& hashes) const;
   std::vector<float> Scores(const SparseVector& x) const;
   // The networks' part of the blend: the normalised geometric mean of their probabilities.
@@ -258,6 +278,7 @@ class LinearModel {
   double temperature_ = 1.0;
   double auto_threshold_ = -1.0;  // negative: none
   double abstain_threshold_ = 0.0;
+  double familiarity_floor_ = 0.0;
   int64_t oos_index_ = -1;
   std::vector<Mlp> mlps_;  // empty: linear model only
   double mlp_weight_ = 0.0;
@@ -265,6 +286,9 @@ class LinearModel {
   // Open-addressing table hash → feature index (rebuilt on load, not stored).
   std::vector<uint64_t> slot_hash_;
   std::vector<uint32_t> slot_index_;
+  // What an unseen n-gram weighs in Familiarity: the largest IDF of the block it measures
+  // (derived, not stored).
+  double unseen_idf_ = 1.0;
 };
 
 // Trains a model. InvalidArgument for empty data, fewer than two labels, or bad options.

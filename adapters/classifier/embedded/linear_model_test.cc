@@ -168,26 +168,39 @@ std::string Resigned(std::string bytes, uint8_t version) {
 }
 
 // Versions 2 and 3 have the current layout without its network section (a linear model's
-// file ends in a zero hidden-unit count), so their files load as linear models.
-TEST(LinearModelTest, LoadsFormatVersionsTwoAndThree) {
+// file ends in a zero hidden-unit count) and without the familiarity floor that follows it,
+// so their files load as linear models; versions 4 and 5 end at the hidden-unit count.
+TEST(LinearModelTest, LoadsOlderFormatVersions) {
   TempDir dir;
-  auto model = TrainLinearModel(SeparableData(20), TrainOptions{});
+  TrainOptions options;
+  options.familiarity_budget = 0.05;
+  auto model = TrainLinearModel(testing::SeparableDataWithNoise(20), options);
   ASSERT_TRUE(model.ok());
   ASSERT_EQ(model->mlp_hidden(), 0u);  // under kMinMlpExamples
+  ASSERT_GT(model->familiarity_floor(), 0.0);
   ASSERT_TRUE(model->Save(dir.File("current.model")).ok());
   const std::string current = ReadAll(dir.File("current.model"));
   ASSERT_EQ(static_cast<uint8_t>(current[8]), LinearModel::kFormatVersion);
-  for (uint8_t version : {2, 3}) {
-    // Without the checksum and the zero hidden-unit count.
-    const std::string bytes =
-        Resigned(current.substr(0, current.size() - sizeof(uint64_t) - sizeof(uint32_t)), version);
-    const std::string path = dir.File(version == 2 ? "v2.model" : "v3.model");
+  const size_t floor_at = current.size() - sizeof(uint64_t) - sizeof(double);
+  for (uint8_t version : {2, 3, 4, 5}) {
+    // Without the checksum and the floor; before version 4 also without the hidden-unit count.
+    const std::string bytes = Resigned(current.substr(0, floor_at - (version < 4 ? sizeof(uint32_t) : 0)), version);
+    std::string name = "v";  // (a "literal" + std::string here trips GCC 12's -Wrestrict)
+    name += std::to_string(version);
+    const std::string path = dir.File(name + ".model");
     WriteFile(path, bytes);
     auto loaded = LinearModel::Load(path);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_EQ(loaded->auto_threshold(), model->auto_threshold());
+    EXPECT_EQ(loaded->familiarity_floor(), 0.0);
     EXPECT_EQ(loaded->Probabilities("refund my payment"), model->Probabilities("refund my payment"));
   }
+  // A floor outside [0, 1] is refused.
+  std::string bad = current.substr(0, floor_at);
+  const double two = 2.0;
+  bad.append(reinterpret_cast<const char*>(&two), sizeof(two));
+  WriteFile(dir.File("bad.model"), Resigned(bad, LinearModel::kFormatVersion));
+  EXPECT_EQ(LinearModel::Load(dir.File("bad.model")).status().code(), Code::kDataLoss);
 }
 
 // Labels that only a combination of two words decides ("red" with "circle" or "blue" with
@@ -285,21 +298,23 @@ TEST(MlpBlendTest, SizeBudgetAndFormatVersionFour) {
   ASSERT_EQ(TrainLinearModel(data, budget)->mlp_count(), 1u);
   budget.max_model_bytes = TrainOptions{}.max_model_bytes;
   ASSERT_EQ(TrainLinearModel(data, budget)->mlp_count(), 3u);
-  ASSERT_TRUE(model->Save(dir.File("v5.model")).ok());
+  ASSERT_TRUE(model->Save(dir.File("current.model")).ok());
   TrainOptions linear_only;
   linear_only.mlp_hidden = 0;
   ASSERT_TRUE(TrainLinearModel(data, linear_only)->Save(dir.File("linear.model")).ok());
   // The linear part has the same size in both files (same vocabulary and labels); version 4
-  // is version 5 without the network count that follows the hidden-unit count.
-  const std::string v5 = ReadAll(dir.File("v5.model"));
-  const size_t hidden_at = ReadAll(dir.File("linear.model")).size() - sizeof(uint64_t) - sizeof(uint32_t);
+  // is the current version without the network count that follows the hidden-unit count and
+  // without the familiarity floor before the checksum.
+  const std::string v5 = ReadAll(dir.File("current.model"));
+  const size_t hidden_at =
+      ReadAll(dir.File("linear.model")).size() - sizeof(uint64_t) - sizeof(double) - sizeof(uint32_t);
   uint32_t count = 0;
   std::memcpy(&count, v5.data() + hidden_at + sizeof(uint32_t), sizeof(count));
   ASSERT_EQ(count, 1u);
   WriteFile(dir.File("v4.model"),
             Resigned(v5.substr(0, hidden_at + sizeof(uint32_t)) +
                          v5.substr(hidden_at + 2 * sizeof(uint32_t),
-                                   v5.size() - sizeof(uint64_t) - hidden_at - 2 * sizeof(uint32_t)),
+                                   v5.size() - sizeof(uint64_t) - sizeof(double) - hidden_at - 2 * sizeof(uint32_t)),
                      4));
   auto v4 = LinearModel::Load(dir.File("v4.model"));
   ASSERT_TRUE(v4.ok()) << v4.status().ToString();

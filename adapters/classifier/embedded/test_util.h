@@ -67,4 +67,20 @@ inline std::vector<LabeledText> SeparableData(int per_label, uint32_t seed = 1) 
   return out;
 }
 
+// SeparableData with up to three made-up words appended to each text, drawn from a pool too
+// large for most to recur: held-out texts then vary in how familiar their words are.
+inline std::vector<LabeledText> SeparableDataWithNoise(int per_label, uint32_t seed = 1) {
+  std::vector<LabeledText> out = SeparableData(per_label, seed);
+  std::mt19937 rng(seed + 1000);
+  for (LabeledText& ex : out) {
+    const int extra = static_cast<int>(rng() % 4);
+    for (int w = 0; w < extra; ++w) {
+      std::string word;
+      for (int c = 0; c < 7; ++c) word.push_back(static_cast<char>('a' + rng() % 26));
+      ex.text += " " + word;
+    }
+  }
+  return out;
+}
+
 }  // namespace deskpilot::testing
