@@ -236,7 +236,8 @@ void LinearModel::BuildIndex() {
   for (size_t c = 0; c < labels_.size(); ++c) {
     if (labels_[c] == kOutOfScopeLabel) oos_index_ = static_cast<int64_t>(c);
   }
-  const bool words = num_word_features_ > 0;
+  // The block Familiarity measures (the same test as there).
+  const bool words = features_.word_ngram_max > 0;
   const auto begin = idf_.begin() + (words ? 0 : num_word_features_);
   const auto end = words ? idf_.begin() + num_word_features_ : idf_.end();
   unseen_idf_ = begin == end ? 1.0 : *std::max_element(begin, end);
