@@ -258,9 +258,8 @@ int RunTrain(int argc, char** argv) {
 
   std::cerr << "training on " << data->size() << " examples (" << options.calibration_folds
             << " calibration folds for each of " << options.learners.size() << " learners, averaged into the model"
-            << (options.mlp_hidden > 0 && data->size() >= LinearModel::kMinMlpExamples
-                    ? "; " + std::to_string(std::min(options.mlp_folds, options.calibration_folds)) +
-                          " networks on held-out folds"
+            << (NetworksToTrain(options, data->size()) > 0
+                    ? "; " + std::to_string(NetworksToTrain(options, data->size())) + " networks on held-out folds"
                     : std::string())
             << ")...\n";
   const auto start = std::chrono::steady_clock::now();

@@ -1072,6 +1072,12 @@ double ChooseAutoThreshold(const std::vector<std::string>& gold, const std::vect
   return threshold;
 }
 
+int NetworksToTrain(const TrainOptions& options, size_t n) {
+  // Networks train only on calibration folds (kMinMlpExamples is far above the calibration minimum).
+  if (!options.calibrate || options.mlp_hidden <= 0 || n < LinearModel::kMinMlpExamples) return 0;
+  return std::min(options.mlp_folds, options.calibration_folds);
+}
+
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
                                      std::vector<Prediction>* out_of_fold, std::vector<size_t>* out_of_fold_rows) {
   if (out_of_fold != nullptr) out_of_fold->clear();
@@ -1174,12 +1180,11 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   // that did not see it).
   std::vector<size_t> rows(data.size());
   std::iota(rows.begin(), rows.end(), 0);
-  if (options.mlp_hidden > 0 && data.size() >= LinearModel::kMinMlpExamples) {
+  if (const int n_nets = NetworksToTrain(options, data.size()); n_nets > 0) {
     // One network per held-out fold, each trained on the other calibration folds. The blend
     // weight and the thresholds are fitted on all their held-out rows (a threshold at
     // precision 0.98 chosen on one fold's 2,000 rows promised more precision than it
     // delivered: README.md).
-    const int n_nets = std::min(options.mlp_folds, k_folds);
     std::vector<LinearModel::Mlp> nets(n_nets);
     std::vector<Status> net_status(n_nets);
     RunFolds(n_nets, options.threads, [&](int f) {

@@ -190,7 +190,7 @@ class LinearModel {
   // networks' weight in the blend.
   size_t mlp_hidden() const { return mlps_.empty() ? 0 : mlps_.front().hidden; }
   size_t mlp_count() const { return mlps_.size(); }
-  double mlp_weight() const { return mlps_.empty() ? 0.0 : mlp_weight_; }
+  double mlp_weight() const { return mlp_weight_; }
   // Confidence at or above which predictions reached the target precision on out-of-fold
   // data; nullopt for an uncalibrated model. 1.0 when no threshold reached it.
   std::optional<double> auto_threshold() const {
@@ -301,6 +301,10 @@ class LinearModel {
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
                                      std::vector<Prediction>* out_of_fold = nullptr,
                                      std::vector<size_t>* out_of_fold_rows = nullptr);
+
+// How many networks TrainLinearModel trains on `n` examples with these options (0: none).
+// It ships fewer when they would take the model over max_model_bytes.
+int NetworksToTrain(const TrainOptions& options, size_t n);
 
 // The lowest confidence c such that the non-abstained predictions with confidence >= c are
 // right at least `target` of the time (gold `oos` is never right for a non-abstained

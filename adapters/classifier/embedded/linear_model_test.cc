@@ -284,6 +284,19 @@ TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
 
 // Networks after the first are left out when they would take the model over its memory budget,
 // and a version 4 file (one network, no count) loads as that one network.
+TEST(MlpBlendTest, NetworksToTrainFollowsTheOptions) {
+  TrainOptions o;
+  EXPECT_EQ(NetworksToTrain(o, LinearModel::kMinMlpExamples - 1), 0);
+  EXPECT_EQ(NetworksToTrain(o, LinearModel::kMinMlpExamples), o.mlp_folds);
+  o.mlp_folds = 9;  // one network per calibration fold at most
+  EXPECT_EQ(NetworksToTrain(o, 5000), o.calibration_folds);
+  o.mlp_hidden = 0;
+  EXPECT_EQ(NetworksToTrain(o, 5000), 0);
+  o.mlp_hidden = 128;
+  o.calibrate = false;
+  EXPECT_EQ(NetworksToTrain(o, 5000), 0);
+}
+
 TEST(MlpBlendTest, SizeBudgetAndFormatVersionFour) {
   TempDir dir;
   const auto data = XorData(1100, 6);
