@@ -862,6 +862,7 @@ double ChooseAbstainFloor(const std::vector<std::string>& gold, const std::vecto
 // those costs nothing).
 double ChooseFamiliarityFloor(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
                               const std::vector<double>& familiarity, double budget) {
+  if (budget <= 0) return 0.0;
   std::vector<std::pair<double, bool>> items;  // (familiarity, in scope and right)
   double in_scope = 0;
   for (size_t i = 0; i < gold.size(); ++i) {
@@ -869,7 +870,7 @@ double ChooseFamiliarityFloor(const std::vector<std::string>& gold, const std::v
     ++in_scope;
     if (!predicted[i].abstained) items.emplace_back(familiarity[i], predicted[i].label == gold[i]);
   }
-  if (in_scope == 0 || budget <= 0) return 0.0;
+  if (in_scope == 0) return 0.0;
   std::sort(items.begin(), items.end());
   double lost = 0, floor = 0.0;
   // Raising the floor past items[0..j] abstains on all of them.
@@ -1118,8 +1119,10 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   std::vector<std::vector<std::vector<float>>> scores(n_learners, std::vector<std::vector<float>>(data.size()));
   std::vector<LinearModel> fits(n_learners * fits_per_learner);
   std::vector<Status> fit_status(fits.size());
-  // Each row's familiarity to the vocabulary of the fold model that did not see it (every
-  // learner's fold model has the same one, so the first learner's measure it).
+  // With a familiarity budget: each row's familiarity to the vocabulary of the fold model
+  // that did not see it (every learner's fold model has the same one, so the first
+  // learner's measure it). Without one it is never measured: 1 changes nothing.
+  const bool measure_familiarity = options.familiarity_budget > 0;
   std::vector<double> familiarity(data.size(), 1.0);
   RunFolds(static_cast<int>(fits.size()), options.threads, [&](int job) {
     const size_t l = job / fits_per_learner;
@@ -1137,8 +1140,10 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
     if (f == k_folds) return;
     for (size_t i = 0; i < data.size(); ++i) {
       if (fold_of[i] != f) continue;
-      scores[l][i] = fits[job].Scores(data[i].text);
-      if (l == 0) familiarity[i] = fits[job].Familiarity(data[i].text);
+      size_t num_word = 0;
+      const std::vector<uint64_t> hashes = fits[job].FeatureHashes(data[i].text, &num_word);
+      scores[l][i] = fits[job].Scores(fits[job].Vectorize(hashes));
+      if (l == 0 && measure_familiarity) familiarity[i] = fits[job].Familiarity(hashes, num_word);
     }
   });
   for (const Status& s : fit_status) {
@@ -1263,8 +1268,11 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   std::vector<Prediction> predicted = predict_all();
   // Familiarity first: its budget is spent on unfamiliar text whatever the data's `oos` rows
   // look like; the confidence floor then spends its own on what remains.
-  model.familiarity_floor_ = ChooseFamiliarityFloor(row_gold, predicted, row_familiarity, options.familiarity_budget);
-  predicted = predict_all();
+  if (measure_familiarity) {
+    model.familiarity_floor_ =
+        ChooseFamiliarityFloor(row_gold, predicted, row_familiarity, options.familiarity_budget);
+    predicted = predict_all();
+  }
   if (model.has_out_of_scope()) {
     model.abstain_threshold_ = ChooseAbstainFloor(row_gold, predicted, options.abstain_budget);
     predicted = predict_all();
