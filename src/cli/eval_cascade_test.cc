@@ -179,6 +179,43 @@ TEST_F(EvalCascadeTest, TrainWithAFamiliarityBudgetAbstainsOnOffTopicText) {
             kExitUsage);
 }
 
+// --calibration-data refits the confidences on tickets shaped like the traffic: the sample's
+// hand-written tickets are far harder for a model trained on Bitext requests than its own
+// held-out folds, which put its auto-threshold near 0.4.
+TEST_F(EvalCascadeTest, TrainRefitsConfidencesOnCalibrationData) {
+  const std::string tickets = (fs::path(DESKPILOT_TEST_SAMPLE_DIR) / "eval" / "tickets.jsonl").string();
+  const std::string model = (dir_ / "calibrated.model").string();
+  const CliRun run = Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                              "--calibration-data", tickets, "--out", model});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find("calibration data " + tickets + ": 360 examples, 330 with a label the model has"),
+            std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("refitted: temperature x"), std::string::npos) << run.out;
+  auto evaluate = [&](const std::string& path) {
+    const CliRun e = Call(RunEval, "eval", {"--model", path, "--data", tickets, "--field", "category", "--json"});
+    EXPECT_EQ(e.code, 0) << e.out;
+    return json::parse(e.out);
+  };
+  const json before = evaluate((dir_ / "category.model").string()), after = evaluate(model);
+  EXPECT_LT(after["ece"].get<double>(), before["ece"].get<double>());
+  EXPECT_GT(after["auto_threshold"].get<double>(), before["auto_threshold"].get<double>());
+  EXPECT_LT(before["auto_precision"].get<double>(), 0.9);
+  EXPECT_TRUE(after["auto_n"].get<int>() == 0 || after["auto_precision"].get<double>() >= 0.98) << after.dump();
+  // The labels are the same: only what the confidences mean changed.
+  EXPECT_EQ(after["accuracy"], before["accuracy"]);
+
+  const std::string few = (dir_ / "few.jsonl").string();
+  std::ofstream(few) << json{{"text", "where is my parcel"}, {"category", "delivery"}}.dump() << "\n";
+  for (const std::string& bad : {few, (dir_ / "missing.jsonl").string()}) {
+    EXPECT_EQ(Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                       "--calibration-data", bad, "--out", model})
+                  .code,
+              kExitUsage)
+        << bad;
+  }
+}
+
 TEST_F(EvalCascadeTest, AnUnknownDimensionIsAUsageError) {
   const CliRun run = Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field",
                                             "category", "--dimension", "priority"});

@@ -153,10 +153,14 @@ int RunTrain(int argc, char** argv) {
       "abstain on text whose words the training data mostly never used, spending at most this share of in-scope "
       "accuracy on held-out folds (e.g. 0.005; 0 = off). Only for training text shaped like the tickets it will see",
       cxxopts::value<double>()->default_value(std::to_string(defaults.familiarity_budget)))(
+      "calibration-data",
+      "labelled JSONL shaped like the traffic the model will see (e.g. recent tickets, same --field): refit the "
+      "confidences' temperature and the auto-threshold on it instead of on held-out training folds",
+      cxxopts::value<std::string>())(
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")("h,help", "show help");
-  std::string data_path, field, out_path, config_path, source, tag_prefix;
+  std::string data_path, field, out_path, config_path, source, tag_prefix, calibration_path;
   std::chrono::system_clock::time_point solved_since{};
   int limit = 0;
   int cv_folds = 0;
@@ -203,6 +207,7 @@ int RunTrain(int argc, char** argv) {
     if (!(options.familiarity_budget >= 0.0 && options.familiarity_budget <= 1.0)) {
       return UsageError(cmd, "--familiarity-budget must be in [0, 1]");
     }
+    if (args.count("calibration-data")) calibration_path = args["calibration-data"].as<std::string>();
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, e.what());
   }
@@ -239,6 +244,17 @@ int RunTrain(int argc, char** argv) {
     }
   }
   if (counts.size() < 2) return UsageError(cmd, "field \"" + field + "\" has fewer than two distinct labels");
+  // Read before the long training run, so a bad file fails fast.
+  std::vector<LabeledText> calibration;
+  if (!calibration_path.empty()) {
+    auto loaded = LoadJsonl(calibration_path, field);
+    if (!loaded.ok()) return UsageError(cmd, "--calibration-data: " + loaded.status().message());
+    if (loaded->size() < kMinRecalibrationExamples) {
+      return UsageError(cmd, "--calibration-data: " + std::to_string(loaded->size()) + " examples; at least " +
+                                 std::to_string(kMinRecalibrationExamples) + " are needed");
+    }
+    calibration = std::move(*loaded);
+  }
 
   if (cv_folds > 0) {
     if (static_cast<size_t>(cv_folds) > data->size()) return UsageError(cmd, "--cv is larger than the number of examples");
@@ -268,6 +284,29 @@ int RunTrain(int argc, char** argv) {
   auto model = TrainLinearModel(*data, options, &out_of_fold, &out_of_fold_rows);
   if (!model.ok()) return ExitFor(cmd, model.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The held-out fold report below describes the model as trained; the calibration report
+  // after it, the model as saved.
+  const std::optional<double> fold_threshold = model->auto_threshold();
+  const double fold_temperature = model->temperature();
+  std::optional<Evaluation> calibration_before, calibration_after;
+  Recalibration recalibration;
+  if (!calibration.empty()) {
+    auto evaluate = [&] {
+      std::vector<std::string> gold;
+      std::vector<Prediction> predicted;
+      for (const LabeledText& ex : calibration) {
+        gold.push_back(ex.label);
+        predicted.push_back(model->Predict(ex.text));
+      }
+      return Evaluate(gold, predicted, model->auto_threshold());
+    };
+    calibration_before = evaluate();
+    auto r = RecalibrateLinearModel(&*model, calibration, options.target_precision);
+    // Every refusal is about the input (too little training data to have been calibrated).
+    if (!r.ok()) return UsageError(cmd, "--calibration-data: " + r.status().message());
+    recalibration = *r;
+    calibration_after = evaluate();
+  }
   Status saved = model->Save(out_path);
   if (!saved.ok()) return RuntimeError(cmd, saved.ToString());
   std::error_code ec;
@@ -282,8 +321,8 @@ int RunTrain(int argc, char** argv) {
   }
   std::vector<std::string> gold;
   for (size_t i : out_of_fold_rows) gold.push_back((*data)[i].label);
-  const Evaluation oof = Evaluate(gold, out_of_fold, model->auto_threshold());
-  std::cout << "temperature " << Fixed(model->temperature(), 3);
+  const Evaluation oof = Evaluate(gold, out_of_fold, fold_threshold);
+  std::cout << "temperature " << Fixed(fold_temperature, 3);
   if (model->mlp_hidden() > 0) {
     std::cout << ", blended with " << model->mlp_count() << " " << model->mlp_hidden() << "-unit network"
               << (model->mlp_count() == 1 ? "" : "s") << " (weight " << Fixed(model->mlp_weight(), 1) << ")";
@@ -295,14 +334,35 @@ int RunTrain(int argc, char** argv) {
   if (model->familiarity_floor() > 0) {
     std::cout << ", abstains on text less familiar than " << Fixed(model->familiarity_floor());
   }
-  std::cout << "; auto-threshold " << Fixed(model->auto_threshold().value_or(1.0)) << " for target precision "
+  std::cout << "; auto-threshold " << Fixed(fold_threshold.value_or(1.0)) << " for target precision "
             << Fixed(options.target_precision, 3) << "\n"
             << "on the calibration folds' held-out predictions (the data that chose the thresholds, "
             << out_of_fold_rows.size() << " examples):\n";
   PrintTrust(oof);
-  if (oof.auto_n == 0) {
+  if (oof.auto_n == 0 && !calibration_after) {
     std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)
               << " on held-out folds; this model will never drive automation\n";
+  }
+  if (calibration_after) {
+    std::cout << "calibration data " << calibration_path << ": " << recalibration.n << " examples, "
+              << recalibration.known << " with a label the model has\n"
+              << "as trained (auto-threshold " << Fixed(recalibration.auto_threshold_before) << "): accuracy "
+              << Fixed(calibration_before->metrics.accuracy) << "\n";
+    PrintTrust(*calibration_before);
+    std::cout << "refitted: ";
+    if (recalibration.temperature_refitted) {
+      std::cout << "temperature x" << Fixed(recalibration.temperature_factor, 3);
+    } else {
+      std::cout << "temperature kept (the out-of-scope floor was chosen on its scale)";
+    }
+    std::cout << ", auto-threshold " << Fixed(recalibration.auto_threshold) << " for target precision "
+              << Fixed(options.target_precision, 3) << "; on the same data (in-sample: check other tickets with "
+              << "deskpilot eval):\n";
+    PrintTrust(*calibration_after);
+    if (calibration_after->auto_n == 0) {
+      std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)
+                << " on the calibration data; this model will never drive automation\n";
+    }
   }
   return kExitOk;
 }

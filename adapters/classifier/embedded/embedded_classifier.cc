@@ -154,11 +154,27 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
     const std::string field = entry["field"].get<std::string>();
     const fs::path data_path = fs::path(sample_dir) / entry["data"].get<std::string>();
     DP_ASSIGN_OR_RETURN(std::string data_bytes, ReadFile(data_path.string()));
+    // Optional hand-labelled tickets to refit the confidences on (RecalibrateLinearModel): the
+    // sample training text is short requests or synthetic, and its held-out folds promise
+    // far more than the model does on tickets.
+    fs::path calibration_path;
+    std::string calibration_field, calibration_key;
+    if (entry.contains("calibration")) {
+      const nlohmann::json& c = entry["calibration"];
+      if (!c.is_object() || !c.contains("data") || !c["data"].is_string() || !c.contains("field") ||
+          !c["field"].is_string()) {
+        return Status::InvalidArgument(where + ": calibration needs string fields data, field");
+      }
+      calibration_path = fs::path(sample_dir) / c["data"].get<std::string>();
+      calibration_field = c["field"].get<std::string>();
+      DP_ASSIGN_OR_RETURN(std::string calibration_bytes, ReadFile(calibration_path.string()));
+      calibration_key = std::string(1, '\0') + calibration_bytes + '\0' + calibration_field;
+    }
 
     fs::path cache;
     if (!data_dir.empty()) {
       const std::string key =
-          Sha256Hex(data_bytes + '\0' + field + '\0' + Recipe(options)).substr(0, 16);
+          Sha256Hex(data_bytes + '\0' + field + '\0' + Recipe(options) + calibration_key).substr(0, 16);
       cache = fs::path(data_dir) / "models" / ("sample-" + dimension + "-" + key + ".model");
       auto cached = LinearModel::Load(cache.string());
       if (cached.ok()) {
@@ -174,6 +190,13 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
     if (!model.ok()) return model.status().WithContext("train sample model " + dimension);
     spdlog::info("trained sample {} model on {} examples ({} labels)", dimension, examples.size(),
                  model->labels().size());
+    if (!calibration_path.empty()) {
+      DP_ASSIGN_OR_RETURN(auto tickets, LoadJsonl(calibration_path.string(), calibration_field));
+      auto r = RecalibrateLinearModel(&*model, tickets, options.target_precision);
+      if (!r.ok()) return r.status().WithContext("calibrate sample model " + dimension);
+      spdlog::info("calibrated sample {} model on {} tickets: temperature x{:.3f}, auto-threshold {:.4f} -> {:.4f}",
+                   dimension, r->n, r->temperature_factor, r->auto_threshold_before, r->auto_threshold);
+    }
     if (trained != nullptr) trained->push_back(dimension);
     if (!cache.empty()) {
       Status saved = SaveAtomically(*model, cache);

@@ -113,6 +113,65 @@ TEST(SampleModelsTest, TrainsOnceThenLoadsTheCachedFiles) {
   EXPECT_EQ(ModelFiles(data_dir).size(), 4u);
 }
 
+// A models.json entry may name hand-labelled tickets to refit the model's confidences on; they
+// are part of the cache key, and a broken entry or file is an error, never a silent fallback.
+TEST(SampleModelsTest, CalibrationEntryRefitsTheModelAndKeysTheCache) {
+  TempDir dir;
+  const fs::path sample = dir.path() / "sample";
+  WriteSampleDir(sample);
+  // Enough rows (>= 50) for the model to be calibrated at all, and a few wrong labels so its
+  // confidences are not all 1.
+  std::string topics;
+  int row = 0;
+  for (auto ex : SeparableData(40)) {
+    if (++row % 20 == 0) ex.label = ex.label == "login" ? "billing" : "login";
+    topics += nlohmann::json{{"text", ex.text}, {"topic", ex.label}}.dump() + "\n";
+  }
+  WriteFile((sample / "train/topics.jsonl").string(), topics);
+  auto write_tickets = [&](int flip_every) {
+    std::string tickets;
+    int i = 0;
+    for (auto ex : SeparableData(15, 4)) {
+      // Harder than the training text: some labels disagree with the words.
+      if (++i % flip_every == 0) ex.label = ex.label == "billing" ? "shipping" : "billing";
+      tickets += nlohmann::json{{"text", ex.text}, {"topic", ex.label}}.dump() + "\n";
+    }
+    WriteFile((sample / "eval/tickets.jsonl").string(), tickets);
+  };
+  write_tickets(3);
+  WriteFile((sample / "models.json").string(),
+            R"([{"dimension":"category","data":"train/topics.jsonl","field":"topic",
+                 "calibration":{"data":"eval/tickets.jsonl","field":"topic"}}])");
+  const std::string data_dir = (dir.path() / "data").string();
+  auto loaded = LoadSampleModels(sample.string(), data_dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto raw = TrainLinearModel(*LoadJsonl((sample / "train/topics.jsonl").string(), "topic"), TrainOptions{});
+  ASSERT_TRUE(raw.ok());
+  const std::string probe = "I need a refund for this invoice";
+  const LinearModel& calibrated = loaded->at("category");
+  EXPECT_LT(calibrated.Predict(probe).confidence, raw->Predict(probe).confidence);
+  EXPECT_EQ(calibrated.Predict(probe).label, raw->Predict(probe).label);
+  EXPECT_NE(calibrated.auto_threshold(), raw->auto_threshold());
+
+  // Other tickets → another cache key → retrained.
+  write_tickets(4);
+  std::vector<std::string> trained;
+  ASSERT_TRUE(LoadSampleModels(sample.string(), data_dir, &trained).ok());
+  EXPECT_EQ(trained, std::vector<std::string>{"category"});
+
+  WriteFile((sample / "models.json").string(),
+            R"([{"dimension":"category","data":"train/topics.jsonl","field":"topic","calibration":"eval"}])");
+  EXPECT_EQ(LoadSampleModels(sample.string(), data_dir).status().code(), Code::kInvalidArgument);
+  WriteFile((sample / "eval/tickets.jsonl").string(), R"({"text": "too few", "topic": "billing"})" "\n");
+  WriteFile((sample / "models.json").string(),
+            R"([{"dimension":"category","data":"train/topics.jsonl","field":"topic",
+                 "calibration":{"data":"eval/tickets.jsonl","field":"topic"}}])");
+  auto too_few = LoadSampleModels(sample.string(), data_dir);
+  EXPECT_EQ(too_few.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(too_few.status().message().find("calibrate sample model category"), std::string::npos)
+      << too_few.status().message();
+}
+
 TEST(SampleModelsTest, CorruptCacheIsRetrained) {
   TempDir dir;
   WriteSampleDir(dir.path() / "sample");

@@ -1073,6 +1073,53 @@ double ChooseAutoThreshold(const std::vector<std::string>& gold, const std::vect
   return threshold;
 }
 
+Result<Recalibration> RecalibrateLinearModel(LinearModel* model, const std::vector<LabeledText>& data,
+                                             double target_precision) {
+  if (!(target_precision > 0.0 && target_precision <= 1.0)) {
+    return Status::InvalidArgument("target precision must be in (0, 1]");
+  }
+  if (!model->auto_threshold()) {
+    return Status::FailedPrecondition("the model is not calibrated (trained on too few examples): nothing to refit");
+  }
+  if (data.size() < kMinRecalibrationExamples) {
+    return Status::InvalidArgument("calibration data has " + std::to_string(data.size()) + " examples; at least " +
+                                   std::to_string(kMinRecalibrationExamples) + " are needed");
+  }
+  Recalibration r;
+  r.n = data.size();
+  r.auto_threshold_before = model->auto_threshold_;
+  std::map<std::string, size_t> index;
+  for (size_t c = 0; c < model->labels_.size(); ++c) index[model->labels_[c]] = c;
+  std::vector<std::vector<float>> log_probabilities;
+  std::vector<size_t> gold_index;
+  for (const LabeledText& ex : data) {
+    const auto it = index.find(ex.label);
+    if (it == index.end()) continue;
+    const std::vector<double> p = model->Probabilities(ex.text);
+    std::vector<float> log_p(p.size());
+    for (size_t c = 0; c < p.size(); ++c) log_p[c] = static_cast<float>(std::log(std::max(p[c], 1e-30)));
+    log_probabilities.push_back(std::move(log_p));
+    gold_index.push_back(it->second);
+  }
+  r.known = gold_index.size();
+  // softmax(log p / t) = softmax(z / (T t)) for p = softmax(z / T): the factor multiplies into
+  // the temperature of the model's last softmax.
+  if (model->abstain_threshold_ == 0.0 && r.known >= kMinRecalibrationExamples) {
+    r.temperature_factor = FitTemperature(log_probabilities, gold_index);
+    r.temperature_refitted = true;
+    (model->mlps_.empty() ? model->temperature_ : model->blend_temperature_) *= r.temperature_factor;
+  }
+  std::vector<std::string> gold;
+  std::vector<Prediction> predicted;
+  for (const LabeledText& ex : data) {
+    gold.push_back(ex.label);
+    predicted.push_back(model->Predict(ex.text));
+  }
+  model->auto_threshold_ = ChooseAutoThreshold(gold, predicted, target_precision);
+  r.auto_threshold = model->auto_threshold_;
+  return r;
+}
+
 int NetworksToTrain(const TrainOptions& options, size_t n) {
   // Networks train only on calibration folds (kMinMlpExamples is far above the calibration minimum).
   if (!options.calibrate || options.mlp_hidden <= 0 || n < LinearModel::kMinMlpExamples) return 0;

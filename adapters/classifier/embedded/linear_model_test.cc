@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "classifier/embedded/evaluation.h"
 #include "classifier/embedded/test_util.h"
 
 namespace deskpilot {
@@ -435,6 +436,113 @@ TEST(LinearModelTest, CalibrationMatchesConfidenceToAccuracy) {
   };
   EXPECT_LT(gap(*b), gap(*a));
   EXPECT_LT(gap(*b), 0.08);
+}
+
+// Traffic that is harder than the training text: training rows with 5% of labels flipped
+// make a confident model, and on tickets with 40% flipped (as real labels and shifted wording
+// do) its confidences and stored threshold overstate it. Recalibrating on such tickets fixes both.
+TEST(RecalibrationTest, FitsConfidencesAndThresholdToShiftedData) {
+  auto noisy = [](int per_label, uint32_t seed, int flip_percent) {
+    auto data = SeparableData(per_label, seed);
+    std::mt19937 rng(seed);
+    const std::vector<std::string> labels = {"billing", "login", "shipping"};
+    for (auto& ex : data) {
+      if (static_cast<int>(rng() % 100) < flip_percent) ex.label = labels[rng() % 3];
+    }
+    return data;
+  };
+  auto model = TrainLinearModel(noisy(100, 5, 5), TrainOptions{});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const auto calibration = noisy(40, 7, 40);
+  const auto traffic = noisy(60, 8, 40);  // the same shift, never seen by the recalibration
+  auto evaluate = [&](const LinearModel& m) {
+    std::vector<std::string> gold;
+    std::vector<Prediction> predicted;
+    for (const auto& ex : traffic) {
+      gold.push_back(ex.label);
+      predicted.push_back(m.Predict(ex.text));
+    }
+    return Evaluate(gold, predicted, m.auto_threshold());
+  };
+  const Evaluation before = evaluate(*model);
+  LinearModel recalibrated = *model;
+  auto r = RecalibrateLinearModel(&recalibrated, calibration, 0.9);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->n, calibration.size());
+  EXPECT_EQ(r->known, calibration.size());
+  EXPECT_TRUE(r->temperature_refitted);
+  EXPECT_GT(r->temperature_factor, 1.0);  // less sure: the traffic is harder than training
+  EXPECT_EQ(r->auto_threshold_before, *model->auto_threshold());
+  EXPECT_EQ(r->auto_threshold, *recalibrated.auto_threshold());
+  const Evaluation after = evaluate(recalibrated);
+  EXPECT_LT(after.ece, before.ece);
+  EXPECT_LT(after.ece, 0.1);
+  EXPECT_LT(before.auto_precision, 0.9);  // the training folds' threshold overstates it
+  // Labels unchanged: a temperature never reorders a prediction's labels.
+  for (const auto& ex : traffic) EXPECT_EQ(recalibrated.Predict(ex.text).label, model->Predict(ex.text).label);
+
+  // The refit survives a save and load.
+  TempDir dir;
+  const std::string path = (dir.path() / "recalibrated.model").string();
+  ASSERT_TRUE(recalibrated.Save(path).ok());
+  auto loaded = LinearModel::Load(path);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->auto_threshold(), recalibrated.auto_threshold());
+  EXPECT_DOUBLE_EQ(loaded->Predict(traffic[0].text).confidence, recalibrated.Predict(traffic[0].text).confidence);
+}
+
+TEST(RecalibrationTest, LabelsTheModelLacksCountAsWrongAndFloorsStay) {
+  auto model = TrainLinearModel(SeparableData(60), TrainOptions{});
+  ASSERT_TRUE(model.ok());
+  // Half the calibration rows carry a label the model never saw: predicting any label for
+  // them is wrong, so precision 0.98 needs far more confidence than on training folds.
+  auto calibration = SeparableData(20, 9);
+  for (size_t i = 0; i < calibration.size(); i += 2) calibration[i].label = "warranty";
+  LinearModel m = *model;
+  auto r = RecalibrateLinearModel(&m, calibration, 0.98);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->known, calibration.size() / 2);
+  EXPECT_EQ(r->auto_threshold, 1.0);  // nothing reaches it: this model must not automate here
+
+  // A model with a confidence floor keeps its temperature: the floor was chosen on it. Such a
+  // model is made here by writing a floor into a saved file (it follows the temperature and
+  // the auto-threshold), as small synthetic data never needs one.
+  TempDir dir;
+  ASSERT_TRUE(model->Save(dir.File("m.model")).ok());
+  std::string bytes = ReadAll(dir.File("m.model"));
+  bytes.resize(bytes.size() - sizeof(uint64_t));  // the checksum
+  const double threshold = *model->auto_threshold(), none = 0.0, floor = 0.4;
+  std::string pattern(reinterpret_cast<const char*>(&threshold), sizeof(double));
+  pattern.append(reinterpret_cast<const char*>(&none), sizeof(double));
+  const size_t at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at + sizeof(double), sizeof(double), reinterpret_cast<const char*>(&floor), sizeof(double));
+  WriteFile(dir.File("floor.model"), Resigned(bytes, LinearModel::kFormatVersion));
+  auto floored = LinearModel::Load(dir.File("floor.model"));
+  ASSERT_TRUE(floored.ok()) << floored.status().ToString();
+  ASSERT_EQ(floored->abstain_threshold(), 0.4);
+  const auto shifted = SeparableData(20, 9);
+  const std::vector<double> p_before = floored->Probabilities(shifted[0].text);
+  auto kept = RecalibrateLinearModel(&*floored, shifted, 0.98);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(kept->temperature_refitted);
+  EXPECT_EQ(kept->temperature_factor, 1.0);
+  EXPECT_EQ(floored->Probabilities(shifted[0].text), p_before);
+  EXPECT_EQ(floored->abstain_threshold(), 0.4);
+}
+
+TEST(RecalibrationTest, RefusesWhatItCannotFit) {
+  auto model = TrainLinearModel(SeparableData(60), TrainOptions{});
+  ASSERT_TRUE(model.ok());
+  const auto few = SeparableData(9, 3);  // 27 examples
+  EXPECT_EQ(RecalibrateLinearModel(&*model, few, 0.98).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(RecalibrateLinearModel(&*model, SeparableData(20, 3), 1.5).status().code(), Code::kInvalidArgument);
+  TrainOptions raw;
+  raw.calibrate = false;
+  auto uncalibrated = TrainLinearModel(SeparableData(60), raw);
+  ASSERT_TRUE(uncalibrated.ok());
+  EXPECT_EQ(RecalibrateLinearModel(&*uncalibrated, SeparableData(20, 3), 0.98).status().code(),
+            Code::kFailedPrecondition);
 }
 
 TEST(LinearModelTest, RejectsUnusableTrainingInput) {
