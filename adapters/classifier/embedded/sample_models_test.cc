@@ -1,9 +1,9 @@
-// The shipped sample priority and sentiment models, measured on config/sample/eval: 360
+// The shipped sample models as trained, measured on config/sample/eval: 360
 // tickets written and labelled by hand for deskpilot, independently of the synthetic
-// training text that scripts/make_sample_data.py composes. The floors sit a few points under
-// what the shipped data reaches (README.md in config/sample has the figures), and far above
-// what the previous, cue-only data reached, so a change to the sample data that makes these
-// models worse on real-looking tickets fails here.
+// training text (Bitext requests; what scripts/make_sample_data.py composes). The floors sit
+// a few points under what the shipped data reaches (README.md in config/sample has the
+// figures), for priority and sentiment far above what the earlier cue-only data reached, so a
+// change to the sample data that makes these models worse on real-looking tickets fails here.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -26,10 +26,11 @@ struct Measured {
   Evaluation evaluation;
 };
 
-Measured TrainAndPredict(const std::string& training_file, const std::string& field) {
+Measured TrainAndPredict(const std::string& training_file, const std::string& field,
+                         const std::string& training_field = "label") {
   const fs::path sample = DESKPILOT_TEST_SAMPLE_DIR;
   Measured m;
-  auto train = LoadJsonl((sample / "train" / training_file).string(), "label");
+  auto train = LoadJsonl((sample / "train" / training_file).string(), training_field);
   auto tickets = LoadJsonl((sample / "eval" / "tickets.jsonl").string(), field);
   EXPECT_TRUE(train.ok()) << train.status().ToString();
   EXPECT_TRUE(tickets.ok()) << tickets.status().ToString();
@@ -72,6 +73,16 @@ TEST(ShippedSampleModelsTest, SentimentHoldsUpOnHandWrittenTickets) {
   ASSERT_EQ(m.gold.size(), 360u);
   EXPECT_GE(m.evaluation.metrics.accuracy, 0.62);
   EXPECT_LE(m.evaluation.ece, 0.12);
+}
+
+// The category model learns from Bitext's short requests, so tickets are much harder for it
+// (0.999 on held-out Bitext rows). Shipped data: accuracy 0.572, in scope 0.624 (330 tickets;
+// the 30 off-topic ones it cannot abstain on).
+TEST(ShippedSampleModelsTest, CategoryOnHandWrittenTickets) {
+  const Measured m = TrainAndPredict("bitext.jsonl", "category", "category");
+  ASSERT_EQ(m.gold.size(), 360u);
+  EXPECT_GE(m.evaluation.metrics.accuracy, 0.54);
+  EXPECT_GE(m.evaluation.in_scope_accuracy, 0.59);
 }
 
 }  // namespace
