@@ -353,7 +353,10 @@ int RunTrain(int argc, char** argv) {
     if (recalibration.temperature_refitted) {
       std::cout << "temperature x" << Fixed(recalibration.temperature_factor, 3);
     } else {
-      std::cout << "temperature kept (the out-of-scope floor was chosen on its scale)";
+      std::cout << (model->abstain_threshold() > 0 ? "temperature kept (the out-of-scope floor was chosen on its scale)"
+                                                   : "temperature kept (fewer than " +
+                                                         std::to_string(kMinRecalibrationExamples) +
+                                                         " examples with a label the model has)");
     }
     std::cout << ", auto-threshold " << Fixed(recalibration.auto_threshold) << " for target precision "
               << Fixed(options.target_precision, 3) << "; on the same data (in-sample: check other tickets with "

@@ -320,8 +320,9 @@ struct Recalibration {
   size_t n = 0;      // examples
   size_t known = 0;  // of them, with a label the model has: the temperature is fitted on these
   // The final softmax temperature was multiplied by temperature_factor when
-  // temperature_refitted; it stays when the model abstains below a confidence floor, which
-  // was chosen on the old scale.
+  // temperature_refitted. It stays when the model abstains below a confidence floor, which
+  // was chosen on the old scale, or when fewer than kMinRecalibrationExamples rows have a
+  // label the model knows.
   bool temperature_refitted = false;
   double temperature_factor = 1.0;
   double auto_threshold_before = 1.0;

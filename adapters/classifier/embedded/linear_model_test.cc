@@ -503,6 +503,17 @@ TEST(RecalibrationTest, LabelsTheModelLacksCountAsWrongAndFloorsStay) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->known, calibration.size() / 2);
   EXPECT_EQ(r->auto_threshold, 1.0);  // nothing reaches it: this model must not automate here
+  EXPECT_TRUE(r->temperature_refitted);  // on the 30 rows it knows
+  // Fewer than 30 known rows: too few to fit a temperature on; the threshold is still refitted.
+  auto mostly_unknown = SeparableData(20, 9);
+  for (size_t i = 0; i < 40; ++i) mostly_unknown[i].label = "warranty";
+  LinearModel m2 = *model;
+  auto r2 = RecalibrateLinearModel(&m2, mostly_unknown, 0.98);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->known, 20u);
+  EXPECT_FALSE(r2->temperature_refitted);
+  EXPECT_EQ(m2.temperature(), model->temperature());
+  EXPECT_EQ(r2->auto_threshold, 1.0);
 
   // A model with a confidence floor keeps its temperature: the floor was chosen on it. Such a
   // model is made here by writing a floor into a saved file (it follows the temperature and
