@@ -291,21 +291,12 @@ int RunTrain(int argc, char** argv) {
   std::optional<Evaluation> calibration_before, calibration_after;
   Recalibration recalibration;
   if (!calibration.empty()) {
-    auto evaluate = [&] {
-      std::vector<std::string> gold;
-      std::vector<Prediction> predicted;
-      for (const LabeledText& ex : calibration) {
-        gold.push_back(ex.label);
-        predicted.push_back(model->Predict(ex.text));
-      }
-      return Evaluate(gold, predicted, model->auto_threshold());
-    };
-    calibration_before = evaluate();
     auto r = RecalibrateLinearModel(&*model, calibration, options.target_precision);
     // Every refusal is about the input (too little training data to have been calibrated).
     if (!r.ok()) return UsageError(cmd, "--calibration-data: " + r.status().message());
-    recalibration = *r;
-    calibration_after = evaluate();
+    recalibration = std::move(*r);
+    calibration_before = Evaluate(recalibration.gold, recalibration.as_trained, recalibration.auto_threshold_before);
+    calibration_after = Evaluate(recalibration.gold, recalibration.recalibrated, recalibration.auto_threshold);
   }
   Status saved = model->Save(out_path);
   if (!saved.ok()) return RuntimeError(cmd, saved.ToString());

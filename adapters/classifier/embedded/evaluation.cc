@@ -136,6 +136,16 @@ Evaluation Evaluate(const std::vector<std::string>& gold, const std::vector<Pred
   return e;
 }
 
+Evaluation Evaluate(const LinearModel& model, const std::vector<LabeledText>& data) {
+  std::vector<std::string> gold;
+  std::vector<Prediction> predicted;
+  for (const LabeledText& ex : data) {
+    gold.push_back(ex.label);
+    predicted.push_back(model.Predict(ex.text));
+  }
+  return Evaluate(gold, predicted, model.auto_threshold());
+}
+
 Result<CrossValidation> CrossValidate(const std::vector<LabeledText>& data, const TrainOptions& options,
                                       int k_folds, uint64_t seed, int threads,
                                       const std::function<void(int, double)>& progress) {

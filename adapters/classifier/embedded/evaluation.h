@@ -57,6 +57,10 @@ inline constexpr int kCalibrationBins = 15;
 Evaluation Evaluate(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
                     std::optional<double> auto_threshold);
 
+// Predicts every example and scores it against its label, at the model's own auto-threshold;
+// labels the model does not know count as errors.
+Evaluation Evaluate(const LinearModel& model, const std::vector<LabeledText>& data);
+
 struct CrossValidation {
   // Pooled held-out predictions of the fold models, each with that model's own auto-threshold
   // and abstention rule; `evaluation.auto_threshold` is the mean of the folds' thresholds.

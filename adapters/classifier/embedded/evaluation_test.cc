@@ -372,13 +372,7 @@ Evaluation HoldOut(const std::vector<LabeledText>& train, const std::vector<Labe
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_LT(model->MemoryBytes(), 40u << 20);
-  std::vector<std::string> gold;
-  std::vector<Prediction> predicted;
-  for (const auto& ex : test) {
-    gold.push_back(ex.label);
-    predicted.push_back(model->Predict(ex.text));
-  }
-  return Evaluate(gold, predicted, model->auto_threshold());
+  return Evaluate(*model, test);
 }
 
 // The bars on BANKING77 (77 fine-grained intents): accuracy, and held-out precision and

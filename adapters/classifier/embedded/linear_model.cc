@@ -1093,9 +1093,14 @@ Result<Recalibration> RecalibrateLinearModel(LinearModel* model, const std::vect
   std::vector<std::vector<float>> log_probabilities;
   std::vector<size_t> gold_index;
   for (const LabeledText& ex : data) {
+    size_t num_word = 0;
+    const std::vector<uint64_t> hashes = model->FeatureHashes(ex.text, &num_word);
+    const std::vector<double> p = model->Probabilities(hashes);
+    r.gold.push_back(ex.label);
+    r.as_trained.push_back(model->FromProbabilities(
+        p, model->familiarity_floor_ > 0 ? model->Familiarity(hashes, num_word) : 1.0));
     const auto it = index.find(ex.label);
     if (it == index.end()) continue;
-    const std::vector<double> p = model->Probabilities(ex.text);
     std::vector<float> log_p(p.size());
     for (size_t c = 0; c < p.size(); ++c) log_p[c] = static_cast<float>(std::log(std::max(p[c], 1e-30)));
     log_probabilities.push_back(std::move(log_p));
@@ -1108,14 +1113,11 @@ Result<Recalibration> RecalibrateLinearModel(LinearModel* model, const std::vect
     r.temperature_factor = FitTemperature(log_probabilities, gold_index);
     r.temperature_refitted = true;
     (model->mlps_.empty() ? model->temperature_ : model->blend_temperature_) *= r.temperature_factor;
+    for (const LabeledText& ex : data) r.recalibrated.push_back(model->Predict(ex.text));
+  } else {
+    r.recalibrated = r.as_trained;  // same temperature, same predictions
   }
-  std::vector<std::string> gold;
-  std::vector<Prediction> predicted;
-  for (const LabeledText& ex : data) {
-    gold.push_back(ex.label);
-    predicted.push_back(model->Predict(ex.text));
-  }
-  model->auto_threshold_ = ChooseAutoThreshold(gold, predicted, target_precision);
+  model->auto_threshold_ = ChooseAutoThreshold(r.gold, r.recalibrated, target_precision);
   r.auto_threshold = model->auto_threshold_;
   return r;
 }
@@ -1368,14 +1370,5 @@ EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vect
 }
 
 std::string ScoredLabel(const Prediction& p) { return p.abstained ? kOutOfScopeLabel : p.label; }
-
-EvalMetrics Evaluate(const LinearModel& model, const std::vector<LabeledText>& data) {
-  std::vector<std::string> gold, predicted;
-  for (const auto& ex : data) {
-    gold.push_back(ex.label);
-    predicted.push_back(ScoredLabel(model.Predict(ex.text)));
-  }
-  return ComputeMetrics(gold, predicted);
-}
 
 }  // namespace deskpilot

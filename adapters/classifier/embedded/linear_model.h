@@ -327,6 +327,10 @@ struct Recalibration {
   double temperature_factor = 1.0;
   double auto_threshold_before = 1.0;
   double auto_threshold = 1.0;
+  // Every example's gold label and prediction as trained and as recalibrated (parallel to
+  // the data), so a caller can report both without predicting again.
+  std::vector<std::string> gold;
+  std::vector<Prediction> as_trained, recalibrated;
 };
 
 inline constexpr size_t kMinRecalibrationExamples = 30;
@@ -374,9 +378,5 @@ EvalMetrics ComputeMetrics(const std::vector<std::string>& gold,
 
 // The label a prediction is scored as: abstaining counts as predicting kOutOfScopeLabel.
 std::string ScoredLabel(const Prediction& p);
-
-// Predicts every example and scores it (ScoredLabel); labels the model does not know count
-// as errors.
-EvalMetrics Evaluate(const LinearModel& model, const std::vector<LabeledText>& data);
 
 }  // namespace deskpilot

@@ -121,7 +121,7 @@ TEST_P(LearnersTest, LearnsSeparableDataPerfectly) {
   auto model = TrainLinearModel(data, LearnerVariant(GetParam()));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ(model->labels(), (std::vector<std::string>{"billing", "login", "shipping"}));
-  const EvalMetrics m = Evaluate(*model, data);
+  const EvalMetrics m = Evaluate(*model, data).metrics;
   EXPECT_EQ(m.correct, data.size());
   EXPECT_DOUBLE_EQ(m.accuracy, 1.0);
   // Unseen texts built from the same keywords.
@@ -145,7 +145,7 @@ TEST(LinearModelTest, FoldAverageShipsAndDiffersFromOneFullFit) {
   EXPECT_EQ(a->num_features(), b->num_features());
   EXPECT_EQ(a->temperature(), b->temperature());  // fitted on the same out-of-fold scores
   EXPECT_NE(a->Scores("refund my payment"), b->Scores("refund my payment"));
-  EXPECT_EQ(Evaluate(*a, data).accuracy, 1.0);
+  EXPECT_EQ(Evaluate(*a, data).metrics.accuracy, 1.0);
 }
 
 // A hinge learner's margins are no probabilities: only the fitted temperature makes them
@@ -227,7 +227,7 @@ std::vector<LabeledText> XorData(int n, uint32_t seed) {
   return out;
 }
 
-double Accuracy(const LinearModel& m, const std::vector<LabeledText>& data) { return Evaluate(m, data).accuracy; }
+double Accuracy(const LinearModel& m, const std::vector<LabeledText>& data) { return Evaluate(m, data).metrics.accuracy; }
 
 TEST(MlpBlendTest, LearnsWhatNoLinearModelCanAndShipsOnlyWithEnoughData) {
   const auto train = XorData(1200, 1), test = XorData(400, 2);
@@ -455,16 +455,7 @@ TEST(RecalibrationTest, FitsConfidencesAndThresholdToShiftedData) {
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const auto calibration = noisy(40, 7, 40);
   const auto traffic = noisy(60, 8, 40);  // the same shift, never seen by the recalibration
-  auto evaluate = [&](const LinearModel& m) {
-    std::vector<std::string> gold;
-    std::vector<Prediction> predicted;
-    for (const auto& ex : traffic) {
-      gold.push_back(ex.label);
-      predicted.push_back(m.Predict(ex.text));
-    }
-    return Evaluate(gold, predicted, m.auto_threshold());
-  };
-  const Evaluation before = evaluate(*model);
+  const Evaluation before = Evaluate(*model, traffic);
   LinearModel recalibrated = *model;
   auto r = RecalibrateLinearModel(&recalibrated, calibration, 0.9);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -474,7 +465,11 @@ TEST(RecalibrationTest, FitsConfidencesAndThresholdToShiftedData) {
   EXPECT_GT(r->temperature_factor, 1.0);  // less sure: the traffic is harder than training
   EXPECT_EQ(r->auto_threshold_before, *model->auto_threshold());
   EXPECT_EQ(r->auto_threshold, *recalibrated.auto_threshold());
-  const Evaluation after = evaluate(recalibrated);
+  // The predictions it returns are the model's own, before and after.
+  ASSERT_EQ(r->gold.size(), calibration.size());
+  EXPECT_EQ(r->as_trained[0].confidence, model->Predict(calibration[0].text).confidence);
+  EXPECT_EQ(r->recalibrated[0].confidence, recalibrated.Predict(calibration[0].text).confidence);
+  const Evaluation after = Evaluate(recalibrated, traffic);
   EXPECT_LT(after.ece, before.ece);
   EXPECT_LT(after.ece, 0.1);
   EXPECT_LT(before.auto_precision, 0.9);  // the training folds' threshold overstates it

@@ -6,6 +6,7 @@
 // change to the sample data that makes these models worse on real-looking tickets fails here.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -54,8 +55,8 @@ TEST(ShippedSampleModelsTest, PriorityHoldsUpOnHandWrittenTickets) {
   EXPECT_LE(m.evaluation.ece, 0.18);
   // Priority is written back when the model is at least 50% sure of a higher one (the
   // policy's default bar), so the share of those escalations that a person also calls high or
-  // urgent is what agents see of this model. Shipped data: 0.70 of 187 raised; cue-only data:
-  // 0.59 of 226. 147 of the 360 tickets are gold high or urgent.
+  // urgent is what agents see of this model. Shipped data: 131 of 188 raised (0.70); cue-only
+  // data: 133 of 222 (0.60). 147 of the 360 tickets are gold high or urgent.
   int raised = 0, real = 0;
   for (size_t i = 0; i < m.gold.size(); ++i) {
     const Prediction& p = m.predicted[i];
@@ -63,6 +64,8 @@ TEST(ShippedSampleModelsTest, PriorityHoldsUpOnHandWrittenTickets) {
     ++raised;
     real += m.gold[i] == "high" || m.gold[i] == "urgent";
   }
+  std::printf("sample priority on hand-written tickets: accuracy=%.4f ece=%.4f raised=%d real=%d\n",
+              m.evaluation.metrics.accuracy, m.evaluation.ece, raised, real);
   ASSERT_GE(raised, 120) << "too few escalations to judge";
   EXPECT_GE(static_cast<double>(real) / raised, 0.65) << real << " of " << raised;
 }
