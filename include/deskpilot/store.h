@@ -159,6 +159,13 @@ class Store {
   // --- job queue ---
   // Commits durably (synchronous=FULL) before returning: the caller acks only after.
   virtual Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) = 0;
+  // Enqueue without waiting: `done` runs exactly once, after the job is durable (or with
+  // the error), on this thread or on the store's own committer thread. It is for callers
+  // that answer from the callback (the webhook receiver answers its sender from it, so no
+  // HTTP thread sleeps through a commit). `done` must be quick, must not throw and must
+  // not call into the store.
+  using EnqueueDone = std::function<void(Result<EnqueueResult>)>;
+  virtual void EnqueueAsync(NewJob job, int64_t now_ms, EnqueueDone done) = 0;
   // Takes the oldest due job: queued with next_attempt <= now, or leased with an
   // expired lease (its worker died). Increments attempts. nullopt when none is due.
   // Lease and Heartbeat survive a process crash; a power loss may roll them back (the

@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
+
+#include "deskpilot/text.h"
 
 namespace deskpilot {
 namespace {
@@ -17,6 +20,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 thread_local bool t_close_after_response = false;
+// The connection the current thread is serving, and what its current request allows.
+thread_local std::shared_ptr<ConnectionState> t_connection;
+thread_local bool t_may_defer = false;
+thread_local bool t_deferred = false;
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+  }
+}
 
 int PollFor(int fd, short events, int timeout_ms) {
   pollfd p{fd, events, 0};
@@ -48,8 +70,77 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
 
 }  // namespace
 
-GuardedStream::GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
-    : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+void ConnectionState::Deliver(const std::string& bytes) {
+  std::lock_guard lock(mu_);
+  size_t off = 0;
+  if (!broken_ && unsent_.empty()) {
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;  // the client is not reading: the connection's thread sends the rest
+      } else {
+        broken_ = true;
+        break;
+      }
+    }
+  }
+  if (!broken_) unsent_.append(bytes, off, std::string::npos);
+  has_unsent_.store(!unsent_.empty(), std::memory_order_release);
+  outstanding_ = false;
+  settled_.notify_all();
+}
+
+void ConnectionState::Abandon() {
+  std::lock_guard lock(mu_);
+  broken_ = true;
+  outstanding_ = false;
+  // Wakes the connection's thread from its wait for a next request; it then closes.
+  ::shutdown(fd_, SHUT_RDWR);
+  settled_.notify_all();
+}
+
+bool ConnectionState::TryDefer() {
+  std::lock_guard lock(mu_);
+  if (outstanding_ || broken_ || !unsent_.empty()) return false;
+  outstanding_ = true;
+  return true;
+}
+
+bool ConnectionState::Settle(GuardedStream& stream) {
+  std::string rest;
+  {
+    std::unique_lock lock(mu_);
+    settled_.wait(lock, [&] { return !outstanding_; });
+    if (broken_) return false;
+    rest.swap(unsent_);
+    has_unsent_.store(false, std::memory_order_release);
+  }
+  return rest.empty() || stream.SendNow(rest);
+}
+
+DeferredResponse::~DeferredResponse() {
+  if (!sent_.exchange(true)) conn_->Abandon();
+}
+
+void DeferredResponse::Send(int status, const std::string& content_type, const std::string& body) {
+  if (sent_.exchange(true)) return;
+  // What httplib writes for a keep-alive response; only kept-alive ones are deferred.
+  std::string bytes = "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
+                      "\r\nContent-Type: " + content_type +
+                      "\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\nKeep-Alive: timeout=" + std::to_string(conn_->keep_alive_timeout_sec()) +
+                      "\r\n\r\n";
+  bytes += body;
+  conn_->Deliver(bytes);
+}
+
+GuardedStream::GuardedStream(int fd, ConnectionState& conn, std::chrono::milliseconds read_timeout,
+                             std::chrono::milliseconds write_timeout)
+    : fd_(fd), conn_(conn), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
 
 void GuardedStream::BeginRequest(Clock::time_point deadline, size_t budget) {
   deadline_ = deadline;
@@ -118,6 +209,7 @@ ssize_t GuardedStream::write(const char* ptr, size_t size) {
 }
 
 bool GuardedStream::Flush() {
+  if (!conn_.Settle(*this)) return false;
   if (pending_.empty()) return true;
   const bool sent = SendAll(pending_.data(), pending_.size());
   pending_.clear();
@@ -170,12 +262,26 @@ void GuardedHttpServer::RaiseListenBacklog(int backlog) {
 
 void GuardedHttpServer::CloseAfterResponse() { t_close_after_response = true; }
 
-// Idle keep-alive wait, in short slices so that stop() is noticed promptly.
-bool GuardedHttpServer::WaitForRequest(socket_t sock, bool buffered) const {
-  if (buffered) return true;  // a pipelined request already arrived
+std::shared_ptr<DeferredResponse> GuardedHttpServer::DeferResponse(const httplib::Request& req) {
+  if (!t_connection || !t_may_defer || t_close_after_response) return nullptr;
+  // httplib closes these connections after the response, and says so in its headers.
+  if (req.version != "HTTP/1.1") return nullptr;
+  if (AsciiLower(req.get_header_value("Connection")).find("close") != std::string::npos) return nullptr;
+  if (!t_connection->TryDefer()) return nullptr;
+  t_deferred = true;
+  return std::make_shared<DeferredResponse>(t_connection);
+}
+
+// Idle keep-alive wait, in short slices so that stop() is noticed promptly. stop() closes
+// the listening socket at once, but is_running() turns false only after every connection
+// thread has ended, so an idle keep-alive connection held a stop for its whole timeout.
+bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn) const {
+  if (stream.HasBuffered()) return true;  // a pipelined request already arrived
   const auto until = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-  while (is_running()) {
+  while (is_running() && svr_sock_ != INVALID_SOCKET) {
     if (PollFor(sock, POLLIN, 100) != 0) return true;  // data, EOF or error: let the read tell
+    // A deferred response the socket did not take whole: its client waits for the rest.
+    if (conn.HasUnsent() && !stream.Flush()) return false;
     if (Clock::now() >= until) return false;
   }
   return false;
@@ -186,17 +292,29 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
   const milliseconds read_timeout(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
   const milliseconds write_timeout(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000);
   bool ret = false;
-  GuardedStream stream(sock, read_timeout, write_timeout);
+  auto conn = std::make_shared<ConnectionState>(sock, static_cast<int>(keep_alive_timeout_sec_));
+  t_connection = conn;
+  GuardedStream stream(sock, *conn, read_timeout, write_timeout);
   for (size_t left = keep_alive_max_count_; left > 0; --left) {
-    if (!WaitForRequest(sock, stream.HasBuffered())) break;
+    if (!WaitForRequest(sock, stream, *conn)) break;
     t_close_after_response = false;
+    t_deferred = false;
+    t_may_defer = left > 1;
     stream.BeginRequest(Clock::now() + limits_.request_timeout, limits_.max_body_bytes + limits_.max_head_bytes);
     bool connection_closed = false;
     ret = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
-    // Sent now, whatever the outcome: an error response (400, 413) is collected too.
-    if (!stream.Flush()) break;
+    if (t_deferred) {
+      stream.Discard();  // httplib's copy; the handle sends the real one
+    } else if (!stream.Flush()) {  // sent now, whatever the outcome: an error (400, 413) too
+      break;
+    }
     if (!ret || connection_closed || t_close_after_response) break;
   }
+  // A deferred response still on its way is sent before the socket is closed: until then
+  // another thread may write to this descriptor.
+  stream.Flush();
+  t_connection.reset();
+  t_may_defer = false;
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
   return ret;

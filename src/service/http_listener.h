@@ -7,8 +7,12 @@
 // a response whose request body was left unread (413, 415).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include <httplib.h>
@@ -21,6 +25,60 @@ struct ListenerLimits {
   // Bytes one request may send in total: the body cap plus this much for the head.
   size_t max_body_bytes = 1 << 20;
   size_t max_head_bytes = 64 * 1024;
+};
+
+class GuardedStream;
+
+// What a connection's thread shares with whoever sends a deferred response on it (the
+// store's committer, for a webhook ack). At most one response is deferred at a time, so
+// responses keep their order; the socket is closed only after it is settled.
+class ConnectionState {
+ public:
+  ConnectionState(int fd, int keep_alive_timeout_sec) : fd_(fd), keep_alive_timeout_sec_(keep_alive_timeout_sec) {}
+
+  // Any thread. Sends without blocking; what the socket does not take at once is left for
+  // the connection's thread, which looks every 100 ms while it waits for a request.
+  void Deliver(const std::string& bytes);
+  // The deferred response will never come: the connection is closed without an answer
+  // (the sender then retries, as after any lost connection).
+  void Abandon();
+
+  // The connection's thread: true when a deferred response can be started now.
+  bool TryDefer();
+  // Waits for the deferred response, if any, and sends what Deliver left unsent. False when
+  // the connection must be closed.
+  bool Settle(GuardedStream& stream);
+  bool HasUnsent() const { return has_unsent_.load(std::memory_order_acquire); }
+  int keep_alive_timeout_sec() const { return keep_alive_timeout_sec_; }
+
+ private:
+  const int fd_;
+  const int keep_alive_timeout_sec_;
+  std::mutex mu_;
+  std::condition_variable settled_;
+  bool outstanding_ = false;  // guarded by mu_
+  bool broken_ = false;       // guarded by mu_: a deferred send failed or was abandoned
+  std::string unsent_;        // guarded by mu_
+  std::atomic<bool> has_unsent_{false};
+};
+
+// A response that a handler leaves to another thread, so that the connection's thread
+// goes back to its socket instead of sleeping: a webhook is answered by the store's
+// committer once its job is durable (bench/RESULTS.md, issue 7). Destroyed unsent, it
+// closes the connection.
+class DeferredResponse {
+ public:
+  explicit DeferredResponse(std::shared_ptr<ConnectionState> conn) : conn_(std::move(conn)) {}
+  ~DeferredResponse();
+  DeferredResponse(const DeferredResponse&) = delete;
+  DeferredResponse& operator=(const DeferredResponse&) = delete;
+
+  // Sends the response (later calls do nothing). Never blocks.
+  void Send(int status, const std::string& content_type, const std::string& body);
+
+ private:
+  std::shared_ptr<ConnectionState> conn_;
+  std::atomic<bool> sent_{false};
 };
 
 // A connection's view of the socket for cpp-httplib (one per connection, used by one
@@ -37,11 +95,13 @@ struct ListenerLimits {
 // Writes are collected and sent by Flush(), which the connection loop calls after each
 // response: httplib writes a response's head and body separately, and each write was a
 // poll() + send() and a TCP segment of its own. A read flushes first, so an interim
-// response ("100 Continue") reaches the client before its body is awaited.
+// response ("100 Continue") reaches the client before its body is awaited. A flush settles
+// the connection's deferred response first, so responses leave in request order.
 class GuardedStream : public httplib::Stream {
  public:
   using Clock = std::chrono::steady_clock;
-  GuardedStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout);
+  GuardedStream(int fd, ConnectionState& conn, std::chrono::milliseconds read_timeout,
+                std::chrono::milliseconds write_timeout);
 
   // Starts the next request on this connection: its deadline and byte budget.
   void BeginRequest(Clock::time_point deadline, size_t budget);
@@ -49,6 +109,10 @@ class GuardedStream : public httplib::Stream {
   // Sends what write() collected; false when the peer is gone or does not read within the
   // write timeout (the connection is then closed).
   bool Flush();
+  // Drops what write() collected: httplib's copy of a response that was deferred.
+  void Discard() { pending_.clear(); }
+  // Sends bytes at once, ahead of anything collected (what a deferred send left over).
+  bool SendNow(const std::string& bytes) { return SendAll(bytes.data(), bytes.size()); }
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -65,6 +129,7 @@ class GuardedStream : public httplib::Stream {
   bool SendAll(const char* data, size_t size);
 
   int fd_;
+  ConnectionState& conn_;
   Clock::time_point deadline_{};
   size_t budget_ = 0;
   std::chrono::milliseconds read_timeout_;
@@ -92,10 +157,17 @@ class GuardedHttpServer : public httplib::Server {
   // (its request body was not read, so the bytes that follow are not a next request).
   static void CloseAfterResponse();
 
+  // From a handler on this server: the response will be sent through the returned handle,
+  // and whatever the handler puts in its Response is discarded. nullptr when it must be
+  // answered now, in the Response: the connection closes after this request (HTTP/1.0,
+  // "Connection: close", its last keep-alive request, CloseAfterResponse) or an earlier
+  // deferred response on it is not yet sent (pipelining).
+  static std::shared_ptr<DeferredResponse> DeferResponse(const httplib::Request& req);
+
  private:
   // Overrides httplib's private per-connection loop (called through its vtable).
   bool process_and_close_socket(socket_t sock) override;
-  bool WaitForRequest(socket_t sock, bool buffered) const;
+  bool WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn) const;
 
   ListenerLimits limits_;
   int listen_fd_ = -1;  // the listening socket, seen through httplib's socket-options hook

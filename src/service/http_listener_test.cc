@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -20,7 +21,8 @@ class GuardedStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds_), 0);
-    stream_ = std::make_unique<GuardedStream>(fds_[0], 2000ms, 2000ms);
+    conn_ = std::make_shared<ConnectionState>(fds_[0], 5);
+    stream_ = std::make_unique<GuardedStream>(fds_[0], *conn_, 2000ms, 2000ms);
     stream_->BeginRequest(GuardedStream::Clock::now() + 5s, 1 << 20);
   }
   void TearDown() override {
@@ -48,6 +50,7 @@ class GuardedStreamTest : public ::testing::Test {
   }
 
   int fds_[2] = {-1, -1};
+  std::shared_ptr<ConnectionState> conn_;
   std::unique_ptr<GuardedStream> stream_;
 };
 
@@ -107,6 +110,54 @@ TEST_F(GuardedStreamTest, AReadWaitsForBytesThatHaveNotArrivedYet) {
   client.join();
   ASSERT_EQ(n, 4);
   EXPECT_EQ(std::string(buf, 4), "late");
+}
+
+// A deferred response (a webhook ack sent by the store's committer) and the connection's
+// own next response: the second must wait for the first, however late it comes.
+TEST_F(GuardedStreamTest, AResponseAfterADeferredOneWaitsForIt) {
+  ASSERT_TRUE(conn_->TryDefer());
+  EXPECT_FALSE(conn_->TryDefer()) << "one deferred response at a time keeps their order";
+  auto deferred = std::make_shared<DeferredResponse>(conn_);
+  std::thread committer([deferred] {
+    std::this_thread::sleep_for(150ms);
+    deferred->Send(202, "application/json", "{\"job_id\":1}");
+    deferred->Send(500, "text/plain", "ignored: a response is sent once");
+  });
+  ASSERT_EQ(stream_->write("second", 6), 6);
+  ASSERT_TRUE(stream_->Flush());  // waits for the deferred one
+  committer.join();
+  const std::string first =
+      "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
+      "Keep-Alive: timeout=5\r\n\r\n{\"job_id\":1}";
+  EXPECT_EQ(ClientReadExactly(first.size() + 6), first + "second");
+  EXPECT_TRUE(conn_->TryDefer()) << "settled: the next request may defer again";
+}
+
+TEST_F(GuardedStreamTest, WhatTheSocketDoesNotTakeIsSentByTheConnection) {
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(fds_[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  ASSERT_TRUE(conn_->TryDefer());
+  const std::string body(512 * 1024, 'b');
+  DeferredResponse(conn_).Send(200, "text/plain", body);  // the client reads nothing yet
+  ASSERT_TRUE(conn_->HasUnsent()) << "the committer must not block on a slow client";
+  EXPECT_FALSE(conn_->TryDefer());
+  std::string received;
+  std::thread client([&] { received = ClientReadExactly(body.size() + 200); });
+  ASSERT_TRUE(stream_->Flush());
+  ::shutdown(fds_[0], SHUT_WR);
+  client.join();
+  EXPECT_FALSE(conn_->HasUnsent());
+  ASSERT_GT(received.size(), body.size());
+  EXPECT_EQ(received.substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_EQ(received.substr(received.size() - body.size()), body);
+}
+
+TEST_F(GuardedStreamTest, ADeferredResponseNeverSentClosesTheConnection) {
+  ASSERT_TRUE(conn_->TryDefer());
+  std::make_shared<DeferredResponse>(conn_).reset();  // e.g. its handler threw
+  EXPECT_FALSE(stream_->Flush()) << "the connection must close: its client got no answer";
+  char c;
+  EXPECT_EQ(::recv(fds_[1], &c, 1, 0), 0) << "the client sees the connection end";
 }
 
 }  // namespace

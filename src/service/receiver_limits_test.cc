@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "service/service_fixture_test_util.h"
 
@@ -242,6 +243,75 @@ TEST_F(ReceiverLimitsTest, PipelinedRequestsOnOneConnectionAreEachAnswered) {
   }
   EXPECT_EQ(answers, 3u) << resp;
   EXPECT_TRUE(c.closed());
+}
+
+// Every HTTP/1.1 status line in a stream of responses, in order.
+std::vector<int> StatusesOf(const std::string& responses) {
+  std::vector<int> out;
+  for (size_t at = responses.find("HTTP/1.1 "); at != std::string::npos; at = responses.find("HTTP/1.1 ", at + 1)) {
+    out.push_back(std::stoi(responses.substr(at + 9, 3)));
+  }
+  return out;
+}
+
+// A webhook's answer comes from the store's committer while the connection's thread reads
+// on; a pipelined request behind it must still be answered after it, not before.
+TEST_F(ReceiverLimitsTest, PipelinedWebhooksAreAnsweredInRequestOrder) {
+  const std::string id = AddTicket({{"subject", "Order"}, {"description", "Where is my order?"}});
+  ASSERT_FALSE(id.empty());
+  auto webhook = [&](const std::string& event, bool sign) {
+    const std::string body = json{{"id", event}, {"type", "ticket.created"}, {"ticket_id", id}}.dump();
+    const std::string ts = NowSeconds();
+    return "POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\nX-Zendesk-Webhook-Signature: " +
+           (sign ? Signature(ts, body) : std::string("bad")) + "\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(webhook("evt-pipe-1", true) + webhook("evt-pipe-1", true) + webhook("evt-pipe-2", false) +
+                     webhook("evt-pipe-3", true) +
+                     "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+  // new, redelivery, bad signature, new, health
+  EXPECT_EQ(StatusesOf(resp), (std::vector<int>{202, 200, 401, 202, 200})) << resp;
+  EXPECT_NE(resp.find("\"status\":\"duplicate\""), std::string::npos) << resp;
+  EXPECT_TRUE(c.closed());
+  int jobs = 0;
+  for (const auto& j : store().ListJobs(std::nullopt, 0).value()) jobs += j.ticket_id == id;
+  EXPECT_EQ(jobs, 2);
+}
+
+// The 202 means "durable": while another process holds the database's write lock the
+// answer must not come, the receiver must go on serving other connections meanwhile, and
+// a shutdown must wait for the answer rather than drop it.
+TEST_F(ReceiverLimitsTest, AWebhookIsAnsweredOnlyOnceItsJobIsCommitted) {
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open((shared_ / (prefix_ + "-dp.db")).string().c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  const std::string body = R"({"id":"evt-held","type":"ticket.created","ticket_id":"77"})";
+  const std::string ts = NowSeconds();
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\nX-Zendesk-Webhook-Signature: " +
+                     Signature(ts, body) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                     body));
+  EXPECT_EQ(c.ReadAll(std::chrono::milliseconds(400)), "") << "answered before its job was committed";
+  EXPECT_TRUE(HealthzAnswers()) << "one held commit must not stall the receiver";
+
+  std::thread stopper([&] { service_->Stop(); });  // waits for the answer in flight
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(blocker);
+  const std::string resp = c.ReadAll(std::chrono::milliseconds(4000));
+  stopper.join();
+  EXPECT_EQ(StatusOf(resp), 202) << resp;
+  EXPECT_TRUE(c.closed()) << "the stopped server closes the connection after answering";
+  auto jobs = store().ListJobs(std::nullopt, 0).value();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].ticket_id, "77");
 }
 
 TEST_F(ReceiverLimitsTest, ASenderThatExpects100ContinueGetsItBeforeSendingTheBody) {

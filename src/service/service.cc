@@ -45,10 +45,14 @@ Status CheckPortFree(const std::string& host, int port) {
   return Status::Ok();
 }
 
+// Error messages can quote request bytes: never let invalid UTF-8 throw here.
+std::string JsonText(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void Json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  // Error messages can quote request bytes: never let invalid UTF-8 throw here.
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+  res.set_content(JsonText(body), "application/json");
 }
 
 // Webhook senders all post JSON; a declared non-JSON type is refused before the body is
@@ -127,13 +131,13 @@ void Service::Routes() {
   // The body is read here, not by httplib, so that a chunked body is capped as it streams.
   http_->Post(R"(/webhooks/([A-Za-z0-9_\-]+))", [this, max_body](const httplib::Request& req, httplib::Response& res,
                                                                  const httplib::ContentReader& read_body) {
-    auto start = std::chrono::steady_clock::now();
+    const auto start = std::chrono::steady_clock::now();
     const std::string source = req.matches[1];
-    Metrics& m = *c_->metrics;
-    auto outcome = [&](const char* o) {
-      m.Inc("deskpilot_webhooks_total", {{"source", source}, {"outcome", o}});
-      m.Observe("deskpilot_webhook_ack_seconds", {{"outcome", o}},
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    Metrics* m = c_->metrics.get();
+    auto outcome = [m, source, start](const char* o) {
+      m->Inc("deskpilot_webhooks_total", {{"source", source}, {"outcome", o}});
+      m->Observe("deskpilot_webhook_ack_seconds", {{"outcome", o}},
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     };
     auto it = c_->helpdesks.find(source);
     if (it == c_->helpdesks.end()) {
@@ -180,23 +184,37 @@ void Service::Routes() {
       outcome("ignored_self");
       return Json(res, 200, {{"status", "ignored"}, {"reason", "caused by deskpilot"}});
     }
-    NewJob job{source, event->dedupe_key, event->ticket_id, event->event_type, body};
-    auto enq = c_->store->Enqueue(job, NowMs());
-    if (!enq.ok()) {
-      // Not acknowledged: the vendor will redeliver.
-      spdlog::error("webhook {}: enqueue failed: {}", source, enq.status().ToString());
-      outcome("store_error");
-      return Json(res, 503, {{"error", "temporarily unavailable"}});
+    // The answer once the job is committed (or not): 202 for a new job, 200 for a
+    // redelivery, 503 when the store failed — not acknowledged, so the vendor redelivers.
+    auto answer = [this, outcome, source, ticket = event->ticket_id,
+                   type = event->event_type](const Result<EnqueueResult>& enq) -> std::pair<int, nlohmann::json> {
+      if (!enq.ok()) {
+        spdlog::error("webhook {}: enqueue failed: {}", source, enq.status().ToString());
+        outcome("store_error");
+        return {503, {{"error", "temporarily unavailable"}}};
+      }
+      if (enq->duplicate) {
+        outcome("duplicate");
+        return {200, {{"status", "duplicate"}, {"job_id", enq->job_id}}};
+      }
+      MaybeFail(FailPoint::kAfterEnqueueCommit);
+      workers_->Notify();
+      outcome("accepted");
+      spdlog::info("webhook {}: ticket {} {} → job {}", source, ticket, type, enq->job_id);
+      return {202, {{"status", "queued"}, {"job_id", enq->job_id}}};
+    };
+    NewJob job{source, event->dedupe_key, event->ticket_id, event->event_type, std::move(body)};
+    // Answered by the store's committer once the job is durable, so this thread goes back
+    // to its connection instead of sleeping through the commit (bench/RESULTS.md).
+    if (auto deferred = GuardedHttpServer::DeferResponse(req)) {
+      c_->store->EnqueueAsync(std::move(job), NowMs(), [answer, deferred](Result<EnqueueResult> enq) {
+        auto [status, json] = answer(enq);
+        deferred->Send(status, "application/json", JsonText(json));
+      });
+      return;
     }
-    if (enq->duplicate) {
-      outcome("duplicate");
-      return Json(res, 200, {{"status", "duplicate"}, {"job_id", enq->job_id}});
-    }
-    MaybeFail(FailPoint::kAfterEnqueueCommit);
-    workers_->Notify();
-    outcome("accepted");
-    spdlog::info("webhook {}: ticket {} {} → job {}", source, event->ticket_id, event->event_type, enq->job_id);
-    Json(res, 202, {{"status", "queued"}, {"job_id", enq->job_id}});
+    auto [status, json] = answer(c_->store->Enqueue(job, NowMs()));
+    Json(res, status, json);
   });
 
   http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });

@@ -18,7 +18,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -130,46 +132,48 @@ class SqliteStore final : public Store {
 
   int64_t Commits() const { return commits_.load(); }
 
-  Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) override {
-    if (job.dedupe_key.empty()) return Status::InvalidArgument("enqueue: empty dedupe key");
-    // Group commit: one fsync costs about as much as ~20 inserts, so callers that arrive
-    // while a commit is in flight are batched into the next transaction. The first
-    // waiter that finds no commit running becomes the committer; a lone caller commits
-    // at once, so there is no added latency without concurrency. Each waiter sleeps on
-    // its own condition variable and is woken only when its batch is committed or when
-    // it is chosen as the next committer: with one shared variable every commit woke
-    // every waiting HTTP thread, and most went straight back to sleep.
-    EnqueueWaiter self;
-    self.job = &job;
-    self.now_ms = now_ms;
-    std::unique_lock lock(group_mu_);
-    pending_.push_back(&self);
-    while (!self.done) {
-      if (committing_) {
-        self.wake.wait(lock);
-        continue;
-      }
-      committing_ = true;
-      std::vector<EnqueueWaiter*> batch;
-      batch.swap(pending_);
-      lock.unlock();
-      CommitBatch(batch);
-      lock.lock();
-      committing_ = false;
-      ++stats_.batches;
-      stats_.enqueues += static_cast<int64_t>(batch.size());
-      stats_.largest_batch = std::max<int64_t>(stats_.largest_batch,
-                                               static_cast<int64_t>(batch.size()));
-      // Wakes this batch's callers and one caller that queued meanwhile, to become the
-      // next committer. Under group_mu_: a woken waiter returns and destroys its
-      // condition variable as soon as it can take the lock.
-      for (EnqueueWaiter* waiter : batch) {
-        waiter->done = true;
-        if (waiter != &self) waiter->wake.notify_one();
-      }
-      if (!pending_.empty()) pending_.front()->wake.notify_one();
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(group_mu_);
+      stopping_ = true;
     }
-    return std::move(self.result);
+    group_cv_.notify_all();
+    // The committer drains what is pending first: every accepted enqueue gets its answer.
+    if (committer_.joinable()) committer_.join();
+  }
+
+  // Waits on the asynchronous path: one committer serves both.
+  Result<EnqueueResult> Enqueue(const NewJob& job, int64_t now_ms) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<EnqueueResult>> out;
+    EnqueueAsync(job, now_ms, [&](Result<EnqueueResult> r) {
+      // Notified under the lock: the waiter cannot return, destroying cv, before it is done.
+      std::lock_guard lock(mu);
+      out.emplace(std::move(r));
+      cv.notify_one();
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return out.has_value(); });
+    return std::move(*out);
+  }
+
+  void EnqueueAsync(NewJob job, int64_t now_ms, EnqueueDone done) override {
+    if (job.dedupe_key.empty()) return done(Status::InvalidArgument("enqueue: empty dedupe key"));
+    // Group commit: one fsync costs about as much as ~20 inserts, so enqueues that arrive
+    // while a commit is in flight go together into the next transaction. A thread of the
+    // store's own commits them and runs each caller's `done`: the callers (HTTP threads)
+    // neither sleep until their batch is durable nor take turns as committer, which cost
+    // two context switches per webhook (bench/RESULTS.md). A lone enqueue still commits at
+    // once; it only wakes the committer.
+    bool wake = false;
+    {
+      std::lock_guard lock(group_mu_);
+      if (!committer_.joinable()) committer_ = std::thread([this] { CommitLoop(); });
+      pending_.push_back(PendingEnqueue{std::move(job), now_ms, std::move(done)});
+      wake = committer_idle_;
+    }
+    if (wake) group_cv_.notify_one();
   }
 
   GroupCommitStats EnqueueStats() {
@@ -698,30 +702,52 @@ class SqliteStore final : public Store {
     return 0;
   }
 
-  // One caller of Enqueue waiting for its row to be committed.
-  struct EnqueueWaiter {
-    const NewJob* job = nullptr;
+  // An enqueue not yet committed.
+  struct PendingEnqueue {
+    NewJob job;
     int64_t now_ms = 0;
-    Result<EnqueueResult> result = Status::Internal("enqueue: batch not run");
-    bool done = false;  // guarded by group_mu_
-    std::condition_variable wake;  // waited on with group_mu_
+    EnqueueDone done;
   };
 
-  // Inserts every waiter's job in one BEGIN IMMEDIATE ... COMMIT. Results become visible
-  // to callers only after the commit; if anything fails, the whole transaction rolls back
-  // and every caller gets the error, so none of them acknowledges its webhook.
-  void CommitBatch(const std::vector<EnqueueWaiter*>& batch) {
+  // The committer thread: takes everything pending as one batch, commits it, answers it.
+  void CommitLoop() {
+    std::unique_lock lock(group_mu_);
+    for (;;) {
+      committer_idle_ = true;
+      group_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      committer_idle_ = false;
+      if (pending_.empty()) return;  // stopping, and nothing left to answer
+      std::vector<PendingEnqueue> batch;
+      batch.swap(pending_);
+      lock.unlock();
+      std::vector<Result<EnqueueResult>> results = CommitBatch(batch);
+      lock.lock();
+      // Counted before anyone is answered, so a caller that reads them after its answer
+      // sees its own batch.
+      ++stats_.batches;
+      stats_.enqueues += static_cast<int64_t>(batch.size());
+      stats_.largest_batch = std::max<int64_t>(stats_.largest_batch, static_cast<int64_t>(batch.size()));
+      lock.unlock();
+      // Answered outside group_mu_: enqueues of the next batch go on meanwhile.
+      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+      lock.lock();
+    }
+  }
+
+  // Inserts the batch's jobs in one BEGIN IMMEDIATE ... COMMIT. Results go to callers only
+  // after the commit; if anything fails, the whole transaction rolls back and every caller
+  // gets the error, so none of them acknowledges its webhook.
+  std::vector<Result<EnqueueResult>> CommitBatch(const std::vector<PendingEnqueue>& batch) {
     UrgentLock lock(mu_);
     std::vector<EnqueueResult> results;
     Status status = [&]() -> Status {
-      // Caught here, not by the callers: an exception escaping the committer would leave
-      // committing_ set and every later Enqueue waiting forever.
+      // Caught here: an exception escaping the committer thread would end the process.
       try {
         results.reserve(batch.size());
         sqlite::Transaction tx(*db_);
         DP_RETURN_IF_ERROR(tx.Begin());
-        for (const EnqueueWaiter* waiter : batch) {
-          DP_ASSIGN_OR_RETURN(EnqueueResult result, InsertLocked(*waiter->job, waiter->now_ms));
+        for (const PendingEnqueue& p : batch) {
+          DP_ASSIGN_OR_RETURN(EnqueueResult result, InsertLocked(p.job, p.now_ms));
           results.push_back(result);
         }
         return tx.Commit();
@@ -729,10 +755,12 @@ class SqliteStore final : public Store {
         return Status::Internal(std::string("enqueue: ") + e.what());
       }
     }();
+    std::vector<Result<EnqueueResult>> out;
+    out.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->result = status.ok() ? Result<EnqueueResult>(results[i])
-                                     : Result<EnqueueResult>(status);
+      out.push_back(status.ok() ? Result<EnqueueResult>(results[i]) : Result<EnqueueResult>(status));
     }
+    return out;
   }
 
   // A duplicate key, whether stored earlier or inserted earlier in the same batch, yields
@@ -780,8 +808,11 @@ class SqliteStore final : public Store {
   std::unique_ptr<sqlite::Connection> reader_;  // guarded by reader_mu_; see ReaderLocked
   // Group commit of Enqueue. Lock order: group_mu_ is never held while taking mu_.
   std::mutex group_mu_;
-  std::vector<EnqueueWaiter*> pending_;  // callers not yet in a batch
-  bool committing_ = false;              // a batch is being committed
+  std::condition_variable group_cv_;     // wakes the committer
+  std::vector<PendingEnqueue> pending_;  // enqueues not yet in a batch
+  bool committer_idle_ = false;          // the committer waits on group_cv_
+  bool stopping_ = false;
+  std::thread committer_;                // started by the first enqueue
   GroupCommitStats stats_;
   std::atomic<int64_t> commits_{0};
   const int schema_version_;
