@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_scan.h"
 
 namespace deskpilot {
 namespace {
@@ -39,14 +40,6 @@ bool HexDecode(std::string_view hex, std::string* out) {
     out->push_back(static_cast<char>(hi * 16 + lo));
   }
   return true;
-}
-
-std::string IdString(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  return "";
 }
 
 class GenericHelpdesk : public Helpdesk {
@@ -87,26 +80,24 @@ class GenericHelpdesk : public Helpdesk {
   }
 
   Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
-    json j;
-    try {
-      j = json::parse(request.body);
-    } catch (const json::exception& e) {
-      return Status::InvalidArgument(std::string("generic webhook: malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) return Status::InvalidArgument("generic webhook: body is not a JSON object");
+    // One validating pass that reads only these members (deskpilot/json_scan.h): this runs
+    // on every acknowledgement.
+    static const std::vector<JsonPath> kPaths = {{"event_id"}, {"ticket_id"}, {"event_type"}, {"actor"},
+                                                 {"actor", "id"}};
+    auto scan = ScanJsonObject(request.body, kPaths);
+    if (!scan.ok()) return Status::InvalidArgument("generic webhook: " + scan.status().message());
+    const std::vector<JsonScalar>& v = *scan;
     WebhookEvent ev;
-    const std::string event_id = IdString(j, "event_id");
-    ev.ticket_id = IdString(j, "ticket_id");
+    const std::string event_id = v[0].IdText();
+    ev.ticket_id = v[1].IdText();
     if (event_id.empty()) return Status::InvalidArgument("generic webhook: missing event_id");
     if (ev.ticket_id.empty()) return Status::InvalidArgument("generic webhook: missing ticket_id");
-    auto type_it = j.find("event_type");
-    if (type_it == j.end() || !type_it->is_string() || type_it->get<std::string>().empty())
-      return Status::InvalidArgument("generic webhook: missing event_type");
-    ev.event_type = type_it->get<std::string>();
+    if (!v[2].is_string() || v[2].text.empty()) return Status::InvalidArgument("generic webhook: missing event_type");
+    ev.event_type = v[2].text;
     ev.dedupe_key = "generic:" + options_.name + ":" + event_id;
-    if (auto actor = j.find("actor"); actor != j.end() && !actor->is_null()) {
-      if (!actor->is_object()) return Status::InvalidArgument("generic webhook: actor must be an object");
-      ev.self_caused = !options_.api_user_id.empty() && IdString(*actor, "id") == options_.api_user_id;
+    if (v[3].kind != JsonScalar::Kind::kMissing && v[3].kind != JsonScalar::Kind::kNull) {
+      if (v[3].kind != JsonScalar::Kind::kObject) return Status::InvalidArgument("generic webhook: actor must be an object");
+      ev.self_caused = !options_.api_user_id.empty() && v[4].IdText() == options_.api_user_id;
     }
     return ev;
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_scan.h"
 #include "deskpilot/webhook_signature.h"
 #include "deskpilot/rfc3339.h"
 
@@ -79,25 +80,21 @@ class SandboxHelpdesk : public Helpdesk {
   }
 
   Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
-    json j;
-    try {
-      j = json::parse(request.body);
-    } catch (const json::exception& e) {
-      return Status::InvalidArgument(std::string("sandbox webhook: malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) return Status::InvalidArgument("sandbox webhook: body is not a JSON object");
+    // One validating pass that reads only these members (deskpilot/json_scan.h): this runs
+    // on every acknowledgement.
+    static const std::vector<JsonPath> kPaths = {{"id"}, {"ticket_id"}, {"type"}, {"actor"}, {"actor", "id"}};
+    auto scan = ScanJsonObject(request.body, kPaths);
+    if (!scan.ok()) return Status::InvalidArgument("sandbox webhook: " + scan.status().message());
+    const std::vector<JsonScalar>& v = *scan;
     WebhookEvent ev;
-    const std::string id = IdString(j, "id");
-    ev.ticket_id = IdString(j, "ticket_id");
-    auto type_it = j.find("type");
+    const std::string id = v[0].IdText();
+    ev.ticket_id = v[1].IdText();
     if (id.empty()) return Status::InvalidArgument("sandbox webhook: missing id");
     if (ev.ticket_id.empty()) return Status::InvalidArgument("sandbox webhook: missing ticket_id");
-    if (type_it == j.end() || !type_it->is_string() || type_it->get<std::string>().empty())
-      return Status::InvalidArgument("sandbox webhook: missing type");
-    ev.event_type = type_it->get<std::string>();
+    if (!v[2].is_string() || v[2].text.empty()) return Status::InvalidArgument("sandbox webhook: missing type");
+    ev.event_type = v[2].text;
     ev.dedupe_key = "sandbox:" + options_.name + ":" + id;
-    if (auto actor = j.find("actor"); actor != j.end() && actor->is_object())
-      ev.self_caused = IdString(*actor, "id") == options_.api_user_id;
+    if (v[3].kind == JsonScalar::Kind::kObject) ev.self_caused = v[4].IdText() == options_.api_user_id;
     return ev;
   }
 
