@@ -139,15 +139,27 @@ inline std::string Timestamp() {
 
 // Posts a webhook signed the way the sandbox (and Zendesk) sign them; a fresh timestamp
 // and signature per call, as a vendor's redelivery would carry.
-inline httplib::Result PostSigned(int port, const std::string& source, const std::string& body,
-                                  const std::string& secret) {
+// `c` may keep its connection alive between calls (the server then answers from its
+// committer) or not (one connection per webhook: answered by the connection's thread).
+inline httplib::Result PostSignedWith(httplib::Client& c, const std::string& source, const std::string& body,
+                                      const std::string& secret) {
   std::string ts = Timestamp();
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(std::chrono::seconds(2));
-  c.set_read_timeout(std::chrono::seconds(10));
   httplib::Headers h = {{"X-Zendesk-Webhook-Signature", Base64Encode(HmacSha256(secret, ts + body))},
                         {"X-Zendesk-Webhook-Signature-Timestamp", ts}};
   return c.Post(("/webhooks/" + source).c_str(), h, body, "application/json");
+}
+
+inline std::unique_ptr<httplib::Client> WebhookClient(int port, bool keep_alive) {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", port);
+  c->set_connection_timeout(std::chrono::seconds(2));
+  c->set_read_timeout(std::chrono::seconds(10));
+  c->set_keep_alive(keep_alive);
+  return c;
+}
+
+inline httplib::Result PostSigned(int port, const std::string& source, const std::string& body,
+                                  const std::string& secret) {
+  return PostSignedWith(*WebhookClient(port, false), source, body, secret);
 }
 
 // Runs a shell command; returns its exit code, with stdout+stderr in *output.
