@@ -89,7 +89,6 @@ void ConnectionState::Deliver(const std::string& bytes) {
     }
   }
   if (!broken_) unsent_.append(bytes, off, std::string::npos);
-  has_unsent_.store(!unsent_.empty(), std::memory_order_release);
   outstanding_ = false;
   settled_.notify_all();
 }
@@ -110,6 +109,12 @@ bool ConnectionState::TryDefer() {
   return true;
 }
 
+// Asked only when a connection's wait for its next request times out (every 100 ms).
+bool ConnectionState::HasUnsent() {
+  std::lock_guard lock(mu_);
+  return !unsent_.empty();
+}
+
 bool ConnectionState::Settle(GuardedStream& stream) {
   std::string rest;
   {
@@ -117,7 +122,6 @@ bool ConnectionState::Settle(GuardedStream& stream) {
     settled_.wait(lock, [&] { return !outstanding_; });
     if (broken_) return false;
     rest.swap(unsent_);
-    has_unsent_.store(false, std::memory_order_release);
   }
   return rest.empty() || stream.SendNow(rest);
 }

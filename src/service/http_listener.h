@@ -48,7 +48,7 @@ class ConnectionState {
   // Waits for the deferred response, if any, and sends what Deliver left unsent. False when
   // the connection must be closed.
   bool Settle(GuardedStream& stream);
-  bool HasUnsent() const { return has_unsent_.load(std::memory_order_acquire); }
+  bool HasUnsent();
   int keep_alive_timeout_sec() const { return keep_alive_timeout_sec_; }
 
  private:
@@ -59,7 +59,6 @@ class ConnectionState {
   bool outstanding_ = false;  // guarded by mu_
   bool broken_ = false;       // guarded by mu_: a deferred send failed or was abandoned
   std::string unsent_;        // guarded by mu_
-  std::atomic<bool> has_unsent_{false};
 };
 
 // A response that a handler leaves to another thread, so that the connection's thread
