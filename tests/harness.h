@@ -210,8 +210,30 @@ inline std::map<std::string, int> JobStates(const std::string& db_path) {
   return out;
 }
 
+// Copies the sample models trained by the `sample_models` CTest fixture into
+// `data_dir`/models, where `deskpilot serve`, `triage` and `demo` look for them before
+// training their own (a database's directory is its data dir). Training is deterministic,
+// so a copy is the model the binary would train; only first-start training itself, which
+// the classifier's unit tests cover, is skipped. Without the fixture (a test binary run
+// directly) nothing is copied and the binary trains as on a fresh install.
+inline void SeedSampleModels(const std::filesystem::path& data_dir) {
+#ifdef DESKPILOT_TEST_MODEL_CACHE
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path from = DESKPILOT_TEST_MODEL_CACHE;
+  if (!fs::is_directory(from, ec)) return;
+  fs::create_directories(data_dir / "models", ec);
+  for (const fs::directory_entry& e : fs::directory_iterator(from, ec)) {
+    if (e.path().extension() != ".model") continue;
+    fs::copy_file(e.path(), data_dir / "models" / e.path().filename(), fs::copy_options::overwrite_existing, ec);
+  }
+#else
+  (void)data_dir;
+#endif
+}
+
 // What the tests that run `deskpilot serve` against the sandbox share: a fresh temporary
-// directory, the sandbox help desk started in it with a random API token and webhook
+// directory (seeded with the sample models), the sandbox help desk started in it with a random API token and webhook
 // secret, and the start of a config pointing at both. A test appends its own sections
 // ([workers], [policy], ...) to Config() and starts the binary with Env(). The directory
 // is removed at the end, or kept (and named on stderr) when Keep() was called.
@@ -222,6 +244,7 @@ class SandboxDesk {
         secret_(RandomHex(16)),
         token_(RandomHex(16)) {
     std::filesystem::create_directories(dir_);
+    SeedSampleModels(dir_);
     SandboxOptions so;
     so.db_path = (dir_ / "sandbox.db").string();
     so.webhook_secret = secret_;

@@ -42,6 +42,7 @@ struct Components {
 struct BuildOptions {
   std::string sample_dir;
   bool with_helpdesks = true;  // triage needs none (and so no vendor secrets)
+  std::string readonly_data_dir;  // see AdapterContext::readonly_data_dir
 };
 
 struct LlmCallEvent;

@@ -125,7 +125,8 @@ std::optional<double> EmbeddedClassifier::AutoThreshold(const std::string& dimen
 
 Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,
                                                             const std::string& data_dir,
-                                                            std::vector<std::string>* trained) {
+                                                            std::vector<std::string>* trained,
+                                                            const std::string& readonly_data_dir) {
   const fs::path index_path = fs::path(sample_dir) / "models.json";
   auto index_text = ReadFile(index_path.string());
   if (!index_text.ok()) {
@@ -172,10 +173,11 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
     }
 
     fs::path cache;
+    const std::string file_name =
+        "sample-" + dimension + "-" +
+        Sha256Hex(data_bytes + '\0' + field + '\0' + Recipe(options) + calibration_key).substr(0, 16) + ".model";
     if (!data_dir.empty()) {
-      const std::string key =
-          Sha256Hex(data_bytes + '\0' + field + '\0' + Recipe(options) + calibration_key).substr(0, 16);
-      cache = fs::path(data_dir) / "models" / ("sample-" + dimension + "-" + key + ".model");
+      cache = fs::path(data_dir) / "models" / file_name;
       auto cached = LinearModel::Load(cache.string());
       if (cached.ok()) {
         models.emplace(dimension, std::move(cached).value());
@@ -183,6 +185,14 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
       }
       if (cached.status().code() != Code::kNotFound) {
         spdlog::warn("sample model {} unusable ({}); retraining", cache.string(), cached.status().ToString());
+      }
+    }
+    if (!readonly_data_dir.empty()) {
+      // The same content-hashed name: a file there is what training here would produce.
+      auto cached = LinearModel::Load((fs::path(readonly_data_dir) / "models" / file_name).string());
+      if (cached.ok()) {
+        models.emplace(dimension, std::move(cached).value());
+        continue;
       }
     }
     DP_ASSIGN_OR_RETURN(auto examples, LoadJsonl(data_path.string(), field));
@@ -228,7 +238,7 @@ Result<std::unique_ptr<EmbeddedClassifier>> EmbeddedClassifier::Create(AdapterCo
   }
   std::map<std::string, LinearModel> loaded;
   if (paths.empty()) {
-    DP_ASSIGN_OR_RETURN(loaded, LoadSampleModels(ctx.sample_dir, ctx.data_dir));
+    DP_ASSIGN_OR_RETURN(loaded, LoadSampleModels(ctx.sample_dir, ctx.data_dir, nullptr, ctx.readonly_data_dir));
   } else {
     for (const auto& [dimension, path] : paths) {
       auto model = LinearModel::Load(path);

@@ -113,6 +113,36 @@ TEST(SampleModelsTest, TrainsOnceThenLoadsTheCachedFiles) {
   EXPECT_EQ(ModelFiles(data_dir).size(), 4u);
 }
 
+// check-config builds against a scratch data dir but may read serve's cache: it loads from
+// there and writes nothing anywhere.
+TEST(SampleModelsTest, ReadsAnotherDataDirsCacheWithoutWritingIt) {
+  TempDir dir;
+  WriteSampleDir(dir.path() / "sample");
+  const std::string served = (dir.path() / "served").string();
+  const std::string scratch = (dir.path() / "scratch").string();
+  auto trained_there = LoadSampleModels((dir.path() / "sample").string(), served);
+  ASSERT_TRUE(trained_there.ok()) << trained_there.status().ToString();
+  const auto files = ModelFiles(served);
+  ASSERT_EQ(files.size(), 3u);
+
+  std::vector<std::string> trained;
+  auto loaded = LoadSampleModels((dir.path() / "sample").string(), scratch, &trained, served);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_TRUE(trained.empty()) << "every model was in the read-only cache";
+  EXPECT_FALSE(fs::exists(fs::path(scratch) / "models")) << "nothing is copied or trained into the scratch dir";
+  EXPECT_EQ(ModelFiles(served), files);
+  const std::string probe = "I need a refund for this invoice";
+  EXPECT_EQ(loaded->at("category").Probabilities(probe), trained_there->at("category").Probabilities(probe));
+
+  // A read-only dir without the files changes nothing: the models are trained and cached
+  // in the data dir as usual.
+  trained.clear();
+  ASSERT_TRUE(LoadSampleModels((dir.path() / "sample").string(), scratch, &trained,
+                               (dir.path() / "nowhere").string()).ok());
+  EXPECT_EQ(trained.size(), 3u);
+  EXPECT_EQ(ModelFiles(scratch).size(), 3u);
+}
+
 // A models.json entry may name hand-labelled tickets to refit the model's confidences on; they
 // are part of the cache key, and a broken entry or file is an error, never a silent fallback.
 TEST(SampleModelsTest, CalibrationEntryRefitsTheModelAndKeysTheCache) {
