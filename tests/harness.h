@@ -28,6 +28,7 @@
 
 #include "deskpilot/crypto.h"
 #include "helpdesk/sandbox/sandbox_server.h"
+#include "service/sample_models_test_util.h"
 
 namespace deskpilot::testing_harness {
 
@@ -210,27 +211,7 @@ inline std::map<std::string, int> JobStates(const std::string& db_path) {
   return out;
 }
 
-// Copies the sample models trained by the `sample_models` CTest fixture into
-// `data_dir`/models, where `deskpilot serve`, `triage` and `demo` look for them before
-// training their own (a database's directory is its data dir). Training is deterministic,
-// so a copy is the model the binary would train; only first-start training itself, which
-// the classifier's unit tests cover, is skipped. Without the fixture (a test binary run
-// directly) nothing is copied and the binary trains as on a fresh install.
-inline void SeedSampleModels(const std::filesystem::path& data_dir) {
-#ifdef DESKPILOT_TEST_MODEL_CACHE
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path from = DESKPILOT_TEST_MODEL_CACHE;
-  if (!fs::is_directory(from, ec)) return;
-  fs::create_directories(data_dir / "models", ec);
-  for (const fs::directory_entry& e : fs::directory_iterator(from, ec)) {
-    if (e.path().extension() != ".model") continue;
-    fs::copy_file(e.path(), data_dir / "models" / e.path().filename(), fs::copy_options::overwrite_existing, ec);
-  }
-#else
-  (void)data_dir;
-#endif
-}
+using testing_util::SeedSampleModels;
 
 // What the tests that run `deskpilot serve` against the sandbox share: a fresh temporary
 // directory (seeded with the sample models), the sandbox help desk started in it with a random API token and webhook

@@ -14,6 +14,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
 #include "helpdesk/zendesk/zendesk_fake.h"
+#include "service/sample_models_test_util.h"
 #include "service/service.h"
 
 namespace deskpilot {
@@ -29,6 +30,7 @@ class ZendeskServiceTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("deskpilot_zendesk_service_test_" + std::to_string(getpid()) + "_" + RandomHex(6));
     std::filesystem::create_directories(dir_);
+    testing_util::SeedSampleModels(dir_);
     ASSERT_TRUE(fake_.Start().ok());
     customer_ = fake_.AddUser("Bob", "bob@example.com", "end-user");
     setenv("DP_ZD_SVC_TOKEN", "zd-test-token", 1);
