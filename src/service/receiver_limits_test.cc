@@ -287,7 +287,7 @@ TEST_F(ReceiverLimitsTest, PipelinedWebhooksAreAnsweredInRequestOrder) {
 // a shutdown must wait for the answer rather than drop it.
 TEST_F(ReceiverLimitsTest, AWebhookIsAnsweredOnlyOnceItsJobIsCommitted) {
   sqlite3* blocker = nullptr;
-  ASSERT_EQ(sqlite3_open((shared_ / (prefix_ + "-dp.db")).string().c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open((dir_ / (prefix_ + "-dp.db")).string().c_str(), &blocker), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
 
   const std::string body = R"({"id":"evt-held","type":"ticket.created","ticket_id":"77"})";

@@ -1,6 +1,7 @@
 // A real Service on a loopback port 0 in front of a real sandbox help desk, for the
-// admin API, receiver-limit and replay tests. Servers are stopped and databases deleted
-// in TearDown; the trained sample-model cache is kept for the next test.
+// admin API, receiver-limit and replay tests. Each test gets a directory of its own,
+// seeded with the sample models of the `sample_models` CTest fixture, and removed with
+// everything in it in TearDown.
 #pragma once
 
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "deskpilot/config.h"
 #include "deskpilot/crypto.h"
 #include "helpdesk/sandbox/sandbox_server.h"
+#include "service/sample_models_test_util.h"
 #include "service/service.h"
 
 namespace deskpilot::testing_util {
@@ -31,14 +33,12 @@ class ServiceFixture : public ::testing::Test {
 
   // extra_toml is appended to the config (e.g. "[server]" keys are set through server_toml).
   void StartService(const std::string& server_toml = "", bool with_admin = true) {
-    // The sample models are trained once and cached next to the database (content-hashed
-    // names, atomic saves), so every test's files live in one shared directory: only the
-    // first test of a run pays the ~15 s training. Each test still gets its own databases.
-    shared_ = std::filesystem::temp_directory_path() / "deskpilot_service_fixture";
-    std::filesystem::create_directories(shared_);
     prefix_ = "t" + std::to_string(getpid()) + "_" + RandomHex(6);
+    dir_ = std::filesystem::temp_directory_path() / ("deskpilot_service_fixture_" + prefix_);
+    std::filesystem::create_directories(dir_);
+    SeedSampleModels(dir_);
     SandboxOptions so;
-    so.db_path = (shared_ / (prefix_ + "-sandbox.db")).string();
+    so.db_path = (dir_ / (prefix_ + "-sandbox.db")).string();
     so.api_token = kSandboxToken;
     sandbox_ = std::make_unique<SandboxServer>(so);
     ASSERT_TRUE(sandbox_->Start().ok());
@@ -46,7 +46,7 @@ class ServiceFixture : public ::testing::Test {
     setenv("DP_SVC_TEST_WEBHOOK_SECRET", kWebhookSecret, 1);
     setenv("DP_SVC_TEST_ADMIN_TOKEN", kAdminToken, 1);
     std::string toml = "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n" + server_toml + "[storage]\npath = \"" +
-                       (shared_ / (prefix_ + "-dp.db")).string() + "\"\n[workers]\nthreads = 1\npoll_ms = 20\n" +
+                       (dir_ / (prefix_ + "-dp.db")).string() + "\"\n[workers]\nthreads = 1\npoll_ms = 20\n" +
                        "[[helpdesk]]\nname = \"desk\"\ntype = \"sandbox\"\nbase_url = \"http://127.0.0.1:" +
                        std::to_string(sandbox_->port()) +
                        "\"\napi_token_env = \"DP_SVC_TEST_SANDBOX_TOKEN\"\n"
@@ -71,11 +71,9 @@ class ServiceFixture : public ::testing::Test {
     if (sandbox_) sandbox_->Stop();
     service_.reset();
     sandbox_.reset();
-    if (prefix_.empty()) return;
+    if (dir_.empty()) return;
     std::error_code ec;
-    for (const char* name : {"-sandbox.db", "-dp.db"})
-      for (const char* suffix : {"", "-wal", "-shm"})
-        std::filesystem::remove(shared_ / (prefix_ + name + suffix), ec);
+    std::filesystem::remove_all(dir_, ec);
   }
 
   Store& store() { return *service_->components().store; }
@@ -127,7 +125,7 @@ class ServiceFixture : public ::testing::Test {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
 
-  std::filesystem::path shared_;
+  std::filesystem::path dir_;
   std::string prefix_;
   std::unique_ptr<SandboxServer> sandbox_;
   std::unique_ptr<Service> service_;
