@@ -346,7 +346,17 @@ TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
   EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " serve", &out), 2);
   // The documented example, adapter keys included, is a valid config once its secrets exist.
-  const std::string example = std::string(DESKPILOT_TEST_SAMPLE_DIR) + "/../deskpilot.example.toml";
+  // Its database path moves to a directory seeded with the sample models (check-config
+  // reads them there instead of retraining); every other line is checked as shipped.
+  std::ifstream shipped(std::string(DESKPILOT_TEST_SAMPLE_DIR) + "/../deskpilot.example.toml");
+  std::string text((std::istreambuf_iterator<char>(shipped)), std::istreambuf_iterator<char>());
+  const std::string shipped_path = "path = \"/var/lib/deskpilot/deskpilot.db\"";
+  const size_t at = text.find(shipped_path);
+  ASSERT_NE(at, std::string::npos) << "the example's [storage] path changed; update this test";
+  text.replace(at, shipped_path.size(), "path = \"" + (dir / "deskpilot.db").string() + "\"");
+  testing_harness::SeedSampleModels(dir);
+  const std::string example = (dir / "example.toml").string();
+  std::ofstream(example) << text;
   EXPECT_EQ(RunCommand("DESKPILOT_SANDBOX_TOKEN=t DESKPILOT_SANDBOX_WEBHOOK_SECRET=s " + std::string(DESKPILOT_BINARY) +
                            " check-config --config " + example,
                        &out),
