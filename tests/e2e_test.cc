@@ -264,11 +264,11 @@ TEST_F(EndToEnd, SignedWebhookIsTriagedAndWrittenBackOnce) {
   EXPECT_EQ(notes_after, 1) << "exactly one write-back per ticket event";
 
   // The job's last commit (state done) follows its note; on a loaded machine, not at once.
+  const std::string one_done = "deskpilot_jobs{state=\"done\"} 1";
   httplib::Client metrics_client("127.0.0.1", port);
   auto metrics = metrics_client.Get("/metrics");
-  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-       std::chrono::steady_clock::now() < until &&
-       !(metrics && metrics->body.find("deskpilot_jobs{state=\"done\"} 1") != std::string::npos);) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((!metrics || metrics->body.find(one_done) == std::string::npos) && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     metrics = metrics_client.Get("/metrics");
   }
@@ -276,7 +276,7 @@ TEST_F(EndToEnd, SignedWebhookIsTriagedAndWrittenBackOnce) {
   EXPECT_NE(metrics->body.find("deskpilot_webhooks_total{source=\"desk\",outcome=\"accepted\"} 1"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("deskpilot_writebacks_total{outcome=\"ok\"} 1"), std::string::npos);
-  EXPECT_NE(metrics->body.find("deskpilot_jobs{state=\"done\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find(one_done), std::string::npos);
 
   EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->output();
   std::string out;
