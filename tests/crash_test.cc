@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "deliveries.h"
 #include "harness.h"
 
 namespace deskpilot {
@@ -29,13 +30,6 @@ using namespace std::chrono_literals;
 
 constexpr int kTickets = 300;
 constexpr int kSenders = 4;
-
-struct Delivery {
-  std::string event_id;
-  std::string ticket_id;
-  std::string body;
-  int status = 0;  // the acknowledging HTTP status, 0 until acknowledged
-};
 
 class CrashTest : public ::testing::Test {
  protected:
@@ -66,75 +60,12 @@ class CrashTest : public ::testing::Test {
 
 TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   // --- the tickets and the events the vendor will deliver (one event per ticket) ---
-  std::vector<Delivery> deliveries;
-  {
-    auto c = desk_.Client();
-    for (int i = 0; i < kTickets; ++i) {
-      json t = {{"subject", "Order " + std::to_string(10000 + i) + " has not arrived"},
-                {"description", "Hello, my order " + std::to_string(10000 + i) +
-                                    " was supposed to arrive last week and tracking has not moved. Where is it?"},
-                {"requester", {{"email", "customer" + std::to_string(i) + "@example.com"}, {"name", "C"}}}};
-      auto res = c.Post("/api/tickets", t.dump(), "application/json");
-      ASSERT_TRUE(res && res->status == 201);
-      Delivery d;
-      d.ticket_id = json::parse(res->body)["ticket"]["id"].get<std::string>();
-      d.event_id = "evt_crash_" + std::to_string(i);
-      d.body = json{{"id", d.event_id}, {"type", "ticket.created"}, {"time", th::Timestamp()},
-                    {"ticket_id", d.ticket_id}, {"actor", {{"id", "customer"}, {"role", "customer"}}}}
-                   .dump();
-      deliveries.push_back(std::move(d));
-    }
-  }
+  std::vector<th::Delivery> deliveries = th::CreateTicketDeliveries(desk_, kTickets, 10000, "evt_crash_");
+  ASSERT_EQ(deliveries.size(), static_cast<size_t>(kTickets));
 
   // --- senders: like a vendor, redeliver until acknowledged, whichever process is up ---
-  std::atomic<int> port{0};
-  std::atomic<size_t> next{0};
-  std::atomic<int> acked{0};
-  std::atomic<bool> stop_senders{false};
-  std::mutex mu;
-  std::vector<std::thread> senders;
-  for (int s = 0; s < kSenders; ++s) {
-    // Half the senders keep their connection alive, as vendors' HTTP clients do: the server
-    // then answers them from its store's committer rather than from the connection's thread,
-    // and the promise (an answer means a durable job) must hold on both paths.
-    const bool keep_alive = s % 2 == 0;
-    senders.emplace_back([&, keep_alive] {
-      std::unique_ptr<httplib::Client> client;
-      int client_port = 0;
-      for (size_t i; !stop_senders && (i = next.fetch_add(1)) < deliveries.size();) {
-        while (!stop_senders) {
-          int p = port.load();
-          if (p == 0) {
-            std::this_thread::sleep_for(5ms);
-            continue;
-          }
-          if (!client || client_port != p) {
-            client = th::WebhookClient(p, keep_alive);
-            client_port = p;
-          }
-          auto res = th::PostSignedWith(*client, "desk", deliveries[i].body, desk_.secret());
-          if (!res) client.reset();  // the process died: connect afresh next time
-          if (res && (res->status == 202 || res->status == 200)) {
-            std::lock_guard lock(mu);
-            deliveries[i].status = res->status;
-            ++acked;
-            break;
-          }
-          std::this_thread::sleep_for(10ms);
-        }
-        // Paced so that ingestion overlaps several crashes instead of finishing first.
-        std::this_thread::sleep_for(25ms);
-      }
-    });
-  }
-  struct JoinSenders {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~JoinSenders() {
-      stop = true;
-      for (auto& t : threads) t.join();
-    }
-  } join_senders{stop_senders, senders};
+  // Paced so that ingestion overlaps several crashes instead of finishing first.
+  th::RedeliveringSenders senders(deliveries, desk_.secret(), kSenders, 25ms);
 
   // --- crash rounds: each named fail point (at a random hit), alternating with kills at
   // random moments ---
@@ -149,7 +80,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
     return true;
   };
   for (int round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
-    const bool work_left = acked.load() < kTickets || th::JobStates(db_)["queued"] + th::JobStates(db_)["leased"] > 0;
+    const bool work_left = senders.acked() < kTickets || th::JobStates(db_)["queued"] + th::JobStates(db_)["leased"] > 0;
     if (all_points_fired() && random_kills >= 6) break;
     if (!work_left) break;
     const bool use_point = round % 2 == 0;
@@ -168,7 +99,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
       continue;
     }
     ASSERT_GT(p, 0) << proc->Log();
-    port = p;
+    senders.SetPort(p);
     if (use_point) {
       // Wait for the fail point; give up (and kill) if the work ran out first.
       bool self_killed = proc->WaitExit(4s);
@@ -180,7 +111,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 600)(rng)));
       ++random_kills;
     }
-    port = 0;
+    senders.SetPort(0);
     proc->Kill();
   }
 
@@ -188,15 +119,15 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   auto proc = Start("");
   int p = proc->WaitForPort(60s);
   ASSERT_GT(p, 0) << proc->Log();
-  port = p;
+  senders.SetPort(p);
   auto drained = std::chrono::steady_clock::now() + 60s;
   std::map<std::string, int> states;
   while (std::chrono::steady_clock::now() < drained) {
     states = th::JobStates(db_);
-    if (acked.load() == kTickets && states["queued"] == 0 && states["leased"] == 0) break;
+    if (senders.acked() == kTickets && states["queued"] == 0 && states["leased"] == 0) break;
     std::this_thread::sleep_for(100ms);
   }
-  stop_senders = true;
+  senders.Stop();  // joined: the deliveries' statuses are final
   EXPECT_EQ(proc->Terminate(30s), 0) << proc->Log();
 
   for (const char* pt : kPoints) EXPECT_GE(fired[pt], 1) << "fail point " << pt << " never fired";
@@ -205,7 +136,7 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   std::cout << "\n";
 
   // --- every acknowledged delivery was processed, once ---
-  ASSERT_EQ(acked.load(), kTickets);
+  ASSERT_EQ(senders.acked(), kTickets);
   EXPECT_EQ(states["queued"], 0);
   EXPECT_EQ(states["leased"], 0);
   EXPECT_EQ(states["dead"], 0);
@@ -222,18 +153,14 @@ TEST_F(CrashTest, KillNineAnywhereLosesNothingAndWritesOnce) {
   }
 
   // --- exactly one write-back per event at the help desk ---
-  auto c = desk_.Client();
   int notes_total = 0;
   for (const auto& d : deliveries) {
-    auto res = c.Get(("/api/tickets/" + d.ticket_id + "/comments").c_str());
-    ASSERT_TRUE(res && res->status == 200);
-    int notes = 0;
-    const json doc = json::parse(res->body);  // named: a temporary would die before the loop
-    for (const auto& cm : doc["comments"])
-      notes += cm.value("author_id", "") == std::string(kSandboxApiUserId) && !cm.value("public", true);
-    EXPECT_EQ(notes, 1) << "ticket " << d.ticket_id << " has " << notes << " deskpilot notes: " << res->body.substr(0, 2000);
-    notes_total += notes;
+    std::optional<int> notes = th::DeskpilotNotes(desk_, d.ticket_id);
+    ASSERT_TRUE(notes.has_value()) << "ticket " << d.ticket_id;
+    EXPECT_EQ(*notes, 1) << "ticket " << d.ticket_id << " has " << *notes << " deskpilot notes";
+    notes_total += *notes;
   }
+  auto c = desk_.Client();
   auto stats = c.Get("/api/_stats");
   ASSERT_TRUE(stats && stats->status == 200);
   json st = json::parse(stats->body);
