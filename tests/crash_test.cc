@@ -7,12 +7,8 @@
 //   - nothing is left queued or leased after a final clean run;
 //   - `deskpilot audit verify` passes and PRAGMA integrity_check is ok.
 // The sender behaves like a vendor: an unacknowledged delivery is sent again.
-#include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
 #include <random>
-#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -24,8 +24,9 @@ constexpr size_t kFixed = 1 + 4 + 3 * 8;
 std::mutex g_mu;  // a record and the write it describes go together
 int g_log_fd = -1;
 sqlite3_vfs* g_real = nullptr;
-int64_t g_cut_at_sync = 0;
+Cut g_cut;
 std::atomic<int64_t> g_syncs{0};
+std::atomic<int64_t> g_db_syncs{0};
 
 void AppendRecord(char kind, const std::string& path, int64_t a, int64_t b, int64_t c,
                   const char* bytes, size_t n) {
@@ -54,6 +55,7 @@ struct File {
   sqlite3_file base;
   sqlite3_file* real;  // the default VFS's file, allocated right after this struct
   std::string* path;   // set only for tracked files
+  bool main_db;
 };
 
 sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
@@ -106,7 +108,10 @@ int Truncate(sqlite3_file* f, sqlite3_int64 new_size) {
 
 int Sync(sqlite3_file* f, int flags) {
   File* p = reinterpret_cast<File*>(f);
-  if (p->path != nullptr && g_cut_at_sync > 0 && ++g_syncs == g_cut_at_sync) ::raise(SIGKILL);
+  if (p->path != nullptr) {
+    if (g_cut.at_sync > 0 && ++g_syncs == g_cut.at_sync) ::raise(SIGKILL);
+    if (p->main_db && g_cut.at_db_sync > 0 && ++g_db_syncs == g_cut.at_db_sync) ::raise(SIGKILL);
+  }
   int rc = p->real->pMethods->xSync(p->real, flags);
   if (rc == SQLITE_OK && p->path != nullptr) {
     std::lock_guard lock(g_mu);
@@ -142,6 +147,7 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* o
   File* p = reinterpret_cast<File*>(f);
   p->real = reinterpret_cast<sqlite3_file*>(p + 1);
   p->path = nullptr;
+  p->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   int rc = g_real->xOpen(g_real, name, p->real, flags, out_flags);
   if (rc != SQLITE_OK || p->real->pMethods == nullptr) {
     p->base.pMethods = nullptr;
@@ -203,8 +209,8 @@ bool Restore(const Record& r, RollbackReport& report) {
 
 }  // namespace
 
-bool Register(const std::string& undo_log_path, bool make_default, int64_t cut_at_sync) {
-  g_cut_at_sync = cut_at_sync;
+bool Register(const std::string& undo_log_path, bool make_default, Cut cut) {
+  g_cut = cut;
   g_real = sqlite3_vfs_find(nullptr);
   if (g_real == nullptr) return false;
   g_log_fd = ::open(undo_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -271,6 +277,7 @@ RollbackReport RollBackUnsynced(const std::string& undo_log_path, double keep_fr
   for (auto& [path, records] : pending) {
     if (records.empty()) continue;
     ++report.files;
+    report.paths.push_back(path);
     report.records += static_cast<int64_t>(records.size());
     const size_t keep = static_cast<size_t>(keep_fraction * static_cast<double>(records.size()));
     for (size_t i = records.size(); i-- > keep;) {

@@ -15,19 +15,27 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace deskpilot::powerloss {
 
+// Where the shim cuts the power itself: the process SIGKILLs itself just before the Nth
+// sync (the moment a cut hurts most: the writes are all out, none is durable yet; SQLite's
+// crash tests cut the same way). 0: never.
+struct Cut {
+  int64_t at_sync = 0;     // of any tracked file (mostly WAL commits)
+  int64_t at_db_sync = 0;  // of a main database file: in WAL mode, only checkpoints sync it,
+                           // after copying pages into it
+};
+
 // Registers the shim as VFS "powerloss", logging to `undo_log_path` (created or appended).
-// make_default: every sqlite3_open* without an explicit VFS then goes through it.
-// cut_at_sync > 0: the process SIGKILLs itself at that sync of a tracked file, before the
-// sync (the moment a power cut hurts most: a commit's writes are all out, none is durable;
-// SQLite's crash tests cut the same way). Returns false if the log cannot be opened or
-// SQLite refuses the registration.
-bool Register(const std::string& undo_log_path, bool make_default, int64_t cut_at_sync = 0);
+// make_default: every sqlite3_open* without an explicit VFS then goes through it. Returns
+// false if the log cannot be opened or SQLite refuses the registration.
+bool Register(const std::string& undo_log_path, bool make_default, Cut cut = {});
 
 struct RollbackReport {
   int files = 0;            // files that had unsynced writes
+  std::vector<std::string> paths;  // their paths
   int64_t records = 0;      // unsynced writes and truncates found
   int64_t undone = 0;       // of which undone
   int64_t bytes_undone = 0;
