@@ -17,8 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "deliveries.h"
-#include "harness.h"
+#include "kill_harness.h"
 #include "powerloss_vfs.h"
 
 namespace deskpilot {
@@ -102,35 +101,22 @@ TEST_F(PowerLossVfsTest, APrefixOfUnsyncedWritesLeavesAConsistentPrefixOfCommits
 constexpr int kTickets = 300;
 constexpr int kSenders = 4;
 
-class PowerLossTest : public ::testing::Test {
+class PowerLossTest : public th::ServeKillTest {
  protected:
+  PowerLossTest() : ServeKillTest("powerloss") {}
+
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
     ASSERT_TRUE(fs::exists(DESKPILOT_POWERLOSS_PRELOAD)) << DESKPILOT_POWERLOSS_PRELOAD;
-    ASSERT_TRUE(desk_.started());
-    config_ = desk_.WriteConfig("[workers]\nthreads = 2\nlease_seconds = 1\npoll_ms = 50\n"
-                                "[policy]\nmode = \"assist\"\n");
-  }
-  void TearDown() override {
-    if (HasFailure()) desk_.Keep();
+    ServeKillTest::SetUp();
   }
 
-  std::unique_ptr<th::Process> Start(const std::string& undo_log, powerloss::Cut cut = {}) {
-    std::vector<std::string> env = desk_.Env();
-    if (!undo_log.empty()) {
-      env.push_back(std::string("LD_PRELOAD=") + DESKPILOT_POWERLOSS_PRELOAD);
-      env.push_back("DESKPILOT_POWERLOSS_LOG=" + undo_log);
-      env.push_back("DESKPILOT_POWERLOSS_CUT_AT_SYNC=" + std::to_string(cut.at_sync));
-      env.push_back("DESKPILOT_POWERLOSS_CUT_AT_DB_SYNC=" + std::to_string(cut.at_db_sync));
-    }
-    return std::make_unique<th::Process>(std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_},
-                                         env, desk_.Path("serve-" + std::to_string(++starts_) + ".log"));
+  // The binary with the shim preloaded, logging to `undo_log` and cutting where `cut` says.
+  std::unique_ptr<th::Process> StartWithShim(const std::string& undo_log, powerloss::Cut cut) {
+    return Start({std::string("LD_PRELOAD=") + DESKPILOT_POWERLOSS_PRELOAD,
+                  "DESKPILOT_POWERLOSS_LOG=" + undo_log,
+                  "DESKPILOT_POWERLOSS_CUT_AT_SYNC=" + std::to_string(cut.at_sync),
+                  "DESKPILOT_POWERLOSS_CUT_AT_DB_SYNC=" + std::to_string(cut.at_db_sync)});
   }
-
-  th::SandboxDesk desk_{"powerloss"};
-  const std::string db_ = desk_.db();
-  std::string config_;
-  int starts_ = 0;
 };
 
 TEST_F(PowerLossTest, EveryAcknowledgedWebhookSurvivesPowerLoss) {
@@ -158,7 +144,7 @@ TEST_F(PowerLossTest, EveryAcknowledgedWebhookSurvivesPowerLoss) {
     powerloss::Cut cut;
     if (kind == 0) cut.at_sync = std::uniform_int_distribution<int>(4, 60)(rng);
     if (kind == 1) cut.at_db_sync = std::uniform_int_distribution<int>(1, 2)(rng);
-    auto proc = Start(undo_log, cut);
+    auto proc = StartWithShim(undo_log, cut);
     const int p = proc->WaitForPort(60s);
     // A cut can come during start-up: its own commits come before the "listening" line.
     const bool cut_in_start_up = p == 0 && at_sync && proc->ExitCode() == 128 + SIGKILL;
@@ -218,48 +204,8 @@ TEST_F(PowerLossTest, EveryAcknowledgedWebhookSurvivesPowerLoss) {
   // Without this the cuts would have tested nothing: writes were in flight and were undone.
   EXPECT_GT(undone_total, 0);
 
-  // --- a clean run drains everything ---
-  auto proc = Start("");
-  int p = proc->WaitForPort(60s);
-  ASSERT_GT(p, 0) << proc->Log();
-  senders.SetPort(p);
-  auto drained = std::chrono::steady_clock::now() + 60s;
-  std::map<std::string, int> states;
-  while (std::chrono::steady_clock::now() < drained) {
-    states = th::JobStates(db_);
-    if (senders.acked() == kTickets && states["queued"] == 0 && states["leased"] == 0) break;
-    std::this_thread::sleep_for(100ms);
-  }
-  senders.Stop();  // joined: the deliveries' statuses are final
-  EXPECT_EQ(proc->Terminate(30s), 0) << proc->Log();
-
-  ASSERT_EQ(senders.acked(), kTickets);
-  EXPECT_EQ(states["queued"], 0);
-  EXPECT_EQ(states["leased"], 0);
-  EXPECT_EQ(states["dead"], 0);
-  auto jobs = th::Query(db_, "SELECT dedupe_key, state FROM jobs");
-  ASSERT_TRUE(jobs.has_value());
-  std::map<std::string, std::string> job_state;
-  for (const auto& r : *jobs) EXPECT_TRUE(job_state.emplace(r[0], r[1]).second) << "two jobs for " << r[0];
-  for (const auto& d : deliveries) {
-    auto it = job_state.find("sandbox:desk:" + d.event_id);
-    ASSERT_NE(it, job_state.end()) << "acknowledged delivery " << d.event_id << " has no job";
-    EXPECT_TRUE(it->second == "done" || it->second == "skipped") << d.event_id << " is " << it->second;
-  }
-
-  // Exactly one note per ticket: a write-back whose "done" the cut undid ran again under the
-  // same idempotency key, and the help desk applied it once.
-  for (const auto& d : deliveries) {
-    std::optional<int> notes = th::DeskpilotNotes(desk_, d.ticket_id);
-    ASSERT_TRUE(notes.has_value()) << "ticket " << d.ticket_id;
-    EXPECT_EQ(*notes, 1) << "ticket " << d.ticket_id << " has " << *notes << " deskpilot notes";
-  }
-
-  std::string out;
-  EXPECT_EQ(th::RunCommand(std::string(DESKPILOT_BINARY) + " audit verify --db " + db_, &out), 0) << out;
-  auto integrity = th::Query(db_, "PRAGMA integrity_check");
-  ASSERT_TRUE(integrity.has_value());
-  EXPECT_EQ((*integrity)[0][0], "ok");
+  // --- a clean run drains everything, once ---
+  DrainAndCheckExactlyOnce(senders, deliveries);
 }
 
 }  // namespace
