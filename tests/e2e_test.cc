@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -389,6 +390,30 @@ TEST(Cli, CheckConfigReadsTheSampleModelsServeCached) {
   fs::remove_all(dir);
 }
 
+// On a host where serve has not run yet, check-config reads the sample models from the user's
+// cache (what an earlier check-config, demo or triage trained) instead of retraining, and
+// writes nothing next to the configured database.
+TEST(Cli, CheckConfigReadsTheSampleModelsFromTheUserCache) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-check-" + RandomHex(6));
+  testing_harness::SeedSampleModels(dir / "xdg" / "deskpilot");
+  if (!fs::exists(dir / "xdg" / "deskpilot" / "models")) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << "no sample models to seed: run under ctest, whose sample_models fixture trains them";
+  }
+  fs::create_directories(dir / "served");
+  std::ofstream(dir / "c.toml") << "[storage]\npath = \"" << (dir / "served" / "deskpilot.db").string() << "\"\n";
+  std::string out;
+  EXPECT_EQ(RunCommand("XDG_CACHE_HOME=" + (dir / "xdg").string() + " " + DESKPILOT_BINARY + " check-config --config " +
+                           (dir / "c.toml").string(),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(": ok ("), std::string::npos) << out;
+  EXPECT_EQ(out.find("trained sample"), std::string::npos) << out;
+  EXPECT_TRUE(fs::is_empty(dir / "served")) << "check-config wrote next to the configured database";
+  fs::remove_all(dir);
+}
+
 TEST(Cli, TriageJsonHasTheDocumentedShape) {
   fs::path dir = fs::temp_directory_path() / ("deskpilot-triage-" + RandomHex(6));
   fs::create_directories(dir);
@@ -427,10 +452,20 @@ TEST(Cli, DemoWithZendeskVendorRunsTheZendeskAdapterEndToEnd) {
   const fs::path dir = fs::temp_directory_path() / ("deskpilot-zd-demo-" + RandomHex(6));
   testing_harness::SeedSampleModels(dir);
   std::string out;
-  const int code = RunCommand(std::string(DESKPILOT_BINARY) + " demo --vendor zendesk --timeout 120 --data-dir " +
-                                  dir.string() + " 2>/dev/null",
+  const fs::path xdg = dir / "xdg";
+  const int code = RunCommand("XDG_CACHE_HOME=" + xdg.string() + " " + DESKPILOT_BINARY +
+                                  " demo --vendor zendesk --timeout 120 --data-dir " + dir.string() + " 2>/dev/null",
                               &out, /*merge_stderr=*/false);
   EXPECT_EQ(code, 0) << out;
+  // The models the demo used are kept in the user's cache: the next demo, in a new temp data
+  // dir, loads them instead of training for ~20 s.
+  if (fs::exists(dir / "models")) {
+    std::set<std::string> used, kept;
+    for (const auto& e : fs::directory_iterator(dir / "models")) used.insert(e.path().filename().string());
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(xdg / "deskpilot" / "models", ec)) kept.insert(e.path().filename().string());
+    EXPECT_EQ(kept, used);
+  }
   EXPECT_NE(out.find("webhook register: updated webhook deskpilot-zendesk"), std::string::npos) << out;
   EXPECT_NE(out.find("11/11 tickets processed"), std::string::npos) << out;
   EXPECT_NE(out.find("chain verified"), std::string::npos) << out;

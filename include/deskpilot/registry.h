@@ -30,9 +30,10 @@ struct AdapterContext {
   std::string name;           // helpdesk name ("acme"), or the adapter kind
   std::string db_path;        // the deskpilot SQLite file (KB tables live there too)
   std::string data_dir;       // directory of the DB: models and caches may go here
-  // Another data dir whose cached models may be read but never written: `check-config`
-  // builds against a scratch database and reuses what serve already trained.
-  std::string readonly_data_dir;
+  // Other data dirs whose cached models may be read but never written, in order:
+  // `check-config` builds against a scratch database and reuses what serve already
+  // trained; `demo` and `check-config` reuse the user's cache (cli::UserCacheDir).
+  std::vector<std::string> readonly_data_dirs;
   std::string sample_dir;     // shipped sample data (models' training sets, KB)
   HttpClient* http = nullptr; // shared outbound client
   // Built before the classifier, retriever and drafter when [llm] is configured;

@@ -4,6 +4,8 @@
 #include <iostream>
 #include <string>
 
+#include <unistd.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -62,6 +64,44 @@ std::string SampleDir() {
   if (std::filesystem::exists(std::filesystem::path(DESKPILOT_SOURCE_SAMPLE_DIR) / "models.json", ec))
     return DESKPILOT_SOURCE_SAMPLE_DIR;
   return DESKPILOT_INSTALLED_SAMPLE_DIR;
+}
+
+std::string UserCacheDir() {
+  std::filesystem::path base;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    base = x;
+  else if (const char* h = std::getenv("HOME"); h && *h)
+    base = std::filesystem::path(h) / ".cache";
+  else
+    base = std::filesystem::temp_directory_path();
+  return (base / "deskpilot").string();
+}
+
+void KeepSampleModels(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  const fs::path from = fs::path(data_dir) / "models";
+  const fs::path to = fs::path(UserCacheDir()) / "models";
+  std::error_code ec;
+  if (fs::equivalent(from, to, ec)) return;  // triage without a config: already there
+  ec.clear();
+  fs::directory_iterator it(from, ec);
+  if (ec) return;  // nothing was trained here
+  for (const fs::directory_entry& e : it) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("sample-", 0) != 0 || e.path().extension() != ".model") continue;
+    if (fs::exists(to / name, ec)) continue;
+    // Copy under a private name and rename: a reader never sees half a file, and two
+    // runs caching the same model at once both leave the whole file.
+    const fs::path tmp = to / (name + ".tmp-" + std::to_string(::getpid()));
+    fs::create_directories(to, ec);
+    if (!ec) fs::copy_file(e.path(), tmp, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::rename(tmp, to / name, ec);
+    if (ec) {
+      spdlog::warn("cannot keep sample model {} in {}: {}", name, to.string(), ec.message());
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
 }
 
 int Main(int argc, char** argv) {

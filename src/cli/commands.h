@@ -38,6 +38,17 @@ int RuntimeError(const std::string& command, const std::string& message);
 // config/sample (a build), else the installed share/deskpilot/sample.
 std::string SampleDir();
 
+// The user's cache directory: $XDG_CACHE_HOME/deskpilot, else ~/.cache/deskpilot, else
+// <temp dir>/deskpilot. `triage` without a config keeps its database there, so its sample
+// models are cached in <it>/models; `demo` and `check-config` read that models dir too.
+std::string UserCacheDir();
+// Copies the sample models trained in `data_dir`/models into UserCacheDir()/models, each
+// only when no file of that name is there yet (names are content hashes, so an existing
+// file is the same model). A failure only costs a later retraining: it is logged, never
+// fatal. Lets a second `demo` (a new temp data dir each run) or `check-config` on a host
+// where serve has not trained yet load in a second what the first run trained in ~20 s.
+void KeepSampleModels(const std::string& data_dir);
+
 // The [[helpdesk]] named `source` in `config`, built through the adapter registry (kb.cc),
 // for commands that use a help desk's optional capabilities (`kb sync`, `train
 // --source`). On failure prints the message and sets *exit_code (2: no such source or

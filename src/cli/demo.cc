@@ -205,8 +205,11 @@ int RunDemo(int argc, char** argv) {
   std::cout << "  preparing the sample model and knowledge base…" << std::flush;
   BuildOptions build;
   build.sample_dir = sample;
+  // Each run has a new data dir: the user's cache is what makes the models train only once.
+  build.readonly_data_dirs = {UserCacheDir()};
   auto service = Service::Create(*config, build);
   if (!service.ok()) return RuntimeError(cmd, "\n" + service.status().ToString());
+  KeepSampleModels(dir.string());
   if (Status s = (*service)->Start(); !s.ok()) return RuntimeError(cmd, s.ToString());
   std::cout << " done\n  deskpilot proxy     " << (*service)->base_url() << "\n\n";
   if (zendesk) {

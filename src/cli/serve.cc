@@ -127,10 +127,13 @@ int RunCheckConfig(int argc, char** argv) {
   BuildOptions build;
   build.sample_dir = SampleDir();
   // The sample models serve cached next to the configured database, if any, are read from
-  // there: a check after a config edit then takes a second, not a retraining (~20 s).
+  // there, then from the user's cache: a check after a config edit then takes a second, not
+  // a retraining (~20 s). What had to be trained is kept in the user's cache for the next
+  // check; serve's data dir is never written.
   const std::filesystem::path db(config->storage.path);
-  build.readonly_data_dir = db.has_parent_path() ? db.parent_path().string() : ".";
+  build.readonly_data_dirs = {db.has_parent_path() ? db.parent_path().string() : ".", UserCacheDir()};
   Status built = BuildComponents(scratch, build).status();
+  if (built.ok()) KeepSampleModels(tmpl);
   std::error_code ec;
   std::filesystem::remove_all(tmpl, ec);
   if (!built.ok()) {

@@ -1,6 +1,5 @@
 // `deskpilot triage`: the whole pipeline on one ticket, writing nothing to any help desk.
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,17 +15,6 @@
 
 namespace deskpilot::cli {
 namespace {
-
-std::string DefaultCacheDb() {
-  std::filesystem::path base;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
-    base = x;
-  else if (const char* h = std::getenv("HOME"); h && *h)
-    base = std::filesystem::path(h) / ".cache";
-  else
-    base = std::filesystem::temp_directory_path();
-  return (base / "deskpilot" / "triage.db").string();
-}
 
 std::string Pct(double c) {
   char buf[16];
@@ -102,7 +90,7 @@ int RunTriage(int argc, char** argv) {
     config = std::move(loaded).value();
     spdlog::set_level(spdlog::level::from_str(config.log_level));
   } else {
-    config.storage.path = DefaultCacheDb();
+    config.storage.path = (std::filesystem::path(UserCacheDir()) / "triage.db").string();
     config.classifier.type = "embedded";
     config.retriever.type = "fts5";
     config.drafter.type = "extractive";

@@ -72,7 +72,7 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
   AdapterContext base;
   base.db_path = config.storage.path;
   base.data_dir = c->data_dir;
-  base.readonly_data_dir = options.readonly_data_dir;
+  base.readonly_data_dirs = options.readonly_data_dirs;
   base.sample_dir = options.sample_dir;
   base.http = c->http.get();
   base.store = c->store.get();

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "deskpilot/classifier.h"
 #include "deskpilot/config.h"
@@ -42,7 +43,7 @@ struct Components {
 struct BuildOptions {
   std::string sample_dir;
   bool with_helpdesks = true;  // triage needs none (and so no vendor secrets)
-  std::string readonly_data_dir;  // see AdapterContext::readonly_data_dir
+  std::vector<std::string> readonly_data_dirs;  // see AdapterContext::readonly_data_dirs
 };
 
 struct LlmCallEvent;

@@ -126,7 +126,7 @@ std::optional<double> EmbeddedClassifier::AutoThreshold(const std::string& dimen
 Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,
                                                             const std::string& data_dir,
                                                             std::vector<std::string>* trained,
-                                                            const std::string& readonly_data_dir) {
+                                                            const std::vector<std::string>& readonly_data_dirs) {
   const fs::path index_path = fs::path(sample_dir) / "models.json";
   auto index_text = ReadFile(index_path.string());
   if (!index_text.ok()) {
@@ -187,14 +187,17 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
         spdlog::warn("sample model {} unusable ({}); retraining", cache.string(), cached.status().ToString());
       }
     }
-    if (!readonly_data_dir.empty()) {
-      // The same content-hashed name: a file there is what training here would produce.
-      auto cached = LinearModel::Load((fs::path(readonly_data_dir) / "models" / file_name).string());
+    // The same content-hashed name: a file there is what training here would produce.
+    bool found = false;
+    for (const std::string& readonly : readonly_data_dirs) {
+      auto cached = LinearModel::Load((fs::path(readonly) / "models" / file_name).string());
       if (cached.ok()) {
         models.emplace(dimension, std::move(cached).value());
-        continue;
+        found = true;
+        break;
       }
     }
+    if (found) continue;
     DP_ASSIGN_OR_RETURN(auto examples, LoadJsonl(data_path.string(), field));
     auto model = TrainLinearModel(examples, options);
     if (!model.ok()) return model.status().WithContext("train sample model " + dimension);
@@ -238,7 +241,7 @@ Result<std::unique_ptr<EmbeddedClassifier>> EmbeddedClassifier::Create(AdapterCo
   }
   std::map<std::string, LinearModel> loaded;
   if (paths.empty()) {
-    DP_ASSIGN_OR_RETURN(loaded, LoadSampleModels(ctx.sample_dir, ctx.data_dir, nullptr, ctx.readonly_data_dir));
+    DP_ASSIGN_OR_RETURN(loaded, LoadSampleModels(ctx.sample_dir, ctx.data_dir, nullptr, ctx.readonly_data_dirs));
   } else {
     for (const auto& [dimension, path] : paths) {
       auto model = LinearModel::Load(path);

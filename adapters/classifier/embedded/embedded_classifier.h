@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "classifier/embedded/linear_model.h"
 #include "deskpilot/classifier.h"
@@ -50,11 +51,11 @@ class EmbeddedClassifier : public Classifier {
 // Loads or trains-and-caches the sample models listed in <sample_dir>/models.json. With an
 // empty `data_dir` the models are trained in memory and not cached. `trained` (optional)
 // receives the dimensions that had to be trained rather than loaded from the cache. A model
-// missing from `data_dir`'s cache is next looked for in `readonly_data_dir`'s (when set),
-// which is read and never written.
+// missing from `data_dir`'s cache is next looked for in each of `readonly_data_dirs`' caches,
+// in order; those are read and never written.
 Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,
                                                             const std::string& data_dir,
                                                             std::vector<std::string>* trained = nullptr,
-                                                            const std::string& readonly_data_dir = "");
+                                                            const std::vector<std::string>& readonly_data_dirs = {});
 
 }  // namespace deskpilot

@@ -126,7 +126,7 @@ TEST(SampleModelsTest, ReadsAnotherDataDirsCacheWithoutWritingIt) {
   ASSERT_EQ(files.size(), 3u);
 
   std::vector<std::string> trained;
-  auto loaded = LoadSampleModels((dir.path() / "sample").string(), scratch, &trained, served);
+  auto loaded = LoadSampleModels((dir.path() / "sample").string(), scratch, &trained, {served});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_TRUE(trained.empty()) << "every model was in the read-only cache";
   EXPECT_FALSE(fs::exists(fs::path(scratch) / "models")) << "nothing is copied or trained into the scratch dir";
@@ -138,7 +138,7 @@ TEST(SampleModelsTest, ReadsAnotherDataDirsCacheWithoutWritingIt) {
   // in the data dir as usual.
   trained.clear();
   ASSERT_TRUE(LoadSampleModels((dir.path() / "sample").string(), scratch, &trained,
-                               (dir.path() / "nowhere").string()).ok());
+                               {(dir.path() / "nowhere").string()}).ok());
   EXPECT_EQ(trained.size(), 3u);
   EXPECT_EQ(ModelFiles(scratch).size(), 3u);
 }
