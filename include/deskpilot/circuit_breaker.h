@@ -2,7 +2,8 @@
 // `failure_threshold` consecutive transient failures it opens: calls are refused for
 // `open_for` without touching the upstream, and jobs are deferred without using up
 // their attempts. Then one probe call is let through (half-open); its success closes
-// the circuit, its failure opens it again. Thread-safe.
+// the circuit (so does a 429: the upstream is answering), its failure opens it again. A
+// probe that reports nothing for `open_for` is given up and another let through. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -47,6 +48,7 @@ class CircuitBreaker {
   int failures_ = 0;
   Clock::time_point opened_at_{};
   bool probe_in_flight_ = false;
+  Clock::time_point probe_started_at_{};
 };
 
 }  // namespace deskpilot

@@ -61,6 +61,9 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
 
 // RFC 3986 percent-encoding for a path segment or query value: unreserved characters
 // pass, every other byte becomes %XX (ids are opaque, queries carry ' ', ':', '>', '=').
+// A whole value of "." or ".." is encoded too (%2E): as a path segment it would be a dot
+// segment, which the client resolves, so an id ".." would take "/tickets/../actions" to
+// "/actions".
 std::string PercentEncode(std::string_view s);
 
 struct RetryPolicy {

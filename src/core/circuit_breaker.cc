@@ -14,8 +14,11 @@ Status CircuitBreaker::Allow(Clock::time_point now) {
     state_ = State::kHalfOpen;
     probe_in_flight_ = false;
   }
-  if (state_ == State::kHalfOpen && !probe_in_flight_) {
+  // A probe whose outcome never came back (its caller took a path that does not Record)
+  // must not shut the upstream out for good: after open_for another probe may go.
+  if (state_ == State::kHalfOpen && (!probe_in_flight_ || now - probe_started_at_ >= open_for_)) {
     probe_in_flight_ = true;  // exactly one probe; everyone else keeps waiting
+    probe_started_at_ = now;
     return Status::Ok();
   }
   auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(opened_at_ + open_for_ - now);
@@ -30,8 +33,18 @@ void CircuitBreaker::Record(const Status& outcome, Clock::time_point now) {
   // Only failures that say "the upstream is unwell" count. A deferred status came from
   // a breaker, not from the upstream. A 429 (kResourceExhausted) proves the upstream is up
   // and answering: it is honoured through Retry-After, never by opening the circuit
-  // (reliability.md), so it neither counts nor resets.
-  if (outcome.code() == Code::kResourceExhausted) return;
+  // (reliability.md), so it neither counts nor resets while the circuit is closed. A probe
+  // answered with one is the usual case after an outage (the desk throttles the backlog's
+  // burst), and it is the upstream answering: the circuit closes. Returning early there
+  // would leave the probe in flight and every later call deferred, for ever.
+  if (outcome.code() == Code::kResourceExhausted) {
+    if (state_ == State::kHalfOpen) {
+      state_ = State::kClosed;
+      failures_ = 0;
+      probe_in_flight_ = false;
+    }
+    return;
+  }
   const bool transient = !outcome.ok() && !outcome.deferred() &&
                          (outcome.code() == Code::kUnavailable || outcome.code() == Code::kDeadlineExceeded);
   if (!transient) {

@@ -92,5 +92,33 @@ TEST(CircuitBreaker, DeferredOutcomesDoNotCount) {
   EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
 }
 
+// After an outage the desk often throttles the backlog's burst: the probe gets a 429. That is
+// the upstream answering, so the circuit closes; before, the probe stayed "in flight" and
+// every later call was deferred until a restart.
+TEST(CircuitBreaker, AProbeAnsweredWithARateLimitClosesTheCircuit) {
+  CircuitBreaker cb("vendor", 1, 2s);
+  Clock::time_point t0{};
+  cb.Record(Status::Unavailable("503"), t0);
+  ASSERT_EQ(cb.state(), CircuitBreaker::State::kOpen);
+  ASSERT_TRUE(cb.Allow(t0 + 2s).ok()) << "the probe";
+  EXPECT_TRUE(cb.Allow(t0 + 2s).deferred()) << "one probe at a time";
+  cb.Record(Status::ResourceExhausted("429"), t0 + 2s);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+  EXPECT_TRUE(cb.Allow(t0 + 3s).ok());
+  EXPECT_FALSE(cb.RefusingFor(t0 + 3s).has_value());
+}
+
+// A probe whose outcome is never recorded does not shut the upstream out for good.
+TEST(CircuitBreaker, AProbeThatNeverReportsIsGivenUpAfterOpenFor) {
+  CircuitBreaker cb("vendor", 1, 2s);
+  Clock::time_point t0{};
+  cb.Record(Status::Unavailable("503"), t0);
+  ASSERT_TRUE(cb.Allow(t0 + 2s).ok()) << "the probe, never recorded";
+  EXPECT_TRUE(cb.Allow(t0 + 3s).deferred());
+  ASSERT_TRUE(cb.Allow(t0 + 4s).ok()) << "a second probe once open_for has passed";
+  cb.Record(Status::Ok(), t0 + 4s);
+  EXPECT_EQ(cb.state(), CircuitBreaker::State::kClosed);
+}
+
 }  // namespace
 }  // namespace deskpilot

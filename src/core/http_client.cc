@@ -234,7 +234,7 @@ Status StatusFromHttp(const HttpResponse& response, const std::string& what) {
   if (code >= 200 && code < 300) return Status::Ok();
   // A short body excerpt makes vendor errors actionable; cap it so a whole HTML error
   // page never lands in a log line.
-  std::string excerpt = response.body.substr(0, 200);
+  std::string excerpt(Utf8Prefix(response.body, 200));
   std::string message = what + ": HTTP " + std::to_string(code);
   if (!excerpt.empty()) message += ": " + excerpt;
   auto retry_after = RetryAfterOf(response);
@@ -293,6 +293,7 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
 }
 
 std::string PercentEncode(std::string_view s) {
+  if (s == "." || s == "..") return s.size() == 1 ? "%2E" : "%2E%2E";
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {

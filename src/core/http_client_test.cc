@@ -561,6 +561,11 @@ TEST(PercentEncode, KeepsUnreservedAndEscapesEveryOtherByte) {
   EXPECT_EQ(PercentEncode("AZaz09-_.~"), "AZaz09-_.~");
   EXPECT_EQ(PercentEncode("type:ticket status>=solved"), "type%3Aticket%20status%3E%3Dsolved");
   EXPECT_EQ(PercentEncode("a/b?c#\xff"), "a%2Fb%3Fc%23%FF");
+  // Whole dot segments are escaped (a client would resolve them); dots inside a value are not.
+  EXPECT_EQ(PercentEncode("."), "%2E");
+  EXPECT_EQ(PercentEncode(".."), "%2E%2E");
+  EXPECT_EQ(PercentEncode("..."), "...");
+  EXPECT_EQ(PercentEncode("a..b"), "a..b");
 }
 
 }  // namespace

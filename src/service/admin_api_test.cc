@@ -14,7 +14,12 @@ using nlohmann::json;
 
 class AdminApiTest : public testing_util::ServiceFixture {
  protected:
-  void SetUp() override { StartService(); }
+  void SetUp() override {
+    StartService();
+    // Approved drafts are posted only under mode auto (the default, assist, caps the ladder
+    // below approve). Set before any job runs; the pipeline's own policy stays as it was.
+    service_->components().config.policy.mode = "auto";
+  }
 
   httplib::Headers Auth(const std::string& token = kAdminToken) { return {{"Authorization", "Bearer " + token}}; }
 
@@ -228,6 +233,29 @@ TEST_F(AdminApiTest, ApproveRefusesWhatIsNotPending) {
   auto wrong_method = client_->Get(path.c_str(), Auth());
   ASSERT_TRUE(wrong_method);
   EXPECT_EQ(wrong_method->status, 405);
+}
+
+// The mode is the admin's ceiling: switching to shadow (or assist) is how they stop
+// deskpilot writing, and a draft decided before the switch is not posted after it.
+TEST_F(AdminApiTest, ApprovalsPostNothingInShadowOrAssistMode) {
+  const std::string id = AddTicket({{"subject", "Refund"}, {"description", "Please refund order 12."}});
+  ASSERT_FALSE(id.empty());
+  RecordDecision(id, "approve", "Your refund is on its way.");
+  const std::string path = "/api/v1/tickets/desk/" + id + "/approve";
+  std::string& mode = service_->components().config.policy.mode;
+  for (const char* m : {"shadow", "assist"}) {
+    mode = m;
+    auto refused = client_->Post(path.c_str(), Auth(), "", "application/json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 409) << m;
+    EXPECT_NE(refused->body.find(std::string("policy.mode is ") + m), std::string::npos) << refused->body;
+  }
+  EXPECT_EQ(PublicReplies(id), 0);
+  mode = "auto";
+  auto posted = client_->Post(path.c_str(), Auth(), "", "application/json");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 200) << posted->body;
+  EXPECT_EQ(PublicReplies(id), 1);
 }
 
 TEST_F(AdminApiTest, TheApprovalTagTakesTheSamePathOnce) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
 #include "service/normalize.h"
 #include "service/pipeline.h"
@@ -39,6 +40,11 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
                                             const std::string& actor, ApprovalVia via) {
   auto hd = c.helpdesks.find(source);
   if (hd == c.helpdesks.end()) return Status::NotFound("no configured helpdesk named " + source);
+  // The mode is the admin's ceiling, and switching to shadow is how they stop deskpilot
+  // writing: a draft decided before the switch is not posted on an approval after it.
+  if (c.config.policy.mode == "shadow" || c.config.policy.mode == "assist")
+    return Status::FailedPrecondition("policy.mode is " + c.config.policy.mode +
+                                      ": approved drafts are not posted (only mode auto posts them)");
   std::lock_guard lock(ApprovalMutex());
   DP_ASSIGN_OR_RETURN(std::vector<AuditRow> rows, c.store->AuditForTicket(source, current.id));
 
@@ -121,7 +127,7 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
                {"idempotency_key", out.idempotency_key},
                {"reply_chars", reply.size()}};
   if (!applied.ok()) data["error"] = applied.ToString();
-  e.data = data.dump();
+  e.data = JsonText(data);
   if (auto r = c.store->AppendAudit(e, NowMs()); !r.ok()) {
     spdlog::error("ticket {}:{}: approval audit append failed: {}", source, current.id, r.status().ToString());
     if (applied.ok()) return r.status();

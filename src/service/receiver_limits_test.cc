@@ -197,6 +197,23 @@ TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
   EXPECT_TRUE(HealthzAnswers());
 }
 
+// The webhook URL's name is unauthenticated: unknown names share one metrics label, so a
+// client posting to /webhooks/<random> cannot grow the series (and the process) without bound.
+TEST_F(ReceiverLimitsTest, UnknownWebhookNamesShareOneMetricsLabel) {
+  for (int i = 0; i < 50; ++i) {
+    auto r = client_->Post(("/webhooks/nosuch" + std::to_string(i) + std::string(200, 'x')).c_str(), "{}",
+                           "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+  }
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("deskpilot_webhooks_total{source=\"_unknown\",outcome=\"unknown_source\"} 50"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_EQ(metrics->body.find("nosuch"), std::string::npos) << "a label value came from the URL";
+}
+
 TEST_F(ReceiverLimitsTest, HugeAndUnicodeHeavyTicketsAreProcessed) {
   // Right-to-left text, zero-width characters, combining marks, emoji, a subject longer
   // than the summary's cut, and a body near 1 MB: each is triaged and written back.

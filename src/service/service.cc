@@ -17,6 +17,7 @@
 
 #include "core/failpoint.h"
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/text.h"
 #include "service/admin_api.h"
 #include "service/http_listener.h"
@@ -43,11 +44,6 @@ Status CheckPortFree(const std::string& host, int port) {
   ::close(fd);
   if (rc != 0) return Status::FailedPrecondition("cannot listen on " + host + ":" + std::to_string(port) + ": address in use");
   return Status::Ok();
-}
-
-// Error messages can quote request bytes: never let invalid UTF-8 throw here.
-std::string JsonText(const nlohmann::json& body) {
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void Json(httplib::Response& res, int status, const nlohmann::json& body) {
@@ -134,12 +130,15 @@ void Service::Routes() {
     const auto start = std::chrono::steady_clock::now();
     const std::string source = req.matches[1];
     Metrics* m = c_->metrics.get();
-    auto outcome = [m, source, start](const char* o) {
-      m->Inc("deskpilot_webhooks_total", {{"source", source}, {"outcome", o}});
+    auto it = c_->helpdesks.find(source);
+    // A label value only ever comes from the config: a name taken from an unauthenticated
+    // URL would let anyone add series without bound (memory, /metrics size).
+    const std::string label = it == c_->helpdesks.end() ? "_unknown" : source;
+    auto outcome = [m, label, start](const char* o) {
+      m->Inc("deskpilot_webhooks_total", {{"source", label}, {"outcome", o}});
       m->Observe("deskpilot_webhook_ack_seconds", {{"outcome", o}},
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     };
-    auto it = c_->helpdesks.find(source);
     if (it == c_->helpdesks.end()) {
       outcome("unknown_source");
       GuardedHttpServer::CloseAfterResponse();

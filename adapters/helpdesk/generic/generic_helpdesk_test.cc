@@ -279,6 +279,13 @@ TEST_F(GenericDeskTest, ApplyPostsOneActionListWithTheIdempotencyKey) {
 
   EXPECT_TRUE(hd_->Apply(t, WritePlan{}).ok());  // nothing to write: no call
   EXPECT_EQ(desk_.action_bodies.size(), 1u);
+
+  // An id that is a dot segment stays inside /tickets/: unescaped, "/tickets/../actions"
+  // would reach "/actions" with the token and the plan.
+  t.id = "..";
+  ASSERT_TRUE(hd_->Apply(t, plan).ok());
+  ASSERT_EQ(desk_.targets.size(), 2u);
+  EXPECT_EQ(desk_.targets[1], "/tickets/%2E%2E/actions");
 }
 
 TEST_F(GenericDeskTest, RetriesTransientErrorsAndMapsPermanentOnes) {

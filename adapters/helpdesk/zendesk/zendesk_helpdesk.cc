@@ -17,6 +17,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/webhook_signature.h"
 
@@ -298,8 +299,9 @@ class ZendeskHelpdesk : public Helpdesk {
     if (!tags.empty()) fields["additional_tags"] = tags;
 
     // What an earlier attempt already landed is not written again: the note carries the
-    // plan's marker line, and the reply is recognised by its author and text. The
-    // comments are read afresh: the caller's snapshot may predate an earlier attempt.
+    // plan's marker line, and the reply is recognised by its author and text, but only
+    // where this plan's attempt could have put it (below). The comments are read afresh:
+    // the caller's snapshot may predate an earlier attempt.
     DP_ASSIGN_OR_RETURN(std::vector<Comment> current, CurrentComments(ticket.id, me));
     const std::string marker = plan.idempotency_key.empty() ? "" : kZendeskMarkerPrefix + plan.idempotency_key;
     auto note_landed = [&](const std::vector<Comment>& cs) {
@@ -308,8 +310,22 @@ class ZendeskHelpdesk : public Helpdesk {
              });
     };
     const std::string squashed_reply = Squash(reply);
+    // A public comment carries no marker, and the same text may rightly go out again: a
+    // later plan answering the same question with the same passage. So a reply counts as
+    // landed only after this plan's own note (which goes first, with the marker), or, in a
+    // plan without a note (an approval), after the newest comment someone else wrote.
+    // Matching anywhere on the ticket dropped such a reply while the note and the audit
+    // said it was sent.
+    const bool has_note = !note.empty() && !marker.empty();
     auto reply_landed = [&](const std::vector<Comment>& cs) {
-      return std::any_of(cs.begin(), cs.end(), [&](const Comment& c) {
+      auto from = cs.end();
+      while (from != cs.begin()) {
+        const Comment& c = *std::prev(from);
+        if (has_note ? c.body.find(marker) != std::string::npos : c.author_id != me) break;
+        --from;
+      }
+      if (from == cs.begin() && has_note) return false;  // our note is not there yet
+      return std::any_of(from, cs.end(), [&](const Comment& c) {
         return c.is_public && c.author_id == me && Squash(c.body) == squashed_reply;
       });
     };
@@ -416,7 +432,7 @@ class ZendeskHelpdesk : public Helpdesk {
                    const std::string& what) {
     HttpRequest req = api_.Request("PUT", "/api/v2/tickets/" + ticket_id + ".json");
     req.headers.emplace_back("Content-Type", "application/json");
-    req.body = json{{"ticket", update}}.dump(-1, ' ', false, json::error_handler_t::replace);
+    req.body = JsonText(json{{"ticket", update}});
     const RetryPolicy& policy = api_.options().retry;
     const int attempts = std::max(1, policy.max_attempts);
     for (int attempt = 0;; ++attempt) {

@@ -326,6 +326,33 @@ TEST_F(ZendeskAdapterTest, RetriedApplyWritesOnceEvenFromAStaleSnapshot) {
   EXPECT_EQ(comments[2]["body"], "Please check your spam folder.");
 }
 
+// The same reply text may rightly go out twice: a later plan answering the customer's
+// repeated question with the same passage. Only a retry of the same plan is held back.
+TEST_F(ZendeskAdapterTest, ALaterPlanWithTheSameReplyTextPostsIt) {
+  const int64_t id = NewTicket();
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-5", true)).ok());
+  fake_.AddComment(id, customer_, "Still nothing, same question.", true);
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-6", true)).ok());
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-6", true)).ok());  // a retry of the second
+  int replies = 0;
+  for (const auto& c : fake_.Comments(id)) replies += c["public"].get<bool>() && c["author_id"] == 900001;
+  EXPECT_EQ(replies, 2);
+
+  // A plan without a note (an approval) posts its reply once the customer has written
+  // since the same text went out, and only once.
+  WritePlan approval;
+  approval.idempotency_key = "approve-1";
+  approval.actions = {{ActionType::kAddPublicReply, {}, "Please check your spam folder.", ""}};
+  ASSERT_TRUE(hd_->Apply(Fetch(id), approval).ok());
+  EXPECT_EQ(fake_.Comments(id).size(), 6u) << "held back: nobody wrote since the same reply";
+  fake_.AddComment(id, customer_, "Checked spam, nothing.", true);
+  ASSERT_TRUE(hd_->Apply(Fetch(id), approval).ok());
+  ASSERT_TRUE(hd_->Apply(Fetch(id), approval).ok());
+  replies = 0;
+  for (const auto& c : fake_.Comments(id)) replies += c["public"].get<bool>() && c["author_id"] == 900001;
+  EXPECT_EQ(replies, 3);
+}
+
 TEST_F(ZendeskAdapterTest, HonoursRetryAfterOn429) {
   const int64_t id = NewTicket();
   Ticket before = Fetch(id);
