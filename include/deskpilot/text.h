@@ -15,4 +15,9 @@ std::string AsciiLower(std::string_view s);
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view TrimAsciiSpace(std::string_view s);
 
+// The longest prefix of `s` of at most `max_bytes` that does not end inside a UTF-8
+// sequence: a cut at a byte count can split a character, and the broken tail makes the
+// text invalid UTF-8, which JSON serialisation refuses.
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes);
+
 }  // namespace deskpilot

@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/store.h"
 #include "service/admin_api.h"
 #include "service/components.h"
@@ -169,7 +170,7 @@ int AuditVerify(const std::string& cmd, int argc, char** argv) {
                 {"rows", report->rows},
                 {"first_bad_seq", report->ok ? json(nullptr) : json(report->first_bad_seq)},
                 {"problem", report->ok ? json(nullptr) : json(report->problem)}};
-    std::cout << out.dump() << "\n";
+    std::cout << JsonText(out) << "\n";
   } else if (report->ok) {
     std::cout << "audit chain ok: " << report->rows << " rows\n";
   } else {
@@ -216,7 +217,7 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
   if (args->count("json") > 0) {
     json out = json::array();
     for (const AuditRow& row : *rows) out.push_back(AuditRowToJson(row));
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
   if (rows->empty()) {
@@ -285,14 +286,14 @@ int AuditReplay(const std::string& cmd, int argc, char** argv) {
     return RuntimeError(cmd, report.status().ToString());
   }
   if (args->count("json") > 0) {
-    std::cout << ReplayReportJson(*report).dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    std::cout << JsonText(ReplayReportJson(*report), 2) << "\n";
   } else if (!report->divergence) {
     std::cout << "job " << job_id << ": same decision (" << report->replayed_rung << ")\n";
   } else {
     const ReplayDivergence& d = *report->divergence;
     std::cout << "job " << job_id << ": diverges at " << d.stage << " " << d.field << ": recorded "
-              << d.recorded.dump(-1, ' ', false, json::error_handler_t::replace) << ", replayed "
-              << d.replayed.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+              << JsonText(d.recorded) << ", replayed "
+              << JsonText(d.replayed) << "\n";
   }
   return report->divergence ? kExitFailure : kExitOk;
 }
@@ -329,7 +330,7 @@ int JobsList(const std::string& cmd, int argc, char** argv) {
   if (args->count("json") > 0) {
     json out = json::array();
     for (const Job& job : *jobs) out.push_back(JobToJson(job));
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
   if (jobs->empty()) {

@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/registry.h"
@@ -290,7 +291,7 @@ int KbSync(const std::string& cmd, int argc, char** argv) {
     nlohmann::json articles = nlohmann::json::object();
     for (const std::string& id : live) articles[id] = true;
     state = {{"since", UnixSeconds(started)}, {"articles", articles}};
-    if (Status s = (*store)->CachePut(key, state.dump(), NowMs()); !s.ok())
+    if (Status s = (*store)->CachePut(key, JsonText(state), NowMs()); !s.ok())
       return RuntimeError(cmd, "store sync state: " + s.ToString());
     std::cout << "articles " << locale << ": " << changed->size() << " listed as changed"
               << (first ? " (first sync)" : "") << ", " << stats->documents << " added or updated, "
@@ -354,7 +355,7 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
                      {"chunk_id", p.id}, {"text", p.text}});
     }
     // Replace, not throw, on invalid UTF-8 that came in through an ingested file.
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
   if (passages->empty()) {
@@ -425,7 +426,7 @@ int KbEval(const std::string& cmd, int argc, char** argv) {
                           {"ndcg_at_10", m.ndcg_at_10},
                           {"latency_ms_p50", p50},
                           {"latency_ms_p99", p99}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
   std::printf("queries      %d (without relevant docs: %zu skipped)\n", m.n, queries->size() - static_cast<size_t>(m.n));

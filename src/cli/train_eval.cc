@@ -19,6 +19,7 @@
 #include "classifier/embedded/evaluation.h"
 #include "classifier/embedded/linear_model.h"
 #include "cli/commands.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
 #include "service/components.h"
 
@@ -505,7 +506,7 @@ int RunEval(int argc, char** argv) {
       confusions.push_back({{"gold", gold}, {"predicted", predicted}, {"count", count}});
     }
     out["confusions"] = std::move(confusions);
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
 

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "deskpilot/json_text.h"
 #include "service/components.h"
 
 namespace deskpilot::cli {
@@ -134,7 +135,7 @@ int RunTriage(int argc, char** argv) {
   auto result = (*c)->pipeline->Run(ticket, "triage-cli");
   if (!result.ok()) return RuntimeError(cmd, result.status().ToString());
   if (json) {
-    std::cout << PipelineResultJson(*result, /*include_text=*/true).dump(2) << "\n";
+    std::cout << JsonText(PipelineResultJson(*result, /*include_text=*/true), 2) << "\n";
   } else {
     PrintReadable(ticket, *result);
   }

@@ -20,4 +20,12 @@ std::string_view TrimAsciiSpace(std::string_view s) {
   return s;
 }
 
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  // Back off continuation bytes (10xxxxxx) to the start of the character the cut splits.
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
 }  // namespace deskpilot

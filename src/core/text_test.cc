@@ -14,6 +14,18 @@ TEST(AsciiLower, LowersAsciiLettersOnlyAndKeepsTheLength) {
   EXPECT_EQ(AsciiLower(""), "");
 }
 
+TEST(Utf8Prefix, NeverEndsInsideACharacter) {
+  EXPECT_EQ(Utf8Prefix("abc", 10), "abc");
+  EXPECT_EQ(Utf8Prefix("abc", 2), "ab");
+  const std::string s = "ab\xC3\xA9z\xE2\x82\xAC";  // "abéz€"
+  EXPECT_EQ(Utf8Prefix(s, 3), "ab");                 // inside é
+  EXPECT_EQ(Utf8Prefix(s, 4), "ab\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(s, 6), "ab\xC3\xA9z");         // inside €
+  EXPECT_EQ(Utf8Prefix(s, 7), "ab\xC3\xA9z");
+  EXPECT_EQ(Utf8Prefix(s, 8), s);
+  EXPECT_EQ(Utf8Prefix("", 0), "");
+}
+
 TEST(TrimAsciiSpace, TrimsEveryAsciiWhitespaceAtBothEndsOnly) {
   EXPECT_EQ(TrimAsciiSpace(" \t\r\n\v\fa b\t \n"), "a b");
   EXPECT_EQ(TrimAsciiSpace("   "), "");

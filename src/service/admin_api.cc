@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_text.h"
 #include "service/approval.h"
 
 namespace deskpilot {
@@ -20,7 +21,7 @@ using nlohmann::json;
 
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(JsonText(body), "application/json");
 }
 
 // Request paths are attacker-chosen: keep them on one log line and short.

@@ -9,6 +9,7 @@
 #include "core/failpoint.h"
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/json_text.h"
 #include "service/approval.h"
 #include "service/replay.h"
 
@@ -215,7 +216,7 @@ void WorkerPool::Audit(JobWrites& writes, const Job& job, const std::string& sta
   e.stage = stage;
   e.outcome = outcome;
   // Vendor and model text may hold invalid UTF-8: replace it rather than throw on a worker thread.
-  e.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  e.data = JsonText(data);
   writes.audit.push_back({std::move(e), NowMs()});
 }
 
@@ -281,6 +282,17 @@ void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& 
 }
 
 void WorkerPool::Process(const Job& job, const std::string& owner) {
+  try {
+    ProcessLeased(job, owner);
+  } catch (const std::exception& e) {
+    // What the attempt had not committed is gone with the unwound scope; the lease is ours
+    // until this transition. Not retryable: the same input would throw again.
+    JobWrites writes;
+    Finish(job, owner, Status::Internal(std::string("unexpected exception: ") + e.what()), "process", writes);
+  }
+}
+
+void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   Metrics& m = *c_->metrics;
   // This job's audit rows and cache entries (the model cache's too, through the scope)
   // are committed with its next durable step — the write plan before the first
@@ -391,7 +403,7 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
     }
     // The outbox commit: the plan, with every row and model answer so far, is durable
     // before anything is written, so a retry applies this plan and no other.
-    writes.cache.push_back({plan_key, PlanToJson(plan).dump(), NowMs()});
+    writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), NowMs()});
     if (auto s = c_->store->CommitWrites(&writes); !s.ok()) {
       Finish(job, owner, s, "store plan", writes);
       return;
@@ -406,6 +418,15 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count());
   std::vector<std::string> actions;
   for (const auto& a : plan.actions) actions.emplace_back(ActionTypeName(a.type));
+  if (applied.code() == Code::kNotFound) {
+    // Deleted between the fetch and the write: what a 404 on the fetch means, so the same
+    // ending (skipped), not a dead letter an operator would have to look at and retry.
+    m.Inc("deskpilot_writebacks_total", {{"outcome", "skipped"}});
+    Audit(writes, job, "vendor.write", "skipped", {{"actions", actions}, {"reason", "ticket no longer exists"}});
+    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+    m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
+    return;
+  }
   if (applied.ok()) {
     // A crash here, the write applied and its row not yet committed, is what a crash
     // between the write and its audit row always was: the lease expires, the retry

@@ -48,10 +48,14 @@ class WorkerPool {
   // Wall-clock ms of the last loop iteration of any worker (watchdog: proves progress).
   int64_t last_beat_ms() const { return last_beat_ms_.load(); }
 
-  // Processes one leased job to a final store transition (public for tests).
+  // Processes one leased job to a final store transition (public for tests). An exception
+  // from inside (a library throwing on content it was handed) dead-letters the job with
+  // its message instead of ending the process: a crash would only repeat on the same job
+  // at every lease expiry while every other ticket waits.
   void Process(const Job& job, const std::string& owner);
 
  private:
+  void ProcessLeased(const Job& job, const std::string& owner);
   // Registers a job in hand for the heartbeat for as long as it is alive.
   class HeldLease {
    public:

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -29,7 +30,9 @@ using std::chrono::milliseconds;
 constexpr char kToken[] = "fault-token";
 
 struct FixedClassifier : Classifier {
+  bool explode = false;  // throw, as a library does on content it cannot handle
   Result<Triage> Classify(const Ticket&) override {
+    if (explode) throw std::runtime_error("invalid UTF-8 byte at index 7");
     Triage t;
     t.predictions["category"] = {"delivery", 0.95, {}, false};
     return t;
@@ -231,6 +234,28 @@ TEST_F(WorkerFaultTest, AttemptBudgetEndsInDeadLetterWithTheReason) {
   // Requeued by an operator (what `deskpilot jobs retry` calls) it runs again with a fresh budget.
   ASSERT_TRUE(c_.store->Retry(job.id, NowMs()).ok());
   EXPECT_EQ(c_.store->GetJob(job.id).value()->attempts, 0);
+}
+
+// A throw inside a job (nlohmann::json::dump on invalid UTF-8 was one) ends that job in
+// the dead letters with the message; it used to end the process, and again at every lease
+// expiry, while every other ticket waited.
+TEST_F(WorkerFaultTest, AnExceptionDeadLettersTheJobInsteadOfEndingTheProcess) {
+  clf_.explode = true;
+  Job job = RunNew();
+  EXPECT_EQ(job.state, JobState::kDead);
+  EXPECT_EQ(job.attempts, 1) << "the same input would throw again: no retries";
+  EXPECT_NE(job.last_error.find("unexpected exception: invalid UTF-8 byte"), std::string::npos) << job.last_error;
+  clf_.explode = false;
+  EXPECT_EQ(RunNew().state, JobState::kDone) << "the next job is processed as usual";
+}
+
+// A ticket deleted between the fetch and the write-back ends the way a 404 on the fetch
+// does: skipped, not a dead letter for an operator to look at and retry.
+TEST_F(WorkerFaultTest, ATicketDeletedBeforeTheWriteBackIsSkipped) {
+  Fault({{"status", 404}, {"count", 10}, {"path_prefix", "/api/tickets/"}, {"method", "PUT"}});
+  Job job = RunNew();
+  EXPECT_EQ(job.state, JobState::kSkipped) << job.last_error;
+  EXPECT_EQ(job.attempts, 1);
 }
 
 TEST_F(WorkerFaultTest, OpenCircuitDefersWithoutUsingAttemptsThenRecovers) {

@@ -8,6 +8,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
+#include "deskpilot/json_text.h"
 
 namespace deskpilot {
 namespace {
@@ -136,7 +137,7 @@ class GenericHelpdesk : public Helpdesk {
     if (!plan.idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", plan.idempotency_key);
     json actions = json::array();
     for (const WriteAction& a : plan.actions) actions.push_back(a);
-    req.body = json{{"idempotency_key", plan.idempotency_key}, {"actions", actions}}.dump();
+    req.body = JsonText(json{{"idempotency_key", plan.idempotency_key}, {"actions", actions}});
     auto resp = SendWithRetry(*http_, req, options_.retry);
     if (!resp.ok()) return resp.status().WithContext(what);
     return StatusFromHttp(*resp, what);

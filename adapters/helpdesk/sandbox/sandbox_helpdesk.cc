@@ -10,6 +10,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
+#include "deskpilot/json_text.h"
 #include "deskpilot/webhook_signature.h"
 #include "deskpilot/rfc3339.h"
 
@@ -160,7 +161,7 @@ class SandboxHelpdesk : public Helpdesk {
       req.headers.emplace_back("Content-Type", "application/json");
       if (!plan.idempotency_key.empty())
         req.headers.emplace_back("Idempotency-Key", plan.idempotency_key + ":" + std::to_string(i + 1));
-      req.body = json{{"ticket", updates[i]}}.dump();
+      req.body = JsonText(json{{"ticket", updates[i]}});
       const std::string what = "sandbox update ticket " + ticket.id + " (" + std::to_string(i + 1) +
                                "/" + std::to_string(updates.size()) + ")";
       auto resp = SendWithRetry(*http_, req, options_.retry);

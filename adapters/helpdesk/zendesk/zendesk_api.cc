@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_text.h"
 
 namespace deskpilot {
 
@@ -148,7 +149,7 @@ Result<json> ZendeskApi::SendJson(const std::string& method, const std::string& 
   HttpRequest req = Request(method, path);
   req.headers.emplace_back("Content-Type", "application/json");
   // Ticket text is not always valid UTF-8; replace bad bytes rather than fail the call.
-  req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  req.body = JsonText(body);
   DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(req, what));
   return ParseBody(resp, what);
 }

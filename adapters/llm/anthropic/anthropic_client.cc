@@ -1,5 +1,7 @@
 #include "llm/anthropic/anthropic_client.h"
 
+#include "deskpilot/json_text.h"
+
 namespace deskpilot {
 
 AnthropicOptions AnthropicOptionsFromConfig(ConfigSection& section) {
@@ -38,7 +40,7 @@ Result<LlmResponse> AnthropicClient::Complete(const LlmRequest& request) {
   const ModelTransport::Headers headers = {{"x-api-key", options_.common.api_key},
                                            {"anthropic-version", kAnthropicVersion}};
   DP_ASSIGN_OR_RETURN(nlohmann::json answer,
-                      transport_.PostJson("/v1/messages", headers, MessagesBody(request).dump()));
+                      transport_.PostJson("/v1/messages", headers, JsonText(MessagesBody(request))));
   LlmResponse r;
   r.usage.adapter = Name();
   r.usage.prompt = request.prompt_id;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deskpilot/crypto.h"
+#include "deskpilot/json_text.h"
 
 namespace deskpilot {
 
@@ -22,7 +23,7 @@ std::string LlmCacheKey(const std::string& adapter, const std::string& model, co
       {"max_output_tokens", request.max_output_tokens},
   };
   // nlohmann::json objects are key-sorted, so the dump is canonical.
-  return "llm:" + Sha256Hex(canonical.dump());
+  return "llm:" + Sha256Hex(JsonText(canonical));
 }
 
 CachedLlmClient::CachedLlmClient(std::unique_ptr<LlmClient> inner, Store* store)
@@ -59,7 +60,7 @@ Result<LlmResponse> CachedLlmClient::Complete(const LlmRequest& request) {
                                 {"output_tokens", response.usage.output_tokens}};
   // Deferrable: inside a worker's job the entry is committed with the job's write plan
   // rather than costing an fsync of its own; lost in a crash, it costs one repeated call.
-  if (Status put = store_->CachePutDeferrable(key, entry.dump(), NowMs()); !put.ok())
+  if (Status put = store_->CachePutDeferrable(key, JsonText(entry), NowMs()); !put.ok())
     spdlog::warn("llm cache: cannot store {}: {}", key, put.ToString());
   return response;
 }

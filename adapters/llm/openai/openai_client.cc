@@ -1,5 +1,7 @@
 #include "llm/openai/openai_client.h"
 
+#include "deskpilot/json_text.h"
+
 namespace deskpilot {
 
 OpenAiOptions OpenAiOptionsFromConfig(ConfigSection& section) {
@@ -53,7 +55,7 @@ nlohmann::json OpenAiClient::ChatBody(const LlmRequest& request) const {
 
 Result<LlmResponse> OpenAiClient::Complete(const LlmRequest& request) {
   DP_ASSIGN_OR_RETURN(nlohmann::json answer,
-                      transport_.PostJson("/chat/completions", AuthHeaders(), ChatBody(request).dump()));
+                      transport_.PostJson("/chat/completions", AuthHeaders(), JsonText(ChatBody(request))));
   LlmResponse r;
   r.usage.adapter = Name();
   r.usage.prompt = request.prompt_id;
@@ -87,7 +89,7 @@ Result<std::vector<std::vector<float>>> OpenAiClient::Embed(const std::vector<st
     return Status::FailedPrecondition("openai: no embedding_model configured in [llm]");
   if (inputs.empty()) return std::vector<std::vector<float>>{};
   const nlohmann::json body = {{"model", options_.common.embedding_model}, {"input", inputs}};
-  DP_ASSIGN_OR_RETURN(nlohmann::json answer, transport_.PostJson("/embeddings", AuthHeaders(), body.dump()));
+  DP_ASSIGN_OR_RETURN(nlohmann::json answer, transport_.PostJson("/embeddings", AuthHeaders(), JsonText(body)));
   if (auto u = answer.find("usage"); u != answer.end() && u->is_object())
     transport_.Charge(u->value("total_tokens", u->value("prompt_tokens", int64_t{0})));
   auto data = answer.find("data");
