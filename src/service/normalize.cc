@@ -26,21 +26,43 @@ bool IsQuoteHeader(const std::string& lower) {
   return StartsWith(lower, "from:") && lower.find('@') != std::string::npos;
 }
 
-// A line that opens a signature block.
+size_t Words(std::string_view line) {
+  size_t n = 0;
+  bool in_word = false;
+  for (char c : line) {
+    const bool space = c == ' ' || c == '\t';
+    n += !space && !in_word;
+    in_word = !space;
+  }
+  return n;
+}
+
+// A line that opens a signature block. A closing word opens one only as a short line of
+// its own ("Thanks,", "Best regards, Ann"): "Thanks, but I want to speak to a manager" is
+// the message, and cutting it would hide the request from the flags and the classifier.
 bool IsSignatureStart(const std::string& line, const std::string& lower) {
   if (line == "-- " || line == "--" || line == "__") return true;
-  static const std::array<std::string_view, 12> kClosings = {
-      "sent from my iphone", "sent from my android", "sent from my ipad", "get outlook for",
+  static const std::array<std::string_view, 4> kDevices = {"sent from my iphone", "sent from my android",
+                                                           "sent from my ipad", "get outlook for"};
+  for (auto c : kDevices)
+    if (StartsWith(lower, c)) return true;
+  static const std::array<std::string_view, 8> kClosings = {
       "best regards", "kind regards", "regards,", "best,", "cheers,", "thanks,", "mit freundlichen grüßen",
       "cordialement"};
   for (auto c : kClosings)
-    if (StartsWith(lower, c)) return true;
+    if (StartsWith(lower, c)) return Words(line) <= 4;
   return false;
+}
+
+// After a closing, a line that carries on the message rather than the signature: a
+// postscript, or a sentence longer than a name, title or phone line.
+bool ResumesMessage(const std::string& lower) {
+  return StartsWith(lower, "p.s") || StartsWith(lower, "ps:") || StartsWith(lower, "ps ") || Words(lower) > 8;
 }
 
 }  // namespace
 
-std::string CleanMessage(std::string_view text) {
+std::string CleanMessage(std::string_view text, bool cut_signature) {
   std::istringstream in{std::string(text)};
   std::vector<std::string> lines;
   std::string line;
@@ -53,16 +75,16 @@ std::string CleanMessage(std::string_view text) {
     // A signature closes the message only near its end; "Thanks, ..." mid-text stays.
     lines.push_back(trimmed);
   }
-  // Cut the signature: the last closing line within the final 6 lines, if any.
-  size_t cut = lines.size();
+  // Cut the signature: from the first closing line within the final 6 lines up to where
+  // the message resumes (a P.S. after the name is still the customer talking).
   size_t start = lines.size() > 6 ? lines.size() - 6 : 0;
-  for (size_t i = start; i < lines.size(); ++i) {
-    if (IsSignatureStart(lines[i], AsciiLower(lines[i])) && i > 0) {
-      cut = i;
-      break;
-    }
+  for (size_t i = std::max<size_t>(start, 1); cut_signature && i < lines.size(); ++i) {
+    if (!IsSignatureStart(lines[i], AsciiLower(lines[i]))) continue;
+    size_t resume = i + 1;
+    while (resume < lines.size() && !ResumesMessage(AsciiLower(lines[resume]))) ++resume;
+    lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(i), lines.begin() + static_cast<std::ptrdiff_t>(resume));
+    break;
   }
-  lines.resize(cut);
   std::string out;
   bool blank = false;
   for (const auto& l : lines) {
@@ -103,6 +125,15 @@ std::string LatestCustomerMessage(const Ticket& t) {
   return t.description;
 }
 
+std::vector<std::string> DetectTicketFlags(const Ticket& ticket) {
+  // Quoted history is dropped (it repeats earlier messages, ours included), the signature
+  // region is not: a threat or a request for a person is often the P.S.
+  Ticket t = ticket;
+  t.description = CleanMessage(t.description, /*cut_signature=*/false);
+  for (auto& c : t.comments) c.body = CleanMessage(c.body, /*cut_signature=*/false);
+  return DetectFlags(CustomerText(t));
+}
+
 std::vector<std::string> DetectFlags(std::string_view text) {
   const std::string lower = AsciiLower(text);
   // Whole words only: "court" must not fire on "Aspen Court", nor "sue" on "issue".
@@ -125,14 +156,30 @@ std::vector<std::string> DetectFlags(std::string_view text) {
   if (any({"speak to a human", "talk to a human", "real person", "speak to someone", "talk to someone",
            "human agent", "live agent", "speak to an agent", "talk to an agent", "speak with an agent",
            "speak with a human", "speak to a manager", "talk to a manager", "speak with a manager",
-           "supervisor", "not a bot", "stop sending me automated", "representative"}))
+           "supervisor", "not a bot", "stop sending me automated", "representative",
+           // The languages DetectLanguage knows: a request for a person or a legal threat
+           // must not pass unseen because it was not written in English. Phrases, not
+           // single words, where a word alone has an everyday meaning ("Gericht" is also
+           // a dish, "demanda" also demand).
+           "mit einem menschen", "echten menschen", "einem mitarbeiter sprechen", "kein bot",
+           "parler à un humain", "parler à une personne", "vraie personne", "parler à un conseiller",
+           "hablar con una persona", "hablar con un humano", "persona real", "hablar con un agente",
+           "parlare con una persona", "parlare con un operatore", "persona reale",
+           "met een mens", "echte persoon", "met een medewerker",
+           "falar com uma pessoa", "falar com um humano", "pessoa real", "falar com um atendente"}))
     flags.push_back("asked_for_human");
   if (any({"lawyer", "lawyers", "attorney", "legal action", "sue you", "suing", "lawsuit", "small claims",
-           "in court", "to court", "consumer protection", "chargeback", "ombudsman", "trading standards"}))
+           "in court", "to court", "consumer protection", "chargeback", "ombudsman", "trading standards",
+           "anwalt", "rechtsanwalt", "anwältin", "verklagen", "vor gericht", "klage einreichen",
+           "verbraucherzentrale", "avocat", "avocate", "poursuites", "procès", "au tribunal", "porter plainte",
+           "abogado", "abogada", "demandar", "poner una demanda", "denuncia", "los tribunales", "avvocato",
+           "avvocata", "causa legale", "in tribunale", "fare causa", "advocaat", "rechtszaak", "aanklagen",
+           "naar de rechter", "advogado", "advogada", "processo judicial", "entrar na justiça", "processar vocês"}))
     flags.push_back("legal_threat");
   if (any({"hacked", "unauthorized access", "unauthorised access", "someone logged into",
            "data breach", "phishing", "fraudulent", "stolen card", "account compromised",
-           "compromised", "identity theft", "didn't make this purchase", "did not make this purchase"}))
+           "compromised", "identity theft", "didn't make this purchase", "did not make this purchase",
+           "gehackt", "betrug", "piraté", "fraude", "hackeado", "hackerato", "frode"}))
     flags.push_back("security_incident");
   if (any({"cancel my subscription", "close my account", "switching to", "never order again",
            "never shop", "take my business elsewhere"}))

@@ -10,10 +10,11 @@
 
 namespace deskpilot {
 
-// Strips quoted replies ("> ...", "On <date>, X wrote:", forwarded headers) and
-// trailing signatures ("-- ", "Sent from my iPhone", "Best regards, ..."), collapses
-// runs of blank lines. Keeps the text otherwise intact.
-std::string CleanMessage(std::string_view text);
+// Strips quoted replies ("> ...", "On <date>, X wrote:", forwarded headers) and, with
+// `cut_signature`, the signature ("-- ", "Sent from my iPhone", a short "Best regards,
+// Ann" near the end, up to a P.S. or another sentence, which stay), collapses runs of
+// blank lines. Keeps the text otherwise intact.
+std::string CleanMessage(std::string_view text, bool cut_signature = true);
 
 // Cleans subject/description/comments in place.
 void NormalizeTicket(Ticket* ticket);
@@ -24,8 +25,12 @@ std::string CustomerText(const Ticket& ticket);
 // The newest customer message (falls back to the description).
 std::string LatestCustomerMessage(const Ticket& ticket);
 
-// Rule-detected flags: asked_for_human, legal_threat, security_incident, cancellation_threat.
+// Rule-detected flags: asked_for_human, legal_threat, security_incident, churn_risk; English
+// phrases and the commonest ones of the other languages DetectLanguage knows.
 std::vector<std::string> DetectFlags(std::string_view customer_text);
+// DetectFlags over the customer's text of a ticket as fetched: quoted history dropped, the
+// signature region kept. Pipeline and replay both use it, so replays agree.
+std::vector<std::string> DetectTicketFlags(const Ticket& ticket);
 
 // A small stop-word vote over en, de, fr, es, it, nl, pt. Confidence reflects the margin;
 // short or ambiguous text yields label "und" with low confidence.

@@ -1,5 +1,7 @@
 #include "service/normalize.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace deskpilot {
@@ -14,6 +16,45 @@ TEST(CleanMessage, DropsQuotedHistoryAndSignature) {
 
 TEST(CleanMessage, KeepsInlineThanksAndStripsQuoteLines) {
   EXPECT_EQ(CleanMessage("> old text\nThanks, but the code fails.\nWhat now?"), "Thanks, but the code fails.\nWhat now?");
+}
+
+// A closing word opens a signature only as a short line of its own, and a P.S. after the
+// name is still the message: cutting them hid legal threats and requests for a person.
+TEST(CleanMessage, KeepsAPostscriptAndALongThanksLine) {
+  EXPECT_EQ(CleanMessage("Where is my tent?\nThanks,\nSam\nP.S. My lawyer will hear about it."),
+            "Where is my tent?\nP.S. My lawyer will hear about it.");
+  EXPECT_EQ(CleanMessage("Where is my tent?\nThanks, but this time I want to speak to a manager or it goes to court."),
+            "Where is my tent?\nThanks, but this time I want to speak to a manager or it goes to court.");
+  EXPECT_EQ(CleanMessage("Where is my tent?\nKind regards,\nSam Ortiz\nHead of Ops, Example Ltd\n+1 555 0100"),
+            "Where is my tent?");
+  EXPECT_EQ(CleanMessage("Where is my tent?\nThanks,\nSam\nP.S. My lawyer.", /*cut_signature=*/false),
+            "Where is my tent?\nThanks,\nSam\nP.S. My lawyer.");
+}
+
+TEST(DetectTicketFlags, ReadsTheSignatureRegionButNotQuotedHistory) {
+  Ticket t;
+  t.subject = "Delivery time";
+  t.description = "How long does delivery take?\nThanks,\nSam\nP.S. I want to speak to a human.";
+  auto f = DetectTicketFlags(t);
+  EXPECT_NE(std::find(f.begin(), f.end(), "asked_for_human"), f.end());
+  t.description = "Thanks, that helped.\n\nOn Tue, 3 May 2024, Support <help@shop.example> wrote:\n> Our lawyer says";
+  EXPECT_TRUE(DetectTicketFlags(t).empty()) << "the quoted history is ours";
+}
+
+TEST(DetectFlags, FindsEscalationSignalsInTheOtherLanguages) {
+  auto has = [](const std::string& text, const char* flag) {
+    auto f = DetectFlags(text);
+    return std::find(f.begin(), f.end(), flag) != f.end();
+  };
+  EXPECT_TRUE(has("Ansonsten geht das an meinen Anwalt.", "legal_threat"));
+  EXPECT_TRUE(has("Ich will mit einem Menschen sprechen, nicht mit einem Bot.", "asked_for_human"));
+  EXPECT_TRUE(has("Je vais porter plainte.", "legal_threat"));
+  EXPECT_TRUE(has("Je veux parler à un humain.", "asked_for_human"));
+  EXPECT_TRUE(has("Voy a llamar a mi abogado.", "legal_threat"));
+  EXPECT_TRUE(has("Quiero hablar con una persona.", "asked_for_human"));
+  EXPECT_TRUE(has("Mi hanno hackerato l'account.", "security_incident"));
+  // Everyday words stay quiet: a dish, high demand.
+  EXPECT_TRUE(DetectFlags("Das Gericht war kalt. Hay alta demanda de este producto.").empty());
 }
 
 TEST(DetectFlags, FindsEscalationSignals) {

@@ -135,10 +135,14 @@ Pipeline::Pipeline(const Policy* policy, Classifier* classifier, Retriever* retr
 
 Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& key) const {
   PipelineResult r;
+  std::vector<std::string> flags;
   {
     StageTimer t("normalize", &r, metrics_);
     r.redacted = ticket;
     NormalizeTicket(&r.redacted);
+    // Rule flags are read before the signature cut (a P.S. can carry a threat); they are
+    // names only, so reading the unredacted text here sends nothing anywhere.
+    flags = DetectTicketFlags(ticket);
   }
   {
     // Nothing below this line sees unredacted text.
@@ -159,7 +163,7 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
       r.triage.flags.push_back("classifier_error");
     }
     std::string text = CustomerText(r.redacted);
-    for (auto& f : DetectFlags(text))
+    for (auto& f : flags)
       if (!r.triage.HasFlag(f)) r.triage.flags.push_back(f);
     if (!r.triage.Get("language")) r.triage.predictions["language"] = DetectLanguage(text);
     AddTeam(policy_->config(), &r.triage);

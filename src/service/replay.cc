@@ -125,7 +125,7 @@ Result<ReplayReport> ReplayJob(Store& store, int64_t job_id, const Policy& polic
   RedactionMap map;
   RedactTicket(Redactor{}, &redacted, &map);
   Triage triage = TriageFromRecord(triage_rec.value("triage", json::object()));
-  for (const auto& f : DetectFlags(CustomerText(redacted))) {
+  for (const auto& f : DetectTicketFlags(fetched)) {
     if (!triage.HasFlag(f) && !report.divergence)
       diverge("normalize", "triage.flags", triage_rec["triage"].value("flags", json::array()), f);
   }
