@@ -126,17 +126,17 @@ std::vector<std::string> DetectFlags(std::string_view text) {
            "human agent", "live agent", "speak to an agent", "talk to an agent", "speak with an agent",
            "speak with a human", "speak to a manager", "talk to a manager", "speak with a manager",
            "supervisor", "not a bot", "stop sending me automated", "representative"}))
-    flags.push_back("asked_for_human");
+    flags.emplace_back(kFlagAskedForHuman);
   if (any({"lawyer", "lawyers", "attorney", "legal action", "sue you", "suing", "lawsuit", "small claims",
            "in court", "to court", "consumer protection", "chargeback", "ombudsman", "trading standards"}))
-    flags.push_back("legal_threat");
+    flags.emplace_back(kFlagLegalThreat);
   if (any({"hacked", "unauthorized access", "unauthorised access", "someone logged into",
            "data breach", "phishing", "fraudulent", "stolen card", "account compromised",
            "compromised", "identity theft", "didn't make this purchase", "did not make this purchase"}))
-    flags.push_back("security_incident");
+    flags.emplace_back(kFlagSecurityIncident);
   if (any({"cancel my subscription", "close my account", "switching to", "never order again",
            "never shop", "take my business elsewhere"}))
-    flags.push_back("churn_risk");
+    flags.emplace_back(kFlagChurnRisk);
   return flags;
 }
 

@@ -24,7 +24,8 @@ std::string CustomerText(const Ticket& ticket);
 // The newest customer message (falls back to the description).
 std::string LatestCustomerMessage(const Ticket& ticket);
 
-// Rule-detected flags: asked_for_human, legal_threat, security_incident, cancellation_threat.
+// Rule-detected flags: asked_for_human, legal_threat, security_incident, churn_risk (the
+// kFlag* names in deskpilot/types.h, which policy.escalate_flags is checked against).
 std::vector<std::string> DetectFlags(std::string_view customer_text);
 
 // A small stop-word vote over en, de, fr, es, it, nl, pt. Confidence reflects the margin;
