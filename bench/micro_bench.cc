@@ -64,9 +64,11 @@ void BM_PolicyDecideAndPlan(benchmark::State& state) {
   Ticket ticket;
   Passage p;
   p.doc_id = "shipping";
+  p.text = "Orders ship in two days.";
+  const std::vector<Passage> passages = {p};
   for (auto _ : state) {
-    Decision d = policy.Decide(ticket, triage, draft);
-    benchmark::DoNotOptimize(policy.Plan(ticket, triage, {p}, draft, d, "k"));
+    Decision d = policy.Decide(ticket, triage, passages, draft);
+    benchmark::DoNotOptimize(policy.Plan(ticket, triage, passages, draft, d, "k"));
   }
 }
 BENCHMARK(BM_PolicyDecideAndPlan);

@@ -369,6 +369,25 @@ TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
   fs::remove_all(dir);
 }
 
+// A misspelt policy name is only known to be wrong once the classifier is built; both
+// check-config and serve must still refuse it as a config error, naming the key.
+TEST(Cli, PolicyNamesTheClassifierCannotProduceExitTwo) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-cli-" + RandomHex(6));
+  fs::create_directories(dir);
+  testing_harness::SeedSampleModels(dir);
+  std::ofstream(dir / "typo.toml") << "[storage]\npath = \"" << (dir / "deskpilot.db").string()
+                                   << "\"\n[server]\nlisten = \"127.0.0.1:0\"\n[policy]\nmode = \"auto\"\n"
+                                      "sensitive_categories = [\"refunds\"]\n";
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + (dir / "typo.toml").string(), &out),
+            2);
+  EXPECT_NE(out.find("policy.sensitive_categories[0]: unknown category \"refunds\""), std::string::npos) << out;
+  // A config that passed would serve until stopped: bounded, so a regression fails instead of hanging.
+  EXPECT_EQ(RunCommand("timeout 120 " + std::string(DESKPILOT_BINARY) + " serve --config " + (dir / "typo.toml").string(), &out), 2);
+  EXPECT_NE(out.find("policy.sensitive_categories[0]"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 // check-config builds every adapter against a scratch database. The sample models serve
 // already cached next to the configured database are read from there, not retrained, and
 // the configured database itself is never created.

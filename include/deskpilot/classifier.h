@@ -1,7 +1,9 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,13 @@ class Classifier {
   // The per-dimension confidence at or above which the model reaches its target
   // precision (stored with the model), when it has one.
   virtual std::optional<double> AutoThreshold(const std::string& /*dimension*/) const {
+    return std::nullopt;
+  }
+  // Every label each dimension can come out as (never the abstaining ""), by dimension.
+  // BuildComponents checks the policy's category names and threshold dimensions against
+  // it, so a misspelt sensitive category cannot silently lose its protection. nullopt
+  // when the classifier cannot enumerate its labels; those checks are then skipped.
+  virtual std::optional<std::map<std::string, std::vector<std::string>>> Labels() const {
     return std::nullopt;
   }
   // What the classifier counted about its own work since it was built, as a JSON

@@ -2,10 +2,12 @@
 // No stage ever sees vendor JSON: helpdesk adapters translate to and from these.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -77,6 +79,21 @@ struct ModelUsage {
   double cost = 0.0;    // estimated, from the configured prices per 1k tokens
   bool cached = false;  // answered from the cache: no call was made
 };
+
+// The flags a Triage can carry when the policy decides: the rule-detected ones
+// (service/normalize.cc DetectFlags) and the pipeline's own hand-over flags. One list,
+// so policy.escalate_flags is checked against exactly what deskpilot can raise: a
+// misspelt flag there would silently switch an escalation off. (canary_leak is raised
+// after the decision and always escalates, so it is not a flag the policy can act on.)
+inline constexpr std::string_view kFlagAskedForHuman = "asked_for_human";
+inline constexpr std::string_view kFlagLegalThreat = "legal_threat";
+inline constexpr std::string_view kFlagSecurityIncident = "security_incident";
+inline constexpr std::string_view kFlagChurnRisk = "churn_risk";
+inline constexpr std::string_view kFlagClassifierError = "classifier_error";
+inline constexpr std::string_view kFlagDrafterError = "drafter_error";
+inline constexpr std::array<std::string_view, 6> kTriageFlags = {
+    kFlagAskedForHuman, kFlagLegalThreat,      kFlagSecurityIncident,
+    kFlagChurnRisk,     kFlagClassifierError, kFlagDrafterError};
 
 struct Triage {
   // Keyed by dimension: category, intent, priority, sentiment, language, team.

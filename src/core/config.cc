@@ -1,12 +1,16 @@
 #include "deskpilot/config.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "deskpilot/types.h"
 
 namespace deskpilot {
 
@@ -130,7 +134,15 @@ double ConfigSection::Double(const std::string& key, std::optional<double> fallb
     AddError(key, std::string("expected a number, got ") + JsonTypeName(*v));
     return fallback.value_or(0.0);
   }
-  return v->get<double>();
+  const double value = v->get<double>();
+  // TOML has nan and inf. No setting means either, and NaN defeats every range check
+  // written "x < lo || x > hi" and every bar written "x < bar": a NaN threshold would
+  // let everything through. Refused here, once, for every numeric key.
+  if (!std::isfinite(value)) {
+    AddError(key, "must be a finite number, got " + std::string(std::isnan(value) ? "nan" : "inf"));
+    return fallback.value_or(0.0);
+  }
+  return value;
 }
 
 bool ConfigSection::Bool(const std::string& key, std::optional<bool> fallback) {
@@ -346,18 +358,30 @@ void ReadPolicy(ConfigSection& root, PolicyConfig* p) {
   for (const auto& k : categories.Keys()) p->categories[k] = categories.Enum(k, kRungs);
   p->sensitive_categories = s.StringList("sensitive_categories", p->sensitive_categories);
   p->min_confidence = s.Double("min_confidence", p->min_confidence);
-  if (p->min_confidence < 0.0 || p->min_confidence > 1.0)
+  // Written so that anything not provably in range (NaN included) is an error.
+  if (!(p->min_confidence >= 0.0 && p->min_confidence <= 1.0))
     s.AddError("min_confidence", "must be between 0 and 1");
+  // Keys are dimension names; they are checked against the classifier's dimensions once
+  // it is built (ValidatePolicyNames, service/policy.h).
   ConfigSection thresholds = s.Table("thresholds");
   for (const auto& k : thresholds.Keys()) {
     const double t = thresholds.Double(k);
-    if (t < 0.0 || t > 1.0) thresholds.AddError(k, "must be between 0 and 1");
+    if (!(t >= 0.0 && t <= 1.0)) thresholds.AddError(k, "must be between 0 and 1");
     p->thresholds[k] = t;
   }
   p->max_auto_turns = static_cast<int>(s.Int("max_auto_turns", p->max_auto_turns, 0, 1000));
   p->marker_tag = s.String("marker_tag", p->marker_tag);
   p->approval_tag = s.String("approval_tag", p->approval_tag);
   p->escalate_flags = s.StringList("escalate_flags", p->escalate_flags);
+  // A flag deskpilot never raises would silently switch an escalation off ("legal-threat").
+  for (size_t i = 0; i < p->escalate_flags.size(); ++i) {
+    const std::string& flag = p->escalate_flags[i];
+    if (std::find(kTriageFlags.begin(), kTriageFlags.end(), flag) == kTriageFlags.end()) {
+      std::vector<std::string> known(kTriageFlags.begin(), kTriageFlags.end());
+      s.AddError("escalate_flags[" + std::to_string(i) + "]",
+                 "unknown flag \"" + flag + "\"; known flags: " + Join(known, ", "));
+    }
+  }
   p->escalation_group = s.String("escalation_group", p->escalation_group);
   ConfigSection routing = s.Table("routing");
   for (const auto& k : routing.Keys()) p->routing[k] = routing.String(k);

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "deskpilot/types.h"
+
 namespace deskpilot {
 namespace {
 
@@ -129,6 +131,38 @@ TEST(ConfigTest, WrongTypesAndRanges) {
   EXPECT_TRUE(Contains(msg, "policy.sensitive_categories: expected an array")) << msg;
   EXPECT_TRUE(Contains(msg, "policy.categories.billing: must be one of")) << msg;
   EXPECT_TRUE(Contains(msg, "logging.level: expected a string, got integer")) << msg;
+}
+
+// Audit finding 10: TOML's nan and inf pass every "x < lo || x > hi" check.
+TEST(ConfigTest, NonFiniteNumbersAreRefused) {
+  std::string msg = ErrorOf(std::string(kMinimal) +
+                            "[policy]\nmin_confidence = nan\n[policy.thresholds]\ncategory = nan\nsentiment = +inf\n");
+  EXPECT_TRUE(Contains(msg, "policy.min_confidence: must be a finite number, got nan")) << msg;
+  EXPECT_TRUE(Contains(msg, "policy.thresholds.category: must be a finite number, got nan")) << msg;
+  EXPECT_TRUE(Contains(msg, "policy.thresholds.sentiment: must be a finite number, got inf")) << msg;
+  EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 3) << msg;  // a heading, then one problem each
+  // Every numeric key goes through the same reader, adapters' included.
+  auto j = TomlToJson("min_relevance = nan\nmin_similarity = -inf\nok = 0.5\n", "t").value();
+  ConfigSection s(j, "retriever");
+  EXPECT_DOUBLE_EQ(s.Double("min_relevance", 0.05), 0.05);
+  EXPECT_DOUBLE_EQ(s.Double("min_similarity", 0.2), 0.2);
+  EXPECT_DOUBLE_EQ(s.Double("ok"), 0.5);
+  Status st = s.Finish();
+  EXPECT_TRUE(Contains(st.message(), "retriever.min_relevance: must be a finite number, got nan")) << st.message();
+  EXPECT_TRUE(Contains(st.message(), "retriever.min_similarity: must be a finite number, got inf")) << st.message();
+}
+
+// Audit finding 9: a flag deskpilot never raises would silently switch an escalation off.
+TEST(ConfigTest, EscalateFlagsMustBeFlagsDeskpilotRaises) {
+  std::string msg = ErrorOf(std::string(kMinimal) + "[policy]\nescalate_flags = [\"legal_threat\", \"legal-threat\"]\n");
+  EXPECT_TRUE(Contains(msg, "policy.escalate_flags[1]: unknown flag \"legal-threat\"; known flags: asked_for_human, "
+                            "legal_threat, security_incident, churn_risk, classifier_error, drafter_error"))
+      << msg;
+  std::string all;
+  for (std::string_view f : kTriageFlags) all += std::string(all.empty() ? "" : ", ") + "\"" + std::string(f) + "\"";
+  auto c = ParseConfig(std::string(kMinimal) + "[policy]\nescalate_flags = [" + all + "]\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->policy.escalate_flags.size(), kTriageFlags.size());
 }
 
 TEST(ConfigTest, MissingStoragePath) {

@@ -124,6 +124,9 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
     if (!made.ok()) return made.status();
     c->classifier = std::move(made).value();
   }
+  // Category names and threshold dimensions can only be checked once the classifier
+  // says what it produces; before the retriever and drafter, so a typo fails fast.
+  DP_RETURN_IF_ERROR(ValidatePolicyNames(config.policy, c->classifier->Labels()));
   {
     AdapterContext ctx = base;
     ctx.name = "retriever";

@@ -11,6 +11,7 @@
 
 #include "deskpilot/crypto.h"
 #include "llm/common/observed_llm_client.h"
+#include "service/sample_models_test_util.h"
 
 namespace deskpilot {
 namespace {
@@ -64,6 +65,40 @@ TEST_F(LlmComponentsTest, AMissingPromptsDirFailsAtStart) {
                    (dir_ / "nope").string() + "\"\n");
   ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("llm.prompts_dir"), std::string::npos) << s.message();
+}
+
+// Audit finding 9: policy names are checked against the built classifier's labels, so a
+// misspelt sensitive category or threshold dimension stops deskpilot instead of silently
+// dropping the rule. (Sample models are seeded: nothing is trained.)
+TEST(PolicyComponentsTest, PolicyNamesMustBeTheClassifiersLabels) {
+  const fs::path dir = fs::temp_directory_path() / ("deskpilot-components-" + RandomHex(6));
+  fs::create_directories(dir);
+  testing_util::SeedSampleModels(dir);
+  auto build = [&](const std::string& policy) {
+    auto config = ParseConfig("[storage]\npath = \"" + (dir / "d.db").string() + "\"\n" + policy, "test.toml");
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    BuildOptions options;
+    options.sample_dir = DESKPILOT_TEST_SAMPLE_DIR;
+    options.with_helpdesks = false;
+    return BuildComponents(*config, options).status();
+  };
+  Status s = build(
+      "[policy]\nsensitive_categories = [\"refunds\", \"payment\"]\n[policy.categories]\nDelivery = \"auto_reply\"\n"
+      "[policy.routing]\nrefund = \"billing\"\n[policy.thresholds]\ncategroy = 0.9\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  for (const char* part : {"policy.sensitive_categories[0]: unknown category \"refunds\"; known categories: ",
+                           "policy.categories.Delivery: unknown category \"Delivery\"",
+                           "policy.thresholds.categroy: unknown dimension \"categroy\"; known dimensions: category, "
+                           "intent, priority, sentiment, language"})
+    EXPECT_NE(s.message().find(part), std::string::npos) << part << "\n" << s.message();
+  EXPECT_EQ(s.message().find("policy.routing"), std::string::npos) << s.message();
+
+  // The shipped example's policy tables are all real labels.
+  Status ok = build(
+      "[policy]\nsensitive_categories = [\"refund\", \"payment\", \"invoice\", \"account\", \"cancellation_fee\"]\n"
+      "[policy.categories]\ndelivery = \"auto_reply\"\n[policy.thresholds]\ncategory = 0.9\nsentiment = 0.5\n");
+  EXPECT_TRUE(ok.ok()) << ok.ToString();
+  fs::remove_all(dir);
 }
 
 TEST(DefaultPromptsDir, EnvironmentFirstThenTheSourceTree) {

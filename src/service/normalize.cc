@@ -167,7 +167,7 @@ std::vector<std::string> DetectFlags(std::string_view text) {
            "parlare con una persona", "parlare con un operatore", "persona reale",
            "met een mens", "echte persoon", "met een medewerker",
            "falar com uma pessoa", "falar com um humano", "pessoa real", "falar com um atendente"}))
-    flags.push_back("asked_for_human");
+    flags.emplace_back(kFlagAskedForHuman);
   if (any({"lawyer", "lawyers", "attorney", "legal action", "sue you", "suing", "lawsuit", "small claims",
            "in court", "to court", "consumer protection", "chargeback", "ombudsman", "trading standards",
            "anwalt", "rechtsanwalt", "anwältin", "verklagen", "vor gericht", "klage einreichen",
@@ -175,15 +175,15 @@ std::vector<std::string> DetectFlags(std::string_view text) {
            "abogado", "abogada", "demandar", "poner una demanda", "denuncia", "los tribunales", "avvocato",
            "avvocata", "causa legale", "in tribunale", "fare causa", "advocaat", "rechtszaak", "aanklagen",
            "naar de rechter", "advogado", "advogada", "processo judicial", "entrar na justiça", "processar vocês"}))
-    flags.push_back("legal_threat");
+    flags.emplace_back(kFlagLegalThreat);
   if (any({"hacked", "unauthorized access", "unauthorised access", "someone logged into",
            "data breach", "phishing", "fraudulent", "stolen card", "account compromised",
            "compromised", "identity theft", "didn't make this purchase", "did not make this purchase",
            "gehackt", "betrug", "piraté", "fraude", "hackeado", "hackerato", "frode"}))
-    flags.push_back("security_incident");
+    flags.emplace_back(kFlagSecurityIncident);
   if (any({"cancel my subscription", "close my account", "switching to", "never order again",
            "never shop", "take my business elsewhere"}))
-    flags.push_back("churn_risk");
+    flags.emplace_back(kFlagChurnRisk);
   return flags;
 }
 

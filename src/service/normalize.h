@@ -25,8 +25,9 @@ std::string CustomerText(const Ticket& ticket);
 // The newest customer message (falls back to the description).
 std::string LatestCustomerMessage(const Ticket& ticket);
 
-// Rule-detected flags: asked_for_human, legal_threat, security_incident, churn_risk; English
-// phrases and the commonest ones of the other languages DetectLanguage knows.
+// Rule-detected flags: asked_for_human, legal_threat, security_incident, churn_risk (the
+// kFlag* names in deskpilot/types.h, which policy.escalate_flags is checked against);
+// English phrases and the commonest ones of the other languages DetectLanguage knows.
 std::vector<std::string> DetectFlags(std::string_view customer_text);
 // DetectFlags over the customer's text of a ticket as fetched: quoted history dropped, the
 // signature region kept. Pipeline and replay both use it, so replays agree.

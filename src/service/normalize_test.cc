@@ -70,6 +70,15 @@ TEST(DetectFlags, FindsEscalationSignals) {
   EXPECT_NE(std::find(s.begin(), s.end(), "security_incident"), s.end());
 }
 
+// policy.escalate_flags is validated against kTriageFlags: every flag the detector can
+// raise must be in it, or a correct config naming it would be refused.
+TEST(DetectFlags, EveryFlagRaisedIsAKnownTriageFlag) {
+  auto f = DetectFlags("I want a real person. My lawyer says you were hacked. I will never order again.");
+  EXPECT_EQ(f.size(), 4u);
+  for (const auto& flag : f)
+    EXPECT_NE(std::find(kTriageFlags.begin(), kTriageFlags.end(), flag), kTriageFlags.end()) << flag;
+}
+
 TEST(DetectLanguage, CommonLanguages) {
   EXPECT_EQ(DetectLanguage("Where is my order? I have been waiting for it and it is not here.").label, "en");
   EXPECT_EQ(DetectLanguage("Ich habe meine Bestellung nicht erhalten und die Sendung ist nicht da.").label, "de");

@@ -160,7 +160,7 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
       // Retrying cannot fix it (output invalid after its repair, a refused answer, a
       // spend limit): a person triages this ticket instead of it being dead-lettered.
       r.errors.push_back("classify: " + triage.status().ToString());
-      r.triage.flags.push_back("classifier_error");
+      r.triage.flags.emplace_back(kFlagClassifierError);
     }
     std::string text = CustomerText(r.redacted);
     for (auto& f : flags)
@@ -186,7 +186,7 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
       return draft.status().WithContext("draft");
     } else {
       r.errors.push_back("draft: " + draft.status().ToString());
-      r.triage.flags.push_back("drafter_error");
+      r.triage.flags.emplace_back(kFlagDrafterError);
       r.redacted_draft = Draft();
     }
     if (!r.redacted_draft.summary.empty()) r.triage.summary = r.redacted_draft.summary;
@@ -205,7 +205,7 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
   {
     StageTimer t("decide", &r, metrics_);
     // Decide on the ticket as fetched (comment authorship), triage and draft.
-    r.decision = policy_->Decide(ticket, r.triage, r.draft);
+    r.decision = policy_->Decide(ticket, r.triage, r.passages, r.draft);
     if (!r.errors.empty() && (r.decision.rung == Rung::kApprove || r.decision.rung == Rung::kAutoReply)) {
       r.decision.rung = Rung::kAssist;
     }
@@ -270,7 +270,10 @@ nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text) {
   for (const auto& p : r.passages) {
     nlohmann::json pj = {{"doc_id", p.doc_id}, {"id", p.id}, {"title", p.title}, {"url", p.url},
                          {"score", p.score}, {"kind", PassageKindName(p.kind)}};
-    if (include_text) pj["text"] = p.text;
+    // Always recorded: the decision checks the reply against its cited passages' text,
+    // so `audit replay` needs it. It is knowledge-base text (resolved tickets are
+    // redacted when ingested), never this ticket's.
+    pj["text"] = p.text;
     passages.push_back(pj);
   }
   j["passages"] = passages;

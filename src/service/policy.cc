@@ -1,7 +1,11 @@
 #include "service/policy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <optional>
+
+#include "service/reply_check.h"
 
 namespace deskpilot {
 namespace {
@@ -28,7 +32,62 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(none)" : out;
+}
+
+// Why a prediction an automatic reply depends on does not allow one, if it does not:
+// it must exist, be an answer (not an abstention), be a calibrated probability (a
+// model's own confidence can be steered by the ticket text) and reach `bar` when there
+// is one. Comparisons are written so that NaN fails.
+std::optional<std::string> NeededPredictionProblem(const Triage& triage, const std::string& dim,
+                                                   std::optional<double> bar) {
+  const Prediction* p = triage.Get(dim);
+  if (p == nullptr) return "no " + dim + " prediction";
+  if (p->abstained) return dim + " abstained";
+  if (!p->calibrated) return dim + " confidence is model-reported, not calibrated";
+  if (bar && !(p->confidence >= *bar))
+    return dim + " confidence " + Pct(p->confidence) + " < threshold " + Pct(*bar);
+  return std::nullopt;
+}
+
 }  // namespace
+
+Status ValidatePolicyNames(const PolicyConfig& config,
+                           const std::optional<std::map<std::string, std::vector<std::string>>>& labels) {
+  // A classifier that cannot list its labels gives nothing to check against; refusing
+  // every name instead would make such a classifier unusable with any policy.
+  if (!labels) return Status::Ok();
+  std::vector<std::string> errors;
+  const auto cat = labels->find("category");
+  const std::vector<std::string> categories = cat == labels->end() ? std::vector<std::string>{} : cat->second;
+  const std::string known_categories =
+      cat == labels->end() ? "the classifier has no category dimension" : "known categories: " + JoinNames(categories);
+  auto check_category = [&](const std::string& path, const std::string& name) {
+    if (!Contains(categories, name))
+      errors.push_back(path + ": unknown category \"" + name + "\"; " + known_categories);
+  };
+  for (size_t i = 0; i < config.sensitive_categories.size(); ++i)
+    check_category("policy.sensitive_categories[" + std::to_string(i) + "]", config.sensitive_categories[i]);
+  for (const auto& [name, rung] : config.categories) check_category("policy.categories." + name, name);
+  for (const auto& [name, group] : config.routing) check_category("policy.routing." + name, name);
+
+  std::vector<std::string> dimensions;
+  for (const auto& [dim, unused] : *labels) dimensions.push_back(dim);
+  // The pipeline detects the language itself when the classifier does not.
+  if (!labels->contains("language")) dimensions.push_back("language");
+  for (const auto& [dim, bar] : config.thresholds) {
+    if (!Contains(dimensions, dim))
+      errors.push_back("policy.thresholds." + dim + ": unknown dimension \"" + dim + "\"; known dimensions: " +
+                       JoinNames(dimensions));
+  }
+  if (errors.empty()) return Status::Ok();
+  std::string message;
+  for (const auto& e : errors) message += (message.empty() ? "" : "\n") + e;
+  return Status::InvalidArgument(message);
+}
 
 std::string TagSafe(const std::string& s) {
   std::string out;
@@ -66,7 +125,8 @@ double Policy::Threshold(const std::string& dim) const {
 
 std::string Policy::MarkerLine(const std::string& key) { return "deskpilot-ref: " + key; }
 
-Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const Draft& draft) const {
+Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                        const Draft& draft) const {
   Decision d;
   if (config_.mode == "shadow") {
     d.rung = Rung::kShadow;
@@ -116,22 +176,43 @@ Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const Draft&
   }
 
   // Below the category threshold the category's own rung does not apply at all: a
-  // draft for a guessed category is not worth an agent's approval click.
-  if (!cat || cat->abstained || cat->confidence < Threshold("category")) {
-    d.reasons.push_back(cat && !cat->abstained ? "category confidence " + Pct(cat->confidence) + " < threshold " +
-                                                      Pct(Threshold("category")) + ": assist only"
-                                                : "category abstained: assist only");
+  // draft for a guessed category is not worth an agent's approval click. Written so
+  // that a NaN confidence or threshold fails.
+  const double category_bar = Threshold("category");
+  if (!cat || cat->abstained || !(cat->confidence >= category_bar)) {
+    d.reasons.push_back(!cat            ? "no category prediction: assist only"
+                        : cat->abstained ? "category abstained: assist only"
+                                         : "category confidence " + Pct(cat->confidence) + " < threshold " +
+                                               Pct(category_bar) + ": assist only");
     d.rung = Rung::kAssist;
     return d;
   }
 
   if (d.rung == Rung::kAutoReply) {
     std::vector<std::string> blockers;
-    if (const Prediction* s = triage.Get("sentiment")) {
-      if (s->label == "negative") blockers.push_back("sentiment is negative");
+    // The customer's mood must be known to be fine, not merely not known to be bad: a
+    // missing, abstaining or model-reported sentiment (the cascade's llm answer, which
+    // the ticket text can steer) says nothing about an upset customer. Labels other than
+    // neutral and positive (a custom model's "angry") block like "negative".
+    auto threshold_of = [this](const std::string& dim) -> std::optional<double> {
+      auto it = config_.thresholds.find(dim);
+      return it == config_.thresholds.end() ? std::nullopt : std::optional<double>(it->second);
+    };
+    if (const Prediction* s = triage.Get("sentiment"); s && !s->abstained && s->label != "neutral" &&
+                                                       s->label != "positive") {
+      blockers.push_back("sentiment is " + s->label);
+    } else if (auto problem = NeededPredictionProblem(triage, "sentiment", threshold_of("sentiment"))) {
+      blockers.push_back(*problem);
+    }
+    // Every other dimension the operator set a bar for is needed too. The category was
+    // checked above; priority's bar is the one for writing the priority (Plan), not a
+    // condition of the reply.
+    for (const auto& [dim, bar] : config_.thresholds) {
+      if (dim == "category" || dim == "sentiment" || dim == "priority") continue;
+      if (auto problem = NeededPredictionProblem(triage, dim, bar)) blockers.push_back(*problem);
     }
     if (!draft.grounded) blockers.push_back("draft is not grounded in retrieved sources");
-    if (triage.HasFlag("asked_for_human")) blockers.push_back("customer asked for a human");
+    if (triage.HasFlag(kFlagAskedForHuman)) blockers.push_back("customer asked for a human");
     // A confidence the model reported about itself is not a probability: 0.99 from an
     // LLM (or from text written to steer one) proves nothing, so only calibrated
     // predictions may send a reply without an agent.
@@ -139,6 +220,11 @@ Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const Draft&
     if (auto_turns >= config_.max_auto_turns)
       blockers.push_back(std::to_string(auto_turns) + " automatic replies already sent (max " +
                          std::to_string(config_.max_auto_turns) + ")");
+    // Citing a source does not make the rest of the reply true: links, addresses, phone
+    // numbers and money the sources and the customer never mentioned go to an agent.
+    if (draft.grounded) {
+      for (auto& problem : UnsupportedReplyContent(ticket, passages, draft)) blockers.push_back(std::move(problem));
+    }
     if (!blockers.empty()) {
       d.rung = draft.grounded ? Rung::kApprove : Rung::kAssist;
       for (auto& b : blockers) d.reasons.push_back("auto reply blocked: " + b);

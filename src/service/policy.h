@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "deskpilot/config.h"
+#include "deskpilot/status.h"
 #include "deskpilot/types.h"
 
 namespace deskpilot {
@@ -21,7 +23,10 @@ class Policy {
  public:
   Policy(PolicyConfig config, ThresholdFn model_thresholds);
 
-  Decision Decide(const Ticket& ticket, const Triage& triage, const Draft& draft) const;
+  // `passages` are the retrieved ones the draft may cite: an automatic reply must not say
+  // more than its cited sources and the customer did (service/reply_check.h).
+  Decision Decide(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                  const Draft& draft) const;
 
   // The vendor-neutral actions for a decision. The internal note carries the summary,
   // predictions, decision, sources and draft; the public reply only for auto_reply.
@@ -40,6 +45,16 @@ class Policy {
   PolicyConfig config_;
   ThresholdFn model_thresholds_;
 };
+
+// Checks the names a policy uses against what the classifier can produce (its
+// Classifier::Labels()): sensitive_categories, [policy.categories] and [policy.routing]
+// must name labels of the "category" dimension, [policy.thresholds] keys must be
+// dimensions the classifier labels (or "language", which the pipeline always adds). A
+// misspelt name would silently drop a rule ("refunds" would leave "refund" unprotected).
+// InvalidArgument listing every unknown name with its key path and the known ones.
+// With nullopt (a classifier that cannot enumerate its labels) nothing can be checked.
+Status ValidatePolicyNames(const PolicyConfig& config,
+                           const std::optional<std::map<std::string, std::vector<std::string>>>& labels);
 
 // Lower-case, [a-z0-9_] only: a safe tag from a label.
 std::string TagSafe(const std::string& s);

@@ -56,6 +56,7 @@ std::vector<Passage> PassagesFromRecord(const json& j) {
     x.doc_id = Str(p, "doc_id");
     x.title = Str(p, "title");
     x.url = Str(p, "url");
+    x.text = Str(p, "text");
     x.score = Num(p, "score");
     out.push_back(std::move(x));
   }
@@ -143,7 +144,7 @@ Result<ReplayReport> ReplayJob(Store& store, int64_t job_id, const Policy& polic
   // decide + plan on the recorded retriever and drafter answers.
   const std::vector<Passage> passages = PassagesFromRecord(triage_rec.value("passages", json::array()));
   const Draft draft = DraftFromRecord(triage_rec.value("draft", json::object()));
-  const Decision decision = policy.Decide(fetched, triage, draft);
+  const Decision decision = policy.Decide(fetched, triage, passages, draft);
   report.replayed_rung = std::string(RungName(decision.rung));
   if (!report.divergence && report.recorded_rung != report.replayed_rung)
     diverge("decide", "decision.rung", report.recorded_rung, report.replayed_rung);

@@ -1,5 +1,6 @@
 #include "classifier/cascade/cascade_classifier.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -59,6 +60,18 @@ Result<Triage> CascadeClassifier::Classify(const Ticket& ticket) {
   for (const auto& [dim, p] : second->predictions) triage.predictions.try_emplace(dim, p);
   triage.usage.insert(triage.usage.end(), second->usage.begin(), second->usage.end());
   return triage;
+}
+
+std::optional<std::map<std::string, std::vector<std::string>>> CascadeClassifier::Labels() const {
+  auto out = first_->Labels();
+  const auto second = second_->Labels();
+  if (!out || !second) return std::nullopt;
+  for (const auto& [dimension, labels] : *second) {
+    std::vector<std::string>& merged = (*out)[dimension];
+    for (const auto& label : labels)
+      if (std::find(merged.begin(), merged.end(), label) == merged.end()) merged.push_back(label);
+  }
+  return out;
 }
 
 std::optional<double> CascadeClassifier::AutoThreshold(const std::string& dimension) const {

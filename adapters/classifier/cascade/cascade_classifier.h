@@ -50,6 +50,9 @@ class CascadeClassifier : public Classifier {
   // failure reaches the pipeline, which hands the ticket to a human or retries).
   Result<Triage> Classify(const Ticket& redacted_ticket) override;
   std::optional<double> AutoThreshold(const std::string& dimension) const override;
+  // Per dimension, the union of both classifiers' labels: the model's answer replaces
+  // the embedded one's on uncertain dimensions. nullopt when either cannot enumerate.
+  std::optional<std::map<std::string, std::vector<std::string>>> Labels() const override;
   // {"tickets", "model_calls" (tickets that needed the model: one llm-classifier call
   // each, its client's retries and repair not counted), "model_share", "model_errors",
   // "uncertain": {dimension: tickets}}; what `deskpilot eval --config` reports.

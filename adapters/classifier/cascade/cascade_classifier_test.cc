@@ -26,7 +26,9 @@ struct Scripted : Classifier {
     auto it = thresholds.find(d);
     return it == thresholds.end() ? std::nullopt : std::optional<double>(it->second);
   }
+  std::optional<std::map<std::string, std::vector<std::string>>> Labels() const override { return labels; }
   std::string usage_model;
+  std::optional<std::map<std::string, std::vector<std::string>>> labels;
 };
 
 class CascadeTest : public ::testing::Test {
@@ -132,6 +134,19 @@ TEST_F(CascadeTest, ModelErrorsReachThePipelineAndAreCounted) {
 TEST_F(CascadeTest, ThresholdsAreTheEmbeddedModels) {
   EXPECT_EQ(cascade_->AutoThreshold("category"), 0.7);
   EXPECT_FALSE(cascade_->AutoThreshold("priority").has_value());
+}
+
+// Either stage's answer can reach the policy, so its names are checked against both.
+TEST_F(CascadeTest, LabelsAreBothStagesLabelsPerDimension) {
+  EXPECT_FALSE(cascade_->Labels().has_value());  // neither can enumerate
+  first_->labels = std::map<std::string, std::vector<std::string>>{{"category", {"delivery", "refund"}},
+                                                                    {"sentiment", {"neutral"}}};
+  EXPECT_FALSE(cascade_->Labels().has_value());  // the model's are unknown
+  second_->labels = std::map<std::string, std::vector<std::string>>{{"category", {"refund", "payment"}},
+                                                                     {"team", {"billing"}}};
+  const std::map<std::string, std::vector<std::string>> want = {
+      {"category", {"delivery", "refund", "payment"}}, {"sentiment", {"neutral"}}, {"team", {"billing"}}};
+  EXPECT_EQ(cascade_->Labels(), want);
 }
 
 TEST(MakeCascadeClassifier, NeedsAnLlmAndValidThreshold) {

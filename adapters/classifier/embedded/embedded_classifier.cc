@@ -123,6 +123,16 @@ std::optional<double> EmbeddedClassifier::AutoThreshold(const std::string& dimen
   return it == models_.end() ? std::nullopt : it->second.auto_threshold();
 }
 
+std::optional<std::map<std::string, std::vector<std::string>>> EmbeddedClassifier::Labels() const {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [dimension, model] : models_) {
+    std::vector<std::string>& labels = out[dimension];
+    for (const auto& label : model.labels())
+      if (label != kOutOfScopeLabel) labels.push_back(label);
+  }
+  return out;
+}
+
 Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& sample_dir,
                                                             const std::string& data_dir,
                                                             std::vector<std::string>* trained,

@@ -41,6 +41,8 @@ class EmbeddedClassifier : public Classifier {
   Result<Triage> Classify(const Ticket& redacted_ticket) override;
   // The model's stored auto-threshold (see LinearModel::auto_threshold).
   std::optional<double> AutoThreshold(const std::string& dimension) const override;
+  // Each model's labels, without kOutOfScopeLabel (predicting it is an abstention).
+  std::optional<std::map<std::string, std::vector<std::string>>> Labels() const override;
 
   const std::map<std::string, LinearModel>& models() const { return models_; }
 

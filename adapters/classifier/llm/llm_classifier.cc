@@ -143,6 +143,15 @@ std::vector<std::string> LlmClassifier::dimensions() const {
   return out;
 }
 
+std::optional<std::map<std::string, std::vector<std::string>>> LlmClassifier::Labels() const {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& set : options_.labels) {
+    std::vector<std::string>& labels = out[set.dimension];
+    for (const auto& [label, unused] : set.labels) labels.push_back(label);
+  }
+  return out;
+}
+
 Result<Triage> LlmClassifier::Classify(const Ticket& ticket) {
   if (system_.empty()) return Status::Internal("llm classifier: prompt " + prompt_.id + " did not render");
   const std::string text = TicketForModel(ticket, options_.max_ticket_chars);

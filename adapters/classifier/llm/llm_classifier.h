@@ -82,6 +82,8 @@ class LlmClassifier : public Classifier {
   // ones stay retryable), PermissionDenied for an answer that repeats the prompt's
   // canary, InvalidArgument for output still invalid after one repair.
   Result<Triage> Classify(const Ticket& redacted_ticket) override;
+  // The configured label sets ("none" is the abstention, not a label).
+  std::optional<std::map<std::string, std::vector<std::string>>> Labels() const override;
 
   // The strict output schema built from the label sets (exposed for tests).
   const nlohmann::json& schema() const { return schema_; }

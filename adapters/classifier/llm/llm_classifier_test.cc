@@ -165,6 +165,15 @@ TEST_F(LlmClassifierTest, RetryableClientErrorsStayRetryable) {
   EXPECT_EQ(c->Classify(MakeTicket("x")).status().code(), Code::kFailedPrecondition);
 }
 
+// What BuildComponents checks policy names against: the configured labels, "none" not one.
+TEST_F(LlmClassifierTest, LabelsAreTheConfiguredSets) {
+  const auto labels = Make()->Labels();
+  ASSERT_TRUE(labels.has_value());
+  const std::map<std::string, std::vector<std::string>> want = {{"category", {"refund", "delivery"}},
+                                                                 {"priority", {"low", "high"}}};
+  EXPECT_EQ(*labels, want);
+}
+
 TEST_F(LlmClassifierTest, UncalibratedSoNoAutoThreshold) {
   auto c = Make();
   EXPECT_FALSE(c->AutoThreshold("category").has_value());

@@ -27,7 +27,9 @@ Result<std::unique_ptr<Retriever>> MakeFts5Retriever(AdapterContext& ctx) {
   options.k = static_cast<int>(section.Int("k", options.k, 1, 100));
   options.min_relevance = section.Double("min_relevance", options.min_relevance);
   const bool sample_kb = section.Bool("sample_kb", true);
-  if (options.min_relevance < 0) {
+  // ConfigSection::Double refuses nan and inf; the check is still written so that a
+  // value that is not provably in range fails.
+  if (!(options.min_relevance >= 0)) {
     return Status::InvalidArgument(section.path() + ".min_relevance: must be >= 0");
   }
   if (ctx.db_path.empty()) return Status::InvalidArgument("retriever fts5: no database path");

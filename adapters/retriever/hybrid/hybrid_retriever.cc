@@ -338,7 +338,7 @@ Result<std::unique_ptr<HybridRetriever>> MakeHybridRetriever(AdapterContext& ctx
   o.min_similarity = section.Double("min_similarity", o.min_similarity);
   const double min_relevance = section.Double("min_relevance", Fts5RetrieverOptions().min_relevance);
   const bool sample_kb = section.Bool("sample_kb", true);
-  if (o.min_similarity < -1 || o.min_similarity > 1)
+  if (!(o.min_similarity >= -1 && o.min_similarity <= 1))
     return Status::InvalidArgument(section.path() + ".min_similarity: must be in [-1, 1]");
   if (ctx.llm == nullptr) return Status::InvalidArgument(section.path() + ": the hybrid retriever needs an [llm] section");
   if (ctx.llm->EmbeddingModel().empty()) {
