@@ -182,14 +182,15 @@ std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, cons
     if (c.author_role == AuthorRole::kAgent && c.is_public && !c.by_deskpilot) answer = &c;
   }
   if (answer == nullptr) return std::nullopt;
-  RedactionMap map;
+  // Anonymized, not redacted: a numbered placeholder ("<EMAIL_1>") quoted from this
+  // passage into another ticket's draft would be restored with that ticket's value.
   KbDocument doc;
   doc.kind = PassageKind::kResolvedTicket;
   doc.doc_id = source + ":ticket:" + t.id;
-  doc.title = redactor.Redact(t.subject, &map);
+  doc.title = redactor.Anonymize(t.subject);
   const std::string asked = question != nullptr ? question->body : t.description;
-  doc.text = "## Question\n" + redactor.Redact(t.subject + "\n" + asked, &map) + "\n\n## Answer\n" +
-             redactor.Redact(answer->body, &map) + "\n";
+  doc.text = "## Question\n" + redactor.Anonymize(t.subject + "\n" + asked) + "\n\n## Answer\n" +
+             redactor.Anonymize(answer->body) + "\n";
   return doc;
 }
 

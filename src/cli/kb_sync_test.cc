@@ -164,7 +164,11 @@ TEST_F(KbSyncTest, SolvedTicketsBecomeRedactedResolvedTicketPassages) {
     for (const auto& x : Search(q)) all_text += x.text + "\n";
   EXPECT_EQ(all_text.find("ann.customer@example.com"), std::string::npos) << all_text;
   EXPECT_EQ(all_text.find("555 0100"), std::string::npos) << all_text;
-  EXPECT_NE(all_text.find("<EMAIL_1>"), std::string::npos) << all_text;
+  // Plain words, not numbered placeholders: a draft quoting this passage must never get
+  // the current ticket's <EMAIL_1> restored into it.
+  EXPECT_NE(all_text.find("[email]"), std::string::npos) << all_text;
+  EXPECT_EQ(all_text.find("<EMAIL_"), std::string::npos) << all_text;
+  EXPECT_EQ(all_text.find("<PHONE_"), std::string::npos) << all_text;
   EXPECT_NE(all_text.find("full-price items"), std::string::npos) << all_text;
 }
 

@@ -2,11 +2,27 @@
 // candidates and hands them to a validator (Luhn + IIN, mod-97, octet ranges,
 // inet_pton, digit-count and shape rules). No std::regex: ticket text is hostile and
 // std::regex backtracks (and recurses) badly on long inputs. Each scanner skips past
-// the whole run it examined, so total work stays linear in the input size.
+// the whole run it examined (or reads a bounded window), so total work stays linear in
+// the input size.
 //
 // Overlapping candidates are resolved by type priority (a secret beats an email beats
-// an IBAN beats a card ...), then by position. Only ASCII spans are ever replaced, so
-// multi-byte UTF-8 sequences around them are never cut.
+// an IBAN beats a card ...), then by position. Spans start and end on UTF-8 character
+// boundaries (only ASCII bytes and whole two-byte letters are taken), so multi-byte
+// sequences around them are never cut.
+//
+// Covered: emails (also with accented, Greek or Cyrillic letters); phone numbers (with a
+// country code, area parentheses or separators, or a phone word such as "call",
+// "mobile", "my number", "reach me" nearby; never after an identifier word such as
+// "order"); payment cards (Luhn + issuer prefix, spaces, dashes or dots, also followed
+// by an expiry or CVV) and, near them, CVV/CVC codes and expiry dates; IBANs (mod-97,
+// any case, spaces or dashes); US SSNs (ddd-dd-dddd, or 9 digits after "SSN"); IPv4/IPv6;
+// secrets: known token prefixes, JWTs, PEM private keys, Authorization/Bearer values,
+// the value after a password/token/key word ("password=...", "pwd: ...", "my password
+// is ..." when the value has a digit or symbol, "API key 3f9a..."), credential URL
+// parameters ("?token=", "&sig="), URL passwords and long random URL path segments.
+// Not covered: names, postal addresses, dates of birth, passwords made of letters only
+// in prose ("my password is sunshine"), secrets in unknown formats without a keyword,
+// and numbers written without any of the shapes or words above.
 //
 // RedactionMap::counts holds the number of distinct values per type, which is also
 // the highest placeholder number handed out for that type.
@@ -58,6 +74,8 @@ bool AlnumChar(char c) { return IsAlnum(c); }
 bool UpperAlnumChar(char c) { return IsUpper(c) || IsDigit(c); }
 bool AlnumUnderscore(char c) { return IsAlnum(c) || c == '_'; }
 bool AlnumDash(char c) { return IsAlnum(c) || c == '-'; }
+bool AlnumSlash(char c) { return IsAlnum(c) || c == '/'; }
+bool TokenDotChar(char c) { return TokenChar(c) || c == '.'; }
 bool Base64Char(char c) { return IsAlnum(c) || c == '+' || c == '/' || c == '=' || c == '_'; }
 
 constexpr TokenRule kTokenRules[] = {
@@ -68,31 +86,52 @@ constexpr TokenRule kTokenRules[] = {
     {"gho_", AlnumChar, 30, 0},
     {"ghs_", AlnumChar, 30, 0},
     {"ghu_", AlnumChar, 30, 0},
+    {"ghr_", AlnumChar, 30, 0},
     {"github_pat_", AlnumUnderscore, 22, 0},
+    {"glpat-", TokenChar, 20, 0},  // GitLab
     {"xoxa-", AlnumDash, 10, 0},
     {"xoxb-", AlnumDash, 10, 0},
     {"xoxp-", AlnumDash, 10, 0},
     {"xoxr-", AlnumDash, 10, 0},
     {"xoxs-", AlnumDash, 10, 0},
+    {"xapp-", AlnumDash, 10, 0},
+    {"hooks.slack.com/services/", AlnumSlash, 20, 0},  // a webhook URL is its own credential
     {"AIza", TokenChar, 35, 35},
+    {"ya29.", TokenDotChar, 20, 0},  // Google OAuth access token
     {"sk_live_", AlnumChar, 16, 0},
     {"rk_live_", AlnumChar, 16, 0},
+    {"sk_test_", AlnumChar, 16, 0},  // test keys still open the account's test data
+    {"rk_test_", AlnumChar, 16, 0},
     {"whsec_", Base64Char, 16, 0},
+    {"hf_", AlnumChar, 30, 0},   // Hugging Face
+    {"npm_", AlnumChar, 36, 0},  // npm
+    {"SG.", TokenDotChar, 40, 0},  // SendGrid: SG.<22>.<43>
+    {"shpat_", AlnumChar, 32, 0},  // Shopify
 };
 
 void ScanPrefixedTokens(std::string_view text, std::vector<Match>* out) {
-  for (const auto& rule : kTokenRules) {
-    const size_t plen = std::strlen(rule.prefix);
-    for (size_t pos = text.find(rule.prefix); pos != std::string_view::npos;
-         pos = text.find(rule.prefix, pos + 1)) {
-      if (TokenChar(Before(text, pos))) continue;
+  // The rules by first byte: one pass over the token starts instead of one per rule.
+  static const std::array<std::vector<const TokenRule*>, 128> kByFirst = [] {
+    std::array<std::vector<const TokenRule*>, 128> by;
+    for (const TokenRule& rule : kTokenRules) by[static_cast<unsigned char>(rule.prefix[0])].push_back(&rule);
+    return by;
+  }();
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    const auto first = static_cast<unsigned char>(text[pos]);
+    if (first >= 128 || kByFirst[first].empty() || TokenChar(Before(text, pos))) continue;
+    for (const TokenRule* rule : kByFirst[first]) {
+      const size_t plen = std::strlen(rule->prefix);
+      if (text.substr(pos, plen) != rule->prefix) continue;
       size_t end = pos + plen;
-      while (end < text.size() && rule.body_char(text[end])) ++end;
+      while (end < text.size() && rule->body_char(text[end])) ++end;
+      // A sentence may end right after a dotted token.
+      while (end > pos + plen && text[end - 1] == '.') --end;
       const size_t body = end - pos - plen;
-      if (body < rule.min_body) continue;
-      if (rule.exact_body != 0 && body != rule.exact_body) continue;
+      if (body < rule->min_body) continue;
+      if (rule->exact_body != 0 && body != rule->exact_body) continue;
       out->push_back({pos, end, kSecret});
       pos = end - 1;
+      break;
     }
   }
 }
@@ -147,49 +186,213 @@ bool ValueChar(char c) {
          static_cast<unsigned char>(c) < 0x80;
 }
 
-// key = value / key: value / "key": "value". Only the value is redacted, so the text
-// still says what kind of thing was there.
-void ScanKeyValueSecrets(std::string_view text, std::string_view lower,
-                         std::vector<Match>* out) {
-  static constexpr const char* kKeys[] = {"password",     "passwd",       "passphrase",
-                                          "client_secret", "secret_key",  "api_key",
-                                          "apikey",        "access_token", "auth_token"};
-  for (const char* key : kKeys) {
-    const size_t klen = std::strlen(key);
-    for (size_t pos = lower.find(key); pos != std::string_view::npos;
-         pos = lower.find(key, pos + 1)) {
-      size_t i = pos + klen;
-      if (IsAlnum(At(text, i))) continue;  // "passwords", "apikeys"
-      if (At(text, i) == '"' || At(text, i) == '\'') ++i;
-      while (At(text, i) == ' ') ++i;
-      const char sep = At(text, i);
-      if (sep != '=' && sep != ':') continue;
-      ++i;
-      while (At(text, i) == ' ') ++i;
-      char quote = At(text, i);
-      size_t begin = i, end = i;
-      if (quote == '"' || quote == '\'') {
-        begin = ++i;
-        end = begin;
-        while (end < text.size() && end - begin < 256 && text[end] != quote && text[end] != '\n')
-          ++end;
-        if (At(text, end) != quote) continue;
-      } else {
-        while (end < text.size() && ValueChar(text[end])) ++end;
-        // Trailing sentence punctuation is not part of the value.
-        while (end > begin && (text[end - 1] == '.' || text[end - 1] == ')')) --end;
+bool HasDigit(std::string_view v) { return std::any_of(v.begin(), v.end(), IsDigit); }
+bool HasAlpha(std::string_view v) { return std::any_of(v.begin(), v.end(), IsAlpha); }
+bool AllAlpha(std::string_view v) { return std::all_of(v.begin(), v.end(), IsAlpha); }
+bool AllDigits(std::string_view v) { return !v.empty() && std::all_of(v.begin(), v.end(), IsDigit); }
+
+// What must follow a keyword before its value is taken for a credential.
+enum class ValueRule {
+  kPassword,  // after "=": anything; after ":": a symbol or digit, or 8+ letters;
+              // in prose ("is", or just a space): 5+ characters with a digit or symbol
+  kPass,      // like kPassword, but never in prose ("pass the order on")
+  kPin,       // 4-8 digits, in any form
+  kToken,     // like kPassword after "=" or ":"; in prose a token shape (8+, letters and digits)
+  kKey,       // "key" alone is everyday English: only "key=..." or a token shape after "key:"
+};
+
+struct SecretKey {
+  std::string_view word;  // lower case
+  ValueRule rule;
+};
+
+// Matched at word starts only (an underscore or dash counts as a word break, so
+// "aws_secret_access_key" and "db_password" match), and only as whole words.
+constexpr SecretKey kSecretKeys[] = {
+    {"password", ValueRule::kPassword},
+    {"passwort", ValueRule::kPassword},
+    {"passwd", ValueRule::kPassword},
+    {"passphrase", ValueRule::kPassword},
+    {"pass", ValueRule::kPass},
+    {"pwd", ValueRule::kPassword},
+    {"pw", ValueRule::kPass},
+    {"kennwort", ValueRule::kPassword},
+    {"mot de passe", ValueRule::kPassword},
+    {"contrase\xC3\xB1" "a", ValueRule::kPassword},
+    {"contrasena", ValueRule::kPassword},
+    {"senha", ValueRule::kPassword},
+    {"wachtwoord", ValueRule::kPassword},
+    {"pin", ValueRule::kPin},
+    {"secret_access_key", ValueRule::kToken},
+    {"secret_key", ValueRule::kToken},
+    {"secret", ValueRule::kToken},
+    {"client_secret", ValueRule::kToken},
+    {"private_key", ValueRule::kToken},
+    {"api_key", ValueRule::kToken},
+    {"api-key", ValueRule::kToken},
+    {"api key", ValueRule::kToken},
+    {"apikey", ValueRule::kToken},
+    {"access_token", ValueRule::kToken},
+    {"access key", ValueRule::kToken},
+    {"auth_token", ValueRule::kToken},
+    {"token", ValueRule::kToken},
+    {"key", ValueRule::kKey},
+};
+
+enum class Sep { kEquals, kColon, kProse };
+
+// "name=" at i: after '&' this is the next URL parameter, not more of a password ("Tr0ub4dor&3").
+bool QueryParamAt(std::string_view text, size_t i) {
+  size_t end = i;
+  while (end < text.size() && end - i < 64 && (IsAlnum(text[end]) || text[end] == '_' || text[end] == '-')) ++end;
+  return end > i && At(text, end) == '=';
+}
+
+bool TokenShaped(std::string_view v) { return v.size() >= 8 && HasDigit(v) && HasAlpha(v); }
+
+bool ValueLooksSecret(std::string_view v, ValueRule rule, Sep sep) {
+  if (rule == ValueRule::kPin) return v.size() >= 4 && v.size() <= 8 && AllDigits(v);
+  if (sep == Sep::kEquals) return true;
+  if (rule == ValueRule::kKey) return TokenShaped(v);
+  if (sep == Sep::kColon) return !AllAlpha(v) || v.size() >= 8;  // "Password: reset it please"
+  if (rule == ValueRule::kToken) return TokenShaped(v);
+  // Prose: "my password is Summer2024!" but not "password and the reset email".
+  return v.size() >= 5 && IsAlnum(v[0]) && !AllAlpha(v);
+}
+
+// The value after key_end, or an empty span.
+std::pair<size_t, size_t> SecretValueAfter(std::string_view text, std::string_view lower, size_t key_end,
+                                           ValueRule rule) {
+  size_t i = key_end;
+  if (At(text, i) == '"' || At(text, i) == '\'') ++i;  // "password": "..."
+  while (At(text, i) == ' ' || At(text, i) == '\t') ++i;
+  Sep sep = Sep::kProse;
+  if (At(text, i) == '=' || At(text, i) == ':') {
+    sep = At(text, i) == '=' ? Sep::kEquals : Sep::kColon;
+    ++i;
+  } else {
+    if (i == key_end || rule == ValueRule::kPass || rule == ValueRule::kKey) return {0, 0};
+    // "password is X", "Passwort ist X", "password was: X"
+    for (std::string_view verb : {"is", "was", "ist", "est", "es"}) {
+      if (lower.substr(i, verb.size()) == verb && !IsAlnum(At(lower, i + verb.size()))) {
+        i += verb.size();
+        break;
       }
-      if (end == begin || text[begin] == '<') continue;  // empty, or already a placeholder
-      // After a colon this is often prose ("Password: reset it please"): require the
-      // value to look like a credential (a digit or symbol, or at least 8 characters).
-      if (sep == ':') {
-        std::string_view v = text.substr(begin, end - begin);
-        bool has_non_alpha = std::any_of(v.begin(), v.end(), [](char c) { return !IsAlpha(c); });
-        if (!has_non_alpha && v.size() < 8) continue;
-      }
-      out->push_back({begin, end, kSecret});
-      pos = end - 1;  // the value may repeat the key; never rescan it
     }
+    while (At(text, i) == ' ') ++i;
+    if (At(text, i) == ':') ++i;
+  }
+  while (At(text, i) == ' ' || At(text, i) == '\t') ++i;
+  const char quote = At(text, i);
+  size_t begin = i, end = i;
+  if (quote == '"' || quote == '\'') {
+    begin = ++i;
+    end = begin;
+    while (end < text.size() && end - begin < 256 && text[end] != quote && text[end] != '\n') ++end;
+    if (At(text, end) != quote) return {0, 0};
+  } else {
+    while (end < text.size() && (ValueChar(text[end]) || (text[end] == '&' && !QueryParamAt(text, end + 1)))) ++end;
+    // Trailing sentence punctuation is not part of the value.
+    while (end > begin && (text[end - 1] == '.' || text[end - 1] == ')' || text[end - 1] == '?')) --end;
+  }
+  if (end == begin || text[begin] == '<') return {0, 0};  // empty, or already a placeholder
+  if (!ValueLooksSecret(text.substr(begin, end - begin), rule, sep)) return {0, 0};
+  return {begin, end};
+}
+
+// key = value / key: value / "key": "value" / "my password is value". Only the value is
+// redacted, so the text still says what kind of thing was there. One pass over the word
+// starts: the key list is checked only where a word begins with a key's first letter.
+void ScanKeyValueSecrets(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  // The keys by first letter, so each word start compares only the few that can match.
+  static const std::array<std::vector<const SecretKey*>, 26> kByLetter = [] {
+    std::array<std::vector<const SecretKey*>, 26> by;
+    for (const SecretKey& key : kSecretKeys) by[key.word[0] - 'a'].push_back(&key);
+    return by;
+  }();
+  for (size_t pos = 0; pos < lower.size(); ++pos) {
+    const char c = lower[pos];
+    if (!IsLower(c) || IsAlnum(Before(lower, pos))) continue;
+    for (const SecretKey* key_ptr : kByLetter[c - 'a']) {
+      const SecretKey& key = *key_ptr;
+      if (lower.substr(pos, key.word.size()) != key.word) continue;
+      const size_t key_end = pos + key.word.size();
+      if (IsAlnum(At(lower, key_end))) continue;  // "passwords", "passport", "keyboard"
+      const auto [begin, end] = SecretValueAfter(text, lower, key_end, key.rule);
+      if (begin == end) continue;
+      out->push_back({begin, end, kSecret});
+      pos = end - 1;  // the value may repeat a key; never rescan it
+      break;
+    }
+  }
+}
+
+bool UrlValueChar(char c) {
+  return IsAlnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '%' || c == '+' || c == '/' ||
+         c == '=';
+}
+
+// Query parameters that carry a credential: reset and login links ("?token=..."),
+// signed URLs ("&sig=", "X-Amz-Signature="), API keys in URLs.
+bool SecretParamName(std::string_view name) {
+  for (std::string_view n : {"code", "sig", "auth", "otp", "pass", "pwd", "session", "sid", "jwt"})
+    if (name == n) return true;
+  for (std::string_view tail : {"token", "key", "secret", "signature", "password", "credential", "code"})
+    if (name.ends_with(tail)) return true;
+  return false;
+}
+
+bool UrlSegmentChar(char c) { return IsAlnum(c) || c == '-' || c == '_'; }
+
+// A random path segment, not a readable slug ("360001234567-Shipping-times" has words).
+bool TokenSegment(std::string_view seg) {
+  if (seg.size() < 24 || !HasDigit(seg) || !HasAlpha(seg)) return false;
+  size_t part = 0;
+  for (size_t k = 0; k <= seg.size(); ++k) {
+    if (k < seg.size() && seg[k] != '-' && seg[k] != '_') continue;
+    if (k - part >= 3 && AllAlpha(seg.substr(part, k - part))) return false;
+    part = k + 1;
+  }
+  return true;
+}
+
+void ScanUrlSecrets(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  for (size_t q = text.find_first_of("?&"); q != std::string_view::npos; q = text.find_first_of("?&", q + 1)) {
+    size_t name_end = q + 1;
+    while (name_end < text.size() && (TokenChar(text[name_end]) || text[name_end] == '.')) ++name_end;
+    if (name_end == q + 1 || At(text, name_end) != '=') continue;
+    if (!SecretParamName(lower.substr(q + 1, name_end - q - 1))) continue;
+    const size_t begin = name_end + 1;
+    size_t end = begin;
+    while (end < text.size() && UrlValueChar(text[end])) ++end;
+    while (end > begin && text[end - 1] == '.') --end;
+    if (end - begin < 6) continue;
+    out->push_back({begin, end, kSecret});
+    q = end - 1;
+  }
+  // Inside a URL: the password of "scheme://user:password@host", and long path segments
+  // with letters and digits: a reset or magic-login link is a credential in itself.
+  for (size_t s = text.find("://"); s != std::string_view::npos; s = text.find("://", s + 1)) {
+    size_t url_end = s + 3;
+    while (url_end < text.size() && text[url_end] > ' ' && text[url_end] != '"' && text[url_end] != '\'' &&
+           text[url_end] != '<' && text[url_end] != '>' && static_cast<unsigned char>(text[url_end]) < 0x80)
+      ++url_end;
+    const std::string_view url = text.substr(s + 3, url_end - s - 3);
+    const size_t host_end = std::min(url.find('/'), url.size());
+    const size_t at = url.substr(0, host_end).rfind('@');
+    if (at != std::string_view::npos) {
+      const size_t colon = url.substr(0, at).find(':');
+      if (colon != std::string_view::npos && colon + 1 < at)
+        out->push_back({s + 3 + colon + 1, s + 3 + at, kSecret});
+    }
+    for (size_t k = host_end; k < url.size();) {
+      size_t seg_end = k;
+      while (seg_end < url.size() && UrlSegmentChar(url[seg_end])) ++seg_end;
+      const std::string_view seg = url.substr(k, seg_end - k);
+      if (TokenSegment(seg)) out->push_back({s + 3 + k, s + 3 + seg_end, kSecret});
+      k = seg_end + 1;
+    }
+    s = url_end > s + 3 ? url_end - 1 : s;
   }
 }
 
@@ -242,20 +445,57 @@ bool EmailLocalChar(char c) {
 }
 bool EmailDomainChar(char c) { return IsAlnum(c) || c == '.' || c == '-'; }
 
+// A two-byte UTF-8 letter of the Latin-1 supplement, Latin Extended, Greek or Cyrillic
+// blocks (U+00C0..U+04FF, lead bytes C3..D3, without × and ÷): the letters of
+// internationalised addresses ("jöhn@", "@exämple.de"). Punctuation (“ — «) and CJK text,
+// which is written without spaces, never join an address.
+bool LetterPairAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(At(s, i));
+  const auto cont = static_cast<unsigned char>(At(s, i + 1));
+  if (lead < 0xC3 || lead > 0xD3 || (cont & 0xC0) != 0x80) return false;
+  return !(lead == 0xC3 && (cont == 0x97 || cont == 0xB7));
+}
+
+// Extends [begin, ...) to the left over local-part characters and UTF-8 letters.
+size_t EmailLocalBegin(std::string_view text, size_t at) {
+  size_t begin = at;
+  while (begin > 0) {
+    if (EmailLocalChar(text[begin - 1])) {
+      --begin;
+    } else if (begin >= 2 && LetterPairAt(text, begin - 2)) {
+      begin -= 2;
+    } else {
+      break;
+    }
+  }
+  return begin;
+}
+
+bool EmailLabelByte(std::string_view s, size_t i) { return IsAlpha(s[i]) || static_cast<unsigned char>(s[i]) >= 0x80; }
+
 void ScanEmails(std::string_view text, std::vector<Match>* out) {
   for (size_t at = text.find('@'); at != std::string_view::npos; at = text.find('@', at + 1)) {
-    size_t begin = at;
-    while (begin > 0 && EmailLocalChar(text[begin - 1])) --begin;
+    size_t begin = EmailLocalBegin(text, at);
     while (begin < at && text[begin] == '.') ++begin;
     size_t end = at + 1;
-    while (end < text.size() && EmailDomainChar(text[end])) ++end;
+    while (end < text.size()) {
+      if (EmailDomainChar(text[end])) {
+        ++end;
+      } else if (LetterPairAt(text, end)) {
+        end += 2;
+      } else {
+        break;
+      }
+    }
     while (end > at + 1 && (text[end - 1] == '.' || text[end - 1] == '-')) --end;
     if (begin == at || end == at + 1) continue;
     std::string_view domain = text.substr(at + 1, end - at - 1);
     size_t dot = domain.rfind('.');
     if (dot == std::string_view::npos || dot == 0) continue;
     std::string_view tld = domain.substr(dot + 1);
-    if (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), IsAlpha)) continue;
+    bool tld_ok = tld.size() >= 2;
+    for (size_t k = 0; k < tld.size() && tld_ok; ++k) tld_ok = EmailLabelByte(tld, k);
+    if (!tld_ok) continue;
     out->push_back({begin, end, kEmail});
   }
 }
@@ -296,22 +536,24 @@ bool IbanChecksumOk(const std::string& iban) {
 }
 
 void ScanIbans(std::string_view text, std::vector<Match>* out) {
+  auto upper = [](char c) { return IsLower(c) ? static_cast<char>(c - 'a' + 'A') : c; };
   for (size_t i = 0; i + 4 <= text.size(); ++i) {
-    if (!IsUpper(text[i]) || IsAlnum(Before(text, i))) continue;
-    if (!IsUpper(text[i + 1]) || !IsDigit(At(text, i + 2)) || !IsDigit(At(text, i + 3))) continue;
-    const int want = IbanLength(text.substr(i, 2));
+    if (!IsAlpha(text[i]) || IsAlnum(Before(text, i))) continue;
+    if (!IsAlpha(text[i + 1]) || !IsDigit(At(text, i + 2)) || !IsDigit(At(text, i + 3))) continue;
+    // Customers type IBANs in lower case too ("de89 3704 ...").
+    std::string compact = {upper(text[i]), upper(text[i + 1]), text[i + 2], text[i + 3]};
+    const int want = IbanLength(std::string_view(compact).substr(0, 2));
     if (want == 0) continue;
-    std::string compact(text.substr(i, 4));
     size_t end = i + 4;
-    // Printed IBANs group by four with single spaces; accept either form.
+    // Printed IBANs group by four with single spaces (or dashes); accept either form.
     while (static_cast<int>(compact.size()) < want) {
       char c = At(text, end);
-      if (c == ' ' && (IsUpper(At(text, end + 1)) || IsDigit(At(text, end + 1)))) {
+      if ((c == ' ' || c == '-') && IsAlnum(At(text, end + 1))) {
         ++end;
         continue;
       }
-      if (!IsUpper(c) && !IsDigit(c)) break;
-      compact.push_back(c);
+      if (!IsAlnum(c)) break;
+      compact.push_back(upper(c));
       ++end;
     }
     if (static_cast<int>(compact.size()) != want || IsAlnum(At(text, end))) continue;
@@ -323,7 +565,7 @@ void ScanIbans(std::string_view text, std::vector<Match>* out) {
 
 // ---------------------------------------------------------------- CARD
 
-bool LuhnOk(const std::string& digits) {
+bool LuhnOk(std::string_view digits) {
   int sum = 0;
   bool twice = false;
   for (size_t k = digits.size(); k-- > 0;) {
@@ -339,52 +581,168 @@ bool LuhnOk(const std::string& digits) {
 }
 
 // Luhn alone passes one random number in ten, so the issuer prefix must fit too.
-bool KnownCardPrefix(const std::string& d) {
-  auto prefix = [&](size_t n) { return std::stoi(d.substr(0, n)); };
-  const int p2 = prefix(2), p3 = prefix(3), p4 = prefix(4);
-  if (d[0] == '4') return true;                                 // Visa
-  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return true;  // Mastercard
-  if (p2 == 34 || p2 == 37) return true;                        // Amex
-  if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649)) return true;  // Discover
-  if (p2 == 35) return true;                                    // JCB
-  if (p2 == 36 || p2 == 38 || p2 == 30) return true;            // Diners
+bool KnownCardPrefix(std::string_view d) {
+  const int p2 = (d[0] - '0') * 10 + (d[1] - '0');
+  const int p4 = p2 * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+  if (d[0] == '4') return true;                                  // Visa
+  if (p2 >= 51 && p2 <= 55) return true;                         // Mastercard
+  if (p4 >= 2221 && p4 <= 2720) return true;                     // Mastercard 2-series
+  if (p4 >= 2200 && p4 <= 2204) return true;                     // Mir
+  if (p2 == 34 || p2 == 37) return true;                         // Amex
+  if (p2 == 30 || p2 == 36 || p2 == 38) return true;             // Diners
+  if (p2 == 35) return true;                                     // JCB
+  if (p2 == 50 || (p2 >= 56 && p2 <= 58)) return true;           // Maestro
+  // 6: Discover (6011, 644-649, 65), UnionPay (62), Maestro (63, 67), RuPay (60, 65).
+  if (d[0] == '6') return true;
+  if (p2 == 81 || p2 == 82) return true;                         // RuPay, UnionPay
   return false;
 }
 
-void ScanCards(std::string_view text, std::vector<Match>* out) {
+bool CardAt(std::string_view digits) {
+  return digits.size() >= 13 && digits.size() <= 19 && KnownCardPrefix(digits) && LuhnOk(digits);
+}
+
+// "MM/YY" or "MM/YYYY" at i, with a month 01-12; returns its end, or i.
+size_t ExpiryAt(std::string_view text, size_t i) {
+  if (!IsDigit(At(text, i)) || !IsDigit(At(text, i + 1)) || At(text, i + 2) != '/') return i;
+  const int month = (text[i] - '0') * 10 + (text[i + 1] - '0');
+  if (month < 1 || month > 12 || IsAlnum(Before(text, i))) return i;
+  size_t end = i + 3;
+  while (end < text.size() && IsDigit(text[end]) && end - i < 7) ++end;
+  if ((end - i != 5 && end - i != 7) || IsAlnum(At(text, end)) || At(text, end) == '/') return i;
+  return end;
+}
+
+// Skips the words that introduce a card's expiry ("exp", "exp. date:", "valid thru").
+size_t SkipExpiryWords(std::string_view lower, size_t i) {
+  for (std::string_view w : {"expiration", "expires", "expiry", "exp", "valid thru", "valid through",
+                             "valid until", "good thru"}) {
+    if (lower.substr(i, w.size()) == w) {
+      i += w.size();
+      while (At(lower, i) == '.' || At(lower, i) == ' ' || At(lower, i) == ':') ++i;
+      if (lower.substr(i, 4) == "date") i += 4;
+      while (At(lower, i) == ' ' || At(lower, i) == ':') ++i;
+      return i;
+    }
+  }
+  return i;
+}
+
+void ScanCards(std::string_view text, std::string_view lower, std::vector<Match>* out) {
   std::string digits;  // reused: one allocation for the whole scan
+  std::vector<std::pair<size_t, size_t>> group_ends;  // (digits so far, text end) per group
   for (size_t i = 0; i < text.size(); ++i) {
     if (!IsDigit(text[i])) continue;
     size_t first_group_end = i;
     while (first_group_end < text.size() && IsDigit(text[first_group_end])) ++first_group_end;
-    // Digits with single spaces or dashes between them, at most 19 of them.
+    // Every card format starts with a group of at least four digits; "+49 151 ..." is
+    // a phone number.
+    const char prev = Before(text, i);
+    if (IsAlnum(prev) || prev == '_' || prev == '+' || first_group_end - i < 4) {
+      i = first_group_end - 1;
+      continue;
+    }
+    // Digit groups with single spaces, dashes or dots between them, at most 19 digits.
+    // Dots never mix with the other two ("4111.1111.1111.1111", not "1.5 2024-...").
     digits.clear();
+    group_ends.clear();
+    char sep = 0;
     size_t end = i;
     while (end < text.size() && digits.size() <= 19) {
-      if (IsDigit(text[end])) {
-        digits.push_back(text[end++]);
-      } else if ((text[end] == ' ' || text[end] == '-') && IsDigit(At(text, end + 1))) {
+      const char c = text[end];
+      if (IsDigit(c)) {
+        digits.push_back(c);
+        ++end;
+        if (!IsDigit(At(text, end))) group_ends.emplace_back(digits.size(), end);
+      } else if ((c == ' ' || c == '-' || c == '.') && IsDigit(At(text, end + 1))) {
+        if (sep != 0 && (sep == '.') != (c == '.')) break;
+        sep = c;
         ++end;
       } else {
         break;
       }
     }
-    const char prev = Before(text, i);
-    if (!IsAlnum(prev) && prev != '_' && !IsAlnum(At(text, end)) && digits.size() >= 13 &&
-        digits.size() <= 19 && LuhnOk(digits) && KnownCardPrefix(digits)) {
-      out->push_back({i, end, kCard});
-      i = end - 1;
+    // The whole run, or else the longest run of whole groups that is a card: customers
+    // type the expiry or CVV right after the number ("4111 1111 1111 1111 12/26").
+    size_t card_end = 0;
+    for (auto g = group_ends.rbegin(); g != group_ends.rend() && card_end == 0; ++g) {
+      const auto [n, gend] = *g;
+      if (gend == end && IsAlnum(At(text, end))) continue;
+      if (CardAt(std::string_view(digits).substr(0, n))) card_end = gend;
+    }
+    if (card_end == 0) {
+      // A card may still start at the next group ("ref 12 4111 1111 1111 1111"); never
+      // inside this one. Each start reads at most ~60 bytes, so this stays linear.
+      i = first_group_end - 1;
       continue;
     }
-    // A card may still start at the next group ("ref 12 4111 1111 1111 1111"); never
-    // inside this one. Each start reads at most ~40 bytes, so this stays linear.
-    i = first_group_end - 1;
+    out->push_back({i, card_end, kCard});
+    // An expiry right after the number is card data too ("..., exp 09/27").
+    size_t k = card_end;
+    if (At(text, k) == ',') ++k;
+    while (At(text, k) == ' ') ++k;
+    k = SkipExpiryWords(lower, k);
+    if (const size_t exp_end = ExpiryAt(text, k); exp_end != k) out->push_back({k, exp_end, kCard});
+    i = card_end - 1;
+  }
+}
+
+bool WordAt(std::string_view lower, size_t pos, size_t len) {
+  return !IsAlnum(Before(lower, pos)) && !IsAlnum(At(lower, pos + len));
+}
+
+// The card's security code and, near a card word, its expiry: PCI forbids keeping the
+// code at all, and the stored (redacted) text outlives the ticket in the audit.
+void ScanCardCodes(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  for (std::string_view kw : {"cvv2", "cvc2", "cvv", "cvc", "csc", "security code", "card verification code"}) {
+    for (size_t pos = lower.find(kw); pos != std::string_view::npos; pos = lower.find(kw, pos + 1)) {
+      if (!WordAt(lower, pos, kw.size())) continue;
+      // "CVV: 123", "cvc is 1234", "security code=123"
+      size_t i = pos + kw.size();
+      while (i < text.size() && i - pos - kw.size() < 6 &&
+             (text[i] == ' ' || text[i] == ':' || text[i] == '=' || text[i] == '#' || text[i] == ')'))
+        ++i;
+      if (lower.substr(i, 3) == "is ") i += 3;
+      size_t end = i;
+      while (end < text.size() && IsDigit(text[end])) ++end;
+      if (end - i >= 3 && end - i <= 4 && !IsAlnum(Before(text, i)) && !IsAlnum(At(text, end))) {
+        out->push_back({i, end, kCard});
+        continue;
+      }
+      // "123 (cvv)", "123 cvv"
+      size_t j = pos;
+      while (j > 0 && pos - j < 3 && (text[j - 1] == ' ' || text[j - 1] == '(')) --j;
+      size_t begin = j;
+      while (begin > 0 && IsDigit(text[begin - 1])) --begin;
+      if (j < pos && j - begin >= 3 && j - begin <= 4 && !IsAlnum(Before(text, begin)))
+        out->push_back({begin, j, kCard});
+    }
+  }
+  for (std::string_view kw : {"exp", "valid thru", "valid through", "valid until", "good thru"}) {
+    for (size_t pos = lower.find(kw); pos != std::string_view::npos; pos = lower.find(kw, pos + 1)) {
+      if (IsAlnum(Before(lower, pos))) continue;
+      const size_t i = SkipExpiryWords(lower, pos);
+      if (i == pos) continue;
+      const size_t end = ExpiryAt(text, i);
+      if (end == i) continue;
+      // Only with a card word shortly before: "my plan expires 12/27" is not card data.
+      const size_t from = pos > 48 ? pos - 48 : 0;
+      const std::string_view window = lower.substr(from, pos - from);
+      bool card = false;
+      for (std::string_view w : {"card", "visa", "mastercard", "amex", "credit", "debit", "cvv", "cvc"})
+        card = card || window.find(w) != std::string_view::npos;
+      if (card) out->push_back({i, end, kCard});
+    }
   }
 }
 
 // ---------------------------------------------------------------- SSN
 
-void ScanSsns(std::string_view text, std::vector<Match>* out) {
+bool SsnPartsOk(std::string_view area, std::string_view group, std::string_view serial) {
+  return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000";
+}
+
+void ScanSsns(std::string_view text, std::string_view lower, std::vector<Match>* out) {
   for (size_t pos = text.find('-'); pos != std::string_view::npos; pos = text.find('-', pos + 1)) {
     // Anchor on the first dash of ddd-dd-dddd.
     if (pos < 3) continue;
@@ -400,11 +758,35 @@ void ScanSsns(std::string_view text, std::vector<Match>* out) {
       continue;
     const char next = At(text, i + 11);
     if (IsAlnum(next) || next == '-' || next == '_') continue;
-    const std::string_view area = text.substr(i, 3);
-    if (area == "000" || area == "666" || area[0] == '9') continue;
-    if (text.substr(i + 4, 2) == "00" || text.substr(i + 7, 4) == "0000") continue;
+    if (!SsnPartsOk(text.substr(i, 3), text.substr(i + 4, 2), text.substr(i + 7, 4))) continue;
     out->push_back({i, i + 11, kSsn});
     pos = i + 10;
+  }
+  // Nine digits, bare or grouped by spaces, only right after an SSN word: on their own
+  // they are far more often order or account numbers.
+  for (std::string_view kw : {"ssn", "social security number", "social security no", "social security"}) {
+    for (size_t pos = lower.find(kw); pos != std::string_view::npos; pos = lower.find(kw, pos + 1)) {
+      if (!WordAt(lower, pos, kw.size())) continue;
+      size_t i = pos + kw.size();
+      while (i < text.size() && i - pos - kw.size() < 8 && !IsDigit(text[i]) && !IsAlpha(text[i])) ++i;
+      if (lower.substr(i, 3) == "is ") i += 3;
+      if (!IsDigit(At(text, i)) || IsAlnum(Before(text, i))) continue;
+      std::string d;
+      size_t end = i;
+      while (end < text.size() && d.size() < 10) {
+        if (IsDigit(text[end])) {
+          d.push_back(text[end++]);
+        } else if (text[end] == ' ' && IsDigit(At(text, end + 1)) && (d.size() == 3 || d.size() == 5)) {
+          ++end;
+        } else {
+          break;
+        }
+      }
+      if (d.size() != 9 || IsAlnum(At(text, end))) continue;
+      if (!SsnPartsOk(std::string_view(d).substr(0, 3), std::string_view(d).substr(3, 2), std::string_view(d).substr(5)))
+        continue;
+      out->push_back({i, end, kSsn});
+    }
   }
 }
 
@@ -502,21 +884,45 @@ std::string_view PrecedingWord(std::string_view lower, size_t i) {
 bool IsIdentifierWord(std::string_view word) {
   static constexpr std::string_view kWords[] = {
       "order", "invoice", "ticket", "ref", "reference", "tracking", "case", "id", "account",
-      "acct", "po", "sku", "serial", "item", "booking", "confirmation", "transaction", "version"};
+      "acct", "po", "sku", "serial", "item", "booking", "confirmation", "transaction", "version",
+      "parcel", "shipment", "customer", "member", "model", "part", "policy", "claim", "return", "rma"};
   for (auto w : kWords)
     if (word == w) return true;
   return false;
 }
 
+bool IsNumberWord(std::string_view word) { return word == "number" || word == "nr" || word == "num" || word == "no"; }
+
+// "order 123", "order number 123", "order no. 123".
+bool IsIdentifierBefore(std::string_view lower, size_t i) {
+  const std::string_view word = PrecedingWord(lower, i);
+  if (IsIdentifierWord(word)) return true;
+  if (!IsNumberWord(word)) return false;
+  const size_t word_begin = static_cast<size_t>(word.data() - lower.data());
+  return IsIdentifierWord(PrecedingWord(lower, word_begin));
+}
+
 // A bare digit run is far more often an order, ticket or invoice number than a phone
-// number; it only counts as a phone when a phone word precedes it closely.
+// number; it only counts as a phone when a phone word precedes it closely. "number"
+// counts unless an identifier word names it ("my number is ..." but not "order number").
 bool HasPhoneContext(std::string_view lower, size_t i) {
   const size_t from = i > 32 ? i - 32 : 0;
   std::string_view window = lower.substr(from, i - from);
-  static constexpr const char* kWords[] = {"phone", "call", "tel", "mobile", "cell",
-                                           "whatsapp", "sms", "fax", "text me"};
+  static constexpr const char* kWords[] = {"phone", "call",  "tel",      "mobile",   "cell",    "whatsapp",
+                                           "sms",   "fax",   "text me",  "reach me", "reach us", "contact"};
   for (const char* w : kWords)
     if (window.find(w) != std::string_view::npos) return true;
+  for (size_t n = window.find("number"); n != std::string_view::npos; n = window.find("number", n + 1)) {
+    if (!IsIdentifierWord(PrecedingWord(lower, from + n))) return true;
+  }
+  return false;
+}
+
+// "Phone:+44 ...", "tel:+1555...": a colon glued to the number is fine after these.
+bool IsPhoneLabel(std::string_view word) {
+  for (std::string_view w : {"phone", "tel", "telephone", "mobile", "cell", "fax", "contact", "whatsapp", "sms",
+                             "callback", "number"})
+    if (word == w) return true;
   return false;
 }
 
@@ -576,12 +982,16 @@ void ScanPhones(std::string_view text, std::string_view lower, std::vector<Match
     const char prev = Before(text, i);
     // Digits glued to letters or id punctuation are parts of identifiers
     // ("#A-10293", "INV-2024-00017", "1Z999AA...", "v1.2").
-    bool ok = !IsAlnum(prev) && std::strchr("#_-./+:@&=", prev) == nullptr &&
+    // ('\0' is the start of the text, where a number is as welcome as anywhere.)
+    const bool id_punct = prev != '\0' && std::string_view("#_-./+:@&=").find(prev) != std::string_view::npos;
+    bool ok = !IsAlnum(prev) && (!id_punct || (prev == ':' && IsPhoneLabel(PrecedingWord(lower, i)))) &&
               !(prev == ' ' && Before(text, i - 1) == '#');
     const char next = At(text, end);
-    ok = ok && digits >= 7 && digits <= 15 && !IsAlnum(next) && next != ',' &&
+    // A comma after a number ends a phone ("+44 20 7946 0958, thanks") unless digits
+    // follow it ("1,299").
+    ok = ok && digits >= 7 && digits <= 15 && !IsAlnum(next) && !(next == ',' && IsDigit(At(text, end + 1))) &&
          !(next == '.' && IsDigit(At(text, end + 1))) && !IsCurrencyBefore(text, i) &&
-         !IsIdentifierWord(PrecedingWord(lower, i));
+         !IsIdentifierBefore(lower, i);
     if (ok && !plus && !paren) {
       // "in 2023 1500 tickets" and "2023-2024" are prose, not numbers to call: short
       // shapes without a country code or area parentheses need a phone word nearby.
@@ -613,10 +1023,12 @@ std::vector<Match> FindAll(std::string_view text) {
   ScanJwts(text, &all);
   ScanKeyValueSecrets(text, lower, &all);
   ScanAuthorization(text, lower, &all);
+  ScanUrlSecrets(text, lower, &all);
   ScanEmails(text, &all);
   ScanIbans(text, &all);
-  ScanCards(text, &all);
-  ScanSsns(text, &all);
+  ScanCards(text, lower, &all);
+  ScanCardCodes(text, lower, &all);
+  ScanSsns(text, lower, &all);
   ScanIpv4(text, &all);
   ScanIpv6(text, &all);
   ScanPhones(text, lower, &all);
@@ -642,11 +1054,56 @@ std::vector<Match> FindAll(std::string_view text) {
   return accepted;
 }
 
+// The length of the placeholder-shaped text "<TYPE_N>" at i, for a type of kTypeNames,
+// or 0; its type goes to *type.
+size_t PlaceholderAt(std::string_view text, size_t i, Type* type) {
+  if (At(text, i) != '<') return 0;
+  for (int t = 0; t < kTypeCount; ++t) {
+    const std::string_view name = kTypeNames[t];
+    if (text.substr(i + 1, name.size()) != name || At(text, i + 1 + name.size()) != '_') continue;
+    const size_t digits = i + 2 + name.size();
+    size_t end = digits;
+    while (end < text.size() && end - digits < 12 && IsDigit(text[end])) ++end;
+    if (end == digits || At(text, end) != '>') return 0;
+    *type = static_cast<Type>(t);
+    return end + 1 - i;
+  }
+  return 0;
+}
+
+// Only what the customer may see again: their own address, number or IP. Never a
+// secret, card, IBAN or SSN, even one the customer typed: a reply that repeats it is
+// one more copy of it in mailboxes and the help desk.
+bool EchoableType(Type type) { return type == kEmail || type == kPhone || type == kIp; }
+
 }  // namespace
 
-std::string Redactor::Redact(std::string_view text, RedactionMap* map) const {
+std::string NeutralizePlaceholders(std::string_view text) {
+  std::string out;
+  size_t cursor = 0;
+  for (size_t open = text.find('<'); open != std::string_view::npos; open = text.find('<', open + 1)) {
+    Type type;
+    const size_t len = PlaceholderAt(text, open, &type);
+    if (len == 0) continue;
+    out.append(text.substr(cursor, open - cursor));
+    out += '[';
+    out += AsciiLower(kTypeNames[type]);
+    out += ']';
+    cursor = open + len;
+    open = cursor - 1;
+  }
+  if (cursor == 0) return std::string(text);
+  out.append(text.substr(cursor));
+  return out;
+}
+
+std::string Redactor::Redact(std::string_view input, RedactionMap* map, TextOrigin origin) const {
+  // A customer who types "<SECRET_1>" must not be able to name (and so get restored)
+  // a value redacted from someone else's text.
+  std::string neutral = NeutralizePlaceholders(input);
+  const std::string_view text = neutral;
   const std::vector<Match> matches = FindAll(text);
-  if (matches.empty()) return std::string(text);
+  if (matches.empty()) return neutral;
 
   std::unordered_map<std::string, std::string> by_value;  // original → placeholder
   for (const auto& [placeholder, original] : map->values) by_value.emplace(original, placeholder);
@@ -665,6 +1122,11 @@ std::string Redactor::Redact(std::string_view text, RedactionMap* map) const {
       map->values.emplace(placeholder, original);
       it = by_value.emplace(std::move(original), std::move(placeholder)).first;
     }
+    // The placeholder's own type decides: a value first seen as a secret stays one.
+    Type placeholder_type;
+    if (origin == TextOrigin::kCustomerPublic && PlaceholderAt(it->second, 0, &placeholder_type) != 0 &&
+        EchoableType(placeholder_type))
+      map->restorable.insert(it->second);
     out += it->second;
     cursor = m.end;
   }
@@ -672,21 +1134,30 @@ std::string Redactor::Redact(std::string_view text, RedactionMap* map) const {
   return out;
 }
 
-std::string Redactor::Restore(std::string_view text, const RedactionMap& map) {
+std::string Redactor::Anonymize(std::string_view text) const {
+  RedactionMap discarded;
+  return NeutralizePlaceholders(Redact(text, &discarded));
+}
+
+std::string Redactor::Restore(std::string_view text, const RedactionMap& map, int* withheld) {
   std::string out;
   out.reserve(text.size());
   size_t cursor = 0;
-  for (size_t open = text.find('<'); open != std::string_view::npos;
-       open = text.find('<', open + 1)) {
-    // Placeholders are short ("<SECRET_12345>"); bounding the search keeps a text
-    // full of stray '<' linear.
-    const size_t close = text.substr(open, 32).find('>');
-    if (close == std::string_view::npos) continue;
-    auto it = map.values.find(std::string(text.substr(open, close + 1)));
+  for (size_t open = text.find('<'); open != std::string_view::npos; open = text.find('<', open + 1)) {
+    Type type;
+    const size_t len = PlaceholderAt(text, open, &type);
+    if (len == 0) continue;
+    const std::string placeholder(text.substr(open, len));
+    auto it = map.values.find(placeholder);
     if (it == map.values.end()) continue;
     out.append(text.substr(cursor, open - cursor));
-    out += it->second;
-    cursor = open + close + 1;
+    if (map.restorable.count(placeholder) != 0) {
+      out += it->second;
+    } else {
+      out += "[redacted]";
+      if (withheld != nullptr) ++*withheld;
+    }
+    cursor = open + len;
     open = cursor - 1;
   }
   out.append(text.substr(cursor));

@@ -25,6 +25,23 @@ void ExpectRedacted(const std::string& text, const std::string& value, const std
   EXPECT_EQ(it->second, value);
 }
 
+// Every placeholder back to its original, whoever wrote it: the inverse of Redact,
+// to check that redaction replaced exactly the spans it recorded.
+std::string RestoreAll(const std::string& text, const RedactionMap& map) {
+  std::string out;
+  size_t cursor = 0;
+  for (size_t open = text.find('<'); open != std::string::npos; open = text.find('<', open + 1)) {
+    const size_t close = text.find('>', open);
+    if (close == std::string::npos) break;
+    auto it = map.values.find(text.substr(open, close - open + 1));
+    if (it == map.values.end()) continue;
+    out.append(text, cursor, open - cursor).append(it->second);
+    cursor = close + 1;
+    open = close;
+  }
+  return out.append(text, cursor, std::string::npos);
+}
+
 void ExpectUntouched(const std::string& text) {
   RedactionMap map;
   EXPECT_EQ(RedactOnce(text, &map), text);
@@ -144,7 +161,7 @@ TEST(RedactTest, NumberingPerType) {
   EXPECT_EQ(out, "<EMAIL_1> <IP_1> <EMAIL_2> <IP_2> call <PHONE_1>");
 }
 
-TEST(RedactTest, RestoreRoundTrip) {
+TEST(RedactTest, RedactedSpansAreExactlyTheRecordedValues) {
   const std::string text =
       "Hi, I'm ann@example.com (+44 20 7946 0958), card 4111-1111-1111-1111, "
       "key sk-abcdefghijklmnopqrstuvwxyz012345, host 10.1.2.3. Grüße 🙂";
@@ -154,18 +171,174 @@ TEST(RedactTest, RestoreRoundTrip) {
   EXPECT_EQ(redacted,
             "Hi, I'm <EMAIL_1> (<PHONE_1>), card <CARD_1>, key <SECRET_1>, host <IP_1>. "
             "Grüße 🙂");
-  EXPECT_EQ(Redactor::Restore(redacted, map), text);
-  // Unknown placeholders and stray brackets pass through.
-  EXPECT_EQ(Redactor::Restore("<EMAIL_9> <b> a < b > c <EMAIL_1>", map),
-            "<EMAIL_9> <b> a < b > c ann@example.com");
-  // Redacting redacted text changes nothing.
-  EXPECT_EQ(r.Redact(redacted, &map), redacted);
+  EXPECT_EQ(RestoreAll(redacted, map), text);
+}
+
+// Audit finding 2: a reply to the customer gets back only the customer's own email,
+// phone or IP; never a secret, card, IBAN or SSN, and nothing from anyone else's text.
+TEST(RedactTest, RestoreGivesBackOnlyTheCustomersOwnDetails) {
+  Redactor r;
+  RedactionMap map;
+  r.Redact("I'm ann@example.com, +44 20 7946 0958, from 10.1.2.3; card 4111-1111-1111-1111, "
+           "IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789, key sk-abcdefghijklmnopqrstuvwxyz012345",
+           &map, TextOrigin::kCustomerPublic);
+  r.Redact("internal: escalate to ops@northwind-internal.example, call +1 415 555 0100", &map);
+  EXPECT_EQ(map.values.at("<EMAIL_2>"), "ops@northwind-internal.example");
+  int withheld = 0;
+  EXPECT_EQ(Redactor::Restore("<EMAIL_1> <PHONE_1> <IP_1> | <CARD_1> <IBAN_1> <SSN_1> <SECRET_1> | <EMAIL_2> <PHONE_2>",
+                              map, &withheld),
+            "ann@example.com +44 20 7946 0958 10.1.2.3 | [redacted] [redacted] [redacted] [redacted] | "
+            "[redacted] [redacted]");
+  EXPECT_EQ(withheld, 6);
+  // A value the customer writes later becomes theirs to see; one first seen as a
+  // secret stays a secret.
+  r.Redact("write to ops@northwind-internal.example", &map, TextOrigin::kCustomerPublic);
+  EXPECT_EQ(Redactor::Restore("<EMAIL_2>", map), "ops@northwind-internal.example");
+  // Unknown placeholders and stray brackets pass through, so callers can still see
+  // that a draft names details the ticket no longer has.
+  withheld = 0;
+  EXPECT_EQ(Redactor::Restore("<EMAIL_9> <b> a < b > c <EMAIL_1", map, &withheld), "<EMAIL_9> <b> a < b > c <EMAIL_1");
+  EXPECT_EQ(withheld, 0);
+}
+
+// Customer-typed text in placeholder shape can never collide with a real placeholder.
+TEST(RedactTest, PlaceholderShapedInputIsNeutralized) {
+  Redactor r;
+  RedactionMap map;
+  const std::string note = r.Redact("api_key=wh_live_9f8e7d6c5b4a39281706", &map);
+  EXPECT_EQ(note, "api_key=<SECRET_1>");
+  const std::string customer =
+      r.Redact("Quote <SECRET_1> and <EMAIL_12> please; <b>, <FOO_1>, <EMAIL_> stay", &map, TextOrigin::kCustomerPublic);
+  EXPECT_EQ(customer, "Quote [secret] and [email] please; <b>, <FOO_1>, <EMAIL_> stay");
+  // Redacting redacted text leaves no placeholder behind and records nothing new.
+  const std::string again = r.Redact("mail <EMAIL_1> at <PHONE_3>", &map);
+  EXPECT_EQ(again, "mail [email] at [phone]");
+  EXPECT_EQ(map.values.size(), 1u);
+  EXPECT_EQ(NeutralizePlaceholders("a <IBAN_2>b<SSN_10>"), "a [iban]b[ssn]");
+}
+
+TEST(RedactTest, AnonymizeLeavesNothingRestorable) {
+  EXPECT_EQ(Redactor().Anonymize("Mail ann@example.com or <EMAIL_1>, card 4111 1111 1111 1111."),
+            "Mail [email] or [email], card [card].");
 }
 
 TEST(RedactTest, UnicodeIsPreserved) {
   const std::string text = "日本語のテキスト — naïve café ✓ 📞 ann@example.com ✓ Straße 12";
   const std::string out = RedactOnce(text);
   EXPECT_EQ(out, "日本語のテキスト — naïve café ✓ 📞 <EMAIL_1> ✓ Straße 12");
+}
+
+// Expects none of `values` to survive in the redacted `text`.
+void ExpectGone(const std::string& text, std::initializer_list<const char*> values) {
+  const std::string out = RedactOnce(text);
+  for (const char* v : values) EXPECT_EQ(out.find(v), std::string::npos) << v << " leaked: " << out;
+}
+
+// Audit finding 3: strchr("...", '\0') matched the terminator, so a number at the very
+// start of a field was never redacted; a colon glued to a phone word stopped it too.
+TEST(RedactTest, PhoneAtTheStartOrAfterALabel) {
+  ExpectRedacted("555-123-4567", "555-123-4567", "PHONE");
+  ExpectRedacted("+44 7700 900123 call me back", "+44 7700 900123", "PHONE");
+  ExpectRedacted("(555) 123-4567 is my cell", "(555) 123-4567", "PHONE");
+  ExpectRedacted("Phone:+44 7700 900123", "+44 7700 900123", "PHONE");
+  ExpectRedacted("phone:555-123-4567", "555-123-4567", "PHONE");
+  ExpectRedacted("tel:+15551234567", "+15551234567", "PHONE");
+  ExpectRedacted("Contact:+44 7700 900123", "+44 7700 900123", "PHONE");
+  ExpectRedacted("call +44 20 7946 0958, thanks", "+44 20 7946 0958", "PHONE");  // a comma ends it
+  for (const char* text : {"12345678", "08:49:37", "ref:5551234567", "NW-4821376", "2024-05-01 delivery"})
+    ExpectUntouched(text);
+}
+
+// Audit finding 13: phone words the redactor did not know.
+TEST(RedactTest, PhoneAfterNumberAndContactWords) {
+  ExpectRedacted("my number is 07700 900123", "07700 900123", "PHONE");
+  ExpectRedacted("reach me at 07700900123", "07700900123", "PHONE");
+  ExpectRedacted("my number: 0612345678", "0612345678", "PHONE");
+  ExpectRedacted("Callback number: 555-123-4567", "555-123-4567", "PHONE");
+  ExpectRedacted("contact me on 0612345678", "0612345678", "PHONE");
+  for (const char* text : {"order number 12345678", "your order number is 48213769",
+                           "please call about order number 12345678", "contact us about invoice 48213769",
+                           "my tracking number: 9400100000000000", "the number of parcels was 12 345"})
+    ExpectUntouched(text);
+}
+
+// Audit finding 4: a card followed by its expiry or CVV, more issuers, dotted groups.
+TEST(RedactTest, CardsWithExpiryCvvAndMoreIssuers) {
+  ExpectRedacted("My card is 4111 1111 1111 1111 12/26 please charge it", "4111 1111 1111 1111", "CARD");
+  ExpectGone("My card is 4111 1111 1111 1111 12/26 please charge it", {"12/26"});
+  ExpectGone("Card 4111 1111 1111 1111 123 (cvv)", {"4111", "123"});
+  ExpectGone("card: 4111-1111-1111-1111, exp 09/27, cvc 123", {"4111", "09/27", "123"});
+  ExpectRedacted("UnionPay card 6212 3456 7890 1232 was charged twice", "6212 3456 7890 1232", "CARD");
+  ExpectRedacted("Maestro 6759 6498 2643 8453 was declined", "6759 6498 2643 8453", "CARD");
+  ExpectRedacted("Mir card 2200 0000 0000 0004 declined", "2200 0000 0000 0004", "CARD");
+  ExpectRedacted("card 4111.1111.1111.1111 thanks", "4111.1111.1111.1111", "CARD");
+  ExpectRedacted("CVV: 123", "123", "CARD");
+  ExpectRedacted("the security code is 4321.", "4321", "CARD");
+  ExpectRedacted("cvc2=987", "987", "CARD");
+  ExpectRedacted("my visa card expires 12/27", "12/27", "CARD");
+  for (const char* text : {"my subscription expires 12/27", "shipped 12/26, $1,299.00", "order 4111 1111 1111 1112 12/26",
+                           "tracking 9400 1000 0000 0000 0000 00", "3.14159265358979"})
+    ExpectUntouched(text);
+}
+
+// Audit finding 5: credentials in everyday phrasing, and nothing of ordinary prose.
+TEST(RedactTest, PasswordsAndTokensInProse) {
+  ExpectRedacted("My password is Summer2024! and it does not work", "Summer2024!", "SECRET");
+  ExpectRedacted("I tried logging in with password hunter2", "hunter2", "SECRET");
+  ExpectRedacted("pwd: Xy7#kk21", "Xy7#kk21", "SECRET");
+  ExpectRedacted("my pass: Tr0ub4dor&3", "Tr0ub4dor&3", "SECRET");
+  ExpectRedacted("Passwort: Geheim123!", "Geheim123!", "SECRET");
+  ExpectRedacted("my password was: 123456.", "123456", "SECRET");
+  ExpectRedacted("API key: 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "SECRET");
+  ExpectRedacted("api key 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "SECRET");
+  ExpectRedacted("token: 8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c", "8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c", "SECRET");
+  ExpectRedacted("secret=8f7a6b5c4d3e", "8f7a6b5c4d3e", "SECRET");
+  ExpectRedacted("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "SECRET");
+  ExpectRedacted("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "SECRET");
+  ExpectRedacted("my PIN is 4821", "4821", "SECRET");
+  for (const char* text :
+       {"I forgot my password and the reset email never arrives", "Password reset link doesn't work",
+        "my password: reset is broken", "the token expired yesterday", "pass the order to the warehouse",
+        "The key issue is the delivery date", "Your PIN is required at pickup", "a secret santa gift",
+        "I changed my password 3 times", "the API key page is blank", "my passport expired in 2023",
+        "password-protected PDF attached", "Key: press F5 to reload"})
+    ExpectUntouched(text);
+}
+
+TEST(RedactTest, SecretsInUrlsAndMorePrefixes) {
+  const std::string token = "8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c";
+  ExpectRedacted("The reset link https://shop.example.com/reset?token=" + token + " does not work", token, "SECRET");
+  ExpectRedacted("https://x.example.com/a?id=5&sig=abcdef123456.", "abcdef123456", "SECRET");
+  ExpectRedacted("https://shop.example.com/login?email_code=482193&next=/", "482193", "SECRET");
+  ExpectRedacted("https://shop.example.com/account/reset-password/" + token, token, "SECRET");
+  ExpectRedacted("postgres://admin:S3cretPass@db.internal:5432/prod", "S3cretPass", "SECRET");
+  for (const char* t : {"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "glpat-xxxxxxxxxxxxxxxxxxxx1234",
+                        "hf_abcdefghijklmnopqrstuvwxyz123456", "npm_abcdefghijklmnopqrstuvwxyz0123456789",
+                        "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                        "ya29.a0AfH6SMBx7Zk1234567890abcdefghijklmnop"})
+    ExpectRedacted(std::string("use ") + t + ".", t, "SECRET");
+  ExpectGone("hook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+             {"T00000000", "XXXXXXXX"});
+  for (const char* text : {"https://shop.example.com/orders/NW-4821376?page=2",
+                           "see https://help.example.com/hc/en-us/articles/360001234567-Shipping-times-and-costs",
+                           "a?b=c and x&y=zz, hf_model, SG. Singapore"})
+    ExpectUntouched(text);
+}
+
+// Audit finding 13: accented addresses, lower-case or dashed IBANs, SSNs without dashes.
+TEST(RedactTest, AccentedEmailsIbanFormsAndBareSsns) {
+  ExpectRedacted("email jöhn.doe@example.com", "jöhn.doe@example.com", "EMAIL");
+  ExpectRedacted("email user@exämple.de.", "user@exämple.de", "EMAIL");
+  ExpectRedacted("メールはann@example.comです", "ann@example.com", "EMAIL");
+  ExpectRedacted("write “ann@example.com” — thanks", "ann@example.com", "EMAIL");
+  ExpectRedacted("iban de89 3704 0044 0532 0130 00", "de89 3704 0044 0532 0130 00", "IBAN");
+  ExpectRedacted("IBAN: DE89-3704-0044-0532-0130-00", "DE89-3704-0044-0532-0130-00", "IBAN");
+  ExpectRedacted("SSN 123456789", "123456789", "SSN");
+  ExpectRedacted("social security number: 123 45 6789", "123 45 6789", "SSN");
+  for (const char* text : {"order 123456789", "SSN lookup failed for order 123456789", "de89 is a code"})
+    ExpectUntouched(text);
 }
 
 TEST(RedactTest, LargeHostileInputsAreFast) {
@@ -186,6 +359,11 @@ TEST(RedactTest, LargeHostileInputsAreFast) {
       [] { std::string s; while (s.size() < (1 << 20)) s += "authorization=a"; return s; }(),
       [] { std::string s; while (s.size() < (1 << 20)) s += "ab:"; return s; }(),
       [] { std::string s; while (s.size() < (1 << 20)) s += "1.1.1.1."; return s; }(),
+      [] { std::string s; while (s.size() < (1 << 20)) s += "password is "; return s; }(),
+      [] { std::string s; while (s.size() < (1 << 20)) s += "?token=&"; return s; }(),
+      [] { std::string s; while (s.size() < (1 << 20)) s += "http://a/"; return s; }(),
+      [] { std::string s; while (s.size() < (1 << 20)) s += "cvv ssn exp 12/2"; return s; }(),
+      [] { std::string s; while (s.size() < (1 << 20)) s += "\xC3\xA9"; return s + "@x.de"; }(),
   };
   Redactor r;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -196,7 +374,7 @@ TEST(RedactTest, LargeHostileInputsAreFast) {
     // Release builds take ~0.05-0.2 s per MB; a quadratic path would take minutes, so a
     // generous bound catches it without flaking on a busy 2-core machine.
     EXPECT_LT(elapsed, std::chrono::seconds(3)) << "input " << i;
-    EXPECT_EQ(Redactor::Restore(out, map), inputs[i]) << "input " << i;
+    EXPECT_EQ(RestoreAll(out, map), inputs[i]) << "input " << i;
   }
 }
 

@@ -104,9 +104,12 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
   NormalizeTicket(&redacted);
   RedactionMap map;
   RedactTicket(Redactor{}, &redacted, &map);
-  std::string reply = Redactor::Restore(body, map);
+  // Only the customer's own details come back (Redactor::Restore). The pipeline sent no
+  // draft that needed more to approval, so a withheld value means the ticket changed.
+  int withheld = 0;
+  std::string reply = Redactor::Restore(body, map, &withheld);
   static const std::regex kPlaceholder(R"(<(EMAIL|PHONE|CARD|IBAN|SSN|IP|SECRET)_[0-9]+>)");
-  if (std::regex_search(reply, kPlaceholder))
+  if (withheld > 0 || std::regex_search(reply, kPlaceholder))
     return Status::FailedPrecondition("the draft refers to details no longer on the ticket; it cannot be posted as is");
 
   WritePlan plan;

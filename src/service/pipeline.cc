@@ -176,6 +176,13 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
     auto passages = retriever_->Retrieve(query, retrieve_k_);
     if (!passages.ok()) return passages.status().WithContext("retrieve");
     r.passages = std::move(passages).value();
+    // Passages made from solved tickets may carry that ticket's placeholders (KBs synced
+    // before kb sync anonymized them): as plain words they can never be restored with
+    // this ticket's values.
+    for (Passage& p : r.passages) {
+      p.title = NeutralizePlaceholders(p.title);
+      p.text = NeutralizePlaceholders(p.text);
+    }
   }
   {
     StageTimer t("draft", &r, metrics_);
@@ -200,7 +207,14 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
     }
     r.redacted_draft.grounded = r.redacted_draft.grounded && grounded;
     r.draft = r.redacted_draft;
-    r.draft.body = Redactor::Restore(r.redacted_draft.body, r.redactions);
+    // The body may go to the customer (auto_reply, or an agent's approval): only the
+    // customer's own details come back (Redactor::Restore). A draft that needed any
+    // other redacted value is not fit to go out unseen.
+    int withheld = 0;
+    r.draft.body = Redactor::Restore(r.redacted_draft.body, r.redactions, &withheld);
+    if (withheld > 0)
+      r.errors.push_back("draft: it names " + std::to_string(withheld) +
+                         " redacted detail(s) a reply to the customer may not show (shown as [redacted])");
   }
   {
     StageTimer t("decide", &r, metrics_);
@@ -256,10 +270,21 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
 }
 
 void RedactTicket(const Redactor& redactor, Ticket* x, RedactionMap* map) {
-  x->subject = redactor.Redact(x->subject, map);
-  x->description = redactor.Redact(x->description, map);
-  for (auto& c : x->comments) c.body = redactor.Redact(c.body, map);
-  x->requester.email = x->requester.email.empty() ? "" : redactor.Redact(x->requester.email, map);
+  // Who wrote each text decides which values a public reply may restore. The subject and
+  // description are the customer's, unless the description is the body of an agent's or
+  // a private comment (a ticket an agent opened with a note).
+  bool description_by_customer = true;
+  for (const auto& c : x->comments)
+    if ((c.author_role != AuthorRole::kCustomer || !c.is_public) && c.body == x->description)
+      description_by_customer = false;
+  constexpr TextOrigin kCustomer = TextOrigin::kCustomerPublic;
+  x->subject = redactor.Redact(x->subject, map, kCustomer);
+  x->description =
+      redactor.Redact(x->description, map, description_by_customer ? kCustomer : TextOrigin::kOther);
+  for (auto& c : x->comments)
+    c.body = redactor.Redact(c.body, map,
+                             c.author_role == AuthorRole::kCustomer && c.is_public ? kCustomer : TextOrigin::kOther);
+  x->requester.email = x->requester.email.empty() ? "" : redactor.Redact(x->requester.email, map, kCustomer);
 }
 
 nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text) {

@@ -22,7 +22,7 @@ struct PipelineResult {
   RedactionMap redactions;    // placeholder → original; never logged or stored
   Triage triage;
   std::vector<Passage> passages;
-  Draft draft;                // body restored locally (placeholders → originals)
+  Draft draft;                // body restored locally: the customer's own details only
   Draft redacted_draft;       // as the drafter wrote it (safe for the audit)
   Decision decision;
   WritePlan plan;
@@ -60,6 +60,7 @@ class Pipeline {
 
 // The redact stage on its own (subject, description, comments, requester email), so the
 // approval path and audit replay rebuild exactly the placeholders the pipeline used.
+// Values from the customer's public text are marked restorable (RedactionMap).
 void RedactTicket(const Redactor& redactor, Ticket* ticket, RedactionMap* map);
 
 // JSON for `deskpilot triage --json` and the audit: triage, passages, draft, decision,

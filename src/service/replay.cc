@@ -85,6 +85,11 @@ json FetchedTicketRecord(const Ticket& ticket) {
   t.requester.name.clear();
   // Some desks identify authors by email address (the sandbox does).
   for (auto& c : t.comments) c.author_id = redactor.Redact(c.author_id, &map);
+  // The audit cannot be erased, and desks keep phone numbers, addresses and emails in
+  // custom fields and tags. Replay and approval need only the field names and the tags
+  // deskpilot itself reads, which redaction leaves as they are.
+  for (auto& [name, value] : t.custom_fields) value = redactor.Redact(value, &map);
+  for (auto& tag : t.tags) tag = redactor.Redact(tag, &map);
   json j = t;
   return j;
 }

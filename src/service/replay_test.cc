@@ -46,6 +46,36 @@ TEST_F(ReplayTest, ARecordedJobReplaysToTheSameDecision) {
   EXPECT_TRUE(ReplayReportJson(*report)["same"].get<bool>());
 }
 
+// The audit cannot be erased: custom fields and tags go there redacted too, and replay
+// still reaches the same decision from them.
+TEST_F(ReplayTest, CustomFieldsAndTagsAreRecordedRedacted) {
+  Ticket t;
+  t.id = "7";
+  t.subject = "Where is my order?";
+  t.description = "Order NW-4821376 has not arrived.";
+  t.custom_fields = {{"billing_email", "ann.private@example.com"},
+                     {"card", "4111 1111 1111 1111"},
+                     {"phone", "+44 7700 900123"},
+                     {"order", "NW-4821376"}};
+  t.tags = {"vip", "ann@example.com"};
+  const std::string record = FetchedTicketRecord(t).dump();
+  for (const char* clear : {"ann.private@example.com", "4111 1111 1111 1111", "7700 900123", "ann@example.com"})
+    EXPECT_EQ(record.find(clear), std::string::npos) << clear << " in " << record;
+  const json j = FetchedTicketRecord(t);
+  EXPECT_EQ(j["custom_fields"]["order"], "NW-4821376");
+  EXPECT_EQ(j["custom_fields"]["phone"], "<PHONE_1>");
+  EXPECT_EQ(j["tags"], json({"vip", "<EMAIL_2>"}));
+
+  const int64_t job = ProcessTicket({{"subject", "Where is my order?"},
+                                     {"description", "My order NW-4821376 has not arrived."},
+                                     {"tags", {"vip", "dana@example.com"}}});
+  for (const auto& row : store().AuditForJob(job).value())
+    EXPECT_EQ(row.entry.data.find("dana@example.com"), std::string::npos) << row.entry.stage;
+  auto report = ReplayJob(store(), job, *service_->components().policy);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->divergence.has_value()) << ReplayReportJson(*report).dump();
+}
+
 TEST_F(ReplayTest, AChangedPolicyIsReportedAtTheFirstDivergence) {
   const int64_t job = ProcessTicket({{"subject", "Refund for returned boots"},
                                      {"description", "I sent the boots back two weeks ago. Where is my refund?"}});

@@ -11,6 +11,7 @@
 
 #include "common/model_io/model_io.h"
 #include "deskpilot/canary.h"
+#include "deskpilot/redact.h"
 
 namespace deskpilot {
 namespace {
@@ -83,6 +84,7 @@ Result<std::vector<LabeledExample>> ReadExamples(const std::string& path, const 
   std::vector<LabeledExample> out;
   std::string line;
   int number = 0;
+  const Redactor redactor;
   while (std::getline(in, line)) {
     ++number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -91,7 +93,11 @@ Result<std::vector<LabeledExample>> ReadExamples(const std::string& path, const 
     if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
     if (!j.contains("text") || !j["text"].is_string()) return Status::InvalidArgument(where + ": needs a string \"text\"");
     LabeledExample e;
-    e.text = j["text"].get<std::string>();
+    // Examples are past tickets, sent along with unrelated ones: redacted like any ticket
+    // (the same placeholders the model sees in the ticket itself), with a map that is
+    // thrown away, since nothing is ever restored from a classifier prompt.
+    RedactionMap discarded;
+    e.text = redactor.Redact(j["text"].get<std::string>(), &discarded);
     for (const auto& set : labels) {
       auto v = j.find(set.dimension);
       if (v == j.end() || !v->is_string()) continue;

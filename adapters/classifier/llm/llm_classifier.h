@@ -59,7 +59,8 @@ class ExampleIndex {
 // Reads a JSONL file of {"text": ..., "<dimension>": "<label>", ...}: only keys naming a
 // configured dimension with one of its labels are kept (bitext.jsonl's "category" and
 // "intent" work as is); lines with no usable label are skipped. InvalidArgument names
-// the file and line for malformed JSON or a missing "text".
+// the file and line for malformed JSON or a missing "text". Each text is redacted (PII and
+// secrets become placeholders) before it is kept.
 Result<std::vector<LabeledExample>> ReadExamples(const std::string& path, const std::vector<LabelSet>& labels);
 
 struct LlmClassifierOptions {

@@ -230,6 +230,19 @@ TEST(ReadExamples, KeepsOnlyConfiguredLabels) {
   EXPECT_NE(b.status().message().find(":2: needs a string \"text\""), std::string::npos) << b.status().ToString();
 }
 
+// Examples are other customers' tickets: they reach the model redacted.
+TEST(ReadExamples, RedactsEachExample) {
+  TempFile f(
+      "{\"text\":\"Call me on 07700 900123 or mail jane.doe@example.org, card 4111 1111 1111 1111 was charged\","
+      "\"category\":\"refund\"}\n"
+      "{\"text\":\"bob@example.net here\",\"category\":\"refund\"}\n");
+  auto e = ReadExamples(f.path(), Labels());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(e->size(), 2u);
+  EXPECT_EQ((*e)[0].text, "Call me on <PHONE_1> or mail <EMAIL_1>, card <CARD_1> was charged");
+  EXPECT_EQ((*e)[1].text, "<EMAIL_1> here");  // one map per example
+}
+
 Result<std::unique_ptr<LlmClassifier>> FromToml(const std::string& toml, LlmClient* llm, ConfigSection** out = nullptr) {
   static std::vector<std::unique_ptr<ConfigSection>> keep;
   auto j = TomlToJson(toml, "test.toml");
