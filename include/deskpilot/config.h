@@ -46,7 +46,12 @@ class ConfigSection {
   // (a file; relative names resolve against $CREDENTIALS_DIRECTORY when set, else the
   // working directory; trailing newlines are trimmed). Secrets never live in the
   // config file itself: a plain "<base>" key is an error, and so is setting both forms.
+  // An empty variable or file name is an error (it would silently mean "no secret").
   std::string Secret(const std::string& base, bool required);
+  // Like Secret(base, false), but a named variable that is unset or empty, or a named file
+  // that does not exist or is empty, reads as "" without an error: for a caller that can
+  // run before the secret exists (`webhook register` creates the webhook signing secret).
+  std::string SecretIfSet(const std::string& base);
 
   void AddError(const std::string& key, const std::string& message);
   const std::string& path() const;
@@ -60,6 +65,7 @@ class ConfigSection {
   struct Node;
   explicit ConfigSection(std::shared_ptr<Node> node);
   std::string KeyPath(const std::string& key) const;
+  std::string ReadSecret(const std::string& base, bool required, bool absent_ok);
   static void CollectErrors(const Node& node, std::vector<std::string>* out);
   std::shared_ptr<Node> node_;
 };

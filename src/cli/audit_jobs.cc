@@ -76,7 +76,7 @@ std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, const std::str
     }
     return args;
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
-    *exit_code = UsageError(cmd, std::string(e.what()) + " (see --help)");
+    *exit_code = UsageError(cmd, ArgumentError(e, argc, argv) + " (see --help)");
     return std::nullopt;
   }
 }
@@ -387,17 +387,20 @@ int JobsRetry(const std::string& cmd, int argc, char** argv) {
   }
   int64_t now = NowMs();
   size_t failed = 0;
+  bool runtime_failure = false;  // else every failure was a bad id (unknown job, not dead): exit 2
   for (int64_t id : ids) {
     Status status = store->Retry(id, now);
     if (status.ok()) {
       std::cout << "requeued job " << id << "\n";
     } else {
       ++failed;
+      if (status.code() != Code::kNotFound && status.code() != Code::kFailedPrecondition) runtime_failure = true;
       std::cerr << cmd << ": job " << id << " not requeued: " << status.message() << "\n";
     }
   }
   std::cout << "requeued " << (ids.size() - failed) << " of " << ids.size() << " job(s)\n";
-  return failed == 0 ? kExitOk : kExitFailure;
+  if (failed == 0) return kExitOk;
+  return runtime_failure ? kExitFailure : kExitUsage;
 }
 
 // --- jobs purge ---

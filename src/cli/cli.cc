@@ -1,11 +1,17 @@
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include <unistd.h>
 
+#include <cxxopts.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -56,6 +62,93 @@ int UsageError(const std::string& command, const std::string& message) {
 int RuntimeError(const std::string& command, const std::string& message) {
   std::cerr << command << ": " << message << "\n";
   return kExitFailure;
+}
+
+std::string ArgumentError(const std::exception& e, int argc, const char* const* argv) {
+  if (dynamic_cast<const cxxopts::exceptions::incorrect_argument_type*>(&e) == nullptr) return e.what();
+  // Find the flag whose value cxxopts refused: the one whose own message is this one.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (!arg.starts_with("-")) continue;
+    const size_t eq = arg.find('=');
+    const bool inline_value = arg.starts_with("--") && eq != std::string_view::npos;
+    if (!inline_value && i + 1 >= argc) continue;
+    const std::string flag(inline_value ? arg.substr(0, eq) : arg);
+    const std::string value(inline_value ? arg.substr(eq + 1) : std::string_view(argv[i + 1]));
+    if (std::string_view(cxxopts::exceptions::incorrect_argument_type(value).what()) == e.what()) {
+      return flag + ": '" + value + "' is not a valid value";
+    }
+  }
+  return e.what();
+}
+
+namespace {
+
+// Copies the SQLite database `from` into the new file `to`. `from` is opened read-only; a
+// database with no -wal file beside it is opened as immutable, because a read-only open of
+// a WAL database would otherwise create -wal and -shm files next to it, owned by whoever
+// runs this. (A WAL database that a process has open always has its -wal file.)
+Status SnapshotDatabase(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  const bool in_use = std::filesystem::exists(from + "-wal", ec);
+  std::string uri = "file:";
+  for (unsigned char c : std::filesystem::absolute(from, ec).string()) {
+    // A URI path: percent-encode what would end or change it.
+    if (c == '%' || c == '?' || c == '#' || c < 0x20) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      uri += buf;
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  uri += in_use ? "?mode=ro" : "?mode=ro&immutable=1";
+  sqlite3* src = nullptr;
+  sqlite3* dst = nullptr;
+  Status s = Status::Ok();
+  if (sqlite3_open_v2(uri.c_str(), &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
+    s = Status::Unavailable("cannot open " + from + " read-only: " + sqlite3_errmsg(src));
+  } else if (sqlite3_open(to.c_str(), &dst) != SQLITE_OK) {
+    s = Status::Unavailable("cannot create " + to + ": " + sqlite3_errmsg(dst));
+  } else {
+    sqlite3_busy_timeout(src, 5000);
+    sqlite3_backup* backup = sqlite3_backup_init(dst, "main", src, "main");
+    if (backup == nullptr) {
+      s = Status::Unavailable("cannot copy " + from + ": " + sqlite3_errmsg(dst));
+    } else {
+      const int rc = sqlite3_backup_step(backup, -1);
+      sqlite3_backup_finish(backup);
+      if (rc != SQLITE_DONE) s = Status::Unavailable("cannot copy " + from + ": " + sqlite3_errstr(rc));
+    }
+  }
+  sqlite3_close(src);
+  sqlite3_close(dst);
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ScratchDataDir>> ScratchDataDir::Create(Config* config, BuildOptions* build,
+                                                               bool snapshot_database) {
+  namespace fs = std::filesystem;
+  std::string tmpl = (fs::temp_directory_path() / "deskpilot-scratch-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) return Status::Unavailable(std::string("cannot create a scratch directory: ") + std::strerror(errno));
+  std::unique_ptr<ScratchDataDir> scratch(new ScratchDataDir(tmpl));
+  const fs::path configured(config->storage.path);
+  const std::string scratch_db = (fs::path(tmpl) / "deskpilot.db").string();
+  std::error_code ec;
+  if (snapshot_database && fs::exists(configured, ec)) {
+    DP_RETURN_IF_ERROR(SnapshotDatabase(configured.string(), scratch_db).WithContext("storage.path"));
+  }
+  config->storage.path = scratch_db;
+  build->readonly_data_dirs = {configured.has_parent_path() ? configured.parent_path().string() : ".",
+                               UserCacheDir()};
+  return scratch;
+}
+
+ScratchDataDir::~ScratchDataDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 std::string SampleDir() {

@@ -4,12 +4,15 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <string>
 
 #include "deskpilot/config.h"
 #include "deskpilot/helpdesk.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/status.h"
+#include "service/components.h"
 
 namespace deskpilot::cli {
 
@@ -33,6 +36,10 @@ int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | rem
 int UsageError(const std::string& command, const std::string& message);
 // Prints "deskpilot <cmd>: <message>" to stderr and returns kExitFailure.
 int RuntimeError(const std::string& command, const std::string& message);
+// The message for an exception from cxxopts' parse of argv. cxxopts names a value that does
+// not parse but not the flag it was given to ("Argument 'abc' failed to parse"); this says
+// "--cv: 'abc' is not a valid value" instead. Other errors keep cxxopts' message.
+std::string ArgumentError(const std::exception& e, int argc, const char* const* argv);
 
 // The shipped sample data directory: $DESKPILOT_SAMPLE_DIR, else the source tree's
 // config/sample (a build), else the installed share/deskpilot/sample.
@@ -48,6 +55,33 @@ std::string UserCacheDir();
 // fatal. Lets a second `demo` (a new temp data dir each run) or `check-config` on a host
 // where serve has not trained yet load in a second what the first run trained in ~20 s.
 void KeepSampleModels(const std::string& data_dir);
+
+// A temporary data directory for commands that build the configured components but must
+// not create or change the configured database, nor write next to it (check-config, eval
+// --config, triage --config): run as root against /var/lib/deskpilot they would otherwise
+// leave root-owned files in the service's state directory, or ingest the sample KB into a
+// production database that serve has not initialised yet. Removed when destroyed.
+class ScratchDataDir {
+ public:
+  // Creates the directory, points config->storage.path into it and sets
+  // build->readonly_data_dirs to the configured database's directory and UserCacheDir(), so
+  // the sample models serve or an earlier run cached there are read, not retrained. With
+  // `snapshot_database`, the configured database, when it exists, is first copied there
+  // (SQLite's backup API: a consistent copy even while serve writes; the original is
+  // opened read-only and nothing is created beside it), so the run searches the knowledge
+  // base serve searches.
+  static Result<std::unique_ptr<ScratchDataDir>> Create(Config* config, BuildOptions* build,
+                                                        bool snapshot_database);
+  ~ScratchDataDir();
+  ScratchDataDir(const ScratchDataDir&) = delete;
+  ScratchDataDir& operator=(const ScratchDataDir&) = delete;
+  // After a successful build: the sample models trained here go to the user's cache.
+  void KeepModels() const { KeepSampleModels(path_); }
+
+ private:
+  explicit ScratchDataDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
 
 // The [[helpdesk]] named `source` in `config`, built through the adapter registry (kb.cc),
 // for commands that use a help desk's optional capabilities (`kb sync`, `train

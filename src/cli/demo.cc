@@ -126,11 +126,13 @@ int RunDemo(int argc, char** argv) {
     }
     if (args.count("data-dir")) data_dir = args["data-dir"].as<std::string>();
     timeout_s = args["timeout"].as<int>();
+    if (timeout_s < 1) return UsageError(cmd, "--timeout must be at least 1 second");
     vendor = args["vendor"].as<std::string>();
     if (vendor != "sandbox" && vendor != "zendesk") return UsageError(cmd, "--vendor must be sandbox or zendesk");
     spdlog::set_level(args.count("verbose") ? spdlog::level::info : spdlog::level::warn);
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
   } catch (const std::exception& e) {
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string sample = SampleDir();

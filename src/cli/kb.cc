@@ -83,7 +83,7 @@ std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, const std::str
     }
     return args;
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
-    *exit_code = UsageError(cmd, std::string(e.what()) + " (see --help)");
+    *exit_code = UsageError(cmd, ArgumentError(e, argc, argv) + " (see --help)");
     return std::nullopt;
   }
 }
@@ -97,7 +97,14 @@ std::optional<std::string> DbPath(const std::string& cmd, const cxxopts::ParseRe
     *exit_code = UsageError(cmd, "give exactly one of --config FILE or --db PATH");
     return std::nullopt;
   }
-  if (has_db) return args["db"].as<std::string>();
+  if (has_db) {
+    // SQLite takes "" as a private temporary database: everything written would be lost.
+    if (args["db"].as<std::string>().empty()) {
+      *exit_code = UsageError(cmd, "--db must not be empty");
+      return std::nullopt;
+    }
+    return args["db"].as<std::string>();
+  }
   Result<Config> config = LoadConfig(args["config"].as<std::string>());
   if (!config.ok()) {
     *exit_code = UsageError(cmd, config.status().message());
@@ -133,14 +140,23 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
     std::error_code ec;
     if (!std::filesystem::exists(p, ec)) return UsageError(cmd, "no such file or directory: " + p);
   }
-  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
-  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   // A malformed or unsupported input file is the caller's to fix, like a bad flag.
   auto fail = [&](const Status& s) {
     return s.code() == Code::kInvalidArgument ? UsageError(cmd, s.message()) : RuntimeError(cmd, s.ToString());
   };
+  // Every input is read and checked before the database is opened (which creates it), so
+  // a bad file leaves no half-done ingest and no new empty database behind. Only the
+  // --answered doc_ids are checked later, against the KB the documents were added to.
+  Result<std::vector<KbDocument>> docs = ReadKbPaths(paths);
+  if (!docs.ok()) return fail(docs.status());
+  if (has_answered) {
+    Result<std::vector<AnsweredQuestion>> read = ReadLabeledQuestions((*args)["answered"].as<std::string>());
+    if (!read.ok()) return fail(read.status());
+  }
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   if (!paths.empty()) {
-    Result<IngestStats> stats = (*index)->IngestPaths(paths);
+    Result<IngestStats> stats = (*index)->IngestDocuments(*docs);
     if (!stats.ok()) return fail(stats.status());
     std::cout << "documents: " << stats->documents << "\nchunks: " << stats->chunks
               << "\nunchanged: " << stats->unchanged << "\n";
@@ -165,9 +181,12 @@ int64_t UnixSeconds(SysClock::time_point t) {
 }
 
 // Vendor errors: bad credentials or a refusal are runtime failures the operator fixes in
-// the help desk; a help desk without the capability is a usage error.
+// the help desk; a help desk without the capability, or an argument the adapter refuses
+// (a malformed --locale), is a usage error.
 int SyncError(const std::string& cmd, const std::string& what, const Status& s) {
-  if (s.code() == Code::kFailedPrecondition) return UsageError(cmd, what + ": " + s.message());
+  if (s.code() == Code::kFailedPrecondition || s.code() == Code::kInvalidArgument) {
+    return UsageError(cmd, what + ": " + s.message());
+  }
   return RuntimeError(cmd, what + ": " + s.ToString());
 }
 

@@ -239,5 +239,62 @@ TEST_F(KbSyncTest, TrainFromTagPrefixAndFromCustomField) {
   EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--source", "acme", "--out", model}).code, kExitUsage);
 }
 
+// --calibration-data labels are read from --field also when the training labels come from
+// tags: the tag display string ("tags cat_*") is not a JSON field.
+TEST_F(KbSyncTest, TrainFromTagPrefixWithCalibrationData) {
+  const int64_t customer = fake_.AddUser("Cal Customer", "cal@example.com", "end-user");
+  const std::vector<std::string> refund = {"refund", "money back", "reimburse", "return payment", "chargeback"};
+  const std::vector<std::string> delivery = {"parcel", "courier", "shipment", "tracking", "package"};
+  // 60 tickets: enough for the held-out calibration that recalibration starts from.
+  for (int i = 0; i < 30; ++i) {
+    fake_.AddTicket({{"subject", "Need " + refund[i % 5] + " for order " + std::to_string(100 + i)},
+                     {"description", "Please send my " + refund[i % 5] + " soon"},
+                     {"requester_id", customer}, {"status", "solved"}, {"tags", {"cat_refund"}}});
+    fake_.AddTicket({{"subject", "Where is my " + delivery[i % 5] + " " + std::to_string(i)},
+                     {"description", "The " + delivery[i % 5] + " has not arrived yet"},
+                     {"requester_id", customer}, {"status", "solved"}, {"tags", {"cat_delivery"}}});
+  }
+  const std::string calibration = (dir_ / "cal.jsonl").string();
+  {
+    std::ofstream out(calibration);
+    for (int i = 0; i < 20; ++i) {
+      out << json{{"text", "I want a " + refund[i % 5] + " please"}, {"label", "refund"}}.dump() << "\n"
+          << json{{"text", "my " + delivery[i % 5] + " is late"}, {"label", "delivery"}}.dump() << "\n";
+    }
+  }
+  const std::string model = (dir_ / "tags.model").string();
+  CliRun run = Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "acme", "--tag-prefix", "cat_",
+                                                  "--out", model, "--calibration-data", calibration});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find("(tags cat_*, 2 labels)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("calibration data " + calibration + ": 40 examples"), std::string::npos) << run.out;
+}
+
+// `webhook register` hands out the signing secret, so it must run before the secret is
+// configured; serve (and everything else that builds the help desk) still requires it.
+TEST_F(KbSyncTest, WebhookRegisterRunsBeforeTheSecretExists) {
+  unsetenv("DP_TEST_ZD_SECRET");
+  CliRun reg = Call(RunWebhook, "deskpilot webhook",
+                    {"register", "--config", config_, "--source", "acme", "--url", "https://dp.example.com"});
+  EXPECT_EQ(reg.code, 0) << reg.out;
+  EXPECT_NE(reg.out.find("https://dp.example.com/webhooks/acme"), std::string::npos) << reg.out;
+  EXPECT_NE(reg.out.find("Signing secret"), std::string::npos) << reg.out;
+  EXPECT_EQ(Call(RunWebhook, "deskpilot webhook", {"list", "--config", config_, "--source", "acme"}).code, 0);
+  // Another source's endpoint is refused instead of getting a second suffix.
+  EXPECT_EQ(Call(RunWebhook, "deskpilot webhook",
+                 {"register", "--config", config_, "--source", "acme", "--url", "https://dp.example.com/webhooks/other"})
+                .code,
+            kExitUsage);
+  EXPECT_EQ(Call(RunWebhook, "deskpilot webhook",
+                 {"register", "--config", config_, "--source", "acme", "--url", "https://dp.example.com/webhooks/acme/"})
+                .code,
+            0);
+  EXPECT_EQ(Sync({"--locale", "en-us"}).code, kExitUsage);  // the help desk adapter needs the secret
+}
+
+TEST_F(KbSyncTest, MalformedLocaleIsAUsageError) {
+  EXPECT_EQ(Sync({"--locale", "../../x"}).code, kExitUsage);
+}
+
 }  // namespace
 }  // namespace deskpilot::cli

@@ -72,7 +72,7 @@ int RunSandbox(int argc, char** argv) {
     secret_env = args["webhook-secret-env"].as<std::string>();
     token_env = args["api-token-env"].as<std::string>();
   } catch (const std::exception& e) {
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
   if (options.port < 0 || options.port > 65535) return UsageError(cmd, "--port must be in [0, 65535]");
   if (options.host.empty()) return UsageError(cmd, "--host must not be empty");

@@ -1,7 +1,5 @@
 // `deskpilot serve` and `deskpilot check-config`.
 #include <csignal>
-#include <cstdlib>
-#include <filesystem>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -36,7 +34,7 @@ int RunServe(int argc, char** argv) {
     if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
     config_path = args["config"].as<std::string>();
   } catch (const std::exception& e) {
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
   auto config = LoadConfig(config_path);
   if (!config.ok()) return UsageError(cmd, config.status().message());
@@ -114,28 +112,19 @@ int RunCheckConfig(int argc, char** argv) {
     if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
     config_path = args["config"].as<std::string>();
   } catch (const std::exception& e) {
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
   auto config = LoadConfig(config_path);
   if (!config.ok()) return UsageError(cmd, config.status().message());
   // Build every adapter for real (secrets, URLs, model files), but against a scratch
   // database: checking a config must not create or change the production one.
-  Config scratch = *config;
-  std::string tmpl = (std::filesystem::temp_directory_path() / "deskpilot-check-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) return RuntimeError(cmd, "cannot create a scratch directory");
-  scratch.storage.path = (std::filesystem::path(tmpl) / "check.db").string();
+  Config scratch_config = *config;
   BuildOptions build;
   build.sample_dir = SampleDir();
-  // The sample models serve cached next to the configured database, if any, are read from
-  // there, then from the user's cache: a check after a config edit then takes a second, not
-  // a retraining (~20 s). What had to be trained is kept in the user's cache for the next
-  // check; serve's data dir is never written.
-  const std::filesystem::path db(config->storage.path);
-  build.readonly_data_dirs = {db.has_parent_path() ? db.parent_path().string() : ".", UserCacheDir()};
-  Status built = BuildComponents(scratch, build).status();
-  if (built.ok()) KeepSampleModels(tmpl);
-  std::error_code ec;
-  std::filesystem::remove_all(tmpl, ec);
+  auto scratch = ScratchDataDir::Create(&scratch_config, &build, /*snapshot_database=*/false);
+  if (!scratch.ok()) return RuntimeError(cmd, scratch.status().message());
+  Status built = BuildComponents(scratch_config, build).status();
+  if (built.ok()) (*scratch)->KeepModels();
   if (!built.ok()) {
     std::cerr << cmd << ": " << built.message() << "\n";
     return ExitFor(built);

@@ -1,14 +1,19 @@
 // `deskpilot train` and `deskpilot eval`: build and score embedded classifier models, and
 // score the classifier a config builds (with the cascade's share of tickets that needed the model).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
@@ -75,6 +80,25 @@ Status WriteText(const std::filesystem::path& path, const std::string& text) {
   out.flush();
   if (!out) return Status::Unavailable(path.string() + ": cannot write");
   return Status::Ok();
+}
+
+// Checked before training, which can take minutes: an --out that cannot be written, or
+// one that would replace an input file, fails now instead of after the run. The model is
+// renamed into place, so it is the directory that must be writable.
+std::optional<std::string> OutProblem(const std::string& out, const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  if (out.empty()) return "--out must not be empty";
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) return "--out " + out + " is a directory";
+  for (const std::string& in : inputs) {
+    if (fs::equivalent(out, in, ec)) return "--out " + out + " is the input file " + in + "; it would be overwritten";
+  }
+  const fs::path dir = fs::path(out).has_parent_path() ? fs::path(out).parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec)) return "--out: directory " + dir.string() + " does not exist";
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return "--out: cannot write to directory " + dir.string() + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
 }
 
 // Labelled examples from the help desk's solved tickets: the label is the first tag
@@ -209,12 +233,19 @@ int RunTrain(int argc, char** argv) {
       return UsageError(cmd, "--familiarity-budget must be in [0, 1]");
     }
     if (args.count("calibration-data")) calibration_path = args["calibration-data"].as<std::string>();
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
+  std::vector<std::string> inputs;
+  for (const std::string* in : {&data_path, &calibration_path})
+    if (!in->empty()) inputs.push_back(*in);
+  if (std::optional<std::string> problem = OutProblem(out_path, inputs)) return UsageError(cmd, *problem);
 
   Result<std::vector<LabeledText>> data = Status::Internal("no training data read");
   std::string origin = data_path;
+  // What the labels are, for the report: the field, or with --tag-prefix the tags.
+  std::string labels_from = "field \"" + field + "\"";
   if (source.empty()) {
     data = LoadJsonl(data_path, field);
   } else {
@@ -226,15 +257,15 @@ int RunTrain(int argc, char** argv) {
     if (!helpdesk) return exit_code;
     data = LabeledFromHelpdesk(*helpdesk, field, tag_prefix, solved_since, limit);
     origin = "helpdesk \"" + source + "\"";
-    if (!tag_prefix.empty()) field = "tags " + tag_prefix + "*";
+    if (!tag_prefix.empty()) labels_from = "tags " + tag_prefix + "*";
   }
   if (!data.ok()) return ExitFor(cmd, data.status());
   if (data->empty()) return UsageError(cmd, origin + ": no examples");
 
   std::map<std::string, size_t> counts;
   for (const auto& ex : *data) ++counts[ex.label];
-  std::cout << "examples: " << data->size() << " from " << origin << " (field \"" << field << "\", "
-            << counts.size() << " labels)\n";
+  std::cout << "examples: " << data->size() << " from " << origin << " (" << labels_from << ", " << counts.size()
+            << " labels)\n";
   size_t width = 5;
   for (const auto& [label, n] : counts) width = std::max(width, label.size());
   for (const auto& [label, n] : counts) std::cout << "  " << Pad(label, width) << "  " << n << "\n";
@@ -244,8 +275,9 @@ int RunTrain(int argc, char** argv) {
                 << " (< " << kFewExamples << "); its predictions will be unreliable\n";
     }
   }
-  if (counts.size() < 2) return UsageError(cmd, "field \"" + field + "\" has fewer than two distinct labels");
-  // Read before the long training run, so a bad file fails fast.
+  if (counts.size() < 2) return UsageError(cmd, labels_from + " has fewer than two distinct labels");
+  // Read before the long training run, so a bad file fails fast. Its labels are in --field
+  // (default "label"), also when the training labels came from tags.
   std::vector<LabeledText> calibration;
   if (!calibration_path.empty()) {
     auto loaded = LoadJsonl(calibration_path, field);
@@ -395,8 +427,9 @@ int RunEval(int argc, char** argv) {
     dimension = args.count("dimension") ? args["dimension"].as<std::string>() : field;
     json = args.count("json") > 0;
     if (args.count("plots")) plots_dir = args["plots"].as<std::string>();
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
 
   auto data = LoadJsonl(data_path, field);
@@ -430,7 +463,12 @@ int RunEval(int argc, char** argv) {
     BuildOptions build;
     build.sample_dir = SampleDir();
     build.with_helpdesks = false;  // eval writes to no help desk, so it needs no vendor secrets
+    // Only the classifier is scored, and no classifier reads the database: a fresh scratch
+    // one (the configured one is neither created nor written).
+    auto scratch = ScratchDataDir::Create(&*config, &build, /*snapshot_database=*/false);
+    if (!scratch.ok()) return RuntimeError(cmd, scratch.status().message());
     auto built = BuildComponents(*config, build);
+    if (built.ok()) (*scratch)->KeepModels();
     if (!built.ok()) {
       if (built.status().code() == Code::kInvalidArgument) return UsageError(cmd, built.status().ToString());
       return RuntimeError(cmd, built.status().ToString());

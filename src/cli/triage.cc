@@ -80,8 +80,9 @@ int RunTriage(int argc, char** argv) {
     if (args.count("config")) config_path = args["config"].as<std::string>();
     if (args.count("input")) input = args["input"].as<std::string>();
     json = args.count("json") > 0;
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "' (one ticket per run)");
   } catch (const std::exception& e) {
-    return UsageError(cmd, e.what());
+    return UsageError(cmd, ArgumentError(e, argc, argv));
   }
 
   Config config;
@@ -127,7 +128,18 @@ int RunTriage(int argc, char** argv) {
   BuildOptions build;
   build.sample_dir = SampleDir();
   build.with_helpdesks = false;
+  // With a config, the pipeline runs on a snapshot of the configured database: the
+  // knowledge base (and cached embeddings) serve uses, while triage writes nothing there
+  // and creates nothing when serve has not run yet. Without one, the user's cache is the
+  // data dir (a database of its own with the sample KB and models).
+  std::unique_ptr<ScratchDataDir> scratch;
+  if (!config_path.empty()) {
+    auto created = ScratchDataDir::Create(&config, &build, /*snapshot_database=*/true);
+    if (!created.ok()) return RuntimeError(cmd, created.status().message());
+    scratch = std::move(created).value();
+  }
   auto c = BuildComponents(config, build);
+  if (c.ok() && scratch) scratch->KeepModels();
   if (!c.ok()) {
     std::cerr << cmd << ": " << c.status().message() << "\n";
     return c.status().code() == Code::kInvalidArgument ? kExitUsage : kExitFailure;

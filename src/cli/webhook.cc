@@ -4,7 +4,6 @@
 // helpdesk interface grows a vendor-neutral registration call.
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include <cxxopts.hpp>
@@ -31,12 +30,20 @@ constexpr char kUsage[] =
     "PUBLIC_URL is where the help desk reaches deskpilot: https://dp.example.com (then\n"
     "/webhooks/NAME is appended) or the full https://dp.example.com/webhooks/NAME.\n";
 
-// The endpoint for `source`: a bare base URL gets /webhooks/<source> appended.
-std::optional<std::string> Endpoint(std::string url, const std::string& source) {
-  if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) return std::nullopt;
+// The endpoint for `source`: a bare base URL gets /webhooks/<source> appended. A URL that
+// already names a webhook path must name this source's: appending to another source's
+// would register an endpoint that answers 404.
+Result<std::string> Endpoint(std::string url, const std::string& source) {
+  if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) {
+    return Status::InvalidArgument("--url must start with https:// (or http://)");
+  }
+  while (url.size() > 8 && url.back() == '/') url.pop_back();
   const std::string suffix = "/webhooks/" + source;
-  if (url.size() >= suffix.size() && url.compare(url.size() - suffix.size(), suffix.size(), suffix) == 0) return url;
-  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.ends_with(suffix)) return url;
+  if (url.find("/webhooks/") != std::string::npos) {
+    return Status::InvalidArgument("--url " + url + " is not this source's endpoint: give the base URL or one ending in " +
+                                   suffix);
+  }
   return url + suffix;
 }
 
@@ -69,7 +76,7 @@ int RunWebhook(int argc, char** argv) {
     source = args["source"].as<std::string>();
     if (args.count("url")) url = args["url"].as<std::string>();
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
-    return UsageError(full, std::string(e.what()) + " (see --help)");
+    return UsageError(full, ArgumentError(e, argc - 1, argv + 1) + " (see --help)");
   }
   if (sub == "register" && url.empty()) return UsageError(full, "--url PUBLIC_URL is required");
   if (sub != "register" && !url.empty()) return UsageError(full, "--url only applies to register");
@@ -94,7 +101,7 @@ int RunWebhook(int argc, char** argv) {
 
   if (sub == "register") {
     auto endpoint = Endpoint(url, source);
-    if (!endpoint) return UsageError(full, "--url must start with https:// (or http://)");
+    if (!endpoint.ok()) return UsageError(full, endpoint.status().message());
     auto reg = RegisterZendeskWebhook(api, *endpoint);
     if (!reg.ok()) return RuntimeError(full, reg.status().ToString());
     for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << c.id << "  " << c.name << "\n";

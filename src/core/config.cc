@@ -208,6 +208,14 @@ ConfigSection ConfigSection::Table(const std::string& key) {
 }
 
 std::string ConfigSection::Secret(const std::string& base, bool required) {
+  return ReadSecret(base, required, /*absent_ok=*/false);
+}
+
+std::string ConfigSection::SecretIfSet(const std::string& base) {
+  return ReadSecret(base, /*required=*/false, /*absent_ok=*/true);
+}
+
+std::string ConfigSection::ReadSecret(const std::string& base, bool required, bool absent_ok) {
   const std::string env_key = base + "_env";
   const std::string file_key = base + "_file";
   if (Has(base)) {
@@ -227,17 +235,24 @@ std::string ConfigSection::Secret(const std::string& base, bool required) {
   }
   if (has_env) {
     const std::string var = String(env_key);
-    if (var.empty()) return {};  // wrong type, already recorded
+    if (var.empty()) {
+      // A wrong type is already recorded; an empty name would silently mean "no secret".
+      if (Raw(env_key)->is_string()) AddError(env_key, "must name an environment variable");
+      return {};
+    }
     const char* value = std::getenv(var.c_str());
     if (value == nullptr || *value == '\0') {
-      AddError(env_key, "environment variable " + var + " is not set or empty");
+      if (!absent_ok) AddError(env_key, "environment variable " + var + " is not set or empty");
       return {};
     }
     return value;
   }
   if (has_file) {
     std::string name = String(file_key);
-    if (name.empty()) return {};
+    if (name.empty()) {
+      if (Raw(file_key)->is_string()) AddError(file_key, "must name a file");
+      return {};
+    }
     // systemd LoadCredential= puts credentials in $CREDENTIALS_DIRECTORY; elsewhere a
     // relative name is taken relative to the working directory.
     const char* cred_dir = std::getenv("CREDENTIALS_DIRECTORY");
@@ -245,14 +260,14 @@ std::string ConfigSection::Secret(const std::string& base, bool required) {
       name = std::string(cred_dir) + "/" + name;
     std::ifstream in(name, std::ios::binary);
     if (!in) {
-      AddError(file_key, "cannot read " + name + ": " + std::strerror(errno));
+      if (!(absent_ok && errno == ENOENT)) AddError(file_key, "cannot read " + name + ": " + std::strerror(errno));
       return {};
     }
     std::ostringstream buffer;
     buffer << in.rdbuf();
     std::string value = buffer.str();
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-    if (value.empty()) AddError(file_key, name + " is empty");
+    if (value.empty() && !absent_ok) AddError(file_key, name + " is empty");
     return value;
   }
   if (required) AddError(base, "missing; set " + env_key + " or " + file_key);

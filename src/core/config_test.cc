@@ -332,5 +332,48 @@ TEST(ConfigSectionTest, CleanSectionFinishesOk) {
   EXPECT_TRUE(s.Finish().ok());
 }
 
+// An empty name has the right type, but would silently mean "no secret" (the admin API
+// off, every Zendesk webhook answered 401): it is an error naming the key.
+TEST(ConfigTest, EmptySecretNameIsAnError) {
+  std::string msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_env = \"\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_env: must name an environment variable")) << msg;
+  msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_file = \"\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_file: must name a file")) << msg;
+  auto j = nlohmann::json::parse(R"({"webhook_secret_env": ""})");
+  ConfigSection s(j, "helpdesk[0]");
+  EXPECT_EQ(s.Secret("webhook_secret", true), "");
+  Status st = s.Finish();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), "helpdesk[0].webhook_secret_env: must name an environment variable"))
+      << st.message();
+}
+
+// SecretIfSet: for `webhook register`, which runs before the secret exists. A variable or
+// file that is not there yet reads as no secret; a malformed key is still an error.
+TEST(ConfigSectionTest, SecretIfSetAcceptsAnAbsentSecret) {
+  unsetenv("DESKPILOT_CONFIG_TEST_UNSET");
+  auto absent = nlohmann::json::parse(R"({"a_env": "DESKPILOT_CONFIG_TEST_UNSET", "b_file": "/nonexistent/secret"})");
+  ConfigSection s(absent, "helpdesk[0]");
+  EXPECT_EQ(s.SecretIfSet("a"), "");
+  EXPECT_EQ(s.SecretIfSet("b"), "");
+  EXPECT_TRUE(s.Finish().ok());
+
+  setenv("DESKPILOT_CONFIG_TEST_SET", "s3cret", 1);
+  auto set = nlohmann::json::parse(R"({"a_env": "DESKPILOT_CONFIG_TEST_SET"})");
+  ConfigSection with(set, "helpdesk[0]");
+  EXPECT_EQ(with.SecretIfSet("a"), "s3cret");
+  EXPECT_TRUE(with.Finish().ok());
+  unsetenv("DESKPILOT_CONFIG_TEST_SET");
+
+  auto bad = nlohmann::json::parse(R"({"a_env": "", "b": "inline"})");
+  ConfigSection malformed(bad, "helpdesk[0]");
+  EXPECT_EQ(malformed.SecretIfSet("a"), "");
+  EXPECT_EQ(malformed.SecretIfSet("b"), "");
+  Status st = malformed.Finish();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), "helpdesk[0].a_env: must name an environment variable")) << st.message();
+  EXPECT_TRUE(Contains(st.message(), "helpdesk[0].b: secrets are never read")) << st.message();
+}
+
 }  // namespace
 }  // namespace deskpilot

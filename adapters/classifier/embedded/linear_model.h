@@ -34,7 +34,8 @@ struct LabeledText {
 
 // Reads JSON Lines with a "text" string and a `label_field` string per line. Blank lines
 // are skipped; anything else malformed is InvalidArgument naming the file and line number.
-// A missing file is NotFound.
+// A missing file is NotFound; a directory or a label of another type (3.5, true) is
+// InvalidArgument.
 Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::string& label_field);
 
 struct FeatureOptions {
@@ -158,7 +159,9 @@ class LinearModel {
 
   LinearModel() = default;
 
-  // Writes the compact binary file ("DPLINMDL" magic, version, float32 weights).
+  // Writes the compact binary file ("DPLINMDL" magic, version, float32 weights) atomically:
+  // a temp file in the same directory, fsynced, renamed over `path`. On failure `path` is
+  // unchanged and no temp file is left.
   Status Save(const std::string& path) const;
   static Result<LinearModel> Load(const std::string& path);
 

@@ -53,7 +53,8 @@ Result<ZendeskOptions> ZendeskOptionsFromConfig(ConfigSection& section, const st
     o.api_token = section.Secret("api_token", true);
   }
   if (has_oauth && section.Has("email")) (void)section.String("email");
-  o.webhook_secret = section.Secret("webhook_secret", require_webhook_secret);
+  o.webhook_secret =
+      require_webhook_secret ? section.Secret("webhook_secret", true) : section.SecretIfSet("webhook_secret");
   o.signature_tolerance = std::chrono::seconds(section.Int("signature_tolerance_seconds", 300, 1, 86400));
   o.request_timeout = std::chrono::milliseconds(section.Int("request_timeout_ms", 10000, 100, 600000));
   if (section.Has("api_user_id")) {

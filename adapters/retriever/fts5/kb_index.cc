@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -207,6 +209,9 @@ FileType TypeOf(const std::filesystem::path& p) {
 }
 
 Result<std::string> ReadFile(const std::filesystem::path& p) {
+  // An ifstream opens a directory without complaint and then reads nothing.
+  std::error_code ec;
+  if (std::filesystem::is_directory(p, ec)) return Status::InvalidArgument(p.string() + ": is a directory");
   std::ifstream in(p, std::ios::binary);
   if (!in) return Status::InvalidArgument("cannot read " + p.string());
   std::ostringstream ss;
@@ -255,6 +260,13 @@ Status ParseJsonl(const std::filesystem::path& p, const std::string& content, st
 Status ParseFile(const std::filesystem::path& p, FileType type, std::vector<KbDocument>* out) {
   DP_ASSIGN_OR_RETURN(std::string content, ReadFile(p));
   const std::string stem = p.stem().string();
+  // JSONL is checked by the JSON parser. Markdown and HTML are stored as they are, and
+  // invalid UTF-8 in the KB makes every later JSON dump of a passage throw: refuse it here.
+  if (type == FileType::kMarkdown || type == FileType::kHtml) {
+    if (const size_t bad = kb::InvalidUtf8Offset(content); bad != std::string_view::npos) {
+      return Status::InvalidArgument(p.string() + ": not valid UTF-8 (byte offset " + std::to_string(bad) + ")");
+    }
+  }
   switch (type) {
     case FileType::kJsonl:
       return ParseJsonl(p, content, out);
@@ -477,29 +489,64 @@ Status KbIndex::Migrate() {
   return tx.Commit();
 }
 
-Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
+Result<std::vector<KbDocument>> ReadKbPaths(const std::vector<std::string>& paths) {
   namespace fs = std::filesystem;
   std::vector<KbDocument> docs;
+  std::vector<std::string> sources;  // the file each of `docs` came from, for the duplicate check
+  auto parse = [&](const fs::path& file, FileType type) -> Status {
+    DP_RETURN_IF_ERROR(ParseFile(file, type, &docs));
+    sources.resize(docs.size(), file.string());
+    return Status::Ok();
+  };
   for (const std::string& path : paths) {
     std::error_code ec;
     fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st)) return Status::InvalidArgument("kb path not found: " + path);
     if (fs::is_directory(st)) {
       std::vector<std::pair<fs::path, FileType>> files;
+      // Directory symlinks are followed (a KB assembled from linked folders), each real
+      // directory once: a link back up the tree would otherwise recurse until ELOOP.
+      std::set<fs::path> visited = {fs::canonical(path, ec)};
       for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (!it->is_regular_file()) continue;
+        if (it->is_directory(ec)) {
+          const fs::path real = fs::canonical(it->path(), ec);
+          if (!ec && !visited.insert(real).second) it.disable_recursion_pending();
+          ec.clear();  // a dangling link or one we may not read is not a KB file: skip it
+          continue;
+        }
+        if (!it->is_regular_file(ec)) {
+          ec.clear();
+          continue;
+        }
         FileType type = TypeOf(it->path());
         // A directory may hold READMEs, images and the like: only known types are KB files.
         if (type != FileType::kUnknown) files.emplace_back(it->path(), type);
       }
       if (ec) return Status::InvalidArgument("cannot list " + path + ": " + ec.message());
       std::sort(files.begin(), files.end());  // deterministic ingest order across filesystems
-      for (const auto& [file, type] : files) DP_RETURN_IF_ERROR(ParseFile(file, type, &docs));
+      for (const auto& [file, type] : files) DP_RETURN_IF_ERROR(parse(file, type));
+    } else if (!fs::is_regular_file(st)) {
+      return Status::InvalidArgument(path + ": not a regular file or directory");
     } else {
-      DP_RETURN_IF_ERROR(ParseFile(path, TypeOf(path), &docs));
+      DP_RETURN_IF_ERROR(parse(path, TypeOf(path)));
     }
   }
+  // Two files with one doc_id (the same file name in two locale folders) would overwrite
+  // each other in the KB, the later one silently winning: name both instead.
+  std::unordered_map<std::string_view, size_t> first;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    auto [at, inserted] = first.emplace(docs[i].doc_id, i);
+    if (!inserted) {
+      return Status::InvalidArgument("doc_id \"" + docs[i].doc_id + "\" is used by both " + sources[at->second] +
+                                     " and " + sources[i] + " (give one an `id:` in its front matter)");
+    }
+  }
+  return docs;
+}
+
+Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
+  DP_ASSIGN_OR_RETURN(std::vector<KbDocument> docs, ReadKbPaths(paths));
   return IngestDocuments(docs);
 }
 
@@ -524,8 +571,18 @@ Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs
   DP_RETURN_IF_ERROR(log.Begin());
   IngestStats stats;
   const int64_t now = NowMs();
+  std::unordered_set<std::string_view> seen;
   for (const KbDocument& doc : docs) {
     if (doc.doc_id.empty()) return Status::InvalidArgument("kb document with an empty doc_id (title \"" + doc.title + "\")");
+    if (!seen.insert(doc.doc_id).second) {
+      return Status::InvalidArgument("kb document \"" + doc.doc_id + "\" given twice in one ingest");
+    }
+    // Every field is quoted in JSON later (triage --json, the audit log, the model prompt).
+    for (const std::string* field : {&doc.doc_id, &doc.title, &doc.url, &doc.text}) {
+      if (kb::InvalidUtf8Offset(*field) != std::string_view::npos) {
+        return Status::InvalidArgument("kb document \"" + doc.doc_id + "\": not valid UTF-8");
+      }
+    }
     const std::string hash = ContentHash(doc);
     get_hash.Bind(1, doc.doc_id);
     DP_ASSIGN_OR_RETURN(bool exists, get_hash.Step("kb lookup " + doc.doc_id));

@@ -61,6 +61,17 @@ struct IngestStats {
   int unchanged = 0;  // documents skipped because their content hash was already stored
 };
 
+// Reads files or directories (walked recursively, in sorted order; directory symlinks are
+// followed, each real directory once): .jsonl (one document per line: doc_id, title, text,
+// optional url, optional kind "kb_article"|"resolved_ticket"), .md/.markdown (title from
+// front matter or the first "# " heading, doc_id from front-matter id or the file name
+// stem), .html/.htm (doc_id the file name stem). Inside directories, files with other
+// extensions are skipped. InvalidArgument naming the file (and line) for a missing path, a
+// named file with an unknown extension, a malformed line, a Markdown or HTML file that is
+// not valid UTF-8 (with the byte offset), a directory that cannot be listed, and two
+// documents with one doc_id (naming both files). Touches no database.
+Result<std::vector<KbDocument>> ReadKbPaths(const std::vector<std::string>& paths);
+
 class KbIndex {
  public:
   // Opens (creating if needed) the SQLite file in WAL mode and creates the kb tables.
@@ -71,18 +82,14 @@ class KbIndex {
   KbIndex(const KbIndex&) = delete;
   KbIndex& operator=(const KbIndex&) = delete;
 
-  // Files or directories (walked recursively, in sorted order): .jsonl (one document per
-  // line: doc_id, title, text, optional url, optional kind "kb_article"|"resolved_ticket"),
-  // .md/.markdown (title from front matter or the first "# " heading, doc_id from
-  // front-matter id or the file name stem), .html/.htm. Inside directories, files with
-  // other extensions are skipped; a named file with an unknown extension, a missing path
-  // or a malformed line is InvalidArgument naming the file (and line). Nothing is
-  // written unless every input parses: one transaction per call.
+  // ReadKbPaths(paths), then IngestDocuments: nothing is written unless every input
+  // parses (one transaction per call).
   Result<IngestStats> IngestPaths(const std::vector<std::string>& paths);
 
   // Chunks and stores documents in one transaction. A document whose content hash is
-  // unchanged is skipped; a changed one has its chunks replaced. InvalidArgument for an
-  // empty doc_id.
+  // unchanged is skipped; a changed one has its chunks replaced. InvalidArgument (and
+  // nothing written) for an empty doc_id, a doc_id given twice, or a field that is not
+  // valid UTF-8.
   Result<IngestStats> IngestDocuments(const std::vector<KbDocument>& docs);
 
   // Deletes documents with their chunks and answered questions, in one transaction

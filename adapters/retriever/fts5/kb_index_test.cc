@@ -419,5 +419,26 @@ TEST(KbIndex, AnsweredQuestionsRejectBadInputAndWriteNothing) {
   }
 }
 
+// Every field of a stored document is quoted in JSON later, and a doc_id given twice in
+// one call would silently keep only the last: both are refused, and nothing is written.
+TEST(KbIndex, IngestDocumentsRefusesInvalidUtf8AndRepeatedIds) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  std::vector<KbDocument> docs = FixtureCorpus();
+  docs.push_back({"latin", "Caf\xe9", "text", ""});
+  auto bad = index->IngestDocuments(docs);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("\"latin\": not valid UTF-8"), std::string::npos) << bad.status().message();
+  docs.back() = FixtureCorpus().front();
+  auto twice = index->IngestDocuments(docs);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("given twice"), std::string::npos) << twice.status().message();
+  auto count = index->CountDocuments();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 0);
+}
+
 }  // namespace
 }  // namespace deskpilot

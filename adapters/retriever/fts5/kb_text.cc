@@ -69,20 +69,6 @@ void AppendUtf8(uint32_t cp, std::string* out) {
   }
 }
 
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (size_t j = 1; j < len; ++j) {
-      if ((static_cast<unsigned char>(s[i + j]) & 0xC0) != 0x80) return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 // ---- Markdown inline cleanup ----
 
 // Removes emphasis and code markers and rewrites links. Absolute link targets are kept
@@ -626,7 +612,7 @@ std::vector<std::string> Tokenize(std::string_view text) {
   std::vector<std::string> tokens;
   std::string token;
   auto emit = [&] {
-    if (token.size() >= 2 && token.size() <= 40 && !IsStopWord(token) && IsValidUtf8(token)) {
+    if (token.size() >= 2 && token.size() <= 40 && !IsStopWord(token) && InvalidUtf8Offset(token) == std::string_view::npos) {
       tokens.push_back(token);
     }
     token.clear();
@@ -655,6 +641,40 @@ int CountWords(std::string_view text) {
     }
   }
   return words;
+}
+
+size_t InvalidUtf8Offset(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  // Continuation byte i of the sequence at `at` lies in [lo, hi].
+  auto cont = [&](size_t at, size_t i, unsigned char lo, unsigned char hi) {
+    return at + i < n && p[at + i] >= lo && p[at + i] <= hi;
+  };
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    size_t len = 0;
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = cont(i, 1, 0x80, 0xBF) ? 2 : 0;
+    } else if (c == 0xE0) {
+      len = cont(i, 1, 0xA0, 0xBF) && cont(i, 2, 0x80, 0xBF) ? 3 : 0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+      len = cont(i, 1, 0x80, 0xBF) && cont(i, 2, 0x80, 0xBF) ? 3 : 0;
+    } else if (c == 0xED) {
+      len = cont(i, 1, 0x80, 0x9F) && cont(i, 2, 0x80, 0xBF) ? 3 : 0;
+    } else if (c == 0xF0) {
+      len = cont(i, 1, 0x90, 0xBF) && cont(i, 2, 0x80, 0xBF) && cont(i, 3, 0x80, 0xBF) ? 4 : 0;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      len = cont(i, 1, 0x80, 0xBF) && cont(i, 2, 0x80, 0xBF) && cont(i, 3, 0x80, 0xBF) ? 4 : 0;
+    } else if (c == 0xF4) {
+      len = cont(i, 1, 0x80, 0x8F) && cont(i, 2, 0x80, 0xBF) && cont(i, 3, 0x80, 0xBF) ? 4 : 0;
+    }
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace deskpilot::kb

@@ -67,4 +67,9 @@ bool IsStopWord(std::string_view lower_word);
 
 int CountWords(std::string_view text);
 
+// Byte offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629:
+// no overlongs, no surrogates, nothing above U+10FFFF: what nlohmann::json accepts and
+// dumps), or npos when `s` is valid UTF-8.
+size_t InvalidUtf8Offset(std::string_view s);
+
 }  // namespace deskpilot::kb

@@ -150,5 +150,16 @@ TEST(Tokenize, LowercasesDropsStopWordsAndSyntax) {
   EXPECT_TRUE(Tokenize(std::string(100, 'x')).empty());
 }
 
+TEST(InvalidUtf8Offset, StrictRfc3629) {
+  EXPECT_EQ(InvalidUtf8Offset(""), std::string_view::npos);
+  EXPECT_EQ(InvalidUtf8Offset("plain, caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80"), std::string_view::npos);
+  EXPECT_EQ(InvalidUtf8Offset("Caf\xe9 returns"), 3u);         // Latin-1
+  EXPECT_EQ(InvalidUtf8Offset("ab\xc3"), 2u);                   // cut sequence
+  EXPECT_EQ(InvalidUtf8Offset("x\xc0\xaf"), 1u);               // overlong '/'
+  EXPECT_EQ(InvalidUtf8Offset("x\xed\xa0\x80"), 1u);          // surrogate U+D800
+  EXPECT_EQ(InvalidUtf8Offset("x\xf4\x90\x80\x80"), 1u);     // above U+10FFFF
+  EXPECT_EQ(InvalidUtf8Offset("\x80"), 0u);                     // stray continuation byte
+}
+
 }  // namespace
 }  // namespace deskpilot::kb
