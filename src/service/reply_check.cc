@@ -1,19 +1,14 @@
 #include "service/reply_check.h"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 #include <string_view>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAsciiAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -145,7 +140,7 @@ void AddPhones(std::string_view text, std::set<std::string>* out) {
 
 void AddContacts(std::string_view text, Contacts* out) {
   for (const std::string& word : Words(text)) {
-    std::string lower = Lower(word);
+    std::string lower = AsciiLower(word);
     if (lower.find("://") != std::string::npos) {
       if (std::string key = LinkKey(lower); !key.empty()) out->links.insert(std::move(key));
       continue;
@@ -199,7 +194,7 @@ std::set<std::string> MoneyWords(std::string_view text) {
   };
   for (char c : text) {
     if (IsAsciiAlpha(c))
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      word += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     else
       flush();
   }
@@ -234,7 +229,7 @@ std::map<std::string, std::string> Amounts(std::string_view text) {
     return j;
   };
   std::map<std::string, std::string> out;
-  const std::string lower = Lower(text);
+  const std::string lower = AsciiLower(text);
   for (size_t i = 0; i < text.size(); ++i) {
     for (const auto& [symbol, currency] : kSymbols) {
       if (text.substr(i, symbol.size()) != symbol) continue;
