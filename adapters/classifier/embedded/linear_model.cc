@@ -344,24 +344,43 @@ LinearModel::SparseVector LinearModel::Vectorize(std::string_view text) const {
 }
 
 LinearModel::SparseVector LinearModel::Vectorize(const std::vector<uint64_t>& hashes) const {
-  std::vector<uint32_t> hits;
-  for (uint64_t hash : hashes) {
-    int64_t idx = Find(hash);
-    if (idx >= 0) hits.push_back(static_cast<uint32_t>(idx));
+  return Vectorize(CountHashes(hashes));
+}
+
+std::vector<LinearModel::HashCount> LinearModel::CountHashes(const std::vector<uint64_t>& hashes) {
+  std::vector<uint64_t> sorted = hashes;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<HashCount> out;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
+    out.push_back({sorted[i], static_cast<uint32_t>(j - i)});
+    i = j;
+  }
+  return out;
+}
+
+LinearModel::SparseVector LinearModel::Vectorize(const std::vector<HashCount>& counted) const {
+  // A vocabulary maps distinct hashes to distinct indices, so counting by hash is counting
+  // by feature; sorted by index, the vector is the same as one built from every hit.
+  std::vector<std::pair<uint32_t, uint32_t>> hits;  // feature index, count
+  hits.reserve(counted.size());
+  for (const HashCount& hc : counted) {
+    int64_t idx = Find(hc.hash);
+    if (idx >= 0) hits.emplace_back(static_cast<uint32_t>(idx), hc.count);
   }
   std::sort(hits.begin(), hits.end());
   SparseVector v;
+  v.index.reserve(hits.size());
+  v.value.reserve(hits.size());
   double word_norm = 0.0, char_norm = 0.0;
-  for (size_t i = 0; i < hits.size();) {
-    size_t j = i;
-    while (j < hits.size() && hits[j] == hits[i]) ++j;
+  for (const auto& [index, count] : hits) {
     // Sublinear TF: the tenth "card" says little more than the second.
-    const double tf = 1.0 + std::log(static_cast<double>(j - i));
-    const double x = tf * idf_[hits[i]];
-    (hits[i] < num_word_features_ ? word_norm : char_norm) += x * x;
-    v.index.push_back(hits[i]);
+    const double tf = 1.0 + std::log(static_cast<double>(count));
+    const double x = tf * idf_[index];
+    (index < num_word_features_ ? word_norm : char_norm) += x * x;
+    v.index.push_back(index);
     v.value.push_back(static_cast<float>(x));
-    i = j;
   }
   const double word_scale = word_norm > 0 ? features_.word_weight / std::sqrt(word_norm) : 0.0;
   const double char_scale = char_norm > 0 ? features_.char_weight / std::sqrt(char_norm) : 0.0;
@@ -424,7 +443,7 @@ std::vector<float> BlendLogProbabilities(const std::vector<double>& p, const std
 
 }  // namespace
 
-std::vector<double> LinearModel::NetworkProbabilities(const std::vector<uint64_t>& hashes) const {
+std::vector<double> LinearModel::NetworkProbabilities(const std::vector<HashCount>& counted) const {
   const size_t k = labels_.size();
   // The mean of log-probabilities, not of probabilities: an average of calibrated networks
   // is less confident than each where they disagree, and the blend temperature and the
@@ -433,7 +452,7 @@ std::vector<double> LinearModel::NetworkProbabilities(const std::vector<uint64_t
   // mean 0.809, one network 0.802 (README.md).
   std::vector<float> mean_log(k, 0.0f);
   for (const Mlp& net : mlps_) {
-    const std::vector<double> p = net.Probabilities(net.input->Vectorize(hashes), k);
+    const std::vector<double> p = net.Probabilities(net.input->Vectorize(counted), k);
     for (size_t c = 0; c < k; ++c) {
       mean_log[c] += static_cast<float>(std::log(std::max(p[c], 1e-30)) / static_cast<double>(mlps_.size()));
     }
@@ -448,9 +467,10 @@ std::vector<double> LinearModel::Probabilities(std::string_view text) const {
 std::vector<double> LinearModel::Probabilities(const std::vector<uint64_t>& hashes) const {
   // The networks' inputs have the same feature options (only their vocabularies differ), so
   // the text is tokenized and hashed once for all.
-  std::vector<double> linear = Softmax(Scores(Vectorize(hashes)), temperature_);
+  const std::vector<HashCount> counted = CountHashes(hashes);
+  std::vector<double> linear = Softmax(Scores(Vectorize(counted)), temperature_);
   if (mlps_.empty()) return linear;
-  return Softmax(BlendLogProbabilities(linear, NetworkProbabilities(hashes), mlp_weight_), blend_temperature_);
+  return Softmax(BlendLogProbabilities(linear, NetworkProbabilities(counted), mlp_weight_), blend_temperature_);
 }
 
 Prediction LinearModel::FromProbabilities(const std::vector<double>& probabilities, double familiarity) const {
