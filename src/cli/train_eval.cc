@@ -184,7 +184,11 @@ int RunTrain(int argc, char** argv) {
       cxxopts::value<std::string>())(
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
-      "balanced", "weight labels inversely to their frequency")("h,help", "show help");
+      "balanced", "weight labels inversely to their frequency")(
+      "no-networks",
+      "ship the calibrated linear model alone, without the network ensemble it gets from 1,000 examples: about a "
+      "third of the prediction time and a tenth of the file, usually for some accuracy (measure with --cv)")(
+      "h,help", "show help");
   std::string data_path, field, out_path, config_path, source, tag_prefix, calibration_path;
   std::chrono::system_clock::time_point solved_since{};
   int limit = 0;
@@ -224,6 +228,7 @@ int RunTrain(int argc, char** argv) {
     options.epochs = args["epochs"].as<int>();
     if (options.epochs < 1) return UsageError(cmd, "--epochs must be at least 1");
     options.balanced_class_weights = args.count("balanced") > 0;
+    if (args.count("no-networks")) options.mlp_hidden = 0;
     options.target_precision = args["target-precision"].as<double>();
     if (!(options.target_precision > 0.0 && options.target_precision <= 1.0)) {
       return UsageError(cmd, "--target-precision must be in (0, 1]");

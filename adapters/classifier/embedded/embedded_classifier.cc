@@ -142,7 +142,7 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
   }
   if (!index.is_array()) return Status::InvalidArgument(index_path.string() + ": expected a JSON array");
 
-  const TrainOptions options;  // the tuned defaults
+  const TrainOptions defaults;  // the tuned defaults
   std::map<std::string, LinearModel> models;
   for (size_t i = 0; i < index.size(); ++i) {
     const nlohmann::json& entry = index[i];
@@ -154,6 +154,13 @@ Result<std::map<std::string, LinearModel>> LoadSampleModels(const std::string& s
     }
     const std::string dimension = entry["dimension"].get<std::string>();
     const std::string field = entry["field"].get<std::string>();
+    // "networks": false ships the linear model alone (train --no-networks): for a model
+    // whose networks buy nothing measurable, a quarter of the prediction time.
+    TrainOptions options = defaults;
+    if (entry.contains("networks")) {
+      if (!entry["networks"].is_boolean()) return Status::InvalidArgument(where + ": networks must be true or false");
+      if (!entry["networks"].get<bool>()) options.mlp_hidden = 0;
+    }
     const fs::path data_path = fs::path(sample_dir) / entry["data"].get<std::string>();
     DP_ASSIGN_OR_RETURN(std::string data_bytes, ReadFile(data_path.string()));
     // Optional hand-labelled tickets to refit the confidences on (RecalibrateLinearModel): the
