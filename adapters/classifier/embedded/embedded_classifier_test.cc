@@ -113,6 +113,27 @@ TEST(SampleModelsTest, TrainsOnceThenLoadsTheCachedFiles) {
   EXPECT_EQ(ModelFiles(data_dir).size(), 4u);
 }
 
+// "networks": false is part of the recipe (a model without networks is another model, so
+// another cache file), and anything but a boolean is an error, not a silent default.
+TEST(SampleModelsTest, NetworksSwitchKeysTheCacheAndMustBeABoolean) {
+  TempDir dir;
+  WriteSampleDir(dir.path() / "sample");
+  const std::string sample = (dir.path() / "sample").string();
+  ASSERT_TRUE(LoadSampleModels(sample, (dir.path() / "a").string()).ok());
+  WriteFile((dir.path() / "sample/models.json").string(),
+            R"([{"dimension":"sentiment","data":"train/mood.jsonl","field":"label","networks":false}])");
+  std::vector<std::string> trained;
+  ASSERT_TRUE(LoadSampleModels(sample, (dir.path() / "a").string(), &trained).ok());
+  EXPECT_EQ(trained, std::vector<std::string>{"sentiment"}) << "a new recipe, so a new cache key";
+  EXPECT_EQ(ModelFiles(dir.path() / "a").size(), 4u);
+  WriteFile((dir.path() / "sample/models.json").string(),
+            R"([{"dimension":"sentiment","data":"train/mood.jsonl","field":"label","networks":"no"}])");
+  auto bad = LoadSampleModels(sample, (dir.path() / "b").string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("networks must be true or false"), std::string::npos) << bad.status().ToString();
+}
+
 // check-config builds against a scratch data dir but may read serve's cache: it loads from
 // there and writes nothing anywhere.
 TEST(SampleModelsTest, ReadsAnotherDataDirsCacheWithoutWritingIt) {
