@@ -188,6 +188,7 @@ TEST_F(CliTest, TrainAndEvalNameTheirInputProblems) {
            {"train --data " + data + " " + P("extra.jsonl") + " --out " + P("x.bin"), "unexpected argument"},
            {"train --data " + data + " --out " + P("x.bin") + " --cv abc", "--cv: 'abc' is not a valid value"},
            {"train --data " + data + " --out " + P("x.bin") + " --seed=-1", "--seed: '-1' is not a valid value"},
+           {"train --data " + data + " --out " + P("x.bin") + " --epochs 100000000", "--epochs must be between 1 and 1000"},
            {"train --data " + P("float.jsonl") + " --out " + P("x.bin"), "\"label\" must be a string or an integer, got 3.5"},
            {"train --data " + P("bool.jsonl") + " --out " + P("x.bin"), "\"label\" must be a string or an integer, got true"},
            {"eval --model " + P("x.bin") + " --data " + data + " extra", "unexpected argument 'extra'"},

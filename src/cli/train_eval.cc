@@ -226,7 +226,8 @@ int RunTrain(int argc, char** argv) {
     }
     options.seed = args["seed"].as<uint64_t>();
     options.epochs = args["epochs"].as<int>();
-    if (options.epochs < 1) return UsageError(cmd, "--epochs must be at least 1");
+    // An upper bound too: a typo like 100000000 would otherwise run until killed.
+    if (options.epochs < 1 || options.epochs > 1000) return UsageError(cmd, "--epochs must be between 1 and 1000");
     options.balanced_class_weights = args.count("balanced") > 0;
     if (args.count("no-networks")) options.mlp_hidden = 0;
     options.target_precision = args["target-precision"].as<double>();

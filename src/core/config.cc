@@ -431,7 +431,10 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
     const std::string listen = s.String("listen", "127.0.0.1:8080");
     if (!ParseListen(listen, &c.server.host, &c.server.port))
       s.AddError("listen", "expected \"host:port\" with port 0-65535, got \"" + listen + "\"");
-    c.server.max_body_bytes = s.Int("max_body_bytes", c.server.max_body_bytes, 1024, 1LL << 30);
+    // At most 64 MiB: a webhook is a small JSON event, each request's body is held in memory
+    // while it is read, and a body over SQLite's maximum string length (1e9 bytes) would fail
+    // the whole group commit it is in, taking its batch-mates' acks with it.
+    c.server.max_body_bytes = s.Int("max_body_bytes", c.server.max_body_bytes, 1024, 64LL << 20);
     c.server.threads = static_cast<int>(s.Int("threads", c.server.threads, 1, 1024));
     c.server.request_timeout_seconds =
         static_cast<int>(s.Int("request_timeout_seconds", c.server.request_timeout_seconds, 1, 3600));

@@ -119,12 +119,13 @@ TEST(ConfigTest, UnknownKeysNameTheirPath) {
 
 TEST(ConfigTest, WrongTypesAndRanges) {
   std::string msg = ErrorOf(std::string(kMinimal) +
-                            "[server]\nthreads = \"many\"\n[workers]\npoll_ms = 0\n"
+                            "[server]\nthreads = \"many\"\nmax_body_bytes = 1073741824\n[workers]\npoll_ms = 0\n"
                             "[policy]\nmin_confidence = 1.5\nmode = \"yolo\"\n"
                             "sensitive_categories = \"billing\"\n"
                             "[policy.categories]\nbilling = \"maybe\"\n"
                             "[logging]\nlevel = 3\n");
   EXPECT_TRUE(Contains(msg, "server.threads: expected an integer, got string")) << msg;
+  EXPECT_TRUE(Contains(msg, "server.max_body_bytes: must be between 1024 and 67108864")) << msg;
   EXPECT_TRUE(Contains(msg, "workers.poll_ms: must be between 1 and 60000")) << msg;
   EXPECT_TRUE(Contains(msg, "policy.min_confidence: must be between 0 and 1")) << msg;
   EXPECT_TRUE(Contains(msg, "policy.mode: must be one of shadow, assist, auto")) << msg;
