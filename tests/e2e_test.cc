@@ -194,8 +194,11 @@ class EndToEnd : public ::testing::Test {
     auto c = Sandbox();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
     while (std::chrono::steady_clock::now() < deadline) {
-      auto t = c.Get(("/api/tickets/" + id).c_str());
+      // Comments first: the note and the fields land in one update, so a ticket read after
+      // the note was seen has the fields too. Read the other way round, a fast triage could
+      // land between the two reads, and the note came with a ticket from before it.
       auto cm = c.Get(("/api/tickets/" + id + "/comments").c_str());
+      auto t = c.Get(("/api/tickets/" + id).c_str());
       if (t && cm && t->status == 200 && cm->status == 200) {
         *ticket = json::parse(t->body)["ticket"];
         *comments = json::parse(cm->body)["comments"];
