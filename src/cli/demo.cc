@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/text.h"
 #include "helpdesk/sandbox/sandbox_server.h"
 #include "helpdesk/zendesk/zendesk_admin.h"
 #include "helpdesk/zendesk/zendesk_fake.h"
@@ -36,9 +37,7 @@ std::string Cut(std::string s, size_t n) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   if (s.size() <= n) return s;
   // Do not split a UTF-8 sequence.
-  size_t end = n - 1;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return s.substr(0, end) + "…";
+  return std::string(Utf8Prefix(s, n - 1)) + "…";
 }
 
 std::string Pad(const std::string& s, size_t n) {

@@ -68,9 +68,7 @@ std::string Summarize(const Ticket& t, const Triage& triage) {
   if (!t.subject.empty()) {
     // Cut at a character boundary: half a UTF-8 sequence makes the note and the audit
     // row invalid JSON text (nlohmann throws on dump).
-    size_t cut = std::min<size_t>(t.subject.size(), 120);
-    while (cut < t.subject.size() && cut > 0 && (static_cast<unsigned char>(t.subject[cut]) & 0xC0) == 0x80) --cut;
-    s += " — \"" + t.subject.substr(0, cut) + "\"";
+    s += " — \"" + std::string(Utf8Prefix(t.subject, 120)) + "\"";
   }
   s += ".";
   if (const Prediction* sent = triage.Get("sentiment"); sent && !sent->abstained)

@@ -94,9 +94,7 @@ std::string TicketForModel(const Ticket& ticket, size_t max_chars) {
     std::string part = *it;
     if (part.size() + 2 > budget) {
       if (kept.empty() && budget > 2) {
-        size_t cut = budget - 2;
-        while (cut > 0 && (static_cast<unsigned char>(part[cut]) & 0xC0) == 0x80) --cut;
-        kept.push_back(part.substr(0, cut));
+        kept.emplace_back(Utf8Prefix(part, budget - 2));
       }
       break;
     }

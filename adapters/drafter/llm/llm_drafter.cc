@@ -8,6 +8,7 @@
 
 #include "common/model_io/model_io.h"
 #include "deskpilot/canary.h"
+#include "deskpilot/text.h"
 
 namespace deskpilot {
 namespace {
@@ -25,13 +26,6 @@ std::vector<int> Markers(const std::string& text) {
     if (j > i + 1 && j < text.size() && text[j] == ']') out.push_back(std::stoi(text.substr(i + 1, j - i - 1)));
   }
   return out;
-}
-
-std::string CutUtf8(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return s.substr(0, cut);
 }
 
 nlohmann::json DraftSchema(int max_reply_chars) {
@@ -101,7 +95,7 @@ Result<Draft> LlmDrafter::Write(const Ticket& ticket, const Triage& triage, cons
   std::string blocks;
   for (size_t i = 0; i < passages.size(); ++i) {
     const Passage& p = passages[i];
-    blocks += DataBlock("passage", "Title: " + p.title + "\n" + CutUtf8(p.text, options_.max_passage_chars),
+    blocks += DataBlock("passage", "Title: " + p.title + "\n" + std::string(Utf8Prefix(p.text, options_.max_passage_chars)),
                         "number=\"" + std::to_string(i + 1) + "\"") +
               "\n";
   }
