@@ -639,6 +639,12 @@ void ScanCards(std::string_view text, std::string_view lower, std::vector<Match>
     // a phone number.
     const char prev = Before(text, i);
     if (IsAlnum(prev) || prev == '_' || prev == '+' || first_group_end - i < 4) {
+      // Typed without a space ("visa4111111111111111"): one unbroken run of a card's
+      // length that passes the issuer and Luhn checks is a card all the same. Sending
+      // an order number like that to a model as <CARD_1> costs little; a card, PCI data.
+      const size_t run = first_group_end - i;
+      if ((IsAlpha(prev) || prev == '_') && run >= 15 && run <= 19 && CardAt(text.substr(i, run)))
+        out->push_back({i, first_group_end, kCard});
       i = first_group_end - 1;
       continue;
     }
@@ -667,7 +673,9 @@ void ScanCards(std::string_view text, std::string_view lower, std::vector<Match>
     size_t card_end = 0;
     for (auto g = group_ends.rbegin(); g != group_ends.rend() && card_end == 0; ++g) {
       const auto [n, gend] = *g;
-      if (gend == end && IsAlnum(At(text, end))) continue;
+      // Letters glued to the end ("4111111111111111exp0927") end a card of a card's
+      // length; a shorter run inside a word is some other identifier.
+      if (gend == end && IsAlnum(At(text, end)) && n < 15) continue;
       if (CardAt(std::string_view(digits).substr(0, n))) card_end = gend;
     }
     if (card_end == 0) {

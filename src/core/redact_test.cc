@@ -281,6 +281,18 @@ TEST(RedactTest, CardsWithExpiryCvvAndMoreIssuers) {
     ExpectUntouched(text);
 }
 
+// Chat and SMS text runs a card into the words around it.
+TEST(RedactTest, CardGluedToLetters) {
+  ExpectRedacted("my card 4111111111111111exp 09/27", "4111111111111111", "CARD");
+  ExpectRedacted("card:4111 1111 1111 1111exp", "4111 1111 1111 1111", "CARD");
+  ExpectRedacted("paid with visa4111111111111111 yesterday", "4111111111111111", "CARD");
+  ExpectRedacted("amex378282246310005.", "378282246310005", "CARD");
+  ExpectGone("number 4111111111111111exp0927 cvv 123", {"4111111111111111", "123"});
+  // Not a card: Luhn fails, or too short to be one.
+  for (const char* text : {"order AB4111111111111112X", "ref X12345678901", "sku4111111111111Q"})
+    ExpectUntouched(text);
+}
+
 // Audit finding 5: credentials in everyday phrasing, and nothing of ordinary prose.
 TEST(RedactTest, PasswordsAndTokensInProse) {
   ExpectRedacted("My password is Summer2024! and it does not work", "Summer2024!", "SECRET");
