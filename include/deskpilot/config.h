@@ -126,6 +126,10 @@ struct PolicyConfig {
   std::string escalation_group = "escalations";
   std::map<std::string, std::string> routing;  // category → group/team
   std::string custom_field;  // when set, the category is written to this custom field
+  // Agents' internal (private) notes reach the classifier and drafter, and so any model,
+  // only when true: a model can paraphrase what it read into a public reply, and notes
+  // hold what the customer must not see ("on fraud watch", "do not refund again").
+  bool internal_notes_to_models = false;
 };
 
 struct Config {

@@ -241,6 +241,10 @@ class Store {
   virtual Result<std::vector<AuditRow>> AuditForJob(int64_t job_id) = 0;
   virtual Result<std::vector<AuditRow>> AuditForTicket(const std::string& source,
                                                        const std::string& ticket_id) = 0;
+  // Rows of one source and stage at or after `since_ms`, oldest first, one at a time (an
+  // audit can be larger than memory); `visit` returns false to stop early.
+  virtual Status ForEachAudit(const std::string& source, const std::string& stage, int64_t since_ms,
+                              const std::function<bool(const AuditRow&)>& visit) = 0;
   // Walks the whole chain: recomputes every hash, checks every link and that seq
   // has no gaps. Names the first bad row.
   virtual Result<AuditVerifyReport> VerifyAudit() = 0;

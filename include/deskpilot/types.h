@@ -144,6 +144,10 @@ std::optional<Rung> ParseRung(std::string_view s);
 
 struct Decision {
   Rung rung = Rung::kAssist;
+  // The rung the ladder chose before policy.mode's ceiling: what mode "auto" would have
+  // done. Differs from `rung` in shadow and assist mode, so a trial run shows what
+  // turning automation on would change.
+  Rung ladder = Rung::kAssist;
   std::vector<std::string> reasons;
 };
 

@@ -36,6 +36,7 @@ constexpr char kAuditUsage[] =
     "  verify   walk the hash chain; exit 1 and name the first bad row if it is broken\n"
     "  show     print the audit rows of one job (--job ID) or ticket (--ticket SOURCE:ID)\n"
     "  replay   re-run a recorded job's decision on its recorded inputs (exit 0 same, 1 divergent)\n"
+    "  shadow   review a shadow trial: what automation would have done vs what the agents did\n"
     "\n"
     "deskpilot audit <subcommand> --help for its options\n";
 
@@ -490,7 +491,7 @@ int Dispatch(int argc, char** argv, const char* usage,
 
 int RunAudit(int argc, char** argv) {
   return Dispatch(argc, argv, kAuditUsage,
-                  {{"verify", AuditVerify}, {"show", AuditShow}, {"replay", AuditReplay}});
+                  {{"verify", AuditVerify}, {"show", AuditShow}, {"replay", AuditReplay}, {"shadow", AuditShadow}});
 }
 
 int RunJobs(int argc, char** argv) {

@@ -34,7 +34,7 @@ constexpr Command kCommands[] = {
     {"train", RunTrain, "train the embedded classifier on labelled JSONL"},
     {"eval", RunEval, "evaluate a trained model on labelled JSONL"},
     {"kb", RunKb, "knowledge base: ingest | sync | search | eval"},
-    {"audit", RunAudit, "audit log: verify | show | replay"},
+    {"audit", RunAudit, "audit log: verify | show | replay | shadow"},
     {"jobs", RunJobs, "job queue: list | retry | purge"},
     {"sandbox", RunSandbox, "run the local sandbox help desk"},
     {"webhook", RunWebhook, "help desk webhook: register | list | remove"},

@@ -27,8 +27,10 @@ int RunCheckConfig(int argc, char** argv);  // serve.cc
 int RunTrain(int argc, char** argv);        // train_eval.cc
 int RunEval(int argc, char** argv);         // train_eval.cc
 int RunKb(int argc, char** argv);           // kb.cc: ingest | search
-int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show | replay
+int RunAudit(int argc, char** argv);        // audit_jobs.cc: verify | show | replay | shadow
 int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry | purge
+// `audit shadow` (shadow.cc); argv[0] is "deskpilot audit shadow".
+int AuditShadow(const std::string& cmd, int argc, char** argv);
 int RunSandbox(int argc, char** argv);      // sandbox.cc
 int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | remove
 

@@ -1,4 +1,5 @@
-// `deskpilot kb sync` and `deskpilot train --source` against the loopback Zendesk fake,
+// `deskpilot kb sync`, `deskpilot train --source` and `deskpilot audit shadow` against the
+// loopback Zendesk fake,
 // run in process through the same entry points the binary uses.
 #include <stdlib.h>
 
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "deskpilot/store.h"
 #include "helpdesk/zendesk/zendesk_fake.h"
 #include "retriever/fts5/kb_index.h"
 
@@ -290,6 +292,80 @@ TEST_F(KbSyncTest, WebhookRegisterRunsBeforeTheSecretExists) {
                 .code,
             0);
   EXPECT_EQ(Sync({"--locale", "en-us"}).code, kExitUsage);  // the help desk adapter needs the secret
+}
+
+// A shadow trial's review: each ticket's first shadow decision from the audit log against
+// the ticket as the agents left it (read through the help desk's API, never written).
+TEST_F(KbSyncTest, AuditShadowSetsTheTrialAgainstWhatTheAgentsDid) {
+  const int64_t customer = fake_.AddUser("Cat Customer", "cat@example.com", "end-user");
+  const int64_t agent = fake_.AddUser("Ann Agent", "ann@example.com", "agent");
+  const int64_t parcel = fake_.AddTicket({{"subject", "Where is my parcel"}, {"description", "late"},
+                                          {"requester_id", customer}, {"status", "solved"}, {"priority", "normal"},
+                                          {"tags", {"cat_delivery"}}});
+  fake_.AddComment(parcel, agent, "It is on its way.", true);
+  const int64_t money = fake_.AddTicket({{"subject", "Refund please"}, {"description", "money back"},
+                                         {"requester_id", customer}, {"status", "open"}, {"priority", "high"},
+                                         {"tags", {"cat_refund"}}});
+  const int64_t gone = fake_.AddTicket({{"subject", "Spam"}, {"description", "x"}, {"requester_id", customer}});
+  fake_.DeleteTicket(gone);
+  auto decision = [](const std::string& rung, const std::string& ladder, const std::string& category) {
+    return json{{"triage", {{"category", {{"label", category}, {"confidence", 0.97}, {"abstained", false}}},
+                            {"priority", {{"label", "normal"}, {"confidence", 0.8}, {"abstained", false}}}}},
+                {"decision", {{"rung", rung}, {"ladder", ladder}, {"reasons", json::array()}}}}
+        .dump();
+  };
+  {
+    auto store = OpenSqliteStore(db_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto add = [&](int64_t ticket, const std::string& data, const std::string& stage = "triage") {
+      ASSERT_TRUE((*store)->AppendAudit({1, std::to_string(ticket), "acme", stage, "system", "ok", data}, 1000).ok());
+    };
+    add(money, decision("assist", "approve", "refund"));  // before the trial: not shadow
+    add(parcel, decision("shadow", "auto_reply", "delivery"));
+    add(parcel, decision("shadow", "assist", "delivery"));  // a later message: the first decision counts
+    add(money, decision("shadow", "auto_reply", "delivery"));
+    add(gone, decision("shadow", "escalate", "delivery"));
+    add(parcel, "{}", "fetch");
+  }
+  const std::vector<std::string> base = {"shadow", "--config", config_, "--source", "acme"};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Call(RunAudit, "deskpilot audit", args);
+  };
+  CliRun j = run({"--tag-prefix", "cat_", "--json"});
+  ASSERT_EQ(j.code, 0) << j.out;
+  const json report = json::parse(j.out);
+  EXPECT_EQ(report["tickets"], 3);
+  EXPECT_EQ(report["unavailable"], 1);
+  EXPECT_EQ(report["ladder"]["auto_reply"]["tickets"], 2);
+  EXPECT_EQ(report["ladder"]["auto_reply"]["labelled"], 2);
+  EXPECT_EQ(report["ladder"]["auto_reply"]["agreed"], 1);  // the refund would have been answered as delivery
+  EXPECT_EQ(report["ladder"]["auto_reply"]["agent_replied"], 1);
+  EXPECT_EQ(report["ladder"]["escalate"]["tickets"], 1);
+  EXPECT_FALSE(report["ladder"].contains("assist"));
+  EXPECT_EQ(report["priority"]["set"], 2);
+  EXPECT_EQ(report["priority"]["agreed"], 1);
+  EXPECT_EQ(report["confusions"][0], json({{"predicted", "delivery"}, {"agents", "refund"}, {"count", 1}}));
+  EXPECT_EQ(report["labels_from"], "tags cat_*");
+  for (const auto& r : fake_.Requests()) EXPECT_EQ(r.method, "GET") << r.path;
+
+  CliRun text = run({"--tag-prefix", "cat_", "--since", "1970-01-01"});
+  ASSERT_EQ(text.code, 0) << text.out;
+  EXPECT_NE(text.out.find("3 tickets decided in shadow mode (1 could not be read"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("delivery → refund: 1"), std::string::npos) << text.out;
+  // Decisions before --since are left out.
+  CliRun later = run({"--tag-prefix", "cat_", "--since", "2020-01-01", "--json"});
+  ASSERT_EQ(later.code, 0) << later.out;
+  EXPECT_EQ(json::parse(later.out)["tickets"], 0);
+
+  EXPECT_EQ(run({"--tag-prefix", "cat_", "--field", "category"}).code, kExitUsage);
+  EXPECT_EQ(run({"--since", "last week"}).code, kExitUsage);
+  EXPECT_EQ(run({"--limit", "0"}).code, kExitUsage);
+  EXPECT_EQ(Call(RunAudit, "deskpilot audit", {"shadow", "--config", config_, "--source", "nope"}).code, kExitUsage);
+  EXPECT_EQ(Call(RunAudit, "deskpilot audit", {"shadow", "--config", config_}).code, kExitUsage);
+  fs::remove(db_);
+  EXPECT_EQ(run({}).code, kExitUsage);  // no database: not an empty report
 }
 
 TEST_F(KbSyncTest, MalformedLocaleIsAUsageError) {

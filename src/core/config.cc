@@ -401,6 +401,7 @@ void ReadPolicy(ConfigSection& root, PolicyConfig* p) {
   ConfigSection routing = s.Table("routing");
   for (const auto& k : routing.Keys()) p->routing[k] = routing.String(k);
   p->custom_field = s.String("custom_field", p->custom_field);
+  p->internal_notes_to_models = s.Bool("internal_notes_to_models", p->internal_notes_to_models);
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ TEST(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->storage.retention_days, 30);
   EXPECT_EQ(c->policy.mode, "assist");
   EXPECT_EQ(c->policy.max_auto_turns, 3);
+  EXPECT_FALSE(c->policy.internal_notes_to_models);
   EXPECT_EQ(c->policy.escalate_flags,
             (std::vector<std::string>{"legal_threat", "security_incident"}));
   EXPECT_EQ(c->retriever.type, "fts5");
@@ -92,6 +93,16 @@ TEST(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->log_level, "info");
   EXPECT_TRUE(c->admin_token.empty());
   EXPECT_TRUE(c->helpdesks.empty());
+}
+
+TEST(ConfigTest, InternalNotesToModelsIsABoolean) {
+  auto on = ParseConfig(std::string(kMinimal) + "[policy]\ninternal_notes_to_models = true\n", "t");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->policy.internal_notes_to_models);
+  auto bad = ParseConfig(std::string(kMinimal) + "[policy]\ninternal_notes_to_models = \"yes\"\n", "t");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("policy.internal_notes_to_models"), std::string::npos)
+      << bad.status().ToString();
 }
 
 TEST(ConfigTest, ListenForms) {

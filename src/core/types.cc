@@ -96,7 +96,7 @@ void to_json(nlohmann::json& j, const Draft& d) {
 }
 
 void to_json(nlohmann::json& j, const Decision& d) {
-  j = {{"rung", RungName(d.rung)}, {"reasons", d.reasons}};
+  j = {{"rung", RungName(d.rung)}, {"ladder", RungName(d.ladder)}, {"reasons", d.reasons}};
 }
 
 void to_json(nlohmann::json& j, const WriteAction& a) {

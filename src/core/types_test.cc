@@ -63,8 +63,8 @@ TEST(TypesTest, PassageDraftDecisionJson) {
   Draft d{"Hello", {"kb-1"}, true, "extractive", {}, ""};
   EXPECT_EQ(json(d), json({{"body", "Hello"}, {"citations", {"kb-1"}}, {"grounded", true},
                            {"generator", "extractive"}}));
-  Decision dec{Rung::kApprove, {"sensitive category"}};
-  EXPECT_EQ(json(dec), json({{"rung", "approve"}, {"reasons", {"sensitive category"}}}));
+  Decision dec{Rung::kAssist, Rung::kApprove, {"sensitive category"}};
+  EXPECT_EQ(json(dec), json({{"rung", "assist"}, {"ladder", "approve"}, {"reasons", {"sensitive category"}}}));
 }
 
 TEST(TypesTest, WriteActionJson) {

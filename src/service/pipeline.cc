@@ -145,7 +145,10 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
   {
     // Nothing below this line sees unredacted text.
     StageTimer t("redact", &r, metrics_);
+    // Redacted with the notes still there, so the placeholders are numbered as the
+    // approval path and audit replay (which redact the whole ticket) number them.
     RedactTicket(redactor_, &r.redacted, &r.redactions);
+    if (!policy_->config().internal_notes_to_models) WithholdInternalNotes(ticket, &r.redacted);
   }
   {
     StageTimer t("classify", &r, metrics_);
@@ -218,12 +221,10 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
     StageTimer t("decide", &r, metrics_);
     // Decide on the ticket as fetched (comment authorship), triage and draft.
     r.decision = policy_->Decide(ticket, r.triage, r.passages, r.draft);
-    if (!r.errors.empty() && (r.decision.rung == Rung::kApprove || r.decision.rung == Rung::kAutoReply)) {
-      r.decision.rung = Rung::kAssist;
-    }
-    for (const auto& e : r.errors) {
-      if (r.decision.rung != Rung::kShadow) r.decision.reasons.push_back("handed to a human: " + e);
-    }
+    auto above_assist = [](Rung x) { return x == Rung::kApprove || x == Rung::kAutoReply; };
+    if (!r.errors.empty() && above_assist(r.decision.rung)) r.decision.rung = Rung::kAssist;
+    if (!r.errors.empty() && above_assist(r.decision.ladder)) r.decision.ladder = Rung::kAssist;
+    for (const auto& e : r.errors) r.decision.reasons.push_back("handed to a human: " + e);
     r.plan = policy_->Plan(ticket, r.triage, r.passages, r.draft, r.decision, key);
   }
   {
@@ -250,6 +251,7 @@ Result<PipelineResult> Pipeline::Run(const Ticket& ticket, const std::string& ke
       r.draft = r.redacted_draft;
       const std::string reason = "canary_leak: a model output repeated the prompt canary: draft dropped, escalated";
       if (r.decision.rung != Rung::kShadow) r.decision.rung = Rung::kEscalate;
+      r.decision.ladder = Rung::kEscalate;
       r.decision.reasons.push_back(reason);
       r.plan = policy_->Plan(ticket, r.triage, r.passages, r.draft, r.decision, key);
       // Belt and braces: whatever still carries it (an error text in a reason, a
@@ -283,6 +285,14 @@ void RedactTicket(const Redactor& redactor, Ticket* x, RedactionMap* map) {
     c.body = redactor.Redact(c.body, map,
                              c.author_role == AuthorRole::kCustomer && c.is_public ? kCustomer : TextOrigin::kOther);
   x->requester.email = x->requester.email.empty() ? "" : redactor.Redact(x->requester.email, map, kCustomer);
+}
+
+void WithholdInternalNotes(const Ticket& original, Ticket* x) {
+  // A ticket an agent opened with a private note has that note as its description.
+  // Compared on the original text: `x` may already be redacted.
+  for (const auto& c : original.comments)
+    if (!c.is_public && !c.body.empty() && c.body == original.description) x->description.clear();
+  std::erase_if(x->comments, [](const Comment& c) { return !c.is_public; });
 }
 
 nlohmann::json PipelineResultJson(const PipelineResult& r, bool include_text) {

@@ -63,6 +63,11 @@ class Pipeline {
 // Values from the customer's public text are marked restorable (RedactionMap).
 void RedactTicket(const Redactor& redactor, Ticket* ticket, RedactionMap* map);
 
+// Drops the private comments from `x` (a copy of `original`, possibly normalized and
+// redacted) and clears the description when it is one of them: what the adapters, and so
+// the models, see unless policy.internal_notes_to_models.
+void WithholdInternalNotes(const Ticket& original, Ticket* x);
+
 // JSON for `deskpilot triage --json` and the audit: triage, passages, draft, decision,
 // write_plan (architecture.md "Interfaces for people"), errors, and triage.usage /
 // draft.usage: one {adapter, model, prompt, input_tokens, output_tokens, cost, cached}

@@ -285,6 +285,9 @@ TEST_F(PipelineTest, ADraftCannotRestoreValuesTheCustomerDidNotWrite) {
   note.is_public = false;
   note.body = "api_key=wh_live_9f8e7d6c5b4a39281706; escalate to ops-lead-private@northwind-internal.example";
   ticket_.comments.push_back(note);
+  // With notes shared, so the drafter holds a value a public reply must not carry.
+  cfg_.internal_notes_to_models = true;
+  policy_ = std::make_unique<Policy>(cfg_, nullptr);
   struct EchoDrafter : Drafter {
     std::string seen;
     Result<Draft> Write(const Ticket& t, const Triage&, const std::vector<Passage>&) override {
@@ -309,6 +312,62 @@ TEST_F(PipelineTest, ADraftCannotRestoreValuesTheCustomerDidNotWrite) {
   const std::string all = PipelineResultJson(*r, true).dump();
   EXPECT_EQ(all.find("wh_live_9f8e7d6c5b4a39281706"), std::string::npos) << all;
   EXPECT_EQ(all.find("ops-lead-private"), std::string::npos) << all;
+}
+
+// What an agent writes privately stays in the help desk unless the admin opts in: no
+// adapter (and so no model) is shown it, while the placeholders keep the numbers that
+// the approval path, which redacts the whole ticket, gives them.
+TEST_F(PipelineTest, InternalNotesAreWithheldFromEveryAdapterUnlessSharingIsOn) {
+  Comment note;
+  note.author_role = AuthorRole::kAgent;
+  note.is_public = false;
+  note.body = "Customer is on fraud watch, do not refund. Billing contact: risk-desk@northwind.example";
+  ticket_.comments.insert(ticket_.comments.begin(), note);
+  Comment later;
+  later.body = "Also, my new address is zed@example.org.";
+  ticket_.comments.push_back(later);
+  struct SeeingDrafter : Drafter {
+    std::string seen;
+    Result<Draft> Write(const Ticket& t, const Triage&, const std::vector<Passage>&) override {
+      seen = t.description;
+      for (const auto& c : t.comments) seen += "\n" + c.body;
+      Draft d;
+      d.body = "We will write to <EMAIL_3> once it ships.";
+      d.citations = {"shipping"};
+      d.grounded = true;
+      return d;
+    }
+  };
+  for (bool share : {false, true}) {
+    SCOPED_TRACE(share ? "shared" : "withheld");
+    cfg_.internal_notes_to_models = share;
+    policy_ = std::make_unique<Policy>(cfg_, nullptr);
+    FakeClassifier clf;
+    SeeingDrafter drf;
+    Pipeline p(policy_.get(), &clf, &ret_, &drf, nullptr);
+    auto r = p.Run(ticket_, "k1");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(clf.seen.find("fraud watch") != std::string::npos, share) << clf.seen;
+    EXPECT_EQ(drf.seen.find("fraud watch") != std::string::npos, share) << drf.seen;
+    EXPECT_EQ(r->redacted.comments.size(), share ? 3u : 2u);
+    // ann@ is <EMAIL_1>, the note's address <EMAIL_2> either way, zed@ <EMAIL_3>.
+    EXPECT_NE(drf.seen.find("my new address is <EMAIL_3>."), std::string::npos) << drf.seen;
+    EXPECT_EQ(r->draft.body, "We will write to zed@example.org once it ships.");
+  }
+}
+
+// A ticket an agent opened with a private note: the note is its description too.
+TEST_F(PipelineTest, APrivateNoteThatIsTheDescriptionIsWithheldToo) {
+  ticket_.description = "Internal: VIP account, legal is watching this one.";
+  ticket_.comments.front().body = ticket_.description;
+  ticket_.comments.front().author_role = AuthorRole::kAgent;
+  ticket_.comments.front().is_public = false;
+  Pipeline p(policy_.get(), &clf_, &ret_, &drf_, nullptr);
+  auto r = p.Run(ticket_, "k1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(clf_.seen.find("VIP"), std::string::npos) << clf_.seen;
+  EXPECT_TRUE(r->redacted.description.empty());
+  EXPECT_TRUE(r->redacted.comments.empty());
 }
 
 // A resolved-ticket passage synced before kb sync anonymized it still carries that old

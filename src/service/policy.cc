@@ -127,13 +127,24 @@ std::string Policy::MarkerLine(const std::string& key) { return "deskpilot-ref: 
 
 Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
                         const Draft& draft) const {
-  Decision d;
+  Decision d = Ladder(ticket, triage, passages, draft);
+  d.ladder = d.rung;
+  // The global mode is a ceiling on the ladder. Shadow mode still climbs it, so a shadow
+  // trial records what every ticket would have got, for comparison with what the agents did.
   if (config_.mode == "shadow") {
+    d.reasons.insert(d.reasons.begin(), "policy mode is shadow: record only (the ladder chose " +
+                                            std::string(RungName(d.rung)) + ")");
     d.rung = Rung::kShadow;
-    d.reasons.push_back("policy mode is shadow: record only");
-    return d;
+  } else if (config_.mode == "assist" && RungLevel(d.rung) > RungLevel(Rung::kAssist)) {
+    d.reasons.push_back("policy mode assist caps " + std::string(RungName(d.rung)) + " at assist");
+    d.rung = Rung::kAssist;
   }
+  return d;
+}
 
+Decision Policy::Ladder(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                        const Draft& draft) const {
+  Decision d;
   // Escalation signals come first: they route to people whatever the category.
   for (const auto& flag : triage.flags) {
     if (Contains(config_.escalate_flags, flag)) {
@@ -235,12 +246,6 @@ Decision Policy::Decide(const Ticket& ticket, const Triage& triage, const std::v
   if (d.rung == Rung::kApprove && !draft.grounded) {
     d.rung = Rung::kAssist;
     d.reasons.push_back("nothing grounded to approve: assist only");
-  }
-
-  // The global mode is a ceiling on the ladder.
-  if (config_.mode == "assist" && RungLevel(d.rung) > RungLevel(Rung::kAssist)) {
-    d.reasons.push_back("policy mode assist caps " + std::string(RungName(d.rung)) + " at assist");
-    d.rung = Rung::kAssist;
   }
   return d;
 }

@@ -42,6 +42,10 @@ class Policy {
   static std::string MarkerLine(const std::string& idempotency_key);
 
  private:
+  // The ladder as policy.mode "auto" would climb it; Decide applies the mode's ceiling.
+  Decision Ladder(const Ticket& ticket, const Triage& triage, const std::vector<Passage>& passages,
+                  const Draft& draft) const;
+
   PolicyConfig config_;
   ThresholdFn model_thresholds_;
 };

@@ -1,5 +1,6 @@
 #include "service/policy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -55,7 +56,42 @@ TEST_F(PolicyTest, ShadowModeWritesNothing) {
 
 TEST_F(PolicyTest, AssistModeCapsTheLadder) {
   cfg_.mode = "assist";
-  EXPECT_EQ(Decide().rung, Rung::kAssist);
+  Decision d = Decide();
+  EXPECT_EQ(d.rung, Rung::kAssist);
+  EXPECT_EQ(d.ladder, Rung::kAutoReply);
+}
+
+// A shadow trial must show what automation would have done with each ticket, with the
+// same reasons mode "auto" gives, or there is nothing to compare with the agents' work.
+TEST_F(PolicyTest, ShadowModeRecordsWhatTheLadderWouldHaveDone) {
+  cfg_.mode = "shadow";
+  cfg_.sensitive_categories = {"refund"};
+  Policy shadow(cfg_, nullptr);
+  cfg_.mode = "auto";
+  Policy automatic(cfg_, nullptr);
+  struct Case {
+    std::string category;
+    double confidence;
+    Rung expected;
+  };
+  for (const Case& c : {Case{"delivery", 0.99, Rung::kAutoReply}, Case{"refund", 0.99, Rung::kApprove},
+                        Case{"delivery", 0.5, Rung::kAssist}}) {
+    SCOPED_TRACE(c.category + " " + std::to_string(c.confidence));
+    triage_.predictions["category"] = P(c.category, c.confidence);
+    const Decision s = shadow.Decide(ticket_, triage_, passages_, draft_);
+    const Decision a = automatic.Decide(ticket_, triage_, passages_, draft_);
+    EXPECT_EQ(s.rung, Rung::kShadow);
+    EXPECT_EQ(s.ladder, c.expected);
+    EXPECT_EQ(a.rung, c.expected);
+    EXPECT_EQ(a.ladder, c.expected);
+    ASSERT_EQ(s.reasons.size(), a.reasons.size() + 1);
+    EXPECT_EQ(s.reasons.front(), "policy mode is shadow: record only (the ladder chose " +
+                                     std::string(RungName(c.expected)) + ")");
+    EXPECT_TRUE(std::equal(a.reasons.begin(), a.reasons.end(), s.reasons.begin() + 1));
+    EXPECT_TRUE(shadow.Plan(ticket_, triage_, passages_, draft_, s, "k").empty());
+  }
+  triage_.flags.push_back("legal_threat");
+  EXPECT_EQ(shadow.Decide(ticket_, triage_, passages_, draft_).ladder, Rung::kEscalate);
 }
 
 TEST_F(PolicyTest, SensitiveCategoryNeedsApproval) {

@@ -97,6 +97,8 @@ void Service::Routes() {
   m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped, deferred).");
   m.Describe("deskpilot_writebacks_total", "counter", "Help-desk write-backs by outcome.");
   m.Describe("deskpilot_decisions_total", "counter", "Policy decisions by rung.");
+  m.Describe("deskpilot_ladder_decisions_total", "counter",
+             "What the ladder chose before policy.mode's ceiling (what mode auto would do), by rung.");
   m.Describe("deskpilot_stage_duration_seconds", "histogram", "Latency of each pipeline stage.");
   m.Describe("deskpilot_webhook_ack_seconds", "histogram", "Time from request to acknowledgement.");
 

@@ -395,6 +395,8 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     }
     Audit(writes, job, "triage", "ok", PipelineResultJson(*result, /*include_text=*/false));
     m.Inc("deskpilot_decisions_total", {{"rung", std::string(RungName(result->decision.rung))}});
+    // During a shadow or assist trial: how much automation turning it on would bring.
+    m.Inc("deskpilot_ladder_decisions_total", {{"rung", std::string(RungName(result->decision.ladder))}});
     plan = result->plan;
     if (plan.empty()) {
       Audit(writes, job, "vendor.write", "skipped", {{"reason", "shadow mode: nothing written"}});

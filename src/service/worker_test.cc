@@ -281,6 +281,11 @@ TEST_F(WorkerTest, ShadowModeWritesNothing) {
   c_.pipeline = std::make_unique<Pipeline>(c_.policy.get(), &clf_, &ret_, &drf_, c_.metrics.get());
   EXPECT_EQ(RunOnce().state, JobState::kDone);
   EXPECT_TRUE(hd_->applied.empty());
+  // What the trial would have done is counted, so ops see it before switching to auto.
+  const std::string metrics = c_.metrics->Render();
+  EXPECT_NE(metrics.find("deskpilot_decisions_total{rung=\"shadow\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("deskpilot_ladder_decisions_total{rung=\""), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("deskpilot_ladder_decisions_total{rung=\"shadow\"}"), std::string::npos) << metrics;
 }
 
 TEST_F(WorkerTest, UnknownSourceDeadLetters) {

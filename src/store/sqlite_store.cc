@@ -429,6 +429,19 @@ class SqliteStore final : public Store {
     return ReadAuditRows(stmt);
   }
 
+  Status ForEachAudit(const std::string& source, const std::string& stage, int64_t since_ms,
+                     const std::function<bool(const AuditRow&)>& visit) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Prepare(
+        "SELECT " DP_AUDIT_COLUMNS " FROM audit WHERE source = ?1 AND stage = ?2 AND ts_ms >= ?3 "
+        "ORDER BY seq"));
+    stmt.Bind(1, source).Bind(2, stage).Bind(3, since_ms);
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row || !visit(ReadAudit(stmt))) return Status::Ok();
+    }
+  }
+
   Result<AuditVerifyReport> VerifyAudit() override {
     // A separate connection: the walk is long and must not hold mu_. In WAL mode the
     // single SELECT reads one consistent snapshot while appends continue.

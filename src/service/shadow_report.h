@@ -1,0 +1,63 @@
+// A shadow trial's review: what deskpilot would have done with each ticket (the triage
+// audit row of its first shadow decision: the ladder's rung and the predictions) set
+// against what the agents did with it (the ticket as the help desk has it now: the
+// category they tagged or filled in, the priority they left, whether they replied).
+// It answers the admin's question before switching to auto: how many tickets would have
+// been answered without an agent, and how often the agents agreed with the category that
+// answer rested on. Vendor-free: the caller fetches the tickets.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/types.h"
+
+namespace deskpilot {
+
+// Where the agents' category is read from: the ticket's tag starting with `tag_prefix`
+// (prefix removed: cat_refund → refund) or, without a prefix, the custom field `field`.
+struct AgentLabelSource {
+  std::string tag_prefix;
+  std::string field;
+};
+
+class ShadowReport {
+ public:
+  explicit ShadowReport(AgentLabelSource labels) : labels_(std::move(labels)) {}
+
+  // One ticket: the data of its triage audit row (PipelineResultJson), and the ticket as
+  // the help desk has it now, or nullptr when it could not be read (deleted, an error).
+  void Add(const nlohmann::json& triage_record, const Ticket* now);
+
+  // {tickets, unavailable, ladder: {rung: {tickets, labelled, agreed, agent_replied}},
+  //  category: {labelled, agreed, accuracy, ambiguous}, priority: {set, agreed, accuracy},
+  //  by_category: [{category, tickets, auto_reply, labelled, agreed}],
+  //  confusions: [{predicted, agents, count}] (most frequent first, at most 10)}.
+  // accuracy is null when nothing was compared.
+  nlohmann::json Json() const;
+  // The same as tables for a person.
+  std::string Text() const;
+
+ private:
+  struct Tally {
+    int tickets = 0;
+    int labelled = 0;  // the agents' category is known
+    int agreed = 0;    // ... and equals the predicted one
+    int agent_replied = 0;
+  };
+  AgentLabelSource labels_;
+  int tickets_ = 0;
+  int unavailable_ = 0;
+  int ambiguous_ = 0;  // more than one label tag: not compared
+  int priority_set_ = 0;
+  int priority_agreed_ = 0;
+  std::map<std::string, Tally> by_rung_;
+  std::map<std::string, Tally> by_category_;    // predicted category ("" abstained)
+  std::map<std::string, int> auto_by_category_;  // would-be automatic replies
+  std::map<std::pair<std::string, std::string>, int> confusions_;
+};
+
+}  // namespace deskpilot
