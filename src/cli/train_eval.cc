@@ -27,6 +27,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
 #include "service/components.h"
+#include "service/shadow_report.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -113,13 +114,7 @@ Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const s
   std::vector<LabeledText> out;
   size_t unlabelled = 0, ambiguous = 0;
   for (Ticket& t : tickets) {
-    std::set<std::string> labels;
-    if (!tag_prefix.empty()) {
-      for (const std::string& tag : t.tags)
-        if (tag.size() > tag_prefix.size() && tag.rfind(tag_prefix, 0) == 0) labels.insert(tag.substr(tag_prefix.size()));
-    } else if (auto it = t.custom_fields.find(field); it != t.custom_fields.end() && !it->second.empty()) {
-      labels.insert(it->second);
-    }
+    const std::set<std::string> labels = AgentLabels(t, {tag_prefix, field});
     if (labels.empty()) {
       ++unlabelled;
       continue;

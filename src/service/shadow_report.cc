@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <set>
 #include <sstream>
 #include <vector>
 
@@ -39,6 +38,19 @@ std::string Pad(std::string s, size_t width) {
 
 }  // namespace
 
+std::set<std::string> AgentLabels(const Ticket& ticket, const AgentLabelSource& source) {
+  std::set<std::string> labels;
+  if (!source.tag_prefix.empty()) {
+    for (const std::string& tag : ticket.tags)
+      if (tag.size() > source.tag_prefix.size() && tag.rfind(source.tag_prefix, 0) == 0)
+        labels.insert(tag.substr(source.tag_prefix.size()));
+  } else if (!source.field.empty()) {
+    if (auto it = ticket.custom_fields.find(source.field); it != ticket.custom_fields.end() && !it->second.empty())
+      labels.insert(it->second);
+  }
+  return labels;
+}
+
 void ShadowReport::Add(const json& triage_record, const Ticket* now) {
   ++tickets_;
   const json triage = triage_record.value("triage", json::object());
@@ -58,15 +70,7 @@ void ShadowReport::Add(const json& triage_record, const Ticket* now) {
     return;
   }
 
-  std::set<std::string> agents;
-  if (!labels_.tag_prefix.empty()) {
-    for (const std::string& tag : now->tags)
-      if (tag.size() > labels_.tag_prefix.size() && tag.rfind(labels_.tag_prefix, 0) == 0)
-        agents.insert(tag.substr(labels_.tag_prefix.size()));
-  } else if (!labels_.field.empty()) {
-    if (auto it = now->custom_fields.find(labels_.field); it != now->custom_fields.end() && !it->second.empty())
-      agents.insert(it->second);
-  }
+  const std::set<std::string> agents = AgentLabels(*now, labels_);
   if (agents.size() > 1) ++ambiguous_;
   if (agents.size() == 1) {
     const std::string& label = *agents.begin();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,9 @@ struct AgentLabelSource {
   std::string tag_prefix;
   std::string field;
 };
+
+// The agents' labels on `ticket` by `source` (none, one, or several when the tags disagree).
+std::set<std::string> AgentLabels(const Ticket& ticket, const AgentLabelSource& source);
 
 class ShadowReport {
  public:
