@@ -95,7 +95,10 @@ class SandboxHelpdesk : public Helpdesk {
     if (!v[2].is_string() || v[2].text.empty()) return Status::InvalidArgument("sandbox webhook: missing type");
     ev.event_type = v[2].text;
     ev.dedupe_key = "sandbox:" + options_.name + ":" + id;
-    if (v[3].kind == JsonScalar::Kind::kObject) ev.self_caused = v[4].IdText() == options_.api_user_id;
+    // With no API user configured, nothing is ours: an event without an actor id (or an
+    // empty one) would otherwise "match" it and be dropped unprocessed as a loop.
+    if (v[3].kind == JsonScalar::Kind::kObject)
+      ev.self_caused = !options_.api_user_id.empty() && v[4].IdText() == options_.api_user_id;
     return ev;
   }
 
@@ -223,7 +226,7 @@ class SandboxHelpdesk : public Helpdesk {
       cm.author_role = ParseAuthorRole(Str(c, "author_role")).value_or(AuthorRole::kSystem);
       cm.author_id = Str(c, "author_id");
       cm.is_public = c.value("public", true);
-      cm.by_deskpilot = cm.author_id == options_.api_user_id;
+      cm.by_deskpilot = !options_.api_user_id.empty() && cm.author_id == options_.api_user_id;
       cm.body = Str(c, "body");
       cm.created_at = Str(c, "created_at");
       out.comments.push_back(std::move(cm));

@@ -124,6 +124,20 @@ TEST_F(SandboxSignatureTest, ParsesEventsAndDetectsSelfCaused) {
   }
 }
 
+// api_user_id = "": no event or comment is deskpilot's, so none is dropped by the loop guard.
+TEST(SandboxSelfCausedTest, AnEmptyApiUserMatchesNoActor) {
+  auto http = NewCurlHttpClient();
+  SandboxHelpdeskOptions o = AdapterOptions();
+  o.api_user_id = "";
+  auto hd = NewSandboxHelpdesk(o, http.get());
+  for (const char* body : {R"({"id":"e1","type":"ticket.created","ticket_id":"7","actor":{}})",
+                           R"({"id":"e2","type":"ticket.created","ticket_id":"7","actor":{"id":""}})"}) {
+    auto ev = hd->ParseWebhook(SignedRequest(body, "", "", kVectorTime));
+    ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+    EXPECT_FALSE(ev->self_caused) << body;
+  }
+}
+
 TEST(SandboxConfigTest, FactoryReadsKeysAndRejectsUnknownOnes) {
   setenv("DESKPILOT_SBX_TEST_TOKEN", "tok", 1);
   setenv("DESKPILOT_SBX_TEST_SECRET", "sec", 1);
