@@ -176,6 +176,9 @@ class Store {
   // Extends a lease held by `owner` (long jobs). FailedPrecondition if it was lost.
   virtual Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
                            int64_t now_ms) = 0;
+  // Ok while `owner` holds an unexpired lease on the job; FailedPrecondition when it does
+  // not (taken over, finished, or expired and due to be taken). A read: commits nothing.
+  virtual Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) = 0;
   // Complete, Fail and Release take the job's collected writes (nullptr: none) and
   // commit them in the same transaction as the transition. The writes are committed
   // even when the lease was lost (FailedPrecondition): they record what this worker

@@ -221,6 +221,25 @@ class SqliteStore final : public Store {
     return ExpectOwned(stmt, job_id, owner, "heartbeat");
   }
 
+  Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT state, lease_owner, lease_expires_ms FROM jobs WHERE id = ?1"));
+    stmt.Bind(1, job_id);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    const std::string prefix = "job " + std::to_string(job_id) + ": ";
+    if (!row) return Status::NotFound(prefix + "no such job");
+    if (stmt.View(0) != JobStateName(JobState::kLeased))
+      return Status::FailedPrecondition(prefix + "lease lost: the job is " + stmt.Text(0));
+    if (stmt.View(1) != owner) {
+      return Status::FailedPrecondition(prefix + "lease lost: now held by '" + stmt.Text(1) +
+                                        "', not '" + owner + "'");
+    }
+    // Expired but not yet taken: any worker may take it at its next lease.
+    if (stmt.Int(2) <= now_ms) return Status::FailedPrecondition(prefix + "lease lost: it expired");
+    return Status::Ok();
+  }
+
   using Store::Complete;
   using Store::Fail;
   using Store::Release;
