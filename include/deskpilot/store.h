@@ -211,8 +211,10 @@ class Store {
   // Commits a job's collected writes on their own, in one transaction (the write plan
   // before the first write-back). Clears *writes on success; keeps it on error.
   virtual Status CommitWrites(JobWrites* writes) = 0;
-  // Requeues a dead-lettered job with a fresh attempt budget.
-  virtual Status Retry(int64_t job_id, int64_t now_ms) = 0;
+  // Requeues a dead-lettered job with a fresh attempt budget, and records who did it
+  // (`actor`: the CLI, the admin API) in the audit log in the same transaction.
+  // NotFound for no such job, FailedPrecondition for a job that is not dead.
+  virtual Status Retry(int64_t job_id, const std::string& actor, int64_t now_ms) = 0;
   virtual Result<std::optional<Job>> GetJob(int64_t job_id) = 0;
   virtual Result<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit) = 0;
   virtual Result<std::map<std::string, int64_t>> CountJobsByState() = 0;

@@ -389,7 +389,7 @@ int JobsRetry(const std::string& cmd, int argc, char** argv) {
   size_t failed = 0;
   bool runtime_failure = false;  // else every failure was a bad id (unknown job, not dead): exit 2
   for (int64_t id : ids) {
-    Status status = store->Retry(id, now);
+    Status status = store->Retry(id, "cli", now);
     if (status.ok()) {
       std::cout << "requeued job " << id << "\n";
     } else {

@@ -298,15 +298,35 @@ class SqliteStore final : public Store {
     return WithWrites(writes, [] { return Status::Ok(); });
   }
 
-  Status Retry(int64_t job_id, int64_t now_ms) override {
+  Status Retry(int64_t job_id, const std::string& actor, int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_ms = ?2, "
-        "  updated_ms = ?2 "
-        "WHERE id = ?1 AND state = 'dead'"));
-    stmt.Bind(1, job_id).Bind(2, now_ms);
-    DP_RETURN_IF_ERROR(stmt.Run());
-    if (db_->Changes() == 1) return Status::Ok();
+    // One transaction: a requeued job goes on to write to the help desk, and the audit
+    // must say who sent it back, whatever crashes in between.
+    sqlite::Transaction tx(*db_);
+    DP_RETURN_IF_ERROR(tx.Begin());
+    AuditEntry requeued;
+    bool found = false;
+    {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_ms = ?2, "
+          "  updated_ms = ?2 "
+          "WHERE id = ?1 AND state = 'dead' RETURNING source, ticket_id"));
+      stmt.Bind(1, job_id).Bind(2, now_ms);
+      DP_ASSIGN_OR_RETURN(found, stmt.Step());
+      if (found) {
+        requeued.source = stmt.Text(0);
+        requeued.ticket_id = stmt.Text(1);
+      }
+      DP_RETURN_IF_ERROR(stmt.Run());
+    }
+    if (found) {
+      requeued.job_id = job_id;
+      requeued.stage = "job.requeued";
+      requeued.actor = actor;
+      requeued.data = "{}";
+      DP_RETURN_IF_ERROR(AppendAuditLocked(requeued, now_ms).status());
+      return tx.Commit();
+    }
     DP_ASSIGN_OR_RETURN(std::optional<Job> job, GetJobLocked(job_id));
     if (!job) return Status::NotFound("job " + std::to_string(job_id) + " does not exist");
     return Status::FailedPrecondition("job " + std::to_string(job_id) + " is " +

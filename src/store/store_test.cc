@@ -477,16 +477,36 @@ TEST_F(StoreTest, ReleaseDoesNotUseAnAttempt) {
 
 TEST_F(StoreTest, RetryRequeuesOnlyDeadJobs) {
   int64_t id = MustEnqueue("k", kT0);
-  EXPECT_EQ(store_->Retry(id, kT0).code(), Code::kFailedPrecondition);  // queued, not dead
-  EXPECT_EQ(store_->Retry(12345, kT0).code(), Code::kNotFound);
+  EXPECT_EQ(store_->Retry(id, "cli", kT0).code(), Code::kFailedPrecondition);  // queued, not dead
+  EXPECT_EQ(store_->Retry(12345, "cli", kT0).code(), Code::kNotFound);
   MustLease("w1", kT0);
   ASSERT_TRUE(store_->Fail(id, "w1", "bad", false, kT0, 5, kT0).ok());
-  ASSERT_TRUE(store_->Retry(id, kT0 + 50).ok());
+  ASSERT_TRUE(store_->Retry(id, "cli", kT0 + 50).ok());
   Job job = MustGet(id);
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(job.attempts, 0);
   EXPECT_EQ(job.next_attempt_ms, kT0 + 50);
   EXPECT_EQ(MustLease("w1", kT0 + 50).id, id);
+}
+
+// A requeued job goes on to write to the help desk: the audit says who sent it back,
+// committed with the requeue itself. A refused retry records nothing.
+TEST_F(StoreTest, RetryRecordsWhoRequeuedTheJob) {
+  int64_t id = MustEnqueue("k", kT0);
+  ASSERT_FALSE(store_->Retry(id, "cli", kT0).ok());
+  MustLease("w1", kT0);
+  ASSERT_TRUE(store_->Fail(id, "w1", "bad", false, kT0, 5, kT0).ok());
+  ASSERT_TRUE(store_->Retry(id, "cli", kT0 + 50).ok());
+  auto rows = store_->AuditForJob(id);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  const AuditRow& row = rows->front();
+  EXPECT_EQ(row.entry.stage, "job.requeued");
+  EXPECT_EQ(row.entry.actor, "cli");
+  EXPECT_EQ(row.entry.source, "acme");
+  EXPECT_EQ(row.entry.ticket_id, "42");
+  EXPECT_EQ(row.ts_ms, kT0 + 50);
+  EXPECT_TRUE(store_->VerifyAudit().value().ok);
 }
 
 TEST_F(StoreTest, CountsListEveryStateIncludingZeros) {
@@ -888,7 +908,7 @@ TEST_F(StoreTest, RetentionEmptiesOnlyOldFinishedPayloadsAndOldCacheEntries) {
   EXPECT_TRUE(again->duplicate);
   EXPECT_EQ(again->job_id, done);
   // A purged job cannot come back to a worker: only dead jobs are retried.
-  Status retry = store_->Retry(done, cutoff + 5);
+  Status retry = store_->Retry(done, "cli", cutoff + 5);
   EXPECT_EQ(retry.code(), Code::kFailedPrecondition);
   EXPECT_NE(retry.message().find("only dead jobs"), std::string::npos) << retry.message();
 
