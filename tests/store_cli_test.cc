@@ -1,4 +1,5 @@
-// `deskpilot jobs` and `deskpilot audit` through the real binary, on databases seeded here.
+// `deskpilot jobs` and `deskpilot audit` through the real binary, on databases seeded here:
+// a requeue is on the record, and a truncated audit log is caught against an anchor.
 #include <sys/wait.h>
 
 #include <sqlite3.h>
@@ -86,6 +87,42 @@ TEST_F(StoreCliTest, JobsRetryRecordsTheRequeueInTheAuditLog) {
   EXPECT_NE(r.out.find("job.requeued  cli"), std::string::npos) << r.out;
   r = Cli("audit verify --db " + db_);
   EXPECT_EQ(r.code, 0) << r.out;
+}
+
+// verify prints the head; passed back later as --anchor, it shows rows removed from the
+// end, which the chain alone cannot.
+TEST_F(StoreCliTest, AuditVerifyAgainstAnAnchorCatchesATruncatedLog) {
+  {
+    auto store = OpenSqliteStore(db_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    for (int i = 0; i < 3; ++i) {
+      AuditEntry e;
+      e.stage = "vendor.write";
+      ASSERT_TRUE((*store)->AppendAudit(e, NowMs()).ok());
+    }
+  }
+  Outcome r = Cli("audit verify --db " + db_);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const size_t at = r.out.find("head: 3:");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string head = r.out.substr(at + 6, 2 + 64);
+  r = Cli("audit verify --db " + db_ + " --anchor " + head);
+  EXPECT_EQ(r.code, 0) << r.out;
+
+  ASSERT_EQ(RawExec("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3"), "");
+  r = Cli("audit verify --db " + db_ + " --anchor " + head);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("broken at seq 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("removed from the end"), std::string::npos) << r.out;
+  r = Cli("audit verify --db " + db_ + " --anchor " + head + " --json");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("\"first_bad_seq\":3"), std::string::npos) << r.out;
+
+  for (const char* bad : {"3", "0:" , "x:abc", "-1:ab", "3:abc"}) {
+    r = Cli("audit verify --db " + db_ + " --anchor '" + bad + "'");
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+    EXPECT_NE(r.out.find("--anchor must be SEQ:HASH"), std::string::npos) << r.out;
+  }
 }
 
 }  // namespace

@@ -150,6 +150,15 @@ struct AuditVerifyReport {
   int64_t rows = 0;
   int64_t first_bad_seq = 0;  // 0 when ok
   std::string problem;        // what was wrong with the first bad row
+  std::string head_hash;      // hash of the last row (seq == rows); empty for an empty log
+};
+
+// A row's seq and hash as an earlier verification saw them, kept outside the database.
+// The chain alone cannot tell a log whose last rows were removed (or rewritten, with
+// the tail re-hashed) from a shorter honest one; against an anchor it can.
+struct AuditAnchor {
+  int64_t seq = 0;
+  std::string hash;
 };
 
 class Store {
@@ -247,8 +256,10 @@ class Store {
   virtual Result<std::vector<AuditRow>> AuditForTicket(const std::string& source,
                                                        const std::string& ticket_id) = 0;
   // Walks the whole chain: recomputes every hash, checks every link and that seq
-  // has no gaps. Names the first bad row.
-  virtual Result<AuditVerifyReport> VerifyAudit() = 0;
+  // has no gaps. Names the first bad row. With an anchor, also that its row is still
+  // there with the same hash.
+  virtual Result<AuditVerifyReport> VerifyAudit(const std::optional<AuditAnchor>& anchor) = 0;
+  Result<AuditVerifyReport> VerifyAudit() { return VerifyAudit(std::nullopt); }
 
   // --- health ---
   virtual Status QuickCheck() = 0;  // PRAGMA quick_check

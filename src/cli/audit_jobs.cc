@@ -1,6 +1,7 @@
 // `deskpilot audit verify|show|replay` and `deskpilot jobs list|retry|purge`: operator views of
 // the store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -152,27 +153,59 @@ void PrintTable(const std::vector<std::string>& headers,
 
 // --- audit verify ---
 
+// "SEQ:HASH" with a positive seq and a 64-digit hex SHA-256; nullopt when malformed.
+std::optional<AuditAnchor> ParseAnchor(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  AuditAnchor anchor;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + colon, anchor.seq);
+  if (ec != std::errc() || end != text.data() + colon || anchor.seq <= 0) return std::nullopt;
+  anchor.hash = text.substr(colon + 1);
+  if (anchor.hash.size() != 64) return std::nullopt;
+  for (char& c : anchor.hash) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // stored lowercase
+  }
+  return anchor;
+}
+
 int AuditVerify(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Walk the audit log's hash chain: every row's hash, every link "
                              "to the previous row, and that no seq is missing.");
   AddStoreOptions(opts);
-  opts.add_options()("json", "print {ok, rows, first_bad_seq, problem} as JSON");
+  opts.add_options()
+      ("anchor", "SEQ:HASH, the head an earlier verify printed, kept outside this database: also "
+                 "detects rows removed from the end, or rewritten up to it",
+       cxxopts::value<std::string>())
+      ("json", "print {ok, rows, first_bad_seq, problem, head} as JSON");
   int exit_code = kExitOk;
   auto args = Parse(opts, cmd, argc, argv, &exit_code);
   if (!args) return exit_code;
+  std::optional<AuditAnchor> anchor;
+  if (args->count("anchor") > 0) {
+    anchor = ParseAnchor((*args)["anchor"].as<std::string>());
+    if (!anchor) return UsageError(cmd, "--anchor must be SEQ:HASH as verify prints it, e.g. 42:<64 hex digits>");
+  }
   std::unique_ptr<Store> store;
   if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
 
-  Result<AuditVerifyReport> report = store->VerifyAudit();
+  Result<AuditVerifyReport> report = store->VerifyAudit(anchor);
   if (!report.ok()) return RuntimeError(cmd, report.status().ToString());
+  // The head is what an operator keeps elsewhere (a ticket, another host's log) and
+  // passes back as --anchor: the chain alone cannot show that its last rows are gone.
+  const std::string head = report->rows > 0 ? std::to_string(report->rows) + ":" + report->head_hash : "";
   if (args->count("json") > 0) {
     json out = {{"ok", report->ok},
                 {"rows", report->rows},
                 {"first_bad_seq", report->ok ? json(nullptr) : json(report->first_bad_seq)},
-                {"problem", report->ok ? json(nullptr) : json(report->problem)}};
+                {"problem", report->ok ? json(nullptr) : json(report->problem)},
+                {"head", report->ok && !head.empty() ? json(head) : json(nullptr)}};
     std::cout << JsonText(out) << "\n";
   } else if (report->ok) {
     std::cout << "audit chain ok: " << report->rows << " rows\n";
+    if (!head.empty())
+      std::cout << "head: " << head << "\n(keep it outside this host; a later verify --anchor " << head
+                << " detects rows removed from the end)\n";
   } else {
     std::cout << "audit chain broken at seq " << report->first_bad_seq << ": "
               << report->problem << "\n";

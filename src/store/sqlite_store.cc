@@ -468,7 +468,9 @@ class SqliteStore final : public Store {
     return ReadAuditRows(stmt);
   }
 
-  Result<AuditVerifyReport> VerifyAudit() override {
+  using Store::VerifyAudit;
+
+  Result<AuditVerifyReport> VerifyAudit(const std::optional<AuditAnchor>& anchor) override {
     // A separate connection: the walk is long and must not hold mu_. In WAL mode the
     // single SELECT reads one consistent snapshot while appends continue.
     DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> reader,
@@ -488,7 +490,7 @@ class SqliteStore final : public Store {
     };
     while (true) {
       DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return report;
+      if (!row) break;
       AuditHashInput in;
       in.seq = stmt.Int(0);
       in.ts_ms = stmt.Int(1);
@@ -516,9 +518,19 @@ class SqliteStore final : public Store {
         return broken(in.seq, "stored hash does not match the row's contents: the row was "
                               "edited");
       }
+      if (anchor && in.seq == anchor->seq && stored_hash != anchor->hash) {
+        return broken(in.seq, "row " + Seq(in.seq) + " is not the anchor's row: the log was "
+                              "rewritten up to it");
+      }
       prev_hash.assign(stored_hash);
       ++report.rows;
     }
+    if (anchor && anchor->seq > report.rows) {
+      return broken(report.rows + 1, "the log ends at row " + Seq(report.rows) + " but the anchor is row " +
+                                         Seq(anchor->seq) + ": rows were removed from the end");
+    }
+    report.head_hash = report.rows > 0 ? prev_hash : "";
+    return report;
   }
 
   Status QuickCheck() override {

@@ -790,9 +790,50 @@ TEST_F(StoreTest, VerifyNamesSwappedRows) {
   EXPECT_EQ(report.first_bad_seq, 2);
 }
 
-// Not tested on purpose: removing the last rows leaves a valid (shorter) chain, and no
-// unkeyed hash chain can notice that. Detecting truncation needs an anchor kept outside
-// the file (the latest seq and hash exported elsewhere); see store/audit_chain.h.
+// Removing the last rows leaves a valid (shorter) chain, which no unkeyed hash chain can
+// notice on its own; against an anchor (a head an earlier verify reported, kept outside
+// the file) it is named, as is a tail rewritten and re-hashed from some row on.
+TEST_F(StoreTest, VerifyAgainstAnAnchorNamesATruncatedTail) {
+  AppendRows(5);
+  AuditVerifyReport before = MustVerify();
+  ASSERT_TRUE(before.ok);
+  ASSERT_EQ(before.head_hash.size(), 64u);
+  const AuditAnchor anchor{before.rows, before.head_hash};
+  EXPECT_TRUE(store_->VerifyAudit(anchor).value().ok);
+  ASSERT_EQ(Tamper("DELETE FROM audit WHERE seq >= 4"), "");
+  EXPECT_TRUE(MustVerify().ok);  // the chain alone cannot tell
+  auto report = store_->VerifyAudit(anchor);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, 4);
+  EXPECT_NE(report->problem.find("removed from the end"), std::string::npos) << report->problem;
+  // Every row gone: "ok, 0 rows" without an anchor, broken at row 1 with one.
+  ASSERT_EQ(RawExec("DELETE FROM audit"), "");  // the triggers are already gone
+  EXPECT_EQ(store_->VerifyAudit(anchor).value().first_bad_seq, 1);
+}
+
+TEST_F(StoreTest, VerifyAgainstAnAnchorNamesARewrittenTail) {
+  AppendRows(5);
+  const AuditAnchor anchor{5, MustVerify().head_hash};
+  // The forger removes rows 4 and 5 and appends new ones through the store: a valid chain.
+  ASSERT_EQ(Tamper("DELETE FROM audit WHERE seq >= 4"), "");
+  AuditEntry e;
+  e.stage = "vendor.write";
+  ASSERT_TRUE(store_->AppendAudit(e, kT0 + 4).ok());
+  ASSERT_TRUE(store_->AppendAudit(e, kT0 + 5).ok());
+  EXPECT_TRUE(MustVerify().ok);
+  auto report = store_->VerifyAudit(anchor);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, 5);
+  EXPECT_NE(report->problem.find("anchor"), std::string::npos) << report->problem;
+  // Rows appended after the anchor's are what a live log does: still ok.
+  const AuditAnchor older{3, [&] {
+    auto rows = store_->AuditForTicket("acme", "t3");
+    return rows.ok() && rows->size() == 1 ? (*rows)[0].hash : std::string();
+  }()};
+  EXPECT_TRUE(store_->VerifyAudit(older).value().ok);
+}
 
 TEST_F(StoreTest, VerifyIsFastOnALargeChain) {
   // Built with one raw transaction (fsync per AppendAudit would dominate the test).
