@@ -1,5 +1,6 @@
 // `deskpilot jobs` and `deskpilot audit` through the real binary, on databases seeded here:
-// a requeue is on the record, and a truncated audit log is caught against an anchor.
+// a requeue is on the record, a truncated audit log is caught against an anchor, and a
+// file that is no deskpilot database is refused with exit 2 and left as it was.
 #include <sys/wait.h>
 
 #include <sqlite3.h>
@@ -122,6 +123,36 @@ TEST_F(StoreCliTest, AuditVerifyAgainstAnAnchorCatchesATruncatedLog) {
     r = Cli("audit verify --db " + db_ + " --anchor '" + bad + "'");
     EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
     EXPECT_NE(r.out.find("--anchor must be SEQ:HASH"), std::string::npos) << r.out;
+  }
+}
+
+// Pointed at something that is not a deskpilot database (a config file, an empty file,
+// another program's SQLite file), every command exits 2 naming the problem and leaves the
+// file as it was: opening it as a store would add the store's tables to it and report
+// "audit chain ok: 0 rows", an all-clear about nothing.
+TEST_F(StoreCliTest, AFileThatIsNoDeskpilotDatabaseIsRefusedAndLeftAlone) {
+  const std::string text = (dir_ / "notes.toml").string();
+  std::ofstream(text) << "[storage]\npath = \"d.db\"\n# not a database, but longer than a header\n";
+  const std::string empty = (dir_ / "empty.db").string();
+  std::ofstream(empty).flush();
+  const std::string foreign = db_;
+  ASSERT_EQ(RawExec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')"), "");
+  struct Case {
+    std::string path;
+    const char* says;
+  };
+  for (const Case& c : {Case{text, "is not an SQLite database"}, Case{empty, "the file is empty"},
+                        Case{foreign, "holds no deskpilot store"}}) {
+    const std::string before = Slurp(c.path);
+    for (const char* command : {"audit verify", "audit show --job 1", "jobs list", "jobs retry --all-dead",
+                                "jobs purge --older-than 30d"}) {
+      Outcome r = Cli(std::string(command) + " --db " + c.path);
+      EXPECT_EQ(r.code, 2) << command << " " << c.path << ": " << r.out;
+      EXPECT_NE(r.out.find(c.says), std::string::npos) << command << ": " << r.out;
+      EXPECT_EQ(r.out.find("0 rows"), std::string::npos) << r.out;
+    }
+    EXPECT_EQ(Slurp(c.path), before) << c.path;
+    EXPECT_FALSE(fs::exists(c.path + "-wal")) << c.path;
   }
 }
 

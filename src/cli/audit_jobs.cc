@@ -24,6 +24,7 @@
 #include "service/components.h"
 #include "service/replay.h"
 #include "service/retention.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -103,7 +104,9 @@ int OpenStore(const std::string& cmd, const cxxopts::ParseResult& args,
   if (!std::filesystem::is_regular_file(path, ec)) {
     return UsageError(cmd, "no database at '" + path + "'");
   }
-  Result<std::unique_ptr<Store>> opened = OpenSqliteStore(path);
+  // The same for a file that is not a deskpilot database: refused, and left untouched.
+  Result<std::unique_ptr<Store>> opened = OpenExistingSqliteStore(path);
+  if (!opened.ok() && opened.status().code() == Code::kNotFound) return UsageError(cmd, opened.status().message());
   if (!opened.ok()) return RuntimeError(cmd, "open " + path + ": " + opened.status().ToString());
   *store = std::move(opened).value();
   return kExitOk;

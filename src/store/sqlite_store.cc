@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -944,6 +945,33 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   DP_ASSIGN_OR_RETURN(int version, sqlite::Migrate(*db));
   return std::unique_ptr<Store>(
       std::make_unique<SqliteStore>(path, options, std::move(db), version));
+}
+
+Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
+                                                       const StoreOptions& options) {
+  // The header first: SQLite takes an empty file for an empty database, and a file of
+  // another kind fails only deep in the open with a "file is not a database".
+  constexpr std::string_view kHeader("SQLite format 3\0", 16);
+  std::string header(kHeader.size(), '\0');
+  std::ifstream in(path, std::ios::binary);
+  in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  if (!in || header != kHeader) {
+    return Status::NotFound(path + " is not an SQLite database" +
+                            (in.gcount() == 0 ? " (the file is empty)" : ""));
+  }
+  {
+    // Read-only, so a database of another program is left exactly as it was.
+    DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> probe,
+                        sqlite::Connection::Open(path, SQLITE_OPEN_READONLY,
+                                                 options.busy_timeout_ms));
+    DP_ASSIGN_OR_RETURN(std::string tables, probe->QueryText(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"));
+    if (tables == "0") {
+      return Status::NotFound(path + " is an SQLite database but holds no deskpilot store "
+                                     "(no schema_migrations table)");
+    }
+  }
+  return OpenSqliteStore(path, options);
 }
 
 }  // namespace deskpilot
