@@ -11,17 +11,22 @@
 // because with synchronous=FULL the fsync per commit, not the insert, bounds the ack rate,
 // and its committer takes mu_ ahead of background work (PriorityMutex: an ack waits for
 // at most one worker operation, however fast the workers relock).
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -923,8 +928,32 @@ int64_t NowMs() {
       .count();
 }
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
-                                               const StoreOptions& options) {
+namespace {
+
+// SQLite says only "unable to open database file" (or "attempt to write a readonly
+// database") when the file or its folder cannot be written, and in WAL mode even a
+// reader creates PATH-wal and PATH-shm beside the file: the folder must be writable too.
+// Adds which of the two is not to such an error.
+Status ExplainUnwritable(const std::string& path, const Status& status) {
+  if (status.code() != Code::kFailedPrecondition && status.code() != Code::kPermissionDenied)
+    return status;
+  const std::filesystem::path file(path);
+  const std::string folder = file.has_parent_path() ? file.parent_path().string() : ".";
+  std::string why;
+  if (access(folder.c_str(), W_OK) != 0) {
+    why = "the folder " + folder + " is not writable (" +
+          std::error_code(errno, std::generic_category()).message() +
+          "), and the database needs to create its -wal and -shm files there";
+  } else if (access(path.c_str(), W_OK) != 0 && errno != ENOENT) {
+    why = "the file is not writable (" + std::error_code(errno, std::generic_category()).message() + ")";
+  } else {
+    return status;
+  }
+  return Status(status.code(), status.message() + ": " + why);
+}
+
+Result<std::unique_ptr<Store>> OpenAndMigrate(const std::string& path,
+                                              const StoreOptions& options) {
   // NOMUTEX: SqliteStore's own mutex already serializes use of the connection.
   DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
                       sqlite::Connection::Open(
@@ -947,6 +976,15 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
       std::make_unique<SqliteStore>(path, options, std::move(db), version));
 }
 
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options) {
+  Result<std::unique_ptr<Store>> opened = OpenAndMigrate(path, options);
+  if (!opened.ok()) return ExplainUnwritable(path, opened.status());
+  return opened;
+}
+
 Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
                                                        const StoreOptions& options) {
   // The header first: SQLite takes an empty file for an empty database, and a file of
@@ -959,17 +997,18 @@ Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
     return Status::NotFound(path + " is not an SQLite database" +
                             (in.gcount() == 0 ? " (the file is empty)" : ""));
   }
-  {
-    // Read-only, so a database of another program is left exactly as it was.
+  // Read-only, so a database of another program is left exactly as it was.
+  Result<std::string> tables = [&]() -> Result<std::string> {
     DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> probe,
                         sqlite::Connection::Open(path, SQLITE_OPEN_READONLY,
                                                  options.busy_timeout_ms));
-    DP_ASSIGN_OR_RETURN(std::string tables, probe->QueryText(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"));
-    if (tables == "0") {
-      return Status::NotFound(path + " is an SQLite database but holds no deskpilot store "
-                                     "(no schema_migrations table)");
-    }
+    return probe->QueryText(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  }();
+  if (!tables.ok()) return ExplainUnwritable(path, tables.status());
+  if (*tables == "0") {
+    return Status::NotFound(path + " is an SQLite database but holds no deskpilot store "
+                                   "(no schema_migrations table)");
   }
   return OpenSqliteStore(path, options);
 }

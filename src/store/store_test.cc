@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1062,6 +1063,49 @@ TEST_F(StoreTest, RefusesAFileThatIsNotADatabase) {
   auto r = OpenSqliteStore(garbage);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+}
+
+// SQLite says only "unable to open database file" when the database's folder cannot be
+// written; in WAL mode even a reader must create the -wal and -shm files beside it. The
+// error names the folder. Made read-only with chmod, or (as root, whom permissions do not
+// stop) with a read-only tmpfs mounted over it; skipped where neither is possible.
+TEST_F(StoreTest, AnUnwritableFolderIsNamed) {
+  store_.reset();
+  const fs::path folder = dir_ / "ro";
+  fs::create_directories(folder);
+  const std::string existing = (folder / "old.db").string();
+  const bool root = geteuid() == 0;
+  if (root && mount("tmpfs", folder.c_str(), "tmpfs", 0, "size=4m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs to make a read-only folder as root";
+  // Undone however the test ends, so TearDown can remove the directory.
+  struct Restore {
+    fs::path folder;
+    bool root;
+    ~Restore() {
+      if (root) {
+        umount2(folder.c_str(), MNT_DETACH);
+      } else {
+        std::error_code ec;
+        fs::permissions(folder, fs::perms::owner_all, ec);
+      }
+    }
+  } restore{folder, root};
+  ASSERT_TRUE(OpenSqliteStore(existing).ok());  // closed at once: no -wal or -shm left
+  if (root) {
+    ASSERT_EQ(mount("tmpfs", folder.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m"), 0);
+  } else {
+    fs::permissions(folder, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  for (const std::string& path : {existing, (folder / "new.db").string()}) {
+    auto opened = OpenSqliteStore(path);
+    ASSERT_FALSE(opened.ok()) << path;
+    EXPECT_NE(opened.status().message().find("the folder " + folder.string() + " is not writable"),
+              std::string::npos) << opened.status().ToString();
+  }
+  auto existing_only = OpenExistingSqliteStore(existing);
+  ASSERT_FALSE(existing_only.ok());
+  EXPECT_NE(existing_only.status().message().find("is not writable"), std::string::npos)
+      << existing_only.status().ToString();
 }
 
 TEST(JobStateTest, NamesRoundTrip) {
