@@ -156,5 +156,17 @@ TEST_F(StoreCliTest, AFileThatIsNoDeskpilotDatabaseIsRefusedAndLeftAlone) {
   }
 }
 
+// A job id no job can have is refused, as jobs retry and audit replay refuse it, rather
+// than answered with "no audit rows".
+TEST_F(StoreCliTest, AuditShowRefusesAJobIdNoJobCanHave) {
+  ASSERT_TRUE(OpenSqliteStore(db_).ok());
+  for (const char* id : {"0", "-1"}) {
+    Outcome r = Cli("audit show --db " + db_ + " --job " + id);
+    EXPECT_EQ(r.code, 2) << id << ": " << r.out;
+    EXPECT_NE(r.out.find("--job must be a job id"), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(Cli("audit show --db " + db_ + " --job 1").code, 0);
+}
+
 }  // namespace
 }  // namespace deskpilot

@@ -232,6 +232,9 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
   bool by_job = args->count("job") > 0;
   bool by_ticket = args->count("ticket") > 0;
   if (by_job == by_ticket) return UsageError(cmd, "give exactly one of --job ID or --ticket SOURCE:ID");
+  // As retry and replay do: "no audit rows" for an id no job can have would read as an answer.
+  if (by_job && (*args)["job"].as<int64_t>() <= 0)
+    return UsageError(cmd, "--job must be a job id (a positive integer)");
   std::string source;
   std::string ticket_id;
   if (by_ticket) {
