@@ -150,6 +150,15 @@ struct AuditVerifyReport {
   int64_t rows = 0;
   int64_t first_bad_seq = 0;  // 0 when ok
   std::string problem;        // what was wrong with the first bad row
+  std::string head_hash;      // hash of the last row (seq == rows); empty for an empty log
+};
+
+// A row's seq and hash as an earlier verification saw them, kept outside the database.
+// The chain alone cannot tell a log whose last rows were removed (or rewritten, with
+// the tail re-hashed) from a shorter honest one; against an anchor it can.
+struct AuditAnchor {
+  int64_t seq = 0;
+  std::string hash;
 };
 
 class Store {
@@ -176,6 +185,9 @@ class Store {
   // Extends a lease held by `owner` (long jobs). FailedPrecondition if it was lost.
   virtual Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
                            int64_t now_ms) = 0;
+  // Ok while `owner` holds an unexpired lease on the job; FailedPrecondition when it does
+  // not (taken over, finished, or expired and due to be taken). A read: commits nothing.
+  virtual Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) = 0;
   // Complete, Fail and Release take the job's collected writes (nullptr: none) and
   // commit them in the same transaction as the transition. The writes are committed
   // even when the lease was lost (FailedPrecondition): they record what this worker
@@ -208,8 +220,10 @@ class Store {
   // Commits a job's collected writes on their own, in one transaction (the write plan
   // before the first write-back). Clears *writes on success; keeps it on error.
   virtual Status CommitWrites(JobWrites* writes) = 0;
-  // Requeues a dead-lettered job with a fresh attempt budget.
-  virtual Status Retry(int64_t job_id, int64_t now_ms) = 0;
+  // Requeues a dead-lettered job with a fresh attempt budget, and records who did it
+  // (`actor`: the CLI, the admin API) in the audit log in the same transaction.
+  // NotFound for no such job, FailedPrecondition for a job that is not dead.
+  virtual Status Retry(int64_t job_id, const std::string& actor, int64_t now_ms) = 0;
   virtual Result<std::optional<Job>> GetJob(int64_t job_id) = 0;
   virtual Result<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit) = 0;
   virtual Result<std::map<std::string, int64_t>> CountJobsByState() = 0;
@@ -246,8 +260,10 @@ class Store {
   virtual Status ForEachAudit(const std::string& source, const std::string& stage, int64_t since_ms,
                               const std::function<bool(const AuditRow&)>& visit) = 0;
   // Walks the whole chain: recomputes every hash, checks every link and that seq
-  // has no gaps. Names the first bad row.
-  virtual Result<AuditVerifyReport> VerifyAudit() = 0;
+  // has no gaps. Names the first bad row. With an anchor, also that its row is still
+  // there with the same hash.
+  virtual Result<AuditVerifyReport> VerifyAudit(const std::optional<AuditAnchor>& anchor) = 0;
+  Result<AuditVerifyReport> VerifyAudit() { return VerifyAudit(std::nullopt); }
 
   // --- health ---
   virtual Status QuickCheck() = 0;  // PRAGMA quick_check

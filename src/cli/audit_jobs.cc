@@ -1,6 +1,7 @@
 // `deskpilot audit verify|show|replay` and `deskpilot jobs list|retry|purge`: operator views of
 // the store. They open the same SQLite file as a running `serve` (WAL lets both work at once).
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -23,6 +24,7 @@
 #include "service/components.h"
 #include "service/replay.h"
 #include "service/retention.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -103,7 +105,9 @@ int OpenStore(const std::string& cmd, const cxxopts::ParseResult& args,
   if (!std::filesystem::is_regular_file(path, ec)) {
     return UsageError(cmd, "no database at '" + path + "'");
   }
-  Result<std::unique_ptr<Store>> opened = OpenSqliteStore(path);
+  // The same for a file that is not a deskpilot database: refused, and left untouched.
+  Result<std::unique_ptr<Store>> opened = OpenExistingSqliteStore(path);
+  if (!opened.ok() && opened.status().code() == Code::kNotFound) return UsageError(cmd, opened.status().message());
   if (!opened.ok()) return RuntimeError(cmd, "open " + path + ": " + opened.status().ToString());
   *store = std::move(opened).value();
   return kExitOk;
@@ -153,27 +157,59 @@ void PrintTable(const std::vector<std::string>& headers,
 
 // --- audit verify ---
 
+// "SEQ:HASH" with a positive seq and a 64-digit hex SHA-256; nullopt when malformed.
+std::optional<AuditAnchor> ParseAnchor(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  AuditAnchor anchor;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + colon, anchor.seq);
+  if (ec != std::errc() || end != text.data() + colon || anchor.seq <= 0) return std::nullopt;
+  anchor.hash = text.substr(colon + 1);
+  if (anchor.hash.size() != 64) return std::nullopt;
+  for (char& c : anchor.hash) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // stored lowercase
+  }
+  return anchor;
+}
+
 int AuditVerify(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Walk the audit log's hash chain: every row's hash, every link "
                              "to the previous row, and that no seq is missing.");
   AddStoreOptions(opts);
-  opts.add_options()("json", "print {ok, rows, first_bad_seq, problem} as JSON");
+  opts.add_options()
+      ("anchor", "SEQ:HASH, the head an earlier verify printed, kept outside this database: also "
+                 "detects rows removed from the end, or rewritten up to it",
+       cxxopts::value<std::string>())
+      ("json", "print {ok, rows, first_bad_seq, problem, head} as JSON");
   int exit_code = kExitOk;
   auto args = Parse(opts, cmd, argc, argv, &exit_code);
   if (!args) return exit_code;
+  std::optional<AuditAnchor> anchor;
+  if (args->count("anchor") > 0) {
+    anchor = ParseAnchor((*args)["anchor"].as<std::string>());
+    if (!anchor) return UsageError(cmd, "--anchor must be SEQ:HASH as verify prints it, e.g. 42:<64 hex digits>");
+  }
   std::unique_ptr<Store> store;
   if (int rc = OpenStore(cmd, *args, &store); rc != kExitOk) return rc;
 
-  Result<AuditVerifyReport> report = store->VerifyAudit();
+  Result<AuditVerifyReport> report = store->VerifyAudit(anchor);
   if (!report.ok()) return RuntimeError(cmd, report.status().ToString());
+  // The head is what an operator keeps elsewhere (a ticket, another host's log) and
+  // passes back as --anchor: the chain alone cannot show that its last rows are gone.
+  const std::string head = report->rows > 0 ? std::to_string(report->rows) + ":" + report->head_hash : "";
   if (args->count("json") > 0) {
     json out = {{"ok", report->ok},
                 {"rows", report->rows},
                 {"first_bad_seq", report->ok ? json(nullptr) : json(report->first_bad_seq)},
-                {"problem", report->ok ? json(nullptr) : json(report->problem)}};
+                {"problem", report->ok ? json(nullptr) : json(report->problem)},
+                {"head", report->ok && !head.empty() ? json(head) : json(nullptr)}};
     std::cout << JsonText(out) << "\n";
   } else if (report->ok) {
     std::cout << "audit chain ok: " << report->rows << " rows\n";
+    if (!head.empty())
+      std::cout << "head: " << head << "\n(keep it outside this host; a later verify --anchor " << head
+                << " detects rows removed from the end)\n";
   } else {
     std::cout << "audit chain broken at seq " << report->first_bad_seq << ": "
               << report->problem << "\n";
@@ -197,6 +233,9 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
   bool by_job = args->count("job") > 0;
   bool by_ticket = args->count("ticket") > 0;
   if (by_job == by_ticket) return UsageError(cmd, "give exactly one of --job ID or --ticket SOURCE:ID");
+  // As retry and replay do: "no audit rows" for an id no job can have would read as an answer.
+  if (by_job && (*args)["job"].as<int64_t>() <= 0)
+    return UsageError(cmd, "--job must be a job id (a positive integer)");
   std::string source;
   std::string ticket_id;
   if (by_ticket) {
@@ -390,7 +429,7 @@ int JobsRetry(const std::string& cmd, int argc, char** argv) {
   size_t failed = 0;
   bool runtime_failure = false;  // else every failure was a bad id (unknown job, not dead): exit 2
   for (int64_t id : ids) {
-    Status status = store->Retry(id, now);
+    Status status = store->Retry(id, "cli", now);
     if (status.ok()) {
       std::cout << "requeued job " << id << "\n";
     } else {

@@ -13,6 +13,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/store.h"
 #include "service/shadow_report.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot::cli {
 
@@ -72,7 +73,9 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
   int exit_code = kExitOk;
   std::unique_ptr<Helpdesk> helpdesk = OpenHelpdesk(cmd, *config, source, http.get(), &exit_code);
   if (!helpdesk) return exit_code;
-  Result<std::unique_ptr<Store>> store = OpenSqliteStore(config->storage.path);
+  // A file that is not a deskpilot database is refused and left untouched.
+  Result<std::unique_ptr<Store>> store = OpenExistingSqliteStore(config->storage.path);
+  if (!store.ok() && store.status().code() == Code::kNotFound) return UsageError(cmd, store.status().message());
   if (!store.ok()) return RuntimeError(cmd, "open " + config->storage.path + ": " + store.status().ToString());
 
   // Each ticket's first shadow decision: the one an automatic reply would have answered.

@@ -144,21 +144,10 @@ class AdminApi : public std::enable_shared_from_this<AdminApi> {
   void RetryJob(const httplib::Request& req, httplib::Response& res) {
     auto id = ParseId(req.matches[1]);
     if (!id) return Reply(res, 400, {{"error", "job id must be a positive integer"}});
-    Status s = c_->store->Retry(*id, NowMs());
+    Status s = c_->store->Retry(*id, "admin-api", NowMs());
     if (s.code() == Code::kNotFound) return Reply(res, 404, {{"error", s.message()}});
     if (s.code() == Code::kFailedPrecondition) return Reply(res, 409, {{"error", s.message()}});
     if (!s.ok()) return Reply(res, 500, {{"error", s.ToString()}});
-    AuditEntry e;
-    e.job_id = *id;
-    if (auto job = c_->store->GetJob(*id); job.ok() && job->has_value()) {
-      e.source = (*job)->source;
-      e.ticket_id = (*job)->ticket_id;
-    }
-    e.stage = "job.requeued";
-    e.actor = "admin-api";
-    e.data = "{}";
-    if (auto r = c_->store->AppendAudit(e, NowMs()); !r.ok())
-      spdlog::error("admin api: job {}: audit append failed: {}", *id, r.status().ToString());
     spdlog::info("admin api: job {} requeued", *id);
     if (requeued_) requeued_();
     Reply(res, 200, {{"status", "queued"}, {"job_id", *id}});

@@ -94,7 +94,7 @@ void Service::Routes() {
   Metrics& m = *c_->metrics;
   m.Describe("deskpilot_webhooks_total", "counter", "Webhook deliveries by source and outcome.");
   m.Describe("deskpilot_jobs", "gauge", "Jobs in the queue by state.");
-  m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped, deferred).");
+  m.Describe("deskpilot_jobs_processed_total", "counter", "Job attempts by outcome (done, retry, dead, skipped, deferred, lease_lost).");
   m.Describe("deskpilot_writebacks_total", "counter", "Help-desk write-backs by outcome.");
   m.Describe("deskpilot_decisions_total", "counter", "Policy decisions by rung.");
   m.Describe("deskpilot_ladder_decisions_total", "counter",

@@ -232,6 +232,26 @@ void WorkerPool::Settle(const Job& job, const char* what, const Status& transiti
                   s.ToString());
 }
 
+bool WorkerPool::StillLeased(const Job& job, const std::string& owner, JobWrites& writes) {
+  // The heartbeat keeps a running job's lease, but a worker that stalls past it (a paused
+  // process, the wall clock stepped forward past the expiry) finds its job taken over by
+  // another worker, which decides and writes on its own. Both writing could give the
+  // ticket two notes and two different public replies; only the owner may go on.
+  const Status held = c_->store->CheckLease(job.id, owner, NowMs());
+  if (held.ok()) return true;
+  if (held.code() != Code::kFailedPrecondition && held.code() != Code::kNotFound) {
+    // The store could not say (busy, I/O): write nothing now, try again later.
+    Finish(job, owner, held, "lease check", writes);
+    return false;
+  }
+  spdlog::warn("job {} ticket {}: lease lost before writing back; leaving the job to its new owner: {}", job.id,
+               job.ticket_id, held.ToString());
+  c_->metrics->Inc("deskpilot_jobs_processed_total", {{"outcome", "lease_lost"}});
+  Audit(writes, job, "lease.lost", "skipped", {{"error", held.ToString()}});
+  Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
+  return false;
+}
+
 void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, const Status& outcome) {
   const CircuitBreaker::State before = breaker.state();
   breaker.Record(outcome);
@@ -358,6 +378,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   // An agent approved the pending draft with the approval tag: post it the way the admin
   // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
   if (HasApprovalTag(*ticket, c_->config.policy)) {
+    if (!StillLeased(job, owner, writes)) return;
     // The approval writes to the help desk and audits on its own: this job's rows first,
     // so the chain keeps the order things happened in.
     Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
@@ -378,6 +399,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       return;
     }
     Audit(writes, job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
+    if (!StillLeased(job, owner, writes)) return;
   } else {
     // Loop guard: if the newest activity on the ticket is deskpilot's own, there is
     // nothing new from a human to act on.
@@ -403,6 +425,8 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       Finish(job, owner, Status::Ok(), "shadow", writes);
       return;
     }
+    // Before the plan is stored: a lost lease's plan would replace the new owner's.
+    if (!StillLeased(job, owner, writes)) return;
     // The outbox commit: the plan, with every row and model answer so far, is durable
     // before anything is written, so a retry applies this plan and no other.
     writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), NowMs()});

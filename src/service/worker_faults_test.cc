@@ -232,7 +232,7 @@ TEST_F(WorkerFaultTest, AttemptBudgetEndsInDeadLetterWithTheReason) {
   EXPECT_NE(job.last_error.find("dead-lettered after 3 attempts"), std::string::npos) << job.last_error;
   EXPECT_NE(job.last_error.find("HTTP 503"), std::string::npos) << job.last_error;
   // Requeued by an operator (what `deskpilot jobs retry` calls) it runs again with a fresh budget.
-  ASSERT_TRUE(c_.store->Retry(job.id, NowMs()).ok());
+  ASSERT_TRUE(c_.store->Retry(job.id, "cli", NowMs()).ok());
   EXPECT_EQ(c_.store->GetJob(job.id).value()->attempts, 0);
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@ struct ScriptedHelpdesk : Helpdesk {
   Result<WebhookEvent> ParseWebhook(const WebhookRequest&) const override { return WebhookEvent{}; }
   Result<Ticket> FetchTicket(const std::string& id) override {
     ++fetches;
+    if (on_fetch) on_fetch();
     if (!fetch_error.ok()) return fetch_error;
     Ticket t = ticket;
     t.id = id;
@@ -41,14 +43,17 @@ struct ScriptedHelpdesk : Helpdesk {
   std::vector<Status> apply_errors;
   std::vector<WritePlan> applied;
   int fetches = 0;
+  std::function<void()> on_fetch;  // runs while the worker holds the job (a stall)
 };
 
 struct CountingClassifier : Classifier {
   int calls = 0;
   std::chrono::milliseconds delay{0};  // a slow model call
   Store* model_cache = nullptr;        // when set, caches an answer as the llm adapters do
+  std::function<void()> during;        // runs inside the model call
   Result<Triage> Classify(const Ticket&) override {
     ++calls;
+    if (during) during();
     std::this_thread::sleep_for(delay);
     if (model_cache != nullptr) {
       EXPECT_TRUE(model_cache->CachePutDeferrable("llm:test", "answer", NowMs()).ok());
@@ -200,6 +205,45 @@ TEST_F(WorkerTest, HeartbeatKeepsTheLeaseOfAJobSlowerThanItsLease) {
   EXPECT_EQ(job.attempts, 1);
   EXPECT_EQ(clf_.calls, 1);
   EXPECT_EQ(hd_->applied.size(), 1u);
+}
+
+// A worker that stalls past its lease (a paused process, a wall clock stepped forward)
+// while the job is taken over must not store its plan or write: the new owner decides
+// and writes, and the ticket gets one note and one reply, not one from each worker.
+TEST_F(WorkerTest, AWorkerThatLostItsLeaseStoresNoPlanAndWritesNothing) {
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:evt-1", "7", "ticket.created", "{}"}, 0).ok());
+  auto job = c_.store->Lease("w", 60000, NowMs());
+  ASSERT_TRUE(job.ok() && job->has_value());
+  clf_.during = [&] {
+    auto intruder = c_.store->Lease("intruder", 60000, NowMs() + 120000);  // past the lease's expiry
+    ASSERT_TRUE(intruder.ok() && intruder->has_value());
+  };
+  pool_->Process(**job, "w");
+  EXPECT_TRUE(hd_->applied.empty()) << "a worker without the lease wrote to the help desk";
+  EXPECT_FALSE(c_.store->CacheGet(PlanCacheKey("desk:evt-1")).value().has_value());
+  Job after = *c_.store->GetJob(1).value();
+  EXPECT_EQ(after.state, JobState::kLeased);
+  EXPECT_EQ(after.lease_owner, "intruder");
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "lease.lost:skipped"}));
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// The same on a retry that resumes a stored plan: the lease lost during the fetch, the
+// plan is left to the new owner.
+TEST_F(WorkerTest, AWorkerThatLostItsLeaseDoesNotApplyAStoredPlan) {
+  hd_->apply_errors = {Status::Unavailable("503")};
+  ASSERT_EQ(RunOnce().state, JobState::kQueued);
+  ASSERT_EQ(hd_->applied.size(), 1u);
+  auto job = c_.store->Lease("w", 60000, NowMs() + 3'600'000);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  hd_->on_fetch = [&] {
+    auto intruder = c_.store->Lease("intruder", 60000, NowMs() + 3'600'000 + 120000);
+    ASSERT_TRUE(intruder.ok() && intruder->has_value());
+  };
+  pool_->Process(**job, "w");
+  EXPECT_EQ(hd_->applied.size(), 1u) << "a worker without the lease wrote to the help desk";
+  EXPECT_EQ(c_.store->GetJob(1).value()->lease_owner, "intruder");
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
 }
 
 TEST_F(WorkerTest, DeletedTicketIsSkipped) {

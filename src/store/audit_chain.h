@@ -3,8 +3,9 @@
 // Each row's hash covers every column plus the previous row's hash, so editing, deleting,
 // inserting or reordering rows breaks the chain at the first touched row. The chain cannot
 // detect a truncated tail (the last rows removed) nor a chain rewritten from some row on by
-// someone who can run this code: both need an anchor kept elsewhere (e.g. the latest hash
-// exported to an external log). That is a limit of any unkeyed chain, not of this encoding.
+// someone who can run this code: both need an anchor kept elsewhere (the head that `audit
+// verify` prints, passed back as --anchor: Store::VerifyAudit(AuditAnchor)). That is a
+// limit of any unkeyed chain, not of this encoding.
 #pragma once
 
 #include <cstdint>

@@ -11,16 +11,22 @@
 // because with synchronous=FULL the fsync per commit, not the insert, bounds the ack rate,
 // and its committer takes mu_ ahead of background work (PriorityMutex: an ack waits for
 // at most one worker operation, however fast the workers relock).
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -221,6 +227,25 @@ class SqliteStore final : public Store {
     return ExpectOwned(stmt, job_id, owner, "heartbeat");
   }
 
+  Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT state, lease_owner, lease_expires_ms FROM jobs WHERE id = ?1"));
+    stmt.Bind(1, job_id);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    const std::string prefix = "job " + std::to_string(job_id) + ": ";
+    if (!row) return Status::NotFound(prefix + "no such job");
+    if (stmt.View(0) != JobStateName(JobState::kLeased))
+      return Status::FailedPrecondition(prefix + "lease lost: the job is " + stmt.Text(0));
+    if (stmt.View(1) != owner) {
+      return Status::FailedPrecondition(prefix + "lease lost: now held by '" + stmt.Text(1) +
+                                        "', not '" + owner + "'");
+    }
+    // Expired but not yet taken: any worker may take it at its next lease.
+    if (stmt.Int(2) <= now_ms) return Status::FailedPrecondition(prefix + "lease lost: it expired");
+    return Status::Ok();
+  }
+
   using Store::Complete;
   using Store::Fail;
   using Store::Release;
@@ -279,15 +304,35 @@ class SqliteStore final : public Store {
     return WithWrites(writes, [] { return Status::Ok(); });
   }
 
-  Status Retry(int64_t job_id, int64_t now_ms) override {
+  Status Retry(int64_t job_id, const std::string& actor, int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_ms = ?2, "
-        "  updated_ms = ?2 "
-        "WHERE id = ?1 AND state = 'dead'"));
-    stmt.Bind(1, job_id).Bind(2, now_ms);
-    DP_RETURN_IF_ERROR(stmt.Run());
-    if (db_->Changes() == 1) return Status::Ok();
+    // One transaction: a requeued job goes on to write to the help desk, and the audit
+    // must say who sent it back, whatever crashes in between.
+    sqlite::Transaction tx(*db_);
+    DP_RETURN_IF_ERROR(tx.Begin());
+    AuditEntry requeued;
+    bool found = false;
+    {
+      DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+          "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_ms = ?2, "
+          "  updated_ms = ?2 "
+          "WHERE id = ?1 AND state = 'dead' RETURNING source, ticket_id"));
+      stmt.Bind(1, job_id).Bind(2, now_ms);
+      DP_ASSIGN_OR_RETURN(found, stmt.Step());
+      if (found) {
+        requeued.source = stmt.Text(0);
+        requeued.ticket_id = stmt.Text(1);
+      }
+      DP_RETURN_IF_ERROR(stmt.Run());
+    }
+    if (found) {
+      requeued.job_id = job_id;
+      requeued.stage = "job.requeued";
+      requeued.actor = actor;
+      requeued.data = "{}";
+      DP_RETURN_IF_ERROR(AppendAuditLocked(requeued, now_ms).status());
+      return tx.Commit();
+    }
     DP_ASSIGN_OR_RETURN(std::optional<Job> job, GetJobLocked(job_id));
     if (!job) return Status::NotFound("job " + std::to_string(job_id) + " does not exist");
     return Status::FailedPrecondition("job " + std::to_string(job_id) + " is " +
@@ -442,7 +487,9 @@ class SqliteStore final : public Store {
     }
   }
 
-  Result<AuditVerifyReport> VerifyAudit() override {
+  using Store::VerifyAudit;
+
+  Result<AuditVerifyReport> VerifyAudit(const std::optional<AuditAnchor>& anchor) override {
     // A separate connection: the walk is long and must not hold mu_. In WAL mode the
     // single SELECT reads one consistent snapshot while appends continue.
     DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> reader,
@@ -462,7 +509,7 @@ class SqliteStore final : public Store {
     };
     while (true) {
       DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return report;
+      if (!row) break;
       AuditHashInput in;
       in.seq = stmt.Int(0);
       in.ts_ms = stmt.Int(1);
@@ -490,9 +537,19 @@ class SqliteStore final : public Store {
         return broken(in.seq, "stored hash does not match the row's contents: the row was "
                               "edited");
       }
+      if (anchor && in.seq == anchor->seq && stored_hash != anchor->hash) {
+        return broken(in.seq, "row " + Seq(in.seq) + " is not the anchor's row: the log was "
+                              "rewritten up to it");
+      }
       prev_hash.assign(stored_hash);
       ++report.rows;
     }
+    if (anchor && anchor->seq > report.rows) {
+      return broken(report.rows + 1, "the log ends at row " + Seq(report.rows) + " but the anchor is row " +
+                                         Seq(anchor->seq) + ": rows were removed from the end");
+    }
+    report.head_hash = report.rows > 0 ? prev_hash : "";
+    return report;
   }
 
   Status QuickCheck() override {
@@ -884,8 +941,32 @@ int64_t NowMs() {
       .count();
 }
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
-                                               const StoreOptions& options) {
+namespace {
+
+// SQLite says only "unable to open database file" (or "attempt to write a readonly
+// database") when the file or its folder cannot be written, and in WAL mode even a
+// reader creates PATH-wal and PATH-shm beside the file: the folder must be writable too.
+// Adds which of the two is not to such an error.
+Status ExplainUnwritable(const std::string& path, const Status& status) {
+  if (status.code() != Code::kFailedPrecondition && status.code() != Code::kPermissionDenied)
+    return status;
+  const std::filesystem::path file(path);
+  const std::string folder = file.has_parent_path() ? file.parent_path().string() : ".";
+  std::string why;
+  if (access(folder.c_str(), W_OK) != 0) {
+    why = "the folder " + folder + " is not writable (" +
+          std::error_code(errno, std::generic_category()).message() +
+          "), and the database needs to create its -wal and -shm files there";
+  } else if (access(path.c_str(), W_OK) != 0 && errno != ENOENT) {
+    why = "the file is not writable (" + std::error_code(errno, std::generic_category()).message() + ")";
+  } else {
+    return status;
+  }
+  return Status(status.code(), status.message() + ": " + why);
+}
+
+Result<std::unique_ptr<Store>> OpenAndMigrate(const std::string& path,
+                                              const StoreOptions& options) {
   // NOMUTEX: SqliteStore's own mutex already serializes use of the connection.
   DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
                       sqlite::Connection::Open(
@@ -906,6 +987,43 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   DP_ASSIGN_OR_RETURN(int version, sqlite::Migrate(*db));
   return std::unique_ptr<Store>(
       std::make_unique<SqliteStore>(path, options, std::move(db), version));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options) {
+  Result<std::unique_ptr<Store>> opened = OpenAndMigrate(path, options);
+  if (!opened.ok()) return ExplainUnwritable(path, opened.status());
+  return opened;
+}
+
+Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
+                                                       const StoreOptions& options) {
+  // The header first: SQLite takes an empty file for an empty database, and a file of
+  // another kind fails only deep in the open with a "file is not a database".
+  constexpr std::string_view kHeader("SQLite format 3\0", 16);
+  std::string header(kHeader.size(), '\0');
+  std::ifstream in(path, std::ios::binary);
+  in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  if (!in || header != kHeader) {
+    return Status::NotFound(path + " is not an SQLite database" +
+                            (in.gcount() == 0 ? " (the file is empty)" : ""));
+  }
+  // Read-only, so a database of another program is left exactly as it was.
+  Result<std::string> tables = [&]() -> Result<std::string> {
+    DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> probe,
+                        sqlite::Connection::Open(path, SQLITE_OPEN_READONLY,
+                                                 options.busy_timeout_ms));
+    return probe->QueryText(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  }();
+  if (!tables.ok()) return ExplainUnwritable(path, tables.status());
+  if (*tables == "0") {
+    return Status::NotFound(path + " is an SQLite database but holds no deskpilot store "
+                                   "(no schema_migrations table)");
+  }
+  return OpenSqliteStore(path, options);
 }
 
 }  // namespace deskpilot

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "deskpilot/store.h"
 
@@ -15,6 +17,13 @@ struct GroupCommitStats {
   int64_t batches = 0;        // transactions (commits or rollbacks) they were grouped into
   int64_t largest_batch = 0;
 };
+
+// Opens a store that must already exist, as the operator commands do: NotFound when the
+// file is not an SQLite database (empty included) or holds no deskpilot store, and then
+// nothing is written to it. OpenSqliteStore would create the store's tables in any
+// SQLite file it is pointed at, and answer "0 rows" about it.
+Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
+                                                       const StoreOptions& options = {});
 
 // nullopt when `store` is not the SQLite store.
 std::optional<GroupCommitStats> EnqueueGroupCommitStats(Store& store);

@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -477,16 +478,36 @@ TEST_F(StoreTest, ReleaseDoesNotUseAnAttempt) {
 
 TEST_F(StoreTest, RetryRequeuesOnlyDeadJobs) {
   int64_t id = MustEnqueue("k", kT0);
-  EXPECT_EQ(store_->Retry(id, kT0).code(), Code::kFailedPrecondition);  // queued, not dead
-  EXPECT_EQ(store_->Retry(12345, kT0).code(), Code::kNotFound);
+  EXPECT_EQ(store_->Retry(id, "cli", kT0).code(), Code::kFailedPrecondition);  // queued, not dead
+  EXPECT_EQ(store_->Retry(12345, "cli", kT0).code(), Code::kNotFound);
   MustLease("w1", kT0);
   ASSERT_TRUE(store_->Fail(id, "w1", "bad", false, kT0, 5, kT0).ok());
-  ASSERT_TRUE(store_->Retry(id, kT0 + 50).ok());
+  ASSERT_TRUE(store_->Retry(id, "cli", kT0 + 50).ok());
   Job job = MustGet(id);
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(job.attempts, 0);
   EXPECT_EQ(job.next_attempt_ms, kT0 + 50);
   EXPECT_EQ(MustLease("w1", kT0 + 50).id, id);
+}
+
+// A requeued job goes on to write to the help desk: the audit says who sent it back,
+// committed with the requeue itself. A refused retry records nothing.
+TEST_F(StoreTest, RetryRecordsWhoRequeuedTheJob) {
+  int64_t id = MustEnqueue("k", kT0);
+  ASSERT_FALSE(store_->Retry(id, "cli", kT0).ok());
+  MustLease("w1", kT0);
+  ASSERT_TRUE(store_->Fail(id, "w1", "bad", false, kT0, 5, kT0).ok());
+  ASSERT_TRUE(store_->Retry(id, "cli", kT0 + 50).ok());
+  auto rows = store_->AuditForJob(id);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  const AuditRow& row = rows->front();
+  EXPECT_EQ(row.entry.stage, "job.requeued");
+  EXPECT_EQ(row.entry.actor, "cli");
+  EXPECT_EQ(row.entry.source, "acme");
+  EXPECT_EQ(row.entry.ticket_id, "42");
+  EXPECT_EQ(row.ts_ms, kT0 + 50);
+  EXPECT_TRUE(store_->VerifyAudit().value().ok);
 }
 
 TEST_F(StoreTest, CountsListEveryStateIncludingZeros) {
@@ -770,9 +791,50 @@ TEST_F(StoreTest, VerifyNamesSwappedRows) {
   EXPECT_EQ(report.first_bad_seq, 2);
 }
 
-// Not tested on purpose: removing the last rows leaves a valid (shorter) chain, and no
-// unkeyed hash chain can notice that. Detecting truncation needs an anchor kept outside
-// the file (the latest seq and hash exported elsewhere); see store/audit_chain.h.
+// Removing the last rows leaves a valid (shorter) chain, which no unkeyed hash chain can
+// notice on its own; against an anchor (a head an earlier verify reported, kept outside
+// the file) it is named, as is a tail rewritten and re-hashed from some row on.
+TEST_F(StoreTest, VerifyAgainstAnAnchorNamesATruncatedTail) {
+  AppendRows(5);
+  AuditVerifyReport before = MustVerify();
+  ASSERT_TRUE(before.ok);
+  ASSERT_EQ(before.head_hash.size(), 64u);
+  const AuditAnchor anchor{before.rows, before.head_hash};
+  EXPECT_TRUE(store_->VerifyAudit(anchor).value().ok);
+  ASSERT_EQ(Tamper("DELETE FROM audit WHERE seq >= 4"), "");
+  EXPECT_TRUE(MustVerify().ok);  // the chain alone cannot tell
+  auto report = store_->VerifyAudit(anchor);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, 4);
+  EXPECT_NE(report->problem.find("removed from the end"), std::string::npos) << report->problem;
+  // Every row gone: "ok, 0 rows" without an anchor, broken at row 1 with one.
+  ASSERT_EQ(RawExec("DELETE FROM audit"), "");  // the triggers are already gone
+  EXPECT_EQ(store_->VerifyAudit(anchor).value().first_bad_seq, 1);
+}
+
+TEST_F(StoreTest, VerifyAgainstAnAnchorNamesARewrittenTail) {
+  AppendRows(5);
+  const AuditAnchor anchor{5, MustVerify().head_hash};
+  // The forger removes rows 4 and 5 and appends new ones through the store: a valid chain.
+  ASSERT_EQ(Tamper("DELETE FROM audit WHERE seq >= 4"), "");
+  AuditEntry e;
+  e.stage = "vendor.write";
+  ASSERT_TRUE(store_->AppendAudit(e, kT0 + 4).ok());
+  ASSERT_TRUE(store_->AppendAudit(e, kT0 + 5).ok());
+  EXPECT_TRUE(MustVerify().ok);
+  auto report = store_->VerifyAudit(anchor);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, 5);
+  EXPECT_NE(report->problem.find("anchor"), std::string::npos) << report->problem;
+  // Rows appended after the anchor's are what a live log does: still ok.
+  const AuditAnchor older{3, [&] {
+    auto rows = store_->AuditForTicket("acme", "t3");
+    return rows.ok() && rows->size() == 1 ? (*rows)[0].hash : std::string();
+  }()};
+  EXPECT_TRUE(store_->VerifyAudit(older).value().ok);
+}
 
 TEST_F(StoreTest, VerifyIsFastOnALargeChain) {
   // Built with one raw transaction (fsync per AppendAudit would dominate the test).
@@ -888,7 +950,7 @@ TEST_F(StoreTest, RetentionEmptiesOnlyOldFinishedPayloadsAndOldCacheEntries) {
   EXPECT_TRUE(again->duplicate);
   EXPECT_EQ(again->job_id, done);
   // A purged job cannot come back to a worker: only dead jobs are retried.
-  Status retry = store_->Retry(done, cutoff + 5);
+  Status retry = store_->Retry(done, "cli", cutoff + 5);
   EXPECT_EQ(retry.code(), Code::kFailedPrecondition);
   EXPECT_NE(retry.message().find("only dead jobs"), std::string::npos) << retry.message();
 
@@ -1001,6 +1063,49 @@ TEST_F(StoreTest, RefusesAFileThatIsNotADatabase) {
   auto r = OpenSqliteStore(garbage);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+}
+
+// SQLite says only "unable to open database file" when the database's folder cannot be
+// written; in WAL mode even a reader must create the -wal and -shm files beside it. The
+// error names the folder. Made read-only with chmod, or (as root, whom permissions do not
+// stop) with a read-only tmpfs mounted over it; skipped where neither is possible.
+TEST_F(StoreTest, AnUnwritableFolderIsNamed) {
+  store_.reset();
+  const fs::path folder = dir_ / "ro";
+  fs::create_directories(folder);
+  const std::string existing = (folder / "old.db").string();
+  const bool root = geteuid() == 0;
+  if (root && mount("tmpfs", folder.c_str(), "tmpfs", 0, "size=4m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs to make a read-only folder as root";
+  // Undone however the test ends, so TearDown can remove the directory.
+  struct Restore {
+    fs::path folder;
+    bool root;
+    ~Restore() {
+      if (root) {
+        umount2(folder.c_str(), MNT_DETACH);
+      } else {
+        std::error_code ec;
+        fs::permissions(folder, fs::perms::owner_all, ec);
+      }
+    }
+  } restore{folder, root};
+  ASSERT_TRUE(OpenSqliteStore(existing).ok());  // closed at once: no -wal or -shm left
+  if (root) {
+    ASSERT_EQ(mount("tmpfs", folder.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m"), 0);
+  } else {
+    fs::permissions(folder, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  for (const std::string& path : {existing, (folder / "new.db").string()}) {
+    auto opened = OpenSqliteStore(path);
+    ASSERT_FALSE(opened.ok()) << path;
+    EXPECT_NE(opened.status().message().find("the folder " + folder.string() + " is not writable"),
+              std::string::npos) << opened.status().ToString();
+  }
+  auto existing_only = OpenExistingSqliteStore(existing);
+  ASSERT_FALSE(existing_only.ok());
+  EXPECT_NE(existing_only.status().message().find("is not writable"), std::string::npos)
+      << existing_only.status().ToString();
 }
 
 TEST(JobStateTest, NamesRoundTrip) {
