@@ -190,13 +190,14 @@ int SyncError(const std::string& cmd, const std::string& what, const Status& s) 
   return RuntimeError(cmd, what + ": " + s.ToString());
 }
 
-// The KB document of a solved ticket: the customer's question and the agent's public
-// answer, redacted (they are customer text; they will be quoted to other customers).
+// The KB document of a solved ticket: its subject as the title (what the ticket was
+// about, for ranking) and the agent's last public answer as the only text, anonymized.
+// The customer's question is left out: the passage text is what drafters quote to
+// other customers, and a past customer's own words (their name, their order, their
+// complaint) are neither an answer nor theirs to see.
 std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, const Ticket& t, const Redactor& redactor) {
-  const Comment* question = nullptr;
   const Comment* answer = nullptr;
   for (const Comment& c : t.comments) {
-    if (c.author_role == AuthorRole::kCustomer && question == nullptr) question = &c;
     // The last public reply by a person: deskpilot's own replies are not evidence.
     if (c.author_role == AuthorRole::kAgent && c.is_public && !c.by_deskpilot) answer = &c;
   }
@@ -207,9 +208,7 @@ std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, cons
   doc.kind = PassageKind::kResolvedTicket;
   doc.doc_id = source + ":ticket:" + t.id;
   doc.title = redactor.Anonymize(t.subject);
-  const std::string asked = question != nullptr ? question->body : t.description;
-  doc.text = "## Question\n" + redactor.Anonymize(t.subject + "\n" + asked) + "\n\n## Answer\n" +
-             redactor.Anonymize(answer->body) + "\n";
+  doc.text = redactor.Anonymize(answer->body) + "\n";
   return doc;
 }
 

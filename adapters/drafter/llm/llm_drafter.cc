@@ -129,6 +129,9 @@ Result<Draft> LlmDrafter::Write(const Ticket& ticket, const Triage& triage, cons
     const Passage& p = passages[static_cast<size_t>(n - 1)];
     if (std::find(draft.citations.begin(), draft.citations.end(), p.doc_id) == draft.citations.end())
       draft.citations.push_back(p.doc_id);
+    // The reply goes to the customer: a resolved ticket's title is another customer's
+    // subject line, and there is nothing to link to.
+    if (p.kind == PassageKind::kResolvedTicket) continue;
     sources += "[" + std::to_string(n) + "] " + p.title + (p.url.empty() ? "" : " \u2014 " + p.url) + "\n";
   }
   bool same_language = true;

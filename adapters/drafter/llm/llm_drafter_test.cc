@@ -120,6 +120,23 @@ TEST_F(LlmDrafterTest, CitingANumberThatWasNotRetrievedIsNotGrounded) {
   EXPECT_NE(llm_.requests().back().messages[0].content.find("(no passages were found)"), std::string::npos);
 }
 
+// The reply goes to the customer: a resolved ticket it cites gets no sources line (its
+// title is another customer's subject line, and there is nothing to link to).
+TEST_F(LlmDrafterTest, ResolvedTicketTitlesStayOutOfTheReply) {
+  auto d = Make(false);
+  std::vector<Passage> passages = TwoPassages();
+  passages[1].kind = PassageKind::kResolvedTicket;
+  passages[1].doc_id = "acme:ticket:42";
+  passages[1].title = "Jane Miller wants her boots refunded";
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days [1]. Returns are free [2].","citations":[1,2]})");
+  auto draft = d->Write(MakeTicket(), triage_, passages);
+  ASSERT_TRUE(draft.ok()) << draft.status().ToString();
+  EXPECT_TRUE(draft->grounded);
+  EXPECT_EQ(draft->citations, (std::vector<std::string>{"refund-status", "acme:ticket:42"}));
+  EXPECT_EQ(draft->body.find("Jane Miller"), std::string::npos) << draft->body;
+  EXPECT_NE(draft->body.find("[1] Refund status"), std::string::npos) << draft->body;
+}
+
 TEST_F(LlmDrafterTest, ReplyInAnotherLanguageThanTheTicketIsNotGrounded) {
   auto d = Make(false);
   triage_.predictions["language"] = {"de", 0.9, {}, false};
