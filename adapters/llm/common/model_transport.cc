@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -71,6 +72,21 @@ Status ModelHttpStatus(const HttpResponse& response, const std::string& what) {
   Status out(mapped.code(), message);
   if (mapped.retry_after()) out.set_retry_after(*mapped.retry_after());
   return out;
+}
+
+std::string AnswerString(const nlohmann::json& object, const char* key, const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int64_t AnswerTokens(const nlohmann::json& usage, const char* key) {
+  if (!usage.is_object()) return 0;
+  auto it = usage.find(key);
+  if (it == usage.end()) return 0;
+  if (it->is_number_unsigned()) return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX));
+  if (it->is_number_integer()) return std::max<int64_t>(it->get<int64_t>(), 0);
+  return 0;
 }
 
 bool ModelTransport::Slots::Acquire(SteadyClock::time_point deadline) {
