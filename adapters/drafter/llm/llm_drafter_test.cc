@@ -120,6 +120,22 @@ TEST_F(LlmDrafterTest, CitingANumberThatWasNotRetrievedIsNotGrounded) {
   EXPECT_NE(llm_.requests().back().messages[0].content.find("(no passages were found)"), std::string::npos);
 }
 
+// A citation number too large for an int must not wrap around to a passage that was
+// shown: 4294967297 is 1 modulo 2^32.
+TEST_F(LlmDrafterTest, AHugeCitationNumberIsNotGrounded) {
+  auto d = Make(false);
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days.","citations":[4294967297]})");
+  auto a = d->Write(MakeTicket(), triage_, TwoPassages());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->grounded);
+  EXPECT_TRUE(a->citations.empty());
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days.","citations":[-4294967295]})");
+  auto b = d->Write(MakeTicket(), triage_, TwoPassages());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(b->grounded);
+  EXPECT_TRUE(b->citations.empty());
+}
+
 // The reply goes to the customer: a resolved ticket it cites gets no sources line (its
 // title is another customer's subject line, and there is nothing to link to).
 TEST_F(LlmDrafterTest, ResolvedTicketTitlesStayOutOfTheReply) {
