@@ -39,6 +39,7 @@ constexpr char kKbUsage[] =
     "subcommands:\n"
     "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories);\n"
     "           --answered FILE.jsonl adds past questions as evidence for the articles that answered them\n"
+    "  remove   take documents out by doc_id: DOC_ID... (an article deleted from the files ingested)\n"
     "  sync     pull the help desk's published articles (--source NAME, incremental) and, with\n"
     "           --solved-since DATE, its solved tickets as resolved-ticket passages (PII redacted)\n"
     "  search   show the ranked passages for QUERY... (--k N, --json)\n"
@@ -167,6 +168,38 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
     std::cout << "answered questions added: " << stats->added << "\nanswered questions unchanged: "
               << stats->unchanged << "\n";
   }
+  return kExitOk;
+}
+
+// `kb ingest` only adds and updates, so an article deleted from the files would stay
+// searchable (and quotable) for good: this is the way to take one out.
+int KbRemove(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Remove documents (with their chunks and answered questions) from the knowledge base "
+                             "by doc_id. A running serve stops finding them at its next search.");
+  opts.custom_help("(--config FILE | --db PATH)");
+  opts.positional_help("DOC_ID...");
+  AddDbOptions(opts);
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
+  if (!db) return exit_code;
+  const std::vector<std::string> ids = Positional(*args);
+  if (ids.empty()) return UsageError(cmd, "no DOC_ID given");
+  // Opening would create an empty database, and every id would then be "unknown".
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  // A mistyped id is refused before anything is removed, so the command is all or nothing.
+  for (const std::string& id : ids) {
+    Result<bool> known = (*index)->HasDocument(id);
+    if (!known.ok()) return RuntimeError(cmd, known.status().ToString());
+    if (!*known) return UsageError(cmd, "no document \"" + id + "\" in the knowledge base (nothing was removed)");
+  }
+  Result<int> removed = (*index)->RemoveDocuments(ids);
+  if (!removed.ok()) return RuntimeError(cmd, removed.status().ToString());
+  std::cout << "documents removed: " << *removed << "\n";
   return kExitOk;
 }
 
@@ -509,6 +542,7 @@ int RunKb(int argc, char** argv) {
   std::string full = cmd + " " + sub;
   argv[1] = full.data();
   if (sub == "ingest") return KbIngest(full, argc - 1, argv + 1);
+  if (sub == "remove") return KbRemove(full, argc - 1, argv + 1);
   if (sub == "sync") return KbSync(full, argc - 1, argv + 1);
   if (sub == "search") return KbSearch(full, argc - 1, argv + 1);
   if (sub == "eval") return KbEval(full, argc - 1, argv + 1);
