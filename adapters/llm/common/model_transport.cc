@@ -14,6 +14,12 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// Far above any real answer (a 64-input embeddings batch of 3072 dimensions is about 4 MB
+// of JSON; a reply of the largest max_output_tokens about as much), and a bound on what a
+// broken or hostile server can make each worker hold (the parsed JSON takes several times
+// the text).
+constexpr size_t kMaxResponseBytes = size_t{32} << 20;
+
 // The `error` object both APIs return: OpenAI {"error": {"message", "type", "code"}},
 // Anthropic {"type": "error", "error": {"type", "message", "details"?}}.
 struct ApiError {
@@ -134,6 +140,7 @@ Result<nlohmann::json> ModelTransport::PostJson(const std::string& path, const H
   request.headers.emplace_back("Content-Type", "application/json");
   request.body = body;
   request.connect_timeout = options_.connect_timeout;
+  request.max_response_bytes = kMaxResponseBytes;
   Result<nlohmann::json> result = SendWithDeadline(request, deadline);
   breaker_.Record(result.status());
   return result;

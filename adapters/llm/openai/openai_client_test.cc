@@ -224,6 +224,19 @@ TEST(OpenAiFieldTypes, WrongFieldTypesAreReadAroundOrAnErrorNeverAnException) {
   EXPECT_EQ(e->size(), 1u);
 }
 
+// A server that streams an endless (or just enormous) answer must not make the worker
+// read it all: the transfer stops at the cap and the attempt fails as transient.
+TEST_F(OpenAiTest, AHugeAnswerIsCutOffNotRead) {
+  OpenAiOptions o = Options();
+  o.common.retry.max_attempts = 1;
+  auto client = Make(o);
+  fake_.SetAnswer([](const FakeModelRequest&) { return std::string(size_t{40} << 20, 'a'); });
+  auto r = client->Complete(Request());
+  ASSERT_FALSE(r.ok()) << "read a " << r->text.size() << "-byte answer";
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("response body over"), std::string::npos) << r.status().ToString();
+}
+
 TEST_F(OpenAiTest, AHangingServerCostsAboutTheTimeout) {
   OpenAiOptions o = Options();
   o.common.timeout = milliseconds(400);
