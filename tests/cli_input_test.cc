@@ -148,6 +148,37 @@ TEST_F(CliTest, KbRefusesAnEmptyDbAndADirectoryAsAFile) {
   EXPECT_NE(r.out.find("is a directory"), std::string::npos) << r.out;
 }
 
+// `kb ingest` only adds and updates: an article deleted from the files kept being found
+// (and quoted in replies) with no way to take it out short of a new database. `kb remove`
+// takes documents out by doc_id; an unknown id is refused, naming it, before anything is
+// removed.
+TEST_F(CliTest, KbRemoveTakesAnArticleOutAndRefusesUnknownIds) {
+  Write("kb/espresso.md", kArticle);
+  Write("kb/grinder.md", "# Grinder care\n\nClean the grinder burrs every week with a dry brush.\n");
+  ASSERT_EQ(Cli("kb ingest --db " + P("kb.db") + " " + P("kb")).code, 0);
+  ASSERT_NE(Cli("kb search --db " + P("kb.db") + " espresso machine return").out.find("espresso"), std::string::npos);
+
+  Outcome r = Cli("kb remove --db " + P("kb.db") + " espresso no-such-article");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no-such-article"), std::string::npos) << r.out;
+  EXPECT_NE(Cli("kb search --db " + P("kb.db") + " espresso machine return").out.find("espresso"), std::string::npos)
+      << "a refused remove removed something";
+
+  r = Cli("kb remove --db " + P("kb.db") + " espresso");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("documents removed: 1"), std::string::npos) << r.out;
+  r = Cli("kb search --db " + P("kb.db") + " espresso machine return");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("espresso"), std::string::npos) << r.out;
+  EXPECT_NE(Cli("kb search --db " + P("kb.db") + " grinder burrs").out.find("grinder"), std::string::npos);
+
+  for (const std::string& bad : {"kb remove --db " + P("kb.db"), "kb remove --db " + P("missing.db") + " espresso"}) {
+    r = Cli(bad);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+  }
+  EXPECT_FALSE(fs::exists(P("missing.db")));
+}
+
 // H2 and L1: --out is checked before training (an input file, a directory, a missing or
 // unwritable directory all exit 2 at once), and a failed write keeps the old model.
 TEST_F(CliTest, TrainOutIsCheckedFirstAndWrittenAtomically) {

@@ -24,6 +24,9 @@ struct HttpRequest {
   std::string body;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{30000};
+  // The most body bytes read (after decompression); a longer body ends the transfer with
+  // kUnavailable, so memory stays bounded whatever the server sends. 0: no cap.
+  size_t max_response_bytes = 0;
 };
 
 struct HttpResponse {

@@ -33,7 +33,7 @@ constexpr Command kCommands[] = {
     {"check-config", RunCheckConfig, "validate a config file and the adapters it names"},
     {"train", RunTrain, "train the embedded classifier on labelled JSONL"},
     {"eval", RunEval, "evaluate a trained model on labelled JSONL"},
-    {"kb", RunKb, "knowledge base: ingest | sync | search | eval"},
+    {"kb", RunKb, "knowledge base: ingest | remove | sync | search | eval"},
     {"audit", RunAudit, "audit log: verify | show | replay | shadow"},
     {"jobs", RunJobs, "job queue: list | retry | purge"},
     {"sandbox", RunSandbox, "run the local sandbox help desk"},

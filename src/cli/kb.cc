@@ -39,6 +39,7 @@ constexpr char kKbUsage[] =
     "subcommands:\n"
     "  ingest   add or update documents: PATH... (.jsonl, .md, .markdown, .html, .htm or directories);\n"
     "           --answered FILE.jsonl adds past questions as evidence for the articles that answered them\n"
+    "  remove   take documents out by doc_id: DOC_ID... (an article deleted from the files ingested)\n"
     "  sync     pull the help desk's published articles (--source NAME, incremental) and, with\n"
     "           --solved-since DATE, its solved tickets as resolved-ticket passages (PII redacted)\n"
     "  search   show the ranked passages for QUERY... (--k N, --json)\n"
@@ -170,6 +171,38 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
   return kExitOk;
 }
 
+// `kb ingest` only adds and updates, so an article deleted from the files would stay
+// searchable (and quotable) for good: this is the way to take one out.
+int KbRemove(const std::string& cmd, int argc, char** argv) {
+  cxxopts::Options opts(cmd, "Remove documents (with their chunks and answered questions) from the knowledge base "
+                             "by doc_id. A running serve stops finding them at its next search.");
+  opts.custom_help("(--config FILE | --db PATH)");
+  opts.positional_help("DOC_ID...");
+  AddDbOptions(opts);
+  int exit_code = kExitOk;
+  auto args = Parse(opts, cmd, argc, argv, &exit_code);
+  if (!args) return exit_code;
+  std::optional<std::string> db = DbPath(cmd, *args, &exit_code);
+  if (!db) return exit_code;
+  const std::vector<std::string> ids = Positional(*args);
+  if (ids.empty()) return UsageError(cmd, "no DOC_ID given");
+  // Opening would create an empty database, and every id would then be "unknown".
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
+  Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
+  if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  // A mistyped id is refused before anything is removed, so the command is all or nothing.
+  for (const std::string& id : ids) {
+    Result<bool> known = (*index)->HasDocument(id);
+    if (!known.ok()) return RuntimeError(cmd, known.status().ToString());
+    if (!*known) return UsageError(cmd, "no document \"" + id + "\" in the knowledge base (nothing was removed)");
+  }
+  Result<int> removed = (*index)->RemoveDocuments(ids);
+  if (!removed.ok()) return RuntimeError(cmd, removed.status().ToString());
+  std::cout << "documents removed: " << *removed << "\n";
+  return kExitOk;
+}
+
 // How far back each incremental listing reaches before the previous sync's start: an
 // article saved while that listing ran may carry an update time just before it.
 constexpr std::chrono::seconds kSyncOverlap{60};
@@ -190,13 +223,14 @@ int SyncError(const std::string& cmd, const std::string& what, const Status& s) 
   return RuntimeError(cmd, what + ": " + s.ToString());
 }
 
-// The KB document of a solved ticket: the customer's question and the agent's public
-// answer, redacted (they are customer text; they will be quoted to other customers).
+// The KB document of a solved ticket: its subject as the title (what the ticket was
+// about, for ranking) and the agent's last public answer as the only text, anonymized.
+// The customer's question is left out: the passage text is what drafters quote to
+// other customers, and a past customer's own words (their name, their order, their
+// complaint) are neither an answer nor theirs to see.
 std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, const Ticket& t, const Redactor& redactor) {
-  const Comment* question = nullptr;
   const Comment* answer = nullptr;
   for (const Comment& c : t.comments) {
-    if (c.author_role == AuthorRole::kCustomer && question == nullptr) question = &c;
     // The last public reply by a person: deskpilot's own replies are not evidence.
     if (c.author_role == AuthorRole::kAgent && c.is_public && !c.by_deskpilot) answer = &c;
   }
@@ -207,9 +241,7 @@ std::optional<KbDocument> ResolvedTicketDocument(const std::string& source, cons
   doc.kind = PassageKind::kResolvedTicket;
   doc.doc_id = source + ":ticket:" + t.id;
   doc.title = redactor.Anonymize(t.subject);
-  const std::string asked = question != nullptr ? question->body : t.description;
-  doc.text = "## Question\n" + redactor.Anonymize(t.subject + "\n" + asked) + "\n\n## Answer\n" +
-             redactor.Anonymize(answer->body) + "\n";
+  doc.text = redactor.Anonymize(answer->body) + "\n";
   return doc;
 }
 
@@ -510,6 +542,7 @@ int RunKb(int argc, char** argv) {
   std::string full = cmd + " " + sub;
   argv[1] = full.data();
   if (sub == "ingest") return KbIngest(full, argc - 1, argv + 1);
+  if (sub == "remove") return KbRemove(full, argc - 1, argv + 1);
   if (sub == "sync") return KbSync(full, argc - 1, argv + 1);
   if (sub == "search") return KbSearch(full, argc - 1, argv + 1);
   if (sub == "eval") return KbEval(full, argc - 1, argv + 1);

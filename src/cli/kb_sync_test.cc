@@ -146,7 +146,10 @@ TEST_F(KbSyncTest, SolvedTicketsBecomeRedactedResolvedTicketPassages) {
        {"description", "My voucher SPRING24 fails. Reach me at ann.customer@example.com or +1 415 555 0100."},
        {"requester_id", customer},
        {"status", "solved"}});
-  fake_.AddComment(t, agent, "Voucher codes only apply to full-price items; remove sale items from the basket.", true);
+  fake_.AddComment(t, agent,
+                   "Voucher codes only apply to full-price items; remove sale items from the basket. I also "
+                   "sent this to ann.customer@example.com, or call us back from +1 415 555 0100.",
+                   true);
   fake_.AddTicket({{"subject", "No answer yet"}, {"description", "Closed without reply"}, {"requester_id", customer},
                    {"status", "closed"}});
 
@@ -162,7 +165,7 @@ TEST_F(KbSyncTest, SolvedTicketsBecomeRedactedResolvedTicketPassages) {
   EXPECT_EQ(p.kind, PassageKind::kResolvedTicket);
   // Which chunk is best depends on the query; read both through targeted searches.
   std::string all_text;
-  for (const auto& q : {"voucher SPRING24 fails reach me", "full-price items sale basket"})
+  for (const auto& q : {"voucher SPRING24 fails reach me", "full-price items sale basket", "sent call back"})
     for (const auto& x : Search(q)) all_text += x.text + "\n";
   EXPECT_EQ(all_text.find("ann.customer@example.com"), std::string::npos) << all_text;
   EXPECT_EQ(all_text.find("555 0100"), std::string::npos) << all_text;
@@ -172,6 +175,34 @@ TEST_F(KbSyncTest, SolvedTicketsBecomeRedactedResolvedTicketPassages) {
   EXPECT_EQ(all_text.find("<EMAIL_"), std::string::npos) << all_text;
   EXPECT_EQ(all_text.find("<PHONE_"), std::string::npos) << all_text;
   EXPECT_NE(all_text.find("full-price items"), std::string::npos) << all_text;
+}
+
+// The passage text of a resolved ticket is what a drafter quotes to another customer:
+// only the agent's answer may be in it, never the customer's question (their name,
+// their codes, their complaint), whichever words the new ticket shares with it.
+TEST_F(KbSyncTest, AResolvedTicketPassageHoldsTheAnswerNotTheCustomersQuestion) {
+  const int64_t customer = fake_.AddUser("Ann Customer", "ann.customer@example.com", "end-user");
+  const int64_t agent = fake_.AddUser("Bob Agent", "bob@acme.test", "agent");
+  const int64_t t = fake_.AddTicket(
+      {{"subject", "Voucher code rejected at checkout"},
+       {"description", "I am Ann Kowalczyk and my voucher SPRING24 fails every single time at checkout."},
+       {"requester_id", customer},
+       {"status", "solved"}});
+  fake_.AddComment(t, agent, "Voucher codes only apply to full-price items; remove sale items from the basket.", true);
+  ASSERT_EQ(Sync({"--locale", "en-us", "--solved-since", "2020-01-01"}).code, 0);
+
+  // A new ticket in the words of the old question still finds the old ticket...
+  auto found = Search("Voucher fails at checkout\nMy voucher SPRING24 fails every single time, Kowalczyk");
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(found.front().doc_id, "acme:ticket:" + std::to_string(t));
+  // ...and is shown its answer, not its question.
+  EXPECT_NE(found.front().text.find("full-price items"), std::string::npos) << found.front().text;
+  for (const auto& q : {"voucher SPRING24 fails every single time", "Ann Kowalczyk", "voucher code rejected checkout"}) {
+    for (const Passage& p : Search(q)) {
+      EXPECT_EQ(p.text.find("SPRING24"), std::string::npos) << q << ": " << p.text;
+      EXPECT_EQ(p.text.find("Kowalczyk"), std::string::npos) << q << ": " << p.text;
+    }
+  }
 }
 
 TEST_F(KbSyncTest, ErrorsExitWithTheRightCode) {

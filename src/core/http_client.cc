@@ -35,9 +35,21 @@ struct ThreadHandle {
   ThreadHandle& operator=(const ThreadHandle&) = delete;
 };
 
+struct BodySink {
+  std::string* body;
+  size_t cap;  // HttpRequest::max_response_bytes; 0: none
+  bool over = false;
+};
+
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
-  static_cast<std::string*>(user)->append(data, size * nmemb);
-  return size * nmemb;
+  auto* sink = static_cast<BodySink*>(user);
+  const size_t n = size * nmemb;
+  if (sink->cap != 0 && n > sink->cap - std::min(sink->cap, sink->body->size())) {
+    sink->over = true;
+    return 0;  // anything but n: curl ends the transfer (CURLE_WRITE_ERROR)
+  }
+  sink->body->append(data, n);
+  return n;
 }
 
 size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
@@ -79,7 +91,8 @@ class CurlHttpClient : public HttpClient {
                      static_cast<long>(request.connect_timeout.count()));
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+    BodySink sink{&response.body, request.max_response_bytes};
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
@@ -115,6 +128,10 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
 
+    if (sink.over) {
+      return Status::Unavailable(request.method + " " + request.url + ": response body over " +
+                                 std::to_string(request.max_response_bytes) + " bytes: transfer stopped");
+    }
     if (rc != CURLE_OK) {
       std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
       std::string message = request.method + " " + request.url + ": " + detail;

@@ -218,6 +218,9 @@ Result<Draft> ExtractiveDrafter::Write(const Ticket& redacted_ticket, const Tria
     const Passage& passage = passages[p];
     if (!cited_docs.insert(passage.doc_id).second) continue;
     draft.citations.push_back(passage.doc_id);
+    // A resolved ticket is nothing the customer can read, and its title is another
+    // customer's subject line.
+    if (passage.kind == PassageKind::kResolvedTicket) continue;
     body += "You can read more here: " + (passage.title.empty() ? passage.doc_id : passage.title);
     if (!passage.url.empty()) body += " (" + passage.url + ")";
     body += "\n";

@@ -77,6 +77,25 @@ TEST(ExtractiveDrafter, GroundedReplyQuotesAndCitesTheBestPassages) {
   }
 }
 
+// A resolved ticket is cited but not offered as reading: there is nothing the customer
+// could open, and its title is another customer's subject line.
+TEST(ExtractiveDrafter, ResolvedTicketTitlesStayOutOfTheReply) {
+  ExtractiveDrafter drafter({});
+  std::vector<Passage> passages = RefundPassages();
+  passages[0].kind = PassageKind::kResolvedTicket;
+  passages[0].doc_id = "acme:ticket:42";
+  passages[0].title = "Jane Miller wants her jacket refunded";
+  passages[0].url = "";
+  auto draft = drafter.Write(RefundTicket(), Triage{}, passages);
+  ASSERT_TRUE(draft.ok());
+  EXPECT_TRUE(draft->grounded);
+  ASSERT_FALSE(draft->citations.empty());
+  EXPECT_EQ(draft->citations[0], "acme:ticket:42");
+  EXPECT_NE(draft->body.find("Refunds reach your card within 5 business days"), std::string::npos) << draft->body;
+  EXPECT_EQ(draft->body.find("Jane Miller"), std::string::npos) << draft->body;
+  EXPECT_EQ(draft->body.find("acme:ticket:42"), std::string::npos) << draft->body;
+}
+
 TEST(ExtractiveDrafter, NoPassagesMeansAnHonestUngroundedReply) {
   ExtractiveDrafter drafter({});
   auto draft = drafter.Write(RefundTicket(), Triage{}, {});

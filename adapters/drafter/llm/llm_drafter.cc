@@ -115,20 +115,25 @@ Result<Draft> LlmDrafter::Write(const Ticket& ticket, const Triage& triage, cons
   draft.usage = answer.usage;
   const std::string reply = answer.value["reply"].get<std::string>();
   const std::string language = answer.value["language"].get<std::string>();
-  std::set<int> cited;
-  for (const auto& c : answer.value["citations"]) cited.insert(c.get<int>());
+  // 64 bits: the schema lets any integer through, and one cast to int could wrap onto a
+  // passage number that was shown (4294967297 is 1 as an int).
+  std::set<int64_t> cited;
+  for (const auto& c : answer.value["citations"]) cited.insert(c.get<int64_t>());
   for (int m : Markers(reply)) cited.insert(m);
 
   bool all_known = true;
   std::string sources;
-  for (int n : cited) {
-    if (n < 1 || n > static_cast<int>(passages.size())) {
+  for (int64_t n : cited) {
+    if (n < 1 || n > static_cast<int64_t>(passages.size())) {
       all_known = false;
       continue;
     }
     const Passage& p = passages[static_cast<size_t>(n - 1)];
     if (std::find(draft.citations.begin(), draft.citations.end(), p.doc_id) == draft.citations.end())
       draft.citations.push_back(p.doc_id);
+    // The reply goes to the customer: a resolved ticket's title is another customer's
+    // subject line, and there is nothing to link to.
+    if (p.kind == PassageKind::kResolvedTicket) continue;
     sources += "[" + std::to_string(n) + "] " + p.title + (p.url.empty() ? "" : " \u2014 " + p.url) + "\n";
   }
   bool same_language = true;

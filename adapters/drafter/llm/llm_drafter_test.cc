@@ -120,6 +120,39 @@ TEST_F(LlmDrafterTest, CitingANumberThatWasNotRetrievedIsNotGrounded) {
   EXPECT_NE(llm_.requests().back().messages[0].content.find("(no passages were found)"), std::string::npos);
 }
 
+// A citation number too large for an int must not wrap around to a passage that was
+// shown: 4294967297 is 1 modulo 2^32.
+TEST_F(LlmDrafterTest, AHugeCitationNumberIsNotGrounded) {
+  auto d = Make(false);
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days.","citations":[4294967297]})");
+  auto a = d->Write(MakeTicket(), triage_, TwoPassages());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->grounded);
+  EXPECT_TRUE(a->citations.empty());
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days.","citations":[-4294967295]})");
+  auto b = d->Write(MakeTicket(), triage_, TwoPassages());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(b->grounded);
+  EXPECT_TRUE(b->citations.empty());
+}
+
+// The reply goes to the customer: a resolved ticket it cites gets no sources line (its
+// title is another customer's subject line, and there is nothing to link to).
+TEST_F(LlmDrafterTest, ResolvedTicketTitlesStayOutOfTheReply) {
+  auto d = Make(false);
+  std::vector<Passage> passages = TwoPassages();
+  passages[1].kind = PassageKind::kResolvedTicket;
+  passages[1].doc_id = "acme:ticket:42";
+  passages[1].title = "Jane Miller wants her boots refunded";
+  llm_.Push(R"({"language":"en","reply":"Refunds take 5 days [1]. Returns are free [2].","citations":[1,2]})");
+  auto draft = d->Write(MakeTicket(), triage_, passages);
+  ASSERT_TRUE(draft.ok()) << draft.status().ToString();
+  EXPECT_TRUE(draft->grounded);
+  EXPECT_EQ(draft->citations, (std::vector<std::string>{"refund-status", "acme:ticket:42"}));
+  EXPECT_EQ(draft->body.find("Jane Miller"), std::string::npos) << draft->body;
+  EXPECT_NE(draft->body.find("[1] Refund status"), std::string::npos) << draft->body;
+}
+
 TEST_F(LlmDrafterTest, ReplyInAnotherLanguageThanTheTicketIsNotGrounded) {
   auto d = Make(false);
   triage_.predictions["language"] = {"de", 0.9, {}, false};

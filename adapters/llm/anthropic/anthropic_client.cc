@@ -44,17 +44,16 @@ Result<LlmResponse> AnthropicClient::Complete(const LlmRequest& request) {
   LlmResponse r;
   r.usage.adapter = Name();
   r.usage.prompt = request.prompt_id;
-  r.usage.model = answer.value("model", options_.common.model);
-  if (auto u = answer.find("usage"); u != answer.end() && u->is_object()) {
+  r.usage.model = AnswerString(answer, "model", options_.common.model);
+  if (auto u = answer.find("usage"); u != answer.end()) {
     // Prompt-cache reads and writes are input tokens too (billed at other rates).
-    r.usage.input_tokens = u->value("input_tokens", int64_t{0}) +
-                           u->value("cache_creation_input_tokens", int64_t{0}) +
-                           u->value("cache_read_input_tokens", int64_t{0});
-    r.usage.output_tokens = u->value("output_tokens", int64_t{0});
+    r.usage.input_tokens = AnswerTokens(*u, "input_tokens") + AnswerTokens(*u, "cache_creation_input_tokens") +
+                           AnswerTokens(*u, "cache_read_input_tokens");
+    r.usage.output_tokens = AnswerTokens(*u, "output_tokens");
   }
   transport_.Charge(r.usage.input_tokens + r.usage.output_tokens);
   r.usage.cost = EstimateCost(options_.common, r.usage.input_tokens, r.usage.output_tokens);
-  const std::string stop = answer.value("stop_reason", "");
+  const std::string stop = AnswerString(answer, "stop_reason", "");
   // Normalised to the OpenAI words callers check: a forced tool call is a normal stop.
   if (stop == "end_turn" || stop == "stop_sequence" || stop == "tool_use")
     r.finish_reason = "stop";
@@ -67,8 +66,8 @@ Result<LlmResponse> AnthropicClient::Complete(const LlmRequest& request) {
     return Status::Unavailable("anthropic: answer has no content array");
   if (request.json_schema) {
     for (const auto& block : *content) {
-      if (block.is_object() && block.value("type", "") == "tool_use" &&
-          block.value("name", "") == request.schema_name && block.contains("input")) {
+      if (AnswerString(block, "type", "") == "tool_use" && AnswerString(block, "name", "") == request.schema_name &&
+          block.contains("input")) {
         r.text = block["input"].dump();
         return r;
       }
@@ -77,8 +76,7 @@ Result<LlmResponse> AnthropicClient::Complete(const LlmRequest& request) {
   // No tool call: the text (if any) goes back for the caller to validate; with a
   // schema it will usually fail validation and take the caller's repair path.
   for (const auto& block : *content)
-    if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string())
-      r.text += block["text"].get<std::string>();
+    if (AnswerString(block, "type", "") == "text") r.text += AnswerString(block, "text", "");
   return r;
 }
 

@@ -92,6 +92,46 @@ TEST_F(AnthropicTest, SendsTheMessagesApiWireFormatAndReturnsTheToolInput) {
   EXPECT_EQ(fake_.Requests()[1].body["max_tokens"], 100);
 }
 
+// A 200 whose JSON has the right shape but fields of the wrong type (null stop_reason,
+// null model, a string token count, a block without a string type) is read around or
+// an error value: never an exception out of Complete.
+TEST(AnthropicFieldTypes, WrongFieldTypesAreReadAroundOrAnErrorNeverAnException) {
+  class Canned : public HttpClient {
+   public:
+    std::string body;
+    Result<HttpResponse> Send(const HttpRequest&) override { return HttpResponse{200, {}, body}; }
+  } http;
+  AnthropicOptions o;
+  o.common.adapter = "anthropic";
+  o.common.base_url = "http://127.0.0.1:1";
+  o.common.model = "claude-test";
+  o.common.api_key = "ak-test-key";
+  o.common.retry.max_attempts = 1;
+  AnthropicClient client(o, &http, nullptr);
+  LlmRequest request;
+  request.system = "s";
+  request.messages = {{LlmMessage::Role::kUser, "u"}};
+  request.json_schema = kSchema;
+  request.schema_name = "triage";
+  const nlohmann::json tool = {{"type", "tool_use"}, {"name", "triage"}, {"input", {{"category", "billing"}}}};
+  for (const nlohmann::json& odd : {
+           nlohmann::json{{"model", nullptr}, {"stop_reason", nullptr},
+                          {"usage", {{"input_tokens", "12"}, {"output_tokens", nullptr}}},
+                          {"content", {{{"type", nullptr}}, tool}}},
+           nlohmann::json{{"model", 1}, {"stop_reason", 3},
+                          {"usage", {{"input_tokens", 1.5}, {"cache_read_input_tokens", true}}},
+                          {"content", {{{"type", "tool_use"}, {"name", 5}}, tool}}}}) {
+    http.body = odd.dump();
+    Result<LlmResponse> r = Status::Internal("not called");
+    ASSERT_NO_THROW(r = client.Complete(request)) << http.body;
+    ASSERT_TRUE(r.ok()) << http.body << " " << r.status().ToString();
+    EXPECT_EQ(r->text, R"({"category":"billing"})");
+    EXPECT_EQ(r->usage.model, "claude-test");
+    EXPECT_GE(r->usage.input_tokens, 0);
+    EXPECT_GE(r->usage.output_tokens, 0);
+  }
+}
+
 TEST_F(AnthropicTest, OutputCapAppliesWhenTheRequestAsksForMore) {
   auto client = Make(Options());
   LlmRequest req = Request(false);

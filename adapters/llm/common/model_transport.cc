@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,12 @@ namespace deskpilot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// Far above any real answer (a 64-input embeddings batch of 3072 dimensions is about 4 MB
+// of JSON; a reply of the largest max_output_tokens about as much), and a bound on what a
+// broken or hostile server can make each worker hold (the parsed JSON takes several times
+// the text).
+constexpr size_t kMaxResponseBytes = size_t{32} << 20;
 
 // The `error` object both APIs return: OpenAI {"error": {"message", "type", "code"}},
 // Anthropic {"type": "error", "error": {"type", "message", "details"?}}.
@@ -73,6 +80,21 @@ Status ModelHttpStatus(const HttpResponse& response, const std::string& what) {
   return out;
 }
 
+std::string AnswerString(const nlohmann::json& object, const char* key, const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int64_t AnswerTokens(const nlohmann::json& usage, const char* key) {
+  if (!usage.is_object()) return 0;
+  auto it = usage.find(key);
+  if (it == usage.end()) return 0;
+  if (it->is_number_unsigned()) return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX));
+  if (it->is_number_integer()) return std::max<int64_t>(it->get<int64_t>(), 0);
+  return 0;
+}
+
 bool ModelTransport::Slots::Acquire(SteadyClock::time_point deadline) {
   std::unique_lock lock(mu_);
   if (!cv_.wait_until(lock, deadline, [&] { return free_ > 0; })) return false;
@@ -118,6 +140,7 @@ Result<nlohmann::json> ModelTransport::PostJson(const std::string& path, const H
   request.headers.emplace_back("Content-Type", "application/json");
   request.body = body;
   request.connect_timeout = options_.connect_timeout;
+  request.max_response_bytes = kMaxResponseBytes;
   Result<nlohmann::json> result = SendWithDeadline(request, deadline);
   breaker_.Record(result.status());
   return result;

@@ -32,6 +32,14 @@ namespace deskpilot {
 // capped excerpt of its message, never the request.
 Status ModelHttpStatus(const HttpResponse& response, const std::string& what);
 
+// An answer's bookkeeping fields (model, stop reason, token counts, block types) as
+// servers fill them, loosely: OpenAI-compatible ones send null, floats or strings. A
+// field missing or of another type reads as `fallback` (a count: as 0, and never
+// below 0), so an odd field costs an accurate figure, never the answer, and never
+// throws out of the client.
+std::string AnswerString(const nlohmann::json& object, const char* key, const std::string& fallback);
+int64_t AnswerTokens(const nlohmann::json& usage, const char* key);
+
 class ModelTransport {
  public:
   using Headers = std::vector<std::pair<std::string, std::string>>;

@@ -89,7 +89,7 @@ class TransportTest : public ::testing::Test {
     LlmOptions o;
     o.adapter = "test";
     o.base_url = "http://127.0.0.1:9";
-    o.model = "m";
+    o.model = std::string("m");  // assigning the literal trips GCC 12's -Wrestrict false positive (PR105329)
     o.retry.max_attempts = 3;
     o.retry.base_delay = milliseconds(10);
     o.retry.max_delay = milliseconds(40);

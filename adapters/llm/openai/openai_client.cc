@@ -59,10 +59,10 @@ Result<LlmResponse> OpenAiClient::Complete(const LlmRequest& request) {
   LlmResponse r;
   r.usage.adapter = Name();
   r.usage.prompt = request.prompt_id;
-  r.usage.model = answer.value("model", options_.common.model);
-  if (auto u = answer.find("usage"); u != answer.end() && u->is_object()) {
-    r.usage.input_tokens = u->value("prompt_tokens", int64_t{0});
-    r.usage.output_tokens = u->value("completion_tokens", int64_t{0});
+  r.usage.model = AnswerString(answer, "model", options_.common.model);
+  if (auto u = answer.find("usage"); u != answer.end()) {
+    r.usage.input_tokens = AnswerTokens(*u, "prompt_tokens");
+    r.usage.output_tokens = AnswerTokens(*u, "completion_tokens");
   }
   // Charged before the answer is judged: the tokens were spent either way.
   transport_.Charge(r.usage.input_tokens + r.usage.output_tokens);
@@ -90,8 +90,10 @@ Result<std::vector<std::vector<float>>> OpenAiClient::Embed(const std::vector<st
   if (inputs.empty()) return std::vector<std::vector<float>>{};
   const nlohmann::json body = {{"model", options_.common.embedding_model}, {"input", inputs}};
   DP_ASSIGN_OR_RETURN(nlohmann::json answer, transport_.PostJson("/embeddings", AuthHeaders(), JsonText(body)));
-  if (auto u = answer.find("usage"); u != answer.end() && u->is_object())
-    transport_.Charge(u->value("total_tokens", u->value("prompt_tokens", int64_t{0})));
+  if (auto u = answer.find("usage"); u != answer.end()) {
+    const int64_t total = AnswerTokens(*u, "total_tokens");
+    transport_.Charge(total > 0 ? total : AnswerTokens(*u, "prompt_tokens"));
+  }
   auto data = answer.find("data");
   if (data == answer.end() || !data->is_array() || data->size() != inputs.size())
     return Status::Unavailable("openai: embeddings answer has " +
@@ -101,7 +103,12 @@ Result<std::vector<std::vector<float>>> OpenAiClient::Embed(const std::vector<st
   for (size_t i = 0; i < data->size(); ++i) {
     const auto& item = (*data)[i];
     // Results carry their input's index; servers are not obliged to keep the order.
-    const size_t index = item.value("index", i);
+    size_t index = i;
+    if (auto at = item.find("index"); at != item.end()) {
+      if (!at->is_number_unsigned())
+        return Status::Unavailable("openai: malformed embedding index at position " + std::to_string(i));
+      index = at->get<size_t>();
+    }
     auto emb = item.find("embedding");
     if (index >= out.size() || emb == item.end() || !emb->is_array() || emb->empty())
       return Status::Unavailable("openai: malformed embedding at position " + std::to_string(i));

@@ -171,6 +171,72 @@ TEST_F(OpenAiTest, AMalformedBodyIsRetriedThenReported) {
   EXPECT_EQ(fake_.RequestCount(), 2);
 }
 
+// A 200 whose JSON has the right shape but fields of the wrong type (an OpenAI-compatible
+// server's null usage counts or model, a string for a number) is an error value the
+// pipeline can act on, or read around: never an exception out of Complete.
+TEST(OpenAiFieldTypes, WrongFieldTypesAreReadAroundOrAnErrorNeverAnException) {
+  class Canned : public HttpClient {
+   public:
+    std::string body;
+    Result<HttpResponse> Send(const HttpRequest&) override { return HttpResponse{200, {}, body}; }
+  } http;
+  OpenAiOptions o;
+  o.common.adapter = "openai";
+  o.common.base_url = "http://127.0.0.1:1/v1";
+  o.common.model = "local-model";
+  o.common.retry.max_attempts = 1;
+  OpenAiClient client(o, &http, nullptr);
+  LlmRequest request;
+  request.system = "s";
+  request.messages = {{LlmMessage::Role::kUser, "u"}};
+  const std::string answer = R"({"category":"delivery"})";
+  const nlohmann::json message = {{"role", "assistant"}, {"content", answer}};
+  // Readable around: the answer is there, only the bookkeeping fields are odd.
+  for (const nlohmann::json& odd : {
+           nlohmann::json{{"model", nullptr}, {"usage", {{"prompt_tokens", nullptr}, {"completion_tokens", "7"}}},
+                          {"choices", {{{"message", message}, {"finish_reason", nullptr}}}}},
+           nlohmann::json{{"model", 42}, {"usage", {{"prompt_tokens", 1.5}, {"completion_tokens", -3}}},
+                          {"choices", {{{"message", message}, {"finish_reason", 1}}}}}}) {
+    http.body = odd.dump();
+    Result<LlmResponse> r = Status::Internal("not called");
+    ASSERT_NO_THROW(r = client.Complete(request)) << http.body;
+    ASSERT_TRUE(r.ok()) << http.body << " " << r.status().ToString();
+    EXPECT_EQ(r->text, answer);
+    EXPECT_EQ(r->usage.model, "local-model");
+    EXPECT_GE(r->usage.input_tokens, 0);
+    EXPECT_GE(r->usage.output_tokens, 0);
+  }
+  // Not readable: an error value.
+  http.body = R"({"choices":[{"message":{"content":7}}]})";
+  Result<LlmResponse> r = Status::Internal("not called");
+  ASSERT_NO_THROW(r = client.Complete(request));
+  EXPECT_TRUE(!r.ok() || r->text.empty());
+
+  o.common.embedding_model = "local-embed";
+  OpenAiClient embedder(o, &http, nullptr);
+  http.body = R"({"data":[{"index":"0","embedding":[0.5,0.5]}],"usage":{"total_tokens":null}})";
+  Result<std::vector<std::vector<float>>> e = Status::Internal("not called");
+  ASSERT_NO_THROW(e = embedder.Embed({"text"}));
+  EXPECT_EQ(e.status().code(), Code::kUnavailable) << e.status().ToString();
+  http.body = R"({"data":[{"index":0,"embedding":[0.5,0.5]}],"usage":{"total_tokens":"3","prompt_tokens":3}})";
+  ASSERT_NO_THROW(e = embedder.Embed({"text"}));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->size(), 1u);
+}
+
+// A server that streams an endless (or just enormous) answer must not make the worker
+// read it all: the transfer stops at the cap and the attempt fails as transient.
+TEST_F(OpenAiTest, AHugeAnswerIsCutOffNotRead) {
+  OpenAiOptions o = Options();
+  o.common.retry.max_attempts = 1;
+  auto client = Make(o);
+  fake_.SetAnswer([](const FakeModelRequest&) { return std::string(size_t{40} << 20, 'a'); });
+  auto r = client->Complete(Request());
+  ASSERT_FALSE(r.ok()) << "read a " << r->text.size() << "-byte answer";
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("response body over"), std::string::npos) << r.status().ToString();
+}
+
 TEST_F(OpenAiTest, AHangingServerCostsAboutTheTimeout) {
   OpenAiOptions o = Options();
   o.common.timeout = milliseconds(400);

@@ -1172,6 +1172,14 @@ Result<std::vector<Passage>> KbIndex::Search(const std::string& query, int k) {
   return passages;
 }
 
+Result<bool> KbIndex::HasDocument(const std::string& doc_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT 1 FROM kb_documents WHERE doc_id = ?1");
+  DP_RETURN_IF_ERROR(q.prepared("prepare kb lookup"));
+  q.Bind(1, doc_id);
+  return q.Step("kb lookup " + doc_id);
+}
+
 Result<int64_t> KbIndex::CountDocuments() {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT count(*) FROM kb_documents");

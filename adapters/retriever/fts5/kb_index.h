@@ -130,6 +130,7 @@ class KbIndex {
   Result<std::vector<Passage>> Search(const std::string& query, int k);
 
   Result<int64_t> CountDocuments();
+  Result<bool> HasDocument(const std::string& doc_id);
 
   // Builds the in-memory search index now instead of on the first Search (the server
   // calls it at start so the first ticket does not pay for it). Search brings it up to

@@ -305,6 +305,18 @@ bool IsBlockElement(std::string_view name) {
   return kBlocks.contains(name);
 }
 
+// Whether the '<' at `lt` opens markup as an HTML tokenizer reads it: a tag ("<p",
+// "</p"), a comment or declaration ("<!"), a processing instruction ("<?"). Any other
+// '<' ("< 5 days", "<=3 kg", "1<2") is text, as a browser shows it; read as a tag it
+// would swallow the text up to the next '>' and change what the article says.
+bool OpensMarkup(std::string_view html, size_t lt) {
+  if (lt + 1 >= html.size()) return false;
+  const auto next = static_cast<unsigned char>(html[lt + 1]);
+  if (next == '!' || next == '?') return true;
+  if (next == '/') return lt + 2 < html.size() && std::isalpha(static_cast<unsigned char>(html[lt + 2]));
+  return std::isalpha(next);
+}
+
 // Finds the '>' closing a tag that starts at `lt`, honouring quoted attribute values.
 size_t FindTagEnd(std::string_view html, size_t lt) {
   char quote = 0;
@@ -499,8 +511,10 @@ HtmlDoc HtmlToMarkdown(std::string_view html) {
   bool h1_seen = false;
   size_t i = 0;
   while (i < html.size()) {
-    if (html[i] != '<') {
-      size_t lt = html.find('<', i);
+    if (html[i] != '<' || !OpensMarkup(html, i)) {
+      size_t lt = i;
+      while ((lt = html.find('<', lt + 1)) != std::string_view::npos && !OpensMarkup(html, lt)) {
+      }
       if (lt == std::string_view::npos) lt = html.size();
       const std::string decoded = DecodeHtmlEntities(html.substr(i, lt - i));
       const std::string text = CollapseSpace(decoded);

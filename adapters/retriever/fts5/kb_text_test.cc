@@ -129,6 +129,21 @@ TEST(HtmlToMarkdown, TitleFallsBackToFirstH1) {
   EXPECT_EQ(HtmlToMarkdown("<h1>Gift <i>cards</i></h1><p>x</p>").title, "Gift cards");
 }
 
+// A '<' that cannot open a tag (space, digit, '=' after it) is text, as browsers show
+// it: read as a tag it swallowed everything up to the next '>', and "Refunds take < 5
+// days ... take > 2 days" became the false "Refunds take 2 days".
+TEST(HtmlToMarkdown, ALessThanThatOpensNoTagIsText) {
+  const HtmlDoc doc = HtmlToMarkdown(
+      "<p>Refunds take < 5 days after we scan the parcel. Exchanges take > 2 days.</p>"
+      "<p>Orders <=3 kg ship free; 1<2 and x < y.</p><p>Store credit<br>never expires.</p>");
+  EXPECT_NE(doc.body.find("Refunds take < 5 days after we scan the parcel. Exchanges take > 2 days."),
+            std::string::npos)
+      << doc.body;
+  EXPECT_NE(doc.body.find("Orders <=3 kg ship free; 1<2 and x < y."), std::string::npos) << doc.body;
+  EXPECT_NE(doc.body.find("Store credit\nnever expires."), std::string::npos) << doc.body;
+  EXPECT_EQ(doc.body.find("<p"), std::string::npos) << doc.body;
+}
+
 TEST(DecodeHtmlEntities, KnownNumericAndMalformed) {
   EXPECT_EQ(DecodeHtmlEntities("a &amp; b &quot;c&quot; &#233; &#xE9; &#0; &bogus; & &#xZZ;"),
             "a & b \"c\" \u00E9 \u00E9 \uFFFD &bogus; & &#xZZ;");

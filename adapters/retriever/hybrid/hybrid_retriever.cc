@@ -135,13 +135,14 @@ Result<std::unique_ptr<HybridRetriever>> HybridRetriever::Open(const std::string
   return r;
 }
 
-Result<std::pair<int64_t, int64_t>> HybridRetriever::KbSignature() {
-  // Changed documents get their chunks replaced (new rows, new seq), removed ones lose
-  // rows: (count, max seq) moves whenever the chunk set does, at the cost of one index
-  // scan rather than reading every chunk.
-  Stmt q(db_, "SELECT count(*), coalesce(max(seq), 0) FROM kb_chunks");
-  if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return SqlError(db_, "read kb_chunks");
-  return std::pair<int64_t, int64_t>(sqlite3_column_int64(q.get(), 0), sqlite3_column_int64(q.get(), 1));
+Result<int64_t> HybridRetriever::KbGeneration() {
+  // Every KB write bumps kb_meta's generation in its transaction (kb_index.h). The chunk
+  // count and largest seq are not enough: SQLite gives a new row the largest rowid + 1,
+  // so an edit of the newest article, or a removal plus an ingest of as many chunks,
+  // leaves both as they were while the text changed.
+  Stmt q(db_, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM kb_meta WHERE key = 'generation'), 0)");
+  if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return SqlError(db_, "read kb generation");
+  return sqlite3_column_int64(q.get(), 0);
 }
 
 Result<EmbeddingSyncStats> HybridRetriever::Sync() {
@@ -152,10 +153,11 @@ Result<EmbeddingSyncStats> HybridRetriever::Sync() {
   std::vector<std::string> hashes;
   std::vector<std::string> texts;  // what is embedded per chunk
   std::map<std::string, StoredVector> stored;
-  std::pair<int64_t, int64_t> signature;
+  int64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    DP_ASSIGN_OR_RETURN(signature, KbSignature());
+    // Read before the chunks: a write landing in between makes the next search sync again.
+    DP_ASSIGN_OR_RETURN(generation, KbGeneration());
     Stmt q(db_,
            "SELECT c.id, c.doc_id, c.heading, c.text, d.title, d.url, d.kind"
            " FROM kb_chunks c JOIN kb_documents d ON d.doc_id = c.doc_id ORDER BY c.seq");
@@ -251,7 +253,7 @@ Result<EmbeddingSyncStats> HybridRetriever::Sync() {
     }
   }
   chunks_ = std::move(chunks);
-  synced_ = signature;
+  synced_ = generation;
   return stats;
 }
 
@@ -260,8 +262,8 @@ Result<std::vector<Passage>> HybridRetriever::Retrieve(const std::string& query,
   bool stale = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto sig = KbSignature();
-    stale = !sig.ok() || *sig != synced_;
+    auto generation = KbGeneration();
+    stale = !generation.ok() || *generation != synced_;
   }
   if (stale) {
     auto synced = Sync();

@@ -63,7 +63,7 @@ class HybridRetriever : public Retriever {
   HybridRetriever& operator=(const HybridRetriever&) = delete;
 
   // Brings kb_embeddings in line with the KB and reloads the in-memory vectors. Runs
-  // by itself before a search whenever the KB changed (count or newest chunk differs).
+  // by itself before a search whenever the KB changed (kb_meta's generation moved).
   // Errors: the embedder's (nothing is written for a failed batch; the next sync
   // retries it), Unavailable for SQLite failures.
   Result<EmbeddingSyncStats> Sync();
@@ -80,7 +80,7 @@ class HybridRetriever : public Retriever {
     std::vector<float> vector;  // L2-normalised
   };
   HybridRetriever(sqlite3* db, std::unique_ptr<Retriever> bm25, LlmClient& embedder, HybridRetrieverOptions options);
-  Result<std::pair<int64_t, int64_t>> KbSignature();  // REQUIRES: mu_ held
+  Result<int64_t> KbGeneration();  // REQUIRES: mu_ held
 
   sqlite3* db_;  // guarded by mu_
   std::unique_ptr<Retriever> bm25_;
@@ -89,7 +89,7 @@ class HybridRetriever : public Retriever {
   std::mutex mu_;
   std::mutex sync_mu_;                         // one Sync at a time
   std::vector<Chunk> chunks_;                  // guarded by mu_
-  std::pair<int64_t, int64_t> synced_{-1, -1};  // guarded by mu_: signature at last sync
+  int64_t synced_ = -1;                        // guarded by mu_: KB generation at last sync
 };
 
 // Registry factory: reads [retriever] (type, k, candidates, rrf_k, min_similarity,

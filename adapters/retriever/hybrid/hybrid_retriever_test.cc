@@ -179,6 +179,35 @@ TEST_F(HybridTest, NewDocumentsAreEmbeddedBeforeTheNextSearch) {
   EXPECT_EQ(llm_.embedded().size(), 2u);
 }
 
+// Editing the newest article replaces its chunk with one at the same seq (SQLite reuses
+// the largest rowid once it is deleted), so the chunk count and the largest seq stay as
+// they were: the retriever must still see the change and stop serving the old text.
+TEST_F(HybridTest, AnEditThatKeepsTheChunkCountAndLastSeqIsSeen) {
+  auto h = Make();
+  auto before = h->Retrieve("login", 5);
+  ASSERT_TRUE(before.ok());
+  ASSERT_FALSE(before->empty());
+  EXPECT_EQ((*before)[0].text, "Use the login page to reset your password.");
+
+  auto docs = Docs();
+  docs[2].text = "Open the account page and choose a new password there.";
+  ASSERT_TRUE(index_->IngestDocuments(docs).ok());
+  // Only the embeddings find it now ("login" left the text): what they serve must be
+  // the article as it is, not the text embedded before the edit.
+  auto after = h->Retrieve("login", 5);
+  ASSERT_TRUE(after.ok());
+  ASSERT_FALSE(after->empty());
+  EXPECT_EQ((*after)[0].doc_id, "passwords");
+  EXPECT_EQ((*after)[0].text, "Open the account page and choose a new password there.");
+
+  // A removed article is not served either, even when a new one takes its seq.
+  ASSERT_TRUE(index_->RemoveDocuments({"passwords"}).ok());
+  ASSERT_TRUE(index_->IngestDocuments({{"broken", "Broken items", "Report a broken item within 30 days.", ""}}).ok());
+  auto removed = h->Retrieve("login", 5);
+  ASSERT_TRUE(removed.ok());
+  for (const Passage& p : *removed) EXPECT_NE(p.doc_id, "passwords") << p.text;
+}
+
 TEST_F(HybridTest, QueryEmbeddingFailures) {
   auto h = Make();
   ASSERT_TRUE(h->Sync().ok());
