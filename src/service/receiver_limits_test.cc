@@ -197,6 +197,57 @@ TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
   EXPECT_TRUE(HealthzAnswers());
 }
 
+// A header sent twice is read one way, never first-wins in one place and last-wins in another.
+TEST_F(ReceiverLimitsTest, RepeatedHeadersAreRefusedOrSeenWhole) {
+  const std::string id = AddTicket({{"subject", "Parcel"}, {"description", "Where is my parcel?"}});
+  ASSERT_FALSE(id.empty());
+  const std::string body = json{{"id", "evt-dup-" + id}, {"ticket_id", id}, {"type", "ticket.created"}}.dump();
+  const std::string ts = NowSeconds();
+  auto send = [&](const std::string& headers, const std::string& payload) {
+    RawClient c(service_->port());
+    EXPECT_TRUE(c.connected());
+    EXPECT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers +
+                       "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload));
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    return std::make_pair(StatusOf(resp), resp);
+  };
+  const std::string good = "X-Zendesk-Webhook-Signature: " + Signature(ts, body) + "\r\n";
+  const std::string bad = "X-Zendesk-Webhook-Signature: " + Signature(ts, body + " ") + "\r\n";
+  const std::string stamp = "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\nContent-Type: application/json\r\n";
+  // Either order of a good and a bad signature is refused, and so is the good one twice.
+  for (const std::string& sigs : {bad + good, good + bad, good + good}) {
+    auto [status, resp] = send(stamp + sigs, body);
+    EXPECT_EQ(status, 401) << resp;
+  }
+  auto [twice_ts, resp_ts] = send(stamp + "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\n" + good, body);
+  EXPECT_EQ(twice_ts, 401) << resp_ts;
+  // Headers deskpilot reads itself: 400 before the body is read.
+  auto [two_lengths, resp_cl] = send(stamp + good + "Content-Length: 2\r\n", body);
+  EXPECT_EQ(two_lengths, 400) << resp_cl;
+  EXPECT_NE(resp_cl.find("Content-Length header sent more than once"), std::string::npos) << resp_cl;
+  auto [two_types, resp_ct] = send(stamp + good + "Content-Type: text/plain\r\n", body);
+  EXPECT_EQ(two_types, 400) << resp_ct;
+  auto counts = store().CountJobsByState().value();
+  int64_t jobs = 0;
+  for (const auto& [state, n] : counts) jobs += n;
+  EXPECT_EQ(jobs, 0);
+  // The same delivery sent once is accepted.
+  auto [once, resp_once] = send(stamp + good, body);
+  EXPECT_EQ(once, 202) << resp_once;
+
+  // The admin API: two Authorization headers, even both right, are not a credential.
+  const std::string auth = std::string("Authorization: Bearer ") + kAdminToken + "\r\n";
+  for (const std::string& headers : {auth + auth, auth + "Authorization: Bearer wrong\r\n",
+                                     "Authorization: Bearer wrong\r\n" + auth}) {
+    RawClient c(service_->port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n"));
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    EXPECT_EQ(StatusOf(resp), 400) << resp;
+    EXPECT_EQ(resp.find("\"jobs\""), std::string::npos) << resp;
+  }
+}
+
 // The webhook URL's name is unauthenticated: unknown names share one metrics label, so a
 // client posting to /webhooks/<random> cannot grow the series (and the process) without bound.
 TEST_F(ReceiverLimitsTest, UnknownWebhookNamesShareOneMetricsLabel) {
