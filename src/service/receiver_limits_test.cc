@@ -170,6 +170,27 @@ TEST_F(ReceiverLimitsTest, ASlowClientIsCutOffAndOthersAreStillServed) {
   EXPECT_TRUE(HealthzAnswers());
 }
 
+// The deadline is per request: a slow client that got its 400 kept the connection and could
+// start the next slow request on it, holding an HTTP thread for as long as it liked.
+TEST_F(ReceiverLimitsTest, ASlowClientLosesItsConnectionNotOnlyItsRequest) {
+  RawClient slow(service_->port());
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  std::string got;
+  const auto start = Clock::now();
+  while (got.empty() && !slow.closed() && Clock::now() - start < std::chrono::seconds(5)) {
+    slow.Send("a");
+    got = slow.ReadAll(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(StatusOf(got), 400) << got;  // cut at the 2 s request deadline
+  // The same connection cannot carry another request: it is closed.
+  slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string next = slow.ReadAll(std::chrono::milliseconds(2000));
+  EXPECT_EQ(StatusOf(next), 0) << next;
+  EXPECT_TRUE(slow.closed());
+  EXPECT_TRUE(HealthzAnswers());
+}
+
 TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
   auto post = [&](const std::string& type, const std::string& body, bool sign) {
     httplib::Headers h;
