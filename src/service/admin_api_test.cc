@@ -224,6 +224,10 @@ TEST_F(AdminApiTest, ApproveRefusesWhatIsNotPending) {
   auto unknown_ticket = client_->Post("/api/v1/tickets/desk/987654/approve", Auth(), "", "application/json");
   ASSERT_TRUE(unknown_ticket);
   EXPECT_EQ(unknown_ticket->status, 404);
+  // A ticket id the help desk cannot have is the caller's mistake, not the desk's failure.
+  auto bad_id = client_->Post("/api/v1/tickets/desk/not-a-number/approve", Auth(), "", "application/json");
+  ASSERT_TRUE(bad_id);
+  EXPECT_EQ(bad_id->status, 400) << bad_id->body;
   auto unknown_source = client_->Post(("/api/v1/tickets/nope/" + id + "/approve").c_str(), Auth(), "",
                                       "application/json");
   ASSERT_TRUE(unknown_source);
