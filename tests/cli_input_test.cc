@@ -238,6 +238,20 @@ TEST_F(CliTest, TrainAndEvalNameTheirInputProblems) {
 // M9: eval --config and triage --config build against a scratch database. They neither
 // create the configured one (nor its directory) nor change it; triage searches a snapshot
 // of its knowledge base, the one serve uses.
+// A stray word after the options ("serve -c a.toml b.toml") was ignored: serve ran on the
+// first file as if nothing were wrong.
+TEST_F(CliTest, ServeAndCheckConfigRefuseStrayArguments) {
+  Write("c.toml", "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" + P("db/deskpilot.db") + "\"\n");
+  for (const char* cmd : {"serve", "check-config"}) {
+    // Bounded, with a cache of its own: before the fix serve ran until stopped.
+    Outcome r = Sh("XDG_CACHE_HOME=" + P("xdg") + " timeout 60 " + DESKPILOT_BINARY + " " + cmd + " --config " +
+                   P("c.toml") + " " + P("other.toml"));
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("unexpected argument"), std::string::npos) << r.out;
+  }
+  EXPECT_FALSE(fs::exists(P("db"))) << "serve started despite the stray argument";
+}
+
 TEST_F(CliTest, EvalAndTriageWithAConfigLeaveTheConfiguredDatabaseAlone) {
   // The sample models come from the user's cache, as after an earlier run.
   testing_util::SeedSampleModels(dir_ / "xdg" / "deskpilot");

@@ -31,6 +31,7 @@ int RunServe(int argc, char** argv) {
       std::cout << opts.help() << "\n";
       return kExitOk;
     }
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
     if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
     config_path = args["config"].as<std::string>();
   } catch (const std::exception& e) {
@@ -109,6 +110,7 @@ int RunCheckConfig(int argc, char** argv) {
       std::cout << opts.help() << "\n";
       return kExitOk;
     }
+    if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
     if (!args.count("config")) return UsageError(cmd, "--config FILE is required");
     config_path = args["config"].as<std::string>();
   } catch (const std::exception& e) {

@@ -193,6 +193,8 @@ class AdminApi : public std::enable_shared_from_this<AdminApi> {
     auto ticket = hd->second->FetchTicket(ticket_id);
     if (!ticket.ok()) {
       if (ticket.status().code() == Code::kNotFound) return Reply(res, 404, {{"error", "no such ticket at the help desk"}});
+      // The adapter refused the id before asking the desk (not a number where the desk wants one).
+      if (ticket.status().code() == Code::kInvalidArgument) return Reply(res, 400, {{"error", ticket.status().message()}});
       return Reply(res, 502, {{"error", "help desk: " + ticket.status().ToString()}});
     }
     ticket->source = source;

@@ -31,9 +31,10 @@ class AdminApiTest : public testing_util::ServiceFixture {
                                 "{}"},
                                NowMs());
     EXPECT_TRUE(enq.ok());
-    Ticket then;
-    then.id = ticket_id;
-    then.subject = "Refund";
+    // The ticket as the help desk shows it now, as a worker fetches it before deciding.
+    auto fetched = service_->components().helpdesks.at("desk")->FetchTicket(ticket_id);
+    EXPECT_TRUE(fetched.ok()) << fetched.status().ToString();
+    Ticket then = fetched.ok() ? *fetched : Ticket{};
     then.tags = std::move(tags_then);
     AuditEntry fetch{enq->job_id, ticket_id, "desk", "fetch", "system", "ok",
                      json{{"ticket", FetchedTicketRecord(then)}}.dump()};
@@ -223,6 +224,10 @@ TEST_F(AdminApiTest, ApproveRefusesWhatIsNotPending) {
   auto unknown_ticket = client_->Post("/api/v1/tickets/desk/987654/approve", Auth(), "", "application/json");
   ASSERT_TRUE(unknown_ticket);
   EXPECT_EQ(unknown_ticket->status, 404);
+  // A ticket id the help desk cannot have is the caller's mistake, not the desk's failure.
+  auto bad_id = client_->Post("/api/v1/tickets/desk/not-a-number/approve", Auth(), "", "application/json");
+  ASSERT_TRUE(bad_id);
+  EXPECT_EQ(bad_id->status, 400) << bad_id->body;
   auto unknown_source = client_->Post(("/api/v1/tickets/nope/" + id + "/approve").c_str(), Auth(), "",
                                       "application/json");
   ASSERT_TRUE(unknown_source);
@@ -233,6 +238,39 @@ TEST_F(AdminApiTest, ApproveRefusesWhatIsNotPending) {
   auto wrong_method = client_->Get(path.c_str(), Auth());
   ASSERT_TRUE(wrong_method);
   EXPECT_EQ(wrong_method->status, 405);
+}
+
+// A draft answers the conversation it was decided on: once the customer wrote again or an
+// agent replied publicly, posting it would answer the wrong question or answer twice.
+TEST_F(AdminApiTest, ApproveRefusesADraftTheConversationHasMovedPast) {
+  for (const char* role : {"customer", "agent"}) {
+    const std::string id = AddTicket({{"subject", "Refund"}, {"description", "Please refund order 12."}});
+    ASSERT_FALSE(id.empty());
+    RecordDecision(id, "approve", "Your refund is on its way.");
+    // An agent's internal note is not part of the conversation: it does not stale the draft.
+    auto note = sandbox_client_->Post(("/api/tickets/" + id + "/comments").c_str(),
+                                      json{{"body", "Checking with billing."}, {"author_role", "agent"},
+                                           {"public", false}}.dump(),
+                                      "application/json");
+    ASSERT_TRUE(note);
+    ASSERT_EQ(note->status, 201) << note->body;
+    auto view = client_->Get(("/api/v1/tickets/desk/" + id).c_str(), Auth());
+    ASSERT_TRUE(view);
+    EXPECT_TRUE(json::parse(view->body)["pending_approval"].get<bool>());
+    auto added = sandbox_client_->Post(("/api/tickets/" + id + "/comments").c_str(),
+                                       json{{"body", std::string(role) == "customer" ? "Actually, I want an exchange."
+                                                                                     : "Refunded, see your email."},
+                                            {"author_role", role}, {"public", true}}.dump(),
+                                       "application/json");
+    ASSERT_TRUE(added);
+    ASSERT_EQ(added->status, 201) << added->body;
+
+    auto r = client_->Post(("/api/v1/tickets/desk/" + id + "/approve").c_str(), Auth(), "", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 409) << role << ": " << r->body;
+    EXPECT_NE(r->body.find("new public comment"), std::string::npos) << r->body;
+    EXPECT_EQ(PublicReplies(id), std::string(role) == "agent" ? 1 : 0) << role;  // only the agent's own
+  }
 }
 
 // The mode is the admin's ceiling: switching to shadow (or assist) is how they stop

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -77,20 +78,30 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
   if (rung != RungName(Rung::kApprove))
     return Status::FailedPrecondition("the latest triage of ticket " + source + ":" + current.id + " decided '" + rung +
                                       "', not approve: no draft is waiting for approval");
-  if (via == ApprovalVia::kTag) {
-    // The fetch row of the deciding attempt shows the tags the ticket had then.
-    bool tag_was_absent = false;
-    for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
-      if (it->seq >= triage->seq || it->entry.job_id != triage->entry.job_id || it->entry.stage != "fetch") continue;
-      json fetched = ParseData(*it);
-      Ticket then;
-      if (fetched.is_object() && fetched.contains("ticket") && TicketFromJson(fetched["ticket"], &then).ok())
-        tag_was_absent = !HasApprovalTag(then, c.config.policy);
-      break;
-    }
-    if (!tag_was_absent)
-      return Status::FailedPrecondition("the approval tag was already on the ticket when this draft was decided");
+  // The ticket as the deciding attempt fetched it: its fetch row (redacted, but with every
+  // comment and tag) comes before the triage row, in the same job.
+  std::optional<Ticket> then;
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+    if (it->seq >= triage->seq || it->entry.job_id != triage->entry.job_id || it->entry.stage != "fetch") continue;
+    json fetched = ParseData(*it);
+    Ticket t;
+    if (fetched.is_object() && fetched.contains("ticket") && TicketFromJson(fetched["ticket"], &t).ok()) then = t;
+    break;
   }
+  if (!then)
+    return Status::FailedPrecondition("no record of the ticket as it was when this draft was decided: not posted");
+  // The draft answers the conversation as it was. A public comment since then — the
+  // customer's next message, or an agent's own reply — means it may answer the wrong
+  // question or answer twice. The new message's webhook triages the ticket again.
+  auto human_public = [](const Ticket& t) {
+    return std::count_if(t.comments.begin(), t.comments.end(),
+                         [](const Comment& c) { return c.is_public && !c.by_deskpilot; });
+  };
+  if (human_public(current) > human_public(*then))
+    return Status::FailedPrecondition("ticket " + source + ":" + current.id +
+                                      " has a new public comment since this draft was decided: not posted");
+  if (via == ApprovalVia::kTag && HasApprovalTag(*then, c.config.policy))
+    return Status::FailedPrecondition("the approval tag was already on the ticket when this draft was decided");
   const json draft = triage_data.value("draft", json::object());
   std::string body = draft.is_object() && draft.contains("body") && draft["body"].is_string()
                          ? draft["body"].get<std::string>()

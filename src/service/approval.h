@@ -28,7 +28,8 @@ enum class ApprovalVia { kAdminApi, kTag };
 // `current` is the ticket as fetched now (its text rebuilds the redaction placeholders
 // the draft was written with). Audits an `approval` row with `actor`.
 // NotFound: no triage recorded for the ticket. FailedPrecondition: the latest triage is
-// not waiting for approval, the tag predates the draft (kTag), or the draft names data
+// not waiting for approval, `current` has a public comment (not deskpilot's) that the
+// deciding attempt did not see, the tag predates the draft (kTag), or the draft names data
 // no longer on the ticket. Errors of
 // the help desk's Apply are returned as they are (retryable ones may be retried: the
 // write carries the same idempotency key).

@@ -149,6 +149,7 @@ GuardedStream::GuardedStream(int fd, ConnectionState& conn, std::chrono::millise
 void GuardedStream::BeginRequest(Clock::time_point deadline, size_t budget) {
   deadline_ = deadline;
   budget_ = budget;
+  cut_off_ = false;
 }
 
 int GuardedStream::ReadWaitMs() const {
@@ -166,10 +167,16 @@ bool GuardedStream::is_writable() const {
 
 ssize_t GuardedStream::read(char* ptr, size_t size) {
   if (!pending_.empty() && !Flush()) return -1;
-  if (budget_ == 0) return -1;
+  if (budget_ == 0) {
+    cut_off_ = true;
+    return -1;
+  }
   if (size == 0) return 0;
   if (!HasBuffered()) {
-    if (ReadWaitMs() <= 0) return -1;
+    if (ReadWaitMs() <= 0) {
+      cut_off_ = true;
+      return -1;
+    }
     // A large read (a body) goes straight to the caller; small ones fill the buffer.
     const bool direct = size >= sizeof buffer_;
     char* into = direct ? ptr : buffer_;
@@ -185,7 +192,10 @@ ssize_t GuardedStream::read(char* ptr, size_t size) {
     // first, wait only when there is nothing yet.
     ssize_t n = receive(MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if ((PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) == 0) return -1;
+      if ((PollFor(fd_, POLLIN, ReadWaitMs()) & (POLLIN | POLLHUP)) == 0) {
+        cut_off_ = true;
+        return -1;
+      }
       n = receive(0);
     }
     if (n <= 0) return n;
@@ -312,7 +322,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     } else if (!stream.Flush()) {  // sent now, whatever the outcome: an error (400, 413) too
       break;
     }
-    if (!ret || connection_closed || t_close_after_response) break;
+    if (!ret || connection_closed || t_close_after_response || stream.cut_off()) break;
   }
   // A deferred response still on its way is sent before the socket is closed: until then
   // another thread may write to this descriptor.

@@ -104,6 +104,10 @@ class GuardedStream : public httplib::Stream {
 
   // Starts the next request on this connection: its deadline and byte budget.
   void BeginRequest(Clock::time_point deadline, size_t budget);
+  // A read of the current request was refused: its deadline passed, a read timed out or
+  // its byte budget ran out. httplib answers 400 and would read on, so the connection
+  // must be closed instead (else a slow client keeps its thread one request at a time).
+  bool cut_off() const { return cut_off_; }
   bool HasBuffered() const { return pos_ < end_; }
   // Sends what write() collected; false when the peer is gone or does not read within the
   // write timeout (the connection is then closed).
@@ -131,6 +135,7 @@ class GuardedStream : public httplib::Stream {
   ConnectionState& conn_;
   Clock::time_point deadline_{};
   size_t budget_ = 0;
+  bool cut_off_ = false;
   std::chrono::milliseconds read_timeout_;
   std::chrono::milliseconds write_timeout_;
   char buffer_[4096];

@@ -170,6 +170,27 @@ TEST_F(ReceiverLimitsTest, ASlowClientIsCutOffAndOthersAreStillServed) {
   EXPECT_TRUE(HealthzAnswers());
 }
 
+// The deadline is per request: a slow client that got its 400 kept the connection and could
+// start the next slow request on it, holding an HTTP thread for as long as it liked.
+TEST_F(ReceiverLimitsTest, ASlowClientLosesItsConnectionNotOnlyItsRequest) {
+  RawClient slow(service_->port());
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  std::string got;
+  const auto start = Clock::now();
+  while (got.empty() && !slow.closed() && Clock::now() - start < std::chrono::seconds(5)) {
+    slow.Send("a");
+    got = slow.ReadAll(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(StatusOf(got), 400) << got;  // cut at the 2 s request deadline
+  // The same connection cannot carry another request: it is closed.
+  slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string next = slow.ReadAll(std::chrono::milliseconds(2000));
+  EXPECT_EQ(StatusOf(next), 0) << next;
+  EXPECT_TRUE(slow.closed());
+  EXPECT_TRUE(HealthzAnswers());
+}
+
 TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
   auto post = [&](const std::string& type, const std::string& body, bool sign) {
     httplib::Headers h;
@@ -195,6 +216,73 @@ TEST_F(ReceiverLimitsTest, WrongContentTypeIs415AndMalformedJsonIs400) {
     EXPECT_EQ(StatusOf(c.ReadAll(std::chrono::milliseconds(2000))), 401);  // reached the signature check
   }
   EXPECT_TRUE(HealthzAnswers());
+}
+
+// A header sent twice is read one way, never first-wins in one place and last-wins in another.
+TEST_F(ReceiverLimitsTest, RepeatedHeadersAreRefusedOrSeenWhole) {
+  const std::string id = AddTicket({{"subject", "Parcel"}, {"description", "Where is my parcel?"}});
+  ASSERT_FALSE(id.empty());
+  const std::string body = json{{"id", "evt-dup-" + id}, {"ticket_id", id}, {"type", "ticket.created"}}.dump();
+  const std::string ts = NowSeconds();
+  auto send = [&](const std::string& headers, const std::string& payload) {
+    RawClient c(service_->port());
+    EXPECT_TRUE(c.connected());
+    EXPECT_TRUE(c.Send("POST /webhooks/desk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers +
+                       "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload));
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    return std::make_pair(StatusOf(resp), resp);
+  };
+  const std::string good = "X-Zendesk-Webhook-Signature: " + Signature(ts, body) + "\r\n";
+  const std::string bad = "X-Zendesk-Webhook-Signature: " + Signature(ts, body + " ") + "\r\n";
+  const std::string stamp = "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\nContent-Type: application/json\r\n";
+  // Either order of a good and a bad signature is refused, and so is the good one twice.
+  for (const std::string& sigs : {bad + good, good + bad, good + good}) {
+    auto [status, resp] = send(stamp + sigs, body);
+    EXPECT_EQ(status, 401) << resp;
+  }
+  auto [twice_ts, resp_ts] = send(stamp + "X-Zendesk-Webhook-Signature-Timestamp: " + ts + "\r\n" + good, body);
+  EXPECT_EQ(twice_ts, 401) << resp_ts;
+  // Headers deskpilot reads itself: 400 before the body is read.
+  auto [two_lengths, resp_cl] = send(stamp + good + "Content-Length: 2\r\n", body);
+  EXPECT_EQ(two_lengths, 400) << resp_cl;
+  EXPECT_NE(resp_cl.find("Content-Length header sent more than once"), std::string::npos) << resp_cl;
+  auto [two_types, resp_ct] = send(stamp + good + "Content-Type: text/plain\r\n", body);
+  EXPECT_EQ(two_types, 400) << resp_ct;
+  auto counts = store().CountJobsByState().value();
+  int64_t jobs = 0;
+  for (const auto& [state, n] : counts) jobs += n;
+  EXPECT_EQ(jobs, 0);
+  // The same delivery sent once is accepted.
+  auto [once, resp_once] = send(stamp + good, body);
+  EXPECT_EQ(once, 202) << resp_once;
+
+  // The admin API: two Authorization headers, even both right, are not a credential.
+  const std::string auth = std::string("Authorization: Bearer ") + kAdminToken + "\r\n";
+  for (const std::string& headers : {auth + auth, auth + "Authorization: Bearer wrong\r\n",
+                                     "Authorization: Bearer wrong\r\n" + auth}) {
+    RawClient c(service_->port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n"));
+    std::string resp = c.ReadAll(std::chrono::milliseconds(3000));
+    EXPECT_EQ(StatusOf(resp), 400) << resp;
+    EXPECT_EQ(resp.find("\"jobs\""), std::string::npos) << resp;
+  }
+}
+
+// A POST without Content-Length or Transfer-Encoding has an empty body: it was answered with a
+// bare 400 once the read timed out, and `curl -X POST` (the README's approve command) sends that.
+TEST_F(ReceiverLimitsTest, APostWithoutALengthHasAnEmptyBody) {
+  const std::string id = AddTicket({{"subject", "Refund"}, {"description", "Please refund order 12."}});
+  ASSERT_FALSE(id.empty());
+  RawClient c(service_->port());
+  ASSERT_TRUE(c.connected());
+  const auto start = Clock::now();
+  ASSERT_TRUE(c.Send("POST /api/v1/tickets/desk/" + id + "/approve HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     kAdminToken + "\r\nConnection: close\r\n\r\n"));
+  std::string resp = c.ReadAll(std::chrono::milliseconds(4000));
+  EXPECT_EQ(StatusOf(resp), 409) << resp;  // the handler ran and said why (mode assist posts nothing)
+  EXPECT_NE(resp.find("policy.mode is assist"), std::string::npos) << resp;
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500));
 }
 
 // The webhook URL's name is unauthenticated: unknown names share one metrics label, so a

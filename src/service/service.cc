@@ -114,6 +114,22 @@ void Service::Routes() {
     // compressed. The const is the callback's signature only: httplib's Request here is a
     // non-const object of its connection loop, so removing a header through it is defined.
     const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    // The headers deskpilot itself reads must come once. httplib reads a header's first
+    // copy, and a proxy in front may read the last: two Content-Lengths are how a request is
+    // smuggled past it, and two Authorizations or Content-Types mean two different requests.
+    for (const char* name : {"Content-Length", "Transfer-Encoding", "Content-Type", "Authorization"}) {
+      if (req.get_header_value_count(name) < 2) continue;
+      GuardedHttpServer::CloseAfterResponse();
+      Json(res, 400, {{"error", std::string(name) + " header sent more than once"}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112,
+    // 6.3), but httplib reads one until the client closes: `curl -X POST` without -d, the
+    // README's own approve command, waited out the read timeout for a bare 400.
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;
     const std::string text = req.get_header_value("Content-Length");
     uint64_t length = 0;
@@ -169,7 +185,13 @@ void Service::Routes() {
     }
     WebhookRequest wr;
     wr.body = body;
-    for (const auto& [k, v] : req.headers) wr.headers[AsciiLower(k)] = v;
+    // A repeated header reaches the adapter as one value with every copy, as HTTP combines
+    // them (RFC 9110, 5.3), never as the copy one reader happened to pick: a second
+    // signature or timestamp makes a value that no verifier accepts.
+    for (const auto& [k, v] : req.headers) {
+      auto [at, fresh] = wr.headers.emplace(AsciiLower(k), v);
+      if (!fresh) at->second += ", " + v;
+    }
     wr.now = std::chrono::system_clock::now();
     if (Status s = it->second->VerifyWebhook(wr); !s.ok()) {
       spdlog::warn("webhook {}: rejected: {}", source, s.message());

@@ -38,6 +38,11 @@ namespace deskpilot {
 
 class WorkerPool {
  public:
+  // A job in hand for longer than this many leases is taken for a stuck worker: it no
+  // longer counts as progress, so the watchdog restarts the process. Every call a job makes
+  // is bounded by its adapter's timeout; a deadlock is not.
+  static constexpr int64_t kStuckLeases = 10;
+
   WorkerPool(Components* components, std::string instance_id);
   ~WorkerPool();
   void Start(int threads);
@@ -45,7 +50,9 @@ class WorkerPool {
   void Stop();
   void Notify();  // a job was enqueued
   bool running() const { return running_.load(); }
-  // Wall-clock ms of the last loop iteration of any worker (watchdog: proves progress).
+  // Wall-clock ms of the last proof of progress (the watchdog's): a loop iteration of any
+  // worker, or a heartbeat that kept the lease of every job in hand while none of them had
+  // been in hand for more than kStuckLeases leases.
   int64_t last_beat_ms() const { return last_beat_ms_.load(); }
 
   // Processes one leased job to a final store transition (public for tests). An exception
@@ -61,7 +68,7 @@ class WorkerPool {
    public:
     HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), job_id_(job_id) {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_[job_id_] = owner;
+      pool_.held_[job_id_] = {owner, NowMs()};
     }
     ~HeldLease() {
       std::lock_guard lock(pool_.held_mu_);
@@ -110,7 +117,11 @@ class WorkerPool {
   std::thread heartbeat_;
   std::mutex held_mu_;
   std::condition_variable held_cv_;       // wakes the heartbeat thread on Stop()
-  std::map<int64_t, std::string> held_;   // job id → lease owner, for jobs in Process()
+  struct Held {
+    std::string owner;  // the lease owner
+    int64_t since_ms;   // when Process() took the job
+  };
+  std::map<int64_t, Held> held_;  // the jobs in Process()
 };
 
 // Stable per-event key for idempotent write-backs.

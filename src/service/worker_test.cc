@@ -246,6 +246,28 @@ TEST_F(WorkerTest, AWorkerThatLostItsLeaseDoesNotApplyAStoredPlan) {
   EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
 }
 
+// The systemd watchdog is fed while last_beat_ms() is within lease + poll (Service::Healthy).
+// Workers busy with jobs slower than that (a slow self-hosted model) are not stuck: starving
+// the watchdog got the process killed mid-job, and again after every restart. A job in hand
+// for kStuckLeases leases is taken for a stuck worker.
+TEST_F(WorkerTest, AJobSlowerThanItsLeaseCountsAsProgressUntilItLooksStuck) {
+  using namespace std::chrono_literals;
+  c_.config.workers.lease_seconds = 1;
+  clf_.delay = 12s;
+  const int64_t healthy_ms = 1000 + c_.config.workers.poll_ms;
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:slow", "7", "ticket.created", "{}"}, NowMs()).ok());
+  const auto start = std::chrono::steady_clock::now();
+  pool_->Start(1);
+  for (auto at : {1600ms, 2300ms, 9000ms}) {  // the only worker is still in the job
+    std::this_thread::sleep_until(start + at);
+    EXPECT_EQ(c_.store->GetJob(1).value()->state, JobState::kLeased);
+    EXPECT_LE(NowMs() - pool_->last_beat_ms(), healthy_ms) << "at " << at.count() << " ms";
+  }
+  std::this_thread::sleep_until(start + 11600ms);  // 10 leases in hand: no longer progress
+  EXPECT_GT(NowMs() - pool_->last_beat_ms(), healthy_ms);
+  pool_->Stop();
+}
+
 TEST_F(WorkerTest, DeletedTicketIsSkipped) {
   hd_->fetch_error = Status::NotFound("ticket 7 is gone");
   EXPECT_EQ(RunOnce().state, JobState::kSkipped);
