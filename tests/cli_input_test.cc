@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "run_command.h"
 #include "service/sample_models_test_util.h"
 
 namespace deskpilot {
@@ -20,21 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using testing_shell::Outcome;
 
 // Runs a shell command line; stderr is merged into stdout unless `command` redirects it.
 Outcome Sh(const std::string& command, bool merge_stderr = true) {
-  Outcome r;
-  FILE* p = popen((merge_stderr ? command + " 2>&1" : command).c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing_shell::RunShell(command, merge_stderr);
 }
 
 // The binary with `args` (shell syntax).

@@ -27,6 +27,7 @@
 #include <httplib.h>
 
 #include "deskpilot/crypto.h"
+#include "run_command.h"
 #include "helpdesk/sandbox/sandbox_server.h"
 #include "service/sample_models_test_util.h"
 
@@ -165,13 +166,9 @@ inline httplib::Result PostSigned(int port, const std::string& source, const std
 
 // Runs a shell command; returns its exit code, with stdout+stderr in *output.
 inline int RunCommand(const std::string& command, std::string* output) {
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  output->clear();
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  testing_shell::Outcome r = testing_shell::RunShell(command);
+  *output = std::move(r.out);
+  return r.code;
 }
 
 // Runs one query on a read-only connection and returns its rows as text.

@@ -15,27 +15,16 @@
 #include <gtest/gtest.h>
 
 #include "deskpilot/store.h"
+#include "run_command.h"
 
 namespace deskpilot {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using testing_shell::Outcome;
 
-Outcome Cli(const std::string& args) {
-  Outcome r;
-  FILE* p = popen((std::string(DESKPILOT_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Outcome Cli(const std::string& args) { return testing_shell::RunShell(std::string(DESKPILOT_BINARY) + " " + args); }
 
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
