@@ -64,7 +64,7 @@ void ShadowReport::Add(const json& triage_record, const Ticket* now) {
   Tally& c = by_category_[category];
   ++r.tickets;
   ++c.tickets;
-  if (rung == "auto_reply") ++auto_by_category_[category];
+  if (rung == "auto_reply") ++c.auto_reply;
   if (!now) {
     ++unavailable_;
     return;
@@ -106,10 +106,9 @@ json ShadowReport::Json() const {
   for (const auto& [category, t] : by_category_) {
     labelled += t.labelled;
     agreed += t.agreed;
-    auto a = auto_by_category_.find(category);
     by_category.push_back({{"category", category.empty() ? json(nullptr) : json(category)},
                            {"tickets", t.tickets},
-                           {"auto_reply", a == auto_by_category_.end() ? 0 : a->second},
+                           {"auto_reply", t.auto_reply},
                            {"labelled", t.labelled},
                            {"agreed", t.agreed}});
   }

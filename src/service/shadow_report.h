@@ -51,6 +51,7 @@ class ShadowReport {
     int labelled = 0;  // the agents' category is known
     int agreed = 0;    // ... and equals the predicted one
     int agent_replied = 0;
+    int auto_reply = 0;  // would have been answered automatically
   };
   AgentLabelSource labels_;
   int tickets_ = 0;
@@ -59,8 +60,7 @@ class ShadowReport {
   int priority_set_ = 0;
   int priority_agreed_ = 0;
   std::map<std::string, Tally> by_rung_;
-  std::map<std::string, Tally> by_category_;    // predicted category ("" abstained)
-  std::map<std::string, int> auto_by_category_;  // would-be automatic replies
+  std::map<std::string, Tally> by_category_;  // predicted category ("" abstained)
   std::map<std::pair<std::string, std::string>, int> confusions_;
 };
 
