@@ -16,10 +16,10 @@ struct RedactionMap {
   std::map<std::string, std::string> values;
   // counts per type, e.g. EMAIL → 2 (safe to log and audit)
   std::map<std::string, int> counts;
-  // The placeholders a reply to the customer may turn back into their values: an
-  // EMAIL, PHONE or IP the customer wrote in their own public text. Everything else
-  // (secrets, cards, IBANs, SSNs, and any value seen only in an agent's or a private
-  // note) is never shown to the customer, whatever a model's draft asks for.
+  // The placeholders a reply to the customer may turn back into their values: a NAME,
+  // EMAIL, ADDRESS, PHONE or IP the customer wrote in their own public text. Everything
+  // else (secrets, cards, IBANs, SSNs, dates of birth, and any value seen only in an
+  // agent's or a private note) is never shown to the customer, whatever a draft asks for.
   std::set<std::string> restorable;
 };
 
@@ -53,6 +53,7 @@ std::string NeutralizePlaceholders(std::string_view text);
 
 // Types: EMAIL, PHONE, CARD (Luhn + length + IIN, and CVV/expiry next to a card), IBAN
 // (mod-97), SSN, IP, SECRET (API keys, tokens, JWTs, PEM keys, passwords and tokens
-// after a keyword, secret URL parameters). See redact.cc for what is not covered.
+// after a keyword, secret URL parameters), and personal details where a cue or their
+// shape names them: NAME, ADDRESS, DOB. See redact.cc for what is not covered.
 
 }  // namespace deskpilot

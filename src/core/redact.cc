@@ -20,8 +20,14 @@
 // the value after a password/token/key word ("password=...", "pwd: ...", "my password
 // is ..." when the value has a digit or symbol, "API key 3f9a..."), credential URL
 // parameters ("?token=", "&sig="), URL passwords and long random URL path segments.
-// Not covered: names, postal addresses, dates of birth, passwords made of letters only
-// in prose ("my password is sunshine"), secrets in unknown formats without a keyword,
+// personal details where a cue or a distinctive shape says what they are: names after
+// "my name is", a "Name:" label, a greeting ("Hi Ann,"), a sign-off ("Regards,\nAnn
+// Smith") or a title ("Mr. Smith"); postal addresses (a house number with a street word,
+// "12 rue de la Paix", "Hauptstraße 5", UK postcodes, US state + ZIP, the text after
+// "address:"); dates of birth after "date of birth", "DOB", "born on"; and letters-only
+// passwords ending a clause after a password word ("my password is sunshine.").
+// Not covered: names and addresses without any of those cues (a name in the middle of a
+// sentence, a street without a number), secrets in unknown formats without a keyword,
 // and numbers written without any of the shapes or words above.
 //
 // RedactionMap::counts holds the number of distinct values per type, which is also
@@ -40,9 +46,11 @@ namespace deskpilot {
 
 namespace {
 
-enum Type { kSecret = 0, kEmail, kIban, kCard, kSsn, kIp, kPhone, kTypeCount };
-constexpr std::array<const char*, kTypeCount> kTypeNames = {"SECRET", "EMAIL", "IBAN", "CARD",
-                                                            "SSN",    "IP",    "PHONE"};
+// In priority order (see FindAll). A date of birth or an address beats a phone number
+// that overlaps it ("Address: 12 Main St, 555 0100"), so the whole detail goes at once.
+enum Type { kSecret = 0, kEmail, kIban, kCard, kSsn, kIp, kDob, kAddress, kPhone, kName, kTypeCount };
+constexpr std::array<const char*, kTypeCount> kTypeNames = {"SECRET", "EMAIL", "IBAN",    "CARD",  "SSN",
+                                                            "IP",     "DOB",   "ADDRESS", "PHONE", "NAME"};
 
 struct Match {
   size_t begin;
@@ -213,6 +221,7 @@ constexpr SecretKey kSecretKeys[] = {
     {"passwort", ValueRule::kPassword},
     {"passwd", ValueRule::kPassword},
     {"passphrase", ValueRule::kPassword},
+    {"passcode", ValueRule::kPassword},
     {"pass", ValueRule::kPass},
     {"pwd", ValueRule::kPassword},
     {"pw", ValueRule::kPass},
@@ -250,14 +259,41 @@ bool QueryParamAt(std::string_view text, size_t i) {
 
 bool TokenShaped(std::string_view v) { return v.size() >= 8 && HasDigit(v) && HasAlpha(v); }
 
-bool ValueLooksSecret(std::string_view v, ValueRule rule, Sep sep) {
+bool IsEverydayWord(std::string_view w);
+
+// A letters-only password ("my password is sunshine.", "Password: dragon") is told from
+// prose ("my password is wrong", "password: reset it please") by ending its clause and
+// not being an everyday word.
+bool LettersOnlyPassword(std::string_view v, bool ends_clause) {
+  return ends_clause && v.size() >= 4 && v.size() <= 64 && !IsEverydayWord(AsciiLower(v));
+}
+
+bool ValueLooksSecret(std::string_view v, ValueRule rule, Sep sep, bool ends_clause) {
   if (rule == ValueRule::kPin) return v.size() >= 4 && v.size() <= 8 && AllDigits(v);
   if (sep == Sep::kEquals) return true;
   if (rule == ValueRule::kKey) return TokenShaped(v);
-  if (sep == Sep::kColon) return !AllAlpha(v) || v.size() >= 8;  // "Password: reset it please"
+  // "incorrect!" is a word with an exclamation mark, not a password with a symbol.
+  std::string_view word = v;
+  while (!word.empty() && word.back() == '!') word.remove_suffix(1);
+  const bool letters = !word.empty() && AllAlpha(word);
+  const bool letters_password = rule == ValueRule::kPassword && letters && LettersOnlyPassword(word, ends_clause);
+  if (sep == Sep::kColon) return !letters || word.size() >= 8 || letters_password;  // "Password: reset it please"
   if (rule == ValueRule::kToken) return TokenShaped(v);
   // Prose: "my password is Summer2024!" but not "password and the reset email".
-  return v.size() >= 5 && IsAlnum(v[0]) && !AllAlpha(v);
+  return (v.size() >= 5 && IsAlnum(v[0]) && !letters) || letters_password;
+}
+
+// The value ending at `end` closes its clause: the text ends, a line or sentence ends,
+// or a conjunction follows ("my password is sunshine and it fails").
+bool EndsClause(std::string_view lower, size_t end) {
+  size_t k = end;
+  while (At(lower, k) == ' ') ++k;
+  const char c = At(lower, k);
+  if (c == '\0' || c == '\n' || c == '\r' || c == '.' || c == ',' || c == ';' || c == '!' || c == '?' || c == ')')
+    return true;
+  for (std::string_view w : {"and", "but", "so", "please", "thanks", "or", "which", "that"})
+    if (lower.substr(k, w.size()) == w && !IsAlnum(At(lower, k + w.size()))) return k > end;
+  return false;
 }
 
 // The value after key_end, or an empty span.
@@ -267,6 +303,9 @@ std::pair<size_t, size_t> SecretValueAfter(std::string_view text, std::string_vi
   if (At(text, i) == '"' || At(text, i) == '\'') ++i;  // "password": "..."
   while (At(text, i) == ' ' || At(text, i) == '\t') ++i;
   Sep sep = Sep::kProse;
+  // Whether the text says outright that the value is the password ("is", ":"); only then
+  // can a word of letters be one ("I changed my password yesterday" names nothing).
+  bool named = false;
   if (At(text, i) == '=' || At(text, i) == ':') {
     sep = At(text, i) == '=' ? Sep::kEquals : Sep::kColon;
     ++i;
@@ -276,6 +315,7 @@ std::pair<size_t, size_t> SecretValueAfter(std::string_view text, std::string_vi
     for (std::string_view verb : {"is", "was", "ist", "est", "es"}) {
       if (lower.substr(i, verb.size()) == verb && !IsAlnum(At(lower, i + verb.size()))) {
         i += verb.size();
+        named = true;
         break;
       }
     }
@@ -296,7 +336,9 @@ std::pair<size_t, size_t> SecretValueAfter(std::string_view text, std::string_vi
     while (end > begin && (text[end - 1] == '.' || text[end - 1] == ')' || text[end - 1] == '?')) --end;
   }
   if (end == begin || text[begin] == '<') return {0, 0};  // empty, or already a placeholder
-  if (!ValueLooksSecret(text.substr(begin, end - begin), rule, sep)) return {0, 0};
+  const bool ends_clause =
+      (named || sep != Sep::kProse) && (quote == '"' || quote == '\'' || EndsClause(lower, end));
+  if (!ValueLooksSecret(text.substr(begin, end - begin), rule, sep, ends_clause)) return {0, 0};
   return {begin, end};
 }
 
@@ -1021,6 +1063,621 @@ void ScanPhones(std::string_view text, std::string_view lower, std::vector<Match
   }
 }
 
+// ---------------------------------------------------------------- NAME, ADDRESS, DOB
+//
+// Personal details have no checksum or fixed shape, so these scanners look only where a
+// customer or agent says what follows ("my name is", "Date of birth:", a greeting, a
+// sign-off, "I live at") or where the shape is distinctive on its own (a house number
+// with a street word, a UK postcode, a US state with a ZIP code). Measured over the
+// benign support texts in ../shared/data (see RedactTest.PersonalDetailsStayRareOnBenignText
+// and the README), they fire on almost nothing that is not a real detail.
+
+// Everyday words that follow "my name is", "my password is" and the like without being
+// the value ("my password is wrong", "my name is spelled wrong", "my name is on the card").
+bool IsEverydayWord(std::string_view w) {
+  static constexpr std::string_view kWords[] = {
+      "a", "about", "above", "absolutely", "accepted", "account", "actually", "after", "again", "all", "already",
+      "also", "always", "am", "an", "and", "another", "any", "anything", "are", "as", "at", "back", "bad",
+      "be", "because", "been", "before", "being", "below", "best", "blank", "both", "broken", "but", "by", "can",
+      "cannot", "card", "case", "change", "clear", "correct", "could", "dear", "did", "different", "does", "done",
+      "down", "each", "either", "else", "empty", "even", "ever", "every", "everyone", "everything", "expired",
+      "fine", "for", "forgot", "forgotten", "from", "gone", "good", "got", "had", "has", "have", "he", "hello",
+      "help", "her", "here", "hey", "hi", "him", "his", "how", "i", "if", "in", "incorrect", "into", "invalid",
+      "is", "it", "its", "just", "known", "last", "less", "like", "listed", "locked", "long", "lost", "many", "may",
+      "me", "might", "mine", "missing", "more", "most", "much", "must", "my", "need", "needed", "never", "new",
+      "next", "no", "none", "nor", "not", "nothing", "now", "of", "off", "ok", "okay", "old", "on", "once", "one",
+      "only", "or", "other", "our", "out", "over", "please", "pretty", "probably", "quite", "really", "required",
+      "reset", "right", "same", "secret", "secure", "see", "set", "she", "short", "should", "shown", "simple",
+      "since", "so", "some", "something", "sorry", "spelled", "spelt", "still", "strong", "such", "supposed",
+      "sure", "than", "thank", "thanks", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+      "those", "though", "through", "to", "too", "true", "two", "under", "unknown", "until", "up", "us", "used",
+      "very", "was", "we", "weak", "well", "were", "what", "when", "where", "which", "while", "who", "why", "will",
+      "with", "without", "wont", "would", "wrong", "yes", "yet", "you", "your", "yours",
+      // adverbs ("my password is apparently ..."); no "-ly" rule, which would take "emily"
+      "apparently", "basically", "certainly", "clearly", "completely", "correctly", "currently", "definitely",
+      "early", "entirely", "exactly", "finally", "fully", "hardly", "incorrectly", "likely", "literally", "mostly",
+      "nearly", "normally", "obviously", "only", "partly", "permanently", "probably", "properly", "rarely",
+      "really", "recently", "simply", "suddenly", "supposedly", "temporarily", "totally", "unlikely", "usually"};
+  for (std::string_view k : kWords)
+    if (w == k) return true;
+  // "expired", "working", "isn": participles, gerunds, cut contractions.
+  const auto ends = [w](std::string_view s) { return w.size() > s.size() + 2 && w.substr(w.size() - s.size()) == s; };
+  return ends("ed") || ends("ing") || w == "isn" || w == "wasn" || w == "don" || w == "doesn";
+}
+
+// Capitalised words that start lines and sentences but are not names ("Thanks,\nSent from
+// my phone", "Hi Team,", "Regards,\nThe Support Team").
+bool IsCapitalisedNonName(std::string_view lower_word) {
+  static constexpr std::string_view kWords[] = {
+      "admin",   "all",      "billing", "customer", "everybody", "everyone", "folks", "friend", "friends",
+      "get",     "guys",     "madam",   "management", "manager", "meine",  "sent",  "service", "sir",
+      "sirs",    "support",  "team",    "there",   "whom",      "world",  "your",  "yours"};
+  for (std::string_view k : kWords)
+    if (lower_word == k) return true;
+  return IsEverydayWord(lower_word);
+}
+
+// A two-byte UTF-8 letter (Latin-1 Supplement up to Cyrillic) at i.
+bool TwoByteLetterAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(At(s, i));
+  const auto cont = static_cast<unsigned char>(At(s, i + 1));
+  return lead >= 0xC3 && lead <= 0xD4 && cont >= 0x80 && cont <= 0xBF;
+}
+
+bool CapitalAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(At(s, i));
+  const auto cont = static_cast<unsigned char>(At(s, i + 1));
+  return IsUpper(At(s, i)) || (lead == 0xC3 && cont >= 0x80 && cont <= 0x9E && cont != 0x97) ||  // À-Þ
+         (lead == 0xCE && cont >= 0x91 && cont <= 0xA9) ||                                           // Α-Ω
+         (lead == 0xD0 && cont >= 0x80 && cont <= 0xAF);                                             // Ѐ-Я
+}
+
+// The length of the word of letters at i, with inner hyphens and apostrophes ("Jean-Luc",
+// "O'Brien", "O’Brien"); 0 when no letter is at i.
+size_t NameWordAt(std::string_view s, size_t i) {
+  size_t k = i;
+  while (k < s.size()) {
+    if (IsAlpha(s[k])) {
+      ++k;
+    } else if (TwoByteLetterAt(s, k)) {
+      k += 2;
+    } else if (k > i && (s[k] == '\'' || s[k] == '-') && (IsAlpha(At(s, k + 1)) || TwoByteLetterAt(s, k + 1))) {
+      ++k;
+    } else if (k > i && s.substr(k, 3) == "\xE2\x80\x99" && IsAlpha(At(s, k + 3))) {  // ’
+      k += 3;
+    } else {
+      break;
+    }
+  }
+  return k - i;
+}
+
+bool IsNameParticle(std::string_view w) {
+  for (std::string_view p : {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin",
+                             "al", "ibn", "dos", "das", "ter", "ten"})
+    if (w == p) return true;
+  return false;
+}
+
+// The end of the name that starts at i (i when there is none): up to three name words
+// joined by single spaces, with particles between capitalised words ("Ludwig van
+// Beethoven") and initials ("John F. Kennedy"). Capitalised words only, unless
+// `lowercase_ok` (after "my name is", where "my name is john" is common): then a
+// lower-case name is taken too, as long as its words are not everyday words.
+size_t NameEnd(std::string_view text, std::string_view lower, size_t i, bool lowercase_ok) {
+  size_t end = i;
+  size_t k = i;
+  int words = 0;
+  bool capitalised = true;
+  while (words < 3) {
+    const size_t len = NameWordAt(text, k);
+    if (len == 0) break;
+    const std::string_view w = lower.substr(k, len);
+    const bool cap = CapitalAt(text, k);
+    if (At(text, k + len) == '.' && IsAlnum(At(text, k + len + 1))) break;  // "report.pdf", "example.com"
+    if (words == 0) capitalised = cap;
+    if (words > 0 && capitalised && !cap && IsNameParticle(w) && At(text, k + len) == ' ' &&
+        CapitalAt(text, k + len + 1)) {
+      k += len + 1;  // a particle counts only with a capitalised word after it
+      continue;
+    }
+    if (cap != capitalised || (!cap && !lowercase_ok)) break;
+    if (cap ? IsCapitalisedNonName(w) : IsEverydayWord(w)) break;
+    ++words;
+    end = k + len;
+    size_t next = end;
+    if (len == 1 && cap && At(text, next) == '.') ++next;  // an initial
+    if (At(text, next) != ' ') break;
+    k = next + 1;
+    if (next > end && CapitalAt(text, k)) end = next;  // keep the initial's dot inside
+  }
+  return end;
+}
+
+size_t SkipSpaces(std::string_view text, size_t i) {
+  while (At(text, i) == ' ' || At(text, i) == '\t') ++i;
+  return i;
+}
+
+bool LineStartAt(std::string_view text, size_t i) {
+  size_t k = i;
+  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
+  return k == 0 || text[k - 1] == '\n' || text[k - 1] == '\r' || text[k - 1] == '>' || text[k - 1] == '|';
+}
+
+// At a line start, or a sentence start within a line ("... please help. Thanks, Ann").
+bool ClauseStartAt(std::string_view text, size_t i) {
+  if (LineStartAt(text, i)) return true;
+  size_t k = i;
+  while (k > 0 && text[k - 1] == ' ') --k;
+  return k < i && k > 0 && (text[k - 1] == '.' || text[k - 1] == '!' || text[k - 1] == '?');
+}
+
+// What may follow a name for its cue to count.
+enum class NameEnding {
+  kAny,        // "my name is Ann and ..."
+  kGreeting,   // "Hi Ann," / "Dear Ann:" / "Hello Ann!" / "Hi Ann" at the line's end
+  kLine,       // "Thanks, Ann!": only punctuation up to the line's end
+  kSignature,  // the line after a sign-off: "Ann Smith", "Ann Smith | Acme", "Ann (Ops)"
+};
+
+bool NameEndingOk(std::string_view text, size_t end, NameEnding ending) {
+  const auto line_end = [&](size_t k) { return k == text.size() || text[k] == '\n' || text[k] == '\r'; };
+  switch (ending) {
+    case NameEnding::kAny:
+      return true;
+    case NameEnding::kGreeting:
+      return At(text, end) == ',' || At(text, end) == '!' || At(text, end) == ':' || line_end(SkipSpaces(text, end));
+    case NameEnding::kLine: {
+      size_t k = end;
+      while (k < text.size() && (text[k] == ',' || text[k] == '.' || text[k] == '!' || text[k] == ' ')) ++k;
+      return line_end(k);
+    }
+    case NameEnding::kSignature: {
+      const size_t k = SkipSpaces(text, end);
+      return line_end(k) || text[k] == ',' || text[k] == '|' || text[k] == '(' || text[k] == '<' ||
+             text[k] == '-' || text.substr(k, 3) == "\xE2\x80\x94";  // —
+    }
+  }
+  return false;
+}
+
+// "Mr. Smith", "Dr Jones": the title stays, the name goes.
+size_t AfterTitle(std::string_view lower, size_t i) {
+  for (std::string_view t : {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "mme", "mlle", "sr", "sra"}) {
+    if (lower.substr(i, t.size()) != t) continue;
+    size_t k = i + t.size();
+    if (At(lower, k) == '.') ++k;
+    if (At(lower, k) != ' ') continue;
+    return k + 1;
+  }
+  return i;
+}
+
+bool AddName(std::string_view text, std::string_view lower, size_t at, bool lowercase_ok, NameEnding ending,
+             std::vector<Match>* out) {
+  const size_t end = NameEnd(text, lower, at, lowercase_ok);
+  if (end == at || !NameEndingOk(text, end, ending)) return false;
+  out->push_back({at, end, kName});
+  return true;
+}
+
+void ScanNames(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  static constexpr std::string_view kSelf[] = {"my name is ", "my name's ", "my full name is ", "i am called ", "je m'appelle ", "mein name ist ", "me llamo ",
+                                               "ich hei\xC3\x9f" "e "};
+  static constexpr std::string_view kLabels[] = {"name:", "full name:", "customer name:", "first name:",
+                                                 "last name:", "surname:", "account holder:", "cardholder:",
+                                                 "card holder:", "cardholder name:", "contact name:", "name on card:"};
+  static constexpr std::string_view kGreetings[] = {"hi ", "hello ", "hey ", "dear ", "good morning ",
+                                                    "good afternoon ", "good evening ", "hallo ", "bonjour ",
+                                                    "hola ", "liebe ", "lieber ", "sehr geehrte "};
+  static constexpr std::string_view kClosings[] = {
+      "regards", "kind regards", "best regards", "warm regards", "warmest regards", "many thanks", "thanks",
+      "thank you", "thanks again", "thanks in advance", "cheers", "best", "best wishes", "all the best",
+      "sincerely", "yours sincerely", "yours truly", "yours faithfully", "respectfully", "br", "kr", "mfg",
+      "mit freundlichen gr\xC3\xBC\xC3\x9f" "en", "viele gr\xC3\xBC\xC3\x9f" "e", "gr\xC3\xBC\xC3\x9f" "e",
+      "cordialement", "saludos", "atentamente", "un saludo", "talk soon", "take care"};
+  for (size_t pos = 0; pos < lower.size(); ++pos) {
+    if (!IsLower(lower[pos]) || IsAlnum(Before(lower, pos))) continue;
+    const std::string_view rest = lower.substr(pos);
+    bool found = false;
+    for (std::string_view cue : kSelf) {
+      if (rest.substr(0, cue.size()) != cue) continue;
+      found = AddName(text, lower, SkipSpaces(text, AfterTitle(lower, SkipSpaces(text, pos + cue.size()))), true,
+                      NameEnding::kAny, out);
+      break;
+    }
+    if (!found && LineStartAt(text, pos)) {
+      for (std::string_view cue : kLabels) {
+        if (rest.substr(0, cue.size()) != cue) continue;
+        found = AddName(text, lower, SkipSpaces(text, pos + cue.size()), true, NameEnding::kAny, out);
+        break;
+      }
+    }
+    if (!found && LineStartAt(text, pos)) {
+      for (std::string_view cue : kGreetings) {
+        if (rest.substr(0, cue.size()) != cue) continue;
+        found = AddName(text, lower, AfterTitle(lower, pos + cue.size()), false, NameEnding::kGreeting, out);
+        break;
+      }
+    }
+    if (!found && ClauseStartAt(text, pos)) {
+      for (std::string_view cue : kClosings) {
+        if (rest.substr(0, cue.size()) != cue || IsAlnum(At(lower, pos + cue.size()))) continue;
+        size_t k = pos + cue.size();
+        while (At(text, k) == ',' || At(text, k) == '.' || At(text, k) == '!' || At(text, k) == '-' ||
+               At(text, k) == ' ')
+          ++k;
+        if (k < text.size() && text[k] != '\n' && text[k] != '\r') {
+          // "Thanks, Ann": the rest of the line must be the name.
+          if (k > pos + cue.size()) found = AddName(text, lower, AfterTitle(lower, k), false, NameEnding::kLine, out);
+        } else {
+          // "Regards,\n\nAnn Smith\nAcme Ltd": the next line that has text starts with the name.
+          while (k < text.size() && (text[k] == '\n' || text[k] == '\r' || text[k] == ' ' || text[k] == '\t')) ++k;
+          found = AddName(text, lower, AfterTitle(lower, k), false, NameEnding::kSignature, out);
+        }
+        if (found) break;
+      }
+    }
+    // "Mr. Smith", "Dr Jones" anywhere.
+    // (A capitalised title only: "MS Teams" and "I miss Paris" are not people.)
+    if (!found && IsUpper(text[pos]) && !IsUpper(At(text, pos + 1))) {
+      const size_t after = AfterTitle(lower, pos);
+      if (after != pos) found = AddName(text, lower, after, false, NameEnding::kAny, out);
+    }
+    if (found) pos = out->back().end - 1;
+  }
+}
+
+// Dates: "12/03/1985", "1985-03-12", "12.03.85", "12 March 1985", "12th of March, 1985",
+// "March 12, 1985", "March 12th". The end of the date at i, or i.
+int MonthWordLength(std::string_view lower, size_t i) {
+  static constexpr std::string_view kMonths[] = {"january", "february", "march", "april", "may", "june", "july",
+                                                 "august", "september", "october", "november", "december",
+                                                 "sept", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+                                                 "oct", "nov", "dec"};
+  for (std::string_view m : kMonths)
+    if (lower.substr(i, m.size()) == m && !IsAlpha(At(lower, i + m.size()))) return static_cast<int>(m.size());
+  return 0;
+}
+
+size_t DigitsAt(std::string_view s, size_t i) {
+  size_t k = i;
+  while (k < s.size() && IsDigit(s[k])) ++k;
+  return k - i;
+}
+
+// A day number with an optional ordinal ("12", "12th"); the end, or i.
+size_t DayEnd(std::string_view lower, size_t i) {
+  const size_t n = DigitsAt(lower, i);
+  if (n == 0 || n > 2) return i;
+  size_t k = i + n;
+  for (std::string_view s : {"st", "nd", "rd", "th"})
+    if (lower.substr(k, 2) == s) {
+      k += 2;
+      break;
+    }
+  return IsAlnum(At(lower, k)) ? i : k;
+}
+
+size_t DateEnd(std::string_view lower, size_t i) {
+  // Numeric: three groups with one separator kind.
+  const size_t a = DigitsAt(lower, i);
+  if (a >= 1 && a <= 4) {
+    const char sep = At(lower, i + a);
+    if (sep == '/' || sep == '.' || sep == '-') {
+      const size_t b = DigitsAt(lower, i + a + 1);
+      const size_t second_end = i + a + 1 + b;
+      if (b >= 1 && b <= 2 && At(lower, second_end) == sep) {
+        const size_t c = DigitsAt(lower, second_end + 1);
+        const size_t end = second_end + 1 + c;
+        // 1985-03-12 or 12/03/1985, 12.03.85
+        const bool ok = a == 4 ? c >= 1 && c <= 2 : a <= 2 && (c == 2 || c == 4);
+        if (ok && !IsAlnum(At(lower, end))) return end;
+      }
+    }
+  }
+  // Day first: "12 March 1985", "12th of March, 1985".
+  size_t k = DayEnd(lower, i);
+  if (k != i) {
+    size_t m = k;
+    if (At(lower, m) == ' ') ++m;
+    if (lower.substr(m, 3) == "of ") m += 3;
+    const int len = MonthWordLength(lower, m);
+    if (len == 0 || m == k) return i;
+    size_t end = m + static_cast<size_t>(len);
+    if (At(lower, end) == '.') ++end;
+    size_t y = end;
+    if (At(lower, y) == ',') ++y;
+    if (At(lower, y) == ' ') ++y;
+    const size_t yd = DigitsAt(lower, y);
+    if (yd == 4 && !IsAlnum(At(lower, y + yd))) end = y + yd;
+    return end;
+  }
+  // Month first: "March 12, 1985", "Mar. 12th".
+  const int len = MonthWordLength(lower, i);
+  if (len == 0) return i;
+  size_t m = i + static_cast<size_t>(len);
+  if (At(lower, m) == '.') ++m;
+  if (At(lower, m) != ' ') return i;
+  const size_t day_end = DayEnd(lower, m + 1);
+  if (day_end == m + 1) return i;
+  size_t end = day_end;
+  size_t y = end;
+  if (At(lower, y) == ',') ++y;
+  if (At(lower, y) == ' ') ++y;
+  const size_t yd = DigitsAt(lower, y);
+  if (yd == 4 && !IsAlnum(At(lower, y + yd))) end = y + yd;
+  return end;
+}
+
+void ScanBirthDates(std::string_view lower, std::vector<Match>* out) {
+  static constexpr std::string_view kCues[] = {"date of birth", "birth date", "birthdate", "birthday", "dob",
+                                               "d.o.b.", "d.o.b", "born on", "born", "geburtsdatum", "geboren am",
+                                               "date de naissance", "n\xC3\xA9" "e le", "n\xC3\xA9 le",
+                                               "fecha de nacimiento"};
+  for (size_t pos = 0; pos < lower.size(); ++pos) {
+    const char c = lower[pos];
+    if ((c != 'd' && c != 'b' && c != 'g' && c != 'n' && c != 'f') || IsAlnum(Before(lower, pos))) continue;
+    for (std::string_view cue : kCues) {
+      if (lower.substr(pos, cue.size()) != cue || IsAlpha(At(lower, pos + cue.size()))) continue;
+      size_t k = pos + cue.size();
+      // "DOB: 12/03/1985", "date of birth is 12 March 1985", "born on the 12th of March".
+      for (int step = 0; step < 4; ++step) {
+        k = SkipSpaces(lower, k);
+        if (At(lower, k) == ':' || At(lower, k) == '=' || At(lower, k) == '-') {
+          ++k;
+        } else if (lower.substr(k, 3) == "is " || lower.substr(k, 3) == "on ") {
+          k += 3;
+        } else if (lower.substr(k, 4) == "was " || lower.substr(k, 4) == "the ") {
+          k += 4;
+        } else {
+          break;
+        }
+      }
+      const size_t end = DateEnd(lower, k);
+      if (end == k) continue;
+      out->push_back({k, end, kDob});
+      pos = end - 1;
+      break;
+    }
+  }
+}
+
+// Street words after a house number and the street's name ("221B Baker Street"). The
+// ones that are also everyday nouns ("2 hard drives", "a nice place") count only when
+// capitalised.
+bool IsStreetWord(std::string_view text, std::string_view lower, size_t i, size_t len) {
+  const std::string_view w = lower.substr(i, len);
+  for (std::string_view s : {"street", "st", "road", "rd", "avenue", "ave", "boulevard", "blvd", "lane", "ln",
+                             "highway", "hwy", "terrace", "crescent", "parkway", "pkwy", "strasse"})
+    if (w == s) return true;
+  if (!CapitalAt(text, i)) return false;
+  for (std::string_view s : {"drive", "dr", "way", "place", "pl", "court", "ct", "close", "square", "sq", "row",
+                             "circle", "grove", "gardens", "mews", "walk", "hill"})
+    if (w == s) return true;
+  return false;
+}
+
+// Words that open a street name after the house number in French, Spanish, Italian and
+// Portuguese addresses ("12 rue de la Paix").
+bool IsStreetOpener(std::string_view w) {
+  for (std::string_view s : {"rue", "avenue", "av", "boulevard", "bd", "chemin", "impasse", "via", "viale", "piazza",
+                             "calle", "avenida", "rua", "carrer", "plaza"})
+    if (w == s) return true;
+  return false;
+}
+
+// After a street: a compass point ("NW"), then "Apt 4B", "Suite 200", "#603". A dot
+// after the street word stays outside ("Baker St." keeps its full stop).
+size_t UnitEnd(std::string_view text, std::string_view lower, size_t end) {
+  size_t k = SkipSpaces(text, end);
+  if (IsUpper(At(text, k)) && IsUpper(At(text, k + 1)) && !IsAlnum(At(text, k + 2))) {
+    const std::string_view d = lower.substr(k, 2);
+    if (d == "nw" || d == "ne" || d == "sw" || d == "se") {
+      end = k + 2;
+      k = end;
+    }
+  }
+  if (At(text, k) == ',') k = SkipSpaces(text, k + 1);
+  size_t v = k;
+  if (At(text, v) == '#') {
+    ++v;
+  } else {
+    bool unit = false;
+    for (std::string_view u : {"apartment", "apt", "suite", "ste", "unit", "flat", "floor", "fl"}) {
+      if (lower.substr(k, u.size()) != u || IsAlpha(At(lower, k + u.size()))) continue;
+      v = k + u.size();
+      if (At(text, v) == '.') ++v;
+      v = SkipSpaces(text, v);
+      if (At(text, v) == '#') ++v;
+      unit = true;
+      break;
+    }
+    if (!unit) return end;
+  }
+  size_t e = v;
+  while (e < text.size() && IsAlnum(text[e]) && e - v < 8) ++e;
+  return e > v && HasDigit(text.substr(v, e - v)) && !IsAlnum(At(text, e)) ? e : end;
+}
+
+// "221B Baker Street", "1600 Pennsylvania Avenue NW", "12 rue de la Paix", "Hauptstraße 5".
+void ScanStreets(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    if (!IsDigit(text[pos]) || IsAlnum(Before(text, pos)) || std::string_view("#$-./:").find(Before(text, pos)) !=
+                                                                    std::string_view::npos)
+      continue;
+    const size_t digits = DigitsAt(text, pos);
+    size_t k = pos + digits;
+    if (digits > 5) {
+      pos = k - 1;
+      continue;
+    }
+    if (IsAlpha(At(text, k)) && !IsAlpha(At(text, k + 1))) ++k;  // "221B"
+    if (At(text, k) != ' ' || !IsAlpha(At(text, k + 1))) continue;
+    ++k;
+    size_t word_len = NameWordAt(text, k);
+    if (IsStreetOpener(lower.substr(k, word_len))) {
+      // "12 rue de la Paix": the street word first, then its name.
+      size_t end = k + word_len;
+      if (At(text, end) == '.') ++end;
+      const size_t name = end + 1;
+      if (At(text, end) != ' ') continue;
+      size_t e = name;
+      bool capitalised = false;
+      for (size_t w = name, words = 0; words < 5; ++words) {
+        const size_t len = NameWordAt(text, w);
+        if (len == 0) break;
+        const std::string_view word = lower.substr(w, len);
+        const bool cap = CapitalAt(text, w);
+        if (!cap && !IsNameParticle(word) && word != "des" && word != "d") break;
+        capitalised = capitalised || cap;
+        e = w + len;
+        if (At(text, e) != ' ' && At(text, e) != '\'') break;
+        w = e + 1;
+      }
+      if (capitalised) {
+        out->push_back({pos, e, kAddress});
+        pos = e - 1;
+      }
+      continue;
+    }
+    // The street's name (up to three words, no everyday words), then a street word.
+    for (int words = 0; words < 4 && word_len > 0; ++words) {
+      if (words > 0 && IsStreetWord(text, lower, k, word_len)) {
+        const size_t end = UnitEnd(text, lower, k + word_len);
+        out->push_back({pos, end, kAddress});
+        pos = end - 1;
+        break;
+      }
+      if (IsEverydayWord(lower.substr(k, word_len)) && !IsNameParticle(lower.substr(k, word_len))) break;
+      if (At(text, k + word_len) != ' ') break;
+      k += word_len + 1;
+      word_len = NameWordAt(text, k);
+    }
+  }
+  // "Hauptstraße 5", "Lindenweg 12a".
+  for (std::string_view suffix : {"stra\xC3\x9f" "e ", "strasse ", "str. ", "weg ", "gasse ", "allee ", "platz "}) {
+    for (size_t at = lower.find(suffix); at != std::string_view::npos; at = lower.find(suffix, at + 1)) {
+      size_t begin = at;
+      while (begin > 0 && (IsAlpha(text[begin - 1]) || static_cast<unsigned char>(text[begin - 1]) >= 0x80 ||
+                           text[begin - 1] == '-'))
+        --begin;
+      if (begin == at) {
+        // "Kölner Straße 5": the word before belongs to the street's name; "weg" alone is English.
+        if (suffix != "stra\xC3\x9f" "e " && suffix != "strasse ") continue;
+        size_t w = begin;
+        if (w > 1 && text[w - 1] == ' ') {
+          w -= 1;
+          while (w > 0 && (IsAlpha(text[w - 1]) || static_cast<unsigned char>(text[w - 1]) >= 0x80)) --w;
+          if (w < begin - 1 && CapitalAt(text, w)) begin = w;
+        }
+      } else if (!CapitalAt(text, begin)) {
+        continue;
+      }
+      const size_t num = at + suffix.size();
+      const size_t d = DigitsAt(text, num);
+      if (d == 0 || d > 4) continue;
+      size_t end = num + d;
+      if (IsAlpha(At(text, end)) && !IsAlnum(At(text, end + 1))) ++end;
+      if (IsAlnum(At(text, end))) continue;
+      out->push_back({begin, end, kAddress});
+    }
+  }
+}
+
+// The word before i (past spaces and a comma) has a lower-case letter.
+bool HasLowerWordBefore(std::string_view text, size_t i) {
+  size_t k = i;
+  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == ',')) --k;
+  const size_t end = k;
+  while (k > 0 && IsAlpha(text[k - 1])) --k;
+  return std::any_of(text.begin() + static_cast<std::ptrdiff_t>(k), text.begin() + static_cast<std::ptrdiff_t>(end),
+                     IsLower);
+}
+
+bool IsUsState(std::string_view s) {
+  static constexpr std::string_view kStates =
+      "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+      "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC";
+  for (size_t i = 0; i + 2 <= kStates.size(); i += 3)
+    if (kStates.substr(i, 2) == s) return true;
+  return false;
+}
+
+// "NW1 6XE", "SW1A 1AA" (UK) and "GA 30002", "CA 94105-1234" (US state and ZIP).
+void ScanPostcodes(std::string_view text, std::vector<Match>* out) {
+  for (size_t pos = 0; pos + 5 < text.size() + 1; ++pos) {
+    if (!IsUpper(text[pos]) || IsAlnum(Before(text, pos))) continue;
+    // US: a state code, one space, five digits, after a town's name ("Avondale Estates GA
+    // 30002"); an all-capitals sentence ("CALL ME 12345") has no lower-case town before it.
+    if (IsUpper(At(text, pos + 1)) && At(text, pos + 2) == ' ' && IsUsState(text.substr(pos, 2)) &&
+        DigitsAt(text, pos + 3) == 5 && HasLowerWordBefore(text, pos)) {
+      size_t end = pos + 8;
+      if (At(text, end) == '-' && DigitsAt(text, end + 1) == 4) end += 5;
+      if (!IsAlnum(At(text, end))) {
+        out->push_back({pos, end, kAddress});
+        pos = end - 1;
+        continue;
+      }
+    }
+    // UK: outward code (A9, A99, AA9, AA99, A9A, AA9A), one space, inward code (9AA).
+    size_t k = pos;
+    size_t letters = 0;
+    while (letters < 2 && IsUpper(At(text, k))) ++k, ++letters;
+    const size_t d = DigitsAt(text, k);
+    if (d == 0 || d > 2) continue;
+    k += d;
+    if (d == 1 && IsUpper(At(text, k))) ++k;
+    if (At(text, k) != ' ' || !IsDigit(At(text, k + 1)) || !IsUpper(At(text, k + 2)) || !IsUpper(At(text, k + 3)) ||
+        IsAlnum(At(text, k + 4)))
+      continue;
+    out->push_back({pos, k + 4, kAddress});
+    pos = k + 3;
+  }
+}
+
+// "my address is ...", "Address: ...", "I live at ...": the rest of the line, up to a
+// sentence end, when it has a number in it ("my address is outdated" has none).
+void ScanAddressCues(std::string_view text, std::string_view lower, std::vector<Match>* out) {
+  for (size_t at = lower.find("address"); at != std::string_view::npos; at = lower.find("address", at + 1)) {
+    if (IsAlpha(Before(lower, at)) || IsAlpha(At(lower, at + 7))) continue;
+    // Not a postal address: "email address: ...", "IP address is ...".
+    const std::string_view before = PrecedingWord(lower, at);
+    if (before == "email" || before == "mail" || before == "ip" || before == "mac" || before == "web" ||
+        before == "wallet" || before == "server" || before == "url")
+      continue;
+    size_t k = SkipSpaces(lower, at + 7);
+    if (At(lower, k) == ':' || At(lower, k) == '-' || At(lower, k) == '=') {
+      ++k;
+    } else if (lower.substr(k, 3) == "is ") {
+      k += 3;
+    } else {
+      continue;
+    }
+    k = SkipSpaces(lower, k);
+    if (!IsDigit(At(text, k)) && !CapitalAt(text, k)) continue;
+    size_t end = k;
+    while (end < text.size() && end - k < 120) {
+      const char c = text[end];
+      if (c == '\n' || c == '\r' || c == ';' || c == '|' || c == '!' || c == '?' || c == '@') break;
+      // A sentence ends at ". " unless the dot closes a short abbreviation ("St. ").
+      if (c == '.' && (At(text, end + 1) == ' ' || end + 1 == text.size())) {
+        size_t w = end;
+        while (w > k && IsAlpha(text[w - 1])) --w;
+        if (end - w > 3 || end - w == 0) break;
+      }
+      ++end;
+    }
+    if (At(text, end) == '@') {  // an email glued on: stop before its word
+      while (end > k && text[end - 1] != ' ') --end;
+    }
+    while (end > k && (text[end - 1] == ' ' || text[end - 1] == ',' || text[end - 1] == '.')) --end;
+    if (end > k && HasDigit(text.substr(k, end - k)) && HasAlpha(text.substr(k, end - k)))
+      out->push_back({k, end, kAddress});
+  }
+}
+
 // ---------------------------------------------------------------- resolve + replace
 
 std::vector<Match> FindAll(std::string_view text) {
@@ -1040,6 +1697,11 @@ std::vector<Match> FindAll(std::string_view text) {
   ScanIpv4(text, &all);
   ScanIpv6(text, &all);
   ScanPhones(text, lower, &all);
+  ScanBirthDates(lower, &all);
+  ScanStreets(text, lower, &all);
+  ScanPostcodes(text, &all);
+  ScanAddressCues(text, lower, &all);
+  ScanNames(text, lower, &all);
 
   // Higher-priority types first, longer spans first within a type; accept a match
   // only where it overlaps nothing accepted already.
@@ -1079,10 +1741,12 @@ size_t PlaceholderAt(std::string_view text, size_t i, Type* type) {
   return 0;
 }
 
-// Only what the customer may see again: their own address, number or IP. Never a
-// secret, card, IBAN or SSN, even one the customer typed: a reply that repeats it is
-// one more copy of it in mailboxes and the help desk.
-bool EchoableType(Type type) { return type == kEmail || type == kPhone || type == kIp; }
+// Only what the customer may see again: their own name, email, postal address, number
+// or IP. Never a secret, card, IBAN, SSN or date of birth, even one the customer typed:
+// a reply that repeats it is one more copy of it in mailboxes and the help desk.
+bool EchoableType(Type type) {
+  return type == kEmail || type == kPhone || type == kIp || type == kName || type == kAddress;
+}
 
 }  // namespace
 

@@ -1,7 +1,10 @@
 #include "deskpilot/redact.h"
 
 #include <chrono>
+#include <fstream>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -223,9 +226,9 @@ TEST(RedactTest, AnonymizeLeavesNothingRestorable) {
 }
 
 TEST(RedactTest, UnicodeIsPreserved) {
-  const std::string text = "日本語のテキスト — naïve café ✓ 📞 ann@example.com ✓ Straße 12";
+  const std::string text = "日本語のテキスト — naïve café ✓ 📞 ann@example.com ✓ Größe 12 ✓ Straße 12";
   const std::string out = RedactOnce(text);
-  EXPECT_EQ(out, "日本語のテキスト — naïve café ✓ 📞 <EMAIL_1> ✓ Straße 12");
+  EXPECT_EQ(out, "日本語のテキスト — naïve café ✓ 📞 <EMAIL_1> ✓ Größe 12 ✓ <ADDRESS_1>");
 }
 
 // Expects none of `values` to survive in the redacted `text`.
@@ -387,6 +390,117 @@ TEST(RedactTest, LargeHostileInputsAreFast) {
     // generous bound catches it without flaking on a busy 2-core machine.
     EXPECT_LT(elapsed, std::chrono::seconds(3)) << "input " << i;
     EXPECT_EQ(RestoreAll(out, map), inputs[i]) << "input " << i;
+  }
+}
+
+// Names where the text says it is one: self-introductions, "Name:" labels, greetings,
+// sign-offs and titles. The cue words stay, so the text still reads naturally.
+TEST(RedactTest, NamesAfterCues) {
+  ExpectRedacted("Hello, my name is Ann Smith and my order is late", "Ann Smith", "NAME");
+  ExpectRedacted("my name is john, i can't log in", "john", "NAME");
+  ExpectRedacted("My full name is José Álvarez-Núñez.", "José Álvarez-Núñez", "NAME");
+  ExpectRedacted("Name: Siobhan O'Brien\nOrder: 1234", "Siobhan O'Brien", "NAME");
+  ExpectRedacted("Cardholder name: Ludwig van Beethoven", "Ludwig van Beethoven", "NAME");
+  ExpectRedacted("Hi Priya,\nthe parcel never came", "Priya", "NAME");
+  ExpectRedacted("Dear Mr. Okafor,\nplease refund me", "Okafor", "NAME");
+  ExpectRedacted("The parcel never came.\n\nKind regards,\nMaría García\nAcme Ltd", "María García", "NAME");
+  ExpectRedacted("It still fails. Thanks, Tomasz!", "Tomasz", "NAME");
+  ExpectRedacted("Cheers\n\n  John F. Kennedy | Ops", "John F. Kennedy", "NAME");
+  ExpectRedacted("I spoke to Mrs Lindqvist yesterday", "Lindqvist", "NAME");
+  ExpectRedacted("Mit freundlichen Grüßen\nJürgen Weiß", "Jürgen Weiß", "NAME");
+  for (const char* text :
+       {"my name is spelled wrong on the card", "my name is not showing on the invoice",
+        "What is my name is on the account?", "Hi there, my card is blocked", "Hi Team,\nplease help",
+        "Hello Support, the app crashes", "Thanks for the quick reply", "Thanks,\nSent from my iPhone",
+        "Regards,\nThe Support Team", "Best way to reset my PIN?", "We use MS Teams at work",
+        "I miss Paris", "Thanks, I will try that", "Dear Sir or Madam,\nwhere is my refund?",
+        "Thank you Apple for nothing", "name: report.pdf is the file", "Hi, the name on my card is wrong"})
+    ExpectUntouched(text);
+}
+
+TEST(RedactTest, PostalAddresses) {
+  ExpectRedacted("Please ship it to 221B Baker Street instead", "221B Baker Street", "ADDRESS");
+  ExpectRedacted("I live at 1600 Pennsylvania Avenue NW, Washington", "1600 Pennsylvania Avenue NW", "ADDRESS");
+  ExpectRedacted("new address 88 N Avondale Rd #603 please", "88 N Avondale Rd #603", "ADDRESS");
+  ExpectRedacted("deliver to 655 Montgomery Street, Suite 490", "655 Montgomery Street, Suite 490", "ADDRESS");
+  ExpectRedacted("it went to 12 main street by mistake", "12 main street", "ADDRESS");
+  ExpectRedacted("Envoyez-le au 12 rue de la Paix", "12 rue de la Paix", "ADDRESS");
+  ExpectRedacted("Meine Adresse: Hauptstraße 5, Berlin", "Hauptstraße 5", "ADDRESS");
+  ExpectRedacted("Kölner Straße 12a, bitte", "Kölner Straße 12a", "ADDRESS");
+  ExpectRedacted("London NW1 6XE", "NW1 6XE", "ADDRESS");
+  ExpectRedacted("San Francisco, CA 94105-1234", "CA 94105-1234", "ADDRESS");
+  ExpectRedacted("My address is 5 Elm Grove, Leeds LS6 2AB.", "5 Elm Grove, Leeds LS6 2AB", "ADDRESS");
+  ExpectRedacted("Shipping address: 4 Privet Drive, Little Whinging", "4 Privet Drive, Little Whinging", "ADDRESS");
+  // The address's phone number goes with it instead of splitting it in two.
+  ExpectGone("Address: 10 Downing Street, 020 7946 0958", {"Downing", "7946"});
+  for (const char* text :
+       {"I ordered 3 road bikes", "I waited 2 hours on the road", "my address is outdated",
+        "Email address: none on file", "my IP address is changing", "we have 2 hard drive bays",
+        "CALL ME ASAP ABOUT ORDER OK 12345", "Version 2 Street View update", "Größe 12 passt nicht",
+        "the way 3 people found it", "your address is updated in 2 days? please check"})
+    ExpectUntouched(text);
+}
+
+TEST(RedactTest, DatesOfBirth) {
+  ExpectRedacted("DOB: 12/03/1985", "12/03/1985", "DOB");
+  ExpectRedacted("my date of birth is 1985-03-12", "1985-03-12", "DOB");
+  ExpectRedacted("Date of birth 12 March 1985", "12 March 1985", "DOB");
+  ExpectRedacted("I was born on the 12th of March, 1985", "12th of March, 1985", "DOB");
+  ExpectRedacted("birthday: March 12, 1985", "March 12, 1985", "DOB");
+  ExpectRedacted("Geburtsdatum: 12.03.1985", "12.03.1985", "DOB");
+  // Dates elsewhere are order and delivery dates.
+  for (const char* text : {"ordered on 12/03/2024, delivered 2024-03-15", "born in 1985", "my birthday is soon",
+                           "add a birthday party on march 12 to the calendar", "it arrived March 12, 2024"})
+    ExpectUntouched(text);
+}
+
+TEST(RedactTest, LettersOnlyPasswordsEndingTheirClause) {
+  ExpectRedacted("my password is sunshine", "sunshine", "SECRET");
+  ExpectRedacted("My password is Dragonfly. Please reset it", "Dragonfly", "SECRET");
+  ExpectRedacted("my passcode is bluebird and it fails", "bluebird", "SECRET");
+  ExpectRedacted("Password: dragon", "dragon", "SECRET");
+  ExpectRedacted("my password is 'letmein'", "letmein", "SECRET");
+  for (const char* text : {"my password is wrong", "My passcode is not being accepted", "my password is expired.",
+                           "I don't know what my password is.", "My password is locked, help",
+                           "I changed my password yesterday", "my password is too short",
+                           "password: reset it please", "the passcode isn't working", "my password is incorrect!"})
+    ExpectUntouched(text);
+}
+
+TEST(RedactTest, NamesAndAddressesComeBackOnlyFromTheCustomersOwnText) {
+  RedactionMap map;
+  Redactor r;
+  const std::string mine = r.Redact("Hi, my name is Ann Lee, DOB 01/02/1990, I live at 3 Elm Street",
+                                    &map, TextOrigin::kCustomerPublic);
+  const std::string note = r.Redact("Regards,\nBob Stone", &map, TextOrigin::kOther);
+  EXPECT_EQ(Redactor::Restore(mine, map), "Hi, my name is Ann Lee, DOB [redacted], I live at 3 Elm Street");
+  EXPECT_EQ(Redactor::Restore(note, map), "Regards,\n[redacted]");
+}
+
+// The cue-based detectors on real support texts that carry no personal details: each
+// change there is a false redaction that would cost the classifier a word.
+TEST(RedactTest, PersonalDetailsStayRareOnBenignText) {
+  struct Set {
+    const char* path;
+    double max_share;  // of texts changed
+  };
+  // clinc150 has a handful of true self-introductions ("my name is brad").
+  for (const Set& set : {Set{"banking77/train.jsonl", 0.0}, Set{"clinc150/train.jsonl", 0.001},
+                         Set{"stackfaq_retrieval/queries_train.jsonl", 0.0}}) {
+    const std::string path = std::string(DESKPILOT_SHARED_DATA_DIR) + "/" + set.path;
+    std::ifstream in(path);
+    if (!in) GTEST_SKIP() << "no shared data at " << path;
+    size_t n = 0, changed = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto row = nlohmann::json::parse(line);
+      RedactionMap map;
+      Redactor().Redact(row.at("text").get<std::string>(), &map);
+      ++n;
+      if (!map.values.empty()) ++changed;
+    }
+    ASSERT_GT(n, 500u) << path;
+    EXPECT_LE(static_cast<double>(changed), set.max_share * static_cast<double>(n)) << path << ": " << changed;
   }
 }
 
