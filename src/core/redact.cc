@@ -720,6 +720,19 @@ void ScanCards(std::string_view text, std::string_view lower, std::vector<Match>
       if (gend == end && IsAlnum(At(text, end)) && n < 15) continue;
       if (CardAt(std::string_view(digits).substr(0, n))) card_end = gend;
     }
+    // A longer number in the same four-digit grouping that does not start with a card
+    // ("9400 1000 0000 0000 0000 00", a parcel's tracking number) is skipped whole, so no
+    // card is read from its middle. One that starts with a card stays a card followed by
+    // its expiry and code ("4111 1111 1111 1111 0927 123"): a leaked card costs more than
+    // a hidden tracking number. (The read above stops after 20 digits: five full groups.)
+    bool long_run = card_end == 0 && group_ends.size() == 5 && At(text, end) == sep && IsDigit(At(text, end + 1));
+    for (size_t g = 0; g < group_ends.size() && long_run; ++g)
+      long_run = group_ends[g].first - (g == 0 ? 0 : group_ends[g - 1].first) == 4;
+    if (long_run) {
+      while (end < text.size() && (IsDigit(text[end]) || (text[end] == sep && IsDigit(At(text, end + 1))))) ++end;
+      i = end - 1;
+      continue;
+    }
     if (card_end == 0) {
       // A card may still start at the next group ("ref 12 4111 1111 1111 1111"); never
       // inside this one. Each start reads at most ~60 bytes, so this stays linear.
@@ -1049,9 +1062,10 @@ void ScanPhones(std::string_view text, std::string_view lower, std::vector<Match
       if (weak_shape) ok = HasPhoneContext(lower, i);
       if (groups.size() == 2 && IsYear(groups[0]) && IsYear(groups[1])) ok = false;
     }
-    // Only a leading country/trunk code may be a single digit ("+1 555 ...");
+    // Only a leading country/trunk code may be a single digit ("+1 555 ...") and, after a
+    // country code, the area code ("+33 1 59 23 91 04", "+31 6 1234 5678");
     // "978-3-16-148410-0" and "1 2 3 4 5 6 7" are not phone numbers.
-    for (size_t g = 1; g < groups.size() && ok; ++g)
+    for (size_t g = plus ? 2 : 1; g < groups.size() && ok; ++g)
       if (groups[g].size() == 1) ok = false;
     const bool dotted = seps.find('.') != std::string::npos;
     if (ok && dotted && (groups.size() == 4 || groups[0].size() == 1)) ok = false;  // IPs, versions
