@@ -1088,7 +1088,7 @@ void ScanPhones(std::string_view text, std::string_view lower, std::vector<Match
 
 // Everyday words that follow "my name is", "my password is" and the like without being
 // the value ("my password is wrong", "my name is spelled wrong", "my name is on the card").
-bool IsEverydayWord(std::string_view w) {
+bool IsEverydayListed(std::string_view w) {
   static constexpr std::string_view kWords[] = {
       "a", "about", "above", "absolutely", "accepted", "account", "actually", "after", "again", "all", "already",
       "also", "always", "am", "an", "and", "another", "any", "anything", "are", "as", "at", "back", "bad",
@@ -1114,9 +1114,15 @@ bool IsEverydayWord(std::string_view w) {
       "really", "recently", "simply", "suddenly", "supposedly", "temporarily", "totally", "unlikely", "usually"};
   for (std::string_view k : kWords)
     if (w == k) return true;
-  // "expired", "working", "isn": participles, gerunds, cut contractions.
+  return w == "isn" || w == "wasn" || w == "don" || w == "doesn";  // cut at the apostrophe
+}
+
+// The list above, and participles and gerunds ("expired", "working"), which never follow
+// "my password is" or "my name is" as the value. Only for lower-case words: "Mohammed"
+// is a name.
+bool IsEverydayWord(std::string_view w) {
   const auto ends = [w](std::string_view s) { return w.size() > s.size() + 2 && w.substr(w.size() - s.size()) == s; };
-  return ends("ed") || ends("ing") || w == "isn" || w == "wasn" || w == "don" || w == "doesn";
+  return IsEverydayListed(w) || ends("ed") || ends("ing");
 }
 
 // Capitalised words that start lines and sentences but are not names ("Thanks,\nSent from
@@ -1128,7 +1134,7 @@ bool IsCapitalisedNonName(std::string_view lower_word) {
       "sirs",    "support",  "team",    "there",   "whom",      "world",  "your",  "yours"};
   for (std::string_view k : kWords)
     if (lower_word == k) return true;
-  return IsEverydayWord(lower_word);
+  return IsEverydayListed(lower_word);
 }
 
 // A two-byte UTF-8 letter (Latin-1 Supplement up to Cyrillic) at i.

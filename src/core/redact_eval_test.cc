@@ -4,7 +4,8 @@
 // tokens of the real formats), and benign tickets full of order, tracking and invoice
 // numbers, dates and versions. Goals from reliability.md items 16 and 17: recall at least
 // 99.5% per structured type and 97% for phone numbers; at most 1% of benign tickets with
-// any redaction. The figures are printed so a change that moves them shows up in the log.
+// any redaction. Names, addresses and dates of birth (99%) only in phrasings with the cues
+// the redactor reads: without a cue they are not covered (README). The figures are printed so a change that moves them shows up in the log.
 #include "deskpilot/redact.h"
 
 #include <cstdio>
@@ -126,6 +127,36 @@ class Gen {
            "." + std::to_string(Int(1, 254));
   }
 
+  std::string Name() {
+    static const std::vector<std::string> first = {"Ann", "Priya", "José", "Li", "Tomasz", "Aoife", "Kwame", "Jürgen",
+                                                   "Fatima", "Sven", "Chloé", "Mohammed", "Olga", "Diego", "Emily"};
+    static const std::vector<std::string> last = {"Smith", "Okafor", "García", "O'Brien", "Nguyen", "Müller",
+                                                  "Kowalski", "Lindqvist", "Haddad", "Rossi", "Tanaka", "Dubois"};
+    return Int(0, 3) == 0 ? Pick(first) : Pick(first) + " " + Pick(last);
+  }
+
+  std::string Address() {
+    static const std::vector<std::string> names = {"Baker", "Elm", "Mission", "Pennsylvania", "High", "Station",
+                                                   "Queen's", "Maple", "Church", "Victoria"};
+    static const std::vector<std::string> streets = {"Street", "St", "Road", "Rd", "Avenue", "Ave", "Lane",
+                                                     "Drive", "Boulevard", "Way", "Close", "Court"};
+    std::string a = std::to_string(Int(1, 9999)) + (Int(0, 5) == 0 ? "B" : "") + " " + Pick(names) + " " + Pick(streets);
+    if (Int(0, 3) == 0) a += ", Apt " + std::to_string(Int(1, 40));
+    return a;
+  }
+
+  std::string BirthDate() {
+    static const std::vector<std::string> months = {"January", "March", "June", "September", "December", "Oct"};
+    const std::string d = std::to_string(Int(1, 28)), m = std::to_string(Int(1, 12)), y = std::to_string(Int(1940, 2008));
+    switch (Int(0, 4)) {
+      case 0: return d + "/" + m + "/" + y;
+      case 1: return y + "-" + (m.size() == 1 ? "0" + m : m) + "-" + (d.size() == 1 ? "0" + d : d);
+      case 2: return d + " " + Pick(months) + " " + y;
+      case 3: return Pick(months) + " " + d + ", " + y;
+      default: return d + "." + m + "." + y;
+    }
+  }
+
   std::string Secret() {
     const std::string an = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     switch (Int(0, 5)) {
@@ -148,6 +179,11 @@ struct Case {
   std::function<std::string(Gen&)> value;
   std::vector<std::string> templates;  // "{}" marks the value
 };
+
+std::string Escaped(std::string s) {
+  for (size_t at = s.find('\n'); at != std::string::npos; at = s.find('\n', at)) s.replace(at, 1, "\\n");
+  return s;
+}
 
 std::string Fill(const std::string& t, const std::string& v) {
   std::string out = t;
@@ -176,6 +212,18 @@ std::vector<Case> Cases() {
       {"IP", [](Gen& g) { return g.Ip(); },
        {"Logins from {} are not mine", "my IP is {}", "blocked IP {}, please unblock",
         "The server at {} refuses connections."}},
+      // Personal details: phrasings with the cues the redactor reads (README: "Personal
+      // details are taken where a cue or their shape says what they are").
+      {"NAME", [](Gen& g) { return g.Name(); },
+       {"Hello, my name is {} and my order is late.", "Hi, my name is {}, I can't log in", "Name: {}\nOrder 2231",
+        "It still does not work.\n\nKind regards,\n{}", "Please help.\nThanks,\n{}", "Thanks, {}!",
+        "Cheers,\n{} | Acme Ltd", "Best regards\n\n{}"}},
+      {"ADDRESS", [](Gen& g) { return g.Address(); },
+       {"Please ship it to {} instead.", "My address is {}.", "I moved to {} last month",
+        "Address: {}\nPhone on file", "It went to {} by mistake, London"}},
+      {"DOB", [](Gen& g) { return g.BirthDate(); },
+       {"DOB: {}", "my date of birth is {}", "Date of birth {} - please verify", "I was born on {}.",
+        "birthday: {}"}},
       {"SECRET", [](Gen& g) { return g.Secret(); },
        {"I accidentally pasted my key {} in the last message", "Authorization: Bearer {}",
         "config: api_key={}", "here is the token {} if you need it", "{}"}},
@@ -201,7 +249,7 @@ TEST(RedactEval, RecallOnGeneratedTicketSentences) {
         ++gone;
       } else {
         if (first_miss[c.type].empty()) first_miss[c.type] = text + "  ->  " + out;
-        if (std::getenv("REDACT_EVAL_MISSES") != nullptr) std::printf("miss %s: %s\n", c.type.c_str(), text.c_str());
+        if (std::getenv("REDACT_EVAL_MISSES") != nullptr) std::printf("miss %s: %s  ->  %s\n", c.type.c_str(), Escaped(text).c_str(), Escaped(out).c_str());
       }
     }
   }
@@ -211,7 +259,8 @@ TEST(RedactEval, RecallOnGeneratedTicketSentences) {
     all += counts.second;
     std::printf("recall %-7s %.4f (%d of %d)%s%s\n", type.c_str(), recall, counts.first, counts.second,
                 first_miss[type].empty() ? "" : "  first miss: ", first_miss[type].c_str());
-    EXPECT_GE(recall, type == "PHONE" ? 0.97 : 0.995) << type << ": " << first_miss[type];
+    const double goal = type == "PHONE" ? 0.97 : type == "NAME" || type == "ADDRESS" || type == "DOB" ? 0.99 : 0.995;
+    EXPECT_GE(recall, goal) << type << ": " << first_miss[type];
   }
   EXPECT_GE(all, 10000);
 }
