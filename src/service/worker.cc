@@ -84,8 +84,8 @@ Status PlanFromJson(const nlohmann::json& j, WritePlan* plan) {
   return Status::Ok();
 }
 
-WorkerPool::WorkerPool(Components* components, std::string instance_id)
-    : c_(components), instance_id_(std::move(instance_id)) {
+WorkerPool::WorkerPool(Components* components, std::string instance_id, Clock now)
+    : c_(components), instance_id_(std::move(instance_id)), now_(std::move(now)) {
   const WorkerConfig& w = c_->config.workers;
   c_->metrics->Describe("deskpilot_circuit_state", "gauge",
                         "Circuit breaker per help desk: 0 closed, 1 open, 2 half-open (one probe).");
@@ -103,7 +103,7 @@ WorkerPool::~WorkerPool() { Stop(); }
 void WorkerPool::Start(int threads) {
   stopping_ = false;
   running_ = true;
-  last_beat_ms_ = NowMs();
+  last_beat_ms_ = now_();
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
@@ -140,7 +140,7 @@ void WorkerPool::HeartbeatLoop() {
     lock.unlock();
     bool progress = !jobs.empty();
     for (const auto& [job_id, held] : jobs) {
-      const int64_t now = NowMs();
+      const int64_t now = now_();
       progress = progress && now - held.since_ms <= kStuckLeases * lease_ms;
       Status s = c_->store->Heartbeat(job_id, held.owner, lease_ms, now);
       if (s.ok()) continue;
@@ -154,7 +154,7 @@ void WorkerPool::HeartbeatLoop() {
     // Workers busy with jobs slower than a lease (a long model call) are making progress as
     // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
     // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
-    if (progress) last_beat_ms_ = NowMs();
+    if (progress) last_beat_ms_ = now_();
     lock.lock();
   }
 }
@@ -171,7 +171,7 @@ void WorkerPool::Loop(int index) {
   const std::string owner = instance_id_ + "/w" + std::to_string(index);
   const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
   while (!stopping_) {
-    last_beat_ms_ = NowMs();
+    last_beat_ms_ = now_();
     if (auto pause = AllDesksRefusingFor()) {
       // Every desk is down: a leased job could only be put back (a lease and a release,
       // two commits, per job and per probe interval, for nothing, beside the webhook
@@ -188,7 +188,7 @@ void WorkerPool::Loop(int index) {
       std::lock_guard lock(mu_);
       seen = wakeups_;
     }
-    auto leased = c_->store->Lease(owner, lease_ms, NowMs());
+    auto leased = c_->store->Lease(owner, lease_ms, now_());
     if (!leased.ok()) {
       spdlog::error("lease failed: {}", leased.status().ToString());
     } else if (leased->has_value()) {
@@ -198,7 +198,7 @@ void WorkerPool::Loop(int index) {
     // Sleep until notified, the next job is due, or the poll interval passes (which
     // also picks up leases that expired after a crash).
     int64_t wait_ms = c_->config.workers.poll_ms;
-    if (auto due = c_->store->NextDueInMs(NowMs()); due.ok() && due->has_value())
+    if (auto due = c_->store->NextDueInMs(now_()); due.ok() && due->has_value())
       wait_ms = std::clamp<int64_t>(**due, 1, wait_ms);
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ || wakeups_ != seen; });
@@ -225,7 +225,7 @@ void WorkerPool::Audit(JobWrites& writes, const Job& job, const std::string& sta
   e.outcome = outcome;
   // Vendor and model text may hold invalid UTF-8: replace it rather than throw on a worker thread.
   e.data = JsonText(data);
-  writes.audit.push_back({std::move(e), NowMs()});
+  writes.audit.push_back({std::move(e), now_()});
 }
 
 void WorkerPool::Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes) {
@@ -245,7 +245,7 @@ bool WorkerPool::StillLeased(const Job& job, const std::string& owner, JobWrites
   // process, the wall clock stepped forward past the expiry) finds its job taken over by
   // another worker, which decides and writes on its own. Both writing could give the
   // ticket two notes and two different public replies; only the owner may go on.
-  const Status held = c_->store->CheckLease(job.id, owner, NowMs());
+  const Status held = c_->store->CheckLease(job.id, owner, now_());
   if (held.ok()) return true;
   if (held.code() != Code::kFailedPrecondition && held.code() != Code::kNotFound) {
     // The store could not say (busy, I/O): write nothing now, try again later.
@@ -275,7 +275,7 @@ void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, cons
 
 void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage,
                         JobWrites& writes) {
-  const int64_t now = NowMs();
+  const int64_t now = now_();
   Metrics& m = *c_->metrics;
   if (status.deferred()) {
     // Says nothing about this job: put it back and give the attempt back too.
@@ -339,8 +339,8 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
     Audit(writes, job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
     Settle(job, "fail transition",
-           c_->store->Fail(job.id, owner, reason, /*retryable=*/false, NowMs(), c_->config.workers.max_attempts,
-                           NowMs(), &writes),
+           c_->store->Fail(job.id, owner, reason, /*retryable=*/false, now_(), c_->config.workers.max_attempts,
+                           now_(), &writes),
            writes);
     return;
   }
@@ -372,7 +372,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   if (!ticket.ok()) {
     if (ticket.status().code() == Code::kNotFound) {
       Audit(writes, job, "fetch", "skipped", {{"reason", "ticket no longer exists"}});
-      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
@@ -413,7 +413,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     // nothing new from a human to act on.
     if (!ticket->comments.empty() && ticket->comments.back().by_deskpilot) {
       Audit(writes, job, "loop_guard", "skipped", {{"reason", "newest comment was written by deskpilot"}});
-      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
@@ -437,7 +437,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     if (!StillLeased(job, owner, writes)) return;
     // The outbox commit: the plan, with every row and model answer so far, is durable
     // before anything is written, so a retry applies this plan and no other.
-    writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), NowMs()});
+    writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), now_()});
     if (auto s = c_->store->CommitWrites(&writes); !s.ok()) {
       Finish(job, owner, s, "store plan", writes);
       return;
@@ -457,7 +457,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     // ending (skipped), not a dead letter an operator would have to look at and retry.
     m.Inc("deskpilot_writebacks_total", {{"outcome", "skipped"}});
     Audit(writes, job, "vendor.write", "skipped", {{"actions", actions}, {"reason", "ticket no longer exists"}});
-    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
     return;
   }

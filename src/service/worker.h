@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,7 +44,10 @@ class WorkerPool {
   // is bounded by its adapter's timeout; a deadlock is not.
   static constexpr int64_t kStuckLeases = 10;
 
-  WorkerPool(Components* components, std::string instance_id);
+  // `now` is the wall clock (ms since the epoch) the pool reads for leases, heartbeats and
+  // audit times; tests pass their own to drive lease expiry without sleeping.
+  using Clock = std::function<int64_t()>;
+  WorkerPool(Components* components, std::string instance_id, Clock now = NowMs);
   ~WorkerPool();
   void Start(int threads);
   // Stops leasing; each worker finishes the job in hand, then exits.
@@ -68,7 +72,7 @@ class WorkerPool {
    public:
     HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), job_id_(job_id) {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_[job_id_] = {owner, NowMs()};
+      pool_.held_[job_id_] = {owner, pool_.now_()};
     }
     ~HeldLease() {
       std::lock_guard lock(pool_.held_mu_);
@@ -104,6 +108,7 @@ class WorkerPool {
 
   Components* c_;
   std::string instance_id_;
+  const Clock now_;
   // One per configured help desk, created up front so lookups need no lock.
   std::map<std::string, std::unique_ptr<CircuitBreaker>> breakers_;
   std::vector<std::thread> threads_;
