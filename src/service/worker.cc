@@ -240,22 +240,31 @@ void WorkerPool::Settle(const Job& job, const char* what, const Status& transiti
                   s.ToString());
 }
 
-bool WorkerPool::StillLeased(const Job& job, const std::string& owner, JobWrites& writes) {
+bool WorkerPool::CommitIfLeased(const Job& job, const std::string& owner, JobWrites& writes, const char* what) {
   // The heartbeat keeps a running job's lease, but a worker that stalls past it (a paused
   // process, the wall clock stepped forward past the expiry) finds its job taken over by
   // another worker, which decides and writes on its own. Both writing could give the
   // ticket two notes and two different public replies; only the owner may go on.
-  const Status held = c_->store->CheckLease(job.id, owner, now_());
+  const Status held = c_->store->CommitWritesIfLeased(job.id, owner, now_(), &writes);
   if (held.ok()) return true;
   if (held.code() != Code::kFailedPrecondition && held.code() != Code::kNotFound) {
-    // The store could not say (busy, I/O): write nothing now, try again later.
-    Finish(job, owner, held, "lease check", writes);
+    // The store could not say (busy, I/O): write nothing now, try again later. The cache
+    // entries go: the transition below keeps its writes even when the lease is lost by
+    // then, and a plan must land only under a checked lease (model answers are asked again).
+    writes.cache.clear();
+    Finish(job, owner, held, what, writes);
     return false;
   }
   spdlog::warn("job {} ticket {}: lease lost before writing back; leaving the job to its new owner: {}", job.id,
                job.ticket_id, held.ToString());
   c_->metrics->Inc("deskpilot_jobs_processed_total", {{"outcome", "lease_lost"}});
-  Audit(writes, job, "lease.lost", "skipped", {{"error", held.ToString()}});
+  // Nothing of this attempt landed. Its rows stay out of the log: a triage row of the
+  // loser would be the ticket's latest decision, the one an approval posts, though its
+  // note never reached the ticket. The lease.lost row says which stages were dropped.
+  std::vector<std::string> dropped;
+  for (const JobWrites::Audit& a : writes.audit) dropped.push_back(a.entry.stage);
+  writes.clear();
+  Audit(writes, job, "lease.lost", "skipped", {{"error", held.ToString()}, {"dropped", dropped}});
   Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
   return false;
 }
@@ -386,10 +395,9 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   // An agent approved the pending draft with the approval tag: post it the way the admin
   // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
   if (HasApprovalTag(*ticket, c_->config.policy)) {
-    if (!StillLeased(job, owner, writes)) return;
     // The approval writes to the help desk and audits on its own: this job's rows first,
     // so the chain keeps the order things happened in.
-    Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
+    if (!CommitIfLeased(job, owner, writes, "store audit rows")) return;
     auto approved = ApprovePendingDraft(*c_, job.source, *ticket, "agent-tag", ApprovalVia::kTag);
     if ((approved.ok() && !approved->already_approved) || (!approved.ok() && approved.status().retryable())) {
       Finish(job, owner, approved.ok() ? Status::Ok() : approved.status(), "approval", writes);
@@ -407,7 +415,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       return;
     }
     Audit(writes, job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
-    if (!StillLeased(job, owner, writes)) return;
+    if (!CommitIfLeased(job, owner, writes, "store audit rows")) return;
   } else {
     // Loop guard: if the newest activity on the ticket is deskpilot's own, there is
     // nothing new from a human to act on.
@@ -433,15 +441,11 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       Finish(job, owner, Status::Ok(), "shadow", writes);
       return;
     }
-    // Before the plan is stored: a lost lease's plan would replace the new owner's.
-    if (!StillLeased(job, owner, writes)) return;
     // The outbox commit: the plan, with every row and model answer so far, is durable
-    // before anything is written, so a retry applies this plan and no other.
+    // before anything is written, so a retry applies this plan and no other. Only while
+    // the lease is ours: a lost lease's plan would replace the new owner's.
     writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), now_()});
-    if (auto s = c_->store->CommitWrites(&writes); !s.ok()) {
-      Finish(job, owner, s, "store plan", writes);
-      return;
-    }
+    if (!CommitIfLeased(job, owner, writes, "store plan")) return;
   }
 
   MaybeFail(FailPoint::kAfterPipeline);

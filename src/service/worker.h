@@ -97,10 +97,13 @@ class WorkerPool {
   // Adds a row to the job's writes; it is committed with the job's next commit.
   void Audit(JobWrites& writes, const Job& job, const std::string& stage, const std::string& outcome,
              const nlohmann::json& data);
-  // Whether `owner` still holds the job's lease, checked before a plan is
-  // stored or applied. When the lease is lost, records so with the job's rows and returns
-  // false: the worker that took the job over decides and writes.
-  bool StillLeased(const Job& job, const std::string& owner, JobWrites& writes);
+  // Commits the job's writes so far (with the plan, when one was just decided) if `owner`
+  // still holds the job's lease, in one transaction with the check (Store::
+  // CommitWritesIfLeased); called before anything is written to the help desk. False when
+  // the job must not go on: the lease was lost (audited as lease.lost; this worker's rows
+  // and plan are dropped, since the worker that took the job over decides and writes) or
+  // the store failed (the attempt ends there).
+  bool CommitIfLeased(const Job& job, const std::string& owner, JobWrites& writes, const char* what);
   // Logs a failed store transition; the writes it did not commit are tried on their own.
   void Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes);
   // Feeds a help-desk call's outcome to its breaker and exports the breaker's state.

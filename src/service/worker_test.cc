@@ -1,9 +1,11 @@
 // The worker's job lifecycle against a real SQLite store and a scripted help desk.
 #include "service/worker.h"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -224,8 +226,51 @@ TEST_F(WorkerTest, AWorkerThatLostItsLeaseStoresNoPlanAndWritesNothing) {
   Job after = *c_.store->GetJob(1).value();
   EXPECT_EQ(after.state, JobState::kLeased);
   EXPECT_EQ(after.lease_owner, "intruder");
-  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "lease.lost:skipped"}));
+  // The loser's rows stay out of the log (its triage would be the ticket's latest decision,
+  // the one an approval posts); the lease.lost row names them.
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped"}));
+  auto lost = nlohmann::json::parse(c_.store->AuditForJob(1).value().at(0).entry.data);
+  EXPECT_EQ(lost["dropped"], (nlohmann::json{"job.leased", "fetch", "triage"}));
   EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// Two owners racing on one job, with an injected clock: w's lease holds when its plan is
+// decided, then the clock steps past the expiry and another worker takes the job just
+// before w commits the plan (a read of the lease before the commit would have passed).
+// The commit checks the lease in its own transaction, so w's plan and rows never land and
+// w writes nothing; the new owner decides and writes, once.
+TEST_F(WorkerTest, OfTwoOwnersRacingOnAJobOnlyTheLeaseHolderStoresAPlan) {
+  std::atomic<int64_t> now{NowMs()};
+  int reads_after_model = -1;  // clock reads since the model answered; -1: not counting
+  std::optional<Job> taken;
+  pool_ = std::make_unique<WorkerPool>(&c_, "test", [&]() -> int64_t {
+    // The third read after the model call: after the decision's row and the lease check
+    // that used to precede the plan commit, before the commit itself.
+    if (reads_after_model >= 0 && ++reads_after_model == 3) {
+      now += 120000;
+      taken = c_.store->Lease("intruder", 60000, now).value();
+    }
+    return now;
+  });
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:evt-1", "7", "ticket.created", "{}"}, now).ok());
+  auto job = c_.store->Lease("w", 60000, now);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  clf_.during = [&] { reads_after_model = 0; };
+  pool_->Process(**job, "w");
+  ASSERT_TRUE(taken.has_value()) << "the intruder did not get the job";
+  EXPECT_TRUE(hd_->applied.empty()) << "a worker without the lease wrote to the help desk";
+  EXPECT_FALSE(c_.store->CacheGet(PlanCacheKey("desk:evt-1")).value().has_value()) << "the loser's plan landed";
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped"}));
+
+  reads_after_model = -1;
+  clf_.during = nullptr;
+  pool_->Process(*taken, "intruder");
+  EXPECT_EQ(hd_->applied.size(), 1u);
+  EXPECT_EQ(c_.store->GetJob(1).value()->state, JobState::kDone);
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped", "job.leased:ok", "fetch:ok", "triage:ok",
+                                                 "vendor.write:ok"}));
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+  pool_.reset();  // holds the clock, which refers to this test's locals
 }
 
 // The same on a retry that resumes a stored plan: the lease lost during the fetch, the

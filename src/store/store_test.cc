@@ -613,6 +613,41 @@ TEST_F(StoreTest, JobWritesSurviveALostLease) {
   EXPECT_TRUE(store_->VerifyAudit().value().ok);
 }
 
+// Two owners racing on one job: w1's lease expires, w2 takes the job. w1's plan commit,
+// checked in its own transaction, lands nothing: no plan, no row. The same for a lease
+// that expired and was not taken yet, for a finished job, and for an unknown one.
+TEST_F(StoreTest, PlanCommitOfAWorkerThatLostItsLeaseLandsNothing) {
+  int64_t id = MustEnqueue("k1", kT0);
+  MustLease("w1", kT0, 1000);
+  auto plan_writes = [&](const std::string& plan) {
+    JobWrites writes;
+    writes.audit.push_back({AuditEntry{id, "42", "acme", "triage", "system", "ok", "{}"}, kT0 + 10});
+    writes.cache.push_back({"plan:k1", plan, kT0 + 10});
+    return writes;
+  };
+  JobWrites w1 = plan_writes("w1's plan");
+  EXPECT_EQ(store_->CommitWritesIfLeased(id, "w1", kT0 + 1000, &w1).code(), Code::kFailedPrecondition)
+      << "an expired lease, even one nobody took yet, is lost";
+  MustLease("w2", kT0 + 1500);
+  JobWrites w2 = plan_writes("w2's plan");
+  ASSERT_TRUE(store_->CommitWritesIfLeased(id, "w2", kT0 + 1600, &w2).ok());
+  EXPECT_TRUE(w2.empty());
+  Status lost = store_->CommitWritesIfLeased(id, "w1", kT0 + 1700, &w1);
+  EXPECT_EQ(lost.code(), Code::kFailedPrecondition);
+  EXPECT_NE(lost.message().find("now held by 'w2'"), std::string::npos) << lost.message();
+  EXPECT_EQ(w1.audit.size(), 1u) << "the loser's writes are left to the caller";
+  EXPECT_EQ(store_->CacheGet("plan:k1").value().value_or(""), "w2's plan");
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 1u);
+  // The loser cannot finish the job either; once done, no one can store a plan for it.
+  EXPECT_EQ(store_->Complete(id, "w1", JobState::kDone, kT0 + 1800).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(store_->Complete(id, "w2", JobState::kDone, kT0 + 1800).ok());
+  EXPECT_EQ(store_->CommitWritesIfLeased(id, "w2", kT0 + 1900, &w1).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(store_->CommitWritesIfLeased(id + 1, "w2", kT0 + 1900, &w1).code(), Code::kNotFound);
+  EXPECT_EQ(store_->CacheGet("plan:k1").value().value_or(""), "w2's plan");
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 1u);
+  EXPECT_TRUE(store_->VerifyAudit().value().ok);
+}
+
 // An error other than a lost lease keeps nothing and leaves the writes to the caller.
 TEST_F(StoreTest, RejectedTransitionKeepsTheWritesForTheCaller) {
   int64_t id = MustEnqueue("k1", kT0);
