@@ -136,27 +136,36 @@ void WorkerPool::HeartbeatLoop() {
   while (!stopping_) {
     held_cv_.wait_for(lock, interval, [this] { return stopping_.load(); });
     if (stopping_) break;
-    const std::map<int64_t, Held> jobs = held_;
     lock.unlock();
-    bool progress = !jobs.empty();
-    for (const auto& [job_id, held] : jobs) {
-      const int64_t now = now_();
-      progress = progress && now - held.since_ms <= kStuckLeases * lease_ms;
-      Status s = c_->store->Heartbeat(job_id, held.owner, lease_ms, now);
-      if (s.ok()) continue;
-      progress = false;
-      std::lock_guard check(held_mu_);
-      // A job that finished since the snapshot has no lease to keep: not a problem.
-      if (held_.count(job_id))
-        spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", job_id,
-                     s.ToString());
-    }
-    // Workers busy with jobs slower than a lease (a long model call) are making progress as
-    // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
-    // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
-    if (progress) last_beat_ms_ = now_();
+    HeartbeatOnce();
     lock.lock();
   }
+}
+
+void WorkerPool::HeartbeatOnce() {
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  std::map<int64_t, Held> jobs;
+  {
+    std::lock_guard lock(held_mu_);
+    jobs = held_;
+  }
+  bool progress = !jobs.empty();
+  for (const auto& [job_id, held] : jobs) {
+    const int64_t now = now_();
+    progress = progress && now - held.since_ms <= kStuckLeases * lease_ms;
+    Status s = c_->store->Heartbeat(job_id, held.owner, lease_ms, now);
+    if (s.ok()) continue;
+    progress = false;
+    std::lock_guard check(held_mu_);
+    // A job that finished since the snapshot has no lease to keep: not a problem.
+    if (held_.count(job_id))
+      spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", job_id,
+                   s.ToString());
+  }
+  // Workers busy with jobs slower than a lease (a long model call) are making progress as
+  // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
+  // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
+  if (progress) last_beat_ms_ = now_();
 }
 
 void WorkerPool::Notify() {

@@ -64,6 +64,9 @@ class WorkerPool {
   // its message instead of ending the process: a crash would only repeat on the same job
   // at every lease expiry while every other ticket waits.
   void Process(const Job& job, const std::string& owner);
+  // One round of the heartbeat thread's work, which it does every lease_seconds / 3 while
+  // Start()ed: extends the lease of every job in hand (public for tests).
+  void HeartbeatOnce();
 
  private:
   void ProcessLeased(const Job& job, const std::string& owner);
