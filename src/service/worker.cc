@@ -89,6 +89,10 @@ WorkerPool::WorkerPool(Components* components, std::string instance_id, Clock no
   const WorkerConfig& w = c_->config.workers;
   c_->metrics->Describe("deskpilot_circuit_state", "gauge",
                         "Circuit breaker per help desk: 0 closed, 1 open, 2 half-open (one probe).");
+  c_->metrics->Describe("deskpilot_stuck_workers", "gauge",
+                        "Workers that have held one job for more than " + std::to_string(kStuckLeases) +
+                            " leases (taken for stuck; their jobs are left to other workers).");
+  c_->metrics->Set("deskpilot_stuck_workers", {}, 0);
   c_->metrics->Describe("deskpilot_deferrals_total", "counter",
                         "Jobs put back without using an attempt because their help desk's circuit was open.");
   for (const auto& [name, hd] : c_->helpdesks) {
@@ -144,28 +148,56 @@ void WorkerPool::HeartbeatLoop() {
 
 void WorkerPool::HeartbeatOnce() {
   const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
-  std::map<int64_t, Held> jobs;
+  std::map<std::string, Held> jobs;
   {
     std::lock_guard lock(held_mu_);
     jobs = held_;
   }
   bool progress = !jobs.empty();
-  for (const auto& [job_id, held] : jobs) {
+  int64_t stuck = 0;
+  for (const auto& [owner, held] : jobs) {
     const int64_t now = now_();
-    progress = progress && now - held.since_ms <= kStuckLeases * lease_ms;
-    Status s = c_->store->Heartbeat(job_id, held.owner, lease_ms, now);
+    if (now - held.since_ms > kStuckLeases * lease_ms) {
+      // Renewing without end would keep the job from every other worker for as long as
+      // this one hangs. Unrenewed, the lease expires and the job is taken over; should
+      // this worker wake up, its plan commit is refused (Store::CommitWritesIfLeased).
+      ++stuck;
+      progress = false;
+      std::lock_guard lock(held_mu_);
+      auto it = held_.find(owner);
+      if (it != held_.end() && it->second.job_id == held.job_id && !it->second.reported) {
+        it->second.reported = true;
+        spdlog::error("job {}: worker {} has held it for {} s, more than {} leases: taken for stuck; its lease "
+                      "is no longer renewed, so another worker takes the job over when it expires",
+                      held.job_id, owner, (now - held.since_ms) / 1000, kStuckLeases);
+      }
+      continue;
+    }
+    Status s = c_->store->Heartbeat(held.job_id, owner, lease_ms, now);
     if (s.ok()) continue;
     progress = false;
     std::lock_guard check(held_mu_);
     // A job that finished since the snapshot has no lease to keep: not a problem.
-    if (held_.count(job_id))
-      spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", job_id,
+    auto it = held_.find(owner);
+    if (it != held_.end() && it->second.job_id == held.job_id)
+      spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", held.job_id,
                    s.ToString());
   }
+  c_->metrics->Set("deskpilot_stuck_workers", {}, static_cast<double>(stuck));
   // Workers busy with jobs slower than a lease (a long model call) are making progress as
   // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
   // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
   if (progress) last_beat_ms_ = now_();
+}
+
+std::vector<WorkerPool::StuckJob> WorkerPool::StuckJobs() const {
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  const int64_t now = now_();
+  std::vector<StuckJob> stuck;
+  std::lock_guard lock(held_mu_);
+  for (const auto& [owner, held] : held_)
+    if (now - held.since_ms > kStuckLeases * lease_ms) stuck.push_back({held.job_id, owner, now - held.since_ms});
+  return stuck;
 }
 
 void WorkerPool::Notify() {

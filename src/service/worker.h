@@ -39,9 +39,12 @@ namespace deskpilot {
 
 class WorkerPool {
  public:
-  // A job in hand for longer than this many leases is taken for a stuck worker: it no
-  // longer counts as progress, so the watchdog restarts the process. Every call a job makes
-  // is bounded by its adapter's timeout; a deadlock is not.
+  // A job in hand for longer than this many leases is taken for a stuck worker: its lease
+  // is no longer renewed, so it expires and another worker (or a restart) takes the job,
+  // whose late commit the stuck worker then finds refused; it no longer counts as progress,
+  // and StuckJobs() names it, so health checks and the watchdog see it even while other
+  // workers turn. Every call a job makes is bounded by its adapter's timeout; a deadlock is
+  // not. A slow call keeps its lease for at least this many leases.
   static constexpr int64_t kStuckLeases = 10;
 
   // `now` is the wall clock (ms since the epoch) the pool reads for leases, heartbeats and
@@ -58,6 +61,13 @@ class WorkerPool {
   // worker, or a heartbeat that kept the lease of every job in hand while none of them had
   // been in hand for more than kStuckLeases leases.
   int64_t last_beat_ms() const { return last_beat_ms_.load(); }
+  struct StuckJob {
+    int64_t job_id = 0;
+    std::string owner;    // the worker stuck in it
+    int64_t held_ms = 0;  // how long it has been in hand
+  };
+  // The jobs in hand for longer than kStuckLeases leases, one per stuck worker.
+  std::vector<StuckJob> StuckJobs() const;
 
   // Processes one leased job to a final store transition (public for tests). An exception
   // from inside (a library throwing on content it was handed) dead-letters the job with
@@ -65,7 +75,8 @@ class WorkerPool {
   // at every lease expiry while every other ticket waits.
   void Process(const Job& job, const std::string& owner);
   // One round of the heartbeat thread's work, which it does every lease_seconds / 3 while
-  // Start()ed: extends the lease of every job in hand (public for tests).
+  // Start()ed: extends the lease of every job in hand but those of stuck workers (public
+  // for tests).
   void HeartbeatOnce();
 
  private:
@@ -73,20 +84,20 @@ class WorkerPool {
   // Registers a job in hand for the heartbeat for as long as it is alive.
   class HeldLease {
    public:
-    HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), job_id_(job_id) {
+    HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), owner_(owner) {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_[job_id_] = {owner, pool_.now_()};
+      pool_.held_[owner_] = {job_id, pool_.now_(), false};
     }
     ~HeldLease() {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_.erase(job_id_);
+      pool_.held_.erase(owner_);
     }
     HeldLease(const HeldLease&) = delete;
     HeldLease& operator=(const HeldLease&) = delete;
 
    private:
     WorkerPool& pool_;
-    const int64_t job_id_;
+    const std::string owner_;
   };
 
   void Loop(int index);
@@ -126,13 +137,16 @@ class WorkerPool {
   std::condition_variable pause_cv_;  // Stop() only: ends a pause while every desk is down
   uint64_t wakeups_ = 0;
   std::thread heartbeat_;
-  std::mutex held_mu_;
+  mutable std::mutex held_mu_;
   std::condition_variable held_cv_;       // wakes the heartbeat thread on Stop()
   struct Held {
-    std::string owner;  // the lease owner
-    int64_t since_ms;   // when Process() took the job
+    int64_t job_id;
+    int64_t since_ms;  // when Process() took the job
+    bool reported;     // the heartbeat logged it as stuck
   };
-  std::map<int64_t, Held> held_;  // the jobs in Process()
+  // The jobs in Process(), by lease owner: one worker holds one job at a time, while one
+  // job can be in two workers' hands (a stuck one and the one that took the job over).
+  std::map<std::string, Held> held_;
 };
 
 // Stable per-event key for idempotent write-backs.
