@@ -281,7 +281,8 @@ struct StoreOptions {
 };
 
 // Opens (creating if needed) and migrates the SQLite store: WAL, synchronous=FULL,
-// foreign_keys=ON. FailedPrecondition when the file's schema is newer than this binary.
+// foreign_keys=ON. InvalidArgument, with the file left as it was, when its schema is newer
+// than this binary.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                const StoreOptions& options = {});
 

@@ -992,6 +992,10 @@ Result<std::unique_ptr<Store>> OpenAndMigrate(const std::string& path,
                       sqlite::Connection::Open(
                           path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                           options.busy_timeout_ms));
+  // Before anything that writes (the journal mode is kept in the file's header): the
+  // database of a newer deskpilot is refused as it is.
+  DP_ASSIGN_OR_RETURN(int stored, sqlite::StoredSchemaVersion(*db));
+  DP_RETURN_IF_ERROR(sqlite::RefuseIfNewer(stored));
   // WAL lets readers (verify, the CLI) run beside the writer; some filesystems and
   // in-memory databases silently keep another mode, which would break that promise.
   DP_ASSIGN_OR_RETURN(std::string mode, db->QueryText("PRAGMA journal_mode = WAL"));
@@ -1016,6 +1020,15 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   Result<std::unique_ptr<Store>> opened = OpenAndMigrate(path, options);
   if (!opened.ok()) return ExplainUnwritable(path, opened.status());
   return opened;
+}
+
+Status RefuseNewerStore(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::Ok();
+  DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> probe,
+                      sqlite::Connection::Open(path, SQLITE_OPEN_READONLY, StoreOptions{}.busy_timeout_ms));
+  DP_ASSIGN_OR_RETURN(int version, sqlite::StoredSchemaVersion(*probe));
+  return sqlite::RefuseIfNewer(version);
 }
 
 Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -1070,13 +1071,28 @@ TEST_F(StoreTest, ReopenKeepsDataAndMigrationsAreIdempotent) {
             sqlite::LatestSchemaVersion());
 }
 
-TEST_F(StoreTest, RefusesNewerSchema) {
+// The database of a newer deskpilot is the wrong input for this one (InvalidArgument: the
+// CLI exits 2), and is left byte for byte as it was: switching it to WAL, the first thing
+// an open did, rewrote its header.
+TEST_F(StoreTest, RefusesNewerSchemaAndLeavesTheFileAsItWas) {
   store_.reset();
+  ASSERT_EQ(RawExec("PRAGMA journal_mode = DELETE"), "");
   ASSERT_EQ(RawExec("INSERT INTO schema_migrations VALUES (999, 0)"), "");
+  auto contents = [&] {
+    std::ifstream in(path_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = contents();
   auto r = OpenSqliteStore(path_);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
   EXPECT_NE(r.status().message().find("999"), std::string::npos) << r.status().message();
+  EXPECT_EQ(OpenExistingSqliteStore(path_).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(RefuseNewerStore(path_).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(contents() == before) << "the newer database was modified";
+  ASSERT_EQ(RawExec("DELETE FROM schema_migrations WHERE version = 999"), "");
+  EXPECT_TRUE(RefuseNewerStore(path_).ok());
+  EXPECT_TRUE(RefuseNewerStore((dir_ / "absent.db").string()).ok());
 }
 
 TEST_F(StoreTest, OpenSetsPragmasAndQuickCheckPasses) {
