@@ -145,6 +145,53 @@ TEST_F(StoreCliTest, AFileThatIsNoDeskpilotDatabaseIsRefusedAndLeftAlone) {
   }
 }
 
+// The same id twice is retried once: the second try used to fail on the job the first had
+// just requeued ("is queued, only dead jobs can be retried") and the command exited 2.
+TEST_F(StoreCliTest, JobsRetryOfTheSameIdTwiceRetriesItOnce) {
+  {
+    auto store = OpenSqliteStore(db_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto job = (*store)->Enqueue({"desk", "desk:1", "7", "ticket.created", "{}"}, NowMs());
+    ASSERT_TRUE(job.ok());
+    ASSERT_TRUE((*store)->Lease("w", 60000, NowMs()).ok());
+    ASSERT_TRUE((*store)->Fail(job->job_id, "w", "422", false, NowMs(), 3, NowMs()).ok());
+  }
+  Outcome r = Cli("jobs retry --db " + db_ + " 1 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("requeued 1 of 1 job(s)"), std::string::npos) << r.out;
+  auto store = OpenSqliteStore(db_);
+  ASSERT_TRUE(store.ok());
+  int requeued = 0;
+  for (const AuditRow& row : (*store)->AuditForJob(1).value()) requeued += row.entry.stage == "job.requeued";
+  EXPECT_EQ(requeued, 1);
+}
+
+// The database of a newer deskpilot is the wrong input for this binary: every command that
+// opens a database refuses it with exit 2 and says why, and leaves it byte for byte as it
+// was. It used to exit 1, after switching the file to WAL (and kb wrote into it).
+TEST_F(StoreCliTest, ADatabaseOfANewerDeskpilotIsRefusedWithExit2AndLeftAlone) {
+  ASSERT_TRUE(OpenSqliteStore(db_).ok());
+  ASSERT_EQ(RawExec("PRAGMA journal_mode = DELETE; INSERT INTO schema_migrations VALUES (999, 0)"), "");
+  const std::string article = (dir_ / "returns.md").string();
+  std::ofstream(article) << "# Returns\n\nPrint the label and drop the parcel off.\n";
+  const std::string config = (dir_ / "c.toml").string();
+  std::ofstream(config) << "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" << db_ << "\"\n";
+  const std::string before = Slurp(db_);
+  for (const std::string& command :
+       {"audit verify --db " + db_, "audit show --db " + db_ + " --job 1", "jobs list --db " + db_,
+        "jobs retry --db " + db_ + " 1", "jobs purge --db " + db_ + " --older-than 30d",
+        "kb search --db " + db_ + " label", "kb ingest --db " + db_ + " " + article, "kb remove --db " + db_ + " returns",
+        "serve --config " + config}) {
+    // Bounded, with a cache of its own: serve must refuse, not run.
+    Outcome r = testing_shell::RunShell("XDG_CACHE_HOME=" + (dir_ / "xdg").string() + " timeout 60 " +
+                                        DESKPILOT_BINARY + " " + command);
+    EXPECT_EQ(r.code, 2) << command << ": " << r.out;
+    EXPECT_NE(r.out.find("schema version 999 is newer than this deskpilot knows"), std::string::npos)
+        << command << ": " << r.out;
+  }
+  EXPECT_TRUE(Slurp(db_) == before) << "the newer database was modified";
+}
+
 // A job id no job can have is refused, as jobs retry and audit replay refuse it, rather
 // than answered with "no audit rows".
 TEST_F(StoreCliTest, AuditShowRefusesAJobIdNoJobCanHave) {

@@ -185,9 +185,6 @@ class Store {
   // Extends a lease held by `owner` (long jobs). FailedPrecondition if it was lost.
   virtual Status Heartbeat(int64_t job_id, const std::string& owner, int64_t lease_ms,
                            int64_t now_ms) = 0;
-  // Ok while `owner` holds an unexpired lease on the job; FailedPrecondition when it does
-  // not (taken over, finished, or expired and due to be taken). A read: commits nothing.
-  virtual Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) = 0;
   // Complete, Fail and Release take the job's collected writes (nullptr: none) and
   // commit them in the same transaction as the transition. The writes are committed
   // even when the lease was lost (FailedPrecondition): they record what this worker
@@ -220,6 +217,15 @@ class Store {
   // Commits a job's collected writes on their own, in one transaction (the write plan
   // before the first write-back). Clears *writes on success; keeps it on error.
   virtual Status CommitWrites(JobWrites* writes) = 0;
+  // CommitWrites for a job that is about to act on the help desk (store its write plan,
+  // apply a stored one, post an approval): commits only while `owner` holds an unexpired
+  // lease on the job. The check runs inside the commit's write transaction, so no other
+  // worker can take the job between the check and the commit. FailedPrecondition when the
+  // lease was lost (taken over, finished, or expired and due to be taken): nothing is
+  // committed and *writes is left as is, so the loser's plan and rows never land beside
+  // those of the job's new owner.
+  virtual Status CommitWritesIfLeased(int64_t job_id, const std::string& owner, int64_t now_ms,
+                                      JobWrites* writes) = 0;
   // Requeues a dead-lettered job with a fresh attempt budget, and records who did it
   // (`actor`: the CLI, the admin API) in the audit log in the same transaction.
   // NotFound for no such job, FailedPrecondition for a job that is not dead.
@@ -275,7 +281,8 @@ struct StoreOptions {
 };
 
 // Opens (creating if needed) and migrates the SQLite store: WAL, synchronous=FULL,
-// foreign_keys=ON. FailedPrecondition when the file's schema is newer than this binary.
+// foreign_keys=ON. InvalidArgument, with the file left as it was, when its schema is newer
+// than this binary.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                const StoreOptions& options = {});
 

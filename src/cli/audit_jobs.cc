@@ -85,7 +85,8 @@ std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, const std::str
 }
 
 // Opens the store named by --db or by the config's storage.path. Returns an exit code:
-// 2 for a bad config or a missing file, 1 when the file cannot be opened as a store.
+// 2 for a bad config, a missing file or one this binary cannot use (not a deskpilot store,
+// or a newer deskpilot's), 1 when the file cannot be opened as a store.
 int OpenStore(const std::string& cmd, const cxxopts::ParseResult& args,
               std::unique_ptr<Store>* store) {
   bool has_config = args.count("config") > 0;
@@ -105,9 +106,12 @@ int OpenStore(const std::string& cmd, const cxxopts::ParseResult& args,
   if (!std::filesystem::is_regular_file(path, ec)) {
     return UsageError(cmd, "no database at '" + path + "'");
   }
-  // The same for a file that is not a deskpilot database: refused, and left untouched.
+  // The same for a file that is not a deskpilot database, or the database of a newer
+  // deskpilot (InvalidArgument): refused, and left untouched.
   Result<std::unique_ptr<Store>> opened = OpenExistingSqliteStore(path);
   if (!opened.ok() && opened.status().code() == Code::kNotFound) return UsageError(cmd, opened.status().message());
+  if (!opened.ok() && opened.status().code() == Code::kInvalidArgument)
+    return UsageError(cmd, path + ": " + opened.status().message());
   if (!opened.ok()) return RuntimeError(cmd, "open " + path + ": " + opened.status().ToString());
   *store = std::move(opened).value();
   return kExitOk;
@@ -409,7 +413,9 @@ int JobsRetry(const std::string& cmd, int argc, char** argv) {
       if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
         return UsageError(cmd, "'" + text + "' is not a job id");
       }
-      ids.push_back(id);
+      // The same id twice retries it once: the second attempt could only fail on the job
+      // the first one just requeued.
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
     }
   }
   if (all_dead == !ids.empty()) return UsageError(cmd, "give job ids or --all-dead (not both)");

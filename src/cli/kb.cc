@@ -29,6 +29,7 @@
 #include "retriever/fts5/kb_index.h"
 #include "retriever/fts5/kb_text.h"
 #include "service/retention.h"
+#include "store/sqlite_store.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -118,6 +119,16 @@ std::vector<std::string> Positional(const cxxopts::ParseResult& args) {
   return args.count("args") > 0 ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
 }
 
+// KbIndex::Open adds its tables to any database it is given: the database of a newer
+// deskpilot is refused first, and left as it is. Returns an exit code: 2 for such a
+// database (the wrong input for this binary), 1 when it cannot be read.
+int RefuseNewerDatabase(const std::string& cmd, const std::string& db) {
+  Status newer = RefuseNewerStore(db);
+  if (newer.ok()) return kExitOk;
+  if (newer.code() == Code::kInvalidArgument) return UsageError(cmd, db + ": " + newer.message());
+  return RuntimeError(cmd, "open " + db + ": " + newer.ToString());
+}
+
 int KbIngest(const std::string& cmd, int argc, char** argv) {
   cxxopts::Options opts(cmd, "Add or update knowledge-base documents. Unchanged documents are skipped; "
                              "changed ones are re-chunked.");
@@ -154,6 +165,7 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
     Result<std::vector<AnsweredQuestion>> read = ReadLabeledQuestions((*args)["answered"].as<std::string>());
     if (!read.ok()) return fail(read.status());
   }
+  if (int rc = RefuseNewerDatabase(cmd, *db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   if (!paths.empty()) {
@@ -189,6 +201,7 @@ int KbRemove(const std::string& cmd, int argc, char** argv) {
   // Opening would create an empty database, and every id would then be "unknown".
   std::error_code ec;
   if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
+  if (int rc = RefuseNewerDatabase(cmd, *db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   // A mistyped id is refused before anything is removed, so the command is all or nothing.
@@ -289,7 +302,11 @@ int KbSync(const std::string& cmd, int argc, char** argv) {
 
   const std::string& db = config->storage.path;
   auto store = OpenSqliteStore(db);
+  // InvalidArgument: the database of a newer deskpilot, left as it is.
+  if (!store.ok() && store.status().code() == Code::kInvalidArgument)
+    return UsageError(cmd, db + ": " + store.status().message());
   if (!store.ok()) return RuntimeError(cmd, "open " + db + ": " + store.status().ToString());
+  if (int rc = RefuseNewerDatabase(cmd, db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(db);
   if (!index.ok()) return RuntimeError(cmd, "open " + db + ": " + index.status().ToString());
 
@@ -395,6 +412,7 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(*db, ec)) return UsageError(cmd, "no database at '" + *db + "'");
 
+  if (int rc = RefuseNewerDatabase(cmd, *db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   Result<std::vector<Passage>> passages = (*index)->Search(query, k);
@@ -453,6 +471,7 @@ int KbEval(const std::string& cmd, int argc, char** argv) {
   if (!queries.ok()) return UsageError(cmd, queries.status().message());
   if (queries->empty()) return UsageError(cmd, "no queries in " + (*args)["queries"].as<std::string>());
 
+  if (int rc = RefuseNewerDatabase(cmd, *db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
   RetrievalEvaluator evaluator(k);

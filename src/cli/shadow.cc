@@ -76,6 +76,8 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
   // A file that is not a deskpilot database is refused and left untouched.
   Result<std::unique_ptr<Store>> store = OpenExistingSqliteStore(config->storage.path);
   if (!store.ok() && store.status().code() == Code::kNotFound) return UsageError(cmd, store.status().message());
+  if (!store.ok() && store.status().code() == Code::kInvalidArgument)
+    return UsageError(cmd, config->storage.path + ": " + store.status().message());
   if (!store.ok()) return RuntimeError(cmd, "open " + config->storage.path + ": " + store.status().ToString());
 
   // Each ticket's first shadow decision: the one an automatic reply would have answered.

@@ -161,27 +161,37 @@ class AdminApi : public std::enable_shared_from_this<AdminApi> {
     if (rows->empty()) return Reply(res, 404, {{"error", "no record of this ticket"}});
     json triage = nullptr;
     int64_t triage_seq = 0;
-    bool approved = false;
     json audit = json::array();
     for (const AuditRow& r : *rows) {
       json row = AuditRowToJson(r);
       if (r.entry.stage == "triage" && r.entry.outcome == "ok") {
         triage = row["data"];
         triage_seq = r.seq;
-        approved = false;
-      } else if (r.entry.stage == "approval" && r.entry.outcome == "ok") {
-        approved = approved || (row["data"].is_object() && row["data"].value("triage_seq", int64_t{0}) == triage_seq);
       }
       audit.push_back(std::move(row));
     }
-    const bool pending = triage.is_object() && triage.contains("decision") && triage["decision"].is_object() &&
-                         triage["decision"].value("rung", "") == RungName(Rung::kApprove) && !approved;
-    Reply(res, 200, {{"source", source},
-                     {"ticket_id", ticket_id},
-                     {"triage", triage},
-                     {"triage_seq", triage_seq},
-                     {"pending_approval", pending},
-                     {"audit", audit}});
+    json out = {{"source", source}, {"ticket_id", ticket_id}, {"triage", triage}, {"triage_seq", triage_seq}};
+    // Pending means that an approval now would post (approval.h, FindPendingDraft): the
+    // ticket as the help desk shows it now decides, as it does for the approval itself.
+    Status pending = PendingApproval(source, ticket_id);
+    out["pending_approval"] = pending.ok();
+    if (!pending.ok()) out["pending_approval_reason"] = pending.message();
+    out["audit"] = std::move(audit);
+    Reply(res, 200, out);
+  }
+
+  // Ok when a draft of the ticket waits for approval; otherwise why an approval would not
+  // post one (what POST approve would answer).
+  Status PendingApproval(const std::string& source, const std::string& ticket_id) {
+    auto hd = c_->helpdesks.find(source);
+    if (hd == c_->helpdesks.end()) return Status::NotFound("unknown source");
+    auto ticket = hd->second->FetchTicket(ticket_id);
+    if (!ticket.ok()) return Status(ticket.status().code(), "help desk: " + ticket.status().ToString());
+    ticket->source = source;
+    auto draft = FindPendingDraft(*c_, source, *ticket, ApprovalVia::kAdminApi);
+    if (!draft.ok()) return draft.status();
+    if (draft->outcome.already_approved) return Status::FailedPrecondition("the pending draft was approved and posted");
+    return Status::Ok();
   }
 
   void Approve(const httplib::Request& req, httplib::Response& res) {

@@ -1,6 +1,10 @@
 // The admin API on a real Service (port 0) in front of a real sandbox help desk.
 #include "service/admin_api.h"
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "service/approval.h"
@@ -270,6 +274,52 @@ TEST_F(AdminApiTest, ApproveRefusesADraftTheConversationHasMovedPast) {
     EXPECT_EQ(r->status, 409) << role << ": " << r->body;
     EXPECT_NE(r->body.find("new public comment"), std::string::npos) << r->body;
     EXPECT_EQ(PublicReplies(id), std::string(role) == "agent" ? 1 : 0) << role;  // only the agent's own
+  }
+}
+
+// GET's pending_approval is what POST approve then does: true exactly when the approval
+// posts (200), false with the reason approve gives (409) otherwise. The view used to look
+// at the audit alone and offered drafts the conversation had moved past.
+TEST_F(AdminApiTest, GetReportsPendingExactlyWhenApproveWouldPost) {
+  struct Case {
+    const char* name;
+    std::function<void(const std::string& id)> after_decision;
+    int approve_status;
+  };
+  std::string& mode = service_->components().config.policy.mode;
+  const std::vector<Case> cases = {
+      {"pending", [](const std::string&) {}, 200},
+      {"customer wrote again",
+       [&](const std::string& id) {
+         auto r = sandbox_client_->Post(("/api/tickets/" + id + "/comments").c_str(),
+                                        json{{"body", "Actually, I want an exchange."}, {"author_role", "customer"},
+                                             {"public", true}}.dump(),
+                                        "application/json");
+         ASSERT_TRUE(r && r->status == 201);
+       },
+       409},
+      {"shadow mode", [&](const std::string&) { mode = "shadow"; }, 409},
+      {"draft names a detail no longer on the ticket",
+       [&](const std::string& id) { RecordDecision(id, "approve", "We wrote to <EMAIL_3>."); }, 409},
+  };
+  for (const Case& c : cases) {
+    mode = "auto";
+    const std::string id = AddTicket({{"subject", "Refund"}, {"description", "Please refund order 12."}});
+    ASSERT_FALSE(id.empty());
+    RecordDecision(id, "approve", "Your refund is on its way.");
+    c.after_decision(id);
+    auto view = client_->Get(("/api/v1/tickets/desk/" + id).c_str(), Auth());
+    ASSERT_TRUE(view);
+    ASSERT_EQ(view->status, 200) << c.name << ": " << view->body;
+    json v = json::parse(view->body);
+    auto r = client_->Post(("/api/v1/tickets/desk/" + id + "/approve").c_str(), Auth(), "", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.approve_status) << c.name << ": " << r->body;
+    EXPECT_EQ(v["pending_approval"].get<bool>(), r->status == 200) << c.name << ": " << view->body;
+    if (r->status == 409) {
+      // The same reason, from the same check.
+      EXPECT_EQ(v.value("pending_approval_reason", ""), json::parse(r->body)["error"].get<std::string>()) << c.name;
+    }
   }
 }
 

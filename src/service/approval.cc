@@ -37,16 +37,14 @@ bool HasApprovalTag(const Ticket& ticket, const PolicyConfig& policy) {
          std::find(ticket.tags.begin(), ticket.tags.end(), policy.approval_tag) != ticket.tags.end();
 }
 
-Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& source, const Ticket& current,
-                                            const std::string& actor, ApprovalVia via) {
-  auto hd = c.helpdesks.find(source);
-  if (hd == c.helpdesks.end()) return Status::NotFound("no configured helpdesk named " + source);
+Result<PendingDraft> FindPendingDraft(Components& c, const std::string& source, const Ticket& current,
+                                      ApprovalVia via) {
+  if (c.helpdesks.find(source) == c.helpdesks.end()) return Status::NotFound("no configured helpdesk named " + source);
   // The mode is the admin's ceiling, and switching to shadow is how they stop deskpilot
   // writing: a draft decided before the switch is not posted on an approval after it.
   if (c.config.policy.mode == "shadow" || c.config.policy.mode == "assist")
     return Status::FailedPrecondition("policy.mode is " + c.config.policy.mode +
                                       ": approved drafts are not posted (only mode auto posts them)");
-  std::lock_guard lock(ApprovalMutex());
   DP_ASSIGN_OR_RETURN(std::vector<AuditRow> rows, c.store->AuditForTicket(source, current.id));
 
   // The newest decision is the one an agent can approve: an older draft may answer a
@@ -61,7 +59,9 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
   if (!triage) return Status::NotFound("no triage recorded for ticket " + source + ":" + current.id);
   if (!triage_data.is_object()) return Status::DataLoss("triage audit row " + std::to_string(triage->seq) + " is not JSON");
 
-  ApprovalOutcome out;
+  PendingDraft pending;
+  ApprovalOutcome& out = pending.outcome;
+  pending.job_id = triage->entry.job_id;
   out.triage_seq = triage->seq;
   out.idempotency_key = IdempotencyKey("approve:" + source + ":" + current.id + ":" + std::to_string(triage->seq));
   for (const AuditRow& row : rows) {
@@ -69,10 +69,9 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
     json d = ParseData(row);
     if (d.is_object() && d.value("triage_seq", int64_t{0}) == triage->seq) {
       out.already_approved = true;
-      return out;
+      return pending;
     }
   }
-
   const json decision = triage_data.value("decision", json::object());
   const std::string rung = decision.is_object() ? decision.value("rung", "") : "";
   if (rung != RungName(Rung::kApprove))
@@ -118,25 +117,35 @@ Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& so
   // Only the customer's own details come back (Redactor::Restore). The pipeline sent no
   // draft that needed more to approval, so a withheld value means the ticket changed.
   int withheld = 0;
-  std::string reply = Redactor::Restore(body, map, &withheld);
+  pending.reply = Redactor::Restore(body, map, &withheld);
   static const std::regex kPlaceholder(R"(<(EMAIL|PHONE|CARD|IBAN|SSN|IP|SECRET)_[0-9]+>)");
-  if (withheld > 0 || std::regex_search(reply, kPlaceholder))
+  if (withheld > 0 || std::regex_search(pending.reply, kPlaceholder))
     return Status::FailedPrecondition("the draft refers to details no longer on the ticket; it cannot be posted as is");
+  return pending;
+}
+
+Result<ApprovalOutcome> ApprovePendingDraft(Components& c, const std::string& source, const Ticket& current,
+                                            const std::string& actor, ApprovalVia via) {
+  std::lock_guard lock(ApprovalMutex());
+  DP_ASSIGN_OR_RETURN(PendingDraft pending, FindPendingDraft(c, source, current, via));
+  const ApprovalOutcome& out = pending.outcome;
+  if (out.already_approved) return out;
+  const std::string& reply = pending.reply;
 
   WritePlan plan;
   plan.idempotency_key = out.idempotency_key;
   plan.actions.push_back({ActionType::kAddPublicReply, {}, reply, ""});
-  Status applied = hd->second->Apply(current, plan);
+  Status applied = c.helpdesks.at(source)->Apply(current, plan);
 
   AuditEntry e;
-  e.job_id = triage->entry.job_id;
+  e.job_id = pending.job_id;
   e.ticket_id = current.id;
   e.source = source;
   e.stage = "approval";
   e.actor = actor;
   e.outcome = applied.ok() ? "ok" : "error";
   // The reply's text is already in the triage row (redacted); this row says who, when, what.
-  json data = {{"triage_seq", triage->seq},
+  json data = {{"triage_seq", out.triage_seq},
                {"via", via == ApprovalVia::kTag ? "tag" : "admin_api"},
                {"idempotency_key", out.idempotency_key},
                {"reply_chars", reply.size()}};

@@ -24,6 +24,20 @@ struct ApprovalOutcome {
 // (or the tag removed and added again).
 enum class ApprovalVia { kAdminApi, kTag };
 
+// A draft an approval of the ticket would post now.
+struct PendingDraft {
+  ApprovalOutcome outcome;  // already_approved: posted before, nothing more to post
+  int64_t job_id = 0;       // the job whose triage decided it
+  std::string reply;        // the text to post (placeholders restored); empty when already_approved
+};
+
+// The one answer to "is a draft waiting for approval": the admin API reports it on GET and
+// ApprovePendingDraft posts what it finds, so an admin is never offered an approval that
+// would be refused. Reads the audit and `current` only. Errors as ApprovePendingDraft's,
+// except that it never calls the help desk.
+Result<PendingDraft> FindPendingDraft(Components& c, const std::string& source, const Ticket& current,
+                                      ApprovalVia via);
+
 // Posts the draft of the ticket's latest `triage` audit row if its rung is `approve`.
 // `current` is the ticket as fetched now (its text rebuilds the redaction placeholders
 // the draft was written with). Audits an `approval` row with `actor`.

@@ -86,6 +86,9 @@ bool Service::Healthy() const {
   // A query on the write connection, the one that can wedge, and an index lookup rather
   // than a count over every job ever stored.
   if (!c_->store->NextDueInMs(NowMs()).ok()) return false;
+  // The newest beat is any worker's: with two or more, one stuck in a job would go unseen
+  // while the others turn.
+  if (!workers_->StuckJobs().empty()) return false;
   const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
   return NowMs() - workers_->last_beat_ms() <= lease_ms + c_->config.workers.poll_ms;
 }
@@ -240,7 +243,18 @@ void Service::Routes() {
     Json(res, status, json);
   });
 
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  // Alive, unless a worker is stuck in a job (WorkerPool::kStuckLeases): the process then
+  // needs the restart the systemd watchdog would give it, and the answer names the job.
+  http_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::string stuck;
+    if (workers_) {
+      for (const WorkerPool::StuckJob& s : workers_->StuckJobs())
+        stuck += "stuck: worker " + s.owner + " has held job " + std::to_string(s.job_id) + " for " +
+                 std::to_string(s.held_ms / 1000) + " s\n";
+    }
+    res.status = stuck.empty() ? 200 : 503;
+    res.set_content(stuck.empty() ? "ok\n" : stuck, "text/plain");
+  });
   http_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     bool db_ok = c_->store->SchemaVersion() > 0;
     bool ok = db_ok && workers_ && workers_->running();

@@ -84,11 +84,15 @@ Status PlanFromJson(const nlohmann::json& j, WritePlan* plan) {
   return Status::Ok();
 }
 
-WorkerPool::WorkerPool(Components* components, std::string instance_id)
-    : c_(components), instance_id_(std::move(instance_id)) {
+WorkerPool::WorkerPool(Components* components, std::string instance_id, Clock now)
+    : c_(components), instance_id_(std::move(instance_id)), now_(std::move(now)) {
   const WorkerConfig& w = c_->config.workers;
   c_->metrics->Describe("deskpilot_circuit_state", "gauge",
                         "Circuit breaker per help desk: 0 closed, 1 open, 2 half-open (one probe).");
+  c_->metrics->Describe("deskpilot_stuck_workers", "gauge",
+                        "Workers that have held one job for more than " + std::to_string(kStuckLeases) +
+                            " leases (taken for stuck; their jobs are left to other workers).");
+  c_->metrics->Set("deskpilot_stuck_workers", {}, 0);
   c_->metrics->Describe("deskpilot_deferrals_total", "counter",
                         "Jobs put back without using an attempt because their help desk's circuit was open.");
   for (const auto& [name, hd] : c_->helpdesks) {
@@ -103,7 +107,7 @@ WorkerPool::~WorkerPool() { Stop(); }
 void WorkerPool::Start(int threads) {
   stopping_ = false;
   running_ = true;
-  last_beat_ms_ = NowMs();
+  last_beat_ms_ = now_();
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
@@ -136,27 +140,64 @@ void WorkerPool::HeartbeatLoop() {
   while (!stopping_) {
     held_cv_.wait_for(lock, interval, [this] { return stopping_.load(); });
     if (stopping_) break;
-    const std::map<int64_t, Held> jobs = held_;
     lock.unlock();
-    bool progress = !jobs.empty();
-    for (const auto& [job_id, held] : jobs) {
-      const int64_t now = NowMs();
-      progress = progress && now - held.since_ms <= kStuckLeases * lease_ms;
-      Status s = c_->store->Heartbeat(job_id, held.owner, lease_ms, now);
-      if (s.ok()) continue;
-      progress = false;
-      std::lock_guard check(held_mu_);
-      // A job that finished since the snapshot has no lease to keep: not a problem.
-      if (held_.count(job_id))
-        spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", job_id,
-                     s.ToString());
-    }
-    // Workers busy with jobs slower than a lease (a long model call) are making progress as
-    // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
-    // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
-    if (progress) last_beat_ms_ = NowMs();
+    HeartbeatOnce();
     lock.lock();
   }
+}
+
+void WorkerPool::HeartbeatOnce() {
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  std::map<std::string, Held> jobs;
+  {
+    std::lock_guard lock(held_mu_);
+    jobs = held_;
+  }
+  bool progress = !jobs.empty();
+  int64_t stuck = 0;
+  for (const auto& [owner, held] : jobs) {
+    const int64_t now = now_();
+    if (now - held.since_ms > kStuckLeases * lease_ms) {
+      // Renewing without end would keep the job from every other worker for as long as
+      // this one hangs. Unrenewed, the lease expires and the job is taken over; should
+      // this worker wake up, its plan commit is refused (Store::CommitWritesIfLeased).
+      ++stuck;
+      progress = false;
+      std::lock_guard lock(held_mu_);
+      auto it = held_.find(owner);
+      if (it != held_.end() && it->second.job_id == held.job_id && !it->second.reported) {
+        it->second.reported = true;
+        spdlog::error("job {}: worker {} has held it for {} s, more than {} leases: taken for stuck; its lease "
+                      "is no longer renewed, so another worker takes the job over when it expires",
+                      held.job_id, owner, (now - held.since_ms) / 1000, kStuckLeases);
+      }
+      continue;
+    }
+    Status s = c_->store->Heartbeat(held.job_id, owner, lease_ms, now);
+    if (s.ok()) continue;
+    progress = false;
+    std::lock_guard check(held_mu_);
+    // A job that finished since the snapshot has no lease to keep: not a problem.
+    auto it = held_.find(owner);
+    if (it != held_.end() && it->second.job_id == held.job_id)
+      spdlog::warn("job {}: lease heartbeat failed (another worker may take the job over): {}", held.job_id,
+                   s.ToString());
+  }
+  c_->metrics->Set("deskpilot_stuck_workers", {}, static_cast<double>(stuck));
+  // Workers busy with jobs slower than a lease (a long model call) are making progress as
+  // much as a turning loop: the watchdog is fed while every job in hand keeps its lease and
+  // none has been in hand for kStuckLeases leases. With nothing in hand, only the loop beats.
+  if (progress) last_beat_ms_ = now_();
+}
+
+std::vector<WorkerPool::StuckJob> WorkerPool::StuckJobs() const {
+  const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
+  const int64_t now = now_();
+  std::vector<StuckJob> stuck;
+  std::lock_guard lock(held_mu_);
+  for (const auto& [owner, held] : held_)
+    if (now - held.since_ms > kStuckLeases * lease_ms) stuck.push_back({held.job_id, owner, now - held.since_ms});
+  return stuck;
 }
 
 void WorkerPool::Notify() {
@@ -171,7 +212,7 @@ void WorkerPool::Loop(int index) {
   const std::string owner = instance_id_ + "/w" + std::to_string(index);
   const int64_t lease_ms = int64_t{c_->config.workers.lease_seconds} * 1000;
   while (!stopping_) {
-    last_beat_ms_ = NowMs();
+    last_beat_ms_ = now_();
     if (auto pause = AllDesksRefusingFor()) {
       // Every desk is down: a leased job could only be put back (a lease and a release,
       // two commits, per job and per probe interval, for nothing, beside the webhook
@@ -188,7 +229,7 @@ void WorkerPool::Loop(int index) {
       std::lock_guard lock(mu_);
       seen = wakeups_;
     }
-    auto leased = c_->store->Lease(owner, lease_ms, NowMs());
+    auto leased = c_->store->Lease(owner, lease_ms, now_());
     if (!leased.ok()) {
       spdlog::error("lease failed: {}", leased.status().ToString());
     } else if (leased->has_value()) {
@@ -198,7 +239,7 @@ void WorkerPool::Loop(int index) {
     // Sleep until notified, the next job is due, or the poll interval passes (which
     // also picks up leases that expired after a crash).
     int64_t wait_ms = c_->config.workers.poll_ms;
-    if (auto due = c_->store->NextDueInMs(NowMs()); due.ok() && due->has_value())
+    if (auto due = c_->store->NextDueInMs(now_()); due.ok() && due->has_value())
       wait_ms = std::clamp<int64_t>(**due, 1, wait_ms);
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ || wakeups_ != seen; });
@@ -225,7 +266,7 @@ void WorkerPool::Audit(JobWrites& writes, const Job& job, const std::string& sta
   e.outcome = outcome;
   // Vendor and model text may hold invalid UTF-8: replace it rather than throw on a worker thread.
   e.data = JsonText(data);
-  writes.audit.push_back({std::move(e), NowMs()});
+  writes.audit.push_back({std::move(e), now_()});
 }
 
 void WorkerPool::Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes) {
@@ -240,22 +281,31 @@ void WorkerPool::Settle(const Job& job, const char* what, const Status& transiti
                   s.ToString());
 }
 
-bool WorkerPool::StillLeased(const Job& job, const std::string& owner, JobWrites& writes) {
+bool WorkerPool::CommitIfLeased(const Job& job, const std::string& owner, JobWrites& writes, const char* what) {
   // The heartbeat keeps a running job's lease, but a worker that stalls past it (a paused
   // process, the wall clock stepped forward past the expiry) finds its job taken over by
   // another worker, which decides and writes on its own. Both writing could give the
   // ticket two notes and two different public replies; only the owner may go on.
-  const Status held = c_->store->CheckLease(job.id, owner, NowMs());
+  const Status held = c_->store->CommitWritesIfLeased(job.id, owner, now_(), &writes);
   if (held.ok()) return true;
   if (held.code() != Code::kFailedPrecondition && held.code() != Code::kNotFound) {
-    // The store could not say (busy, I/O): write nothing now, try again later.
-    Finish(job, owner, held, "lease check", writes);
+    // The store could not say (busy, I/O): write nothing now, try again later. The cache
+    // entries go: the transition below keeps its writes even when the lease is lost by
+    // then, and a plan must land only under a checked lease (model answers are asked again).
+    writes.cache.clear();
+    Finish(job, owner, held, what, writes);
     return false;
   }
   spdlog::warn("job {} ticket {}: lease lost before writing back; leaving the job to its new owner: {}", job.id,
                job.ticket_id, held.ToString());
   c_->metrics->Inc("deskpilot_jobs_processed_total", {{"outcome", "lease_lost"}});
-  Audit(writes, job, "lease.lost", "skipped", {{"error", held.ToString()}});
+  // Nothing of this attempt landed. Its rows stay out of the log: a triage row of the
+  // loser would be the ticket's latest decision, the one an approval posts, though its
+  // note never reached the ticket. The lease.lost row says which stages were dropped.
+  std::vector<std::string> dropped;
+  for (const JobWrites::Audit& a : writes.audit) dropped.push_back(a.entry.stage);
+  writes.clear();
+  Audit(writes, job, "lease.lost", "skipped", {{"error", held.ToString()}, {"dropped", dropped}});
   Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
   return false;
 }
@@ -275,7 +325,7 @@ void WorkerPool::Record(const std::string& source, CircuitBreaker& breaker, cons
 
 void WorkerPool::Finish(const Job& job, const std::string& owner, const Status& status, const std::string& stage,
                         JobWrites& writes) {
-  const int64_t now = NowMs();
+  const int64_t now = now_();
   Metrics& m = *c_->metrics;
   if (status.deferred()) {
     // Says nothing about this job: put it back and give the attempt back too.
@@ -339,8 +389,8 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "dead"}});
     Audit(writes, job, "job.dead_lettered", "error", {{"attempt", job.attempts}, {"error", reason}});
     Settle(job, "fail transition",
-           c_->store->Fail(job.id, owner, reason, /*retryable=*/false, NowMs(), c_->config.workers.max_attempts,
-                           NowMs(), &writes),
+           c_->store->Fail(job.id, owner, reason, /*retryable=*/false, now_(), c_->config.workers.max_attempts,
+                           now_(), &writes),
            writes);
     return;
   }
@@ -372,7 +422,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   if (!ticket.ok()) {
     if (ticket.status().code() == Code::kNotFound) {
       Audit(writes, job, "fetch", "skipped", {{"reason", "ticket no longer exists"}});
-      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
@@ -386,10 +436,9 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   // An agent approved the pending draft with the approval tag: post it the way the admin
   // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
   if (HasApprovalTag(*ticket, c_->config.policy)) {
-    if (!StillLeased(job, owner, writes)) return;
     // The approval writes to the help desk and audits on its own: this job's rows first,
     // so the chain keeps the order things happened in.
-    Settle(job, "store audit rows", c_->store->CommitWrites(&writes), writes);
+    if (!CommitIfLeased(job, owner, writes, "store audit rows")) return;
     auto approved = ApprovePendingDraft(*c_, job.source, *ticket, "agent-tag", ApprovalVia::kTag);
     if ((approved.ok() && !approved->already_approved) || (!approved.ok() && approved.status().retryable())) {
       Finish(job, owner, approved.ok() ? Status::Ok() : approved.status(), "approval", writes);
@@ -407,13 +456,13 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       return;
     }
     Audit(writes, job, "plan.resumed", "ok", {{"actions", plan.actions.size()}});
-    if (!StillLeased(job, owner, writes)) return;
+    if (!CommitIfLeased(job, owner, writes, "store audit rows")) return;
   } else {
     // Loop guard: if the newest activity on the ticket is deskpilot's own, there is
     // nothing new from a human to act on.
     if (!ticket->comments.empty() && ticket->comments.back().by_deskpilot) {
       Audit(writes, job, "loop_guard", "skipped", {{"reason", "newest comment was written by deskpilot"}});
-      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+      Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
       m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
       return;
     }
@@ -433,15 +482,11 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
       Finish(job, owner, Status::Ok(), "shadow", writes);
       return;
     }
-    // Before the plan is stored: a lost lease's plan would replace the new owner's.
-    if (!StillLeased(job, owner, writes)) return;
     // The outbox commit: the plan, with every row and model answer so far, is durable
-    // before anything is written, so a retry applies this plan and no other.
-    writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), NowMs()});
-    if (auto s = c_->store->CommitWrites(&writes); !s.ok()) {
-      Finish(job, owner, s, "store plan", writes);
-      return;
-    }
+    // before anything is written, so a retry applies this plan and no other. Only while
+    // the lease is ours: a lost lease's plan would replace the new owner's.
+    writes.cache.push_back({plan_key, JsonText(PlanToJson(plan)), now_()});
+    if (!CommitIfLeased(job, owner, writes, "store plan")) return;
   }
 
   MaybeFail(FailPoint::kAfterPipeline);
@@ -457,7 +502,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
     // ending (skipped), not a dead letter an operator would have to look at and retry.
     m.Inc("deskpilot_writebacks_total", {{"outcome", "skipped"}});
     Audit(writes, job, "vendor.write", "skipped", {{"actions", actions}, {"reason", "ticket no longer exists"}});
-    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, NowMs(), &writes), writes);
+    Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
     return;
   }

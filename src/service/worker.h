@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,12 +39,18 @@ namespace deskpilot {
 
 class WorkerPool {
  public:
-  // A job in hand for longer than this many leases is taken for a stuck worker: it no
-  // longer counts as progress, so the watchdog restarts the process. Every call a job makes
-  // is bounded by its adapter's timeout; a deadlock is not.
+  // A job in hand for longer than this many leases is taken for a stuck worker: its lease
+  // is no longer renewed, so it expires and another worker (or a restart) takes the job,
+  // whose late commit the stuck worker then finds refused; it no longer counts as progress,
+  // and StuckJobs() names it, so health checks and the watchdog see it even while other
+  // workers turn. Every call a job makes is bounded by its adapter's timeout; a deadlock is
+  // not. A slow call keeps its lease for at least this many leases.
   static constexpr int64_t kStuckLeases = 10;
 
-  WorkerPool(Components* components, std::string instance_id);
+  // `now` is the wall clock (ms since the epoch) the pool reads for leases, heartbeats and
+  // audit times; tests pass their own to drive lease expiry without sleeping.
+  using Clock = std::function<int64_t()>;
+  WorkerPool(Components* components, std::string instance_id, Clock now = NowMs);
   ~WorkerPool();
   void Start(int threads);
   // Stops leasing; each worker finishes the job in hand, then exits.
@@ -54,32 +61,43 @@ class WorkerPool {
   // worker, or a heartbeat that kept the lease of every job in hand while none of them had
   // been in hand for more than kStuckLeases leases.
   int64_t last_beat_ms() const { return last_beat_ms_.load(); }
+  struct StuckJob {
+    int64_t job_id = 0;
+    std::string owner;    // the worker stuck in it
+    int64_t held_ms = 0;  // how long it has been in hand
+  };
+  // The jobs in hand for longer than kStuckLeases leases, one per stuck worker.
+  std::vector<StuckJob> StuckJobs() const;
 
   // Processes one leased job to a final store transition (public for tests). An exception
   // from inside (a library throwing on content it was handed) dead-letters the job with
   // its message instead of ending the process: a crash would only repeat on the same job
   // at every lease expiry while every other ticket waits.
   void Process(const Job& job, const std::string& owner);
+  // One round of the heartbeat thread's work, which it does every lease_seconds / 3 while
+  // Start()ed: extends the lease of every job in hand but those of stuck workers (public
+  // for tests).
+  void HeartbeatOnce();
 
  private:
   void ProcessLeased(const Job& job, const std::string& owner);
   // Registers a job in hand for the heartbeat for as long as it is alive.
   class HeldLease {
    public:
-    HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), job_id_(job_id) {
+    HeldLease(WorkerPool& pool, int64_t job_id, const std::string& owner) : pool_(pool), owner_(owner) {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_[job_id_] = {owner, NowMs()};
+      pool_.held_[owner_] = {job_id, pool_.now_(), false};
     }
     ~HeldLease() {
       std::lock_guard lock(pool_.held_mu_);
-      pool_.held_.erase(job_id_);
+      pool_.held_.erase(owner_);
     }
     HeldLease(const HeldLease&) = delete;
     HeldLease& operator=(const HeldLease&) = delete;
 
    private:
     WorkerPool& pool_;
-    const int64_t job_id_;
+    const std::string owner_;
   };
 
   void Loop(int index);
@@ -93,10 +111,13 @@ class WorkerPool {
   // Adds a row to the job's writes; it is committed with the job's next commit.
   void Audit(JobWrites& writes, const Job& job, const std::string& stage, const std::string& outcome,
              const nlohmann::json& data);
-  // Whether `owner` still holds the job's lease, checked before a plan is
-  // stored or applied. When the lease is lost, records so with the job's rows and returns
-  // false: the worker that took the job over decides and writes.
-  bool StillLeased(const Job& job, const std::string& owner, JobWrites& writes);
+  // Commits the job's writes so far (with the plan, when one was just decided) if `owner`
+  // still holds the job's lease, in one transaction with the check (Store::
+  // CommitWritesIfLeased); called before anything is written to the help desk. False when
+  // the job must not go on: the lease was lost (audited as lease.lost; this worker's rows
+  // and plan are dropped, since the worker that took the job over decides and writes) or
+  // the store failed (the attempt ends there).
+  bool CommitIfLeased(const Job& job, const std::string& owner, JobWrites& writes, const char* what);
   // Logs a failed store transition; the writes it did not commit are tried on their own.
   void Settle(const Job& job, const char* what, const Status& transition, JobWrites& writes);
   // Feeds a help-desk call's outcome to its breaker and exports the breaker's state.
@@ -104,6 +125,7 @@ class WorkerPool {
 
   Components* c_;
   std::string instance_id_;
+  const Clock now_;
   // One per configured help desk, created up front so lookups need no lock.
   std::map<std::string, std::unique_ptr<CircuitBreaker>> breakers_;
   std::vector<std::thread> threads_;
@@ -115,13 +137,16 @@ class WorkerPool {
   std::condition_variable pause_cv_;  // Stop() only: ends a pause while every desk is down
   uint64_t wakeups_ = 0;
   std::thread heartbeat_;
-  std::mutex held_mu_;
+  mutable std::mutex held_mu_;
   std::condition_variable held_cv_;       // wakes the heartbeat thread on Stop()
   struct Held {
-    std::string owner;  // the lease owner
-    int64_t since_ms;   // when Process() took the job
+    int64_t job_id;
+    int64_t since_ms;  // when Process() took the job
+    bool reported;     // the heartbeat logged it as stuck
   };
-  std::map<int64_t, Held> held_;  // the jobs in Process()
+  // The jobs in Process(), by lease owner: one worker holds one job at a time, while one
+  // job can be in two workers' hands (a stuck one and the one that took the job over).
+  std::map<std::string, Held> held_;
 };
 
 // Stable per-event key for idempotent write-backs.

@@ -1,9 +1,12 @@
 // The worker's job lifecycle against a real SQLite store and a scripted help desk.
 #include "service/worker.h"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -224,8 +227,51 @@ TEST_F(WorkerTest, AWorkerThatLostItsLeaseStoresNoPlanAndWritesNothing) {
   Job after = *c_.store->GetJob(1).value();
   EXPECT_EQ(after.state, JobState::kLeased);
   EXPECT_EQ(after.lease_owner, "intruder");
-  EXPECT_EQ(Stages(1), (std::vector<std::string>{"job.leased:ok", "fetch:ok", "triage:ok", "lease.lost:skipped"}));
+  // The loser's rows stay out of the log (its triage would be the ticket's latest decision,
+  // the one an approval posts); the lease.lost row names them.
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped"}));
+  auto lost = nlohmann::json::parse(c_.store->AuditForJob(1).value().at(0).entry.data);
+  EXPECT_EQ(lost["dropped"], (nlohmann::json{"job.leased", "fetch", "triage"}));
   EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+}
+
+// Two owners racing on one job, with an injected clock: w's lease holds when its plan is
+// decided, then the clock steps past the expiry and another worker takes the job just
+// before w commits the plan (a read of the lease before the commit would have passed).
+// The commit checks the lease in its own transaction, so w's plan and rows never land and
+// w writes nothing; the new owner decides and writes, once.
+TEST_F(WorkerTest, OfTwoOwnersRacingOnAJobOnlyTheLeaseHolderStoresAPlan) {
+  std::atomic<int64_t> now{NowMs()};
+  int reads_after_model = -1;  // clock reads since the model answered; -1: not counting
+  std::optional<Job> taken;
+  pool_ = std::make_unique<WorkerPool>(&c_, "test", [&]() -> int64_t {
+    // The third read after the model call: after the decision's row and the lease check
+    // that used to precede the plan commit, before the commit itself.
+    if (reads_after_model >= 0 && ++reads_after_model == 3) {
+      now += 120000;
+      taken = c_.store->Lease("intruder", 60000, now).value();
+    }
+    return now;
+  });
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:evt-1", "7", "ticket.created", "{}"}, now).ok());
+  auto job = c_.store->Lease("w", 60000, now);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  clf_.during = [&] { reads_after_model = 0; };
+  pool_->Process(**job, "w");
+  ASSERT_TRUE(taken.has_value()) << "the intruder did not get the job";
+  EXPECT_TRUE(hd_->applied.empty()) << "a worker without the lease wrote to the help desk";
+  EXPECT_FALSE(c_.store->CacheGet(PlanCacheKey("desk:evt-1")).value().has_value()) << "the loser's plan landed";
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped"}));
+
+  reads_after_model = -1;
+  clf_.during = nullptr;
+  pool_->Process(*taken, "intruder");
+  EXPECT_EQ(hd_->applied.size(), 1u);
+  EXPECT_EQ(c_.store->GetJob(1).value()->state, JobState::kDone);
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped", "job.leased:ok", "fetch:ok", "triage:ok",
+                                                 "vendor.write:ok"}));
+  EXPECT_TRUE(c_.store->VerifyAudit().value().ok);
+  pool_.reset();  // holds the clock, which refers to this test's locals
 }
 
 // The same on a retry that resumes a stored plan: the lease lost during the fetch, the
@@ -266,6 +312,103 @@ TEST_F(WorkerTest, AJobSlowerThanItsLeaseCountsAsProgressUntilItLooksStuck) {
   std::this_thread::sleep_until(start + 11600ms);  // 10 leases in hand: no longer progress
   EXPECT_GT(NowMs() - pool_->last_beat_ms(), healthy_ms);
   pool_->Stop();
+}
+
+// Blocks the first model call until Wake(), as a worker stuck in a call without a timeout
+// (or a deadlock) would be; later calls (the worker that takes the job over) go through.
+struct StuckModelCall {
+  std::promise<void> entered;
+  std::promise<void> wake;
+  std::shared_future<void> woken = wake.get_future().share();
+  std::atomic<bool> first{true};
+  bool woke = false;
+  void operator()() {
+    if (!first.exchange(false)) return;
+    entered.set_value();
+    woken.wait();
+  }
+  void Wake() {
+    if (!woke) wake.set_value();
+    woke = true;
+  }
+};
+
+// A worker stuck in a job keeps it for kStuckLeases leases and no longer. Until then, as
+// for any slow model call, the heartbeat renews the lease and no one else gets the job;
+// past it the lease is left to expire, another worker takes the job, and the stuck worker's
+// late plan is refused. The heartbeat used to renew without end: a stuck thread kept its
+// job `leased` for as long as the process lived.
+TEST_F(WorkerTest, AStuckWorkerKeepsItsJobForTheCapAndNoLonger) {
+  constexpr int64_t kLeaseMs = 1000;
+  c_.config.workers.lease_seconds = 1;
+  std::atomic<int64_t> now{NowMs()};
+  pool_ = std::make_unique<WorkerPool>(&c_, "test", [&]() -> int64_t { return now; });
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:stuck", "7", "ticket.created", "{}"}, now).ok());
+  auto job = c_.store->Lease("test/w0", kLeaseMs, now);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  StuckModelCall call;
+  clf_.during = [&] { call(); };
+  std::thread worker([&] { pool_->Process(**job, "test/w0"); });
+  call.entered.get_future().wait();
+  const int64_t start = now;
+  std::optional<Job> taken;
+  for (int64_t at = kLeaseMs / 3; at <= WorkerPool::kStuckLeases * kLeaseMs && !taken; at += kLeaseMs / 3) {
+    now = start + at;
+    pool_->HeartbeatOnce();
+    taken = c_.store->Lease("test/w1", kLeaseMs, now).value();
+    EXPECT_FALSE(taken.has_value()) << "a slow job was taken over " << at << " ms into it";
+  }
+  // Past the cap: not renewed (the last renewal, at 9,990 ms, runs out at 10,990 ms).
+  now = start + WorkerPool::kStuckLeases * kLeaseMs + kLeaseMs / 3;
+  pool_->HeartbeatOnce();
+  now = start + WorkerPool::kStuckLeases * kLeaseMs + kLeaseMs;
+  if (!taken) taken = c_.store->Lease("test/w1", kLeaseMs, now).value();
+  EXPECT_TRUE(taken.has_value()) << "the stuck worker's job was not freed";
+  call.Wake();
+  worker.join();
+  EXPECT_TRUE(hd_->applied.empty()) << "the stuck worker wrote after its job was taken over";
+  EXPECT_EQ(Stages(1), (std::vector<std::string>{"lease.lost:skipped"}));
+  if (taken) {
+    pool_->Process(*taken, "test/w1");
+    EXPECT_EQ(hd_->applied.size(), 1u);
+    EXPECT_EQ(c_.store->GetJob(1).value()->state, JobState::kDone);
+  }
+  pool_.reset();  // holds the clock, which refers to this test's locals
+}
+
+// With two workers, one stuck: the other's loop keeps the newest beat fresh, which alone
+// would feed the watchdog forever. StuckJobs() names the stuck one (Service::Healthy and
+// /healthz answer from it) and the gauge counts it, until it lets go.
+TEST_F(WorkerTest, AStuckWorkerIsReportedWhileAnotherTurns) {
+  using namespace std::chrono_literals;
+  c_.config.workers.lease_seconds = 1;
+  c_.config.workers.poll_ms = 10;
+  std::atomic<int64_t> now{NowMs()};
+  pool_ = std::make_unique<WorkerPool>(&c_, "test", [&]() -> int64_t { return now; });
+  ASSERT_TRUE(c_.store->Enqueue({"desk", "desk:stuck", "7", "ticket.created", "{}"}, now).ok());
+  StuckModelCall call;
+  clf_.during = [&] { call(); };
+  pool_->Start(2);
+  call.entered.get_future().wait();
+  EXPECT_TRUE(pool_->StuckJobs().empty());
+  pool_->HeartbeatOnce();
+  EXPECT_NE(c_.metrics->Render().find("deskpilot_stuck_workers 0"), std::string::npos);
+
+  now += WorkerPool::kStuckLeases * 1000 + 1;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (pool_->last_beat_ms() < now && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_GE(pool_->last_beat_ms(), now.load()) << "the idle worker's loop should keep beating";
+  auto stuck = pool_->StuckJobs();
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].job_id, 1);
+  EXPECT_GT(stuck[0].held_ms, WorkerPool::kStuckLeases * 1000);
+  pool_->HeartbeatOnce();
+  EXPECT_NE(c_.metrics->Render().find("deskpilot_stuck_workers 1"), std::string::npos) << c_.metrics->Render();
+
+  call.Wake();
+  pool_->Stop();
+  EXPECT_TRUE(pool_->StuckJobs().empty());
+  pool_.reset();
 }
 
 TEST_F(WorkerTest, DeletedTicketIsSkipped) {

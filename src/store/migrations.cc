@@ -90,15 +90,22 @@ Result<int> CurrentVersion(Connection& db) {
   return static_cast<int>(stmt.Int(0));
 }
 
+}  // namespace
+
+Result<int> StoredSchemaVersion(Connection& db) {
+  DP_ASSIGN_OR_RETURN(std::string tables, db.QueryText(
+      "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"));
+  if (tables == "0") return 0;
+  return CurrentVersion(db);
+}
+
 Status RefuseIfNewer(int version) {
   if (version <= LatestSchemaVersion()) return Status::Ok();
-  return Status::FailedPrecondition(
+  return Status::InvalidArgument(
       "database schema version " + std::to_string(version) +
       " is newer than this deskpilot knows (" + std::to_string(LatestSchemaVersion()) +
       "); upgrade deskpilot or use a matching database");
 }
-
-}  // namespace
 
 int LatestSchemaVersion() { return std::prev(std::end(kMigrations))->version; }
 

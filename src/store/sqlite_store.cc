@@ -227,25 +227,6 @@ class SqliteStore final : public Store {
     return ExpectOwned(stmt, job_id, owner, "heartbeat");
   }
 
-  Status CheckLease(int64_t job_id, const std::string& owner, int64_t now_ms) override {
-    std::lock_guard lock(mu_);
-    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
-        "SELECT state, lease_owner, lease_expires_ms FROM jobs WHERE id = ?1"));
-    stmt.Bind(1, job_id);
-    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    const std::string prefix = "job " + std::to_string(job_id) + ": ";
-    if (!row) return Status::NotFound(prefix + "no such job");
-    if (stmt.View(0) != JobStateName(JobState::kLeased))
-      return Status::FailedPrecondition(prefix + "lease lost: the job is " + stmt.Text(0));
-    if (stmt.View(1) != owner) {
-      return Status::FailedPrecondition(prefix + "lease lost: now held by '" + stmt.Text(1) +
-                                        "', not '" + owner + "'");
-    }
-    // Expired but not yet taken: any worker may take it at its next lease.
-    if (stmt.Int(2) <= now_ms) return Status::FailedPrecondition(prefix + "lease lost: it expired");
-    return Status::Ok();
-  }
-
   using Store::Complete;
   using Store::Fail;
   using Store::Release;
@@ -302,6 +283,25 @@ class SqliteStore final : public Store {
   Status CommitWrites(JobWrites* writes) override {
     std::lock_guard lock(mu_);
     return WithWrites(writes, [] { return Status::Ok(); });
+  }
+
+  Status CommitWritesIfLeased(int64_t job_id, const std::string& owner, int64_t now_ms,
+                              JobWrites* writes) override {
+    std::lock_guard lock(mu_);
+    // BEGIN IMMEDIATE holds the write lock from before the check to the commit: another
+    // worker's Lease, in this process or another, cannot take the job in between.
+    sqlite::Transaction tx(*db_);
+    DP_RETURN_IF_ERROR(tx.Begin());
+    DP_RETURN_IF_ERROR(LeaseHeldLocked(job_id, owner, now_ms));
+    if (writes != nullptr) {
+      for (const JobWrites::Audit& a : writes->audit)
+        DP_RETURN_IF_ERROR(AppendAuditLocked(a.entry, a.ts_ms).status());
+      for (const JobWrites::CacheEntry& e : writes->cache)
+        DP_RETURN_IF_ERROR(CachePutLocked(e.key, e.value, e.now_ms));
+    }
+    DP_RETURN_IF_ERROR(tx.Commit());
+    if (writes != nullptr) writes->clear();
+    return Status::Ok();
   }
 
   Status Retry(int64_t job_id, const std::string& actor, int64_t now_ms) override {
@@ -575,6 +575,26 @@ class SqliteStore final : public Store {
     }
     return Status::FailedPrecondition(prefix + "lease lost: the job is " +
                                       std::string(JobStateName(job->state)));
+  }
+
+  // Ok while `owner` holds an unexpired lease on the job. Lease() takes a job whose lease
+  // expired (lease_expires_ms <= now), so an expired lease is lost even before another
+  // worker took the job. REQUIRES: mu_ held.
+  Status LeaseHeldLocked(int64_t job_id, const std::string& owner, int64_t now_ms) {
+    DP_ASSIGN_OR_RETURN(sqlite::Statement stmt, db_->Cached(
+        "SELECT state, lease_owner, lease_expires_ms FROM jobs WHERE id = ?1"));
+    stmt.Bind(1, job_id);
+    DP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    const std::string prefix = "job " + std::to_string(job_id) + ": ";
+    if (!row) return Status::NotFound(prefix + "no such job");
+    if (stmt.View(0) != JobStateName(JobState::kLeased))
+      return Status::FailedPrecondition(prefix + "lease lost: the job is " + stmt.Text(0));
+    if (stmt.View(1) != owner) {
+      return Status::FailedPrecondition(prefix + "lease lost: now held by '" + stmt.Text(1) +
+                                        "', not '" + owner + "'");
+    }
+    if (stmt.Int(2) <= now_ms) return Status::FailedPrecondition(prefix + "lease lost: it expired");
+    return Status::Ok();
   }
 
   // The queries name their index (INDEXED BY): without statistics (the store runs no
@@ -972,6 +992,10 @@ Result<std::unique_ptr<Store>> OpenAndMigrate(const std::string& path,
                       sqlite::Connection::Open(
                           path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                           options.busy_timeout_ms));
+  // Before anything that writes (the journal mode is kept in the file's header): the
+  // database of a newer deskpilot is refused as it is.
+  DP_ASSIGN_OR_RETURN(int stored, sqlite::StoredSchemaVersion(*db));
+  DP_RETURN_IF_ERROR(sqlite::RefuseIfNewer(stored));
   // WAL lets readers (verify, the CLI) run beside the writer; some filesystems and
   // in-memory databases silently keep another mode, which would break that promise.
   DP_ASSIGN_OR_RETURN(std::string mode, db->QueryText("PRAGMA journal_mode = WAL"));
@@ -996,6 +1020,15 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   Result<std::unique_ptr<Store>> opened = OpenAndMigrate(path, options);
   if (!opened.ok()) return ExplainUnwritable(path, opened.status());
   return opened;
+}
+
+Status RefuseNewerStore(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::Ok();
+  DP_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> probe,
+                      sqlite::Connection::Open(path, SQLITE_OPEN_READONLY, StoreOptions{}.busy_timeout_ms));
+  DP_ASSIGN_OR_RETURN(int version, sqlite::StoredSchemaVersion(*probe));
+  return sqlite::RefuseIfNewer(version);
 }
 
 Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,

@@ -25,6 +25,12 @@ struct GroupCommitStats {
 Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path,
                                                        const StoreOptions& options = {});
 
+// InvalidArgument when the file at `path` holds the store of a newer deskpilot (the
+// message says so); Ok when it does not, or when there is no file. Reads only, for
+// commands that open the database other than through OpenSqliteStore (the KB index), which
+// refuses such a file the same way.
+Status RefuseNewerStore(const std::string& path);
+
 // nullopt when `store` is not the SQLite store.
 std::optional<GroupCommitStats> EnqueueGroupCommitStats(Store& store);
 

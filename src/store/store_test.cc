@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -613,6 +614,41 @@ TEST_F(StoreTest, JobWritesSurviveALostLease) {
   EXPECT_TRUE(store_->VerifyAudit().value().ok);
 }
 
+// Two owners racing on one job: w1's lease expires, w2 takes the job. w1's plan commit,
+// checked in its own transaction, lands nothing: no plan, no row. The same for a lease
+// that expired and was not taken yet, for a finished job, and for an unknown one.
+TEST_F(StoreTest, PlanCommitOfAWorkerThatLostItsLeaseLandsNothing) {
+  int64_t id = MustEnqueue("k1", kT0);
+  MustLease("w1", kT0, 1000);
+  auto plan_writes = [&](const std::string& plan) {
+    JobWrites writes;
+    writes.audit.push_back({AuditEntry{id, "42", "acme", "triage", "system", "ok", "{}"}, kT0 + 10});
+    writes.cache.push_back({"plan:k1", plan, kT0 + 10});
+    return writes;
+  };
+  JobWrites w1 = plan_writes("w1's plan");
+  EXPECT_EQ(store_->CommitWritesIfLeased(id, "w1", kT0 + 1000, &w1).code(), Code::kFailedPrecondition)
+      << "an expired lease, even one nobody took yet, is lost";
+  MustLease("w2", kT0 + 1500);
+  JobWrites w2 = plan_writes("w2's plan");
+  ASSERT_TRUE(store_->CommitWritesIfLeased(id, "w2", kT0 + 1600, &w2).ok());
+  EXPECT_TRUE(w2.empty());
+  Status lost = store_->CommitWritesIfLeased(id, "w1", kT0 + 1700, &w1);
+  EXPECT_EQ(lost.code(), Code::kFailedPrecondition);
+  EXPECT_NE(lost.message().find("now held by 'w2'"), std::string::npos) << lost.message();
+  EXPECT_EQ(w1.audit.size(), 1u) << "the loser's writes are left to the caller";
+  EXPECT_EQ(store_->CacheGet("plan:k1").value().value_or(""), "w2's plan");
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 1u);
+  // The loser cannot finish the job either; once done, no one can store a plan for it.
+  EXPECT_EQ(store_->Complete(id, "w1", JobState::kDone, kT0 + 1800).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(store_->Complete(id, "w2", JobState::kDone, kT0 + 1800).ok());
+  EXPECT_EQ(store_->CommitWritesIfLeased(id, "w2", kT0 + 1900, &w1).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(store_->CommitWritesIfLeased(id + 1, "w2", kT0 + 1900, &w1).code(), Code::kNotFound);
+  EXPECT_EQ(store_->CacheGet("plan:k1").value().value_or(""), "w2's plan");
+  EXPECT_EQ(store_->AuditForJob(id).value().size(), 1u);
+  EXPECT_TRUE(store_->VerifyAudit().value().ok);
+}
+
 // An error other than a lost lease keeps nothing and leaves the writes to the caller.
 TEST_F(StoreTest, RejectedTransitionKeepsTheWritesForTheCaller) {
   int64_t id = MustEnqueue("k1", kT0);
@@ -1035,13 +1071,28 @@ TEST_F(StoreTest, ReopenKeepsDataAndMigrationsAreIdempotent) {
             sqlite::LatestSchemaVersion());
 }
 
-TEST_F(StoreTest, RefusesNewerSchema) {
+// The database of a newer deskpilot is the wrong input for this one (InvalidArgument: the
+// CLI exits 2), and is left byte for byte as it was: switching it to WAL, the first thing
+// an open did, rewrote its header.
+TEST_F(StoreTest, RefusesNewerSchemaAndLeavesTheFileAsItWas) {
   store_.reset();
+  ASSERT_EQ(RawExec("PRAGMA journal_mode = DELETE"), "");
   ASSERT_EQ(RawExec("INSERT INTO schema_migrations VALUES (999, 0)"), "");
+  auto contents = [&] {
+    std::ifstream in(path_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = contents();
   auto r = OpenSqliteStore(path_);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
   EXPECT_NE(r.status().message().find("999"), std::string::npos) << r.status().message();
+  EXPECT_EQ(OpenExistingSqliteStore(path_).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(RefuseNewerStore(path_).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(contents() == before) << "the newer database was modified";
+  ASSERT_EQ(RawExec("DELETE FROM schema_migrations WHERE version = 999"), "");
+  EXPECT_TRUE(RefuseNewerStore(path_).ok());
+  EXPECT_TRUE(RefuseNewerStore((dir_ / "absent.db").string()).ok());
 }
 
 TEST_F(StoreTest, OpenSetsPragmasAndQuickCheckPasses) {
