@@ -21,7 +21,7 @@ enum class Code {
   kAlreadyExists,
   kUnauthenticated,     // bad or missing credentials / signature
   kPermissionDenied,
-  kFailedPrecondition,  // state does not allow it (e.g. ticket closed, schema too new)
+  kFailedPrecondition,  // state does not allow it (e.g. ticket closed, lease lost)
   kResourceExhausted,   // rate-limited or over quota; see retry_after()
   kUnavailable,         // transient: connection refused/reset, 5xx; retry with backoff
   kDeadlineExceeded,    // timed out; retry with backoff
