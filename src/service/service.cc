@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -263,14 +264,17 @@ Status Service::Start() {
   ListenerLimits limits;
   limits.request_timeout = std::chrono::seconds(sc.request_timeout_seconds);
   limits.max_body_bytes = static_cast<size_t>(sc.max_body_bytes);
+  limits.threads = static_cast<size_t>(sc.threads);
+  // Room for a burst of new senders (they are served in turn within milliseconds), well
+  // under systemd's default limit of 1024 open files; a flood beyond it is refused at once.
+  limits.max_queued_connections = std::max<size_t>(4 * limits.threads, 256);
   auto guarded = std::make_unique<GuardedHttpServer>(limits);
   GuardedHttpServer* listener = guarded.get();
   http_ = std::move(guarded);
   // Debian's cpp-httplib build: Nagle + delayed ACK add ~40 ms per response, the pool
-  // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time.
+  // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time (the pool
+  // through ListenerLimits).
   http_->set_tcp_nodelay(true);
-  const int threads = sc.threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_keep_alive_max_count(1000);
   http_->set_keep_alive_timeout(5);
   // Per read; the whole request is bounded by request_timeout_seconds (GuardedHttpServer).
