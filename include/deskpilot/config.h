@@ -147,6 +147,9 @@ struct Config {
   std::string admin_token;   // from [admin] token_env / token_file; empty disables /api/v1
 };
 
+// The shortest admin token accepted: 16 random bytes written as hex.
+inline constexpr size_t kMinAdminTokenChars = 32;
+
 // Parses and validates. On error: InvalidArgument whose message lists "path: problem"
 // lines. Adapter sections are validated later by the adapters themselves.
 Result<Config> LoadConfig(const std::string& file);

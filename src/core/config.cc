@@ -506,6 +506,13 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
   {
     ConfigSection s = root.Table("admin");
     c.admin_token = s.Secret("token", false);
+    // The token is the admin API's only lock, and it faces the network: a short one falls to
+    // guessing. 32 characters is 16 random bytes as hex (`openssl rand -hex 16`). The message
+    // gives the length, never the token.
+    if (!c.admin_token.empty() && c.admin_token.size() < kMinAdminTokenChars)
+      s.AddError(s.Has("token_env") ? "token_env" : "token_file",
+                 "the admin token is " + std::to_string(c.admin_token.size()) + " characters long; at least " +
+                     std::to_string(kMinAdminTokenChars) + " are required (e.g. `openssl rand -hex 32`)");
   }
 
   Status status = root.Finish();

@@ -260,11 +260,11 @@ TEST(ConfigTest, AdapterSections) {
 }
 
 TEST(ConfigTest, SecretFromEnv) {
-  setenv("DESKPILOT_CONFIG_TEST_TOKEN", "from-env", 1);
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", "from-env-0123456789abcdef01234567", 1);
   auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n",
                        "t");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-env");
+  EXPECT_EQ(c->admin_token, "from-env-0123456789abcdef01234567");
   setenv("DESKPILOT_CONFIG_TEST_TOKEN", "", 1);
   std::string msg = ErrorOf(std::string(kMinimal) +
                             "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n");
@@ -276,21 +276,39 @@ TEST(ConfigTest, SecretFromEnv) {
 
 TEST(ConfigTest, SecretFromFile) {
   TempDir dir;
-  const std::string file = dir.Write("token", "from-file\n");
+  const std::string file = dir.Write("token", "from-file-0123456789abcdef0123456\n");
   auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_file = \"" + file + "\"\n", "t");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-file");  // trailing newline trimmed
+  EXPECT_EQ(c->admin_token, "from-file-0123456789abcdef0123456");  // trailing newline trimmed
 
   // Relative names resolve against $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
   setenv("CREDENTIALS_DIRECTORY", dir.path().c_str(), 1);
   c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_file = \"token\"\n", "t");
   unsetenv("CREDENTIALS_DIRECTORY");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-file");
+  EXPECT_EQ(c->admin_token, "from-file-0123456789abcdef0123456");
 
   std::string msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_file = \"" +
                             (dir.path() / "missing").string() + "\"\n");
   EXPECT_TRUE(Contains(msg, "admin.token_file: cannot read")) << msg;
+}
+
+// A 1-character admin token was accepted, and the admin API faces the network.
+TEST(ConfigTest, AShortAdminTokenIsRefusedWithoutBeingShown) {
+  TempDir dir;
+  const std::string short_token = "s3cr3t-but-only-31-characters!!";
+  ASSERT_EQ(short_token.size(), kMinAdminTokenChars - 1);
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", short_token.c_str(), 1);
+  std::string msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_env: the admin token is 31 characters long; at least 32 are required")) << msg;
+  EXPECT_FALSE(Contains(msg, short_token)) << msg;
+  msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_file = \"" + dir.Write("t", "x\n") + "\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_file: the admin token is 1 characters long")) << msg;
+
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", (short_token + "!").c_str(), 1);
+  auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n", "t");
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  unsetenv("DESKPILOT_CONFIG_TEST_TOKEN");
 }
 
 TEST(ConfigTest, PlainOrDoubleSecretRejected) {
