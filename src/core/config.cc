@@ -418,7 +418,8 @@ Result<nlohmann::json> TomlToJson(const std::string& toml_text, const std::strin
   }
 }
 
-Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name) {
+Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name,
+                           std::optional<Config>* as_read) {
   DP_ASSIGN_OR_RETURN(nlohmann::json tree, TomlToJson(toml_text, file_name));
   Config c;
   c.file = file_name;
@@ -517,17 +518,18 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
 
   Status status = root.Finish();
   if (!status.ok()) errors.push_back(status.message());
+  if (as_read != nullptr) *as_read = c;
   if (!errors.empty())
     return Status::InvalidArgument(file_name + ": invalid config:\n" + Join(errors, "\n"));
   return c;
 }
 
-Result<Config> LoadConfig(const std::string& file) {
+Result<Config> LoadConfig(const std::string& file, std::optional<Config>* as_read) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return Status::InvalidArgument("cannot read config " + file + ": " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return ParseConfig(buffer.str(), file);
+  return ParseConfig(buffer.str(), file, as_read);
 }
 
 }  // namespace deskpilot

@@ -183,6 +183,18 @@ TEST(ConfigTest, MissingStoragePath) {
   EXPECT_TRUE(Contains(ErrorOf("[storage]\npath = \"\"\n"), "storage.path: must not be empty"));
 }
 
+TEST(ConfigTest, AConfigWithErrorsIsStillHandedBackAsRead) {
+  std::optional<Config> as_read;
+  auto c = ParseConfig(std::string(kMinimal) + "[server]\nthreads = 0\n[classifier]\ntype = \"x\"\n", "t", &as_read);
+  EXPECT_FALSE(c.ok());
+  ASSERT_TRUE(as_read.has_value()) << "check-config validates the adapter sections of it too";
+  EXPECT_EQ(as_read->server.threads, 64) << "the bad value is left at its default";
+  EXPECT_EQ(as_read->classifier.type, "x");
+  as_read.reset();
+  EXPECT_FALSE(ParseConfig("[server", "t", &as_read).ok());
+  EXPECT_FALSE(as_read.has_value()) << "not TOML: nothing was read";
+}
+
 TEST(ConfigTest, RetentionDaysZeroKeepsForeverAndIsBounded) {
   auto storage = [](const std::string& value) {
     return "[storage]\npath = \"/tmp/x.db\"\nretention_days = " + value + "\n";
