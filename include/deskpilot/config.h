@@ -79,6 +79,9 @@ struct ServerConfig {
   int request_timeout_seconds = 15;
 };
 
+// "host:port" as `listen` writes it: an IPv6 address in brackets ("[::1]:8080").
+std::string HostPort(const std::string& host, int port);
+
 struct StorageConfig {
   std::string path = "deskpilot.db";
   // Done and skipped jobs' webhook bodies and cache entries older than this are dropped

@@ -406,6 +406,11 @@ void ReadPolicy(ConfigSection& root, PolicyConfig* p) {
 
 }  // namespace
 
+std::string HostPort(const std::string& host, int port) {
+  const std::string p = std::to_string(port);
+  return host.find(':') == std::string::npos ? host + ":" + p : "[" + host + "]:" + p;
+}
+
 Result<nlohmann::json> TomlToJson(const std::string& toml_text, const std::string& file_name) {
   try {
     toml::table table = toml::parse(toml_text, file_name);

@@ -116,6 +116,13 @@ TEST(ConfigTest, ListenForms) {
   }
 }
 
+TEST(ConfigTest, HostPortBracketsIPv6) {
+  EXPECT_EQ(HostPort("127.0.0.1", 8080), "127.0.0.1:8080");
+  EXPECT_EQ(HostPort("localhost", 0), "localhost:0");
+  EXPECT_EQ(HostPort("::1", 8080), "[::1]:8080");
+  EXPECT_EQ(HostPort("fe80::1%eth0", 80), "[fe80::1%eth0]:80");
+}
+
 TEST(ConfigTest, UnknownKeysNameTheirPath) {
   std::string msg = ErrorOf("bogus = 1\n" + std::string(kMinimal) +
                             "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n"

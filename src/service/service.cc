@@ -43,7 +43,7 @@ Status CheckPortFree(const std::string& host, int port) {
   }
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::close(fd);
-  if (rc != 0) return Status::FailedPrecondition("cannot listen on " + host + ":" + std::to_string(port) + ": address in use");
+  if (rc != 0) return Status::FailedPrecondition("cannot listen on " + HostPort(host, port) + ": address in use");
   return Status::Ok();
 }
 
@@ -76,7 +76,7 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config, const Bui
   return std::unique_ptr<Service>(new Service(std::move(c).value()));
 }
 
-std::string Service::base_url() const { return "http://" + c_->config.server.host + ":" + std::to_string(port_); }
+std::string Service::base_url() const { return "http://" + HostPort(c_->config.server.host, port_); }
 
 bool Service::ready() const {
   return started_ && workers_ && workers_->running() && http_ && http_->is_running();
@@ -288,7 +288,7 @@ Status Service::Start() {
   } else {
     port_ = http_->bind_to_port(sc.host, sc.port) ? sc.port : -1;
   }
-  if (port_ <= 0) return Status::FailedPrecondition("cannot listen on " + sc.host + ":" + std::to_string(sc.port));
+  if (port_ <= 0) return Status::FailedPrecondition("cannot listen on " + HostPort(sc.host, sc.port));
   listener->RaiseListenBacklog(SOMAXCONN);
 
   workers_ = std::make_unique<WorkerPool>(c_.get(), "dp-" + RandomHex(4));
