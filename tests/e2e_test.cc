@@ -346,7 +346,12 @@ TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
   fs::create_directories(dir);
   std::ofstream(dir / "bad.toml") << "[storage]\npath = \"x.db\"\n[server]\nlisten = \"127.0.0.1:0\"\nbogus = 1\n";
   std::string out;
-  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + (dir / "bad.toml").string(), &out), 2);
+  // check-config builds the adapters of an invalid config too: from seeded models, not retrained.
+  testing_harness::SeedSampleModels(dir / "xdg" / "deskpilot");
+  EXPECT_EQ(RunCommand("XDG_CACHE_HOME=" + (dir / "xdg").string() + " " + DESKPILOT_BINARY + " check-config --config " +
+                           (dir / "bad.toml").string(),
+                       &out),
+            2);
   EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " serve", &out), 2);
   // The documented example, adapter keys included, is a valid config once its secrets exist.
@@ -369,6 +374,52 @@ TEST(Cli, ConfigErrorsExitTwoAndNameTheKey) {
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + example, &out), 2);
   EXPECT_NE(out.find("helpdesk[0].api_token_env"), std::string::npos) << out;
   EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " no-such-command", &out), 2);
+  fs::remove_all(dir);
+}
+
+// check-config built against a scratch database and so passed a storage.path that serve
+// then failed to open.
+TEST(Cli, CheckConfigRefusesAStoragePathServeCannotOpen) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-cli-" + RandomHex(6));
+  fs::create_directories(dir);
+  testing_harness::SeedSampleModels(dir / "xdg" / "deskpilot");  // the adapters are still built
+  std::ofstream(dir / "a-file") << "not a directory\n";
+  const std::vector<std::pair<fs::path, std::string>> cases = {
+      {dir / "a-file" / "sub" / "deskpilot.db", (dir / "a-file").string() + " is not a directory"},
+      {dir, "is a directory, not a database file"}};
+  for (const auto& [path, reason] : cases) {
+    std::ofstream(dir / "c.toml") << "[storage]\npath = \"" << path.string() << "\"\n[server]\nlisten = \"127.0.0.1:0\"\n";
+    std::string out;
+    EXPECT_EQ(RunCommand("XDG_CACHE_HOME=" + (dir / "xdg").string() + " " + DESKPILOT_BINARY +
+                             " check-config --config " + (dir / "c.toml").string(),
+                         &out),
+              2)
+        << out;
+    EXPECT_NE(out.find("storage.path: " + path.string() + ": " + reason), std::string::npos) << out;
+    EXPECT_EQ(RunCommand("timeout 120 " + std::string(DESKPILOT_BINARY) + " serve --config " + (dir / "c.toml").string(),
+                         &out),
+              2)
+        << out;
+    EXPECT_NE(out.find("storage.path: " + path.string() + ": " + reason), std::string::npos) << out;
+  }
+  fs::remove_all(dir);
+}
+
+// Errors were reported one section at a time: the core config's first, and then each
+// adapter's, so an admin re-ran check-config once per mistake.
+TEST(Cli, CheckConfigReportsTheErrorsOfEverySectionAtOnce) {
+  fs::path dir = fs::temp_directory_path() / ("deskpilot-cli-" + RandomHex(6));
+  fs::create_directories(dir);
+  testing_harness::SeedSampleModels(dir);
+  std::ofstream(dir / "c.toml") << "[storage]\npath = \"" << (dir / "deskpilot.db").string()
+                                << "\"\n[server]\nlisten = \"127.0.0.1:0\"\nthreads = 0\n"
+                                   "[classifier]\ncolour = \"blue\"\n[retriever]\ntop_kk = 3\n";
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " check-config --config " + (dir / "c.toml").string(), &out), 2);
+  for (const char* key : {"server.threads: must be between 1 and 1024", "classifier.colour: unknown key",
+                          "retriever.top_kk: unknown key"})
+    EXPECT_NE(out.find(key), std::string::npos) << key << " in\n" << out;
+  EXPECT_FALSE(fs::exists(dir / "deskpilot.db")) << "checking a config creates no database";
   fs::remove_all(dir);
 }
 

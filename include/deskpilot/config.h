@@ -79,6 +79,9 @@ struct ServerConfig {
   int request_timeout_seconds = 15;
 };
 
+// "host:port" as `listen` writes it: an IPv6 address in brackets ("[::1]:8080").
+std::string HostPort(const std::string& host, int port);
+
 struct StorageConfig {
   std::string path = "deskpilot.db";
   // Done and skipped jobs' webhook bodies and cache entries older than this are dropped
@@ -147,10 +150,16 @@ struct Config {
   std::string admin_token;   // from [admin] token_env / token_file; empty disables /api/v1
 };
 
+// The shortest admin token accepted: 16 random bytes written as hex.
+inline constexpr size_t kMinAdminTokenChars = 32;
+
 // Parses and validates. On error: InvalidArgument whose message lists "path: problem"
-// lines. Adapter sections are validated later by the adapters themselves.
-Result<Config> LoadConfig(const std::string& file);
-Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name);
+// lines. Adapter sections are validated later by the adapters themselves. When the text is
+// TOML, `as_read` (if given) receives the config even when validation fails, a bad value
+// left at its default: for `check-config`, to validate the adapter sections in the same run.
+Result<Config> LoadConfig(const std::string& file, std::optional<Config>* as_read = nullptr);
+Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name,
+                           std::optional<Config>* as_read = nullptr);
 
 // Converts TOML text to the JSON tree the validators work on (exposed for tests).
 Result<nlohmann::json> TomlToJson(const std::string& toml_text, const std::string& file_name);

@@ -106,7 +106,7 @@ int RunSandbox(int argc, char** argv) {
     zo.api_token = options.api_token;
     ZendeskFake zendesk(zo);
     if (Status s = zendesk.Start(); !s.ok()) return RuntimeError(cmd, s.ToString());
-    std::cout << "Zendesk-dialect sandbox listening on http://" << options.host << ":" << zendesk.port() << "\n"
+    std::cout << "Zendesk-dialect sandbox listening on http://" << HostPort(options.host, zendesk.port()) << "\n"
               << "API user " << email << " (Basic {email}/token:{token}; the token is account-wide)\n";
     if (token_generated)
       std::cout << "generated API token (set " << token_env << " to choose one): " << options.api_token << "\n";
@@ -120,7 +120,7 @@ int RunSandbox(int argc, char** argv) {
 
   SandboxServer server(options);
   if (Status s = server.Start(); !s.ok()) return RuntimeError(cmd, s.ToString());
-  const std::string url = "http://" + options.host + ":" + std::to_string(server.port());
+  const std::string url = "http://" + HostPort(options.host, server.port());
   std::cout << "sandbox help desk listening on " << url << "\n";
   if (token_generated)
     std::cout << "generated API token (set " << token_env << " to choose one): " << options.api_token << "\n";

@@ -3,7 +3,10 @@
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
@@ -116,20 +119,34 @@ int RunCheckConfig(int argc, char** argv) {
   } catch (const std::exception& e) {
     return UsageError(cmd, ArgumentError(e, argc, argv));
   }
-  auto config = LoadConfig(config_path);
-  if (!config.ok()) return UsageError(cmd, config.status().message());
+  // Every problem is reported in one run: the core config's, storage.path's and each
+  // adapter section's, so an admin does not fix a file one mistake per run.
+  std::optional<Config> as_read;
+  auto config = LoadConfig(config_path, &as_read);
+  if (!as_read) return UsageError(cmd, config.status().message());
+  std::vector<std::string> errors;
+  if (!config.ok()) errors.push_back(config.status().message());
+  // The adapters are built against a scratch database below, so what serve will need of
+  // the configured one is checked here.
+  if (!as_read->storage.path.empty()) {
+    if (Status s = CheckStoragePath(as_read->storage.path); !s.ok()) errors.push_back(s.message());
+  }
   // Build every adapter for real (secrets, URLs, model files), but against a scratch
   // database: checking a config must not create or change the production one.
-  Config scratch_config = *config;
+  Config scratch_config = *as_read;
   BuildOptions build;
   build.sample_dir = SampleDir();
   auto scratch = ScratchDataDir::Create(&scratch_config, &build, /*snapshot_database=*/false);
   if (!scratch.ok()) return RuntimeError(cmd, scratch.status().message());
   Status built = BuildComponents(scratch_config, build).status();
   if (built.ok()) (*scratch)->KeepModels();
-  if (!built.ok()) {
-    std::cerr << cmd << ": " << built.message() << "\n";
-    return ExitFor(built);
+  if (!built.ok() && built.code() != Code::kInvalidArgument && errors.empty()) return RuntimeError(cmd, built.message());
+  if (!built.ok()) errors.push_back(built.message());
+  if (!errors.empty()) {
+    // The core config's message already starts with "FILE: invalid config:".
+    std::string report = config.ok() ? config_path + ": invalid config:" : "";
+    for (const std::string& e : errors) report += (report.empty() ? "" : "\n") + e;
+    return UsageError(cmd, report);
   }
   std::cout << config_path << ": ok (" << config->helpdesks.size() << " help desk(s); classifier "
             << config->classifier.type << ", retriever " << config->retriever.type << ", drafter "

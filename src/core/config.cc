@@ -406,6 +406,11 @@ void ReadPolicy(ConfigSection& root, PolicyConfig* p) {
 
 }  // namespace
 
+std::string HostPort(const std::string& host, int port) {
+  const std::string p = std::to_string(port);
+  return host.find(':') == std::string::npos ? host + ":" + p : "[" + host + "]:" + p;
+}
+
 Result<nlohmann::json> TomlToJson(const std::string& toml_text, const std::string& file_name) {
   try {
     toml::table table = toml::parse(toml_text, file_name);
@@ -418,7 +423,8 @@ Result<nlohmann::json> TomlToJson(const std::string& toml_text, const std::strin
   }
 }
 
-Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name) {
+Result<Config> ParseConfig(const std::string& toml_text, const std::string& file_name,
+                           std::optional<Config>* as_read) {
   DP_ASSIGN_OR_RETURN(nlohmann::json tree, TomlToJson(toml_text, file_name));
   Config c;
   c.file = file_name;
@@ -506,21 +512,29 @@ Result<Config> ParseConfig(const std::string& toml_text, const std::string& file
   {
     ConfigSection s = root.Table("admin");
     c.admin_token = s.Secret("token", false);
+    // The token is the admin API's only lock, and it faces the network: a short one falls to
+    // guessing. 32 characters is 16 random bytes as hex (`openssl rand -hex 16`). The message
+    // gives the length, never the token.
+    if (!c.admin_token.empty() && c.admin_token.size() < kMinAdminTokenChars)
+      s.AddError(s.Has("token_env") ? "token_env" : "token_file",
+                 "the admin token is " + std::to_string(c.admin_token.size()) + " characters long; at least " +
+                     std::to_string(kMinAdminTokenChars) + " are required (e.g. `openssl rand -hex 32`)");
   }
 
   Status status = root.Finish();
   if (!status.ok()) errors.push_back(status.message());
+  if (as_read != nullptr) *as_read = c;
   if (!errors.empty())
     return Status::InvalidArgument(file_name + ": invalid config:\n" + Join(errors, "\n"));
   return c;
 }
 
-Result<Config> LoadConfig(const std::string& file) {
+Result<Config> LoadConfig(const std::string& file, std::optional<Config>* as_read) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return Status::InvalidArgument("cannot read config " + file + ": " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return ParseConfig(buffer.str(), file);
+  return ParseConfig(buffer.str(), file, as_read);
 }
 
 }  // namespace deskpilot

@@ -116,6 +116,13 @@ TEST(ConfigTest, ListenForms) {
   }
 }
 
+TEST(ConfigTest, HostPortBracketsIPv6) {
+  EXPECT_EQ(HostPort("127.0.0.1", 8080), "127.0.0.1:8080");
+  EXPECT_EQ(HostPort("localhost", 0), "localhost:0");
+  EXPECT_EQ(HostPort("::1", 8080), "[::1]:8080");
+  EXPECT_EQ(HostPort("fe80::1%eth0", 80), "[fe80::1%eth0]:80");
+}
+
 TEST(ConfigTest, UnknownKeysNameTheirPath) {
   std::string msg = ErrorOf("bogus = 1\n" + std::string(kMinimal) +
                             "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n"
@@ -181,6 +188,18 @@ TEST(ConfigTest, MissingStoragePath) {
   EXPECT_TRUE(Contains(ErrorOf(""), "storage.path: missing required key"));
   EXPECT_TRUE(Contains(ErrorOf("[storage]\n"), "storage.path: missing required key"));
   EXPECT_TRUE(Contains(ErrorOf("[storage]\npath = \"\"\n"), "storage.path: must not be empty"));
+}
+
+TEST(ConfigTest, AConfigWithErrorsIsStillHandedBackAsRead) {
+  std::optional<Config> as_read;
+  auto c = ParseConfig(std::string(kMinimal) + "[server]\nthreads = 0\n[classifier]\ntype = \"x\"\n", "t", &as_read);
+  EXPECT_FALSE(c.ok());
+  ASSERT_TRUE(as_read.has_value()) << "check-config validates the adapter sections of it too";
+  EXPECT_EQ(as_read->server.threads, 64) << "the bad value is left at its default";
+  EXPECT_EQ(as_read->classifier.type, "x");
+  as_read.reset();
+  EXPECT_FALSE(ParseConfig("[server", "t", &as_read).ok());
+  EXPECT_FALSE(as_read.has_value()) << "not TOML: nothing was read";
 }
 
 TEST(ConfigTest, RetentionDaysZeroKeepsForeverAndIsBounded) {
@@ -260,11 +279,11 @@ TEST(ConfigTest, AdapterSections) {
 }
 
 TEST(ConfigTest, SecretFromEnv) {
-  setenv("DESKPILOT_CONFIG_TEST_TOKEN", "from-env", 1);
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", "from-env-0123456789abcdef01234567", 1);
   auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n",
                        "t");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-env");
+  EXPECT_EQ(c->admin_token, "from-env-0123456789abcdef01234567");
   setenv("DESKPILOT_CONFIG_TEST_TOKEN", "", 1);
   std::string msg = ErrorOf(std::string(kMinimal) +
                             "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n");
@@ -276,21 +295,39 @@ TEST(ConfigTest, SecretFromEnv) {
 
 TEST(ConfigTest, SecretFromFile) {
   TempDir dir;
-  const std::string file = dir.Write("token", "from-file\n");
+  const std::string file = dir.Write("token", "from-file-0123456789abcdef0123456\n");
   auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_file = \"" + file + "\"\n", "t");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-file");  // trailing newline trimmed
+  EXPECT_EQ(c->admin_token, "from-file-0123456789abcdef0123456");  // trailing newline trimmed
 
   // Relative names resolve against $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
   setenv("CREDENTIALS_DIRECTORY", dir.path().c_str(), 1);
   c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_file = \"token\"\n", "t");
   unsetenv("CREDENTIALS_DIRECTORY");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->admin_token, "from-file");
+  EXPECT_EQ(c->admin_token, "from-file-0123456789abcdef0123456");
 
   std::string msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_file = \"" +
                             (dir.path() / "missing").string() + "\"\n");
   EXPECT_TRUE(Contains(msg, "admin.token_file: cannot read")) << msg;
+}
+
+// A 1-character admin token was accepted, and the admin API faces the network.
+TEST(ConfigTest, AShortAdminTokenIsRefusedWithoutBeingShown) {
+  TempDir dir;
+  const std::string short_token = "s3cr3t-but-only-31-characters!!";
+  ASSERT_EQ(short_token.size(), kMinAdminTokenChars - 1);
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", short_token.c_str(), 1);
+  std::string msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_env: the admin token is 31 characters long; at least 32 are required")) << msg;
+  EXPECT_FALSE(Contains(msg, short_token)) << msg;
+  msg = ErrorOf(std::string(kMinimal) + "[admin]\ntoken_file = \"" + dir.Write("t", "x\n") + "\"\n");
+  EXPECT_TRUE(Contains(msg, "admin.token_file: the admin token is 1 characters long")) << msg;
+
+  setenv("DESKPILOT_CONFIG_TEST_TOKEN", (short_token + "!").c_str(), 1);
+  auto c = ParseConfig(std::string(kMinimal) + "[admin]\ntoken_env = \"DESKPILOT_CONFIG_TEST_TOKEN\"\n", "t");
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  unsetenv("DESKPILOT_CONFIG_TEST_TOKEN");
 }
 
 TEST(ConfigTest, PlainOrDoubleSecretRejected) {

@@ -1,6 +1,8 @@
 #include "service/admin_api.h"
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -55,6 +57,47 @@ const std::vector<Route>& KnownRoutes() {
   return routes;
 }
 
+}  // namespace
+
+int64_t AuthThrottle::WaitMs(const std::string& peer, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? 0 : std::max<int64_t>(it->second.blocked_until_ms - now_ms, 0);
+}
+
+int64_t AuthThrottle::Failed(const std::string& peer, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    if (peers_.size() >= kMaxPeers) {
+      peers_.erase(std::min_element(peers_.begin(), peers_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_ms < b.second.last_ms;
+      }));
+    }
+    it = peers_.emplace(peer, Peer{}).first;
+  }
+  Peer& p = it->second;
+  p.failures = std::min(p.failures + 1, kFreeFailures + 32);
+  p.last_ms = now_ms;
+  if (p.failures <= kFreeFailures) return 0;
+  const int doublings = std::min(p.failures - kFreeFailures - 1, 16);
+  const int64_t wait = std::min<int64_t>(int64_t{1000} << doublings, kMaxWaitMs);
+  p.blocked_until_ms = now_ms + wait;
+  return wait;
+}
+
+void AuthThrottle::Succeeded(const std::string& peer) {
+  std::lock_guard lock(mu_);
+  peers_.erase(peer);
+}
+
+size_t AuthThrottle::size() {
+  std::lock_guard lock(mu_);
+  return peers_.size();
+}
+
+namespace {
+
 class AdminApi : public std::enable_shared_from_this<AdminApi> {
  public:
   AdminApi(Components* c, std::function<void()> requeued) : c_(c), requeued_(std::move(requeued)) {}
@@ -95,8 +138,23 @@ class AdminApi : public std::enable_shared_from_this<AdminApi> {
                                                                        httplib::Response& res) {
       const std::string auth = req.get_header_value("Authorization");
       constexpr std::string_view kScheme = "Bearer ";
-      bool ok = auth.size() > kScheme.size() && auth.compare(0, kScheme.size(), kScheme) == 0 &&
-                ConstantTimeEquals(std::string_view(auth).substr(kScheme.size()), c_->config.admin_token);
+      const bool guess = auth.size() > kScheme.size() && auth.compare(0, kScheme.size(), kScheme) == 0;
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+      if (const int64_t wait = guess ? throttle_.WaitMs(req.remote_addr, now) : 0; wait > 0) {
+        c_->metrics->Inc("deskpilot_admin_requests_total", {{"outcome", "throttled"}});
+        res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
+        return Reply(res, 429, {{"error", "too many wrong tokens from this address; retry later"}});
+      }
+      const bool ok = guess && ConstantTimeEquals(std::string_view(auth).substr(kScheme.size()), c_->config.admin_token);
+      // Only a presented bearer token is a guess: a request without one learns nothing.
+      if (guess && !ok) {
+        if (const int64_t wait = throttle_.Failed(req.remote_addr, now); wait > 0)
+          spdlog::warn("admin api: {} presented {}+ wrong tokens in a row; refused for {} ms", req.remote_addr,
+                       AuthThrottle::kFreeFailures, wait);
+      }
+      if (ok) throttle_.Succeeded(req.remote_addr);
       if (!ok) {
         spdlog::warn("admin api: 401 for {} {} from {} ({})", req.method, LogSafe(req.path), req.remote_addr,
                      auth.empty() ? "no credentials" : "invalid credentials");
@@ -222,6 +280,7 @@ class AdminApi : public std::enable_shared_from_this<AdminApi> {
 
   Components* c_;
   std::function<void()> requeued_;
+  AuthThrottle throttle_;
 };
 
 }  // namespace

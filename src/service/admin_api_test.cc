@@ -85,6 +85,51 @@ TEST_F(AdminApiTest, AnythingWithoutTheTokenIs401AndNamesTheScheme) {
   EXPECT_EQ(ok->status, 200);
 }
 
+// Audit finding: wrong tokens were answered 401 as fast as they came, so the token could
+// be guessed at line rate.
+TEST_F(AdminApiTest, WrongTokensFromOneAddressAreMadeToWait) {
+  for (int i = 0; i < AuthThrottle::kFreeFailures; ++i) {
+    auto r = client_->Get("/api/v1/jobs", Auth("guess-" + std::to_string(i)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << i;
+  }
+  auto ok = client_->Get("/api/v1/jobs", Auth());
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << "a success within the free failures is served and clears the count";
+  for (int i = 0; i <= AuthThrottle::kFreeFailures; ++i) (void)client_->Get("/api/v1/jobs", Auth("guess"));
+  for (const auto& token : {std::string("guess"), std::string(kAdminToken)}) {
+    auto r = client_->Get("/api/v1/jobs", Auth(token));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429) << "the token is not even compared while the address waits";
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+    EXPECT_EQ(r->body.find(kAdminToken), std::string::npos);
+  }
+  auto healthz = client_->Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200) << "only the admin API waits";
+}
+
+TEST(AuthThrottleTest, BacksOffPerAddressAndForgetsWithinABound) {
+  AuthThrottle t;
+  int64_t now = 1'000'000;
+  for (int i = 0; i < AuthThrottle::kFreeFailures; ++i) EXPECT_EQ(t.Failed("10.0.0.1", now), 0);
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now), 0);
+  EXPECT_EQ(t.Failed("10.0.0.1", now), 1000);
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now + 400), 600);
+  EXPECT_EQ(t.WaitMs("10.0.0.2", now), 0) << "another address is not affected";
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now + 1000), 0);
+  EXPECT_EQ(t.Failed("10.0.0.1", now + 1000), 2000) << "each further failure doubles the wait";
+  for (int i = 0; i < 20; ++i) t.Failed("10.0.0.1", now);
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now), AuthThrottle::kMaxWaitMs);
+  t.Succeeded("10.0.0.1");
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now), 0);
+  EXPECT_EQ(t.Failed("10.0.0.1", now), 0) << "a success starts the count again";
+
+  for (size_t i = 0; i < AuthThrottle::kMaxPeers + 100; ++i) t.Failed("peer-" + std::to_string(i), now + 1 + int64_t(i));
+  EXPECT_EQ(t.size(), AuthThrottle::kMaxPeers);
+  EXPECT_EQ(t.WaitMs("10.0.0.1", now), 0) << "the address idle longest was forgotten first";
+}
+
 TEST_F(AdminApiTest, ListsAndShowsJobsAndRejectsBadInput) {
   // A job for a help desk that is not configured is dead-lettered at once.
   auto enq = store().Enqueue({"gone", "gone:1", "7", "ticket.created", "{\"secret\":\"customer text\"}"}, NowMs());

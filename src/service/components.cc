@@ -1,6 +1,10 @@
 #include "service/components.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "deskpilot/registry.h"
@@ -51,9 +55,29 @@ std::string DefaultPromptsDir() {
   return DESKPILOT_INSTALLED_PROMPTS_DIR;
 }
 
+Status CheckStoragePath(const std::string& path) {
+  namespace fs = std::filesystem;
+  auto refuse = [&](const std::string& why) { return Status::InvalidArgument("storage.path: " + path + ": " + why); };
+  std::error_code ec;
+  const fs::path db(path);
+  const fs::file_status st = fs::status(db, ec);
+  if (fs::is_directory(st)) return refuse("is a directory, not a database file");
+  if (fs::exists(st) && ::access(path.c_str(), R_OK | W_OK) != 0)
+    return refuse(std::string("cannot be opened for writing: ") + std::strerror(errno));
+  // SQLite creates its journal files beside the database, so the directory must take new
+  // files even when the database exists.
+  fs::path dir = db.has_parent_path() ? db.parent_path() : fs::path(".");
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) dir = dir.parent_path();
+  if (!fs::is_directory(dir, ec)) return refuse(dir.string() + " is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return refuse("cannot create files in " + dir.string() + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const BuildOptions& options) {
   auto c = std::make_unique<Components>();
   c->config = config;
+  DP_RETURN_IF_ERROR(CheckStoragePath(config.storage.path));
   std::filesystem::path db(config.storage.path);
   std::error_code ec;
   std::filesystem::path dir = db.has_parent_path() ? db.parent_path() : std::filesystem::path(".");
@@ -77,6 +101,15 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
   base.http = c->http.get();
   base.store = c->store.get();
 
+  // A section's config errors (kInvalidArgument) are collected and the next section is
+  // built all the same, so that one run names every mistake; any other error ends the build.
+  std::vector<std::string> config_errors;
+  auto collect = [&config_errors](const Status& s) {
+    if (s.code() != Code::kInvalidArgument) return false;
+    config_errors.push_back(s.message());
+    return true;
+  };
+
   // The model client comes first: the llm classifier, drafter and hybrid retriever
   // are built on it.
   if (config.llm.present) {
@@ -87,18 +120,24 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
       prompts_dir = x.section->String("prompts_dir", DefaultPromptsDir());
       return registry.MakeLlm(config.llm.type, x);
     });
-    if (!made.ok()) return made.status();
-    Metrics* metrics = c->metrics.get();
-    metrics->Describe("deskpilot_llm_calls_total", "counter", "Model calls by adapter and outcome.");
-    metrics->Describe("deskpilot_llm_tokens_total", "counter", "Model tokens paid for, by adapter, model and kind (input|output).");
-    metrics->Describe("deskpilot_llm_cost_total", "counter", "Estimated model cost (configured prices per 1k tokens).");
-    c->llm = std::make_unique<ObservedLlmClient>(std::move(made).value(),
-                                                 [metrics](const LlmCallEvent& e) { RecordLlmCall(*metrics, e); });
-    auto prompts = PromptLibrary::LoadDir(prompts_dir);
-    if (!prompts.ok()) return Status::InvalidArgument("llm.prompts_dir: " + prompts.status().message());
-    c->prompts = std::move(prompts).value();
-    base.llm = c->llm.get();
-    base.prompts = &c->prompts;
+    if (made.ok()) {
+      Metrics* metrics = c->metrics.get();
+      metrics->Describe("deskpilot_llm_calls_total", "counter", "Model calls by adapter and outcome.");
+      metrics->Describe("deskpilot_llm_tokens_total", "counter", "Model tokens paid for, by adapter, model and kind (input|output).");
+      metrics->Describe("deskpilot_llm_cost_total", "counter", "Estimated model cost (configured prices per 1k tokens).");
+      c->llm = std::make_unique<ObservedLlmClient>(std::move(made).value(),
+                                                   [metrics](const LlmCallEvent& e) { RecordLlmCall(*metrics, e); });
+      auto prompts = PromptLibrary::LoadDir(prompts_dir);
+      if (prompts.ok()) {
+        c->prompts = std::move(prompts).value();
+        base.llm = c->llm.get();
+        base.prompts = &c->prompts;
+      } else {
+        config_errors.push_back("llm.prompts_dir: " + prompts.status().message());
+      }
+    } else if (!collect(made.status())) {
+      return made.status();
+    }
   }
 
   if (options.with_helpdesks) {
@@ -108,11 +147,10 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
       auto made = MakeAdapter<Helpdesk>(hd.section, hd.path, ctx, [&](const std::string&, AdapterContext& x) {
         return registry.MakeHelpdesk(hd.type, x);
       });
-      if (!made.ok()) return made.status();
-      c->helpdesks[hd.name] = std::move(made).value();
+      if (made.ok()) c->helpdesks[hd.name] = std::move(made).value();
+      else if (!collect(made.status())) return made.status();
     }
   }
-
 
   {
     AdapterContext ctx = base;
@@ -121,12 +159,14 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
                                         [&](const std::string&, AdapterContext& x) {
                                           return registry.MakeClassifier(config.classifier.type, x);
                                         });
-    if (!made.ok()) return made.status();
-    c->classifier = std::move(made).value();
+    if (made.ok()) c->classifier = std::move(made).value();
+    else if (!collect(made.status())) return made.status();
   }
   // Category names and threshold dimensions can only be checked once the classifier
-  // says what it produces; before the retriever and drafter, so a typo fails fast.
-  DP_RETURN_IF_ERROR(ValidatePolicyNames(config.policy, c->classifier->Labels()));
+  // says what it produces.
+  if (c->classifier) {
+    if (Status s = ValidatePolicyNames(config.policy, c->classifier->Labels()); !s.ok() && !collect(s)) return s;
+  }
   {
     AdapterContext ctx = base;
     ctx.name = "retriever";
@@ -134,8 +174,8 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
                                        [&](const std::string&, AdapterContext& x) {
                                          return registry.MakeRetriever(config.retriever.type, x);
                                        });
-    if (!made.ok()) return made.status();
-    c->retriever = std::move(made).value();
+    if (made.ok()) c->retriever = std::move(made).value();
+    else if (!collect(made.status())) return made.status();
   }
   {
     AdapterContext ctx = base;
@@ -144,8 +184,13 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
                                      [&](const std::string&, AdapterContext& x) {
                                        return registry.MakeDrafter(config.drafter.type, x);
                                      });
-    if (!made.ok()) return made.status();
-    c->drafter = std::move(made).value();
+    if (made.ok()) c->drafter = std::move(made).value();
+    else if (!collect(made.status())) return made.status();
+  }
+  if (!config_errors.empty()) {
+    std::string all;
+    for (const std::string& e : config_errors) all += (all.empty() ? "" : "\n") + e;
+    return Status::InvalidArgument(all);
   }
 
   Classifier* clf = c->classifier.get();

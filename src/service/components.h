@@ -55,7 +55,15 @@ void RecordLlmCall(Metrics& metrics, const LlmCallEvent& event);
 // (a build), else the installed share/deskpilot/prompts.
 std::string DefaultPromptsDir();
 
-// Errors carry key paths; config problems are kInvalidArgument (exit code 2).
+// Errors carry key paths; config problems are kInvalidArgument (exit code 2), every
+// section's together: an adapter's bad section does not hide the next one's.
 Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const BuildOptions& options);
+
+// Whether `serve` can open storage.path, checked without creating anything (check-config
+// builds against a scratch database): an existing path must be a file it may write, and
+// the directory that holds it, or the nearest existing one above the directories serve
+// would create, must be a directory it may create files in. InvalidArgument naming the path
+// and the reason.
+Status CheckStoragePath(const std::string& path);
 
 }  // namespace deskpilot

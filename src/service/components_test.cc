@@ -1,6 +1,6 @@
 // The [llm] part of BuildComponents: config errors carry key paths, prompt templates are
-// checked at start, and model calls become metrics. (Those failures happen before any
-// other adapter is built, so these tests need no sample model.)
+// checked at start, and model calls become metrics. (The other adapters are still built
+// after an [llm] error, to report theirs too: the sample models are seeded.)
 #include "service/components.h"
 
 #include <cstdlib>
@@ -23,6 +23,7 @@ class LlmComponentsTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("deskpilot-components-" + RandomHex(6));
     fs::create_directories(dir_ / "prompts");
+    testing_util::SeedSampleModels(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
   Status Build(const std::string& llm_table) {

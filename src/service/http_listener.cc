@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +25,12 @@ thread_local bool t_close_after_response = false;
 thread_local std::shared_ptr<ConnectionState> t_connection;
 thread_local bool t_may_defer = false;
 thread_local bool t_deferred = false;
+// What a ConnectionPool tells the task running on one of its threads (or, refusing, on the
+// accepting thread).
+thread_local ConnectionPool* t_pool = nullptr;
+thread_local Clock::time_point t_accepted{};
+thread_local bool t_refusing = false;
+thread_local bool t_yielded = false;
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -68,7 +75,106 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
   ip = buf;
 }
 
+// A connection over the pool's queue bound, on the accepting thread: nothing here may block.
+void RefuseConnection(int fd) {
+  static constexpr char kBusy[] =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 40\r\n"
+      "Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"too many connections waiting\"}";
+  (void)::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Closing over unread bytes resets the connection, and a reset can destroy the 503 before
+  // the client reads it: take away what the request has sent so far (a bounded amount).
+  char discard[4096];
+  for (int i = 0; i < 16 && ::recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
+  }
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
 }  // namespace
+
+ConnectionPool::ConnectionPool(size_t threads, size_t max_queued)
+    : max_queued_(max_queued), event_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+ConnectionPool::~ConnectionPool() {
+  shutdown();
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+ConnectionPool* ConnectionPool::Current() { return t_pool; }
+ConnectionPool::Clock::time_point ConnectionPool::AcceptedAt() { return t_accepted; }
+bool ConnectionPool::Refusing() { return t_refusing; }
+
+void ConnectionPool::enqueue(std::function<void()> fn) {
+  std::unique_lock lock(mu_);
+  if (tasks_.size() >= idle_ + max_queued_) {
+    lock.unlock();
+    // Run here, marked, so that the connection is answered 503 and closed at once.
+    t_refusing = true;
+    fn();
+    t_refusing = false;
+    return;
+  }
+  tasks_.push_back({std::move(fn), Clock::now()});
+  Signal();
+  lock.unlock();
+  wake_.notify_one();
+}
+
+void ConnectionPool::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    shutdown_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void ConnectionPool::Work() {
+  t_pool = this;
+  for (;;) {
+    Task task;
+    {
+      std::unique_lock lock(mu_);
+      if (t_yielded) --yielding_;
+      t_yielded = false;
+      ++idle_;
+      wake_.wait(lock, [&] { return !tasks_.empty() || shutdown_; });
+      --idle_;
+      if (tasks_.empty()) return;  // shut down, and every accepted connection was served
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+      Signal();
+    }
+    t_accepted = task.accepted;
+    task.fn();
+  }
+}
+
+size_t ConnectionPool::Unserved() const {
+  const size_t covered = idle_ + yielding_;
+  return tasks_.size() > covered ? tasks_.size() - covered : 0;
+}
+
+// Only a change costs a system call, and there is none while connections get threads at once.
+void ConnectionPool::Signal() {
+  const bool want = Unserved() > 0;
+  if (want == signalled_ || event_fd_ < 0) return;
+  uint64_t value = 1;
+  const ssize_t n = want ? ::write(event_fd_, &value, sizeof value) : ::read(event_fd_, &value, sizeof value);
+  if (n == static_cast<ssize_t>(sizeof value)) signalled_ = want;
+}
+
+bool ConnectionPool::Yield() {
+  std::lock_guard lock(mu_);
+  if (Unserved() == 0) return false;
+  ++yielding_;
+  t_yielded = true;
+  Signal();
+  return true;
+}
 
 void ConnectionState::Deliver(const std::string& bytes) {
   std::lock_guard lock(mu_);
@@ -261,6 +367,7 @@ void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
 }
 
 GuardedHttpServer::GuardedHttpServer(ListenerLimits limits) : limits_(limits) {
+  new_task_queue = [limits] { return new ConnectionPool(limits.threads, limits.max_queued_connections); };
   // Replaces httplib's default options (SO_REUSEPORT, which lets a second process bind the
   // same port and take half the webhooks) with SO_REUSEADDR, and remembers the socket.
   set_socket_options([this](socket_t sock) {
@@ -289,11 +396,26 @@ std::shared_ptr<DeferredResponse> GuardedHttpServer::DeferResponse(const httplib
 // Idle keep-alive wait, in short slices so that stop() is noticed promptly. stop() closes
 // the listening socket at once, but is_running() turns false only after every connection
 // thread has ended, so an idle keep-alive connection held a stop for its whole timeout.
-bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn) const {
+// While accepted connections wait for a thread, an idle one hands its thread over: at once
+// after a request, after the pool's first-byte grace when it has not sent one yet.
+bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn,
+                                       bool first) const {
   if (stream.HasBuffered()) return true;  // a pipelined request already arrived
+  ConnectionPool* pool = ConnectionPool::Current();
   const auto until = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+  const auto may_yield_from = first ? ConnectionPool::AcceptedAt() + limits_.first_byte_grace : Clock::time_point::min();
   while (is_running() && svr_sock_ != INVALID_SOCKET) {
-    if (PollFor(sock, POLLIN, 100) != 0) return true;  // data, EOF or error: let the read tell
+    const auto now = Clock::now();
+    const bool may_yield = pool != nullptr && now >= may_yield_from;
+    int slice_ms = 100;
+    if (pool != nullptr && !may_yield) {
+      const auto grace_left = std::chrono::ceil<std::chrono::milliseconds>(may_yield_from - now).count();
+      slice_ms = static_cast<int>(std::clamp<int64_t>(grace_left, 1, slice_ms));
+    }
+    pollfd fds[2] = {{sock, POLLIN, 0}, {may_yield ? pool->waiting_fd() : -1, POLLIN, 0}};
+    if (::poll(fds, 2, slice_ms) < 0 && errno != EINTR) return false;
+    if (fds[0].revents != 0) return true;  // data, EOF or error: let the read tell
+    if ((fds[1].revents & POLLIN) != 0 && pool->Yield()) return false;
     // A deferred response the socket did not take whole: its client waits for the rest.
     if (conn.HasUnsent() && !stream.Flush()) return false;
     if (Clock::now() >= until) return false;
@@ -302,6 +424,10 @@ bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, Con
 }
 
 bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
+  if (ConnectionPool::Refusing()) {
+    RefuseConnection(sock);
+    return false;
+  }
   using std::chrono::milliseconds;
   const milliseconds read_timeout(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
   const milliseconds write_timeout(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000);
@@ -310,7 +436,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
   t_connection = conn;
   GuardedStream stream(sock, *conn, read_timeout, write_timeout);
   for (size_t left = keep_alive_max_count_; left > 0; --left) {
-    if (!WaitForRequest(sock, stream, *conn)) break;
+    if (!WaitForRequest(sock, stream, *conn, left == keep_alive_max_count_)) break;
     t_close_after_response = false;
     t_deferred = false;
     t_may_defer = left > 1;

@@ -11,9 +11,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <httplib.h>
 
@@ -25,6 +29,68 @@ struct ListenerLimits {
   // Bytes one request may send in total: the body cap plus this much for the head.
   size_t max_body_bytes = 1 << 20;
   size_t max_head_bytes = 64 * 1024;
+  // Connection threads: each serves one connection at a time, for its whole keep-alive life.
+  size_t threads = 64;
+  // Accepted connections that may wait for a thread; past this a new one is answered 503
+  // and closed at once, rather than left waiting behind the others.
+  size_t max_queued_connections = 256;
+  // While connections wait for a thread, a new connection whose first byte has not come
+  // this long after it was accepted gives its thread up (closes): a real sender's request
+  // follows its handshake within a round trip.
+  std::chrono::milliseconds first_byte_grace{100};
+};
+
+// httplib's ThreadPool, fair to waiting connections. httplib hands a pool one task per
+// accepted connection, and a task holds its thread for the connection's whole keep-alive
+// life: 64 idle sockets held all 64 threads and every later connection (a health check, a
+// webhook) queued behind them for seconds. This pool tells its connections when accepted
+// ones wait for a thread, so an idle one can close and hand its thread over, and bounds
+// how many may wait.
+class ConnectionPool : public httplib::TaskQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+  ConnectionPool(size_t threads, size_t max_queued);
+  ~ConnectionPool() override;
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  void enqueue(std::function<void()> fn) override;
+  void shutdown() override;
+
+  // On a pool thread: its pool, else nullptr.
+  static ConnectionPool* Current();
+  // On a pool thread: when the connection it is serving was accepted.
+  static Clock::time_point AcceptedAt();
+  // True while the task running on this thread is a connection over the queue bound, run by
+  // the accepting thread to be refused (503) at once.
+  static bool Refusing();
+
+  // Readable while accepted connections wait for a thread that nobody has offered: poll()
+  // it beside a connection's socket.
+  int waiting_fd() const { return event_fd_; }
+  // An idle connection offers its thread to a waiting one. True: close the connection now;
+  // its thread is counted as already on its way to the queue.
+  bool Yield();
+
+ private:
+  struct Task {
+    std::function<void()> fn;
+    Clock::time_point accepted;
+  };
+  void Work();
+  size_t Unserved() const;  // mu_ held
+  void Signal();            // mu_ held: waiting_fd() readable exactly while Unserved() > 0
+
+  const size_t max_queued_;
+  int event_fd_ = -1;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Task> tasks_;   // guarded by mu_
+  size_t idle_ = 0;          // guarded by mu_: threads waiting for a task
+  size_t yielding_ = 0;      // guarded by mu_: threads closing an idle connection for the queue
+  bool signalled_ = false;   // guarded by mu_
+  bool shutdown_ = false;    // guarded by mu_
+  std::vector<std::thread> threads_;
 };
 
 class GuardedStream;
@@ -171,7 +237,7 @@ class GuardedHttpServer : public httplib::Server {
  private:
   // Overrides httplib's private per-connection loop (called through its vtable).
   bool process_and_close_socket(socket_t sock) override;
-  bool WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn) const;
+  bool WaitForRequest(socket_t sock, GuardedStream& stream, ConnectionState& conn, bool first) const;
 
   ListenerLimits limits_;
   int listen_fd_ = -1;  // the listening socket, seen through httplib's socket-options hook

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -42,7 +43,7 @@ Status CheckPortFree(const std::string& host, int port) {
   }
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::close(fd);
-  if (rc != 0) return Status::FailedPrecondition("cannot listen on " + host + ":" + std::to_string(port) + ": address in use");
+  if (rc != 0) return Status::FailedPrecondition("cannot listen on " + HostPort(host, port) + ": address in use");
   return Status::Ok();
 }
 
@@ -75,7 +76,7 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config, const Bui
   return std::unique_ptr<Service>(new Service(std::move(c).value()));
 }
 
-std::string Service::base_url() const { return "http://" + c_->config.server.host + ":" + std::to_string(port_); }
+std::string Service::base_url() const { return "http://" + HostPort(c_->config.server.host, port_); }
 
 bool Service::ready() const {
   return started_ && workers_ && workers_->running() && http_ && http_->is_running();
@@ -277,14 +278,17 @@ Status Service::Start() {
   ListenerLimits limits;
   limits.request_timeout = std::chrono::seconds(sc.request_timeout_seconds);
   limits.max_body_bytes = static_cast<size_t>(sc.max_body_bytes);
+  limits.threads = static_cast<size_t>(sc.threads);
+  // Room for a burst of new senders (they are served in turn within milliseconds), well
+  // under systemd's default limit of 1024 open files; a flood beyond it is refused at once.
+  limits.max_queued_connections = std::max<size_t>(4 * limits.threads, 256);
   auto guarded = std::make_unique<GuardedHttpServer>(limits);
   GuardedHttpServer* listener = guarded.get();
   http_ = std::move(guarded);
   // Debian's cpp-httplib build: Nagle + delayed ACK add ~40 ms per response, the pool
-  // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time.
+  // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time (the pool
+  // through ListenerLimits).
   http_->set_tcp_nodelay(true);
-  const int threads = sc.threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_keep_alive_max_count(1000);
   http_->set_keep_alive_timeout(5);
   // Per read; the whole request is bounded by request_timeout_seconds (GuardedHttpServer).
@@ -298,7 +302,7 @@ Status Service::Start() {
   } else {
     port_ = http_->bind_to_port(sc.host, sc.port) ? sc.port : -1;
   }
-  if (port_ <= 0) return Status::FailedPrecondition("cannot listen on " + sc.host + ":" + std::to_string(sc.port));
+  if (port_ <= 0) return Status::FailedPrecondition("cannot listen on " + HostPort(sc.host, sc.port));
   listener->RaiseListenBacklog(SOMAXCONN);
 
   workers_ = std::make_unique<WorkerPool>(c_.get(), "dp-" + RandomHex(4));

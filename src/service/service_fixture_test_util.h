@@ -27,7 +27,7 @@ namespace deskpilot::testing_util {
 
 class ServiceFixture : public ::testing::Test {
  protected:
-  static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
+  static constexpr char kAdminToken[] = "admin-token-0123456789abcdef01234567";
   static constexpr char kSandboxToken[] = "sandbox-api-token";
   static constexpr char kWebhookSecret[] = "sandbox-webhook-secret";
 
