@@ -545,31 +545,25 @@ Result<std::vector<KbDocument>> ReadKbPaths(const std::vector<std::string>& path
   return docs;
 }
 
-Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
-  DP_ASSIGN_OR_RETURN(std::vector<KbDocument> docs, ReadKbPaths(paths));
-  return IngestDocuments(docs);
-}
+namespace {
 
-Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs) {
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  DP_RETURN_IF_ERROR(tx.Begin());
-  Stmt get_hash(db_, "SELECT content_hash FROM kb_documents WHERE doc_id = ?1");
-  Stmt delete_fts(db_, "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = ?1)");
-  Stmt delete_chunks(db_, "DELETE FROM kb_chunks WHERE doc_id = ?1");
-  Stmt upsert_doc(db_,
+// Writes `docs` inside the caller's transaction, logging into `log` (the caller calls
+// log.Finish when something changed, and commits).
+Status StoreDocuments(sqlite3* db, ChangeLog& log, const std::vector<KbDocument>& docs, IngestStats* out) {
+  Stmt get_hash(db, "SELECT content_hash FROM kb_documents WHERE doc_id = ?1");
+  Stmt delete_fts(db, "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = ?1)");
+  Stmt delete_chunks(db, "DELETE FROM kb_chunks WHERE doc_id = ?1");
+  Stmt upsert_doc(db,
                   "INSERT INTO kb_documents(doc_id, title, url, kind, content_hash, updated_ms)"
                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(doc_id) DO UPDATE SET"
                   " title = excluded.title, url = excluded.url, kind = excluded.kind,"
                   " content_hash = excluded.content_hash, updated_ms = excluded.updated_ms");
-  Stmt insert_chunk(db_, "INSERT INTO kb_chunks(id, doc_id, ord, heading, text) VALUES(?1, ?2, ?3, ?4, ?5)");
-  Stmt insert_fts(db_, "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)");
+  Stmt insert_chunk(db, "INSERT INTO kb_chunks(id, doc_id, ord, heading, text) VALUES(?1, ?2, ?3, ?4, ?5)");
+  Stmt insert_fts(db, "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)");
   for (Stmt* s : {&get_hash, &delete_fts, &delete_chunks, &upsert_doc, &insert_chunk, &insert_fts}) {
     DP_RETURN_IF_ERROR(s->prepared("prepare kb ingest"));
   }
-  ChangeLog log(db_);
-  DP_RETURN_IF_ERROR(log.Begin());
-  IngestStats stats;
+  IngestStats& stats = *out;
   const int64_t now = NowMs();
   std::unordered_set<std::string_view> seen;
   for (const KbDocument& doc : docs) {
@@ -615,7 +609,7 @@ Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs
       insert_chunk.Bind(4, chunks[n].heading);
       insert_chunk.Bind(5, chunks[n].text);
       DP_RETURN_IF_ERROR(insert_chunk.Run("kb store chunk"));
-      const int64_t seq = sqlite3_last_insert_rowid(db_);
+      const int64_t seq = sqlite3_last_insert_rowid(db);
       insert_fts.Bind(1, seq);
       insert_fts.Bind(2, doc.title);
       insert_fts.Bind(3, chunks[n].heading);
@@ -626,9 +620,61 @@ Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs
     ++stats.documents;
     stats.chunks += static_cast<int>(chunks.size());
   }
-  if (stats.documents > 0) DP_RETURN_IF_ERROR(log.Finish());
-  DP_RETURN_IF_ERROR(tx.Commit());
-  return stats;
+  return Status::Ok();
+}
+
+
+// Writes `questions` inside the caller's transaction, logging into `log`. Their doc_ids
+// are looked up in that transaction, so documents stored earlier in it count.
+Status StoreAnswered(sqlite3* db, ChangeLog& log, const std::vector<AnsweredQuestion>& questions,
+                     AnsweredStats* out) {
+  Stmt doc_exists(db, "SELECT 1 FROM kb_documents WHERE doc_id = ?1");
+  Stmt insert(db, "INSERT OR IGNORE INTO kb_answered(doc_id, text, added_ms) VALUES(?1, ?2, ?3)");
+  Stmt insert_fts(db, "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)");
+  for (Stmt* s : {&doc_exists, &insert, &insert_fts}) DP_RETURN_IF_ERROR(s->prepared("prepare kb answered"));
+  AnsweredStats& stats = *out;
+  const int64_t now = NowMs();
+  for (size_t i = 0; i < questions.size(); ++i) {
+    const AnsweredQuestion& q = questions[i];
+    for (const std::string& doc_id : q.doc_ids) {
+      doc_exists.Bind(1, doc_id);
+      DP_ASSIGN_OR_RETURN(bool exists, doc_exists.Step("kb answered lookup"));
+      DP_RETURN_IF_ERROR(doc_exists.Reset());
+      // Evidence for an article that is not there would silently rank nothing.
+      if (!exists) {
+        return Status::InvalidArgument("question " + std::to_string(i + 1) + ": unknown doc_id \"" + doc_id +
+                                       "\" (ingest the article first)");
+      }
+      insert.Bind(1, doc_id);
+      insert.Bind(2, q.text);
+      insert.Bind(3, now);
+      DP_RETURN_IF_ERROR(insert.Run("kb store answered question"));
+      if (sqlite3_changes(db) == 0) {
+        ++stats.unchanged;
+        continue;
+      }
+      const int64_t seq = sqlite3_last_insert_rowid(db);
+      insert_fts.Bind(1, seq);
+      insert_fts.Bind(2, q.text);
+      DP_RETURN_IF_ERROR(insert_fts.Run("kb index answered question"));
+      DP_RETURN_IF_ERROR(log.Added(kAnsweredTable, seq));
+      ++stats.added;
+    }
+  }
+  return Status::Ok();
+}
+
+
+}  // namespace
+
+Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
+  DP_ASSIGN_OR_RETURN(std::vector<KbDocument> docs, ReadKbPaths(paths));
+  return IngestDocuments(docs);
+}
+
+Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs) {
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest(docs, {}));
+  return result.documents;
 }
 
 Result<int> KbIndex::RemoveDocuments(const std::vector<std::string>& doc_ids) {
@@ -698,55 +744,33 @@ Result<std::vector<AnsweredQuestion>> ReadLabeledQuestions(const std::string& pa
 
 Result<AnsweredStats> KbIndex::IngestAnsweredFile(const std::string& path) {
   DP_ASSIGN_OR_RETURN(std::vector<AnsweredQuestion> questions, ReadLabeledQuestions(path));
-  Result<AnsweredStats> stats = IngestAnswered(questions);
-  if (!stats.ok() && stats.status().code() == Code::kInvalidArgument) {
-    return Status::InvalidArgument(path + ": " + stats.status().message());
-  }
-  return stats;
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest({}, questions, path));
+  return result.answered;
 }
 
 Result<AnsweredStats> KbIndex::IngestAnswered(const std::vector<AnsweredQuestion>& questions) {
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest({}, questions));
+  return result.answered;
+}
+
+Result<IngestResult> KbIndex::Ingest(const std::vector<KbDocument>& docs,
+                                     const std::vector<AnsweredQuestion>& questions,
+                                     const std::string& questions_path) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   DP_RETURN_IF_ERROR(tx.Begin());
-  Stmt doc_exists(db_, "SELECT 1 FROM kb_documents WHERE doc_id = ?1");
-  Stmt insert(db_, "INSERT OR IGNORE INTO kb_answered(doc_id, text, added_ms) VALUES(?1, ?2, ?3)");
-  Stmt insert_fts(db_, "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)");
-  for (Stmt* s : {&doc_exists, &insert, &insert_fts}) DP_RETURN_IF_ERROR(s->prepared("prepare kb answered"));
   ChangeLog log(db_);
   DP_RETURN_IF_ERROR(log.Begin());
-  AnsweredStats stats;
-  const int64_t now = NowMs();
-  for (size_t i = 0; i < questions.size(); ++i) {
-    const AnsweredQuestion& q = questions[i];
-    for (const std::string& doc_id : q.doc_ids) {
-      doc_exists.Bind(1, doc_id);
-      DP_ASSIGN_OR_RETURN(bool exists, doc_exists.Step("kb answered lookup"));
-      DP_RETURN_IF_ERROR(doc_exists.Reset());
-      // Evidence for an article that is not there would silently rank nothing.
-      if (!exists) {
-        return Status::InvalidArgument("question " + std::to_string(i + 1) + ": unknown doc_id \"" + doc_id +
-                                       "\" (ingest the article first)");
-      }
-      insert.Bind(1, doc_id);
-      insert.Bind(2, q.text);
-      insert.Bind(3, now);
-      DP_RETURN_IF_ERROR(insert.Run("kb store answered question"));
-      if (sqlite3_changes(db_) == 0) {
-        ++stats.unchanged;
-        continue;
-      }
-      const int64_t seq = sqlite3_last_insert_rowid(db_);
-      insert_fts.Bind(1, seq);
-      insert_fts.Bind(2, q.text);
-      DP_RETURN_IF_ERROR(insert_fts.Run("kb index answered question"));
-      DP_RETURN_IF_ERROR(log.Added(kAnsweredTable, seq));
-      ++stats.added;
-    }
+  IngestResult result;
+  DP_RETURN_IF_ERROR(StoreDocuments(db_, log, docs, &result.documents));
+  if (Status s = StoreAnswered(db_, log, questions, &result.answered); !s.ok()) {
+    if (s.code() == Code::kInvalidArgument && !questions_path.empty())
+      return Status::InvalidArgument(questions_path + ": " + s.message());
+    return s;
   }
-  if (stats.added > 0) DP_RETURN_IF_ERROR(log.Finish());
+  if (result.documents.documents > 0 || result.answered.added > 0) DP_RETURN_IF_ERROR(log.Finish());
   DP_RETURN_IF_ERROR(tx.Commit());
-  return stats;
+  return result;
 }
 
 // The FTS5 tables' own stored columns, with each row's document: exactly what FTS5
