@@ -24,7 +24,7 @@
 namespace deskpilot {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // Part of every content hash: bumping it re-chunks all documents on the next ingest
 // after the chunker changes, even though their text did not.
 constexpr std::string_view kChunkerVersion = "chunker-1";
@@ -406,6 +406,66 @@ std::string QuoteTerm(std::string_view term) {
   return quoted;
 }
 
+// Indexes again, through kb::CjkBigrams, every FTS row whose stored text it changes: rows
+// written before schema v4 hold each CJK clause as one token. Every loaded index then
+// rebuilds (log_start moves to the new generation), as the change log does not say
+// which rows changed here.
+Status ReindexCjk(sqlite3* db) {
+  struct Table {
+    const char* select;
+    const char* remove;
+    const char* insert;
+    int columns;
+  };
+  const Table tables[] = {
+      {"SELECT rowid, title, heading, text FROM kb_fts", "DELETE FROM kb_fts WHERE rowid = ?1",
+       "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)", 3},
+      {"SELECT rowid, text FROM kb_answered_fts", "DELETE FROM kb_answered_fts WHERE rowid = ?1",
+       "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)", 1},
+  };
+  bool changed = false;
+  for (const Table& t : tables) {
+    std::vector<std::pair<int64_t, std::vector<std::string>>> rows;
+    Stmt select(db, t.select);
+    DP_RETURN_IF_ERROR(select.prepared("prepare kb cjk reindex"));
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool row, select.Step("kb cjk reindex"));
+      if (!row) break;
+      std::vector<std::string> columns;
+      bool differs = false;
+      for (int c = 1; c <= t.columns; ++c) {
+        const std::string text = select.Text(c);
+        columns.push_back(kb::CjkBigrams(text));
+        differs = differs || columns.back() != text;
+      }
+      if (differs) rows.emplace_back(select.Int(0), std::move(columns));
+    }
+    Stmt remove(db, t.remove);
+    Stmt insert(db, t.insert);
+    DP_RETURN_IF_ERROR(remove.prepared("prepare kb cjk reindex"));
+    DP_RETURN_IF_ERROR(insert.prepared("prepare kb cjk reindex"));
+    for (const auto& [rowid, columns] : rows) {
+      remove.Bind(1, rowid);
+      DP_RETURN_IF_ERROR(remove.Run("kb cjk reindex"));
+      insert.Bind(1, rowid);
+      for (int c = 0; c < t.columns; ++c) insert.Bind(c + 2, columns[static_cast<size_t>(c)]);
+      DP_RETURN_IF_ERROR(insert.Run("kb cjk reindex"));
+      changed = true;
+    }
+  }
+  if (!changed) return Status::Ok();
+  DP_ASSIGN_OR_RETURN(const int64_t generation, MetaInt(db, "generation", 0));
+  const std::string next = std::to_string(generation + 1);
+  Stmt set(db, "INSERT OR REPLACE INTO kb_meta(key, value) VALUES(?1, ?2)");
+  DP_RETURN_IF_ERROR(set.prepared("prepare kb cjk reindex"));
+  for (const char* key : {"generation", "log_start"}) {
+    set.Bind(1, std::string_view(key));
+    set.Bind(2, next);
+    DP_RETURN_IF_ERROR(set.Run("kb cjk reindex"));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 KbIndex::KbIndex(sqlite3* db) : db_(db), chunks_(kArticleColumnWeights), answered_({1}) {}
@@ -485,6 +545,11 @@ Status KbIndex::Migrate() {
                             "  COALESCE((SELECT value FROM kb_meta WHERE key = 'generation'), '0'));"
                             "INSERT OR REPLACE INTO kb_meta(key, value) VALUES('schema_version', '3');",
                             "create kb schema v3"));
+  }
+  if (version < 4) {
+    DP_RETURN_IF_ERROR(ReindexCjk(db_));
+    DP_RETURN_IF_ERROR(Exec(db_, "INSERT OR REPLACE INTO kb_meta(key, value) VALUES('schema_version', '4');",
+                            "kb schema v4"));
   }
   return tx.Commit();
 }
@@ -611,9 +676,9 @@ Status StoreDocuments(sqlite3* db, ChangeLog& log, const std::vector<KbDocument>
       DP_RETURN_IF_ERROR(insert_chunk.Run("kb store chunk"));
       const int64_t seq = sqlite3_last_insert_rowid(db);
       insert_fts.Bind(1, seq);
-      insert_fts.Bind(2, doc.title);
-      insert_fts.Bind(3, chunks[n].heading);
-      insert_fts.Bind(4, chunks[n].text);
+      insert_fts.Bind(2, kb::CjkBigrams(doc.title));
+      insert_fts.Bind(3, kb::CjkBigrams(chunks[n].heading));
+      insert_fts.Bind(4, kb::CjkBigrams(chunks[n].text));
       DP_RETURN_IF_ERROR(insert_fts.Run("kb index chunk"));
       DP_RETURN_IF_ERROR(log.Added(kChunkTable, seq));
     }
@@ -655,7 +720,7 @@ Status StoreAnswered(sqlite3* db, ChangeLog& log, const std::vector<AnsweredQues
       }
       const int64_t seq = sqlite3_last_insert_rowid(db);
       insert_fts.Bind(1, seq);
-      insert_fts.Bind(2, q.text);
+      insert_fts.Bind(2, kb::CjkBigrams(q.text));
       DP_RETURN_IF_ERROR(insert_fts.Run("kb index answered question"));
       DP_RETURN_IF_ERROR(log.Added(kAnsweredTable, seq));
       ++stats.added;
