@@ -53,6 +53,11 @@ constexpr double kSecondAnsweredWeight = 0.5;
 // question is answered by one passage: there the best chunk alone ranked better on
 // StackFAQ (MRR 0.821 vs 0.800 with the blend).
 constexpr double kTicketDocBlend = 0.5;
+// The share of a ticket subject's information (idf, words the KB lacks counting most)
+// that a document must match, in its rows or its answered questions: "Order pizza"
+// matches only "order", which half a shop's articles use. 0.1 was measured on the sample
+// KB's eval tickets (README.md, "How the floor works").
+constexpr double kMinSubjectShare = 0.1;
 constexpr double kAnsweredWeight = 2.0;
 // A document's relevance is multiplied by 1 + this × P(document | query) from the classifier
 // trained on the answered questions. It catches paraphrases that share few words with both
@@ -1056,7 +1061,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
   std::vector<uint32_t> term_docs;  // docs with a term_best
   if (per_doc) {
     out.doc_term_max.assign(doc_names_.size(), 0.0);
-    out.doc_subject_match.assign(doc_names_.size(), 0);
+    out.doc_subject_idf.assign(doc_names_.size(), 0.0);
     term_best.assign(doc_names_.size(), 0.0);
   }
   if (index.rows() == 0) return out;
@@ -1092,6 +1097,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
       if (!row.ok()) continue;
     }
     out.max_attainable += terms[i].weight * index.Idf(frequency) * (kBm25K1 + 1.0);
+    if (terms[i].weight > 1.0) out.subject_idf += index.Idf(frequency);
     if (frequency > 0) present.push_back({std::move(quoted), postings, terms[i].weight, frequency});
   }
   // Subject terms first (the customer's own summary: "refund" is common in a KB about
@@ -1136,7 +1142,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
     }
     for (uint32_t doc : term_docs) {
       out.doc_term_max[doc] += term_best[doc];
-      if (term.weight > 1.0) out.doc_subject_match[doc] = 1;
+      if (term.weight > 1.0) out.doc_subject_idf[doc] += index.Idf(term.frequency);
       term_best[doc] = 0.0;
     }
     term_docs.clear();
@@ -1201,14 +1207,22 @@ Result<std::vector<Passage>> KbIndex::Search(const std::string& query, int k) {
       if (doc >= 0) doc_probability[static_cast<size_t>(doc)] = p[label];
     }
   }
+  // A document's share of the subject's idf in one table's rows.
+  auto subject_share = [](const TableScores& t, uint32_t doc) {
+    return doc < t.doc_subject_idf.size() && t.subject_idf > 0 ? t.doc_subject_idf[doc] / t.subject_idf : 0.0;
+  };
   std::vector<std::pair<double, uint32_t>> ranked;
   ranked.reserve(matched.size());
   for (uint32_t doc : matched) {
     const DocScore& d = docs[doc];
-    // A ticket with a subject must share a subject word with the document: the subject is
+    // A ticket with a subject must share subject words with the document: the subject is
     // what the customer wants, and a body that only shares small talk ("sorry", "this
-    // weekend") with an article is not answered by it.
-    if (has_subject && !articles.doc_subject_match[doc] && !answered.doc_subject_match[doc]) continue;
+    // weekend") with an article is not answered by it. Shared words that carry almost
+    // none of the subject's information do not count: "Order pizza" shares "order" with
+    // half the articles of a shop, and "pizza", which no article has, is the point.
+    if (has_subject && !(subject_share(articles, doc) >= kMinSubjectShare) &&
+        !(subject_share(answered, doc) >= kMinSubjectShare))
+      continue;
     const double article =
         has_subject ? (1 - kTicketDocBlend) * d.article + kTicketDocBlend * articles.doc_term_max[doc] : d.article;
     double score = articles.max_attainable > 0 ? article / articles.max_attainable : 0.0;
