@@ -55,9 +55,9 @@ constexpr double kSecondAnsweredWeight = 0.5;
 constexpr double kTicketDocBlend = 0.5;
 // The share of a ticket subject's information (idf, words the KB lacks counting most)
 // that a document must match, in its rows or its answered questions: "Order pizza"
-// matches only "order", which half a shop's articles use. 0.1 was measured on the sample
-// KB's eval tickets (README.md, "How the floor works").
-constexpr double kMinSubjectShare = 0.1;
+// matches only "order", which half a shop's articles use (0.10 of the subject). 0.15 was
+// measured on the sample KB's eval tickets (README.md, "How the floor works").
+constexpr double kMinSubjectShare = 0.15;
 constexpr double kAnsweredWeight = 2.0;
 // A document's relevance is multiplied by 1 + this × P(document | query) from the classifier
 // trained on the answered questions. It catches paraphrases that share few words with both
@@ -1065,6 +1065,12 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
     term_best.assign(doc_names_.size(), 0.0);
   }
   if (index.rows() == 0) return out;
+  // Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), for the subject rule: unlike bm25's
+  // it stays positive for a word found in most rows, so in a KB of a few rows the words a
+  // ticket shares with it still count.
+  auto subject_idf = [rows = static_cast<double>(index.rows())](int64_t n) {
+    return std::log1p((rows - static_cast<double>(n) + 0.5) / (static_cast<double>(n) + 0.5));
+  };
   struct Present {
     std::string quoted;                         // FTS5 phrase, for the fallback
     const kb::PostingIndex::Postings* postings;  // nullptr: score through FTS5
@@ -1097,7 +1103,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
       if (!row.ok()) continue;
     }
     out.max_attainable += terms[i].weight * index.Idf(frequency) * (kBm25K1 + 1.0);
-    if (terms[i].weight > 1.0) out.subject_idf += index.Idf(frequency);
+    if (terms[i].weight > 1.0) out.subject_idf += subject_idf(frequency);
     if (frequency > 0) present.push_back({std::move(quoted), postings, terms[i].weight, frequency});
   }
   // Subject terms first (the customer's own summary: "refund" is common in a KB about
@@ -1142,7 +1148,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
     }
     for (uint32_t doc : term_docs) {
       out.doc_term_max[doc] += term_best[doc];
-      if (term.weight > 1.0) out.doc_subject_idf[doc] += index.Idf(term.frequency);
+      if (term.weight > 1.0) out.doc_subject_idf[doc] += subject_idf(term.frequency);
       term_best[doc] = 0.0;
     }
     term_docs.clear();

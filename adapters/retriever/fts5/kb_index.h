@@ -178,9 +178,9 @@ class KbIndex {
     std::vector<uint32_t> hit_rows;  // row numbers with a hit, in first-hit order
     // by doc: sum over terms of the term's best weighted bm25 in any of the doc's rows.
     std::vector<double> doc_term_max;
-    // by doc: the sum of idf over the subject terms (weight > 1) found in its rows.
+    // by doc: the sum of (Lucene) idf over the subject terms (weight > 1) found in its rows.
     std::vector<double> doc_subject_idf;
-    double subject_idf = 0.0;     // sum of idf over all subject terms, found or not
+    double subject_idf = 0.0;     // the same over all subject terms, found or not
     double max_attainable = 0.0;  // sum over all terms of weight * idf * (k1 + 1)
   };
   // Scores one table for the query terms. `index` mirrors the FTS5 table `table`;
