@@ -125,6 +125,31 @@ TEST_F(CliTest, KbIngestRefusesADocIdUsedTwice) {
   EXPECT_NE(r.out.find("unchanged: 2\n"), std::string::npos) << r.out;
 }
 
+// `kb ingest PATH --answered F` committed PATH's documents, then refused F for a doc_id
+// it did not know: exit 2, yet the KB had changed. Both are one transaction now.
+TEST_F(CliTest, KbIngestRefusedForAnUnknownAnsweredDocIdChangesNothing) {
+  Write("kb/espresso.md", kArticle);
+  ASSERT_EQ(Cli("kb ingest --db " + P("kb.db") + " " + P("kb")).code, 0);
+  const std::string before = Slurp(P("kb.db"));
+  Write("more/grinder.md", "# Grinder care\n\nClean the grinder burrs every week with a dry brush.\n");
+  Write("answered.jsonl",
+        "{\"text\": \"my grinder is clogged\", \"relevant_doc_ids\": [\"grinder\"]}\n"
+        "{\"text\": \"the milk frother hisses\", \"relevant_doc_ids\": [\"frother\"]}\n");
+  Outcome r = Cli("kb ingest --db " + P("kb.db") + " " + P("more") + " --answered " + P("answered.jsonl"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("unknown doc_id \"frother\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(P("answered.jsonl")), std::string::npos) << r.out;
+  EXPECT_TRUE(Slurp(P("kb.db")) == before) << "a refused ingest changed the database";
+  EXPECT_EQ(Cli("kb search --db " + P("kb.db") + " grinder burrs clean").out.find("grinder"), std::string::npos);
+
+  // A question may name a document ingested by the same command.
+  Write("answered.jsonl", "{\"text\": \"my grinder is clogged\", \"relevant_doc_ids\": [\"grinder\"]}\n");
+  r = Cli("kb ingest --db " + P("kb.db") + " " + P("more") + " --answered " + P("answered.jsonl"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("documents: 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("answered questions added: 1\n"), std::string::npos) << r.out;
+}
+
 // M3: SQLite takes "" as a temporary database, so the ingest "succeeded" into nothing.
 // L2: a directory where --answered wants a file said "added: 0" and exited 0.
 TEST_F(CliTest, KbRefusesAnEmptyDbAndADirectoryAsAFile) {

@@ -157,28 +157,30 @@ int KbIngest(const std::string& cmd, int argc, char** argv) {
     return s.code() == Code::kInvalidArgument ? UsageError(cmd, s.message()) : RuntimeError(cmd, s.ToString());
   };
   // Every input is read and checked before the database is opened (which creates it), so
-  // a bad file leaves no half-done ingest and no new empty database behind. Only the
-  // --answered doc_ids are checked later, against the KB the documents were added to.
+  // a bad file leaves no new empty database behind; documents and questions are then
+  // written in one transaction, so a question naming a doc_id that is neither in the KB
+  // nor among PATH... leaves the database as it was.
   Result<std::vector<KbDocument>> docs = ReadKbPaths(paths);
   if (!docs.ok()) return fail(docs.status());
+  std::vector<AnsweredQuestion> questions;
+  const std::string answered_path = has_answered ? (*args)["answered"].as<std::string>() : "";
   if (has_answered) {
-    Result<std::vector<AnsweredQuestion>> read = ReadLabeledQuestions((*args)["answered"].as<std::string>());
+    Result<std::vector<AnsweredQuestion>> read = ReadLabeledQuestions(answered_path);
     if (!read.ok()) return fail(read.status());
+    questions = std::move(read).value();
   }
   if (int rc = RefuseNewerDatabase(cmd, *db); rc != kExitOk) return rc;
   Result<std::unique_ptr<KbIndex>> index = KbIndex::Open(*db);
   if (!index.ok()) return RuntimeError(cmd, "open " + *db + ": " + index.status().ToString());
+  Result<IngestResult> result = (*index)->Ingest(*docs, questions, answered_path);
+  if (!result.ok()) return fail(result.status());
   if (!paths.empty()) {
-    Result<IngestStats> stats = (*index)->IngestDocuments(*docs);
-    if (!stats.ok()) return fail(stats.status());
-    std::cout << "documents: " << stats->documents << "\nchunks: " << stats->chunks
-              << "\nunchanged: " << stats->unchanged << "\n";
+    std::cout << "documents: " << result->documents.documents << "\nchunks: " << result->documents.chunks
+              << "\nunchanged: " << result->documents.unchanged << "\n";
   }
   if (has_answered) {
-    Result<AnsweredStats> stats = (*index)->IngestAnsweredFile((*args)["answered"].as<std::string>());
-    if (!stats.ok()) return fail(stats.status());
-    std::cout << "answered questions added: " << stats->added << "\nanswered questions unchanged: "
-              << stats->unchanged << "\n";
+    std::cout << "answered questions added: " << result->answered.added
+              << "\nanswered questions unchanged: " << result->answered.unchanged << "\n";
   }
   return kExitOk;
 }

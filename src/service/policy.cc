@@ -53,6 +53,17 @@ std::optional<std::string> NeededPredictionProblem(const Triage& triage, const s
   return std::nullopt;
 }
 
+// Whether the passages the draft cites are all resolved tickets (and there is one).
+bool CitesOnlyResolvedTickets(const std::vector<Passage>& passages, const Draft& draft) {
+  bool resolved = false;
+  for (const Passage& p : passages) {
+    if (!Contains(draft.citations, p.doc_id)) continue;
+    if (p.kind == PassageKind::kKbArticle) return false;
+    resolved = true;
+  }
+  return resolved;
+}
+
 }  // namespace
 
 Status ValidatePolicyNames(const PolicyConfig& config,
@@ -231,6 +242,11 @@ Decision Policy::Ladder(const Ticket& ticket, const Triage& triage, const std::v
     if (auto_turns >= config_.max_auto_turns)
       blockers.push_back(std::to_string(auto_turns) + " automatic replies already sent (max " +
                          std::to_string(config_.max_auto_turns) + ")");
+    // A resolved ticket is one customer's case ("I've refunded your order"), not a
+    // policy: a reply resting on such passages alone may tell this customer something
+    // that was true only for that one, so an agent reads it first.
+    if (draft.grounded && CitesOnlyResolvedTickets(passages, draft))
+      blockers.push_back("the draft cites only resolved tickets, no knowledge-base article");
     // Citing a source does not make the rest of the reply true: links, addresses, phone
     // numbers and money the sources and the customer never mentioned go to an agent.
     if (draft.grounded) {

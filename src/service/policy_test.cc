@@ -339,6 +339,29 @@ TEST_F(PolicyTest, ReplyContentTheSourcesDoNotSupportNeedsAnAgent) {
   EXPECT_EQ(Decide().rung, Rung::kApprove);
 }
 
+// A resolved ticket tells what was done for one customer; a reply resting on such
+// passages alone goes to an agent, even where every other condition holds.
+TEST_F(PolicyTest, ADraftCitingOnlyResolvedTicketsNeedsApproval) {
+  Passage solved;
+  solved.kind = PassageKind::kResolvedTicket;
+  solved.doc_id = "zendesk-ticket-812";
+  solved.text = "I've refunded your order and waived the shipping fee.";
+  Passage article;
+  article.doc_id = "shipping-times";
+  article.text = "Orders ship in 2 days.";
+  passages_ = {solved, article};
+  draft_.citations = {"zendesk-ticket-812"};
+  Decision d = Decide();
+  EXPECT_EQ(d.rung, Rung::kApprove);
+  EXPECT_TRUE(HasReason(d, "auto reply blocked: the draft cites only resolved tickets, no knowledge-base article"));
+
+  // With an article among its citations the ticket is supporting evidence.
+  draft_.citations = {"zendesk-ticket-812", "shipping-times"};
+  EXPECT_EQ(Decide().rung, Rung::kAutoReply);
+  draft_.citations = {"shipping-times"};
+  EXPECT_EQ(Decide().rung, Rung::kAutoReply);
+}
+
 TEST(ValidatePolicyNames, UnknownCategoriesAndDimensionsAreConfigErrors) {
   const std::map<std::string, std::vector<std::string>> labels = {
       {"category", {"delivery", "refund", "payment"}}, {"sentiment", {"negative", "neutral", "positive"}}};

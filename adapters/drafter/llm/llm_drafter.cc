@@ -16,14 +16,20 @@ namespace {
 // Below this the triage's language guess is too weak to overrule the model's.
 constexpr double kLanguageConfidence = 0.5;
 
-// Every [n] marker in the reply (n of 1..4 digits).
-std::vector<int> Markers(const std::string& text) {
-  std::vector<int> out;
+// Every [n] marker in the reply, whatever its length: a marker the reader sees as a
+// citation must count as one, or "[12345]" would sit in a grounded reply pointing
+// nowhere. A number with a leading zero ("[01]" is not how sources are numbered) or
+// too long for int64 is returned as -1, which no passage has.
+std::vector<int64_t> Markers(const std::string& text) {
+  std::vector<int64_t> out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '[') continue;
     size_t j = i + 1;
-    while (j < text.size() && j - i <= 4 && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
-    if (j > i + 1 && j < text.size() && text[j] == ']') out.push_back(std::stoi(text.substr(i + 1, j - i - 1)));
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+    if (j == i + 1 || j >= text.size() || text[j] != ']') continue;
+    const std::string digits = text.substr(i + 1, j - i - 1);
+    out.push_back(digits[0] == '0' || digits.size() > 18 ? -1 : std::stoll(digits));
+    i = j;
   }
   return out;
 }
@@ -119,7 +125,7 @@ Result<Draft> LlmDrafter::Write(const Ticket& ticket, const Triage& triage, cons
   // passage number that was shown (4294967297 is 1 as an int).
   std::set<int64_t> cited;
   for (const auto& c : answer.value["citations"]) cited.insert(c.get<int64_t>());
-  for (int m : Markers(reply)) cited.insert(m);
+  for (int64_t m : Markers(reply)) cited.insert(m);
 
   bool all_known = true;
   std::string sources;

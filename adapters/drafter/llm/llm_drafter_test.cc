@@ -136,6 +136,20 @@ TEST_F(LlmDrafterTest, AHugeCitationNumberIsNotGrounded) {
   EXPECT_TRUE(b->citations.empty());
 }
 
+// A bracketed number of any length reads as a citation to the customer; one that
+// names no passage makes the draft ungrounded, as [7] does with two passages.
+TEST_F(LlmDrafterTest, ALongCitationMarkerInTheTextIsNotGrounded) {
+  auto d = Make(false);
+  for (const char* marker : {"[12345]", "[00001]", "[123456789012345678901234567890]"}) {
+    llm_.Push(std::string(R"({"language":"en","reply":"Refunds take 5 days [1]. Free returns )") + marker +
+              R"(.","citations":[1]})");
+    auto draft = d->Write(MakeTicket(), triage_, TwoPassages());
+    ASSERT_TRUE(draft.ok()) << draft.status().ToString();
+    EXPECT_FALSE(draft->grounded) << marker;
+    EXPECT_EQ(draft->citations, std::vector<std::string>{"refund-status"}) << marker;
+  }
+}
+
 // The reply goes to the customer: a resolved ticket it cites gets no sources line (its
 // title is another customer's subject line, and there is nothing to link to).
 TEST_F(LlmDrafterTest, ResolvedTicketTitlesStayOutOfTheReply) {

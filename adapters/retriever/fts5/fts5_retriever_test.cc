@@ -70,6 +70,28 @@ TEST(Fts5Retriever, DefaultFloorDropsChitChatOnSampleKb) {
   EXPECT_FALSE(real->empty());
 }
 
+// "Order pizza" shares "order" (and "extra", "delivered") with the delivery article: its
+// relevance passed the floor and the drafter quoted "at no extra cost". The subject's
+// point is "pizza", which no article has; a subject word that carries almost none of the
+// subject's information is not enough. Answerable tickets whose subject is only such a
+// word ("Where is my order?") still find their article (SampleKb).
+TEST(Fts5Retriever, OffTopicSubjectSharingOnlyACommonWordRetrievesNothing) {
+  const std::filesystem::path kb = std::filesystem::path(DESKPILOT_TEST_SAMPLE_DIR) / "kb";
+  if (!std::filesystem::is_directory(kb)) GTEST_SKIP() << "no sample KB at " << kb;
+  testing::TempDir dir;
+  auto index = KbIndex::Open(dir.File("deskpilot.db"));
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE((*index)->IngestPaths({kb.string()}).ok());
+  Fts5Retriever retriever(std::move(index).value(), Fts5RetrieverOptions{});
+  for (const char* off_topic :
+       {"Order pizza\nCan I order a large pizza with extra cheese delivered to my desk by noon?",
+        "Order pizza\nPlease order a pizza with extra cheese, delivered to my desk."}) {
+    auto passages = retriever.Retrieve(off_topic, 5);
+    ASSERT_TRUE(passages.ok());
+    EXPECT_TRUE(passages->empty()) << off_topic << " → " << (passages->empty() ? "" : (*passages)[0].doc_id);
+  }
+}
+
 TEST(Fts5Retriever, KIsCappedByConfig) {
   testing::TempDir dir;
   Fts5RetrieverOptions options;

@@ -24,7 +24,7 @@
 namespace deskpilot {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // Part of every content hash: bumping it re-chunks all documents on the next ingest
 // after the chunker changes, even though their text did not.
 constexpr std::string_view kChunkerVersion = "chunker-1";
@@ -53,6 +53,11 @@ constexpr double kSecondAnsweredWeight = 0.5;
 // question is answered by one passage: there the best chunk alone ranked better on
 // StackFAQ (MRR 0.821 vs 0.800 with the blend).
 constexpr double kTicketDocBlend = 0.5;
+// The share of a ticket subject's information (idf, words the KB lacks counting most)
+// that a document must match, in its rows or its answered questions: "Order pizza"
+// matches only "order", which half a shop's articles use (0.10 of the subject). 0.15 was
+// measured on the sample KB's eval tickets (README.md, "How the floor works").
+constexpr double kMinSubjectShare = 0.15;
 constexpr double kAnsweredWeight = 2.0;
 // A document's relevance is multiplied by 1 + this × P(document | query) from the classifier
 // trained on the answered questions. It catches paraphrases that share few words with both
@@ -406,6 +411,66 @@ std::string QuoteTerm(std::string_view term) {
   return quoted;
 }
 
+// Indexes again, through kb::CjkBigrams, every FTS row whose stored text it changes: rows
+// written before schema v4 hold each CJK clause as one token. Every loaded index then
+// rebuilds (log_start moves to the new generation), as the change log does not say
+// which rows changed here.
+Status ReindexCjk(sqlite3* db) {
+  struct Table {
+    const char* select;
+    const char* remove;
+    const char* insert;
+    int columns;
+  };
+  const Table tables[] = {
+      {"SELECT rowid, title, heading, text FROM kb_fts", "DELETE FROM kb_fts WHERE rowid = ?1",
+       "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)", 3},
+      {"SELECT rowid, text FROM kb_answered_fts", "DELETE FROM kb_answered_fts WHERE rowid = ?1",
+       "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)", 1},
+  };
+  bool changed = false;
+  for (const Table& t : tables) {
+    std::vector<std::pair<int64_t, std::vector<std::string>>> rows;
+    Stmt select(db, t.select);
+    DP_RETURN_IF_ERROR(select.prepared("prepare kb cjk reindex"));
+    while (true) {
+      DP_ASSIGN_OR_RETURN(bool row, select.Step("kb cjk reindex"));
+      if (!row) break;
+      std::vector<std::string> columns;
+      bool differs = false;
+      for (int c = 1; c <= t.columns; ++c) {
+        const std::string text = select.Text(c);
+        columns.push_back(kb::CjkBigrams(text));
+        differs = differs || columns.back() != text;
+      }
+      if (differs) rows.emplace_back(select.Int(0), std::move(columns));
+    }
+    Stmt remove(db, t.remove);
+    Stmt insert(db, t.insert);
+    DP_RETURN_IF_ERROR(remove.prepared("prepare kb cjk reindex"));
+    DP_RETURN_IF_ERROR(insert.prepared("prepare kb cjk reindex"));
+    for (const auto& [rowid, columns] : rows) {
+      remove.Bind(1, rowid);
+      DP_RETURN_IF_ERROR(remove.Run("kb cjk reindex"));
+      insert.Bind(1, rowid);
+      for (int c = 0; c < t.columns; ++c) insert.Bind(c + 2, columns[static_cast<size_t>(c)]);
+      DP_RETURN_IF_ERROR(insert.Run("kb cjk reindex"));
+      changed = true;
+    }
+  }
+  if (!changed) return Status::Ok();
+  DP_ASSIGN_OR_RETURN(const int64_t generation, MetaInt(db, "generation", 0));
+  const std::string next = std::to_string(generation + 1);
+  Stmt set(db, "INSERT OR REPLACE INTO kb_meta(key, value) VALUES(?1, ?2)");
+  DP_RETURN_IF_ERROR(set.prepared("prepare kb cjk reindex"));
+  for (const char* key : {"generation", "log_start"}) {
+    set.Bind(1, std::string_view(key));
+    set.Bind(2, next);
+    DP_RETURN_IF_ERROR(set.Run("kb cjk reindex"));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 KbIndex::KbIndex(sqlite3* db) : db_(db), chunks_(kArticleColumnWeights), answered_({1}) {}
@@ -486,6 +551,11 @@ Status KbIndex::Migrate() {
                             "INSERT OR REPLACE INTO kb_meta(key, value) VALUES('schema_version', '3');",
                             "create kb schema v3"));
   }
+  if (version < 4) {
+    DP_RETURN_IF_ERROR(ReindexCjk(db_));
+    DP_RETURN_IF_ERROR(Exec(db_, "INSERT OR REPLACE INTO kb_meta(key, value) VALUES('schema_version', '4');",
+                            "kb schema v4"));
+  }
   return tx.Commit();
 }
 
@@ -545,31 +615,25 @@ Result<std::vector<KbDocument>> ReadKbPaths(const std::vector<std::string>& path
   return docs;
 }
 
-Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
-  DP_ASSIGN_OR_RETURN(std::vector<KbDocument> docs, ReadKbPaths(paths));
-  return IngestDocuments(docs);
-}
+namespace {
 
-Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs) {
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  DP_RETURN_IF_ERROR(tx.Begin());
-  Stmt get_hash(db_, "SELECT content_hash FROM kb_documents WHERE doc_id = ?1");
-  Stmt delete_fts(db_, "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = ?1)");
-  Stmt delete_chunks(db_, "DELETE FROM kb_chunks WHERE doc_id = ?1");
-  Stmt upsert_doc(db_,
+// Writes `docs` inside the caller's transaction, logging into `log` (the caller calls
+// log.Finish when something changed, and commits).
+Status StoreDocuments(sqlite3* db, ChangeLog& log, const std::vector<KbDocument>& docs, IngestStats* out) {
+  Stmt get_hash(db, "SELECT content_hash FROM kb_documents WHERE doc_id = ?1");
+  Stmt delete_fts(db, "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = ?1)");
+  Stmt delete_chunks(db, "DELETE FROM kb_chunks WHERE doc_id = ?1");
+  Stmt upsert_doc(db,
                   "INSERT INTO kb_documents(doc_id, title, url, kind, content_hash, updated_ms)"
                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(doc_id) DO UPDATE SET"
                   " title = excluded.title, url = excluded.url, kind = excluded.kind,"
                   " content_hash = excluded.content_hash, updated_ms = excluded.updated_ms");
-  Stmt insert_chunk(db_, "INSERT INTO kb_chunks(id, doc_id, ord, heading, text) VALUES(?1, ?2, ?3, ?4, ?5)");
-  Stmt insert_fts(db_, "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)");
+  Stmt insert_chunk(db, "INSERT INTO kb_chunks(id, doc_id, ord, heading, text) VALUES(?1, ?2, ?3, ?4, ?5)");
+  Stmt insert_fts(db, "INSERT INTO kb_fts(rowid, title, heading, text) VALUES(?1, ?2, ?3, ?4)");
   for (Stmt* s : {&get_hash, &delete_fts, &delete_chunks, &upsert_doc, &insert_chunk, &insert_fts}) {
     DP_RETURN_IF_ERROR(s->prepared("prepare kb ingest"));
   }
-  ChangeLog log(db_);
-  DP_RETURN_IF_ERROR(log.Begin());
-  IngestStats stats;
+  IngestStats& stats = *out;
   const int64_t now = NowMs();
   std::unordered_set<std::string_view> seen;
   for (const KbDocument& doc : docs) {
@@ -615,20 +679,72 @@ Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs
       insert_chunk.Bind(4, chunks[n].heading);
       insert_chunk.Bind(5, chunks[n].text);
       DP_RETURN_IF_ERROR(insert_chunk.Run("kb store chunk"));
-      const int64_t seq = sqlite3_last_insert_rowid(db_);
+      const int64_t seq = sqlite3_last_insert_rowid(db);
       insert_fts.Bind(1, seq);
-      insert_fts.Bind(2, doc.title);
-      insert_fts.Bind(3, chunks[n].heading);
-      insert_fts.Bind(4, chunks[n].text);
+      insert_fts.Bind(2, kb::CjkBigrams(doc.title));
+      insert_fts.Bind(3, kb::CjkBigrams(chunks[n].heading));
+      insert_fts.Bind(4, kb::CjkBigrams(chunks[n].text));
       DP_RETURN_IF_ERROR(insert_fts.Run("kb index chunk"));
       DP_RETURN_IF_ERROR(log.Added(kChunkTable, seq));
     }
     ++stats.documents;
     stats.chunks += static_cast<int>(chunks.size());
   }
-  if (stats.documents > 0) DP_RETURN_IF_ERROR(log.Finish());
-  DP_RETURN_IF_ERROR(tx.Commit());
-  return stats;
+  return Status::Ok();
+}
+
+
+// Writes `questions` inside the caller's transaction, logging into `log`. Their doc_ids
+// are looked up in that transaction, so documents stored earlier in it count.
+Status StoreAnswered(sqlite3* db, ChangeLog& log, const std::vector<AnsweredQuestion>& questions,
+                     AnsweredStats* out) {
+  Stmt doc_exists(db, "SELECT 1 FROM kb_documents WHERE doc_id = ?1");
+  Stmt insert(db, "INSERT OR IGNORE INTO kb_answered(doc_id, text, added_ms) VALUES(?1, ?2, ?3)");
+  Stmt insert_fts(db, "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)");
+  for (Stmt* s : {&doc_exists, &insert, &insert_fts}) DP_RETURN_IF_ERROR(s->prepared("prepare kb answered"));
+  AnsweredStats& stats = *out;
+  const int64_t now = NowMs();
+  for (size_t i = 0; i < questions.size(); ++i) {
+    const AnsweredQuestion& q = questions[i];
+    for (const std::string& doc_id : q.doc_ids) {
+      doc_exists.Bind(1, doc_id);
+      DP_ASSIGN_OR_RETURN(bool exists, doc_exists.Step("kb answered lookup"));
+      DP_RETURN_IF_ERROR(doc_exists.Reset());
+      // Evidence for an article that is not there would silently rank nothing.
+      if (!exists) {
+        return Status::InvalidArgument("question " + std::to_string(i + 1) + ": unknown doc_id \"" + doc_id +
+                                       "\" (ingest the article first)");
+      }
+      insert.Bind(1, doc_id);
+      insert.Bind(2, q.text);
+      insert.Bind(3, now);
+      DP_RETURN_IF_ERROR(insert.Run("kb store answered question"));
+      if (sqlite3_changes(db) == 0) {
+        ++stats.unchanged;
+        continue;
+      }
+      const int64_t seq = sqlite3_last_insert_rowid(db);
+      insert_fts.Bind(1, seq);
+      insert_fts.Bind(2, kb::CjkBigrams(q.text));
+      DP_RETURN_IF_ERROR(insert_fts.Run("kb index answered question"));
+      DP_RETURN_IF_ERROR(log.Added(kAnsweredTable, seq));
+      ++stats.added;
+    }
+  }
+  return Status::Ok();
+}
+
+
+}  // namespace
+
+Result<IngestStats> KbIndex::IngestPaths(const std::vector<std::string>& paths) {
+  DP_ASSIGN_OR_RETURN(std::vector<KbDocument> docs, ReadKbPaths(paths));
+  return IngestDocuments(docs);
+}
+
+Result<IngestStats> KbIndex::IngestDocuments(const std::vector<KbDocument>& docs) {
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest(docs, {}));
+  return result.documents;
 }
 
 Result<int> KbIndex::RemoveDocuments(const std::vector<std::string>& doc_ids) {
@@ -698,55 +814,33 @@ Result<std::vector<AnsweredQuestion>> ReadLabeledQuestions(const std::string& pa
 
 Result<AnsweredStats> KbIndex::IngestAnsweredFile(const std::string& path) {
   DP_ASSIGN_OR_RETURN(std::vector<AnsweredQuestion> questions, ReadLabeledQuestions(path));
-  Result<AnsweredStats> stats = IngestAnswered(questions);
-  if (!stats.ok() && stats.status().code() == Code::kInvalidArgument) {
-    return Status::InvalidArgument(path + ": " + stats.status().message());
-  }
-  return stats;
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest({}, questions, path));
+  return result.answered;
 }
 
 Result<AnsweredStats> KbIndex::IngestAnswered(const std::vector<AnsweredQuestion>& questions) {
+  DP_ASSIGN_OR_RETURN(IngestResult result, Ingest({}, questions));
+  return result.answered;
+}
+
+Result<IngestResult> KbIndex::Ingest(const std::vector<KbDocument>& docs,
+                                     const std::vector<AnsweredQuestion>& questions,
+                                     const std::string& questions_path) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   DP_RETURN_IF_ERROR(tx.Begin());
-  Stmt doc_exists(db_, "SELECT 1 FROM kb_documents WHERE doc_id = ?1");
-  Stmt insert(db_, "INSERT OR IGNORE INTO kb_answered(doc_id, text, added_ms) VALUES(?1, ?2, ?3)");
-  Stmt insert_fts(db_, "INSERT INTO kb_answered_fts(rowid, text) VALUES(?1, ?2)");
-  for (Stmt* s : {&doc_exists, &insert, &insert_fts}) DP_RETURN_IF_ERROR(s->prepared("prepare kb answered"));
   ChangeLog log(db_);
   DP_RETURN_IF_ERROR(log.Begin());
-  AnsweredStats stats;
-  const int64_t now = NowMs();
-  for (size_t i = 0; i < questions.size(); ++i) {
-    const AnsweredQuestion& q = questions[i];
-    for (const std::string& doc_id : q.doc_ids) {
-      doc_exists.Bind(1, doc_id);
-      DP_ASSIGN_OR_RETURN(bool exists, doc_exists.Step("kb answered lookup"));
-      DP_RETURN_IF_ERROR(doc_exists.Reset());
-      // Evidence for an article that is not there would silently rank nothing.
-      if (!exists) {
-        return Status::InvalidArgument("question " + std::to_string(i + 1) + ": unknown doc_id \"" + doc_id +
-                                       "\" (ingest the article first)");
-      }
-      insert.Bind(1, doc_id);
-      insert.Bind(2, q.text);
-      insert.Bind(3, now);
-      DP_RETURN_IF_ERROR(insert.Run("kb store answered question"));
-      if (sqlite3_changes(db_) == 0) {
-        ++stats.unchanged;
-        continue;
-      }
-      const int64_t seq = sqlite3_last_insert_rowid(db_);
-      insert_fts.Bind(1, seq);
-      insert_fts.Bind(2, q.text);
-      DP_RETURN_IF_ERROR(insert_fts.Run("kb index answered question"));
-      DP_RETURN_IF_ERROR(log.Added(kAnsweredTable, seq));
-      ++stats.added;
-    }
+  IngestResult result;
+  DP_RETURN_IF_ERROR(StoreDocuments(db_, log, docs, &result.documents));
+  if (Status s = StoreAnswered(db_, log, questions, &result.answered); !s.ok()) {
+    if (s.code() == Code::kInvalidArgument && !questions_path.empty())
+      return Status::InvalidArgument(questions_path + ": " + s.message());
+    return s;
   }
-  if (stats.added > 0) DP_RETURN_IF_ERROR(log.Finish());
+  if (result.documents.documents > 0 || result.answered.added > 0) DP_RETURN_IF_ERROR(log.Finish());
   DP_RETURN_IF_ERROR(tx.Commit());
-  return stats;
+  return result;
 }
 
 // The FTS5 tables' own stored columns, with each row's document: exactly what FTS5
@@ -967,10 +1061,16 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
   std::vector<uint32_t> term_docs;  // docs with a term_best
   if (per_doc) {
     out.doc_term_max.assign(doc_names_.size(), 0.0);
-    out.doc_subject_match.assign(doc_names_.size(), 0);
+    out.doc_subject_idf.assign(doc_names_.size(), 0.0);
     term_best.assign(doc_names_.size(), 0.0);
   }
   if (index.rows() == 0) return out;
+  // Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), for the subject rule: unlike bm25's
+  // it stays positive for a word found in most rows, so in a KB of a few rows the words a
+  // ticket shares with it still count.
+  auto subject_idf = [rows = static_cast<double>(index.rows())](int64_t n) {
+    return std::log1p((rows - static_cast<double>(n) + 0.5) / (static_cast<double>(n) + 0.5));
+  };
   struct Present {
     std::string quoted;                         // FTS5 phrase, for the fallback
     const kb::PostingIndex::Postings* postings;  // nullptr: score through FTS5
@@ -1003,6 +1103,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
       if (!row.ok()) continue;
     }
     out.max_attainable += terms[i].weight * index.Idf(frequency) * (kBm25K1 + 1.0);
+    if (terms[i].weight > 1.0) out.subject_idf += subject_idf(frequency);
     if (frequency > 0) present.push_back({std::move(quoted), postings, terms[i].weight, frequency});
   }
   // Subject terms first (the customer's own summary: "refund" is common in a KB about
@@ -1047,7 +1148,7 @@ Result<KbIndex::TableScores> KbIndex::ScoreTable(const kb::PostingIndex& index, 
     }
     for (uint32_t doc : term_docs) {
       out.doc_term_max[doc] += term_best[doc];
-      if (term.weight > 1.0) out.doc_subject_match[doc] = 1;
+      if (term.weight > 1.0) out.doc_subject_idf[doc] += subject_idf(term.frequency);
       term_best[doc] = 0.0;
     }
     term_docs.clear();
@@ -1112,14 +1213,22 @@ Result<std::vector<Passage>> KbIndex::Search(const std::string& query, int k) {
       if (doc >= 0) doc_probability[static_cast<size_t>(doc)] = p[label];
     }
   }
+  // A document's share of the subject's idf in one table's rows.
+  auto subject_share = [](const TableScores& t, uint32_t doc) {
+    return doc < t.doc_subject_idf.size() && t.subject_idf > 0 ? t.doc_subject_idf[doc] / t.subject_idf : 0.0;
+  };
   std::vector<std::pair<double, uint32_t>> ranked;
   ranked.reserve(matched.size());
   for (uint32_t doc : matched) {
     const DocScore& d = docs[doc];
-    // A ticket with a subject must share a subject word with the document: the subject is
+    // A ticket with a subject must share subject words with the document: the subject is
     // what the customer wants, and a body that only shares small talk ("sorry", "this
-    // weekend") with an article is not answered by it.
-    if (has_subject && !articles.doc_subject_match[doc] && !answered.doc_subject_match[doc]) continue;
+    // weekend") with an article is not answered by it. Shared words that carry almost
+    // none of the subject's information do not count: "Order pizza" shares "order" with
+    // half the articles of a shop, and "pizza", which no article has, is the point.
+    if (has_subject && !(subject_share(articles, doc) >= kMinSubjectShare) &&
+        !(subject_share(answered, doc) >= kMinSubjectShare))
+      continue;
     const double article =
         has_subject ? (1 - kTicketDocBlend) * d.article + kTicketDocBlend * articles.doc_term_max[doc] : d.article;
     double score = articles.max_attainable > 0 ? article / articles.max_attainable : 0.0;

@@ -61,6 +61,11 @@ struct IngestStats {
   int unchanged = 0;  // documents skipped because their content hash was already stored
 };
 
+struct IngestResult {
+  IngestStats documents;
+  AnsweredStats answered;
+};
+
 // Reads files or directories (walked recursively, in sorted order; directory symlinks are
 // followed, each real directory once): .jsonl (one document per line: doc_id, title, text,
 // optional url, optional kind "kb_article"|"resolved_ticket"), .md/.markdown (title from
@@ -103,6 +108,13 @@ class KbIndex {
   // a (doc_id, text) pair already stored is skipped.
   Result<AnsweredStats> IngestAnsweredFile(const std::string& path);
   Result<AnsweredStats> IngestAnswered(const std::vector<AnsweredQuestion>& questions);
+
+  // IngestDocuments and IngestAnswered in one transaction: the questions may name the
+  // documents added with them, and when anything is refused (an unknown doc_id, a bad
+  // document) nothing of either is written. `questions_path`, when given, prefixes the
+  // message of a refused question.
+  Result<IngestResult> Ingest(const std::vector<KbDocument>& docs, const std::vector<AnsweredQuestion>& questions,
+                              const std::string& questions_path = "");
 
   // Documents ranked for `query`, best first, at most k, each as its best-matching chunk.
   // The query is untrusted ticket text: it is cleaned and weighted by kb::QueryTerms
@@ -166,8 +178,10 @@ class KbIndex {
     std::vector<uint32_t> hit_rows;  // row numbers with a hit, in first-hit order
     // by doc: sum over terms of the term's best weighted bm25 in any of the doc's rows.
     std::vector<double> doc_term_max;
-    std::vector<char> doc_subject_match;  // by doc: a subject term (weight > 1) matched
-    double max_attainable = 0.0;          // sum over all terms of weight * idf * (k1 + 1)
+    // by doc: the sum of (Lucene) idf over the subject terms (weight > 1) found in its rows.
+    std::vector<double> doc_subject_idf;
+    double subject_idf = 0.0;     // the same over all subject terms, found or not
+    double max_attainable = 0.0;  // sum over all terms of weight * idf * (k1 + 1)
   };
   // Scores one table for the query terms. `index` mirrors the FTS5 table `table`;
   // `hits_sql` returns (rowid, doc_id, bm25) for MATCH ?1 and is only used for a term

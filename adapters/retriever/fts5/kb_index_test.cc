@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,69 @@ TEST(KbIndex, ReopenKeepsDataAndRefusesNewerSchema) {
   auto newer = KbIndex::Open(dir.File("deskpilot.db"));
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.status().code(), Code::kFailedPrecondition);
+}
+
+// Chinese and Japanese put no spaces between words: a clause was one token, over 40
+// bytes in a query (dropped) and never repeated verbatim by an article. Both sides are
+// indexed and queried by character bigrams now.
+std::vector<KbDocument> CjkCorpus() {
+  std::vector<KbDocument> docs = FixtureCorpus();
+  docs.push_back({"refund-zh", "退款政策",
+                  "我们收到退回的商品后，退款会在五个工作日内退回到您原来的付款方式。商店积分会立即发放。", ""});
+  docs.push_back({"shipping-zh", "配送时间", "标准配送需要三到五个工作日。您可以用确认邮件中的追踪号码查询包裹。", ""});
+  docs.push_back({"password-ja", "パスワードの再設定",
+                  "ログインできない場合は、ログインページのパスワードを忘れた方はこちらのリンクを使ってください。", ""});
+  return docs;
+}
+
+TEST(KbIndex, ChineseAndJapaneseQueriesFindTheirArticles) {
+  testing::TempDir dir;
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->IngestDocuments(CjkCorpus()).ok());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"我退回了商品，请问退款什么时候能退回到我的付款方式？", "refund-zh"},
+      {"我的包裹配送需要几个工作日？", "shipping-zh"},
+      {"パスワードを忘れてログインできません", "password-ja"},
+  };
+  for (const auto& [query, expected] : cases) {
+    auto hits = index->Search(query, 3);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    ASSERT_FALSE(hits->empty()) << query;
+    EXPECT_EQ((*hits)[0].doc_id, expected) << query;
+  }
+  // Other scripts are indexed as before.
+  auto english = index->Search("forgot my password", 3);
+  ASSERT_TRUE(english.ok());
+  ASSERT_FALSE(english->empty());
+  EXPECT_EQ((*english)[0].doc_id, "reset-password");
+}
+
+// A database written before CJK bigrams (schema v3) held each clause as one token: it
+// is indexed again when opened.
+TEST(KbIndex, OpeningAnOlderDatabaseReindexesItsCjkText) {
+  testing::TempDir dir;
+  {
+    auto index = OpenIndex(dir);
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->IngestDocuments(CjkCorpus()).ok());
+  }
+  // What v3 stored: the text as written.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("deskpilot.db").c_str(), &db), SQLITE_OK);
+  const char* kAsV3 =
+      "UPDATE kb_meta SET value = '3' WHERE key = 'schema_version';"
+      "DELETE FROM kb_fts WHERE rowid IN (SELECT seq FROM kb_chunks WHERE doc_id = 'refund-zh');"
+      "INSERT INTO kb_fts(rowid, title, heading, text) SELECT c.seq, d.title, c.heading, c.text"
+      "  FROM kb_chunks c JOIN kb_documents d ON d.doc_id = c.doc_id WHERE c.doc_id = 'refund-zh';";
+  ASSERT_EQ(sqlite3_exec(db, kAsV3, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto index = OpenIndex(dir);
+  ASSERT_NE(index, nullptr);
+  auto hits = index->Search("退款什么时候到账", 3);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_FALSE(hits->empty());
+  EXPECT_EQ((*hits)[0].doc_id, "refund-zh");
 }
 
 TEST(KbIndex, AnsweredQuestionsLiftTheArticleThatAnsweredThem) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 #include <unordered_set>
+#include <utility>
 
 #include "deskpilot/text.h"
 
@@ -622,7 +623,62 @@ std::vector<std::string> SplitSentences(std::string_view text) {
 
 bool IsStopWord(std::string_view lower_word) { return StopWords().contains(lower_word); }
 
-std::vector<std::string> Tokenize(std::string_view text) {
+namespace {
+
+// Scripts written without spaces between words: kana, Han ideographs, Hangul syllables.
+bool IsCjk(char32_t c) {
+  return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+         (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2FFFF);
+}
+
+// The code point of the well-formed UTF-8 sequence at `i` and its length; (0, 1) for a
+// byte that does not start one (it is passed through as it is).
+std::pair<char32_t, size_t> DecodeAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  const size_t len = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+  if (len == 0 || i + len > s.size() || InvalidUtf8Offset(s.substr(i, len)) != std::string_view::npos) return {0, 1};
+  if (len == 1) return {lead, 1};
+  char32_t c = lead & (0xFF >> (len + 1));
+  for (size_t k = 1; k < len; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return {c, len};
+}
+
+}  // namespace
+
+std::string CjkBigrams(std::string_view text) {
+  std::string out;
+  std::vector<std::string_view> run;  // the characters of the current CJK run
+  auto flush = [&] {
+    if (run.empty()) return;
+    out += ' ';
+    if (run.size() == 1) out += run[0];
+    for (size_t i = 0; i + 1 < run.size(); ++i) {
+      if (i > 0) out += ' ';
+      out.append(run[i]).append(run[i + 1]);
+    }
+    out += ' ';
+    run.clear();
+  };
+  bool any = false;
+  for (size_t i = 0; i < text.size();) {
+    const auto [c, len] = DecodeAt(text, i);
+    if (IsCjk(c)) {
+      run.push_back(text.substr(i, len));
+      any = true;
+    } else {
+      flush();
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  flush();
+  // Text without CJK stays byte for byte what it was.
+  return any ? out : std::string(text);
+}
+
+std::vector<std::string> Tokenize(std::string_view raw) {
+  const std::string split = CjkBigrams(raw);
+  const std::string_view text = split;
   std::vector<std::string> tokens;
   std::string token;
   auto emit = [&] {

@@ -58,9 +58,17 @@ std::string DecodeHtmlEntities(std::string_view text);
 // Sentences are trimmed; empty ones are dropped.
 std::vector<std::string> SplitSentences(std::string_view text);
 
-// Lower-cased word tokens (ASCII letters/digits plus any non-ASCII UTF-8 sequence),
-// with stop words, one-character tokens, tokens over 40 bytes and tokens holding
-// invalid UTF-8 removed. The output can contain no FTS5 syntax characters.
+// `text` with every run of CJK characters (kana, Han ideographs, Hangul syllables)
+// replaced by its overlapping character bigrams, separated by spaces ("退款多久" → " 退款 款多 多久 "; a lone character stays as it is).
+// Those scripts put no spaces between words, so FTS5's unicode61 tokenizer would read a
+// whole clause as one token that no query repeats; bigrams are the usual unit to index
+// and query them by. Text without CJK is returned unchanged. Applied to what kb_fts and
+// kb_answered_fts index and, through Tokenize, to queries.
+std::string CjkBigrams(std::string_view text);
+
+// Lower-cased word tokens (ASCII letters/digits plus any non-ASCII UTF-8 sequence) of
+// CjkBigrams(text), with stop words, one-character tokens, tokens over 40 bytes and
+// tokens holding invalid UTF-8 removed. The output can contain no FTS5 syntax characters.
 std::vector<std::string> Tokenize(std::string_view text);
 
 bool IsStopWord(std::string_view lower_word);

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace deskpilot::kb {
 namespace {
@@ -174,6 +176,30 @@ TEST(InvalidUtf8Offset, StrictRfc3629) {
   EXPECT_EQ(InvalidUtf8Offset("x\xed\xa0\x80"), 1u);          // surrogate U+D800
   EXPECT_EQ(InvalidUtf8Offset("x\xf4\x90\x80\x80"), 1u);     // above U+10FFFF
   EXPECT_EQ(InvalidUtf8Offset("\x80"), 0u);                     // stray continuation byte
+}
+
+}  // namespace
+}  // namespace deskpilot::kb
+
+namespace deskpilot::kb {
+namespace {
+
+TEST(CjkBigrams, SplitsCjkRunsIntoOverlappingBigramsAndLeavesOtherTextAlone) {
+  EXPECT_EQ(CjkBigrams("退款多久"), " 退款 款多 多久 ");
+  EXPECT_EQ(CjkBigrams("iPhone退款"), "iPhone 退款 ");
+  EXPECT_EQ(CjkBigrams("好"), " 好 ");
+  EXPECT_EQ(CjkBigrams("退款，多久？"), " 退款 ， 多久 ？");
+  EXPECT_EQ(CjkBigrams("パスワード"), " パス スワ ワー ード ");
+  EXPECT_EQ(CjkBigrams("Crème brûlée, naïve café"), "Crème brûlée, naïve café");
+  EXPECT_EQ(CjkBigrams("bad \xE9\x80 byte"), "bad \xE9\x80 byte");
+}
+
+TEST(CjkBigrams, LongChineseQueriesAreNoLongerDropped) {
+  // 20 characters, 60 bytes: one token over the 40-byte cap before.
+  const std::vector<std::string> tokens = Tokenize("我退回了商品请问退款什么时候能退回到我的账户");
+  ASSERT_FALSE(tokens.empty());
+  EXPECT_EQ(tokens.front(), "我退");
+  EXPECT_NE(std::find(tokens.begin(), tokens.end(), "退款"), tokens.end());
 }
 
 }  // namespace
