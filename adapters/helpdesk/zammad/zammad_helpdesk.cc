@@ -153,8 +153,14 @@ std::string HtmlToText(std::string_view html) {
       name = AsciiLower(name);
       i = end + 1;
       if (!closing && (name == "script" || name == "style")) {
-        const size_t close = AsciiLower(html.substr(i)).find("</" + name);
-        const size_t gt = close == std::string::npos ? close : html.find('>', i + close);
+        // Found without copying the rest of the body: a lowered copy per tag made a body
+        // of many short <script></script> pairs quadratic.
+        const std::string close_tag = "</" + name;
+        size_t at = i;
+        while ((at = html.find("</", at)) != std::string_view::npos &&
+               AsciiLower(html.substr(at, close_tag.size())) != close_tag)
+          at += 2;
+        const size_t gt = at == std::string_view::npos ? at : html.find('>', at);
         i = gt == std::string_view::npos ? html.size() : gt + 1;
         continue;
       }
