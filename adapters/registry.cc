@@ -8,6 +8,7 @@
 #include "drafter/llm/register.h"
 #include "helpdesk/generic/register.h"
 #include "helpdesk/sandbox/register.h"
+#include "helpdesk/zammad/register.h"
 #include "helpdesk/zendesk/register.h"
 #include "llm/anthropic/register.h"
 #include "llm/openai/register.h"
@@ -22,6 +23,7 @@ void RegisterBuiltinAdapters(Registry& r) {
   RegisterSandboxHelpdesk(r);
   RegisterGenericHelpdesk(r);
   RegisterZendeskHelpdesk(r);
+  RegisterZammadHelpdesk(r);
   RegisterEmbeddedClassifier(r);
   RegisterLlmClassifier(r);
   RegisterCascadeClassifier(r);

@@ -1,0 +1,640 @@
+#include "helpdesk/zammad/zammad_helpdesk.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+#include "deskpilot/json_scan.h"
+#include "deskpilot/json_text.h"
+#include "deskpilot/text.h"
+
+namespace deskpilot {
+namespace {
+
+constexpr char kSignatureHeader[] = "x-hub-signature";
+constexpr char kDeliveryHeader[] = "x-zammad-delivery";
+constexpr std::string_view kSignaturePrefix = "sha1=";
+
+std::string Header(const WebhookRequest& r, const char* lower_name) {
+  auto it = r.headers.find(lower_name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Lower- or upper-case hex of an even length; false on anything else.
+bool HexDecode(std::string_view hex, std::string* out) {
+  if (hex.size() % 2 != 0) return false;
+  out->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+
+using nlohmann::json;
+
+// deskpilot's priorities, lowest first: a Zammad priority that several of them map to
+// (urgent and high both to "3 high" by default) reads back as the first.
+constexpr const char* kPriorityOrder[] = {"low", "normal", "high", "urgent"};
+
+// A string member; "" when absent, null or another type.
+std::string StrOr(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Ids arrive as numbers (or, from some clients, strings); both become strings.
+std::string IdString(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  if (it == obj.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  return "";
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// Decodes the entity at html[i] ('&') into *out; returns the bytes consumed, 0 when it
+// is not an entity this knows (the '&' is then kept as text).
+size_t DecodeEntity(std::string_view html, size_t i, std::string* out) {
+  const size_t semi = html.find(';', i);
+  if (semi == std::string_view::npos || semi - i > 10) return 0;
+  const std::string name(html.substr(i + 1, semi - i - 1));
+  static const std::map<std::string, std::string> kNamed = {
+      {"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"}, {"nbsp", " "}};
+  if (auto it = kNamed.find(name); it != kNamed.end()) {
+    *out += it->second;
+    return semi - i + 1;
+  }
+  if (name.size() < 2 || name[0] != '#') return 0;
+  const bool hex = name[1] == 'x' || name[1] == 'X';
+  const std::string digits = name.substr(hex ? 2 : 1);
+  if (digits.empty() || digits.size() > 7) return 0;
+  uint32_t cp = 0;
+  for (char c : digits) {
+    const int d = HexValue(c);
+    if (d < 0 || (!hex && d > 9)) return 0;
+    cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
+  }
+  AppendUtf8(cp, out);
+  return semi - i + 1;
+}
+
+// Ends `raw` with at least `breaks` line breaks (none at the very start), spaces
+// before them dropped: adjacent block tags make one break, not a blank line each.
+void EnsureBreaks(std::string* raw, int breaks) {
+  while (!raw->empty() && raw->back() == ' ') raw->pop_back();
+  if (raw->empty()) return;
+  int have = 0;
+  for (auto it = raw->rbegin(); it != raw->rend() && *it == '\n'; ++it) ++have;
+  for (; have < breaks; ++have) raw->push_back('\n');
+}
+
+// Zammad keeps most articles as text/html (mail bodies, notes from the editor, which
+// puts each line in a <div>); the pipeline reads plain text. <br> is a line break, a
+// <p> a paragraph, other block tags start a new line, <li> a "- " item;
+// <script>/<style>/comments vanish, entities are decoded, spaces and blank lines collapse.
+std::string HtmlToText(std::string_view html) {
+  static const std::vector<std::string> kBlocks = {"div", "li", "tr", "ul", "ol", "table", "blockquote",
+                                                   "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr"};
+  std::string raw;
+  size_t i = 0;
+  while (i < html.size()) {
+    const char c = html[i];
+    if (c == '<') {
+      if (html.compare(i, 4, "<!--") == 0) {
+        const size_t close = html.find("-->", i + 4);
+        i = close == std::string_view::npos ? html.size() : close + 3;
+        continue;
+      }
+      const size_t end = html.find('>', i);
+      if (end == std::string_view::npos) break;  // an unterminated tag: the rest is markup
+      size_t n = i + 1;
+      const bool closing = n < end && html[n] == '/';
+      if (closing) ++n;
+      std::string name;
+      while (n < end && std::isalnum(static_cast<unsigned char>(html[n]))) name += html[n++];
+      name = AsciiLower(name);
+      i = end + 1;
+      if (!closing && (name == "script" || name == "style")) {
+        // Found without copying the rest of the body: a lowered copy per tag made a body
+        // of many short <script></script> pairs quadratic.
+        const std::string close_tag = "</" + name;
+        size_t at = i;
+        while ((at = html.find("</", at)) != std::string_view::npos &&
+               AsciiLower(html.substr(at, close_tag.size())) != close_tag)
+          at += 2;
+        const size_t gt = at == std::string_view::npos ? at : html.find('>', at);
+        i = gt == std::string_view::npos ? html.size() : gt + 1;
+        continue;
+      }
+      if (name == "br") {
+        while (!raw.empty() && raw.back() == ' ') raw.pop_back();
+        raw += '\n';
+      } else if (name == "p") {
+        EnsureBreaks(&raw, 2);
+      } else if (std::find(kBlocks.begin(), kBlocks.end(), name) != kBlocks.end()) {
+        EnsureBreaks(&raw, 1);
+        if (!closing && name == "li") raw += "- ";
+      }
+      continue;
+    }
+    if (c == '&') {
+      if (const size_t used = DecodeEntity(html, i, &raw)) {
+        i += used;
+        continue;
+      }
+    }
+    // Source line breaks are only whitespace in HTML.
+    raw += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    ++i;
+  }
+  // Tidy: spaces collapsed and trimmed per line, at most one blank line in a row.
+  std::string out;
+  int pending_breaks = 0;
+  size_t start = 0;
+  while (start <= raw.size()) {
+    size_t stop = raw.find('\n', start);
+    if (stop == std::string::npos) stop = raw.size();
+    std::string line;
+    for (char ch : TrimAsciiSpace(std::string_view(raw).substr(start, stop - start))) {
+      if (ch == ' ' && !line.empty() && line.back() == ' ') continue;
+      line += ch;
+    }
+    if (line.empty()) {
+      ++pending_breaks;
+    } else {
+      if (!out.empty()) out += pending_breaks > 0 ? "\n\n" : "\n";
+      out += line;
+      pending_breaks = 0;
+    }
+    start = stop + 1;
+  }
+  return out;
+}
+
+// deskpilot's plain text as the text/html Zammad's editor shows: escaped, line breaks kept.
+std::string TextToHtml(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\n': out += "<br>"; break;
+      case '\r': break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Whitespace-insensitive comparison: Zammad's HTML sanitizer may re-wrap a body.
+std::string Squash(const std::string& text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Zammad ids are positive integers (database ids).
+bool IsZammadId(const std::string& s) {
+  return !s.empty() && s.size() <= 19 && s[0] != '0' &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+class ZammadHelpdesk : public Helpdesk {
+ public:
+  ZammadHelpdesk(ZammadOptions options, HttpClient* http) : options_(std::move(options)), http_(http) {}
+
+  std::string_view type() const override { return "zammad"; }
+
+  Status VerifyWebhook(const WebhookRequest& request) const override {
+    if (options_.signature_token.empty()) return Status::Unauthenticated("no webhook signature token configured");
+    // Zammad signs the raw body only; there is no timestamp to bound replays, so a
+    // replayed delivery is caught by its X-Zammad-Delivery id (ParseWebhook) instead.
+    const std::string signature = Header(request, kSignatureHeader);
+    if (signature.empty()) return Status::Unauthenticated("missing X-Hub-Signature header");
+    if (signature.rfind(kSignaturePrefix, 0) != 0)
+      return Status::Unauthenticated("X-Hub-Signature must start with sha1=");
+    std::string provided;
+    // A repeated header arrives joined with ", " and so fails here, as it should.
+    if (!HexDecode(std::string_view(signature).substr(kSignaturePrefix.size()), &provided))
+      return Status::Unauthenticated("X-Hub-Signature is not valid hex");
+    if (!ConstantTimeEquals(provided, HmacSha1(options_.signature_token, request.body)))
+      return Status::Unauthenticated("signature mismatch");
+    return Status::Ok();
+  }
+
+  Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
+    // One validating pass that reads only these members (deskpilot/json_scan.h): the
+    // default payload carries the whole ticket and article, read on every acknowledgement.
+    enum { kTicket, kTicketId, kUpdatedById, kUpdatedBy, kArticle, kArticleId, kCreatedById, kCreatedBy };
+    static const std::vector<JsonPath> kPaths = {
+        {"ticket"},  {"ticket", "id"},         {"ticket", "updated_by_id"}, {"ticket", "updated_by", "id"},
+        {"article"}, {"article", "id"}, {"article", "created_by_id"}, {"article", "created_by", "id"}};
+    auto scan = ScanJsonObject(request.body, kPaths);
+    if (!scan.ok()) return Status::InvalidArgument("zammad webhook: " + scan.status().message());
+    const std::vector<JsonScalar>& v = *scan;
+    if (v[kTicket].kind != JsonScalar::Kind::kObject)
+      return Status::InvalidArgument("zammad webhook: payload has no \"ticket\" object (is the webhook's payload customised?)");
+    WebhookEvent ev;
+    ev.ticket_id = v[kTicketId].IdText();
+    if (!IsZammadId(ev.ticket_id))
+      return Status::InvalidArgument("zammad webhook: missing or non-numeric ticket.id");
+    // Who acted: the article's author when the trigger fired for an article (a ticket's
+    // updated_by can still name whoever touched it before), else the ticket's updater.
+    std::string actor;
+    const bool has_article = v[kArticle].kind == JsonScalar::Kind::kObject;
+    if (has_article) {
+      actor = v[kCreatedById].IdText();
+      if (actor.empty()) actor = v[kCreatedBy].IdText();
+      ev.event_type = "ticket.article_created";
+    } else {
+      ev.event_type = "ticket.updated";
+    }
+    if (actor.empty()) actor = v[kUpdatedById].IdText();
+    if (actor.empty()) actor = v[kUpdatedBy].IdText();
+    // Zammad's retries of one delivery keep its X-Zammad-Delivery id; without the header
+    // a redelivery repeats the body byte for byte, so the body's hash identifies it.
+    const std::string delivery = Header(request, kDeliveryHeader);
+    ev.dedupe_key = "zammad:" + options_.name + ":" +
+                    (delivery.empty() ? "sha256:" + Sha256Hex(request.body) : delivery);
+    ev.self_caused = !options_.api_user_id.empty() && actor == options_.api_user_id;
+    return ev;
+  }
+
+  Result<Ticket> FetchTicket(const std::string& ticket_id) override {
+    if (!IsZammadId(ticket_id))
+      return Status::InvalidArgument("zammad ticket id must be a positive integer, got \"" + ticket_id + "\"");
+    const std::string what = "zammad fetch ticket " + ticket_id;
+    // expand=true names the associations (priority, state, group, article type).
+    DP_ASSIGN_OR_RETURN(json t, GetJson("/api/v1/tickets/" + ticket_id + "?expand=true", what));
+    if (!t.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+    DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
+    DP_ASSIGN_OR_RETURN(std::vector<std::string> tags, ReadTags(ticket_id));
+    Ticket out;
+    out.id = ticket_id;
+    out.source = options_.name;
+    out.subject = StrOr(t, "title");
+    out.status = StrOr(t, "state");
+    out.channel = StrOr(t, "create_article_type");
+    out.created_at = StrOr(t, "created_at");
+    out.updated_at = StrOr(t, "updated_at");
+    const std::string priority = StrOr(t, "priority");
+    for (const char* p : kPriorityOrder) {
+      if (options_.priorities.at(p) == priority) {
+        out.priority = p;
+        break;
+      }
+    }
+    out.group = StrOr(t, "group");
+    for (const auto& [name, zammad_name] : options_.groups) {
+      if (zammad_name == out.group) {
+        out.group = name;
+        break;
+      }
+    }
+    out.tags = std::move(tags);
+    // The customer's address comes from the user record: expand=true names users by
+    // login, which is not always the email.
+    if (const std::string customer = IdString(t, "customer_id"); IsZammadId(customer)) {
+      auto user = GetJson("/api/v1/users/" + customer, what + " customer");
+      // A customer record that is gone leaves the ticket readable, without an address.
+      if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
+      if (user.ok()) {
+        out.requester.email = StrOr(*user, "email");
+        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
+      }
+    }
+    // The first article is what the customer wrote when opening the ticket.
+    if (!comments.empty()) out.description = comments.front().body;
+    out.comments = std::move(comments);
+    return out;
+  }
+
+  Status Apply(const Ticket& ticket, const WritePlan& plan) override {
+    if (plan.empty()) return Status::Ok();
+    if (!IsZammadId(ticket.id))
+      return Status::InvalidArgument("zammad ticket id must be a positive integer, got \"" + ticket.id + "\"");
+    const std::string what = "zammad apply to ticket " + ticket.id;
+    std::vector<std::string> tags;
+    json fields = json::object();
+    std::string note, reply;
+    for (const WriteAction& a : plan.actions) {
+      switch (a.type) {
+        case ActionType::kSetTags:
+          for (const auto& t : a.tags)
+            if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+          break;
+        case ActionType::kSetPriority:
+          if (auto it = options_.priorities.find(a.value); it != options_.priorities.end())
+            fields["priority"] = it->second;
+          else
+            spdlog::warn("zammad {}: ticket {}: priority \"{}\" is not a deskpilot priority; not set", options_.name,
+                         ticket.id, a.value);
+          break;
+        case ActionType::kSetGroup: {
+          auto it = options_.groups.find(a.value);
+          fields["group"] = it != options_.groups.end() ? it->second : a.value;
+          break;
+        }
+        case ActionType::kSetCustomField:
+          // Custom object attributes are top-level ticket keys in Zammad.
+          fields[a.field] = a.value;
+          break;
+        case ActionType::kAddInternalNote:
+          note += (note.empty() ? "" : "\n\n") + a.value;
+          break;
+        case ActionType::kAddPublicReply:
+          reply += (reply.empty() ? "" : "\n\n") + a.value;
+          break;
+      }
+    }
+
+    // What an earlier attempt already landed is not written again: the note carries the
+    // plan's marker line, and the reply is recognised by its author and text, but only
+    // where this plan's attempt could have put it (below). The articles are read afresh:
+    // the caller's snapshot may predate an earlier attempt.
+    DP_ASSIGN_OR_RETURN(std::vector<Comment> current, ReadComments(ticket.id));
+    const std::string marker = plan.idempotency_key.empty() ? "" : kZammadMarkerPrefix + plan.idempotency_key;
+    auto note_landed = [&](const std::vector<Comment>& cs) {
+      return !marker.empty() && std::any_of(cs.begin(), cs.end(), [&](const Comment& c) {
+               return !c.is_public && c.body.find(marker) != std::string::npos;
+             });
+    };
+    // A public reply carries no marker, and the same text may rightly go out again (a
+    // later plan answering the same question). So it counts as landed only after this
+    // plan's own note, or, in a plan without a note (an approval), after the newest
+    // article someone else wrote.
+    const std::string squashed_reply = Squash(reply);
+    const bool has_note = !note.empty() && !marker.empty();
+    auto reply_landed = [&](const std::vector<Comment>& cs) {
+      auto from = cs.end();
+      while (from != cs.begin()) {
+        const Comment& c = *std::prev(from);
+        if (has_note ? (!c.is_public && c.body.find(marker) != std::string::npos)
+                     : c.author_id != options_.api_user_id)
+          break;
+        --from;
+      }
+      if (from == cs.begin() && has_note) return false;  // our note is not there yet
+      return std::any_of(from, cs.end(), [&](const Comment& c) {
+        return c.is_public && c.author_id == options_.api_user_id && Squash(c.body) == squashed_reply;
+      });
+    };
+
+    // The note goes first: it is what agents need even when a field below is refused,
+    // and the reply's landed check starts from it.
+    if (!note.empty() && !note_landed(current)) {
+      json article = {{"ticket_id", std::stoll(ticket.id)}, {"body", TextToHtml(note)}, {"content_type", "text/html"},
+                      {"type", "note"},                     {"internal", true}};
+      DP_RETURN_IF_ERROR(PostArticle(ticket.id, article, note_landed, what + " (internal note)"));
+    }
+    if (!tags.empty()) {
+      // tags/add takes one tag per call; the ones already there are not sent again.
+      DP_ASSIGN_OR_RETURN(std::vector<std::string> have, ReadTags(ticket.id));
+      for (const std::string& tag : tags) {
+        if (std::find(have.begin(), have.end(), tag) != have.end()) continue;
+        HttpRequest req = Request("POST", "/api/v1/tags/add");
+        req.headers.emplace_back("Content-Type", "application/json");
+        req.body = JsonText(json{{"item", tag}, {"object", "Ticket"}, {"o_id", std::stoll(ticket.id)}});
+        // Adding a tag that is there is a no-op in Zammad, so a plain retry is safe.
+        DP_RETURN_IF_ERROR(Send(req, what + " (tag " + tag + ")").status());
+      }
+    }
+    if (!fields.empty()) {
+      HttpRequest req = Request("PUT", "/api/v1/tickets/" + ticket.id);
+      req.headers.emplace_back("Content-Type", "application/json");
+      req.body = JsonText(fields);
+      // Setting values is idempotent: a retry after a lost answer changes nothing.
+      DP_RETURN_IF_ERROR(Send(req, what + " (fields)").status());
+    }
+    if (!reply.empty() && !reply_landed(current)) {
+      if (ticket.requester.email.empty())
+        return Status::InvalidArgument(what + ": the customer has no email address to send the reply to");
+      json article = {{"ticket_id", std::stoll(ticket.id)},
+                      {"body", TextToHtml(reply)},
+                      {"content_type", "text/html"},
+                      {"type", "email"},
+                      {"internal", false},
+                      {"to", ticket.requester.email},
+                      {"subject", "Re: " + ticket.subject}};
+      DP_RETURN_IF_ERROR(PostArticle(ticket.id, article, reply_landed, what + " (public reply)"));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  HttpRequest Request(const std::string& method, const std::string& path_and_query) const {
+    HttpRequest req;
+    req.method = method;
+    req.url = options_.base_url + path_and_query;
+    req.timeout = options_.request_timeout;
+    req.headers = {{"Authorization", "Token token=" + options_.api_token}, {"Accept", "application/json"}};
+    return req;
+  }
+
+  // With retries (429 + Retry-After, 5xx, transport errors); non-2xx mapped to a Status.
+  Result<HttpResponse> Send(const HttpRequest& request, const std::string& what) {
+    auto resp = SendWithRetry(*http_, request, options_.retry, options_.sleep);
+    if (!resp.ok()) return resp.status().WithContext(what);
+    DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
+    return resp;
+  }
+
+  Result<json> GetJson(const std::string& path_and_query, const std::string& what) {
+    DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(Request("GET", path_and_query), what));
+    json j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
+  }
+
+  Result<std::vector<std::string>> ReadTags(const std::string& ticket_id) {
+    const std::string what = "zammad fetch ticket " + ticket_id + " tags";
+    DP_ASSIGN_OR_RETURN(json doc, GetJson("/api/v1/tags?object=Ticket&o_id=" + ticket_id, what));
+    std::vector<std::string> out;
+    if (!doc.is_object() || !doc.contains("tags") || !doc["tags"].is_array())
+      return Status::InvalidArgument(what + ": response has no \"tags\" array");
+    for (const auto& tag : doc["tags"])
+      if (tag.is_string()) out.push_back(tag.get<std::string>());
+    return out;
+  }
+
+  // The ticket's articles as comments, oldest first.
+  Result<std::vector<Comment>> ReadComments(const std::string& ticket_id) {
+    const std::string what = "zammad fetch ticket " + ticket_id + " articles";
+    DP_ASSIGN_OR_RETURN(json list, GetJson("/api/v1/ticket_articles/by_ticket/" + ticket_id, what));
+    if (!list.is_array()) return Status::InvalidArgument(what + ": response is not a JSON array");
+    std::vector<Comment> out;
+    for (const json& a : list) {
+      if (!a.is_object()) return Status::InvalidArgument(what + ": an article is not an object");
+      Comment c;
+      c.id = IdString(a, "id");
+      c.author_id = IdString(a, "created_by_id");
+      const json& internal = a.contains("internal") ? a["internal"] : json();
+      c.is_public = !(internal.is_boolean() && internal.get<bool>());
+      c.body = StrOr(a, "body");
+      if (AsciiLower(StrOr(a, "content_type")).find("html") != std::string::npos) c.body = HtmlToText(c.body);
+      c.created_at = StrOr(a, "created_at");
+      // Customers cannot write internal articles, so a customer cannot fake the marker.
+      c.by_deskpilot = c.author_id == options_.api_user_id ||
+                       (!c.is_public && c.body.find(kZammadMarkerPrefix) != std::string::npos);
+      const std::string sender = StrOr(a, "sender");
+      if (c.by_deskpilot || sender == "Agent") {
+        c.author_role = AuthorRole::kAgent;
+      } else if (sender == "Customer") {
+        c.author_role = AuthorRole::kCustomer;
+      } else if (sender == "System") {
+        c.author_role = AuthorRole::kSystem;  // triggers, auto-replies
+      } else {
+        // An unknown sender is not trusted as the customer: an agent's reply counted as
+        // the customer's would open the way to an automatic answer.
+        c.author_role = AuthorRole::kAgent;
+      }
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // One article with retries. A 5xx or a timeout can arrive after Zammad created the
+  // article, so before each retry the articles are read again and the article is not
+  // posted twice when it is already there.
+  Status PostArticle(const std::string& ticket_id, const json& article,
+                     const std::function<bool(const std::vector<Comment>&)>& landed, const std::string& what) {
+    HttpRequest req = Request("POST", "/api/v1/ticket_articles");
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(article);
+    const RetryPolicy& policy = options_.retry;
+    const int attempts = std::max(1, policy.max_attempts);
+    for (int attempt = 0;; ++attempt) {
+      Status st;
+      if (auto resp = http_->Send(req); !resp.ok()) {
+        st = resp.status().WithContext(what);
+      } else {
+        st = StatusFromHttp(*resp, what);
+      }
+      if (st.ok()) return st;
+      if (!st.retryable() || attempt + 1 >= attempts) return st;
+      std::chrono::milliseconds delay = BackoffDelay(policy, attempt);
+      if (auto ra = st.retry_after()) {
+        // A long server-requested wait goes back to the job queue, not a held worker.
+        if (*ra > policy.max_retry_after) return st;
+        delay = std::max(delay, *ra);
+      }
+      Sleep(delay);
+      if (st.code() == Code::kResourceExhausted) continue;  // a 429 never created anything
+      DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
+      if (landed(comments)) return Status::Ok();
+    }
+  }
+
+  void Sleep(std::chrono::milliseconds d) const {
+    if (options_.sleep) {
+      options_.sleep(d);
+    } else {
+      std::this_thread::sleep_for(d);
+    }
+  }
+
+  ZammadOptions options_;
+  HttpClient* http_;
+};
+
+}  // namespace
+
+Result<ZammadOptions> ZammadOptionsFromConfig(ConfigSection& section, const std::string& name) {
+  ZammadOptions o;
+  o.name = name;
+  (void)section.String("name", name);
+  (void)section.String("type", "zammad");
+  o.base_url = section.String("base_url");
+  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+  if (section.Has("base_url") && o.base_url.rfind("http://", 0) != 0 && o.base_url.rfind("https://", 0) != 0)
+    section.AddError("base_url", "must start with https:// (or http:// for a local test server)");
+  // A base_url ending in /api/v1 would double the prefix on every call.
+  if (o.base_url.size() >= 7 && o.base_url.compare(o.base_url.size() - 7, 7, "/api/v1") == 0)
+    section.AddError("base_url", "give the Zammad URL without /api/v1 (https://desk.example.com)");
+  o.api_token = section.Secret("api_token", true);
+  // Required: without it any well-formed body would be accepted (Zammad only signs when
+  // the webhook has a token), and an empty HMAC key would be trivially forgeable.
+  o.signature_token = section.Secret("signature_token", true);
+  o.request_timeout = std::chrono::milliseconds(section.Int("request_timeout_ms", 10000, 100, 600000));
+  if (!section.Has("api_user_id")) {
+    section.AddError("api_user_id", "required: the numeric id of the Zammad user the API token belongs to (loop guard)");
+  } else {
+    const nlohmann::json* raw = section.Raw("api_user_id");
+    o.api_user_id = raw->is_number_integer() ? std::to_string(raw->get<int64_t>())
+                    : raw->is_string()       ? raw->get<std::string>()
+                                             : "";
+    if (!IsZammadId(o.api_user_id)) section.AddError("api_user_id", "must be the API user's numeric id");
+  }
+  ConfigSection priorities = section.Table("priorities");
+  for (const std::string& key : priorities.Keys()) {
+    if (!o.priorities.count(key)) {
+      priorities.AddError(key, "not a deskpilot priority (low, normal, high, urgent)");
+      (void)priorities.Raw(key);
+      continue;
+    }
+    o.priorities[key] = priorities.String(key);
+    if (o.priorities[key].empty()) priorities.AddError(key, "must name a Zammad priority");
+  }
+  ConfigSection groups = section.Table("groups");
+  for (const std::string& key : groups.Keys()) {
+    o.groups[key] = groups.String(key);
+    if (o.groups[key].empty()) groups.AddError(key, "must name a Zammad group");
+  }
+  DP_RETURN_IF_ERROR(section.Finish());
+  return o;
+}
+
+std::unique_ptr<Helpdesk> NewZammadHelpdesk(ZammadOptions options, HttpClient* http) {
+  return std::make_unique<ZammadHelpdesk>(std::move(options), http);
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,543 @@
+#include "helpdesk/zammad/zammad_helpdesk.h"
+
+#include <stdlib.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+#include "deskpilot/registry.h"
+#include "helpdesk/zammad/register.h"
+#include "helpdesk/zammad/zammad_fake.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr char kToken[] = "zammad_sig_test";
+// Computed independently:
+//   printf '%s' BODY | openssl dgst -sha1 -hmac zammad_sig_test
+constexpr char kVectorBody[] =
+    R"({"ticket":{"id":42,"title":"Cannot log in","updated_by_id":7,"updated_by":{"id":7,"login":"bob@example.com"}},"article":{"id":101,"created_by_id":7,"sender":"Customer","internal":false}})";
+constexpr char kVectorSignature[] = "sha1=be77f4082b91ef3b6d02a82c1829f53af88efe8f";
+const std::string kApiUser = "3";  // the fake's API user
+
+ZammadOptions Options(const std::string& base_url = "http://127.0.0.1:1") {
+  ZammadOptions o;
+  o.name = "zm";
+  o.base_url = base_url;
+  o.api_token = "zm-test-token";
+  o.signature_token = kToken;
+  o.api_user_id = kApiUser;
+  o.request_timeout = milliseconds(3000);
+  o.retry.base_delay = milliseconds(1);
+  o.retry.max_delay = milliseconds(5);
+  return o;
+}
+
+WebhookRequest Req(std::string_view body, std::map<std::string, std::string> headers = {}) {
+  WebhookRequest r;
+  r.body = body;
+  r.headers = std::move(headers);
+  r.now = std::chrono::system_clock::now();
+  return r;
+}
+
+class ZammadWebhookTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+  std::unique_ptr<Helpdesk> hd_ = NewZammadHelpdesk(Options(), http_.get());
+};
+
+TEST_F(ZammadWebhookTest, AcceptsTheKnownSignatureVectorInEitherHexCase) {
+  EXPECT_TRUE(hd_->VerifyWebhook(Req(kVectorBody, {{"x-hub-signature", kVectorSignature}})).ok());
+  std::string upper = kVectorSignature;
+  for (size_t i = 5; i < upper.size(); ++i) upper[i] = static_cast<char>(std::toupper(upper[i]));
+  EXPECT_TRUE(hd_->VerifyWebhook(Req(kVectorBody, {{"x-hub-signature", upper}})).ok());
+}
+
+TEST_F(ZammadWebhookTest, RejectsTamperingWrongTokenMissingMalformedAndRepeatedSignatures) {
+  auto rejected = [&](const WebhookRequest& r) {
+    Status st = hd_->VerifyWebhook(r);
+    EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
+    EXPECT_EQ(st.message().find(kToken), std::string::npos);
+  };
+  std::string tampered = kVectorBody;
+  tampered[tampered.find("42")] = '7';
+  rejected(Req(tampered, {{"x-hub-signature", kVectorSignature}}));
+  rejected(Req(kVectorBody, {{"x-hub-signature", "sha1=" + HexEncode(HmacSha1("other", kVectorBody))}}));
+  // SHA-256 of the right token is not what Zammad sends.
+  rejected(Req(kVectorBody, {{"x-hub-signature", "sha256=" + HexEncode(HmacSha256(kToken, kVectorBody))}}));
+  rejected(Req(kVectorBody, {{"x-hub-signature", std::string(kVectorSignature).substr(5)}}));  // no sha1=
+  rejected(Req(kVectorBody, {{"x-hub-signature", "sha1=zz"}}));
+  rejected(Req(kVectorBody, {{"x-hub-signature", "sha1="}}));
+  rejected(Req(kVectorBody, {{"x-hub-signature", ""}}));
+  rejected(Req(kVectorBody, {}));
+  // The listener joins a repeated header with ", " (RFC 9110): never accepted, even when
+  // one of the copies is right.
+  rejected(Req(kVectorBody, {{"x-hub-signature", std::string(kVectorSignature) + ", " + kVectorSignature}}));
+  rejected(Req(kVectorBody, {{"x-hub-signature", std::string(kVectorSignature) + ", sha1=00"}}));
+}
+
+TEST_F(ZammadWebhookTest, ParsesTheDefaultPayloadAndDedupesOnTheDeliveryId) {
+  auto ev = hd_->ParseWebhook(Req(kVectorBody, {{"x-zammad-delivery", "job-7f3a"}}));
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_EQ(ev->ticket_id, "42");
+  EXPECT_EQ(ev->event_type, "ticket.article_created");
+  EXPECT_EQ(ev->dedupe_key, "zammad:zm:job-7f3a");
+  EXPECT_FALSE(ev->self_caused);
+  // Zammad's retry of the same delivery has the same key.
+  EXPECT_EQ(hd_->ParseWebhook(Req(kVectorBody, {{"x-zammad-delivery", "job-7f3a"}}))->dedupe_key, ev->dedupe_key);
+
+  // Without the header, the body's hash identifies the delivery.
+  auto no_header = hd_->ParseWebhook(Req(kVectorBody));
+  ASSERT_TRUE(no_header.ok());
+  EXPECT_EQ(no_header->dedupe_key, "zammad:zm:sha256:" + Sha256Hex(kVectorBody));
+
+  // A ticket-only payload (a trigger on a field change) with a string id.
+  auto update = hd_->ParseWebhook(Req(R"({"ticket":{"id":"43","updated_by_id":9},"article":null})"));
+  ASSERT_TRUE(update.ok()) << update.status().ToString();
+  EXPECT_EQ(update->ticket_id, "43");
+  EXPECT_EQ(update->event_type, "ticket.updated");
+}
+
+TEST_F(ZammadWebhookTest, MalformedPayloadsAreInvalidArgument) {
+  for (const char* bad : {"", "{", "[1]", "null", R"({"article":{"id":1}})", R"({"ticket":"42"})",
+                          R"({"ticket":{}})", R"({"ticket":{"id":"abc"}})", R"({"ticket":{"id":0}})",
+                          R"({"ticket":{"id":-4}})", R"({"ticket":{"id":4.5}})", R"({"ticket":{"id":42}} trailing)"}) {
+    auto r = hd_->ParseWebhook(Req(bad));
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("zammad webhook"), std::string::npos) << r.status().ToString();
+  }
+}
+
+TEST_F(ZammadWebhookTest, EventsCausedByTheApiUserAreSelfCaused) {
+  // deskpilot's own note: the article's author is the API user.
+  auto note = hd_->ParseWebhook(Req(R"({"ticket":{"id":42,"updated_by_id":3},"article":{"id":5,"created_by_id":3}})"));
+  ASSERT_TRUE(note.ok());
+  EXPECT_TRUE(note->self_caused);
+  // deskpilot's own tag or priority change: no article, the ticket's updater.
+  auto update = hd_->ParseWebhook(Req(R"({"ticket":{"id":42,"updated_by_id":3}})"));
+  ASSERT_TRUE(update.ok());
+  EXPECT_TRUE(update->self_caused);
+  // Only the expanded association carries the id.
+  auto expanded = hd_->ParseWebhook(Req(R"({"ticket":{"id":42,"updated_by":{"id":3}}})"));
+  ASSERT_TRUE(expanded.ok());
+  EXPECT_TRUE(expanded->self_caused);
+  // A customer's article on a ticket deskpilot updated last is the customer's event.
+  auto customer = hd_->ParseWebhook(Req(R"({"ticket":{"id":42,"updated_by_id":3},"article":{"id":6,"created_by_id":7}})"));
+  ASSERT_TRUE(customer.ok());
+  EXPECT_FALSE(customer->self_caused);
+  // "30" is not "3".
+  EXPECT_FALSE(hd_->ParseWebhook(Req(R"({"ticket":{"id":42,"updated_by_id":30}})"))->self_caused);
+}
+
+TEST(ZammadConfigTest, FactoryValidatesKeys) {
+  setenv("DP_ZM_TEST_TOKEN", "tok", 1);
+  setenv("DP_ZM_TEST_SIG", "sig", 1);
+  setenv("DP_ZM_TEST_EMPTY", "", 1);
+  auto http = NewCurlHttpClient();
+  Registry registry;
+  RegisterZammadHelpdesk(registry);
+  auto make = [&](const json& section) {
+    ConfigSection s(section, "helpdesk[0]");
+    AdapterContext ctx;
+    ctx.section = &s;
+    ctx.name = "zm";
+    ctx.http = http.get();
+    return registry.MakeHelpdesk("zammad", ctx);
+  };
+  json good = {{"name", "zm"},
+               {"type", "zammad"},
+               {"base_url", "https://desk.example.com/"},
+               {"api_token_env", "DP_ZM_TEST_TOKEN"},
+               {"signature_token_env", "DP_ZM_TEST_SIG"},
+               {"api_user_id", 3},
+               {"priorities", {{"urgent", "4 urgent"}}},
+               {"groups", {{"billing", "Billing"}}}};
+  auto hd = make(good);
+  ASSERT_TRUE(hd.ok()) << hd.status().ToString();
+  EXPECT_EQ((*hd)->type(), "zammad");
+  json string_id = good;
+  string_id["api_user_id"] = "3";
+  EXPECT_TRUE(make(string_id).ok());
+
+  auto error_names = [&](json section, const std::string& key) {
+    auto r = make(section);
+    ASSERT_FALSE(r.ok()) << section.dump();
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().ToString();
+  };
+  json unknown = good;
+  unknown["colour"] = "blue";
+  error_names(unknown, "colour");
+  json no_url = good;
+  no_url.erase("base_url");
+  error_names(no_url, "base_url");
+  json api_suffix = good;
+  api_suffix["base_url"] = "https://desk.example.com/api/v1";
+  error_names(api_suffix, "base_url");
+  json no_token = good;
+  no_token.erase("api_token_env");
+  error_names(no_token, "api_token");
+  json no_signature = good;
+  no_signature.erase("signature_token_env");
+  error_names(no_signature, "signature_token");
+  json empty_signature = good;
+  empty_signature["signature_token_env"] = "DP_ZM_TEST_EMPTY";
+  error_names(empty_signature, "signature_token_env");
+  json inline_signature = good;
+  inline_signature.erase("signature_token_env");
+  inline_signature["signature_token"] = "sig";
+  error_names(inline_signature, "signature_token");
+  json no_user = good;
+  no_user.erase("api_user_id");
+  error_names(no_user, "api_user_id");
+  json bad_user = good;
+  bad_user["api_user_id"] = "bot";
+  error_names(bad_user, "api_user_id");
+  json bad_priority = good;
+  bad_priority["priorities"] = {{"critical", "4 critical"}};
+  error_names(bad_priority, "priorities.critical");
+  json empty_group = good;
+  empty_group["groups"]["billing"] = "";
+  error_names(empty_group, "groups.billing");
+}
+
+// The adapter against the loopback Zammad fake, over real HTTP.
+class ZammadAdapterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fake_.Start().ok());
+    customer_ = fake_.AddUser("Bob", "Customer", "bob@example.com", "Customer");
+    agent_ = fake_.AddUser("Alice", "Agent", "alice@acme.com", "Agent");
+    fake_.AddGroup("Billing");
+    ZammadOptions o = Options(fake_.base_url());
+    o.groups = {{"billing", "Billing"}};
+    o.sleep = [this](milliseconds d) { slept_.push_back(d); };
+    hd_ = NewZammadHelpdesk(o, http_.get());
+  }
+
+  int64_t NewTicket(const std::string& body = "Password reset mail never arrives.",
+                    const std::string& content_type = "text/plain") {
+    return fake_.AddTicket({{"title", "Cannot log in"}, {"customer_id", customer_}, {"tags", {"vip", "deskpilot"}}},
+                           body, content_type);
+  }
+  Ticket Fetch(int64_t id) {
+    auto t = hd_->FetchTicket(std::to_string(id));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : Ticket{};
+  }
+  int Count(const std::string& method, const std::string& prefix) { return fake_.CountRequests(method, prefix); }
+
+  ZammadFake fake_;
+  int64_t customer_ = 0, agent_ = 0;
+  std::vector<milliseconds> slept_;
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+  std::unique_ptr<Helpdesk> hd_;
+};
+
+TEST_F(ZammadAdapterTest, FetchTicketMapsFieldsRolesInternalArticlesAndHtml) {
+  const int64_t id = NewTicket();
+  fake_.AddArticle(id, agent_, "<p>Looking into it.</p><p>Alice</p>", false, "Agent", "text/html", "email");
+  fake_.AddArticle(id, agent_, "internal: check SSO", true, "Agent", "text/plain", "note");
+  fake_.AddArticle(id, 1, "Auto-reply: we got your mail", false, "System", "text/plain", "email");
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.id, std::to_string(id));
+  EXPECT_EQ(t.source, "zm");
+  EXPECT_EQ(t.subject, "Cannot log in");
+  EXPECT_EQ(t.description, "Password reset mail never arrives.");
+  EXPECT_EQ(t.status, "new");
+  EXPECT_EQ(t.priority, "normal");
+  EXPECT_EQ(t.group, "Users");
+  EXPECT_EQ(t.channel, "web");
+  EXPECT_EQ(t.requester.email, "bob@example.com");
+  EXPECT_EQ(t.requester.name, "Bob Customer");
+  EXPECT_EQ(t.tags, (std::vector<std::string>{"vip", "deskpilot"}));
+  ASSERT_EQ(t.comments.size(), 4u);
+  EXPECT_EQ(t.comments[0].author_role, AuthorRole::kCustomer);
+  EXPECT_EQ(t.comments[0].author_id, std::to_string(customer_));
+  EXPECT_EQ(t.comments[1].author_role, AuthorRole::kAgent);
+  EXPECT_EQ(t.comments[1].body, "Looking into it.\n\nAlice");
+  EXPECT_TRUE(t.comments[1].is_public);
+  EXPECT_EQ(t.comments[2].author_role, AuthorRole::kAgent);
+  EXPECT_FALSE(t.comments[2].is_public);
+  EXPECT_EQ(t.comments[3].author_role, AuthorRole::kSystem);
+  for (const auto& c : t.comments) EXPECT_FALSE(c.by_deskpilot);
+  // Authenticated with the access token.
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/" + std::to_string(id)), 1);
+
+  // Configured names map back: Zammad's "3 high" is deskpilot's high, a group name to its key.
+  ASSERT_TRUE(http_->Send({"PUT", fake_.base_url() + "/api/v1/tickets/" + std::to_string(id),
+                           {{"Authorization", "Token token=zm-test-token"}, {"Content-Type", "application/json"}},
+                           R"({"priority":"3 high","group":"Billing"})"})
+                  .ok());
+  t = Fetch(id);
+  EXPECT_EQ(t.priority, "high");
+  EXPECT_EQ(t.group, "billing");
+}
+
+TEST_F(ZammadAdapterTest, HtmlBodiesBecomeText) {
+  const int64_t id = NewTicket(
+      "<div>Hello&nbsp;team,</div><!-- <p>hidden</p> --><style>p{color:red}</style><script>alert(1)</script>"
+      "<p>The   invoice\n  shows &#8364;12 &amp; not &#x24;10 &lt;sic&gt;.</p><ul><li>one</li><li>two</li></ul>"
+      "Thanks<br>Bob &unknown; &",
+      "text/html");
+  fake_.AddArticle(id, customer_, "<b>plain</b> & <i>as is</i>", false, "Customer", "text/plain");
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.description,
+            "Hello team,\n\nThe invoice shows \u20ac12 & not $10 <sic>.\n\n- one\n- two\nThanks\nBob &unknown; &");
+  // text/plain bodies are taken as they are.
+  ASSERT_EQ(t.comments.size(), 2u);
+  EXPECT_EQ(t.comments[1].body, "<b>plain</b> & <i>as is</i>");
+}
+
+// A customer's mail of many short <script></script> pairs (800 KB) is read in linear
+// time; a copy of the remaining body per tag took minutes.
+TEST_F(ZammadAdapterTest, ManyScriptTagsAreSkippedInLinearTime) {
+  std::string body = "<p>Before</p><SCRIPT>a</ScRiPt>";
+  for (int i = 0; i < 50000; ++i) body += "<script></script>";
+  body += "<style>p{}</style><p>after</p><script>never closed";
+  const auto start = std::chrono::steady_clock::now();
+  Ticket t = Fetch(NewTicket(body, "text/html"));
+  EXPECT_EQ(t.description, "Before\n\nafter");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(ZammadAdapterTest, TheApiUsersArticlesAndMarkedNotesAreDeskpilots) {
+  const int64_t id = NewTicket();
+  fake_.AddArticle(id, 3, "deskpilot triage\n\ndeskpilot-ref: k1", true, "Agent", "text/plain", "note");
+  // An agent's internal note quoting the marker (e.g. a forwarded note) is deskpilot's too.
+  fake_.AddArticle(id, agent_, "<p>see deskpilot-ref: k1</p>", true, "Agent", "text/html", "note");
+  // A customer quoting it in public is not.
+  fake_.AddArticle(id, customer_, "deskpilot-ref: k1", false, "Customer");
+  Ticket t = Fetch(id);
+  ASSERT_EQ(t.comments.size(), 4u);
+  EXPECT_TRUE(t.comments[1].by_deskpilot);
+  EXPECT_EQ(t.comments[1].author_role, AuthorRole::kAgent);
+  EXPECT_TRUE(t.comments[2].by_deskpilot);
+  EXPECT_FALSE(t.comments[3].by_deskpilot);
+  EXPECT_EQ(t.comments[3].author_role, AuthorRole::kCustomer);
+}
+
+TEST_F(ZammadAdapterTest, DeletedTicketsWrongTokensAndBadIds) {
+  const int64_t id = NewTicket();
+  fake_.DeleteTicket(id);
+  auto gone = hd_->FetchTicket(std::to_string(id));
+  EXPECT_EQ(gone.status().code(), Code::kNotFound) << gone.status().ToString();
+  EXPECT_FALSE(gone.status().retryable());
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/"), 1);  // never retried
+
+  const int64_t other = NewTicket();
+  ZammadOptions wrong = Options(fake_.base_url());
+  wrong.api_token = "nope";
+  auto bad = NewZammadHelpdesk(wrong, http_.get());
+  EXPECT_EQ(bad->FetchTicket(std::to_string(other)).status().code(), Code::kUnauthenticated);
+  for (const char* id_text : {"", "12abc", "0", "-1", "../users/1"})
+    EXPECT_EQ(hd_->FetchTicket(id_text).status().code(), Code::kInvalidArgument) << id_text;
+}
+
+TEST_F(ZammadAdapterTest, ReadsRetryOn429WithRetryAfterAnd5xx) {
+  const int64_t id = NewTicket();
+  fake_.InjectFault({"GET", "/api/v1/ticket_articles/", 429, 1, "3"});
+  fake_.InjectFault({"GET", "/api/v1/tags", 503, 2, ""});
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.comments.size(), 1u);
+  ASSERT_FALSE(slept_.empty());
+  EXPECT_GE(slept_.front(), milliseconds(3000));
+  EXPECT_EQ(slept_.size(), 3u);
+}
+
+WritePlan Plan(const std::string& key, bool with_reply) {
+  WritePlan plan;
+  plan.idempotency_key = key;
+  plan.actions = {
+      {ActionType::kSetTags, {"deskpilot", "deskpilot_cat_login"}, "", ""},
+      {ActionType::kSetPriority, {}, "urgent", ""},
+      {ActionType::kSetGroup, {}, "billing", ""},
+      {ActionType::kSetCustomField, {}, "account_access", "category"},
+      {ActionType::kAddInternalNote, {}, "Summary: cannot log in & <locked>.\n\ndeskpilot-ref: " + key, ""},
+  };
+  if (with_reply) plan.actions.push_back({ActionType::kAddPublicReply, {}, "Please check your spam folder.", ""});
+  return plan;
+}
+
+TEST_F(ZammadAdapterTest, ApplyWritesExactlyTheExpectedCalls) {
+  const int64_t id = NewTicket();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  const size_t reads = fake_.Requests().size();
+  Status st = hd_->Apply(before, Plan("dp-1", false));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  std::vector<std::string> calls;
+  std::vector<ZammadFake::Request> log = fake_.Requests();
+  for (size_t i = reads; i < log.size(); ++i) calls.push_back(log[i].method + " " + log[i].path);
+  EXPECT_EQ(calls, (std::vector<std::string>{"GET /api/v1/ticket_articles/by_ticket/" + sid,
+                                             "POST /api/v1/ticket_articles", "GET /api/v1/tags",
+                                             "POST /api/v1/tags/add", "PUT /api/v1/tickets/" + sid}));
+  // The note: internal, HTML, the text escaped.
+  json note = json::parse(log[reads + 1].body);
+  EXPECT_EQ(note["ticket_id"], id);
+  EXPECT_EQ(note["type"], "note");
+  EXPECT_EQ(note["internal"], true);
+  EXPECT_EQ(note["content_type"], "text/html");
+  EXPECT_EQ(note["body"], "Summary: cannot log in &amp; &lt;locked&gt;.<br><br>deskpilot-ref: dp-1");
+  // Only the missing tag was added, one call per tag; the agents' tags stay.
+  EXPECT_EQ(json::parse(log[reads + 3].body), json({{"item", "deskpilot_cat_login"}, {"object", "Ticket"}, {"o_id", id}}));
+  EXPECT_EQ(fake_.Tags(id), (std::vector<std::string>{"vip", "deskpilot", "deskpilot_cat_login"}));
+  // Priority and group by Zammad's names; urgent is "3 high" unless configured.
+  EXPECT_EQ(json::parse(log[reads + 4].body),
+            json({{"priority", "3 high"}, {"group", "Billing"}, {"category", "account_access"}}));
+  json t = fake_.Ticket(id);
+  EXPECT_EQ(t["priority"], "3 high");
+  EXPECT_EQ(t["group"], "Billing");
+
+  // No public reply was planned, so none went out.
+  auto articles = fake_.Articles(id);
+  ASSERT_EQ(articles.size(), 2u);
+  EXPECT_EQ(articles[1]["internal"], true);
+
+  Ticket after = Fetch(id);
+  EXPECT_TRUE(after.comments.back().by_deskpilot);
+  EXPECT_FALSE(after.comments.back().is_public);
+  EXPECT_EQ(after.comments.back().body, "Summary: cannot log in & <locked>.\n\ndeskpilot-ref: dp-1");
+  EXPECT_EQ(after.priority, "high");
+  EXPECT_EQ(after.group, "billing");
+}
+
+TEST_F(ZammadAdapterTest, ConfiguredPriorityMapIsUsed) {
+  ZammadOptions o = Options(fake_.base_url());
+  o.priorities["urgent"] = "2 normal";  // a desk's own map (the fake knows Zammad's three)
+  auto hd = NewZammadHelpdesk(o, http_.get());
+  const int64_t id = NewTicket();
+  WritePlan plan;
+  plan.idempotency_key = "p";
+  plan.actions = {{ActionType::kSetPriority, {}, "urgent", ""}, {ActionType::kSetPriority, {}, "critical", ""}};
+  ASSERT_TRUE(hd->Apply(Fetch(id), plan).ok());
+  EXPECT_EQ(json::parse(fake_.Requests().back().body), json({{"priority", "2 normal"}}));
+}
+
+TEST_F(ZammadAdapterTest, PublicReplyOnlyWhenPlannedAndRetriesWriteOnce) {
+  const int64_t id = NewTicket();
+  Ticket before = Fetch(id);
+  ASSERT_TRUE(hd_->Apply(before, Plan("dp-2", true)).ok());
+  auto articles = fake_.Articles(id);
+  ASSERT_EQ(articles.size(), 3u);
+  EXPECT_EQ(articles[2]["type"], "email");
+  EXPECT_EQ(articles[2]["internal"], false);
+  EXPECT_EQ(articles[2]["to"], "bob@example.com");
+  EXPECT_EQ(articles[2]["subject"], "Re: Cannot log in");
+  EXPECT_EQ(articles[2]["body"], "Please check your spam folder.");
+  EXPECT_EQ(Count("POST", "/api/v1/tags/add"), 1);
+
+  // A retry of the same plan, from the stale snapshot or a fresh one, writes nothing new.
+  ASSERT_TRUE(hd_->Apply(before, Plan("dp-2", true)).ok());
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-2", true)).ok());
+  EXPECT_EQ(fake_.Articles(id).size(), 3u);
+  EXPECT_EQ(Count("POST", "/api/v1/ticket_articles"), 2);
+  EXPECT_EQ(Count("POST", "/api/v1/tags/add"), 1);
+
+  // A later plan with the same reply text, after the customer wrote again, posts it.
+  fake_.AddArticle(id, customer_, "Still nothing.", false, "Customer");
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-3", true)).ok());
+  int replies = 0;
+  for (const auto& a : fake_.Articles(id)) replies += a["type"] == "email" && a["internal"] == false;
+  EXPECT_EQ(replies, 2);
+
+  // An approval (a reply without a note) is held back until someone else wrote since.
+  WritePlan approval;
+  approval.idempotency_key = "approve-1";
+  approval.actions = {{ActionType::kAddPublicReply, {}, "Please check your spam folder.", ""}};
+  ASSERT_TRUE(hd_->Apply(Fetch(id), approval).ok());
+  EXPECT_EQ(fake_.Articles(id).size(), 6u);
+}
+
+TEST_F(ZammadAdapterTest, AReplyNeedsTheCustomersAddress) {
+  const int64_t id = fake_.AddTicket({{"title", "No customer"}, {"customer_id", 999}}, "hello");
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.requester.email, "");
+  Status st = hd_->Apply(t, Plan("dp-4", true));
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("email"), std::string::npos);
+  // Nothing went out by email; the note is there for the agents.
+  auto articles = fake_.Articles(id);
+  ASSERT_EQ(articles.size(), 2u);
+  EXPECT_EQ(articles[1]["type"], "note");
+}
+
+TEST_F(ZammadAdapterTest, HonoursRetryAfterOn429ThenSucceeds) {
+  const int64_t id = NewTicket();
+  Ticket before = Fetch(id);
+  fake_.InjectFault({"POST", "/api/v1/ticket_articles", 429, 1, "7"});
+  fake_.InjectFault({"POST", "/api/v1/tags/add", 429, 1, "2"});
+  fake_.InjectFault({"PUT", "/api/v1/tickets/", 429, 1, "1"});
+  Status st = hd_->Apply(before, Plan("dp-5", false));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(slept_.size(), 3u);
+  EXPECT_GE(slept_[0], milliseconds(7000));
+  EXPECT_GE(slept_[1], milliseconds(2000));
+  EXPECT_GE(slept_[2], milliseconds(1000));
+  EXPECT_EQ(fake_.Articles(id).size(), 2u);
+  EXPECT_EQ(Count("POST", "/api/v1/ticket_articles"), 2);
+  EXPECT_EQ(fake_.Ticket(id)["priority"], "3 high");
+}
+
+TEST_F(ZammadAdapterTest, LongRetryAfterGoesBackToTheQueue) {
+  const int64_t id = NewTicket();
+  fake_.InjectFault({"POST", "/api/v1/ticket_articles", 429, 10, "120"});
+  Status st = hd_->Apply(Fetch(id), Plan("dp-6", false));
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.ToString();
+  ASSERT_TRUE(st.retry_after().has_value());
+  EXPECT_EQ(*st.retry_after(), milliseconds(120000));
+  EXPECT_TRUE(slept_.empty());
+  EXPECT_EQ(fake_.Articles(id).size(), 1u);
+}
+
+TEST_F(ZammadAdapterTest, ANoteWhoseAnswerWasLostIsNotPostedTwice) {
+  const int64_t id = NewTicket();
+  Ticket before = Fetch(id);
+  // Zammad created the note, but the answer came back as a 502.
+  ZammadFake::Fault lost{"POST", "/api/v1/ticket_articles", 502, 1, ""};
+  lost.after_serving = true;
+  fake_.InjectFault(lost);
+  fake_.InjectFault({"POST", "/api/v1/tags/add", 503, 2, ""});
+  Status st = hd_->Apply(before, Plan("dp-7", false));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Count("POST", "/api/v1/ticket_articles"), 1);
+  EXPECT_EQ(fake_.Articles(id).size(), 2u);
+  EXPECT_EQ(Count("POST", "/api/v1/tags/add"), 3);
+  EXPECT_EQ(fake_.Tags(id).size(), 3u);
+}
+
+TEST_F(ZammadAdapterTest, ClientErrorsAreNotRetried) {
+  const int64_t id = NewTicket();
+  Ticket before = Fetch(id);
+  fake_.InjectFault({"POST", "/api/v1/ticket_articles", 401, 1, ""});
+  EXPECT_EQ(hd_->Apply(before, Plan("dp-8", false)).code(), Code::kUnauthenticated);
+  EXPECT_EQ(Count("POST", "/api/v1/ticket_articles"), 1);
+
+  // A group Zammad does not know: 422, not retried; the note is already there.
+  WritePlan plan = Plan("dp-9", false);
+  plan.actions[2].value = "nosuchgroup";
+  Status st = hd_->Apply(before, plan);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+  EXPECT_FALSE(st.retryable());
+  EXPECT_EQ(Count("PUT", "/api/v1/tickets/"), 1);
+  EXPECT_EQ(fake_.Articles(id).size(), 2u);
+
+  fake_.DeleteTicket(id);
+  st = hd_->Apply(before, Plan("dp-10", false));
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.ToString();
+  EXPECT_FALSE(st.retryable());
+  EXPECT_EQ(hd_->Apply(Ticket{}, Plan("dp-11", false)).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(hd_->Apply(before, WritePlan{}).ok());
+}
+
+}  // namespace
+}  // namespace deskpilot

@@ -1,0 +1,131 @@
+// End-to-end: the real `deskpilot serve` in front of the loopback Zammad fake. A delivery
+// signed as Zammad signs it goes in; the internal note (and tags) must land in Zammad
+// once, redeliveries and deskpilot's own events must be acknowledged and ignored.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+#include "harness.h"
+#include "helpdesk/zammad/zammad_fake.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class ZammadEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
+    dir_ = fs::temp_directory_path() / ("deskpilot-zammad-e2e-" + RandomHex(6));
+    fs::create_directories(dir_);
+    testing_harness::SeedSampleModels(dir_);
+    ASSERT_TRUE(fake_.Start().ok());
+    customer_ = fake_.AddUser("Ann", "Lee", "ann.lee@example.com", "Customer");
+    signature_token_ = RandomHex(16);
+    config_ = (dir_ / "deskpilot.toml").string();
+    std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" << (dir_ / "deskpilot.db").string()
+                           << "\"\n[workers]\npoll_ms = 20\n"
+                           << "[[helpdesk]]\nname = \"zm\"\ntype = \"zammad\"\nbase_url = \"" << fake_.base_url()
+                           << "\"\napi_token_env = \"ZM_API_TOKEN\"\nsignature_token_env = \"ZM_SIGNATURE_TOKEN\"\n"
+                           << "api_user_id = 3\n[policy]\nmode = \"assist\"\n";
+  }
+  void TearDown() override {
+    proxy_.reset();
+    fake_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  int StartProxy() {
+    proxy_ = std::make_unique<testing_harness::Process>(
+        std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_},
+        std::vector<std::string>{"ZM_API_TOKEN=zm-test-token", "ZM_SIGNATURE_TOKEN=" + signature_token_},
+        (dir_ / "serve.log").string());
+    const int port = proxy_->WaitForPort(std::chrono::seconds(120));
+    EXPECT_GT(port, 0) << proxy_->Log();
+    return port;
+  }
+
+  // Posted as Zammad's webhook job posts: X-Hub-Signature over the raw body, the job id.
+  httplib::Result Deliver(int port, const std::string& body, const std::string& delivery,
+                          const std::string& token) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(std::chrono::seconds(10));
+    httplib::Headers h = {{"X-Hub-Signature", "sha1=" + HexEncode(HmacSha1(token, body))},
+                          {"X-Zammad-Delivery", delivery},
+                          {"X-Zammad-Trigger", "deskpilot"},
+                          {"User-Agent", "Zammad User Agent"}};
+    return c.Post("/webhooks/zm", h, body, "application/json");
+  }
+
+  int Notes(int64_t ticket_id) {
+    int n = 0;
+    for (const auto& a : fake_.Articles(ticket_id))
+      n += a["internal"] == true && a["body"].get<std::string>().find("deskpilot-ref: ") != std::string::npos;
+    return n;
+  }
+
+  fs::path dir_;
+  std::string config_, signature_token_;
+  ZammadFake fake_;
+  int64_t customer_ = 0;
+  std::unique_ptr<testing_harness::Process> proxy_;
+};
+
+TEST_F(ZammadEndToEnd, SignedDeliveryLandsOneInternalNote) {
+  const int port = StartProxy();
+  ASSERT_GT(port, 0);
+  const int64_t id = fake_.AddTicket({{"title", "Charged twice for order 48213"}, {"customer_id", customer_}, {"tags", {"vip"}}},
+                                     "<p>Hi, I was charged twice for my last order and I want a refund of the second "
+                                     "payment.</p><p>Thanks</p>",
+                                     "text/html");
+  const std::string body = fake_.WebhookPayload(id, fake_.Articles(id).front()["id"].get<int64_t>());
+
+  auto forged = Deliver(port, body, "job-1", "not-the-token");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+  auto first = Deliver(port, body, "job-1", signature_token_);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 202) << first->body;
+  auto again = Deliver(port, body, "job-1", signature_token_);  // Zammad's retry of the job
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  auto malformed = Deliver(port, R"({"article":{}})", "job-2", signature_token_);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
+  while (Notes(id) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(Notes(id), 1) << proxy_->Log();
+  const json note = fake_.Articles(id).back();
+  EXPECT_EQ(note["type"], "note");
+  EXPECT_EQ(note["created_by_id"], 3);
+  EXPECT_NE(note["body"].get<std::string>().find("Predictions:"), std::string::npos);
+  auto tags = fake_.Tags(id);
+  EXPECT_EQ(tags.front(), "vip") << "an agent's tag was removed";
+  EXPECT_NE(std::find(tags.begin(), tags.end(), "deskpilot"), tags.end());
+  for (const auto& a : fake_.Articles(id)) EXPECT_NE(a["type"], "email") << "assist mode must never reply publicly";
+
+  // Zammad reports deskpilot's note back: acknowledged, never queued.
+  auto own = Deliver(port, fake_.WebhookPayload(id, note["id"].get<int64_t>()), "job-3", signature_token_);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200) << own->body;
+  EXPECT_NE(own->body.find("ignored"), std::string::npos) << own->body;
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Notes(id), 1) << "exactly one write-back per delivery";
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
+}
+
+}  // namespace
+}  // namespace deskpilot
