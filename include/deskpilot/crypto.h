@@ -11,6 +11,8 @@ std::string HmacSha1(std::string_view key, std::string_view message);    // raw 
 std::string Sha256(std::string_view data);                                // raw 32 bytes
 std::string Sha256Hex(std::string_view data);
 std::string HexEncode(std::string_view raw);
+// Lower- or upper-case hex of an even length into raw bytes; false on anything else.
+bool HexDecode(std::string_view hex, std::string* out);
 std::string Base64Encode(std::string_view raw);
 // Returns false on malformed input (bad characters or padding).
 bool Base64Decode(std::string_view text, std::string* out);

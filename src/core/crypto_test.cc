@@ -81,5 +81,16 @@ TEST(CryptoTest, RandomHex) {
   EXPECT_NE(a, b);
 }
 
+TEST(CryptoTest, HexDecodeRoundTripsAndRefusesMalformed) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  std::string back;
+  ASSERT_TRUE(HexDecode(HexEncode(all), &back));
+  EXPECT_EQ(back, all);
+  ASSERT_TRUE(HexDecode("DEADbeef", &back));
+  EXPECT_EQ(back, "\xDE\xAD\xBE\xEF");
+  for (const char* bad : {"abc", "zz", "0g", " 00", "00 "}) EXPECT_FALSE(HexDecode(bad, &back)) << bad;
+}
+
 }  // namespace
 }  // namespace deskpilot

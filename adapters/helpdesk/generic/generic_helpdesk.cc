@@ -24,25 +24,6 @@ std::string Header(const WebhookRequest& r, const char* lower_name) {
   return it == r.headers.end() ? std::string() : it->second;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Lower- or upper-case hex of an even length; false on anything else.
-bool HexDecode(std::string_view hex, std::string* out) {
-  if (hex.size() % 2 != 0) return false;
-  out->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return true;
-}
-
 class GenericHelpdesk : public Helpdesk {
  public:
   GenericHelpdesk(GenericHelpdeskOptions options, HttpClient* http)
