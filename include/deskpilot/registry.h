@@ -41,7 +41,18 @@ struct AdapterContext {
   LlmClient* llm = nullptr;
   Store* store = nullptr;                  // the open store (cache table, budgets)
   const PromptLibrary* prompts = nullptr;  // loaded and checked when [llm] is configured
+  // Set when [llm] is configured but could not be built (its own errors are reported under
+  // llm.*): says why `llm` is null, so the adapters built on it do not also claim that
+  // the section is missing and send the admin looking for the wrong mistake.
+  std::string llm_unavailable;
 };
+
+// The config error of a model-backed adapter (`who`: "classifier: the llm classifier")
+// built without a usable model client.
+inline Status LlmUnavailable(const AdapterContext& c, const std::string& who) {
+  if (!c.llm_unavailable.empty()) return Status::InvalidArgument(who + " needs [llm], which " + c.llm_unavailable);
+  return Status::InvalidArgument(who + " needs an [llm] section");
+}
 
 template <typename T>
 using Factory = std::function<Result<std::unique_ptr<T>>(AdapterContext&)>;

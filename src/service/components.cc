@@ -134,8 +134,11 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
         base.prompts = &c->prompts;
       } else {
         config_errors.push_back("llm.prompts_dir: " + prompts.status().message());
+        base.llm_unavailable = "could not load its prompts (see llm.prompts_dir)";
       }
-    } else if (!collect(made.status())) {
+    } else if (collect(made.status())) {
+      base.llm_unavailable = "has errors (see llm.*)";
+    } else {
       return made.status();
     }
   }

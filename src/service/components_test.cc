@@ -44,6 +44,25 @@ TEST_F(LlmComponentsTest, ABadLlmTableNamesEveryBadKey) {
     EXPECT_NE(s.message().find(key), std::string::npos) << key << "\n" << s.message();
 }
 
+// An adapter built on a broken [llm] says so, instead of claiming the section is missing
+// (which sent the admin looking for a table that is there).
+TEST_F(LlmComponentsTest, AdaptersOnABrokenLlmPointToItsErrors) {
+  Status s = Build("type = \"openai\"\ntemperature = 5.0\n[drafter]\ntype = \"llm\"\n[retriever]\ntype = \"hybrid\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("llm.temperature"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("drafter: the llm drafter needs [llm], which has errors (see llm.*)"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("retriever: the hybrid retriever needs [llm], which has errors"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(s.message().find("needs an [llm] section"), std::string::npos) << s.message();
+
+  s = Build("type = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\nprompts_dir = \"" +
+            (dir_ / "nope").string() + "\"\n[drafter]\ntype = \"llm\"\n");
+  ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("the llm drafter needs [llm], which could not load its prompts"), std::string::npos)
+      << s.message();
+}
+
 TEST_F(LlmComponentsTest, AnUnknownTypeIsAConfigError) {
   Status s = Build("type = \"gemini\"\nmodel = \"m\"\n");
   ASSERT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();

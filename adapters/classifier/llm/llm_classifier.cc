@@ -244,10 +244,7 @@ Result<std::unique_ptr<LlmClassifier>> MakeLlmClassifier(AdapterContext& ctx) {
       section.Int("max_ticket_chars", static_cast<int64_t>(options.max_ticket_chars), 200, 200000));
   const std::string examples_file = section.String("examples_file", "");
   DP_ASSIGN_OR_RETURN(options.labels, ReadLabelSets(section));
-  if (ctx.llm == nullptr) {
-    return Status::InvalidArgument(section.path() + ": the llm classifier needs an [llm] section");
-  }
-  if (ctx.prompts == nullptr) return Status::InvalidArgument(section.path() + ": no prompt library loaded");
+  if (ctx.llm == nullptr || ctx.prompts == nullptr) return LlmUnavailable(ctx, section.path() + ": the llm classifier");
   auto prompt = ctx.prompts->Get("classify", version);
   if (!prompt.ok()) return prompt.status().WithContext(section.path() + ".prompt_version");
   // Render once now so a template that does not fit this adapter fails at start.

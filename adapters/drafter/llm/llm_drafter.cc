@@ -184,8 +184,7 @@ Result<std::unique_ptr<LlmDrafter>> MakeLlmDrafter(AdapterContext& ctx) {
   o.max_passage_chars =
       static_cast<size_t>(section.Int("max_passage_chars", static_cast<int64_t>(o.max_passage_chars), 100, 50000));
   o.summary_chars = static_cast<int>(section.Int("summary_chars", o.summary_chars, 0, 5000));
-  if (ctx.llm == nullptr) return Status::InvalidArgument(section.path() + ": the llm drafter needs an [llm] section");
-  if (ctx.prompts == nullptr) return Status::InvalidArgument(section.path() + ": no prompt library loaded");
+  if (ctx.llm == nullptr || ctx.prompts == nullptr) return LlmUnavailable(ctx, section.path() + ": the llm drafter");
   auto draft = ctx.prompts->Get("draft", version);
   if (!draft.ok()) return draft.status().WithContext(section.path() + ".prompt_version");
   if (auto probe = (*draft)->Render({{"max_chars", ""}, {"canary", ""}}); !probe.ok())

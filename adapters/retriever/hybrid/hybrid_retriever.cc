@@ -342,7 +342,7 @@ Result<std::unique_ptr<HybridRetriever>> MakeHybridRetriever(AdapterContext& ctx
   const bool sample_kb = section.Bool("sample_kb", true);
   if (!(o.min_similarity >= -1 && o.min_similarity <= 1))
     return Status::InvalidArgument(section.path() + ".min_similarity: must be in [-1, 1]");
-  if (ctx.llm == nullptr) return Status::InvalidArgument(section.path() + ": the hybrid retriever needs an [llm] section");
+  if (ctx.llm == nullptr) return LlmUnavailable(ctx, section.path() + ": the hybrid retriever");
   if (ctx.llm->EmbeddingModel().empty()) {
     return Status::InvalidArgument(section.path() + ": the hybrid retriever needs an embedding model in [llm]");
   }
