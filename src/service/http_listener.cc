@@ -415,7 +415,10 @@ bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, Con
     pollfd fds[2] = {{sock, POLLIN, 0}, {may_yield ? pool->waiting_fd() : -1, POLLIN, 0}};
     if (::poll(fds, 2, slice_ms) < 0 && errno != EINTR) return false;
     if (fds[0].revents != 0) return true;  // data, EOF or error: let the read tell
-    if ((fds[1].revents & POLLIN) != 0 && pool->Yield()) return false;
+    if ((fds[1].revents & POLLIN) != 0 && pool->Yield()) {
+      yielded_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     // A deferred response the socket did not take whole: its client waits for the rest.
     if (conn.HasUnsent() && !stream.Flush()) return false;
     if (Clock::now() >= until) return false;
@@ -425,6 +428,7 @@ bool GuardedHttpServer::WaitForRequest(socket_t sock, GuardedStream& stream, Con
 
 bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
   if (ConnectionPool::Refusing()) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
     RefuseConnection(sock);
     return false;
   }

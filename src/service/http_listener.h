@@ -234,6 +234,12 @@ class GuardedHttpServer : public httplib::Server {
   // deferred response on it is not yet sent (pipelining).
   static std::shared_ptr<DeferredResponse> DeferResponse(const httplib::Request& req);
 
+  // For /metrics: connections refused with a 503 because too many already waited for a
+  // thread, and idle keep-alive connections closed to give their thread to a waiting one.
+  // Without them an operator sees senders' 503s and reconnects but no cause on this side.
+  uint64_t refused_connections() const { return refused_.load(std::memory_order_relaxed); }
+  uint64_t yielded_connections() const { return yielded_.load(std::memory_order_relaxed); }
+
  private:
   // Overrides httplib's private per-connection loop (called through its vtable).
   bool process_and_close_socket(socket_t sock) override;
@@ -241,6 +247,8 @@ class GuardedHttpServer : public httplib::Server {
 
   ListenerLimits limits_;
   int listen_fd_ = -1;  // the listening socket, seen through httplib's socket-options hook
+  std::atomic<uint64_t> refused_{0};
+  mutable std::atomic<uint64_t> yielded_{0};  // counted in the const WaitForRequest
 };
 
 }  // namespace deskpilot

@@ -73,6 +73,14 @@ int StatusOf(const std::string& response) {
   return std::stoi(response.substr(9, 3));
 }
 
+// The value of an unlabelled series in /metrics text, -1 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size()));
+}
+
 class ReceiverLimitsTest : public testing_util::ServiceFixture {
  protected:
   // A 64 KiB body cap and a 2 s request deadline keep the tests quick.
@@ -534,6 +542,11 @@ TEST_F(ReceiverLimitsTest, IdleConnectionsGiveTheirThreadsToWaitingOnes) {
                       &response);
   EXPECT_EQ(StatusOf(response), 202) << response;
   EXPECT_LT(took, std::chrono::milliseconds(1000));
+  // Ops can see it happen: the kept-alive connections that handed their threads over.
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(MetricValue(metrics->body, "deskpilot_connections_refused_total"), 0) << metrics->body;
+  EXPECT_GE(MetricValue(metrics->body, "deskpilot_connections_yielded_total"), 4) << metrics->body;
 }
 
 TEST_F(ReceiverLimitsTest, AnIdleConnectionIsKeptAliveWhileNobodyWaits) {
@@ -567,6 +580,9 @@ TEST_F(ReceiverLimitsTest, ConnectionsBeyondTheQueueBoundAreRefusedFast) {
   EXPECT_LT(took, std::chrono::milliseconds(500));
   held.clear();
   EXPECT_TRUE(HealthzAnswers());
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_GE(MetricValue(metrics->body, "deskpilot_connections_refused_total"), 1) << metrics->body;
 }
 
 }  // namespace

@@ -105,6 +105,10 @@ void Service::Routes() {
              "What the ladder chose before policy.mode's ceiling (what mode auto would do), by rung.");
   m.Describe("deskpilot_stage_duration_seconds", "histogram", "Latency of each pipeline stage.");
   m.Describe("deskpilot_webhook_ack_seconds", "histogram", "Time from request to acknowledgement.");
+  m.Describe("deskpilot_connections_refused_total", "counter",
+             "Connections answered 503 because too many were already waiting for an HTTP thread.");
+  m.Describe("deskpilot_connections_yielded_total", "counter",
+             "Idle keep-alive connections closed so that a waiting connection got their thread.");
 
   // A declared body over the cap is refused before a byte of it is read (the connection is
   // then closed: the unread body must not be parsed as a next request).
@@ -265,6 +269,10 @@ void Service::Routes() {
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     if (auto counts = c_->store->CountJobsByState(); counts.ok())
       for (const auto& [state, n] : *counts) c_->metrics->Set("deskpilot_jobs", {{"state", state}}, static_cast<double>(n));
+    if (guarded_ != nullptr) {
+      c_->metrics->Set("deskpilot_connections_refused_total", {}, static_cast<double>(guarded_->refused_connections()));
+      c_->metrics->Set("deskpilot_connections_yielded_total", {}, static_cast<double>(guarded_->yielded_connections()));
+    }
     res.set_content(c_->metrics->Render(), "text/plain; version=0.0.4");
   });
 
@@ -284,6 +292,7 @@ Status Service::Start() {
   limits.max_queued_connections = std::max<size_t>(4 * limits.threads, 256);
   auto guarded = std::make_unique<GuardedHttpServer>(limits);
   GuardedHttpServer* listener = guarded.get();
+  guarded_ = listener;
   http_ = std::move(guarded);
   // Debian's cpp-httplib build: Nagle + delayed ACK add ~40 ms per response, the pool
   // is 8 threads and keep-alive ends after 5 requests. Set all of it at run time (the pool

@@ -16,6 +16,8 @@ class Server;
 
 namespace deskpilot {
 
+class GuardedHttpServer;
+
 class Service {
  public:
   static Result<std::unique_ptr<Service>> Create(const Config& config, const BuildOptions& options);
@@ -42,6 +44,7 @@ class Service {
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<RetentionLoop> retention_;  // null when retention_days is 0
   std::unique_ptr<httplib::Server> http_;
+  GuardedHttpServer* guarded_ = nullptr;  // http_, for its connection counters
   std::thread listener_;
   int port_ = 0;
   bool started_ = false;
