@@ -6,6 +6,7 @@
 #include "classifier/llm/register.h"
 #include "drafter/extractive/register.h"
 #include "drafter/llm/register.h"
+#include "helpdesk/freshdesk/register.h"
 #include "helpdesk/generic/register.h"
 #include "helpdesk/sandbox/register.h"
 #include "helpdesk/zammad/register.h"
@@ -24,6 +25,7 @@ void RegisterBuiltinAdapters(Registry& r) {
   RegisterGenericHelpdesk(r);
   RegisterZendeskHelpdesk(r);
   RegisterZammadHelpdesk(r);
+  RegisterFreshdeskHelpdesk(r);
   RegisterEmbeddedClassifier(r);
   RegisterLlmClassifier(r);
   RegisterCascadeClassifier(r);
