@@ -7,6 +7,7 @@
 #include "drafter/extractive/register.h"
 #include "drafter/llm/register.h"
 #include "helpdesk/generic/register.h"
+#include "helpdesk/helpscout/register.h"
 #include "helpdesk/sandbox/register.h"
 #include "helpdesk/zammad/register.h"
 #include "helpdesk/zendesk/register.h"
@@ -24,6 +25,7 @@ void RegisterBuiltinAdapters(Registry& r) {
   RegisterGenericHelpdesk(r);
   RegisterZendeskHelpdesk(r);
   RegisterZammadHelpdesk(r);
+  RegisterHelpScoutHelpdesk(r);
   RegisterEmbeddedClassifier(r);
   RegisterLlmClassifier(r);
   RegisterCascadeClassifier(r);
