@@ -229,7 +229,6 @@ class HelpScoutHelpdesk : public Helpdesk {
       // rest: nothing a customer is waiting on. Acknowledged so Help Scout stops sending it.
       ev.ignore_reason = "helpscout event " + event + " does not start triage (only " + kCreatedEvent + " and " +
                          kCustomerReplyEvent + " do)";
-      ev.dedupe_key = prefix + "sha256:" + Sha256Hex(request.body);
       return ev;
     }
     if (!IsHelpScoutId(ev.ticket_id))
@@ -289,12 +288,15 @@ class HelpScoutHelpdesk : public Helpdesk {
     out.channel = StrOr(c, "type");  // email, chat, phone
     out.created_at = StrOr(c, "createdAt");
     out.updated_at = StrOr(c, "userUpdatedAt");
+    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
+    // conversation can carry several: the highest counts, whatever their order.
+    int priority = -1;
     for (const std::string& tag : TagsOf(c)) {
       out.tags.push_back(tag);
-      // The priority tag Apply writes reads back as the priority (the highest if several).
-      for (const char* p : kPriorities)
-        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + p)) out.priority = p;
+      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
+        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
     }
+    if (priority >= 0) out.priority = kPriorities[priority];
     if (c.contains("customFields") && c["customFields"].is_array()) {
       for (const json& f : c["customFields"]) {
         const std::string name = StrOr(f, "name");

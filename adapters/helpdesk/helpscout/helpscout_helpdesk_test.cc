@@ -399,6 +399,14 @@ TEST_F(HelpScoutAdapterTest, FetchMapsConversationThreadTypesNotesAndHtml) {
   for (const auto& c : t.comments) EXPECT_FALSE(c.by_deskpilot);
 }
 
+TEST_F(HelpScoutAdapterTest, ThePriorityTagReadsBackAsThePriorityHighestFirst) {
+  const int64_t id = fake_.AddConversation("Two priorities", customer_, "hi", {"priority-urgent", "vip", "Priority-Low"});
+  EXPECT_EQ(Fetch(id).priority, "urgent");
+  HelpScoutOptions o = Options(fake_.base_url());
+  o.priority_tag_prefix = "p:";
+  EXPECT_EQ(Make(o)->FetchTicket(std::to_string(id))->priority, "");
+}
+
 TEST_F(HelpScoutAdapterTest, ThreadsAreReadAcrossPages) {
   HelpScoutFakeOptions fo;
   fo.threads_page_size = 2;
