@@ -2,7 +2,9 @@
 
 #include <stdlib.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -325,6 +327,17 @@ TEST_F(HelpScoutAdapterTest, TokenIsFetchedOnceByClientCredentialsAndReused) {
   Fetch(id);
   EXPECT_EQ(fake_.TokensIssued(), 2);
   EXPECT_EQ(fake_.Requests().back().authorization, "Bearer hs-token-2");
+}
+
+TEST_F(HelpScoutAdapterTest, ConcurrentWorkersShareOneToken) {
+  const int64_t id = NewConversation();
+  std::vector<std::thread> workers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i)
+    workers.emplace_back([&] { ok += hd_->FetchTicket(std::to_string(id)).ok() ? 1 : 0; });
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(ok.load(), 6);
+  EXPECT_EQ(fake_.TokensIssued(), 1);
 }
 
 TEST_F(HelpScoutAdapterTest, ARefusedTokenIsReplacedOnceAndTheCallRetried) {
