@@ -8,6 +8,7 @@
 #include "drafter/llm/register.h"
 #include "helpdesk/freshdesk/register.h"
 #include "helpdesk/generic/register.h"
+#include "helpdesk/helpscout/register.h"
 #include "helpdesk/sandbox/register.h"
 #include "helpdesk/zammad/register.h"
 #include "helpdesk/zendesk/register.h"
@@ -26,6 +27,7 @@ void RegisterBuiltinAdapters(Registry& r) {
   RegisterZendeskHelpdesk(r);
   RegisterZammadHelpdesk(r);
   RegisterFreshdeskHelpdesk(r);
+  RegisterHelpScoutHelpdesk(r);
   RegisterEmbeddedClassifier(r);
   RegisterLlmClassifier(r);
   RegisterCascadeClassifier(r);

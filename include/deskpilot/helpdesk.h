@@ -26,6 +26,10 @@ struct WebhookEvent {
   // The event was caused by deskpilot's own write-back (its API user or marker):
   // acknowledged, never processed (loop guard).
   bool self_caused = false;
+  // Set when the delivery is one the vendor sends but that should not start triage (an
+  // event type deskpilot does not act on): acknowledged with this reason, never queued.
+  // A 4xx would make the vendor retry, and some disable a webhook that keeps failing.
+  std::string ignore_reason;
 };
 
 // One knowledge-base article as the help desk publishes it in one locale.

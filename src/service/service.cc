@@ -215,6 +215,10 @@ void Service::Routes() {
       outcome("ignored_self");
       return Json(res, 200, {{"status", "ignored"}, {"reason", "caused by deskpilot"}});
     }
+    if (!event->ignore_reason.empty()) {
+      outcome("ignored_event");
+      return Json(res, 200, {{"status", "ignored"}, {"reason", event->ignore_reason}});
+    }
     // The answer once the job is committed (or not): 202 for a new job, 200 for a
     // redelivery, 503 when the store failed — not acknowledged, so the vendor redelivers.
     auto answer = [this, outcome, source, ticket = event->ticket_id,

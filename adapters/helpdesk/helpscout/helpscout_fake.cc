@@ -1,0 +1,426 @@
+#include "helpdesk/helpscout/helpscout_fake.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include <httplib.h>
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/hal+json;charset=UTF-8");
+}
+
+// Help Scout's error shape (VndErrors).
+void Error(httplib::Response& res, int status, const std::string& message) {
+  SendJson(res, status, {{"message", message}, {"logRef", "fake"}});
+}
+
+std::optional<int64_t> ParseId(const std::string& s) {
+  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return std::stoll(s);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+struct HelpScoutFake::Impl {
+  HelpScoutFakeOptions options;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  bool running = false;
+
+  mutable std::mutex mu;
+  int64_t next_id = 1000;
+  int64_t clock_s = 0;  // seconds after the fake's epoch; every write moves it on
+  std::map<int64_t, json> customers;
+  std::map<int64_t, json> conversations;
+  std::map<int64_t, std::vector<json>> threads;  // oldest first
+  std::set<std::string> tokens;                  // issued and valid
+  int tokens_issued = 0;
+  std::deque<Fault> faults;       // answered instead of serving
+  std::deque<Fault> late_faults;  // answered after serving
+  std::vector<Request> log;
+
+  explicit Impl(HelpScoutFakeOptions o) : options(std::move(o)) {}
+
+  // REQUIRES mu held.
+  std::string Tick() {
+    std::time_t t = 1767225600 + ++clock_s;  // 2026-01-01T00:00:00Z onwards
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+
+  json UserRef() const {
+    return {{"id", options.api_user_id}, {"type", "user"}, {"first", "deskpilot"}, {"last", "bot"},
+            {"email", "bot@example.com"}};
+  }
+
+  // REQUIRES mu held.
+  int64_t NewThread(int64_t conversation_id, const std::string& type, const std::string& html, const json& by,
+                    const std::string& state) {
+    const int64_t id = ++next_id;
+    const std::string now = Tick();
+    json& c = conversations.at(conversation_id);
+    threads[conversation_id].push_back({{"id", id},
+                                        {"type", type},
+                                        {"status", "active"},
+                                        {"state", state},
+                                        {"body", html},
+                                        {"source", {{"type", "email"}, {"via", by.value("type", "user")}}},
+                                        {"customer", c["primaryCustomer"]},
+                                        {"createdBy", by},
+                                        {"createdAt", now},
+                                        {"_embedded", {{"attachments", json::array()}}}});
+    c["threads"] = threads[conversation_id].size();
+    if (by.value("type", "") == "user") c["userUpdatedAt"] = now;
+    return id;
+  }
+
+  // Newest first, as Help Scout lists them. REQUIRES mu held.
+  json NewestFirst(int64_t conversation_id) const {
+    const auto& list = threads.at(conversation_id);
+    return json(std::vector<json>(list.rbegin(), list.rend()));
+  }
+
+  // Answers the first fault of `list` that matches. REQUIRES mu held.
+  static bool ApplyFault(std::deque<Fault>& list, const httplib::Request& req, httplib::Response& res) {
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      if ((!it->method.empty() && it->method != req.method) || req.path.rfind(it->path_prefix, 0) != 0) continue;
+      res.status = it->status;
+      if (!it->retry_after.empty()) res.set_header("X-RateLimit-Retry-After", it->retry_after);
+      res.set_content(R"({"message":"injected fault"})", "application/json");
+      if (--it->count <= 0) list.erase(it);
+      return true;
+    }
+    return false;
+  }
+
+  // Runs before every handler: request log, injected faults, then (except for the token
+  // endpoint) authentication. True when it already answered.
+  bool Gate(const httplib::Request& req, httplib::Response& res, bool needs_token) {
+    std::lock_guard lock(mu);
+    Request logged{req.method, req.path, {}, req.body, req.get_header_value("Authorization"),
+                   req.get_header_value("Content-Type")};
+    for (const auto& [k, v] : req.params) logged.params[k] = v;
+    log.push_back(std::move(logged));
+    if (ApplyFault(faults, req, res)) return true;
+    if (!needs_token) return false;
+    const std::string auth = req.get_header_value("Authorization");
+    if (auth.rfind("Bearer ", 0) != 0 || !tokens.count(auth.substr(7))) {
+      Error(res, 401, "Invalid or expired access token");
+      return true;
+    }
+    return false;
+  }
+
+  httplib::Server::Handler Gated(httplib::Server::Handler handler, bool needs_token = true) {
+    return [this, handler, needs_token](const httplib::Request& req, httplib::Response& res) {
+      if (Gate(req, res, needs_token)) return;
+      handler(req, res);
+      std::lock_guard lock(mu);
+      ApplyFault(late_faults, req, res);
+    };
+  }
+
+  // The conversation named by `id_text`; answers 404 when absent. REQUIRES mu held.
+  json* Find(const std::string& id_text, httplib::Response& res) {
+    auto id = ParseId(id_text);
+    auto it = id ? conversations.find(*id) : conversations.end();
+    if (it == conversations.end()) {
+      Error(res, 404, "Conversation not found");
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  bool ParseBody(const httplib::Request& req, httplib::Response& res, json* out) {
+    *out = json::parse(req.body, nullptr, false);
+    if (out->is_discarded() || !out->is_object()) {
+      Error(res, 400, "Request body is not a JSON object");
+      return false;
+    }
+    return true;
+  }
+
+  void Routes() {
+    server.Post("/v2/oauth2/token", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      if (req.get_param_value("grant_type") != "client_credentials")
+        return SendJson(res, 400, {{"error", "unsupported_grant_type"}});
+      if (req.get_param_value("client_id") != options.app_id ||
+          req.get_param_value("client_secret") != options.app_secret)
+        return SendJson(res, 401, {{"error", "invalid_client"}});
+      const std::string token = "hs-token-" + std::to_string(++tokens_issued);
+      tokens.insert(token);
+      SendJson(res, 200, {{"token_type", "bearer"}, {"access_token", token}, {"expires_in", options.expires_in}});
+    }, false));
+    server.Get(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      json* c = Find(req.matches[1], res);
+      if (c == nullptr) return;
+      json out = *c;
+      if (req.get_param_value("embed") == "threads")
+        out["_embedded"] = {{"threads", NewestFirst(out["id"].get<int64_t>())}};
+      SendJson(res, 200, out);
+    }));
+    server.Get(R"(/v2/conversations/(\d+)/threads)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      json* c = Find(req.matches[1], res);
+      if (c == nullptr) return;
+      const json all = NewestFirst((*c)["id"].get<int64_t>());
+      const int64_t size = options.threads_page_size;
+      const int64_t total = static_cast<int64_t>(all.size());
+      const int64_t pages = std::max<int64_t>(1, (total + size - 1) / size);
+      const int64_t page = req.has_param("page") ? ParseId(req.get_param_value("page")).value_or(1) : 1;
+      json slice = json::array();
+      for (int64_t i = (page - 1) * size; i < std::min(total, page * size); ++i) slice.push_back(all[i]);
+      SendJson(res, 200, {{"_embedded", {{"threads", slice}}},
+                          {"page", {{"size", size}, {"totalElements", total}, {"totalPages", pages}, {"number", page}}}});
+    }));
+    server.Put(R"(/v2/conversations/(\d+)/tags)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      json* c = Find(req.matches[1], res);
+      if (c == nullptr) return;
+      if (!body.contains("tags") || !body["tags"].is_array()) return Error(res, 400, "tags: must be an array");
+      json tags = json::array();
+      for (const json& t : body["tags"]) {
+        if (!t.is_string()) return Error(res, 400, "tags: must be strings");
+        tags.push_back({{"id", ++next_id}, {"color", "#929499"}, {"tag", Lower(t.get<std::string>())}});
+      }
+      (*c)["tags"] = tags;
+      res.status = 204;
+    }));
+    server.Put(R"(/v2/conversations/(\d+)/fields)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      json* c = Find(req.matches[1], res);
+      if (c == nullptr) return;
+      if (!body.contains("fields") || !body["fields"].is_array()) return Error(res, 400, "fields: must be an array");
+      json fields = json::array();
+      for (const json& f : body["fields"]) {
+        if (!f.is_object() || !f.contains("id") || !f["id"].is_number_integer() || !f.contains("value") ||
+            !f["value"].is_string())
+          return Error(res, 400, "fields: each needs a numeric id and a string value");
+        std::string name;
+        for (const json& old : (*c)["customFields"])
+          if (old["id"] == f["id"]) name = old.value("name", "");
+        fields.push_back({{"id", f["id"]}, {"name", name}, {"value", f["value"]}, {"text", f["value"]}});
+      }
+      (*c)["customFields"] = fields;
+      res.status = 204;
+    }));
+    server.Patch(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      json* c = Find(req.matches[1], res);
+      if (c == nullptr) return;
+      const std::string op = body.value("op", ""), path = body.value("path", "");
+      const json value = body.value("value", json());
+      if (path == "/assignTo" && op == "replace" && value.is_number_integer()) {
+        (*c)["assignee"] = {{"id", value}, {"type", "user"}};
+      } else if (path == "/mailboxId" && op == "move" && value.is_number_integer()) {
+        (*c)["mailboxId"] = value;
+      } else {
+        return Error(res, 400, "unsupported patch " + body.dump());
+      }
+      res.status = 204;
+    }));
+    for (const char* kind : {"notes", "reply"}) {
+      const std::string k = kind;
+      server.Post(R"(/v2/conversations/(\d+)/)" + k, Gated([this, k](const httplib::Request& req, httplib::Response& res) {
+        json body;
+        if (!ParseBody(req, res, &body)) return;
+        std::lock_guard lock(mu);
+        json* c = Find(req.matches[1], res);
+        if (c == nullptr) return;
+        const std::string text = body.value("text", "");
+        if (text.empty()) return Error(res, 400, "text: may not be empty");
+        std::string state = "published";
+        if (k == "reply") {
+          const json customer = body.value("customer", json());
+          if (!customer.is_object() || !customer.contains("id") || !customer["id"].is_number_integer() ||
+              !customers.count(customer["id"].get<int64_t>()))
+            return Error(res, 400, "customer: must name an existing customer by id");
+          if (body.value("draft", false)) state = "draft";
+        }
+        const int64_t id = NewThread((*c)["id"].get<int64_t>(), k == "notes" ? "note" : "message", text, UserRef(), state);
+        res.status = 201;
+        res.set_header("Resource-ID", std::to_string(id));
+      }));
+    }
+  }
+};
+
+HelpScoutFake::HelpScoutFake(HelpScoutFakeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HelpScoutFake::~HelpScoutFake() { Stop(); }
+
+Status HelpScoutFake::Start() {
+  Impl& d = *impl_;
+  d.server.set_tcp_nodelay(true);
+  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  d.Routes();
+  d.port = d.options.port == 0 ? d.server.bind_to_any_port(d.options.host)
+                               : (d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1);
+  if (d.port <= 0)
+    return Status::Unavailable("helpscout fake: cannot bind " + d.options.host + ":" + std::to_string(d.options.port));
+  d.thread = std::thread([&d] { d.server.listen_after_bind(); });
+  while (!d.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  d.running = true;
+  return Status::Ok();
+}
+
+void HelpScoutFake::Stop() {
+  if (!impl_->running) return;
+  impl_->server.stop();
+  impl_->thread.join();
+  impl_->running = false;
+}
+
+std::string HelpScoutFake::base_url() const {
+  return "http://" + impl_->options.host + ":" + std::to_string(impl_->port);
+}
+
+int64_t HelpScoutFake::AddCustomer(const std::string& first, const std::string& last, const std::string& email,
+                                   int64_t id) {
+  std::lock_guard lock(impl_->mu);
+  if (id == 0) id = ++impl_->next_id;
+  impl_->customers[id] = {{"id", id}, {"type", "customer"}, {"first", first}, {"last", last}, {"email", email}};
+  return id;
+}
+
+int64_t HelpScoutFake::AddConversation(const std::string& subject, int64_t customer_id, const std::string& html,
+                                       const std::vector<std::string>& tags, int64_t mailbox_id) {
+  std::lock_guard lock(impl_->mu);
+  Impl& d = *impl_;
+  const int64_t id = ++d.next_id;
+  const json customer = d.customers.count(customer_id) ? d.customers.at(customer_id) : json();
+  json tag_list = json::array();
+  for (const std::string& t : tags) tag_list.push_back({{"id", ++d.next_id}, {"color", "#929499"}, {"tag", t}});
+  const std::string now = d.Tick();
+  d.conversations[id] = {{"id", id},
+                         {"number", id - 900},
+                         {"threads", 0},
+                         {"type", "email"},
+                         {"folderId", 1},
+                         {"status", "active"},
+                         {"state", "published"},
+                         {"subject", subject},
+                         {"preview", html.substr(0, 40)},
+                         {"mailboxId", mailbox_id},
+                         {"assignee", nullptr},
+                         {"createdBy", {{"id", customer_id}, {"type", "customer"}, {"email", customer.value("email", "")}}},
+                         {"createdAt", now},
+                         {"userUpdatedAt", now},
+                         {"source", {{"type", "email"}, {"via", "customer"}}},
+                         {"tags", tag_list},
+                         {"cc", json::array()},
+                         {"bcc", json::array()},
+                         {"primaryCustomer", customer},
+                         {"customFields", json::array()},
+                         {"_links", {{"self", {{"href", "..."}}}}}};
+  d.threads[id] = {};
+  d.NewThread(id, "customer", html, {{"id", customer_id}, {"type", "customer"}, {"email", customer.value("email", "")}},
+              "published");
+  return id;
+}
+
+int64_t HelpScoutFake::AddThread(int64_t conversation_id, const std::string& type, const std::string& html,
+                                 const std::string& by, int64_t by_id, const std::string& state) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->NewThread(conversation_id, type, html, {{"id", by_id}, {"type", by}}, state);
+}
+
+void HelpScoutFake::SetCustomFields(int64_t conversation_id, const json& fields) {
+  std::lock_guard lock(impl_->mu);
+  impl_->conversations.at(conversation_id)["customFields"] = fields;
+}
+
+void HelpScoutFake::DeleteConversation(int64_t conversation_id) {
+  std::lock_guard lock(impl_->mu);
+  impl_->conversations.erase(conversation_id);
+  impl_->threads.erase(conversation_id);
+}
+
+void HelpScoutFake::RevokeTokens() {
+  std::lock_guard lock(impl_->mu);
+  impl_->tokens.clear();
+}
+
+json HelpScoutFake::Conversation(int64_t conversation_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->conversations.find(conversation_id);
+  return it == impl_->conversations.end() ? json() : it->second;
+}
+
+std::vector<json> HelpScoutFake::Threads(int64_t conversation_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->threads.find(conversation_id);
+  return it == impl_->threads.end() ? std::vector<json>{} : it->second;
+}
+
+std::vector<std::string> HelpScoutFake::Tags(int64_t conversation_id) const {
+  std::vector<std::string> out;
+  for (const json& t : Conversation(conversation_id).value("tags", json::array())) out.push_back(t["tag"]);
+  return out;
+}
+
+std::string HelpScoutFake::WebhookPayload(int64_t conversation_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->conversations.find(conversation_id);
+  if (it == impl_->conversations.end()) return "{}";
+  json payload = it->second;
+  payload["_embedded"] = {{"threads", impl_->NewestFirst(conversation_id)}};
+  return payload.dump();
+}
+
+int HelpScoutFake::TokensIssued() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->tokens_issued;
+}
+
+void HelpScoutFake::InjectFault(Fault fault) {
+  std::lock_guard lock(impl_->mu);
+  (fault.after_serving ? impl_->late_faults : impl_->faults).push_back(std::move(fault));
+}
+
+std::vector<HelpScoutFake::Request> HelpScoutFake::Requests() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->log;
+}
+
+int HelpScoutFake::CountRequests(const std::string& method, const std::string& path_prefix) const {
+  std::lock_guard lock(impl_->mu);
+  return static_cast<int>(std::count_if(impl_->log.begin(), impl_->log.end(), [&](const Request& r) {
+    return (method.empty() || r.method == method) && r.path.rfind(path_prefix, 0) == 0;
+  }));
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,98 @@
+// A Help Scout fake on loopback for tests: the OAuth2 token endpoint and the subset of
+// the Mailbox API 2.0 deskpilot uses, with the shapes of Help Scout's documentation
+// (HAL lists, threads newest first, 204 on updates), plus fault injection and a log.
+//
+// Served: POST /v2/oauth2/token (form-encoded client_credentials; a wrong client is 401);
+// every other route needs "Authorization: Bearer <a token it issued and did not revoke>"
+// (else 401). GET /v2/conversations/{id}[?embed=threads];
+// GET /v2/conversations/{id}/threads?page=N (newest first, `page` object);
+// PUT /v2/conversations/{id}/tags and /fields (replace the whole set, 204);
+// PATCH /v2/conversations/{id} (/assignTo replace, /mailboxId move, 204);
+// POST /v2/conversations/{id}/notes and /reply (201, Resource-ID header; written by the
+// API user). A missing conversation is 404 everywhere.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/status.h"
+
+namespace deskpilot {
+
+struct HelpScoutFakeOptions {
+  std::string app_id = "hs-app-id";
+  std::string app_secret = "hs-app-secret";
+  int64_t api_user_id = 7;  // the user the app belongs to ("deskpilot bot")
+  int64_t expires_in = 172800;  // seconds, as Help Scout issues them
+  int threads_page_size = 50;
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 picks a free port
+};
+
+class HelpScoutFake {
+ public:
+  struct Request {
+    std::string method;
+    std::string path;
+    std::map<std::string, std::string> params;  // decoded query (or form) parameters
+    std::string body;
+    std::string authorization;
+    std::string content_type;
+  };
+  // The next `count` requests matching method ("" = any) and path prefix answer
+  // `status` (with X-RateLimit-Retry-After when set) instead of being served, or, with
+  // after_serving, once served: the change is made and the answer is lost.
+  struct Fault {
+    std::string method;
+    std::string path_prefix;
+    int status = 503;
+    int count = 1;
+    std::string retry_after;
+    bool after_serving = false;
+  };
+
+  explicit HelpScoutFake(HelpScoutFakeOptions options = {});
+  ~HelpScoutFake();  // stops
+  HelpScoutFake(const HelpScoutFake&) = delete;
+  HelpScoutFake& operator=(const HelpScoutFake&) = delete;
+
+  Status Start();  // binds host:port and serves on a background thread
+  void Stop();
+  std::string base_url() const;  // http://127.0.0.1:PORT
+
+  // A customer; returns its id (customers and users are numbered apart in Help Scout;
+  // here they share one counter, so a customer can be given the API user's id on purpose).
+  int64_t AddCustomer(const std::string& first, const std::string& last, const std::string& email,
+                      int64_t id = 0);
+  // A conversation opened by `customer_id` with `html` as its first (customer) thread.
+  int64_t AddConversation(const std::string& subject, int64_t customer_id, const std::string& html,
+                          const std::vector<std::string>& tags = {}, int64_t mailbox_id = 1);
+  // type: customer | message | note | lineitem | chat | phone ...; by: "user" | "customer".
+  int64_t AddThread(int64_t conversation_id, const std::string& type, const std::string& html, const std::string& by,
+                    int64_t by_id, const std::string& state = "published");
+  void SetCustomFields(int64_t conversation_id, const nlohmann::json& fields);  // [{id,name,value,text}]
+  void DeleteConversation(int64_t conversation_id);  // later reads answer 404
+  void RevokeTokens();  // every issued token now answers 401, as an expired one does
+
+  nlohmann::json Conversation(int64_t conversation_id) const;  // as GET returns it; null when absent
+  std::vector<nlohmann::json> Threads(int64_t conversation_id) const;  // oldest first
+  std::vector<std::string> Tags(int64_t conversation_id) const;
+  // The v2 Conversation object a webhook delivers (with _embedded.threads).
+  std::string WebhookPayload(int64_t conversation_id) const;
+  int TokensIssued() const;
+
+  void InjectFault(Fault fault);
+  std::vector<Request> Requests() const;
+  int CountRequests(const std::string& method, const std::string& path_prefix) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace deskpilot

@@ -1,0 +1,697 @@
+#include "helpdesk/helpscout/helpscout_helpdesk.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "deskpilot/crypto.h"
+#include "deskpilot/json_scan.h"
+#include "deskpilot/json_text.h"
+#include "deskpilot/text.h"
+#include "common/html_text/html_text.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kSignatureHeader[] = "x-helpscout-signature";
+constexpr char kEventHeader[] = "x-helpscout-event";
+constexpr char kCreatedEvent[] = "convo.created";
+constexpr char kCustomerReplyEvent[] = "convo.customer.reply.created";
+// A conversation's threads are read a page at a time; this bounds a runaway listing.
+constexpr int kMaxThreadPages = 50;
+constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
+
+std::string Header(const WebhookRequest& r, const char* lower_name) {
+  auto it = r.headers.find(lower_name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+// A string member; "" when absent, null or another type.
+std::string StrOr(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Help Scout ids are JSON numbers; a string id (some clients) reads the same.
+std::string IdOf(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  return "";
+}
+std::string IdString(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it == obj.end() ? "" : IdOf(*it);
+}
+
+bool IsHelpScoutId(const std::string& s) {
+  return !s.empty() && s.size() <= 18 && s[0] != '0' &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Numeric ids compare by value: "10" is newer than "9".
+bool IdLess(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
+// Whitespace-insensitive comparison: Help Scout stores bodies as HTML and may re-wrap them.
+std::string Squash(const std::string& text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+// One thread as read: what the comments, the landed checks and the loop guard need.
+struct Thread {
+  std::string id;
+  std::string type;   // customer, message, note, lineitem, chat, phone, ...
+  std::string state;  // published, draft, hidden, review, ...
+  std::string text;   // the HTML body as text
+  std::string created_at;
+  std::string author_type;  // createdBy.type: user | customer
+  std::string author_id;
+};
+
+Thread ThreadFromJson(const json& t) {
+  Thread th;
+  th.id = IdString(t, "id");
+  th.type = StrOr(t, "type");
+  th.state = StrOr(t, "state");
+  th.text = HtmlToText(StrOr(t, "body"));
+  th.created_at = StrOr(t, "createdAt");
+  const json& by = t.contains("createdBy") ? t["createdBy"] : json();
+  th.author_type = StrOr(by, "type");
+  th.author_id = IdString(by, "id");
+  return th;
+}
+
+// Oldest first. Help Scout lists threads newest first; a webhook's embedded list has no
+// documented order. RFC 3339 UTC stamps of one format order as strings; ids break ties.
+void SortOldestFirst(std::vector<Thread>* threads) {
+  std::stable_sort(threads->begin(), threads->end(), [](const Thread& a, const Thread& b) {
+    if (a.created_at != b.created_at) return a.created_at < b.created_at;
+    return IdLess(a.id, b.id);
+  });
+}
+
+// Every Mailbox API call goes through this: it attaches the bearer token (fetched once and
+// cached until shortly before it expires), fetches a new one and resends once when Help
+// Scout answers 401 (a token revoked or expired early), and hands Help Scout's
+// X-RateLimit-Retry-After to the shared retry rules, which read Retry-After.
+class Transport : public HttpClient {
+ public:
+  Transport(const HelpScoutOptions& options, HttpClient* http) : o_(options), http_(http) {}
+
+  Result<HttpResponse> Send(const HttpRequest& request) override {
+    DP_ASSIGN_OR_RETURN(std::string token, Token(""));
+    auto resp = SendWith(request, token);
+    if (!resp.ok() || resp->status != 401) return resp;
+    DP_ASSIGN_OR_RETURN(token, Token(token));
+    return SendWith(request, token);
+  }
+
+ private:
+  Result<HttpResponse> SendWith(HttpRequest request, const std::string& token) {
+    request.headers.emplace_back("Authorization", "Bearer " + token);
+    auto resp = http_->Send(request);
+    if (resp.ok() && resp->headers.count("retry-after") == 0) {
+      if (auto it = resp->headers.find("x-ratelimit-retry-after"); it != resp->headers.end())
+        resp->headers["retry-after"] = it->second;
+    }
+    return resp;
+  }
+
+  // The cached token, or a new one when there is none, it is about to expire, or Help
+  // Scout just refused it (`refused`). One fetch at a time: workers that find the token
+  // refused together share the one that replaces it.
+  Result<std::string> Token(const std::string& refused) {
+    std::lock_guard lock(mu_);
+    const auto now = o_.clock ? o_.clock() : std::chrono::system_clock::now();
+    if (!token_.empty() && token_ != refused && now < refresh_at_) return token_;
+    token_.clear();
+    HttpRequest req;
+    req.method = "POST";
+    req.url = o_.base_url + "/v2/oauth2/token";
+    req.timeout = o_.request_timeout;
+    // Form-encoded, as OAuth2 (RFC 6749 4.4) and Help Scout's own curl example send it.
+    req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+    req.body = "grant_type=client_credentials&client_id=" + PercentEncode(o_.app_id) +
+               "&client_secret=" + PercentEncode(o_.app_secret);
+    const std::string what = "helpscout access token";
+    auto resp = SendWithRetry(*http_, req, o_.retry, o_.sleep);
+    if (!resp.ok()) return resp.status().WithContext(what);
+    if (Status st = StatusFromHttp(*resp, what); !st.ok()) {
+      // Help Scout answers bad credentials with 400 or 401; retrying cannot fix them.
+      if (resp->status == 400 || resp->status == 401)
+        return Status::Unauthenticated(st.message() + " (check app_id and app_secret)");
+      return st;
+    }
+    // The body holds the token: it is never quoted in an error.
+    const json doc = json::parse(resp->body, nullptr, false);
+    const std::string token = StrOr(doc, "access_token");
+    const json expires = doc.is_object() && doc.contains("expires_in") ? doc["expires_in"] : json();
+    if (token.empty() || !expires.is_number() || expires.get<double>() <= 0)
+      return Status::Unavailable(what + ": the response has no access_token and expires_in");
+    // Renewed a little early (a tenth of its life, at most five minutes): a token that
+    // expires in flight costs a 401 and a second call.
+    const int64_t life_s = static_cast<int64_t>(expires.get<double>());
+    const int64_t margin_s = std::min<int64_t>(300, life_s / 10);
+    token_ = token;
+    refresh_at_ = now + std::chrono::seconds(life_s - margin_s);
+    return token_;
+  }
+
+  const HelpScoutOptions& o_;
+  HttpClient* http_;
+  std::mutex mu_;
+  std::string token_;
+  std::chrono::system_clock::time_point refresh_at_;
+};
+
+class HelpScoutHelpdesk : public Helpdesk {
+ public:
+  HelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http)
+      : options_(std::move(options)), transport_(options_, http) {}
+
+  std::string_view type() const override { return "helpscout"; }
+
+  Status VerifyWebhook(const WebhookRequest& request) const override {
+    if (options_.webhook_secret.empty()) return Status::Unauthenticated("no webhook secret configured");
+    // Help Scout signs the raw body only; there is no timestamp to bound replays, so a
+    // replayed delivery is caught by its dedupe key (ParseWebhook) instead.
+    const std::string signature = Header(request, kSignatureHeader);
+    if (signature.empty()) return Status::Unauthenticated("missing X-HelpScout-Signature header");
+    std::string provided;
+    // A repeated header arrives joined with ", " and so fails here, as it should.
+    if (!Base64Decode(signature, &provided)) return Status::Unauthenticated("X-HelpScout-Signature is not valid base64");
+    if (!ConstantTimeEquals(provided, HmacSha1(options_.webhook_secret, request.body)))
+      return Status::Unauthenticated("signature mismatch");
+    return Status::Ok();
+  }
+
+  Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
+    const std::string event = Header(request, kEventHeader);
+    if (event.empty()) return Status::InvalidArgument("helpscout webhook: missing X-HelpScout-Event header");
+    enum { kId, kCreatedById, kCreatedByType, kThreads };
+    static const std::vector<JsonPath> kPaths = {
+        {"id"}, {"createdBy", "id"}, {"createdBy", "type"}, {"_embedded", "threads"}};
+    auto scan = ScanJsonObject(request.body, kPaths);
+    if (!scan.ok()) return Status::InvalidArgument("helpscout webhook: " + scan.status().message());
+    const std::vector<JsonScalar>& v = *scan;
+    WebhookEvent ev;
+    ev.event_type = event;
+    ev.ticket_id = v[kId].IdText();
+    const std::string prefix = "helpscout:" + options_.name + ":" + event + ":";
+    if (event != kCreatedEvent && event != kCustomerReplyEvent) {
+      // Tags, notes, agent replies (deskpilot's own included), status changes and the
+      // rest: nothing a customer is waiting on. Acknowledged so Help Scout stops sending it.
+      ev.ignore_reason = "helpscout event " + event + " does not start triage (only " + kCreatedEvent + " and " +
+                         kCustomerReplyEvent + " do)";
+      return ev;
+    }
+    if (!IsHelpScoutId(ev.ticket_id))
+      return Status::InvalidArgument("helpscout webhook: missing or non-numeric conversation id");
+    // Help Scout sends no delivery id (only the event and signature headers), and a retry
+    // resends the delivery. So the key is what the event announces: the conversation
+    // for convo.created (once per conversation), the customer's newest thread for a reply.
+    std::string actor_type = v[kCreatedByType].text, actor_id = v[kCreatedById].IdText();
+    if (event == kCreatedEvent) {
+      ev.dedupe_key = prefix + ev.ticket_id;
+    } else {
+      // The newest *customer* thread, not the newest of any type: deskpilot's note on an
+      // earlier message, landing between this reply and its delivery, would otherwise
+      // stand for the event and hide the customer's reply.
+      std::optional<Thread> announced;
+      if (v[kThreads].kind == JsonScalar::Kind::kArray) {
+        const json doc = json::parse(request.body, nullptr, false);
+        const json& embedded = doc.is_object() && doc.contains("_embedded") ? doc["_embedded"] : json();
+        const json& list = embedded.is_object() && embedded.contains("threads") ? embedded["threads"] : json();
+        for (const json& t : list.is_array() ? list : json::array()) {
+          if (!t.is_object() || StrOr(t, "type") != "customer") continue;
+          Thread th = ThreadFromJson(t);
+          if (!IsHelpScoutId(th.id)) continue;
+          if (!announced || announced->created_at < th.created_at ||
+              (announced->created_at == th.created_at && IdLess(announced->id, th.id)))
+            announced = std::move(th);
+        }
+      }
+      if (announced) {
+        ev.dedupe_key = prefix + ev.ticket_id + ":thread:" + announced->id;
+        actor_type = announced->author_type;
+        actor_id = announced->author_id;
+      } else {
+        // Without the threads a retry still repeats the body byte for byte.
+        ev.dedupe_key = prefix + ev.ticket_id + ":sha256:" + Sha256Hex(request.body);
+        actor_type.clear();
+        actor_id.clear();
+      }
+    }
+    // Users and customers are numbered apart: only a *user* with the API user's id is deskpilot.
+    ev.self_caused = actor_type == "user" && actor_id == options_.api_user_id;
+    return ev;
+  }
+
+  Result<Ticket> FetchTicket(const std::string& ticket_id) override {
+    if (!IsHelpScoutId(ticket_id))
+      return Status::InvalidArgument("helpscout conversation id must be a positive integer, got \"" + ticket_id + "\"");
+    const std::string what = "helpscout fetch conversation " + ticket_id;
+    DP_ASSIGN_OR_RETURN(json c, GetJson("/v2/conversations/" + ticket_id, what));
+    if (!c.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+    DP_ASSIGN_OR_RETURN(std::vector<Thread> threads, ReadThreads(ticket_id));
+    Ticket out;
+    out.id = ticket_id;
+    out.source = options_.name;
+    out.subject = StrOr(c, "subject");
+    out.status = StrOr(c, "status");
+    out.channel = StrOr(c, "type");  // email, chat, phone
+    out.created_at = StrOr(c, "createdAt");
+    out.updated_at = StrOr(c, "userUpdatedAt");
+    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
+    // conversation can carry several: the highest counts, whatever their order.
+    int priority = -1;
+    for (const std::string& tag : TagsOf(c)) {
+      out.tags.push_back(tag);
+      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
+        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
+    }
+    if (priority >= 0) out.priority = kPriorities[priority];
+    if (c.contains("customFields") && c["customFields"].is_array()) {
+      for (const json& f : c["customFields"]) {
+        const std::string name = StrOr(f, "name");
+        // "text" is what an agent sees (a drop-down's label); "value" is its id.
+        std::string value = StrOr(f, "text");
+        if (value.empty()) value = IdString(f, "value");
+        if (!name.empty()) out.custom_fields[name] = value;
+      }
+    }
+    out.group = GroupOf(c);
+    const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
+    out.requester.email = StrOr(customer, "email");
+    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
+    for (const Thread& t : threads) {
+      // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
+      // threads were never sent.
+      if (t.type == "lineitem" || (!t.state.empty() && t.state != "published")) continue;
+      out.comments.push_back(CommentOf(t));
+      if (out.description.empty() && t.type == "customer") out.description = t.text;
+    }
+    return out;
+  }
+
+  Status Apply(const Ticket& ticket, const WritePlan& plan) override {
+    if (plan.empty()) return Status::Ok();
+    if (!IsHelpScoutId(ticket.id))
+      return Status::InvalidArgument("helpscout conversation id must be a positive integer, got \"" + ticket.id + "\"");
+    const std::string what = "helpscout apply to conversation " + ticket.id;
+    std::vector<std::string> tags;
+    std::map<std::string, std::string> fields;  // Help Scout field id → value
+    std::string group, note, reply;
+    std::vector<std::string> unwritten;  // what the note names because it cannot be written
+    auto add_tag = [&](const std::string& t) {
+      if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+    };
+    for (const WriteAction& a : plan.actions) {
+      switch (a.type) {
+        case ActionType::kSetTags:
+          for (const auto& t : a.tags) add_tag(t);
+          break;
+        case ActionType::kSetPriority:
+          if (std::find(std::begin(kPriorities), std::end(kPriorities), a.value) != std::end(kPriorities))
+            add_tag(options_.priority_tag_prefix + a.value);
+          else
+            spdlog::warn("helpscout {}: conversation {}: priority \"{}\" is not a deskpilot priority; not set",
+                         options_.name, ticket.id, a.value);
+          break;
+        case ActionType::kSetGroup:
+          if (options_.assign_users.count(a.value) || options_.mailboxes.count(a.value))
+            group = a.value;
+          else
+            unwritten.push_back("group: " + a.value + " (not in [assign_users] or [mailboxes]; route it by hand)");
+          break;
+        case ActionType::kSetCustomField:
+          if (auto it = options_.custom_fields.find(a.field); it != options_.custom_fields.end())
+            fields[it->second] = a.value;
+          else
+            unwritten.push_back(a.field + ": " + a.value + " (not in [custom_fields])");
+          break;
+        case ActionType::kAddInternalNote:
+          note += (note.empty() ? "" : "\n\n") + a.value;
+          break;
+        case ActionType::kAddPublicReply:
+          reply += (reply.empty() ? "" : "\n\n") + a.value;
+          break;
+      }
+    }
+    if (!note.empty() && !unwritten.empty()) {
+      note += "\n\nNot written to Help Scout:";
+      for (const std::string& u : unwritten) note += "\n- " + u;
+    } else if (!unwritten.empty()) {
+      spdlog::warn("helpscout {}: conversation {}: not written (no note to name them in): {}", options_.name,
+                   ticket.id, unwritten.front());
+    }
+
+    // What an earlier attempt already landed is not written again: the note carries the
+    // plan's marker line, and the reply is recognised by its author and text, but only
+    // where this plan's attempt could have put it (below). The threads are read afresh:
+    // the caller's snapshot may predate an earlier attempt.
+    DP_ASSIGN_OR_RETURN(std::vector<Thread> current, ReadThreads(ticket.id));
+    const std::string marker = plan.idempotency_key.empty() ? "" : kHelpScoutMarkerPrefix + plan.idempotency_key;
+    auto is_our_note = [&](const Thread& t) {
+      return t.type == "note" && !marker.empty() && t.text.find(marker) != std::string::npos;
+    };
+    auto note_landed = [&](const std::vector<Thread>& ts) { return std::any_of(ts.begin(), ts.end(), is_our_note); };
+    // A public reply carries no marker, and the same text may rightly go out again (a
+    // later plan answering the same question). So it counts as landed only after this
+    // plan's own note, or, in a plan without a note (an approval), after the newest
+    // thread someone else wrote.
+    const std::string squashed_reply = Squash(reply);
+    const bool has_note = !note.empty() && !marker.empty();
+    auto ours = [&](const Thread& t) { return t.author_type == "user" && t.author_id == options_.api_user_id; };
+    auto reply_landed = [&](const std::vector<Thread>& ts) {
+      auto from = ts.end();
+      while (from != ts.begin()) {
+        const Thread& t = *std::prev(from);
+        if (has_note ? is_our_note(t) : (!ours(t) && t.type != "lineitem")) break;
+        --from;
+      }
+      if (from == ts.begin() && has_note) return false;  // our note is not there yet
+      return std::any_of(from, ts.end(), [&](const Thread& t) {
+        return t.type == "message" && ours(t) && Squash(t.text) == squashed_reply;
+      });
+    };
+
+    // The note goes first: it is what agents need even when a field below is refused,
+    // and the reply's landed check starts from it.
+    if (!note.empty() && !note_landed(current)) {
+      DP_RETURN_IF_ERROR(PostThread(ticket.id, "notes", json{{"text", TextToHtml(note)}}, note_landed,
+                                    what + " (internal note)"));
+    }
+    json conversation;
+    if (!tags.empty() || !fields.empty() || !reply.empty()) {
+      // Read right before writing: tags and fields are replaced as a whole set, so an
+      // agent's tag added since the caller's snapshot must be in the set sent back.
+      DP_ASSIGN_OR_RETURN(conversation, GetJson("/v2/conversations/" + ticket.id, what));
+      if (!conversation.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+    }
+    if (!tags.empty()) {
+      std::vector<std::string> merged = TagsOf(conversation);
+      bool changed = false;
+      for (const std::string& t : tags) {
+        // Help Scout keeps tag names lowercased, so "VIP" is already there as "vip".
+        if (std::none_of(merged.begin(), merged.end(),
+                         [&](const std::string& m) { return AsciiLower(m) == AsciiLower(t); })) {
+          merged.push_back(t);
+          changed = true;
+        }
+      }
+      if (changed) DP_RETURN_IF_ERROR(Write("PUT", ticket.id, "/tags", json{{"tags", merged}}, what + " (tags)"));
+    }
+    if (!fields.empty()) {
+      // The whole set again, the other fields' values as read.
+      json list = json::array();
+      bool changed = false;
+      std::map<std::string, std::string> pending = fields;
+      if (conversation.contains("customFields") && conversation["customFields"].is_array()) {
+        for (const json& f : conversation["customFields"]) {
+          const std::string id = IdString(f, "id");
+          if (!IsHelpScoutId(id)) continue;
+          std::string value = IdString(f, "value");
+          if (auto it = pending.find(id); it != pending.end()) {
+            changed = changed || value != it->second;
+            value = it->second;
+            pending.erase(it);
+          }
+          list.push_back({{"id", std::stoll(id)}, {"value", value}});
+        }
+      }
+      for (const auto& [id, value] : pending) {
+        list.push_back({{"id", std::stoll(id)}, {"value", value}});
+        changed = true;
+      }
+      if (changed) DP_RETURN_IF_ERROR(Write("PUT", ticket.id, "/fields", json{{"fields", list}}, what + " (custom fields)"));
+    }
+    if (!group.empty()) {
+      // Assigning or moving is only done through the explicit map (a wrong inbox hides a
+      // conversation from the team that owns it). Setting the same value again is harmless.
+      json patch;
+      if (auto it = options_.assign_users.find(group); it != options_.assign_users.end())
+        patch = {{"op", "replace"}, {"path", "/assignTo"}, {"value", std::stoll(it->second)}};
+      else
+        patch = {{"op", "move"}, {"path", "/mailboxId"}, {"value", std::stoll(options_.mailboxes.at(group))}};
+      DP_RETURN_IF_ERROR(Write("PATCH", ticket.id, "", patch, what + " (group " + group + ")"));
+    }
+    if (!reply.empty() && !reply_landed(current)) {
+      const json& customer = conversation.contains("primaryCustomer") ? conversation["primaryCustomer"] : json();
+      const std::string customer_id = IdString(customer, "id");
+      if (!IsHelpScoutId(customer_id))
+        return Status::InvalidArgument(what + ": the conversation has no primary customer to reply to");
+      // Never a draft: a plan only carries a reply deskpilot or an approver decided to send.
+      json body = {{"customer", {{"id", std::stoll(customer_id)}}}, {"text", TextToHtml(reply)}, {"draft", false}};
+      DP_RETURN_IF_ERROR(PostThread(ticket.id, "reply", body, reply_landed, what + " (public reply)"));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  HttpRequest Request(const std::string& method, const std::string& path_and_query) const {
+    HttpRequest req;
+    req.method = method;
+    req.url = options_.base_url + path_and_query;
+    req.timeout = options_.request_timeout;
+    req.headers = {{"Accept", "application/json"}};
+    return req;
+  }
+
+  // With retries (429 + Retry-After, 5xx, transport errors); non-2xx mapped to a Status.
+  Result<HttpResponse> Send(const HttpRequest& request, const std::string& what) {
+    auto resp = SendWithRetry(transport_, request, options_.retry, options_.sleep);
+    if (!resp.ok()) return resp.status().WithContext(what);
+    DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
+    return resp;
+  }
+
+  Result<json> GetJson(const std::string& path_and_query, const std::string& what) {
+    DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(Request("GET", path_and_query), what));
+    json j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
+  }
+
+  // A write that sets a whole value (tags, fields, owner): repeating it after a lost
+  // answer changes nothing, so the shared retries apply as they are.
+  Status Write(const std::string& method, const std::string& id, const std::string& sub, const json& body,
+               const std::string& what) {
+    HttpRequest req = Request(method, "/v2/conversations/" + id + sub);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(body);
+    return Send(req, what).status();
+  }
+
+  static std::vector<std::string> TagsOf(const json& c) {
+    std::vector<std::string> out;
+    if (!c.is_object() || !c.contains("tags") || !c["tags"].is_array()) return out;
+    for (const json& t : c["tags"]) {
+      const std::string name = t.is_string() ? t.get<std::string>() : StrOr(t, "tag");
+      if (!name.empty()) out.push_back(name);
+    }
+    return out;
+  }
+
+  // The configured group name the conversation's assignee or inbox stands for, if any.
+  std::string GroupOf(const json& c) const {
+    const std::string assignee = IdString(c.contains("assignee") ? c["assignee"] : json(), "id");
+    for (const auto& [name, id] : options_.assign_users)
+      if (id == assignee) return name;
+    const std::string mailbox = IdString(c, "mailboxId");
+    for (const auto& [name, id] : options_.mailboxes)
+      if (id == mailbox) return name;
+    return "";
+  }
+
+  Comment CommentOf(const Thread& t) const {
+    Comment c;
+    c.id = t.id;
+    c.author_id = t.author_id;
+    c.body = t.text;
+    c.created_at = t.created_at;
+    // Customers cannot write notes, so a customer cannot fake the marker.
+    c.by_deskpilot = (t.author_type == "user" && t.author_id == options_.api_user_id) ||
+                     (t.type == "note" && t.text.find(kHelpScoutMarkerPrefix) != std::string::npos);
+    if (t.type == "customer") {
+      c.author_role = AuthorRole::kCustomer;
+    } else if (t.type == "message") {
+      c.author_role = AuthorRole::kAgent;
+    } else if (t.type == "note") {
+      c.author_role = AuthorRole::kAgent;
+      c.is_public = false;
+    } else if (t.type == "chat" || t.type == "phone" || t.type == "beaconchat") {
+      // Either side writes these; createdBy says which.
+      c.author_role = t.author_type == "customer" ? AuthorRole::kCustomer : AuthorRole::kAgent;
+    } else {
+      // Forwards and types this does not know: an agent's, and not shown to the customer.
+      // Never the customer's: an agent's text read as the customer's could open the way
+      // to an automatic answer.
+      c.author_role = AuthorRole::kAgent;
+      c.is_public = false;
+    }
+    if (c.by_deskpilot) c.author_role = AuthorRole::kAgent;
+    return c;
+  }
+
+  // All of the conversation's threads, oldest first, a page at a time.
+  Result<std::vector<Thread>> ReadThreads(const std::string& id) {
+    const std::string what = "helpscout fetch conversation " + id + " threads";
+    std::vector<Thread> out;
+    for (int page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/conversations/" + id + "/threads?page=" + std::to_string(page), what));
+      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
+      // An empty list may come without "_embedded" at all.
+      if (embedded.is_object() && embedded.contains("threads")) {
+        if (!embedded["threads"].is_array()) return Status::InvalidArgument(what + ": \"threads\" is not an array");
+        for (const json& t : embedded["threads"]) {
+          if (!t.is_object()) return Status::InvalidArgument(what + ": a thread is not an object");
+          out.push_back(ThreadFromJson(t));
+        }
+      }
+      const json& p = doc.contains("page") ? doc["page"] : json();
+      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
+                                ? p["totalPages"].get<int64_t>()
+                                : 1;
+      if (page >= total) break;
+      if (page >= kMaxThreadPages)
+        return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxThreadPages) + " pages of threads");
+    }
+    SortOldestFirst(&out);
+    return out;
+  }
+
+  // One thread (note or reply) with retries. A 5xx or a timeout can arrive after Help
+  // Scout created the thread, so before each retry the threads are read again and the
+  // thread is not posted twice when it is already there.
+  Status PostThread(const std::string& id, const std::string& kind, const json& body,
+                    const std::function<bool(const std::vector<Thread>&)>& landed, const std::string& what) {
+    HttpRequest req = Request("POST", "/v2/conversations/" + id + "/" + kind);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(body);
+    const RetryPolicy& policy = options_.retry;
+    const int attempts = std::max(1, policy.max_attempts);
+    for (int attempt = 0;; ++attempt) {
+      Status st;
+      if (auto resp = transport_.Send(req); !resp.ok()) {
+        st = resp.status().WithContext(what);
+      } else {
+        st = StatusFromHttp(*resp, what);
+      }
+      if (st.ok()) return st;
+      if (!st.retryable() || attempt + 1 >= attempts) return st;
+      std::chrono::milliseconds delay = BackoffDelay(policy, attempt);
+      if (auto ra = st.retry_after()) {
+        // A long server-requested wait goes back to the job queue, not a held worker.
+        if (*ra > policy.max_retry_after) return st;
+        delay = std::max(delay, *ra);
+      }
+      Sleep(delay);
+      if (st.code() == Code::kResourceExhausted) continue;  // a 429 never created anything
+      DP_ASSIGN_OR_RETURN(std::vector<Thread> threads, ReadThreads(id));
+      if (landed(threads)) return Status::Ok();
+    }
+  }
+
+  void Sleep(std::chrono::milliseconds d) const {
+    if (options_.sleep) {
+      options_.sleep(d);
+    } else {
+      std::this_thread::sleep_for(d);
+    }
+  }
+
+  HelpScoutOptions options_;
+  Transport transport_;
+};
+
+// A numeric id from a config value written as a number or a string; "" otherwise.
+std::string ConfigId(const json* raw) {
+  if (raw == nullptr) return "";
+  const std::string id = IdOf(*raw);
+  return IsHelpScoutId(id) ? id : "";
+}
+
+void ReadIdTable(ConfigSection& section, const std::string& key, const std::string& what,
+                 std::map<std::string, std::string>* out) {
+  ConfigSection table = section.Table(key);
+  for (const std::string& name : table.Keys()) {
+    (*out)[name] = ConfigId(table.Raw(name));
+    if ((*out)[name].empty()) table.AddError(name, "must be the numeric id of a Help Scout " + what);
+  }
+}
+
+}  // namespace
+
+Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name) {
+  HelpScoutOptions o;
+  o.name = name;
+  (void)section.String("name", name);
+  (void)section.String("type", "helpscout");
+  o.base_url = section.String("base_url", o.base_url);
+  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+  if (o.base_url.rfind("http://", 0) != 0 && o.base_url.rfind("https://", 0) != 0)
+    section.AddError("base_url", "must start with https:// (or http:// for a local test server)");
+  // A base_url ending in /v2 would double the prefix on every call.
+  if (o.base_url.size() >= 3 && o.base_url.compare(o.base_url.size() - 3, 3, "/v2") == 0)
+    section.AddError("base_url", "give the API URL without /v2 (https://api.helpscout.net)");
+  o.app_id = section.String("app_id");
+  if (section.Has("app_id") && o.app_id.empty()) section.AddError("app_id", "must be the OAuth2 app's App ID");
+  o.app_secret = section.Secret("app_secret", true);
+  // Required: an empty HMAC key would make every signature trivially forgeable.
+  o.webhook_secret = section.Secret("webhook_secret", true);
+  if (o.webhook_secret.size() > kHelpScoutMaxSecretChars)
+    section.AddError("webhook_secret", "is " + std::to_string(o.webhook_secret.size()) +
+                                           " characters; Help Scout's webhook secret is at most 40, so this cannot be it");
+  o.request_timeout = std::chrono::milliseconds(section.Int("request_timeout_ms", 10000, 100, 600000));
+  if (!section.Has("api_user_id")) {
+    section.AddError("api_user_id", "required: the numeric id of the Help Scout user the app belongs to (loop guard)");
+  } else {
+    o.api_user_id = ConfigId(section.Raw("api_user_id"));
+    if (o.api_user_id.empty()) section.AddError("api_user_id", "must be the API user's numeric id");
+  }
+  o.priority_tag_prefix = section.String("priority_tag_prefix", o.priority_tag_prefix);
+  if (o.priority_tag_prefix.empty())
+    section.AddError("priority_tag_prefix", "must not be empty (the priority would be a bare tag such as \"high\")");
+  ReadIdTable(section, "assign_users", "user", &o.assign_users);
+  ReadIdTable(section, "mailboxes", "inbox (mailbox)", &o.mailboxes);
+  ReadIdTable(section, "custom_fields", "custom field", &o.custom_fields);
+  for (const auto& [group, id] : o.assign_users)
+    if (o.mailboxes.count(group))
+      section.AddError("mailboxes." + group, "is also in [assign_users]; a group either assigns or moves");
+  DP_RETURN_IF_ERROR(section.Finish());
+  return o;
+}
+
+std::unique_ptr<Helpdesk> NewHelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http) {
+  return std::make_unique<HelpScoutHelpdesk>(std::move(options), http);
+}
+
+}  // namespace deskpilot

@@ -1,0 +1,62 @@
+// The "helpscout" helpdesk adapter: Help Scout's webhooks (the v2 Conversation object,
+// X-HelpScout-Event + X-HelpScout-Signature), the Mailbox API 2.0 with an OAuth2
+// client-credentials token for reads (conversation, threads) and write-back (note, tags,
+// custom fields, assignment or inbox move, public reply).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "deskpilot/config.h"
+#include "deskpilot/helpdesk.h"
+#include "deskpilot/http_client.h"
+
+namespace deskpilot {
+
+// The line every deskpilot internal note ends with (Policy::MarkerLine); finding it in a
+// note proves that plan's note landed.
+inline constexpr char kHelpScoutMarkerPrefix[] = "deskpilot-ref: ";
+// Help Scout accepts a webhook secret of at most this many characters.
+inline constexpr size_t kHelpScoutMaxSecretChars = 40;
+
+struct HelpScoutOptions {
+  std::string name;  // configured helpdesk name (dedupe keys, Ticket::source)
+  // Without /v2: https://api.helpscout.net (or http://127.0.0.1:PORT in tests).
+  std::string base_url = "https://api.helpscout.net";
+  std::string app_id;      // the OAuth2 app's App ID (client_id)
+  std::string app_secret;  // its App Secret (client_secret)
+  std::string webhook_secret;  // the webhook's secret key (HMAC-SHA1 key), 1..40 chars
+  // The numeric id of the Help Scout user the app belongs to: threads it created are
+  // deskpilot's (loop guard, by_deskpilot).
+  std::string api_user_id;
+  std::chrono::milliseconds request_timeout{10000};
+  // Help Scout has no priority field: deskpilot's priority is written as this prefix +
+  // the priority ("priority-high").
+  std::string priority_tag_prefix = "priority-";
+  // WritePlan group name → a Help Scout user id to assign the conversation to, or an
+  // inbox (mailbox) id to move it to. A group in neither is only named in the note.
+  std::map<std::string, std::string> assign_users;
+  std::map<std::string, std::string> mailboxes;
+  // WritePlan custom field name → Help Scout custom field id. A field not listed is
+  // only named in the note.
+  std::map<std::string, std::string> custom_fields;
+  RetryPolicy retry;
+  Sleeper sleep;  // empty = really sleep (tests inject a recorder)
+  // For the token's expiry; empty = the system clock (tests inject one).
+  std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+// Reads: base_url (https://api.helpscout.net), app_id (required), app_secret_env/_file
+// (required), webhook_secret_env/_file (required, 1..40 chars), api_user_id (required,
+// numeric), request_timeout_ms (10000), priority_tag_prefix ("priority-"),
+// [assign_users] and [mailboxes] (group name → numeric id; a name in both is an error),
+// [custom_fields] (name → numeric field id). InvalidArgument lists every problem.
+Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name);
+
+// `http` is not owned and must outlive the adapter.
+std::unique_ptr<Helpdesk> NewHelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http);
+
+}  // namespace deskpilot

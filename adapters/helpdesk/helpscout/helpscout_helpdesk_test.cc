@@ -1,0 +1,673 @@
+#include "helpdesk/helpscout/helpscout_helpdesk.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+#include "deskpilot/registry.h"
+#include "helpdesk/helpscout/helpscout_fake.h"
+#include "helpdesk/helpscout/register.h"
+
+namespace deskpilot {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr char kSecret[] = "hs_secret_test";
+// Computed independently:
+//   printf '%s' BODY | openssl dgst -sha1 -hmac hs_secret_test -binary | base64
+constexpr char kVectorBody[] =
+    R"({"id":12345,"number":42,"subject":"Refund please","createdBy":{"id":501,"type":"customer"},"_embedded":{"threads":[{"id":9002,"type":"customer","createdAt":"2026-01-01T00:05:00Z","createdBy":{"id":501,"type":"customer"}},{"id":9001,"type":"customer","createdAt":"2026-01-01T00:00:00Z","createdBy":{"id":501,"type":"customer"}}]}})";
+constexpr char kVectorSignature[] = "JBzUEMFEi9NlDoZRg27t0/Pt/Fo=";
+const std::string kApiUser = "7";  // the fake's API user
+
+HelpScoutOptions Options(const std::string& base_url = "http://127.0.0.1:1") {
+  HelpScoutOptions o;
+  o.name = "hs";
+  o.base_url = base_url;
+  o.app_id = "hs-app-id";
+  o.app_secret = "hs-app-secret";
+  o.webhook_secret = kSecret;
+  o.api_user_id = kApiUser;
+  o.request_timeout = milliseconds(3000);
+  o.retry.base_delay = milliseconds(1);
+  o.retry.max_delay = milliseconds(5);
+  return o;
+}
+
+WebhookRequest Req(std::string_view body, std::map<std::string, std::string> headers = {}) {
+  WebhookRequest r;
+  r.body = body;
+  r.headers = std::move(headers);
+  r.now = std::chrono::system_clock::now();
+  return r;
+}
+
+std::map<std::string, std::string> Event(const std::string& name) { return {{"x-helpscout-event", name}}; }
+
+class HelpScoutWebhookTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+  std::unique_ptr<Helpdesk> hd_ = NewHelpScoutHelpdesk(Options(), http_.get());
+};
+
+TEST_F(HelpScoutWebhookTest, AcceptsTheKnownSignatureVector) {
+  EXPECT_TRUE(hd_->VerifyWebhook(Req(kVectorBody, {{"x-helpscout-signature", kVectorSignature}})).ok());
+}
+
+TEST_F(HelpScoutWebhookTest, RejectsTamperingWrongSecretMissingMalformedAndRepeatedSignatures) {
+  auto rejected = [&](const WebhookRequest& r) {
+    Status st = hd_->VerifyWebhook(r);
+    EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
+    EXPECT_EQ(st.message().find(kSecret), std::string::npos);
+  };
+  std::string tampered = kVectorBody;
+  tampered[tampered.find("12345")] = '9';
+  rejected(Req(tampered, {{"x-helpscout-signature", kVectorSignature}}));
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", Base64Encode(HmacSha1("other", kVectorBody))}}));
+  // Hex of the right HMAC, or SHA-256: not what Help Scout sends.
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", HexEncode(HmacSha1(kSecret, kVectorBody))}}));
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", Base64Encode(HmacSha256(kSecret, kVectorBody))}}));
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", "not base64!"}}));
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", ""}}));
+  rejected(Req(kVectorBody, {}));
+  rejected(Req(kVectorBody, {{"x-helpscout-signature", std::string(kVectorSignature) + ", " + kVectorSignature}}));
+  // No secret configured: nothing is accepted.
+  HelpScoutOptions none = Options();
+  none.webhook_secret.clear();
+  EXPECT_EQ(NewHelpScoutHelpdesk(none, http_.get())
+                ->VerifyWebhook(Req(kVectorBody, {{"x-helpscout-signature", Base64Encode(HmacSha1("", kVectorBody))}}))
+                .code(),
+            Code::kUnauthenticated);
+}
+
+TEST_F(HelpScoutWebhookTest, TriageEventsAndTheirDedupeKeys) {
+  auto created = hd_->ParseWebhook(Req(kVectorBody, Event("convo.created")));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->ticket_id, "12345");
+  EXPECT_EQ(created->event_type, "convo.created");
+  EXPECT_EQ(created->dedupe_key, "helpscout:hs:convo.created:12345");
+  EXPECT_TRUE(created->ignore_reason.empty());
+  EXPECT_FALSE(created->self_caused);
+
+  // A reply is keyed on the newest customer thread (9002, listed first here; the order
+  // of the embedded list is not relied on).
+  auto reply = hd_->ParseWebhook(Req(kVectorBody, Event("convo.customer.reply.created")));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->dedupe_key, "helpscout:hs:convo.customer.reply.created:12345:thread:9002");
+  EXPECT_FALSE(reply->self_caused);
+  // Help Scout's retry repeats it: the same key.
+  EXPECT_EQ(hd_->ParseWebhook(Req(kVectorBody, Event("convo.customer.reply.created")))->dedupe_key, reply->dedupe_key);
+
+  // A new customer reply is a new key; deskpilot's own note landing after it is not the
+  // event (it would otherwise hide the reply).
+  json next = json::parse(kVectorBody);
+  next["_embedded"]["threads"].push_back({{"id", 9010},
+                                          {"type", "customer"},
+                                          {"createdAt", "2026-01-01T01:00:00Z"},
+                                          {"createdBy", {{"id", 501}, {"type", "customer"}}}});
+  next["_embedded"]["threads"].push_back({{"id", 9011},
+                                          {"type", "note"},
+                                          {"createdAt", "2026-01-01T01:00:05Z"},
+                                          {"createdBy", {{"id", 7}, {"type", "user"}}}});
+  auto second = hd_->ParseWebhook(Req(next.dump(), Event("convo.customer.reply.created")));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->dedupe_key, "helpscout:hs:convo.customer.reply.created:12345:thread:9010");
+  EXPECT_FALSE(second->self_caused);
+
+  // Without embedded threads, the body's hash identifies the delivery.
+  const std::string bare = R"({"id":12345,"subject":"x"})";
+  auto no_threads = hd_->ParseWebhook(Req(bare, Event("convo.customer.reply.created")));
+  ASSERT_TRUE(no_threads.ok());
+  EXPECT_EQ(no_threads->dedupe_key, "helpscout:hs:convo.customer.reply.created:12345:sha256:" + Sha256Hex(bare));
+}
+
+TEST_F(HelpScoutWebhookTest, OtherEventsAreAcknowledgedWithAReason) {
+  for (const char* event : {"convo.agent.reply.created", "convo.note.created", "convo.tags", "convo.assigned",
+                            "convo.status", "convo.deleted", "customer.created", "satisfaction.ratings"}) {
+    // convo.deleted carries only {id}; customer events a customer object.
+    auto ev = hd_->ParseWebhook(Req(R"({"id":12345})", Event(event)));
+    ASSERT_TRUE(ev.ok()) << event << ": " << ev.status().ToString();
+    EXPECT_EQ(ev->ignore_reason, std::string("helpscout event ") + event +
+                                     " does not start triage (only convo.created and convo.customer.reply.created do)");
+    EXPECT_EQ(ev->event_type, event);
+  }
+}
+
+TEST_F(HelpScoutWebhookTest, MalformedPayloadsAreInvalidArgument) {
+  for (const char* bad : {"", "{", "[1]", "null", R"({"subject":"no id"})", R"({"id":"abc"})", R"({"id":0})",
+                          R"({"id":-4})", R"({"id":4.5})", R"({"id":42} trailing)"}) {
+    auto r = hd_->ParseWebhook(Req(bad, Event("convo.created")));
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("helpscout webhook"), std::string::npos) << r.status().ToString();
+  }
+  // Malformed JSON is refused whatever the event, so a broken sender is noticed.
+  EXPECT_EQ(hd_->ParseWebhook(Req("{", Event("convo.tags"))).status().code(), Code::kInvalidArgument);
+  auto no_event = hd_->ParseWebhook(Req(kVectorBody));
+  EXPECT_EQ(no_event.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(no_event.status().message().find("X-HelpScout-Event"), std::string::npos);
+}
+
+TEST_F(HelpScoutWebhookTest, ThreadsAndConversationsByTheApiUserAreSelfCaused) {
+  // A customer thread the API user created (an agent writing on the customer's behalf).
+  auto by_us = hd_->ParseWebhook(Req(
+      R"({"id":5,"_embedded":{"threads":[{"id":11,"type":"customer","createdAt":"2026-01-01T00:00:00Z","createdBy":{"id":7,"type":"user"}}]}})",
+      Event("convo.customer.reply.created")));
+  ASSERT_TRUE(by_us.ok());
+  EXPECT_TRUE(by_us->self_caused);
+  // A conversation the API user opened.
+  auto opened = hd_->ParseWebhook(Req(R"({"id":5,"createdBy":{"id":7,"type":"user"}})", Event("convo.created")));
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(opened->self_caused);
+  // Customers and users are numbered apart: customer 7 is not the API user.
+  auto customer7 = hd_->ParseWebhook(Req(
+      R"({"id":5,"_embedded":{"threads":[{"id":11,"type":"customer","createdAt":"2026-01-01T00:00:00Z","createdBy":{"id":7,"type":"customer"}}]}})",
+      Event("convo.customer.reply.created")));
+  ASSERT_TRUE(customer7.ok());
+  EXPECT_FALSE(customer7->self_caused);
+  // "70" is not "7".
+  EXPECT_FALSE(
+      hd_->ParseWebhook(Req(R"({"id":5,"createdBy":{"id":70,"type":"user"}})", Event("convo.created")))->self_caused);
+}
+
+TEST(HelpScoutConfigTest, FactoryValidatesKeys) {
+  setenv("DP_HS_TEST_SECRET", "app-secret", 1);
+  setenv("DP_HS_TEST_HOOK", "hook-secret", 1);
+  setenv("DP_HS_TEST_EMPTY", "", 1);
+  setenv("DP_HS_TEST_LONG", std::string(41, 'x').c_str(), 1);
+  setenv("DP_HS_TEST_40", std::string(40, 'x').c_str(), 1);
+  auto http = NewCurlHttpClient();
+  Registry registry;
+  RegisterHelpScoutHelpdesk(registry);
+  auto make = [&](const json& section) {
+    ConfigSection s(section, "helpdesk[0]");
+    AdapterContext ctx;
+    ctx.section = &s;
+    ctx.name = "hs";
+    ctx.http = http.get();
+    return registry.MakeHelpdesk("helpscout", ctx);
+  };
+  json good = {{"name", "hs"},
+               {"type", "helpscout"},
+               {"app_id", "abc123"},
+               {"app_secret_env", "DP_HS_TEST_SECRET"},
+               {"webhook_secret_env", "DP_HS_TEST_HOOK"},
+               {"api_user_id", 7},
+               {"priority_tag_prefix", "prio-"},
+               {"assign_users", {{"escalations", 42}}},
+               {"mailboxes", {{"billing", "1001"}}},
+               {"custom_fields", {{"category", 88}}}};
+  auto hd = make(good);
+  ASSERT_TRUE(hd.ok()) << hd.status().ToString();
+  EXPECT_EQ((*hd)->type(), "helpscout");
+  json forty = good;
+  forty["webhook_secret_env"] = "DP_HS_TEST_40";
+  EXPECT_TRUE(make(forty).ok());
+
+  auto error_names = [&](json section, const std::string& key) {
+    auto r = make(section);
+    ASSERT_FALSE(r.ok()) << section.dump();
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().ToString();
+  };
+  json unknown = good;
+  unknown["colour"] = "blue";
+  error_names(unknown, "colour");
+  json v2 = good;
+  v2["base_url"] = "https://api.helpscout.net/v2/";
+  error_names(v2, "base_url");
+  json scheme = good;
+  scheme["base_url"] = "api.helpscout.net";
+  error_names(scheme, "base_url");
+  json no_app = good;
+  no_app.erase("app_id");
+  error_names(no_app, "app_id");
+  json no_secret = good;
+  no_secret.erase("app_secret_env");
+  error_names(no_secret, "app_secret");
+  json inline_secret = good;
+  inline_secret.erase("app_secret_env");
+  inline_secret["app_secret"] = "s";
+  error_names(inline_secret, "app_secret");
+  json no_hook = good;
+  no_hook.erase("webhook_secret_env");
+  error_names(no_hook, "webhook_secret");
+  json empty_hook = good;
+  empty_hook["webhook_secret_env"] = "DP_HS_TEST_EMPTY";
+  error_names(empty_hook, "webhook_secret_env");
+  json long_hook = good;
+  long_hook["webhook_secret_env"] = "DP_HS_TEST_LONG";
+  error_names(long_hook, "at most 40");
+  json no_user = good;
+  no_user.erase("api_user_id");
+  error_names(no_user, "api_user_id");
+  json bad_user = good;
+  bad_user["api_user_id"] = "bot";
+  error_names(bad_user, "api_user_id");
+  json empty_prefix = good;
+  empty_prefix["priority_tag_prefix"] = "";
+  error_names(empty_prefix, "priority_tag_prefix");
+  json bad_mailbox = good;
+  bad_mailbox["mailboxes"]["billing"] = "Billing";
+  error_names(bad_mailbox, "mailboxes.billing");
+  json both = good;
+  both["mailboxes"]["escalations"] = 5;
+  error_names(both, "mailboxes.escalations");
+  json bad_field = good;
+  bad_field["custom_fields"]["category"] = "Category";
+  error_names(bad_field, "custom_fields.category");
+}
+
+// The adapter against the loopback Help Scout fake, over real HTTP.
+class HelpScoutAdapterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fake_.Start().ok());
+    customer_ = fake_.AddCustomer("Bob", "Customer", "bob@example.com");
+    hd_ = Make(Options(fake_.base_url()));
+  }
+  std::unique_ptr<Helpdesk> Make(HelpScoutOptions o) {
+    o.assign_users = {{"escalations", "42"}};
+    o.mailboxes = {{"billing", "2002"}};
+    o.custom_fields = {{"category", "88"}};
+    o.sleep = [this](milliseconds d) { slept_.push_back(d); };
+    o.clock = [this] { return now_; };
+    return NewHelpScoutHelpdesk(o, http_.get());
+  }
+
+  int64_t NewConversation(const std::string& html = "<p>My password reset mail never arrives.</p>") {
+    return fake_.AddConversation("Cannot log in", customer_, html, {"vip", "deskpilot"});
+  }
+  Ticket Fetch(int64_t id) {
+    auto t = hd_->FetchTicket(std::to_string(id));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : Ticket{};
+  }
+  int Count(const std::string& method, const std::string& prefix) { return fake_.CountRequests(method, prefix); }
+  // The calls made since `from`, as "METHOD path".
+  std::vector<std::string> CallsSince(size_t from) {
+    std::vector<std::string> calls;
+    auto log = fake_.Requests();
+    for (size_t i = from; i < log.size(); ++i) calls.push_back(log[i].method + " " + log[i].path);
+    return calls;
+  }
+
+  HelpScoutFake fake_;
+  int64_t customer_ = 0;
+  std::vector<milliseconds> slept_;
+  std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+  std::unique_ptr<Helpdesk> hd_;
+};
+
+TEST_F(HelpScoutAdapterTest, TokenIsFetchedOnceByClientCredentialsAndReused) {
+  const int64_t id = NewConversation();
+  Fetch(id);
+  Fetch(id);
+  EXPECT_EQ(fake_.TokensIssued(), 1);
+  auto log = fake_.Requests();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].method, "POST");
+  EXPECT_EQ(log[0].path, "/v2/oauth2/token");
+  EXPECT_EQ(log[0].content_type, "application/x-www-form-urlencoded");
+  EXPECT_EQ(log[0].body, "grant_type=client_credentials&client_id=hs-app-id&client_secret=hs-app-secret");
+  for (size_t i = 1; i < log.size(); ++i) EXPECT_EQ(log[i].authorization, "Bearer hs-token-1") << log[i].path;
+  EXPECT_EQ(Count("POST", "/v2/oauth2/token"), 1);
+
+  // Close to its expiry (48 h, renewed 5 min early) a new one is fetched first.
+  now_ += std::chrono::hours(48) - std::chrono::minutes(4);
+  Fetch(id);
+  EXPECT_EQ(fake_.TokensIssued(), 2);
+  EXPECT_EQ(fake_.Requests().back().authorization, "Bearer hs-token-2");
+}
+
+TEST_F(HelpScoutAdapterTest, ConcurrentWorkersShareOneToken) {
+  const int64_t id = NewConversation();
+  std::vector<std::thread> workers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i)
+    workers.emplace_back([&] { ok += hd_->FetchTicket(std::to_string(id)).ok() ? 1 : 0; });
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(ok.load(), 6);
+  EXPECT_EQ(fake_.TokensIssued(), 1);
+}
+
+TEST_F(HelpScoutAdapterTest, ARefusedTokenIsReplacedOnceAndTheCallRetried) {
+  const int64_t id = NewConversation();
+  Fetch(id);
+  fake_.RevokeTokens();
+  const size_t before = fake_.Requests().size();
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.subject, "Cannot log in");
+  EXPECT_EQ(fake_.TokensIssued(), 2);
+  const std::string sid = std::to_string(id);
+  EXPECT_EQ(CallsSince(before), (std::vector<std::string>{"GET /v2/conversations/" + sid, "POST /v2/oauth2/token",
+                                                          "GET /v2/conversations/" + sid,
+                                                          "GET /v2/conversations/" + sid + "/threads"}));
+  // A 401 that persists with a fresh token is the answer: unauthenticated, one refresh only.
+  fake_.InjectFault({"GET", "/v2/conversations/", 401, 2, ""});
+  auto r = hd_->FetchTicket(sid);
+  EXPECT_EQ(r.status().code(), Code::kUnauthenticated) << r.status().ToString();
+  EXPECT_EQ(fake_.TokensIssued(), 3);
+}
+
+TEST_F(HelpScoutAdapterTest, BadAppCredentialsAreUnauthenticatedAndNeverQuoteTheSecret) {
+  HelpScoutOptions o = Options(fake_.base_url());
+  o.app_secret = "wrong-secret";
+  auto hd = Make(o);
+  auto r = hd->FetchTicket(std::to_string(NewConversation()));
+  EXPECT_EQ(r.status().code(), Code::kUnauthenticated) << r.status().ToString();
+  EXPECT_FALSE(r.status().retryable());
+  EXPECT_NE(r.status().message().find("app_id and app_secret"), std::string::npos);
+  EXPECT_EQ(r.status().message().find("wrong-secret"), std::string::npos);
+  EXPECT_EQ(Count("POST", "/v2/oauth2/token"), 1);
+  EXPECT_EQ(Count("GET", "/v2/conversations"), 0);
+}
+
+TEST_F(HelpScoutAdapterTest, FetchMapsConversationThreadTypesNotesAndHtml) {
+  const int64_t id = NewConversation(
+      "<div>Hello&nbsp;team,</div><p>The invoice shows &#8364;12 &amp; not $10.</p><ul><li>one</li></ul>");
+  fake_.AddThread(id, "lineitem", "Assigned to Alice", "user", 33);
+  fake_.AddThread(id, "message", "<p>Looking into it.</p><p>Alice</p>", "user", 33);
+  fake_.AddThread(id, "note", "internal: check SSO", "user", 33);
+  fake_.AddThread(id, "message", "<p>unsent draft</p>", "user", 33, "draft");
+  fake_.AddThread(id, "customer", "Still nothing<br>Bob", "customer", customer_);
+  fake_.AddThread(id, "chat", "chat from the customer", "customer", customer_);
+  fake_.AddThread(id, "forwardparent", "fwd to finance", "user", 33);
+  fake_.SetCustomFields(id, json::array({{{"id", 88}, {"name", "Category"}, {"value", "501"}, {"text", "Billing"}}}));
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.id, std::to_string(id));
+  EXPECT_EQ(t.source, "hs");
+  EXPECT_EQ(t.subject, "Cannot log in");
+  EXPECT_EQ(t.status, "active");
+  EXPECT_EQ(t.channel, "email");
+  EXPECT_EQ(t.description, "Hello team,\n\nThe invoice shows \u20ac12 & not $10.\n\n- one");
+  EXPECT_EQ(t.requester.email, "bob@example.com");
+  EXPECT_EQ(t.requester.name, "Bob Customer");
+  EXPECT_EQ(t.tags, (std::vector<std::string>{"vip", "deskpilot"}));
+  EXPECT_EQ(t.custom_fields.at("Category"), "Billing");
+  EXPECT_EQ(t.priority, "");
+  ASSERT_EQ(t.comments.size(), 6u);  // lineitem and draft skipped
+  EXPECT_EQ(t.comments[0].author_role, AuthorRole::kCustomer);
+  EXPECT_TRUE(t.comments[0].is_public);
+  EXPECT_EQ(t.comments[0].author_id, std::to_string(customer_));
+  EXPECT_EQ(t.comments[1].author_role, AuthorRole::kAgent);
+  EXPECT_TRUE(t.comments[1].is_public);
+  EXPECT_EQ(t.comments[1].body, "Looking into it.\n\nAlice");
+  EXPECT_EQ(t.comments[2].author_role, AuthorRole::kAgent);
+  EXPECT_FALSE(t.comments[2].is_public);
+  EXPECT_EQ(t.comments[3].author_role, AuthorRole::kCustomer);
+  EXPECT_EQ(t.comments[3].body, "Still nothing\nBob");
+  EXPECT_EQ(t.comments[4].author_role, AuthorRole::kCustomer);  // chat by the customer
+  EXPECT_EQ(t.comments[5].author_role, AuthorRole::kAgent);     // a forward: never the customer's
+  EXPECT_FALSE(t.comments[5].is_public);
+  for (const auto& c : t.comments) EXPECT_FALSE(c.by_deskpilot);
+}
+
+TEST_F(HelpScoutAdapterTest, ThePriorityTagReadsBackAsThePriorityHighestFirst) {
+  const int64_t id = fake_.AddConversation("Two priorities", customer_, "hi", {"priority-urgent", "vip", "Priority-Low"});
+  EXPECT_EQ(Fetch(id).priority, "urgent");
+  HelpScoutOptions o = Options(fake_.base_url());
+  o.priority_tag_prefix = "p:";
+  EXPECT_EQ(Make(o)->FetchTicket(std::to_string(id))->priority, "");
+}
+
+TEST_F(HelpScoutAdapterTest, ThreadsAreReadAcrossPages) {
+  HelpScoutFakeOptions fo;
+  fo.threads_page_size = 2;
+  HelpScoutFake paged(fo);
+  ASSERT_TRUE(paged.Start().ok());
+  const int64_t customer = paged.AddCustomer("Ann", "Lee", "ann@example.com");
+  const int64_t id = paged.AddConversation("Paged", customer, "first");
+  for (int i = 0; i < 4; ++i) paged.AddThread(id, "customer", "more " + std::to_string(i), "customer", customer);
+  auto hd = Make(Options(paged.base_url()));
+  auto t = hd->FetchTicket(std::to_string(id));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->comments.size(), 5u);
+  EXPECT_EQ(t->comments.front().body, "first");
+  EXPECT_EQ(t->comments.back().body, "more 3");
+  EXPECT_EQ(t->description, "first");
+  EXPECT_EQ(paged.CountRequests("GET", "/v2/conversations/" + std::to_string(id) + "/threads"), 3);
+}
+
+TEST_F(HelpScoutAdapterTest, TheApiUsersThreadsAndMarkedNotesAreDeskpilots) {
+  const int64_t id = NewConversation();
+  fake_.AddThread(id, "note", "deskpilot triage<br><br>deskpilot-ref: k1", "user", 7);
+  fake_.AddThread(id, "note", "<p>see deskpilot-ref: k1</p>", "user", 33);
+  fake_.AddThread(id, "customer", "deskpilot-ref: k1", "customer", customer_);
+  // A customer whose id happens to be the API user's is still the customer.
+  const int64_t seven = fake_.AddCustomer("Seven", "Customer", "seven@example.com", 7);
+  fake_.AddThread(id, "customer", "I am customer 7", "customer", seven);
+  Ticket t = Fetch(id);
+  ASSERT_EQ(t.comments.size(), 5u);
+  EXPECT_TRUE(t.comments[1].by_deskpilot);
+  EXPECT_EQ(t.comments[1].body, "deskpilot triage\n\ndeskpilot-ref: k1");
+  EXPECT_TRUE(t.comments[2].by_deskpilot);
+  EXPECT_FALSE(t.comments[3].by_deskpilot);
+  EXPECT_EQ(t.comments[3].author_role, AuthorRole::kCustomer);
+  EXPECT_FALSE(t.comments[4].by_deskpilot);
+  EXPECT_EQ(t.comments[4].author_role, AuthorRole::kCustomer);
+}
+
+TEST_F(HelpScoutAdapterTest, DeletedConversationsAndBadIds) {
+  const int64_t id = NewConversation();
+  fake_.DeleteConversation(id);
+  auto gone = hd_->FetchTicket(std::to_string(id));
+  EXPECT_EQ(gone.status().code(), Code::kNotFound) << gone.status().ToString();
+  EXPECT_FALSE(gone.status().retryable());
+  EXPECT_EQ(Count("GET", "/v2/conversations/"), 1);  // never retried
+  for (const char* id_text : {"", "12abc", "0", "-1", "../users/1"})
+    EXPECT_EQ(hd_->FetchTicket(id_text).status().code(), Code::kInvalidArgument) << id_text;
+}
+
+TEST_F(HelpScoutAdapterTest, ReadsRetryOn429HonouringRateLimitRetryAfterAnd5xx) {
+  const int64_t id = NewConversation();
+  fake_.InjectFault({"GET", "/v2/conversations/" + std::to_string(id) + "/threads", 429, 1, "3"});
+  fake_.InjectFault({"GET", "/v2/conversations/", 503, 1, ""});
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.comments.size(), 1u);
+  ASSERT_EQ(slept_.size(), 2u);
+  EXPECT_GE(slept_[1], milliseconds(3000));  // Help Scout's X-RateLimit-Retry-After
+}
+
+WritePlan Plan(const std::string& key, bool with_reply) {
+  WritePlan plan;
+  plan.idempotency_key = key;
+  plan.actions = {
+      {ActionType::kSetTags, {"deskpilot", "deskpilot_cat_login"}, "", ""},
+      {ActionType::kSetPriority, {}, "high", ""},
+      {ActionType::kSetCustomField, {}, "account_access", "category"},
+      {ActionType::kAddInternalNote, {}, "Summary: cannot log in & <locked>.\n\ndeskpilot-ref: " + key, ""},
+  };
+  if (with_reply) plan.actions.push_back({ActionType::kAddPublicReply, {}, "Please check your spam folder.", ""});
+  return plan;
+}
+
+TEST_F(HelpScoutAdapterTest, ApplyWritesExactlyTheExpectedCalls) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  // An agent tags the conversation after deskpilot's snapshot: the tag must survive.
+  fake_.AddThread(id, "lineitem", "tagged", "user", 33);
+  ASSERT_TRUE(http_->Send({"PUT", fake_.base_url() + "/v2/conversations/" + sid + "/tags",
+                           {{"Authorization", "Bearer hs-token-1"}, {"Content-Type", "application/json"}},
+                           R"({"tags":["vip","deskpilot","refund-requested"]})"})
+                  .ok());
+  fake_.SetCustomFields(id, json::array({{{"id", 90}, {"name", "Plan"}, {"value", "pro"}, {"text", "pro"}}}));
+  const size_t from = fake_.Requests().size();
+  Status st = hd_->Apply(before, Plan("dp-1", false));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  EXPECT_EQ(CallsSince(from),
+            (std::vector<std::string>{"GET /v2/conversations/" + sid + "/threads", "POST /v2/conversations/" + sid + "/notes",
+                                      "GET /v2/conversations/" + sid, "PUT /v2/conversations/" + sid + "/tags",
+                                      "PUT /v2/conversations/" + sid + "/fields"}));
+  auto log = fake_.Requests();
+  // The note: the text as HTML, escaped, lines kept.
+  EXPECT_EQ(json::parse(log[from + 1].body),
+            json({{"text", "Summary: cannot log in &amp; &lt;locked&gt;.<br><br>deskpilot-ref: dp-1"}}));
+  // Tags: the whole set as read just before, plus the missing ones and the priority tag.
+  EXPECT_EQ(json::parse(log[from + 3].body),
+            json({{"tags", {"vip", "deskpilot", "refund-requested", "deskpilot_cat_login", "priority-high"}}}));
+  EXPECT_EQ(fake_.Tags(id),
+            (std::vector<std::string>{"vip", "deskpilot", "refund-requested", "deskpilot_cat_login", "priority-high"}));
+  // Fields: the other field kept, the mapped one (category → 88) set.
+  EXPECT_EQ(json::parse(log[from + 4].body),
+            json({{"fields", {{{"id", 90}, {"value", "pro"}}, {{"id", 88}, {"value", "account_access"}}}}}));
+  // No reply was planned, so none went out.
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 0);
+
+  Ticket after = Fetch(id);
+  EXPECT_EQ(after.priority, "high");
+  ASSERT_FALSE(after.comments.empty());
+  EXPECT_TRUE(after.comments.back().by_deskpilot);
+  EXPECT_FALSE(after.comments.back().is_public);
+  EXPECT_EQ(after.comments.back().body, "Summary: cannot log in & <locked>.\n\ndeskpilot-ref: dp-1");
+
+  // The same plan again: nothing new is written (note found, tags and fields as they are).
+  const size_t again = fake_.Requests().size();
+  ASSERT_TRUE(hd_->Apply(before, Plan("dp-1", false)).ok());
+  EXPECT_EQ(CallsSince(again), (std::vector<std::string>{"GET /v2/conversations/" + sid + "/threads",
+                                                         "GET /v2/conversations/" + sid}));
+}
+
+TEST_F(HelpScoutAdapterTest, GroupsAssignOrMoveOnlyThroughTheMapElseTheNoteNamesThem) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  WritePlan plan;
+  plan.idempotency_key = "g1";
+  plan.actions = {{ActionType::kSetGroup, {}, "escalations", ""},
+                  {ActionType::kAddInternalNote, {}, "note\n\ndeskpilot-ref: g1", ""}};
+  ASSERT_TRUE(hd_->Apply(Fetch(id), plan).ok());
+  EXPECT_EQ(json::parse(fake_.Requests().back().body), json({{"op", "replace"}, {"path", "/assignTo"}, {"value", 42}}));
+  EXPECT_EQ(fake_.Conversation(id)["assignee"]["id"], 42);
+  EXPECT_EQ(Fetch(id).group, "escalations");
+
+  plan.idempotency_key = "g2";
+  plan.actions = {{ActionType::kSetGroup, {}, "billing", ""},
+                  {ActionType::kAddInternalNote, {}, "note\n\ndeskpilot-ref: g2", ""}};
+  ASSERT_TRUE(hd_->Apply(Fetch(id), plan).ok());
+  EXPECT_EQ(json::parse(fake_.Requests().back().body), json({{"op", "move"}, {"path", "/mailboxId"}, {"value", 2002}}));
+  EXPECT_EQ(fake_.Conversation(id)["mailboxId"], 2002);
+
+  // Not mapped: no PATCH; the note says what was not written.
+  plan.idempotency_key = "g3";
+  plan.actions = {{ActionType::kSetGroup, {}, "sales", ""},
+                  {ActionType::kSetCustomField, {}, "x", "unmapped_field"},
+                  {ActionType::kAddInternalNote, {}, "note\n\ndeskpilot-ref: g3", ""}};
+  const int patches = Count("PATCH", "/v2/conversations/");
+  ASSERT_TRUE(hd_->Apply(Fetch(id), plan).ok());
+  EXPECT_EQ(Count("PATCH", "/v2/conversations/"), patches);
+  EXPECT_EQ(Count("PUT", "/v2/conversations/" + sid + "/fields"), 0);
+  EXPECT_EQ(fake_.Threads(id).back()["body"],
+            "note<br><br>deskpilot-ref: g3<br><br>Not written to Help Scout:<br>- group: sales (not in [assign_users] or "
+            "[mailboxes]; route it by hand)<br>- unmapped_field: x (not in [custom_fields])");
+}
+
+TEST_F(HelpScoutAdapterTest, PublicReplyOnlyWhenPlannedAndRetriesWriteOnce) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  ASSERT_TRUE(hd_->Apply(before, Plan("dp-2", true)).ok());
+  ASSERT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 1);
+  auto log = fake_.Requests();
+  json reply;
+  for (const auto& r : log)
+    if (r.path == "/v2/conversations/" + sid + "/reply") reply = json::parse(r.body);
+  EXPECT_EQ(reply, json({{"customer", {{"id", customer_}}}, {"text", "Please check your spam folder."}, {"draft", false}}));
+  EXPECT_EQ(fake_.Threads(id).back()["type"], "message");
+
+  // A retry of the same plan, from the stale snapshot or a fresh one, writes nothing new.
+  ASSERT_TRUE(hd_->Apply(before, Plan("dp-2", true)).ok());
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-2", true)).ok());
+  EXPECT_EQ(fake_.Threads(id).size(), 3u);
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/notes"), 1);
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 1);
+
+  // A later plan with the same reply text, after the customer wrote again, posts it.
+  fake_.AddThread(id, "customer", "Still nothing.", "customer", customer_);
+  ASSERT_TRUE(hd_->Apply(Fetch(id), Plan("dp-3", true)).ok());
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 2);
+
+  // An approval (a reply without a note) is held back until someone else wrote since.
+  WritePlan approval;
+  approval.idempotency_key = "approve-1";
+  approval.actions = {{ActionType::kAddPublicReply, {}, "Please check your spam folder.", ""}};
+  ASSERT_TRUE(hd_->Apply(Fetch(id), approval).ok());
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 2);
+}
+
+TEST_F(HelpScoutAdapterTest, RateLimitedWritesWaitTheRetryAfterThenSucceed) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  fake_.InjectFault({"POST", "/v2/conversations/" + sid + "/notes", 429, 1, "7"});
+  fake_.InjectFault({"PUT", "/v2/conversations/" + sid + "/tags", 429, 1, "2"});
+  Status st = hd_->Apply(before, Plan("dp-5", false));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(slept_.size(), 2u);
+  EXPECT_GE(slept_[0], milliseconds(7000));
+  EXPECT_GE(slept_[1], milliseconds(2000));
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/notes"), 2);
+  EXPECT_EQ(fake_.Threads(id).size(), 2u);
+  EXPECT_EQ(fake_.Tags(id).back(), "priority-high");
+}
+
+TEST_F(HelpScoutAdapterTest, LongRetryAfterGoesBackToTheQueue) {
+  const int64_t id = NewConversation();
+  fake_.InjectFault({"POST", "/v2/conversations/", 429, 10, "120"});
+  Status st = hd_->Apply(Fetch(id), Plan("dp-6", false));
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.ToString();
+  ASSERT_TRUE(st.retry_after().has_value());
+  EXPECT_EQ(*st.retry_after(), milliseconds(120000));
+  EXPECT_TRUE(slept_.empty());
+  EXPECT_EQ(fake_.Threads(id).size(), 1u);
+}
+
+TEST_F(HelpScoutAdapterTest, ANoteOrReplyWhoseAnswerWasLostIsNotPostedTwice) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  // Help Scout created the note and the reply, but each answer came back as a 502.
+  for (const char* kind : {"/notes", "/reply"}) {
+    HelpScoutFake::Fault lost{"POST", "/v2/conversations/" + sid + kind, 502, 1, ""};
+    lost.after_serving = true;
+    fake_.InjectFault(lost);
+  }
+  Status st = hd_->Apply(before, Plan("dp-7", true));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/notes"), 1);
+  EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 1);
+  EXPECT_EQ(fake_.Threads(id).size(), 3u);
+}
+
+TEST_F(HelpScoutAdapterTest, ClientErrorsAreNotRetried) {
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  Ticket before = Fetch(id);
+  fake_.InjectFault({"PUT", "/v2/conversations/" + sid + "/tags", 400, 1, ""});
+  Status st = hd_->Apply(before, Plan("dp-8", false));
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+  EXPECT_FALSE(st.retryable());
+  EXPECT_EQ(Count("PUT", "/v2/conversations/" + sid + "/tags"), 1);
+  EXPECT_EQ(fake_.Threads(id).size(), 2u);  // the note went first and is there
+
+  fake_.DeleteConversation(id);
+  st = hd_->Apply(before, Plan("dp-9", false));
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.ToString();
+  EXPECT_FALSE(st.retryable());
+  EXPECT_EQ(Count("GET", "/v2/conversations/" + sid + "/threads"), 3);  // once per Apply, never retried
+  EXPECT_EQ(hd_->Apply(Ticket{}, Plan("dp-10", false)).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(hd_->Apply(before, WritePlan{}).ok());
+}
+
+}  // namespace
+}  // namespace deskpilot

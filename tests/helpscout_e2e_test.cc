@@ -1,0 +1,135 @@
+// End-to-end: the real `deskpilot serve` in front of the loopback Help Scout fake. A
+// delivery signed as Help Scout signs it goes in; the internal note (and tags) must land
+// once, through an OAuth2 token, and redeliveries and events that do not start triage
+// (deskpilot's own note among them) must be acknowledged and ignored.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "deskpilot/crypto.h"
+#include "harness.h"
+#include "helpdesk/helpscout/helpscout_fake.h"
+
+namespace deskpilot {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class HelpScoutEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(DESKPILOT_BINARY)) << DESKPILOT_BINARY;
+    dir_ = fs::temp_directory_path() / ("deskpilot-helpscout-e2e-" + RandomHex(6));
+    fs::create_directories(dir_);
+    testing_harness::SeedSampleModels(dir_);
+    ASSERT_TRUE(fake_.Start().ok());
+    customer_ = fake_.AddCustomer("Ann", "Lee", "ann.lee@example.com");
+    signature_token_ = RandomHex(20);  // 40 characters, Help Scout's longest secret
+    config_ = (dir_ / "deskpilot.toml").string();
+    std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" << (dir_ / "deskpilot.db").string()
+                           << "\"\n[workers]\npoll_ms = 20\n"
+                           << "[[helpdesk]]\nname = \"hs\"\ntype = \"helpscout\"\nbase_url = \"" << fake_.base_url()
+                           << "\"\napp_id = \"hs-app-id\"\napp_secret_env = \"HS_APP_SECRET\"\n"
+                           << "webhook_secret_env = \"HS_WEBHOOK_SECRET\"\napi_user_id = 7\n[policy]\nmode = \"assist\"\n";
+  }
+  void TearDown() override {
+    proxy_.reset();
+    fake_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  int StartProxy() {
+    proxy_ = std::make_unique<testing_harness::Process>(
+        std::vector<std::string>{DESKPILOT_BINARY, "serve", "--config", config_},
+        std::vector<std::string>{"HS_APP_SECRET=hs-app-secret", "HS_WEBHOOK_SECRET=" + signature_token_},
+        (dir_ / "serve.log").string());
+    const int port = proxy_->WaitForPort(std::chrono::seconds(120));
+    EXPECT_GT(port, 0) << proxy_->Log();
+    return port;
+  }
+
+  // Posted as Help Scout posts: the event name, base64 HMAC-SHA1 over the raw body.
+  httplib::Result Deliver(int port, const std::string& body, const std::string& event, const std::string& secret) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(std::chrono::seconds(10));
+    httplib::Headers h = {{"X-HelpScout-Event", event}, {"X-HelpScout-Signature", Base64Encode(HmacSha1(secret, body))}};
+    return c.Post("/webhooks/hs", h, body, "application/json");
+  }
+
+  int Notes(int64_t id) {
+    int n = 0;
+    for (const auto& t : fake_.Threads(id))
+      n += t["type"] == "note" && t["body"].get<std::string>().find("deskpilot-ref: ") != std::string::npos;
+    return n;
+  }
+
+  fs::path dir_;
+  std::string config_, signature_token_;
+  HelpScoutFake fake_;
+  int64_t customer_ = 0;
+  std::unique_ptr<testing_harness::Process> proxy_;
+};
+
+TEST_F(HelpScoutEndToEnd, SignedDeliveryLandsOneInternalNote) {
+  const int port = StartProxy();
+  ASSERT_GT(port, 0);
+  const int64_t id = fake_.AddConversation("Charged twice for order 48213", customer_,
+                                           "<p>Hi, I was charged twice for my last order and I want a refund of the "
+                                           "second payment.</p><p>Thanks</p>",
+                                           {"vip"});
+  const std::string body = fake_.WebhookPayload(id);
+
+  auto forged = Deliver(port, body, "convo.created", "not-the-secret");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+  auto first = Deliver(port, body, "convo.created", signature_token_);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 202) << first->body;
+  auto again = Deliver(port, body, "convo.created", signature_token_);  // Help Scout's retry
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_NE(again->body.find("duplicate"), std::string::npos) << again->body;
+  auto malformed = Deliver(port, R"({"subject":"no id"})", "convo.created", signature_token_);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  auto tags = Deliver(port, body, "convo.tags", signature_token_);
+  ASSERT_TRUE(tags);
+  EXPECT_EQ(tags->status, 200) << tags->body;
+  EXPECT_NE(tags->body.find("convo.tags does not start triage"), std::string::npos) << tags->body;
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
+  while (Notes(id) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(Notes(id), 1) << proxy_->Log();
+  const json note = fake_.Threads(id).back();
+  EXPECT_EQ(note["type"], "note");
+  EXPECT_EQ(note["createdBy"]["id"], 7);
+  EXPECT_NE(note["body"].get<std::string>().find("Predictions:"), std::string::npos);
+  auto now_tags = fake_.Tags(id);
+  ASSERT_FALSE(now_tags.empty());
+  EXPECT_EQ(now_tags.front(), "vip") << "an agent's tag was removed";
+  EXPECT_NE(std::find(now_tags.begin(), now_tags.end(), "deskpilot"), now_tags.end());
+  for (const auto& t : fake_.Threads(id)) EXPECT_NE(t["type"], "message") << "assist mode must never reply publicly";
+  EXPECT_EQ(fake_.TokensIssued(), 1) << "one token for every call";
+
+  // Help Scout reports deskpilot's note back: acknowledged, never queued.
+  auto own = Deliver(port, fake_.WebhookPayload(id), "convo.note.created", signature_token_);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200) << own->body;
+  EXPECT_NE(own->body.find("ignored"), std::string::npos) << own->body;
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Notes(id), 1) << "exactly one write-back per delivery";
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
+}
+
+}  // namespace
+}  // namespace deskpilot
