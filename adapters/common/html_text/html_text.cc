@@ -1,5 +1,5 @@
-// The Zammad adapter's HTML reading (including its linear-time <script> skip), shared
-// here for the adapters after it; Zammad still has its own copy, left as it is.
+// One HTML reading (with a linear-time <script> skip) for every help desk whose bodies
+// are HTML: Zammad, Freshdesk (when a body has no text twin) and Help Scout.
 #include "common/html_text/html_text.h"
 
 #include <algorithm>

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/html_text/html_text.h"
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/json_text.h"
@@ -65,52 +66,6 @@ bool BoolOr(const json& obj, const char* key, bool fallback) {
 bool IsFreshdeskId(const std::string& s) {
   return !s.empty() && s.size() <= 19 && s[0] != '0' &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Only for a body without its body_text twin (Freshdesk sends both): tags dropped, line
-// breaks kept, the common entities decoded.
-std::string HtmlFallbackText(std::string_view html) {
-  static const std::vector<std::pair<std::string_view, std::string_view>> kEntities = {
-      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&nbsp;", " "}};
-  std::string out;
-  for (size_t i = 0; i < html.size();) {
-    if (html[i] == '<') {
-      const size_t end = html.find('>', i);
-      if (end == std::string_view::npos) break;
-      const std::string tag = AsciiLower(html.substr(i, std::min<size_t>(end - i, 5)));
-      if (tag.rfind("<br", 0) == 0 || tag.rfind("</p", 0) == 0 || tag.rfind("</div", 0) == 0) out += '\n';
-      i = end + 1;
-      continue;
-    }
-    if (html[i] == '&') {
-      auto e = std::find_if(kEntities.begin(), kEntities.end(),
-                            [&](const auto& kv) { return html.compare(i, kv.first.size(), kv.first) == 0; });
-      if (e != kEntities.end()) {
-        out += e->second;
-        i += e->first.size();
-        continue;
-      }
-    }
-    out += html[i++];
-  }
-  return std::string(TrimAsciiSpace(out));
-}
-
-// deskpilot's plain text as the HTML body Freshdesk's notes and replies take.
-std::string TextToHtml(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\n': out += "<br>"; break;
-      case '\r': break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // Whitespace-insensitive comparison: Freshdesk's body_text of a posted HTML body
@@ -493,7 +448,7 @@ class FreshdeskHelpdesk : public Helpdesk {
     out.source = options_.name;
     out.subject = StrOr(t, "subject");
     out.description = StrOr(t, "description_text");
-    if (out.description.empty()) out.description = HtmlFallbackText(StrOr(t, "description"));
+    if (out.description.empty()) out.description = HtmlToText(StrOr(t, "description"));
     out.status = StatusName(t);
     out.channel = ChannelName(t);
     out.created_at = StrOr(t, "created_at");
@@ -545,7 +500,7 @@ class FreshdeskHelpdesk : public Helpdesk {
     c.author_id = IdString(a, "user_id");
     c.is_public = !BoolOr(a, "private", false);
     c.body = StrOr(a, "body_text");
-    if (c.body.empty()) c.body = HtmlFallbackText(StrOr(a, "body"));
+    if (c.body.empty()) c.body = HtmlToText(StrOr(a, "body"));
     c.created_at = StrOr(a, "created_at");
     // Customers cannot write private notes, so a customer cannot fake the marker.
     c.by_deskpilot = c.author_id == options_.api_agent_id ||
