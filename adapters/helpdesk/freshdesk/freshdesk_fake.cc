@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include "deskpilot/crypto.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -319,7 +320,7 @@ FreshdeskFake::~FreshdeskFake() { Stop(); }
 Status FreshdeskFake::Start() {
   Impl& d = *impl_;
   d.server.set_tcp_nodelay(true);
-  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  ServeOneRequestPerConnection(d.server);
   d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   d.Routes();
   d.port = d.options.port == 0 ? d.server.bind_to_any_port(d.options.host)

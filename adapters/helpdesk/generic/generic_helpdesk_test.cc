@@ -14,6 +14,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/registry.h"
 #include "helpdesk/generic/register.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -157,7 +158,7 @@ class FakeDesk {
  public:
   FakeDesk() {
     svr_.set_tcp_nodelay(true);
-    svr_.set_keep_alive_timeout(0);  // else stop() idles 5 s on kept-alive curl connections
+    ServeOneRequestPerConnection(svr_);
     svr_.new_task_queue = [] { return new httplib::ThreadPool(2); };
     svr_.Get(R"(/tickets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       if (!Admit(req, res)) return;

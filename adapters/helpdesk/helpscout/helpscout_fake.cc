@@ -13,6 +13,8 @@
 
 #include <httplib.h>
 
+#include "common/loopback_server/loopback_server.h"
+
 namespace deskpilot {
 namespace {
 
@@ -284,7 +286,7 @@ HelpScoutFake::~HelpScoutFake() { Stop(); }
 Status HelpScoutFake::Start() {
   Impl& d = *impl_;
   d.server.set_tcp_nodelay(true);
-  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  ServeOneRequestPerConnection(d.server);
   d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   d.Routes();
   d.port = d.options.port == 0 ? d.server.bind_to_any_port(d.options.host)

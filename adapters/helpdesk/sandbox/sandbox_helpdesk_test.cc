@@ -14,6 +14,7 @@
 #include "deskpilot/registry.h"
 #include "helpdesk/sandbox/register.h"
 #include "deskpilot/rfc3339.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -347,7 +348,7 @@ TEST_F(SandboxAdapterTest, DeliveredWebhookVerifiesWithTheAdapter) {
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> got;
   httplib::Server receiver;
   receiver.set_tcp_nodelay(true);
-  receiver.set_keep_alive_timeout(0);  // else stop() idles 5 s on kept-alive curl connections
+  ServeOneRequestPerConnection(receiver);
   receiver.new_task_queue = [] { return new httplib::ThreadPool(2); };
   receiver.Post("/webhooks/sbx", [&](const httplib::Request& req, httplib::Response& res) {
     std::map<std::string, std::string> headers;

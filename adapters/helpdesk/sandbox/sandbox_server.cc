@@ -25,6 +25,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/http_client.h"
 #include "deskpilot/rfc3339.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -852,11 +853,7 @@ Status SandboxServer::Start() {
   m.svr.set_tcp_nodelay(true);
   m.svr.new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   m.svr.set_payload_max_length(kMaxBodyBytes);
-  // httplib 0.11 idles a kept-alive connection for the whole timeout before a stopped
-  // server can join its workers; clients (curl) keep connections open, so the default
-  // 5 s made every Stop() wait 5 s. Idle connections now close after ~10 ms, which
-  // still lets a fetch's back-to-back requests share one connection.
-  m.svr.set_keep_alive_timeout(0);
+  ServeOneRequestPerConnection(m.svr);  // Stop() promptly, and no dropped slow senders
   m.InstallRoutes();
   if (m.options.port == 0) {
     m.port = m.svr.bind_to_any_port(m.options.host);

@@ -1,8 +1,12 @@
 #include "helpdesk/sandbox/sandbox_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -15,6 +19,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/rfc3339.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -247,6 +252,31 @@ TEST_F(SandboxServerTest, DataSurvivesRestart) {
   EXPECT_EQ(r->status, 200);
 }
 
+// A client whose request comes a little after its connect (a loaded machine, a slow
+// sender) is answered. With a keep-alive timeout of 0 the server closed a connection that
+// had not sent within ~10 ms, and the client got no answer at all (a flaky e2e test).
+TEST_F(SandboxServerTest, ARequestThatArrivesLateAfterTheConnectIsAnswered) {
+  for (int delay_ms : {0, 50, 300}) {
+    // A raw socket: the connect and the request are two steps, apart by delay_ms.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    const std::string req = std::string("GET /api/_stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") + kToken +
+                            "\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << "request sent " << delay_ms << " ms after connecting: " << got;
+  }
+}
+
 TEST(SandboxServerStartTest, RequiresTokenAndDbPath) {
   SandboxOptions o;
   o.db_path = "/tmp/unused.db";
@@ -263,7 +293,7 @@ class Receiver {
  public:
   explicit Receiver(std::vector<int> statuses = {}) : statuses_(std::move(statuses)) {
     svr_.set_tcp_nodelay(true);
-    svr_.set_keep_alive_timeout(0);  // else stop() idles 5 s on kept-alive curl connections
+    ServeOneRequestPerConnection(svr_);
     svr_.new_task_queue = [] { return new httplib::ThreadPool(2); };
     svr_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);

@@ -18,6 +18,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/text.h"
+#include "common/loopback_server/loopback_server.h"
 
 namespace deskpilot {
 namespace {
@@ -806,7 +807,7 @@ ZendeskFake::~ZendeskFake() { Stop(); }
 Status ZendeskFake::Start() {
   Impl& d = *impl_;
   d.server.set_tcp_nodelay(true);
-  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  ServeOneRequestPerConnection(d.server);
   d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   d.Routes();
   if (d.options.port == 0) {

@@ -6,6 +6,8 @@
 
 #include <httplib.h>
 
+#include "common/loopback_server/loopback_server.h"
+
 namespace deskpilot {
 
 struct FakeModelServer::Impl {
@@ -31,7 +33,7 @@ std::string FakeModelServer::base_url() const {
 
 Status FakeModelServer::Start() {
   Impl& d = *impl_;
-  d.server.set_keep_alive_timeout(0);  // stop() otherwise waits out kept-alive clients
+  ServeOneRequestPerConnection(d.server);
   // Enough workers that a client's own concurrency bound, not the fake's, limits calls.
   const size_t threads = static_cast<size_t>(std::max(1, max_concurrency_));
   d.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
