@@ -43,6 +43,49 @@ struct HelpArticle {
   bool draft = false;     // unpublished in this locale: never a source
 };
 
+// What a webhook administration call did to one object on the help desk.
+struct WebhookChange {
+  std::string action;  // "created" | "updated" | "unchanged" | "deleted"
+  std::string kind;    // the object, in the desk's own words: "webhook", "trigger", ...
+  std::string id;
+  std::string name;
+};
+
+struct WebhookRegistration {
+  std::string endpoint;  // where the help desk now delivers
+  // The secret the deliveries are signed with, for the admin to store as
+  // webhook_secret_env/_file. Empty when the webhook already existed and the desk does not
+  // hand out an existing webhook's secret: the configured one stays valid.
+  std::string signing_secret;
+  std::vector<WebhookChange> changes;
+};
+
+struct WebhookInfo {
+  std::string id;
+  std::string name;
+  std::string endpoint;
+  std::string status;
+  bool ours = false;                 // it feeds this source's endpoint
+  std::vector<std::string> details;  // extra lines to show, e.g. the rules that fire it
+};
+
+// `deskpilot webhook register|list|remove`: setting up the desk's webhook through its API.
+// A separate interface rather than more defaulted methods on Helpdesk, so that a desk
+// without it is known before any call (Helpdesk::webhook_admin() is null) and a vendor's
+// own refusal is never read as "this desk cannot do that".
+class WebhookAdmin {
+ public:
+  virtual ~WebhookAdmin() = default;
+  // Creates or updates what makes the desk POST ticket creations and customer replies to
+  // `endpoint` (this source's /webhooks/<name> URL). Idempotent: a second run changes
+  // nothing.
+  virtual Result<WebhookRegistration> RegisterWebhook(const std::string& endpoint) = 0;
+  // Every webhook on the account, this source's marked.
+  virtual Result<std::vector<WebhookInfo>> ListWebhooks() = 0;
+  // Deletes this source's webhook (and what fires it). Nothing to delete is not an error.
+  virtual Result<std::vector<WebhookChange>> RemoveWebhook() = 0;
+};
+
 class Helpdesk {
  public:
   virtual ~Helpdesk() = default;
@@ -63,6 +106,10 @@ class Helpdesk {
   // plan.idempotency_key. Retries transient failures itself; returns retryable
   // errors (with retry_after) when its budget runs out.
   virtual Status Apply(const Ticket& ticket, const WritePlan& plan) = 0;
+
+  // Null when the desk's webhook cannot be set up through its API (its README says how
+  // to set it up by hand). Owned by the help desk.
+  virtual WebhookAdmin* webhook_admin() { return nullptr; }
 
   // --- Optional capabilities (knowledge sync, training from history). A help desk
   // that lacks one answers kFailedPrecondition, so callers stay vendor-free. ---

@@ -45,6 +45,9 @@ struct AdapterContext {
   // llm.*): says why `llm` is null, so the adapters built on it do not also claim that
   // the section is missing and send the admin looking for the wrong mistake.
   std::string llm_unavailable;
+  // Built only to set up its webhook (`deskpilot webhook`): that hands out the signing
+  // secret, so a help desk must not require webhook_secret_* to be configured yet.
+  bool webhook_admin_only = false;
 };
 
 // The config error of a model-backed adapter (`who`: "classifier: the llm classifier")

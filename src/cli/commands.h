@@ -88,9 +88,10 @@ class ScratchDataDir {
 // The [[helpdesk]] named `source` in `config`, built through the adapter registry (kb.cc),
 // for commands that use a help desk's optional capabilities (`kb sync`, `train
 // --source`). On failure prints the message and sets *exit_code (2: no such source or
-// a bad section). `http` must outlive the returned adapter.
+// a bad section). `http` must outlive the returned adapter. `webhook_admin_only`: built
+// for `deskpilot webhook`, which runs before the webhook secret is configured.
 std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& config, const std::string& source,
-                                       HttpClient* http, int* exit_code);
+                                       HttpClient* http, int* exit_code, bool webhook_admin_only = false);
 // A --since style date: YYYY-MM-DD (midnight UTC) or an RFC 3339 time. False when malformed.
 bool ParseCliDate(const std::string& text, std::chrono::system_clock::time_point* out);
 

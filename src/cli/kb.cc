@@ -513,7 +513,7 @@ int KbEval(const std::string& cmd, int argc, char** argv) {
 }  // namespace
 
 std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& config, const std::string& source,
-                                       HttpClient* http, int* exit_code) {
+                                       HttpClient* http, int* exit_code, bool webhook_admin_only) {
   const HelpdeskConfig* hd = nullptr;
   for (const auto& h : config.helpdesks)
     if (h.name == source) hd = &h;
@@ -529,6 +529,7 @@ std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& con
   ctx.name = hd->name;
   ctx.db_path = config.storage.path;
   ctx.http = http;
+  ctx.webhook_admin_only = webhook_admin_only;
   auto made = registry.MakeHelpdesk(hd->type, ctx);
   Status st = made.ok() ? section.Finish() : made.status();
   if (!st.ok()) {

@@ -1,7 +1,6 @@
 // `deskpilot webhook register|list|remove`: installs (idempotently), shows and removes
-// the help desk's webhook that feeds `POST /webhooks/<source>`. Only Zendesk supports
-// registration so far; its adapter's admin functions are called directly until the
-// helpdesk interface grows a vendor-neutral registration call.
+// the help desk's webhook that feeds `POST /webhooks/<source>`, through the help desk's
+// WebhookAdmin capability (the vendor's calls stay in its adapter).
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,9 +9,8 @@
 
 #include "cli/commands.h"
 #include "deskpilot/config.h"
+#include "deskpilot/helpdesk.h"
 #include "deskpilot/http_client.h"
-#include "helpdesk/zendesk/zendesk_admin.h"
-#include "helpdesk/zendesk/zendesk_api.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -21,11 +19,12 @@ constexpr char kUsage[] =
     "usage: deskpilot webhook <subcommand> --config FILE --source NAME [options]\n"
     "\n"
     "subcommands:\n"
-    "  register --url PUBLIC_URL   create the help desk's webhook and triggers (ticket created,\n"
-    "                              customer comment added); running it again changes nothing.\n"
-    "                              Prints the signing secret to store as webhook_secret_env/_file\n"
-    "  list                        list the help desk's webhooks and the triggers that use them\n"
-    "  remove                      delete this source's triggers and webhook\n"
+    "  register --url PUBLIC_URL   create the help desk's webhook (and, where the desk needs\n"
+    "                              them, its triggers) for ticket created and customer reply;\n"
+    "                              running it again changes nothing. Prints the signing secret\n"
+    "                              to store as webhook_secret_env/_file\n"
+    "  list                        list the help desk's webhooks (and the triggers that use them)\n"
+    "  remove                      delete this source's webhook (and its triggers)\n"
     "\n"
     "PUBLIC_URL is where the help desk reaches deskpilot: https://dp.example.com (then\n"
     "/webhooks/NAME is appended) or the full https://dp.example.com/webhooks/NAME.\n";
@@ -83,46 +82,50 @@ int RunWebhook(int argc, char** argv) {
 
   auto config = LoadConfig(config_file);
   if (!config.ok()) return UsageError(full, config.status().message());
-  const HelpdeskConfig* hd = nullptr;
-  for (const auto& h : config->helpdesks)
-    if (h.name == source) hd = &h;
-  if (hd == nullptr) return UsageError(full, "no [[helpdesk]] named \"" + source + "\" in " + config_file);
-  if (hd->type != "zendesk") {
-    return UsageError(full, "helpdesk \"" + source + "\" is of type \"" + hd->type +
-                                "\": webhook registration is supported for zendesk only; configure this help "
+  auto http = NewCurlHttpClient();
+  int exit_code = kExitOk;
+  std::unique_ptr<Helpdesk> helpdesk =
+      OpenHelpdesk(full, *config, source, http.get(), &exit_code, /*webhook_admin_only=*/true);
+  if (helpdesk == nullptr) return exit_code;
+  WebhookAdmin* admin = helpdesk->webhook_admin();
+  if (admin == nullptr) {
+    return UsageError(full, "helpdesk \"" + source + "\" is of type \"" + std::string(helpdesk->type()) +
+                                "\", whose webhook cannot be set up through its API; configure this help "
                                 "desk to POST to /webhooks/" + source + " by hand (see its adapter README)");
   }
-  ConfigSection section(hd->section, hd->path);
-  // The signing secret is what `register` hands out, so it may not be configured yet.
-  auto options = ZendeskOptionsFromConfig(section, source, /*require_webhook_secret=*/false);
-  if (!options.ok()) return UsageError(full, options.status().message());
-  auto http = NewCurlHttpClient();
-  ZendeskApi api(std::move(options).value(), http.get());
 
   if (sub == "register") {
     auto endpoint = Endpoint(url, source);
     if (!endpoint.ok()) return UsageError(full, endpoint.status().message());
-    auto reg = RegisterZendeskWebhook(api, *endpoint);
+    auto reg = admin->RegisterWebhook(*endpoint);
     if (!reg.ok()) return RuntimeError(full, reg.status().ToString());
     for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << c.id << "  " << c.name << "\n";
-    std::cout << "\nZendesk will POST ticket events to " << reg->endpoint << "\n"
-              << "Signing secret (store it where webhook_secret_env / webhook_secret_file of\n"
+    std::cout << "\nThe help desk (" << helpdesk->type() << ") will POST ticket events to " << reg->endpoint << "\n";
+    if (reg->signing_secret.empty()) {
+      // The desk keeps an existing webhook's secret to itself, so a lost one cannot be
+      // printed again; only a new webhook brings a new secret.
+      std::cout << "The webhook already existed and its signing secret cannot be read back: keep the one\n"
+                << "webhook_secret_env / webhook_secret_file of [[helpdesk]] \"" << source << "\" points to, or\n"
+                << "run `deskpilot webhook remove` and then `register` again to get a new one.\n";
+      return kExitOk;
+    }
+    std::cout << "Signing secret (store it where webhook_secret_env / webhook_secret_file of\n"
               << "[[helpdesk]] \"" << source << "\" points, then restart deskpilot):\n\n"
               << "  " << reg->signing_secret << "\n";
     return kExitOk;
   }
   if (sub == "list") {
-    auto list = ListZendeskWebhooks(api);
+    auto list = admin->ListWebhooks();
     if (!list.ok()) return RuntimeError(full, list.status().ToString());
     if (list->empty()) std::cout << "no webhooks\n";
     for (const auto& w : *list) {
       std::cout << w.id << "  " << w.name << (w.ours ? "  (this source)" : "") << "  " << w.status << "  "
                 << w.endpoint << "\n";
-      for (const auto& t : w.triggers) std::cout << "    trigger: " << t << "\n";
+      for (const auto& d : w.details) std::cout << "    " << d << "\n";
     }
     return kExitOk;
   }
-  auto removed = RemoveZendeskWebhook(api);
+  auto removed = admin->RemoveWebhook();
   if (!removed.ok()) return RuntimeError(full, removed.status().ToString());
   if (removed->empty()) std::cout << "nothing to remove for \"" << source << "\"\n";
   for (const auto& c : *removed) std::cout << c.action << "  " << c.kind << " " << c.id << "  " << c.name << "\n";

@@ -56,6 +56,7 @@ struct HelpScoutFake::Impl {
   std::map<int64_t, json> customers;
   std::map<int64_t, json> conversations;
   std::map<int64_t, std::vector<json>> threads;  // oldest first
+  std::map<int64_t, json> webhooks;              // with "secret", which is never listed
   std::set<std::string> tokens;                  // issued and valid
   int tokens_issued = 0;
   std::deque<Fault> faults;       // answered instead of serving
@@ -166,7 +167,96 @@ struct HelpScoutFake::Impl {
     return true;
   }
 
+  // The webhook fields POST and PUT require; answers 400 when one is missing or bad.
+  static bool ValidWebhook(const json& body, httplib::Response& res) {
+    if (!body.contains("url") || !body["url"].is_string() || body["url"].get<std::string>().empty()) {
+      Error(res, 400, "url: may not be empty");
+      return false;
+    }
+    if (!body.contains("events") || !body["events"].is_array() || body["events"].empty()) {
+      Error(res, 400, "events: may not be empty");
+      return false;
+    }
+    for (const json& e : body["events"]) {
+      if (!e.is_string()) {
+        Error(res, 400, "events: must be strings");
+        return false;
+      }
+    }
+    const std::string secret = body.value("secret", "");
+    if (secret.empty() || secret.size() > 40) {
+      Error(res, 400, "secret: must be 1 to 40 characters");
+      return false;
+    }
+    return true;
+  }
+
+  // REQUIRES mu held.
+  int64_t NewWebhook(const json& body) {
+    const int64_t id = ++next_id;
+    webhooks[id] = {{"id", id},
+                    {"url", body["url"]},
+                    {"state", "enabled"},
+                    {"events", body["events"]},
+                    {"notification", false},
+                    {"payloadVersion", "V2"},
+                    {"label", body.value("label", "")},
+                    {"secret", body["secret"]}};
+    return id;
+  }
+
+  void WebhookRoutes() {
+    server.Get("/v2/webhooks", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const int64_t size = options.webhooks_page_size;
+      const int64_t total = static_cast<int64_t>(webhooks.size());
+      const int64_t pages = std::max<int64_t>(1, (total + size - 1) / size);
+      const int64_t page = req.has_param("page") ? ParseId(req.get_param_value("page")).value_or(1) : 1;
+      json slice = json::array();
+      int64_t i = 0;
+      for (const auto& [id, w] : webhooks) {
+        if (i >= (page - 1) * size && i < page * size) {
+          json shown = w;
+          shown.erase("secret");
+          shown["_links"] = {{"self", {{"href", "..."}}}};
+          slice.push_back(shown);
+        }
+        ++i;
+      }
+      SendJson(res, 200, {{"_embedded", {{"webhooks", slice}}},
+                          {"page", {{"size", size}, {"totalElements", total}, {"totalPages", pages}, {"number", page}}}});
+    }));
+    server.Post("/v2/webhooks", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body) || !ValidWebhook(body, res)) return;
+      std::lock_guard lock(mu);
+      const int64_t id = NewWebhook(body);
+      res.status = 201;
+      res.set_header("Resource-ID", std::to_string(id));
+      res.set_header("Location", "https://api.helpscout.net/v2/webhooks/" + std::to_string(id));
+    }));
+    server.Put(R"(/v2/webhooks/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body;
+      if (!ParseBody(req, res, &body) || !ValidWebhook(body, res)) return;
+      std::lock_guard lock(mu);
+      auto it = webhooks.find(ParseId(req.matches[1]).value_or(0));
+      if (it == webhooks.end()) return Error(res, 404, "Webhook not found");
+      json& w = it->second;
+      w["url"] = body["url"];
+      w["events"] = body["events"];
+      w["secret"] = body["secret"];
+      w["label"] = body.value("label", "");
+      res.status = 204;
+    }));
+    server.Delete(R"(/v2/webhooks/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      if (webhooks.erase(ParseId(req.matches[1]).value_or(0)) == 0) return Error(res, 404, "Webhook not found");
+      res.status = 204;
+    }));
+  }
+
   void Routes() {
+    WebhookRoutes();
     server.Post("/v2/oauth2/token", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
       if (req.get_param_value("grant_type") != "client_credentials")
@@ -369,6 +459,19 @@ void HelpScoutFake::DeleteConversation(int64_t conversation_id) {
   std::lock_guard lock(impl_->mu);
   impl_->conversations.erase(conversation_id);
   impl_->threads.erase(conversation_id);
+}
+
+int64_t HelpScoutFake::AddWebhook(const std::string& url, const std::vector<std::string>& events,
+                                  const std::string& secret, const std::string& label) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->NewWebhook({{"url", url}, {"events", events}, {"secret", secret}, {"label", label}});
+}
+
+std::vector<json> HelpScoutFake::Webhooks() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<json> out;
+  for (const auto& [id, w] : impl_->webhooks) out.push_back(w);
+  return out;
 }
 
 void HelpScoutFake::RevokeTokens() {

@@ -10,6 +10,11 @@
 // PATCH /v2/conversations/{id} (/assignTo replace, /mailboxId move, 204);
 // POST /v2/conversations/{id}/notes and /reply (201, Resource-ID header; written by the
 // API user). A missing conversation is 404 everywhere.
+// Webhooks: GET /v2/webhooks?page=N (HAL _embedded.webhooks with `page`; the secret is
+// never listed, as in Help Scout's documentation); POST /v2/webhooks (url, events and a
+// 1..40 character secret required: 201 with Resource-ID and Location); PUT
+// /v2/webhooks/{id} (same fields, 204); DELETE /v2/webhooks/{id} (204). A missing
+// webhook is 404.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +35,7 @@ struct HelpScoutFakeOptions {
   int64_t api_user_id = 7;  // the user the app belongs to ("deskpilot bot")
   int64_t expires_in = 172800;  // seconds, as Help Scout issues them
   int threads_page_size = 50;
+  int webhooks_page_size = 50;
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port
 };
@@ -78,6 +84,11 @@ class HelpScoutFake {
   void SetCustomFields(int64_t conversation_id, const nlohmann::json& fields);  // [{id,name,value,text}]
   void DeleteConversation(int64_t conversation_id);  // later reads answer 404
   void RevokeTokens();  // every issued token now answers 401, as an expired one does
+  // A webhook as an admin would have made it in the UI; returns its id.
+  int64_t AddWebhook(const std::string& url, const std::vector<std::string>& events, const std::string& secret,
+                     const std::string& label = "");
+  // Every webhook, by id, with its secret (which the API never shows).
+  std::vector<nlohmann::json> Webhooks() const;
 
   nlohmann::json Conversation(int64_t conversation_id) const;  // as GET returns it; null when absent
   std::vector<nlohmann::json> Threads(int64_t conversation_id) const;  // oldest first

@@ -32,6 +32,8 @@ constexpr char kCustomerReplyEvent[] = "convo.customer.reply.created";
 // A conversation's threads are read a page at a time; this bounds a runaway listing.
 constexpr int kMaxThreadPages = 50;
 constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
+// Webhook listings are paged too; an account has a handful, this bounds a runaway one.
+constexpr int kMaxWebhookPages = 20;
 
 std::string Header(const WebhookRequest& r, const char* lower_name) {
   auto it = r.headers.find(lower_name);
@@ -190,12 +192,86 @@ class Transport : public HttpClient {
   std::chrono::system_clock::time_point refresh_at_;
 };
 
-class HelpScoutHelpdesk : public Helpdesk {
+// One webhook as GET /v2/webhooks lists it.
+struct HelpScoutWebhook {
+  std::string id;
+  std::string url;
+  std::string label;
+  std::string state;
+  std::vector<std::string> events;
+};
+
+class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
  public:
   HelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http)
       : options_(std::move(options)), transport_(options_, http) {}
 
   std::string_view type() const override { return "helpscout"; }
+
+  WebhookAdmin* webhook_admin() override { return this; }
+
+  // A webhook already at `endpoint` is left alone, and Help Scout never hands its secret
+  // back, so the registration then carries no secret. One of this source's at another URL
+  // (deskpilot moved) is pointed at `endpoint` with a new secret: Help Scout's update
+  // needs the secret again.
+  Result<WebhookRegistration> RegisterWebhook(const std::string& endpoint) override {
+    DP_ASSIGN_OR_RETURN(std::vector<HelpScoutWebhook> all, ReadWebhooks());
+    const HelpScoutWebhook* moved = nullptr;
+    for (const auto& w : all) {
+      if (w.url == endpoint) return WebhookRegistration{endpoint, "", {{"unchanged", "webhook", w.id, w.label}}};
+      if (moved == nullptr && IsOurs(w)) moved = &w;
+    }
+    // 32 hex characters: 128 random bits, within Help Scout's 40-character limit.
+    WebhookRegistration reg{endpoint, RandomHex(16), {}};
+    const json body = {{"url", endpoint},
+                       {"events", {kCreatedEvent, kCustomerReplyEvent}},
+                       {"secret", reg.signing_secret},
+                       {"label", WebhookLabel()}};
+    if (moved != nullptr) {
+      HttpRequest req = JsonRequest("PUT", "/v2/webhooks/" + moved->id, body);
+      DP_RETURN_IF_ERROR(Send(req, "helpscout update webhook " + moved->id).status());
+      reg.changes.push_back({"updated", "webhook", moved->id, WebhookLabel()});
+      return reg;
+    }
+    // Sent once: if the answer is lost after Help Scout created it, a retry would create a
+    // second webhook, while running register again finds the first by its URL.
+    const std::string what = "helpscout create webhook";
+    auto resp = transport_.Send(JsonRequest("POST", "/v2/webhooks", body));
+    if (!resp.ok()) return resp.status().WithContext(what);
+    DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
+    std::string id = resp->Header("resource-id");
+    if (id.empty()) {
+      const std::string location = resp->Header("location");
+      id = location.substr(location.find_last_of('/') + 1);
+    }
+    reg.changes.push_back({"created", "webhook", id, WebhookLabel()});
+    return reg;
+  }
+
+  Result<std::vector<WebhookInfo>> ListWebhooks() override {
+    DP_ASSIGN_OR_RETURN(std::vector<HelpScoutWebhook> all, ReadWebhooks());
+    std::vector<WebhookInfo> out;
+    for (const auto& w : all) {
+      std::string events;
+      for (const auto& e : w.events) events += (events.empty() ? "" : ", ") + e;
+      out.push_back({w.id, w.label, w.url, w.state, IsOurs(w), {"events: " + events}});
+    }
+    return out;
+  }
+
+  Result<std::vector<WebhookChange>> RemoveWebhook() override {
+    DP_ASSIGN_OR_RETURN(std::vector<HelpScoutWebhook> all, ReadWebhooks());
+    std::vector<WebhookChange> out;
+    for (const auto& w : all) {
+      if (!IsOurs(w)) continue;
+      const std::string what = "helpscout delete webhook " + w.id;
+      auto resp = Send(Request("DELETE", "/v2/webhooks/" + w.id), what);
+      // Gone already: a retry after a lost answer, or another admin got there first.
+      if (!resp.ok() && resp.status().code() != Code::kNotFound) return resp.status();
+      out.push_back({"deleted", "webhook", w.id, w.label});
+    }
+    return out;
+  }
 
   Status VerifyWebhook(const WebhookRequest& request) const override {
     if (options_.webhook_secret.empty()) return Status::Unauthenticated("no webhook secret configured");
@@ -475,6 +551,51 @@ class HelpScoutHelpdesk : public Helpdesk {
   }
 
  private:
+  std::string WebhookLabel() const { return "deskpilot-" + options_.name; }
+
+  // This source's webhook is the one that delivers to its endpoint, whatever the host.
+  bool IsOurs(const HelpScoutWebhook& w) const {
+    std::string url = w.url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url.ends_with("/webhooks/" + options_.name);
+  }
+
+  Result<std::vector<HelpScoutWebhook>> ReadWebhooks() {
+    const std::string what = "helpscout list webhooks";
+    std::vector<HelpScoutWebhook> out;
+    for (int page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/webhooks?page=" + std::to_string(page), what));
+      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
+      if (embedded.is_object() && embedded.contains("webhooks")) {
+        if (!embedded["webhooks"].is_array()) return Status::InvalidArgument(what + ": \"webhooks\" is not an array");
+        for (const json& w : embedded["webhooks"]) {
+          HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
+          if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
+          if (w.contains("events") && w["events"].is_array())
+            for (const json& e : w["events"])
+              if (e.is_string()) hook.events.push_back(e.get<std::string>());
+          out.push_back(std::move(hook));
+        }
+      }
+      const json& p = doc.contains("page") ? doc["page"] : json();
+      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
+                                ? p["totalPages"].get<int64_t>()
+                                : 1;
+      if (page >= total) break;
+      if (page >= kMaxWebhookPages)
+        return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxWebhookPages) + " pages");
+    }
+    return out;
+  }
+
+  HttpRequest JsonRequest(const std::string& method, const std::string& path, const json& body) const {
+    HttpRequest req = Request(method, path);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(body);
+    return req;
+  }
+
   HttpRequest Request(const std::string& method, const std::string& path_and_query) const {
     HttpRequest req;
     req.method = method;
@@ -650,7 +771,8 @@ void ReadIdTable(ConfigSection& section, const std::string& key, const std::stri
 
 }  // namespace
 
-Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name) {
+Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name,
+                                                    bool require_webhook_secret) {
   HelpScoutOptions o;
   o.name = name;
   (void)section.String("name", name);
@@ -665,8 +787,10 @@ Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, cons
   o.app_id = section.String("app_id");
   if (section.Has("app_id") && o.app_id.empty()) section.AddError("app_id", "must be the OAuth2 app's App ID");
   o.app_secret = section.Secret("app_secret", true);
-  // Required: an empty HMAC key would make every signature trivially forgeable.
-  o.webhook_secret = section.Secret("webhook_secret", true);
+  // Required: an empty HMAC key would make every signature trivially forgeable. Except
+  // for `webhook register`, which hands the secret out (VerifyWebhook refuses without one).
+  o.webhook_secret =
+      require_webhook_secret ? section.Secret("webhook_secret", true) : section.SecretIfSet("webhook_secret");
   if (o.webhook_secret.size() > kHelpScoutMaxSecretChars)
     section.AddError("webhook_secret", "is " + std::to_string(o.webhook_secret.size()) +
                                            " characters; Help Scout's webhook secret is at most 40, so this cannot be it");

@@ -50,11 +50,13 @@ struct HelpScoutOptions {
 };
 
 // Reads: base_url (https://api.helpscout.net), app_id (required), app_secret_env/_file
-// (required), webhook_secret_env/_file (required, 1..40 chars), api_user_id (required,
+// (required), webhook_secret_env/_file (1..40 chars; required unless !require_webhook_secret:
+// `webhook register` runs before the admin has the secret), api_user_id (required,
 // numeric), request_timeout_ms (10000), priority_tag_prefix ("priority-"),
 // [assign_users] and [mailboxes] (group name → numeric id; a name in both is an error),
 // [custom_fields] (name → numeric field id). InvalidArgument lists every problem.
-Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name);
+Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name,
+                                                    bool require_webhook_secret = true);
 
 // `http` is not owned and must outlive the adapter.
 std::unique_ptr<Helpdesk> NewHelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http);

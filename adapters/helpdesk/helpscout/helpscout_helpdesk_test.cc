@@ -669,5 +669,184 @@ TEST_F(HelpScoutAdapterTest, ClientErrorsAreNotRetried) {
   EXPECT_TRUE(hd_->Apply(before, WritePlan{}).ok());
 }
 
+// Registration: GET /v2/webhooks finds nothing at the endpoint, so one POST creates the
+// webhook with the two triage events and a fresh secret, and the secret it hands out is
+// the one Help Scout signs with. A second run finds it by its URL and changes nothing.
+TEST_F(HelpScoutAdapterTest, RegisterCreatesOneWebhookWithAFreshSecretThenChangesNothing) {
+  const int64_t other = fake_.AddWebhook("https://crm.example.com/hook", {"convo.assigned"}, "crm-secret", "crm");
+  WebhookAdmin* admin = hd_->webhook_admin();
+  ASSERT_NE(admin, nullptr);
+  const size_t from = fake_.Requests().size() + 1;  // after the token request
+  auto reg = admin->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(CallsSince(from), (std::vector<std::string>{"GET /v2/webhooks", "POST /v2/webhooks"}));
+  const auto log = fake_.Requests();
+  EXPECT_EQ(log[from].params.at("page"), "1");
+  EXPECT_EQ(log.back().content_type, "application/json");
+  EXPECT_EQ(json::parse(log.back().body),
+            json({{"url", "https://dp.example.com/webhooks/hs"},
+                  {"events", {"convo.created", "convo.customer.reply.created"}},
+                  {"secret", reg->signing_secret},
+                  {"label", "deskpilot-hs"}}));
+  EXPECT_EQ(reg->signing_secret.size(), 32u);
+  EXPECT_EQ(reg->signing_secret.find_first_not_of("0123456789abcdef"), std::string::npos) << reg->signing_secret;
+  EXPECT_EQ(reg->endpoint, "https://dp.example.com/webhooks/hs");
+  const auto hooks = fake_.Webhooks();
+  ASSERT_EQ(hooks.size(), 2u);
+  const json& ours = hooks[1];
+  EXPECT_EQ(hooks[0]["id"], other);
+  ASSERT_EQ(reg->changes.size(), 1u);
+  EXPECT_EQ(reg->changes[0].action, "created");
+  EXPECT_EQ(reg->changes[0].kind, "webhook");
+  EXPECT_EQ(reg->changes[0].id, std::to_string(ours["id"].get<int64_t>()));  // from Resource-ID
+  EXPECT_EQ(reg->changes[0].name, "deskpilot-hs");
+  EXPECT_EQ(ours["secret"], reg->signing_secret);
+
+  // Deliveries signed with that secret pass once it is configured.
+  HelpScoutOptions configured = Options(fake_.base_url());
+  configured.webhook_secret = reg->signing_secret;
+  EXPECT_TRUE(NewHelpScoutHelpdesk(configured, http_.get())
+                  ->VerifyWebhook(Req(kVectorBody, {{"x-helpscout-signature",
+                                                     Base64Encode(HmacSha1(reg->signing_secret, kVectorBody))}}))
+                  .ok());
+
+  const size_t again_from = fake_.Requests().size();
+  auto again = admin->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(CallsSince(again_from), (std::vector<std::string>{"GET /v2/webhooks"}));
+  EXPECT_TRUE(again->signing_secret.empty());  // Help Scout never lists a webhook's secret
+  ASSERT_EQ(again->changes.size(), 1u);
+  EXPECT_EQ(again->changes[0].action, "unchanged");
+  EXPECT_EQ(again->changes[0].id, reg->changes[0].id);
+  EXPECT_EQ(fake_.Webhooks().size(), 2u);
+  EXPECT_EQ(fake_.Webhooks()[1]["secret"], reg->signing_secret);
+}
+
+// deskpilot moved: this source's webhook (its path) at another host is pointed at the new
+// URL with a new secret, never duplicated.
+TEST_F(HelpScoutAdapterTest, RegisterMovesThisSourcesWebhookToTheNewUrl) {
+  const int64_t old = fake_.AddWebhook("https://old.example.com/webhooks/hs/", {"convo.created"}, "old-secret");
+  const size_t from = fake_.Requests().size() + 1;
+  auto reg = hd_->webhook_admin()->RegisterWebhook("https://new.example.com/webhooks/hs");
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  const std::string id = std::to_string(old);
+  EXPECT_EQ(CallsSince(from), (std::vector<std::string>{"GET /v2/webhooks", "PUT /v2/webhooks/" + id}));
+  EXPECT_EQ(json::parse(fake_.Requests().back().body),
+            json({{"url", "https://new.example.com/webhooks/hs"},
+                  {"events", {"convo.created", "convo.customer.reply.created"}},
+                  {"secret", reg->signing_secret},
+                  {"label", "deskpilot-hs"}}));
+  ASSERT_EQ(reg->changes.size(), 1u);
+  EXPECT_EQ(reg->changes[0].action, "updated");
+  EXPECT_EQ(reg->changes[0].id, id);
+  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_EQ(fake_.Webhooks()[0]["url"], "https://new.example.com/webhooks/hs");
+  EXPECT_EQ(fake_.Webhooks()[0]["secret"], reg->signing_secret);
+  EXPECT_NE(reg->signing_secret, "old-secret");
+}
+
+// A 5xx can come after Help Scout created the webhook; a retried POST would make a second
+// one, so the create is sent once and the error returned (register again finds it).
+TEST_F(HelpScoutAdapterTest, RegisterNeverRetriesTheCreate) {
+  fake_.InjectFault({"POST", "/v2/webhooks", 503, 1, "", true});
+  auto reg = hd_->webhook_admin()->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  EXPECT_FALSE(reg.ok());
+  EXPECT_EQ(Count("POST", "/v2/webhooks"), 1);
+  EXPECT_EQ(fake_.Webhooks().size(), 1u);
+  auto again = hd_->webhook_admin()->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->changes[0].action, "unchanged");
+  EXPECT_EQ(Count("POST", "/v2/webhooks"), 1);
+}
+
+TEST(HelpScoutWebhookAdminTest, ListReadsEveryPageAndMarksThisSources) {
+  HelpScoutFakeOptions fo;
+  fo.webhooks_page_size = 2;
+  HelpScoutFake fake(fo);
+  ASSERT_TRUE(fake.Start().ok());
+  fake.AddWebhook("https://crm.example.com/hook", {"convo.assigned"}, "s1", "crm");
+  fake.AddWebhook("https://dp.example.com/webhooks/hs", {"convo.created", "convo.customer.reply.created"}, "s2",
+                  "deskpilot-hs");
+  fake.AddWebhook("https://dp.example.com/webhooks/hs-staging", {"convo.created"}, "s3");
+  auto http = NewCurlHttpClient();
+  auto hd = NewHelpScoutHelpdesk(Options(fake.base_url()), http.get());
+  auto list = hd->webhook_admin()->ListWebhooks();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(fake.CountRequests("GET", "/v2/webhooks"), 2);
+  EXPECT_EQ(fake.Requests().back().params.at("page"), "2");
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].name, "crm");
+  EXPECT_EQ((*list)[0].endpoint, "https://crm.example.com/hook");
+  EXPECT_EQ((*list)[0].status, "enabled");
+  EXPECT_FALSE((*list)[0].ours);
+  EXPECT_EQ((*list)[0].details, (std::vector<std::string>{"events: convo.assigned"}));
+  EXPECT_TRUE((*list)[1].ours);
+  EXPECT_EQ((*list)[1].details, (std::vector<std::string>{"events: convo.created, convo.customer.reply.created"}));
+  EXPECT_FALSE((*list)[2].ours);  // another source whose name starts the same
+  for (const auto& w : *list) EXPECT_FALSE(w.id.empty());
+}
+
+TEST_F(HelpScoutAdapterTest, RemoveDeletesOnlyThisSourcesWebhooks) {
+  const int64_t crm = fake_.AddWebhook("https://crm.example.com/hook", {"convo.assigned"}, "s1", "crm");
+  const int64_t ours = fake_.AddWebhook("https://dp.example.com/webhooks/hs", {"convo.created"}, "s2", "deskpilot-hs");
+  const size_t from = fake_.Requests().size() + 1;
+  auto removed = hd_->webhook_admin()->RemoveWebhook();
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(CallsSince(from),
+            (std::vector<std::string>{"GET /v2/webhooks", "DELETE /v2/webhooks/" + std::to_string(ours)}));
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ((*removed)[0].action, "deleted");
+  EXPECT_EQ((*removed)[0].id, std::to_string(ours));
+  EXPECT_EQ((*removed)[0].name, "deskpilot-hs");
+  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_EQ(fake_.Webhooks()[0]["id"], crm);
+  auto nothing = hd_->webhook_admin()->RemoveWebhook();
+  ASSERT_TRUE(nothing.ok()) << nothing.status().ToString();
+  EXPECT_TRUE(nothing->empty());
+  EXPECT_EQ(Count("DELETE", "/v2/webhooks"), 1);
+}
+
+// `webhook register` builds the help desk before the secret exists; everything else still
+// needs it.
+TEST(HelpScoutConfigTest, TheWebhookSecretMayBeMissingOnlyForWebhookAdministration) {
+  setenv("DP_HS_TEST_SECRET", "app-secret", 1);
+  setenv("DP_HS_TEST_LONG", std::string(41, 'x').c_str(), 1);
+  auto http = NewCurlHttpClient();
+  Registry registry;
+  RegisterHelpScoutHelpdesk(registry);
+  auto make = [&](const json& section, bool admin_only) {
+    ConfigSection s(section, "helpdesk[0]");
+    AdapterContext ctx;
+    ctx.section = &s;
+    ctx.name = "hs";
+    ctx.http = http.get();
+    ctx.webhook_admin_only = admin_only;
+    return registry.MakeHelpdesk("helpscout", ctx);
+  };
+  json no_hook = {{"name", "hs"},
+                  {"type", "helpscout"},
+                  {"app_id", "abc123"},
+                  {"app_secret_env", "DP_HS_TEST_SECRET"},
+                  {"api_user_id", 7}};
+  EXPECT_EQ(make(no_hook, false).status().code(), Code::kInvalidArgument);
+  auto admin = make(no_hook, true);
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  ASSERT_NE((*admin)->webhook_admin(), nullptr);
+  // Built without a secret, it accepts no delivery.
+  EXPECT_EQ((*admin)->VerifyWebhook(Req(kVectorBody, {{"x-helpscout-signature",
+                                                        Base64Encode(HmacSha1("", kVectorBody))}}))
+                .code(),
+            Code::kUnauthenticated);
+  json unset = no_hook;
+  unset["webhook_secret_env"] = "DP_HS_TEST_UNSET_VARIABLE";
+  EXPECT_TRUE(make(unset, true).ok());
+  json long_hook = no_hook;
+  long_hook["webhook_secret_env"] = "DP_HS_TEST_LONG";
+  EXPECT_EQ(make(long_hook, true).status().code(), Code::kInvalidArgument);
+  json app = no_hook;
+  app.erase("app_id");  // the API credentials are still required
+  EXPECT_EQ(make(app, true).status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace deskpilot

@@ -8,7 +8,7 @@ void RegisterZendeskHelpdesk(Registry& r) {
   r.AddHelpdesk("zendesk", [](AdapterContext& c) -> Result<std::unique_ptr<Helpdesk>> {
     if (c.section == nullptr || c.http == nullptr)
       return Status::Internal("zendesk helpdesk: context needs a config section and an HTTP client");
-    DP_ASSIGN_OR_RETURN(ZendeskOptions options, ZendeskOptionsFromConfig(*c.section, c.name));
+    DP_ASSIGN_OR_RETURN(ZendeskOptions options, ZendeskOptionsFromConfig(*c.section, c.name, !c.webhook_admin_only));
     return NewZendeskHelpdesk(std::move(options), c.http);
   });
 }

@@ -20,6 +20,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/webhook_signature.h"
+#include "helpdesk/zendesk/zendesk_admin.h"
 
 namespace deskpilot {
 namespace {
@@ -103,7 +104,13 @@ std::string ValueString(const json& v) {
   return v.dump();
 }
 
-class ZendeskHelpdesk : public Helpdesk {
+std::vector<WebhookChange> ToChanges(const std::vector<ZendeskChange>& in) {
+  std::vector<WebhookChange> out;
+  for (const auto& c : in) out.push_back({c.action, c.kind, c.id, c.name});
+  return out;
+}
+
+class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
  public:
   ZendeskHelpdesk(ZendeskOptions options, HttpClient* http) : api_(std::move(options), http) {
     for (const auto& [name, id] : api_.options().groups) group_names_[std::to_string(id)] = name;
@@ -111,6 +118,29 @@ class ZendeskHelpdesk : public Helpdesk {
   }
 
   std::string_view type() const override { return "zendesk"; }
+
+  WebhookAdmin* webhook_admin() override { return this; }
+
+  Result<WebhookRegistration> RegisterWebhook(const std::string& endpoint) override {
+    DP_ASSIGN_OR_RETURN(ZendeskRegistration reg, RegisterZendeskWebhook(api_, endpoint));
+    return WebhookRegistration{reg.endpoint, reg.signing_secret, ToChanges(reg.changes)};
+  }
+
+  Result<std::vector<WebhookInfo>> ListWebhooks() override {
+    DP_ASSIGN_OR_RETURN(std::vector<ZendeskWebhookInfo> list, ListZendeskWebhooks(api_));
+    std::vector<WebhookInfo> out;
+    for (auto& w : list) {
+      WebhookInfo info{w.id, w.name, w.endpoint, w.status, w.ours, {}};
+      for (const auto& t : w.triggers) info.details.push_back("trigger: " + t);
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  Result<std::vector<WebhookChange>> RemoveWebhook() override {
+    DP_ASSIGN_OR_RETURN(std::vector<ZendeskChange> removed, RemoveZendeskWebhook(api_));
+    return ToChanges(removed);
+  }
 
   std::vector<std::string> ArticleLocales() const override { return api_.options().kb_locales; }
 
