@@ -88,4 +88,13 @@ using Sleeper = std::function<void(std::chrono::milliseconds)>;
 Result<HttpResponse> SendWithRetry(HttpClient& client, const HttpRequest& request,
                                    const RetryPolicy& policy, const Sleeper& sleep = {});
 
+// A write that is not idempotent (an internal note, a reply) with the policy's retries.
+// A 5xx or a timeout can come after the help desk made the write, so before each retry
+// `landed` reads it back (true: it is there, done) and a write is never made twice; a 429
+// made nothing and is retried without asking. `send` makes one attempt and maps its
+// answer (StatusFromHttp). A Retry-After over policy.max_retry_after is returned, so the
+// job queue waits instead of a worker.
+Status SendWriteOnce(const std::function<Status()>& send, const std::function<Result<bool>()>& landed,
+                     const RetryPolicy& policy, const Sleeper& sleep = {});
+
 }  // namespace deskpilot

@@ -364,4 +364,24 @@ Result<HttpResponse> SendWithRetry(HttpClient& client, const HttpRequest& reques
   }
 }
 
+Status SendWriteOnce(const std::function<Status()>& send, const std::function<Result<bool>()>& landed,
+                     const RetryPolicy& policy, const Sleeper& sleep) {
+  const Sleeper& do_sleep =
+      sleep ? sleep : Sleeper([](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+  const int attempts = std::max(1, policy.max_attempts);
+  for (int attempt = 0;; ++attempt) {
+    Status st = send();
+    if (st.ok() || !st.retryable() || attempt + 1 >= attempts) return st;
+    std::chrono::milliseconds delay = BackoffDelay(policy, attempt);
+    if (auto ra = st.retry_after()) {
+      if (*ra > policy.max_retry_after) return st;
+      delay = std::max(delay, *ra);
+    }
+    do_sleep(delay);
+    if (st.code() == Code::kResourceExhausted) continue;
+    DP_ASSIGN_OR_RETURN(const bool there, landed());
+    if (there) return Status::Ok();
+  }
+}
+
 }  // namespace deskpilot

@@ -570,3 +570,63 @@ TEST(PercentEncode, KeepsUnreservedAndEscapesEveryOtherByte) {
 
 }  // namespace
 }  // namespace deskpilot
+
+namespace deskpilot {
+namespace {
+
+// SendWriteOnce: a write is never made twice. Before each retry of a 5xx or timeout it
+// asks whether the write landed anyway; a 429 made nothing and is retried without asking.
+TEST(SendWriteOnce, AsksBeforeRetryingAndNeverWritesTwice) {
+  RetryPolicy policy;
+  policy.max_attempts = 4;
+  std::vector<std::chrono::milliseconds> slept;
+  const Sleeper sleep = [&](std::chrono::milliseconds d) { slept.push_back(d); };
+
+  // A 503 after the desk made the write: the read-back finds it, no second send.
+  int sends = 0, reads = 0;
+  Status s = SendWriteOnce([&] { ++sends; return Status::Unavailable("503"); },
+                           [&]() -> Result<bool> { ++reads; return true; }, policy, sleep);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(sends, 1);
+  EXPECT_EQ(reads, 1);
+
+  // A 429 then success: retried after its Retry-After, never read back.
+  sends = reads = 0;
+  slept.clear();
+  s = SendWriteOnce(
+      [&] {
+        return ++sends == 1 ? Status::ResourceExhausted("429").set_retry_after(std::chrono::milliseconds(700))
+                            : Status::Ok();
+      },
+      [&]() -> Result<bool> { ++reads; return false; }, policy, sleep);
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(sends, 2);
+  EXPECT_EQ(reads, 0);
+  ASSERT_EQ(slept.size(), 1u);
+  EXPECT_GE(slept[0], std::chrono::milliseconds(700));
+
+  // Not there after a 5xx: sent again, up to max_attempts, and the last error returned.
+  sends = reads = 0;
+  s = SendWriteOnce([&] { ++sends; return Status::Unavailable("503"); },
+                    [&]() -> Result<bool> { ++reads; return false; }, policy, sleep);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(sends, 4);
+  EXPECT_EQ(reads, 3);
+
+  // A 4xx and a long Retry-After return at once; a failed read-back is the error.
+  sends = reads = 0;
+  s = SendWriteOnce([&] { ++sends; return Status::InvalidArgument("400"); },
+                    [&]() -> Result<bool> { ++reads; return false; }, policy, sleep);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  s = SendWriteOnce([&] { ++sends; return Status::ResourceExhausted("429").set_retry_after(std::chrono::minutes(5)); },
+                    [&]() -> Result<bool> { ++reads; return false; }, policy, sleep);
+  EXPECT_EQ(s.code(), Code::kResourceExhausted);
+  EXPECT_EQ(sends, 2);
+  s = SendWriteOnce([&] { return Status::Unavailable("503"); },
+                    [&]() -> Result<bool> { return Status::NotFound("ticket deleted"); }, policy, sleep);
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(reads, 0);
+}
+
+}  // namespace
+}  // namespace deskpilot

@@ -377,28 +377,16 @@ class ZammadHelpdesk : public Helpdesk {
     HttpRequest req = Request("POST", "/api/v1/ticket_articles");
     req.headers.emplace_back("Content-Type", "application/json");
     req.body = JsonText(article);
-    const RetryPolicy& policy = options_.retry;
-    const int attempts = std::max(1, policy.max_attempts);
-    for (int attempt = 0;; ++attempt) {
-      Status st;
-      if (auto resp = http_->Send(req); !resp.ok()) {
-        st = resp.status().WithContext(what);
-      } else {
-        st = StatusFromHttp(*resp, what);
-      }
-      if (st.ok()) return st;
-      if (!st.retryable() || attempt + 1 >= attempts) return st;
-      std::chrono::milliseconds delay = BackoffDelay(policy, attempt);
-      if (auto ra = st.retry_after()) {
-        // A long server-requested wait goes back to the job queue, not a held worker.
-        if (*ra > policy.max_retry_after) return st;
-        delay = std::max(delay, *ra);
-      }
-      Sleep(delay);
-      if (st.code() == Code::kResourceExhausted) continue;  // a 429 never created anything
-      DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
-      if (landed(comments)) return Status::Ok();
-    }
+    return SendWriteOnce(
+        [&] {
+          auto resp = http_->Send(req);
+          return resp.ok() ? StatusFromHttp(*resp, what) : resp.status().WithContext(what);
+        },
+        [&]() -> Result<bool> {
+          DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
+          return landed(comments);
+        },
+        options_.retry, [this](std::chrono::milliseconds d) { Sleep(d); });
   }
 
   void Sleep(std::chrono::milliseconds d) const {
