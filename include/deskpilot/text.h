@@ -15,6 +15,11 @@ std::string AsciiLower(std::string_view s);
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view TrimAsciiSpace(std::string_view s);
 
+// `s` with every run of spaces, tabs and line breaks made one space and none at either
+// end: how the help-desk adapters compare a reply they posted with what the desk shows
+// (its editor or sanitizer may re-wrap the text).
+std::string SquashSpace(std::string_view s);
+
 // The longest prefix of `s` of at most `max_bytes` that does not end inside a UTF-8
 // sequence: a cut at a byte count can split a character, and the broken tail makes the
 // text invalid UTF-8, which JSON serialisation refuses.

@@ -26,6 +26,12 @@ TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("", 0), "");
 }
 
+TEST(SquashSpace, MakesEveryWhitespaceRunOneSpaceAndTrimsTheEnds) {
+  EXPECT_EQ(SquashSpace("  Hello\r\n\n  there,\tfriend \n"), "Hello there, friend");
+  EXPECT_EQ(SquashSpace("a b"), "a b");
+  EXPECT_EQ(SquashSpace(" \n\t "), "");
+}
+
 TEST(TrimAsciiSpace, TrimsEveryAsciiWhitespaceAtBothEndsOnly) {
   EXPECT_EQ(TrimAsciiSpace(" \t\r\n\v\fa b\t \n"), "a b");
   EXPECT_EQ(TrimAsciiSpace("   "), "");

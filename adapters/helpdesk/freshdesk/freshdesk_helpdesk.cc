@@ -68,23 +68,6 @@ bool IsFreshdeskId(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Whitespace-insensitive comparison: Freshdesk's body_text of a posted HTML body
-// re-wraps it.
-std::string Squash(const std::string& text) {
-  std::string out;
-  bool space = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
-}
-
 // Freshdesk's status codes; a custom status reads as its number.
 std::string StatusName(const json& t) {
   const std::string code = IdString(t, "status");
@@ -320,7 +303,7 @@ class FreshdeskHelpdesk : public Helpdesk {
                return !c.is_public && c.body.find(marker) != std::string::npos;
              });
     };
-    const std::string squashed_reply = Squash(reply);
+    const std::string squashed_reply = SquashSpace(reply);
     const bool has_note = !note.empty() && !marker.empty();
     auto reply_landed = [&](const std::vector<Comment>& cs) {
       auto from = cs.end();
@@ -333,7 +316,7 @@ class FreshdeskHelpdesk : public Helpdesk {
       }
       if (from == cs.begin() && has_note) return false;  // our note is not there yet
       return std::any_of(from, cs.end(), [&](const Comment& c) {
-        return c.is_public && c.author_id == options_.api_agent_id && Squash(c.body) == squashed_reply;
+        return c.is_public && c.author_id == options_.api_agent_id && SquashSpace(c.body) == squashed_reply;
       });
     };
 

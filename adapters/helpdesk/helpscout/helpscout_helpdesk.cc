@@ -69,22 +69,6 @@ bool IdLess(const std::string& a, const std::string& b) {
   return a.size() != b.size() ? a.size() < b.size() : a < b;
 }
 
-// Whitespace-insensitive comparison: Help Scout stores bodies as HTML and may re-wrap them.
-std::string Squash(const std::string& text) {
-  std::string out;
-  bool space = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
-}
-
 // One thread as read: what the comments, the landed checks and the loop guard need.
 struct Thread {
   std::string id;
@@ -462,7 +446,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     // later plan answering the same question). So it counts as landed only after this
     // plan's own note, or, in a plan without a note (an approval), after the newest
     // thread someone else wrote.
-    const std::string squashed_reply = Squash(reply);
+    const std::string squashed_reply = SquashSpace(reply);
     const bool has_note = !note.empty() && !marker.empty();
     auto ours = [&](const Thread& t) { return t.author_type == "user" && t.author_id == options_.api_user_id; };
     auto reply_landed = [&](const std::vector<Thread>& ts) {
@@ -474,7 +458,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       }
       if (from == ts.begin() && has_note) return false;  // our note is not there yet
       return std::any_of(from, ts.end(), [&](const Thread& t) {
-        return t.type == "message" && ours(t) && Squash(t.text) == squashed_reply;
+        return t.type == "message" && ours(t) && SquashSpace(t.text) == squashed_reply;
       });
     };
 

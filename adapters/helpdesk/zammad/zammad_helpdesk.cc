@@ -53,22 +53,6 @@ std::string IdString(const json& obj, const char* key) {
   return "";
 }
 
-// Whitespace-insensitive comparison: Zammad's HTML sanitizer may re-wrap a body.
-std::string Squash(const std::string& text) {
-  std::string out;
-  bool space = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
-}
-
 // Zammad ids are positive integers (database ids).
 bool IsZammadId(const std::string& s) {
   return !s.empty() && s.size() <= 19 && s[0] != '0' &&
@@ -239,7 +223,7 @@ class ZammadHelpdesk : public Helpdesk {
     // later plan answering the same question). So it counts as landed only after this
     // plan's own note, or, in a plan without a note (an approval), after the newest
     // article someone else wrote.
-    const std::string squashed_reply = Squash(reply);
+    const std::string squashed_reply = SquashSpace(reply);
     const bool has_note = !note.empty() && !marker.empty();
     auto reply_landed = [&](const std::vector<Comment>& cs) {
       auto from = cs.end();
@@ -252,7 +236,7 @@ class ZammadHelpdesk : public Helpdesk {
       }
       if (from == cs.begin() && has_note) return false;  // our note is not there yet
       return std::any_of(from, cs.end(), [&](const Comment& c) {
-        return c.is_public && c.author_id == options_.api_user_id && Squash(c.body) == squashed_reply;
+        return c.is_public && c.author_id == options_.api_user_id && SquashSpace(c.body) == squashed_reply;
       });
     };
 

@@ -19,6 +19,7 @@
 #include "deskpilot/http_client.h"
 #include "deskpilot/json_text.h"
 #include "deskpilot/rfc3339.h"
+#include "deskpilot/text.h"
 #include "deskpilot/webhook_signature.h"
 #include "helpdesk/zendesk/zendesk_admin.h"
 
@@ -64,22 +65,6 @@ std::optional<Clock::time_point> ParseSignatureTimestamp(const std::string& s) {
     return Clock::time_point(std::chrono::seconds(secs));
   }
   return ParseRfc3339(s);
-}
-
-// Whitespace-insensitive comparison: Zendesk may re-wrap or trim a comment body.
-std::string Squash(const std::string& text) {
-  std::string out;
-  bool space = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
-  }
-  return out;
 }
 
 std::string Utc3339(Clock::time_point t) {
@@ -339,7 +324,7 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
                return c.body.find(marker) != std::string::npos;
              });
     };
-    const std::string squashed_reply = Squash(reply);
+    const std::string squashed_reply = SquashSpace(reply);
     // A public comment carries no marker, and the same text may rightly go out again: a
     // later plan answering the same question with the same passage. So a reply counts as
     // landed only after this plan's own note (which goes first, with the marker), or, in a
@@ -356,7 +341,7 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
       }
       if (from == cs.begin() && has_note) return false;  // our note is not there yet
       return std::any_of(from, cs.end(), [&](const Comment& c) {
-        return c.is_public && c.author_id == me && Squash(c.body) == squashed_reply;
+        return c.is_public && c.author_id == me && SquashSpace(c.body) == squashed_reply;
       });
     };
 
