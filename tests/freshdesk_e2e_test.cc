@@ -109,12 +109,19 @@ TEST_F(FreshdeskEndToEnd, AuthenticatedDeliveryLandsOnePrivateNote) {
   ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->status, 400);
 
-  ASSERT_TRUE(WaitFor([&] { return Notes(id) > 0; })) << proxy_->Log();
+  // The note is written first and the tags after it, so wait for the tags: the
+  // note alone showing up says nothing about whether the update has landed yet.
+  const auto tagged = [&] {
+    const auto t = fake_.Tags(id);
+    return std::find(t.begin(), t.end(), "deskpilot") != t.end();
+  };
+  ASSERT_TRUE(WaitFor([&] { return Notes(id) > 0 && tagged(); })) << proxy_->Log();
   ASSERT_EQ(Notes(id), 1);
   const json note = fake_.Conversations(id).back();
   EXPECT_EQ(note["user_id"], fake_.api_agent_id());
   EXPECT_NE(note["body"].get<std::string>().find("Predictions:"), std::string::npos);
   auto tags = fake_.Tags(id);
+  ASSERT_FALSE(tags.empty());
   EXPECT_EQ(tags.front(), "vip") << "an agent's tag was removed";
   EXPECT_NE(std::find(tags.begin(), tags.end(), "deskpilot"), tags.end());
   EXPECT_EQ(fake_.CountRequests("POST", "/api/v2/tickets/" + std::to_string(id) + "/reply"), 0)

@@ -106,7 +106,13 @@ TEST_F(HelpScoutEndToEnd, SignedDeliveryLandsOneInternalNote) {
   EXPECT_NE(tags->body.find("convo.tags does not start triage"), std::string::npos) << tags->body;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
-  while (Notes(id) == 0 && std::chrono::steady_clock::now() < deadline)
+  // The note is written first and the tags after it, so wait for both: the note
+  // alone showing up says nothing about whether the tags have landed yet.
+  const auto tagged = [&] {
+    const auto t = fake_.Tags(id);
+    return std::find(t.begin(), t.end(), "deskpilot") != t.end();
+  };
+  while ((Notes(id) == 0 || !tagged()) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_EQ(Notes(id), 1) << proxy_->Log();
   const json note = fake_.Threads(id).back();

@@ -104,7 +104,13 @@ TEST_F(ZammadEndToEnd, SignedDeliveryLandsOneInternalNote) {
   EXPECT_EQ(malformed->status, 400);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
-  while (Notes(id) == 0 && std::chrono::steady_clock::now() < deadline)
+  // The note is written first and the tags after it, so wait for both: the note
+  // alone showing up says nothing about whether the tags have landed yet.
+  const auto tagged = [&] {
+    const auto t = fake_.Tags(id);
+    return std::find(t.begin(), t.end(), "deskpilot") != t.end();
+  };
+  while ((Notes(id) == 0 || !tagged()) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_EQ(Notes(id), 1) << proxy_->Log();
   const json note = fake_.Articles(id).back();
@@ -112,6 +118,7 @@ TEST_F(ZammadEndToEnd, SignedDeliveryLandsOneInternalNote) {
   EXPECT_EQ(note["created_by_id"], 3);
   EXPECT_NE(note["body"].get<std::string>().find("Predictions:"), std::string::npos);
   auto tags = fake_.Tags(id);
+  ASSERT_FALSE(tags.empty());
   EXPECT_EQ(tags.front(), "vip") << "an agent's tag was removed";
   EXPECT_NE(std::find(tags.begin(), tags.end(), "deskpilot"), tags.end());
   for (const auto& a : fake_.Articles(id)) EXPECT_NE(a["type"], "email") << "assist mode must never reply publicly";
