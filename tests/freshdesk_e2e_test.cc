@@ -71,14 +71,6 @@ class FreshdeskEndToEnd : public ::testing::Test {
     return n;
   }
 
-  template <typename Pred>
-  bool WaitFor(Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
-    while (!done() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    return done();
-  }
-
   fs::path dir_;
   std::string config_, secret_;
   FreshdeskFake fake_;
@@ -115,7 +107,7 @@ TEST_F(FreshdeskEndToEnd, AuthenticatedDeliveryLandsOnePrivateNote) {
     const auto t = fake_.Tags(id);
     return std::find(t.begin(), t.end(), "deskpilot") != t.end();
   };
-  ASSERT_TRUE(WaitFor([&] { return Notes(id) > 0 && tagged(); })) << proxy_->Log();
+  ASSERT_TRUE(testing_harness::Eventually([&] { return Notes(id) > 0 && tagged(); })) << proxy_->Log();
   ASSERT_EQ(Notes(id), 1);
   const json note = fake_.Conversations(id).back();
   EXPECT_EQ(note["user_id"], fake_.api_agent_id());
@@ -136,7 +128,7 @@ TEST_F(FreshdeskEndToEnd, AuthenticatedDeliveryLandsOnePrivateNote) {
   auto own = Deliver(port, echo, secret_);
   ASSERT_TRUE(own);
   EXPECT_EQ(own->status, 202) << own->body;
-  ASSERT_TRUE(WaitFor([&] { return fake_.CountRequests("GET", ticket_path + "/conversations") > reads; }));
+  ASSERT_TRUE(testing_harness::Eventually([&] { return fake_.CountRequests("GET", ticket_path + "/conversations") > reads; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Notes(id), 1) << "exactly one write-back per event: " << proxy_->Log();
   EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();

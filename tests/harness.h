@@ -164,6 +164,16 @@ inline httplib::Result PostSigned(int port, const std::string& source, const std
   return PostSignedWith(*WebhookClient(port, false), source, body, secret);
 }
 
+// Polls `done` every 50 ms until it holds or `timeout` passes; returns its last answer.
+// The timeout is generous: it only bounds a failing test on a loaded machine.
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(150)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return done();
+}
+
 // Runs a shell command; returns its exit code, with stdout+stderr in *output.
 inline int RunCommand(const std::string& command, std::string* output) {
   testing_shell::Outcome r = testing_shell::RunShell(command);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -32,12 +33,15 @@ class HelpScoutEndToEnd : public ::testing::Test {
     ASSERT_TRUE(fake_.Start().ok());
     customer_ = fake_.AddCustomer("Ann", "Lee", "ann.lee@example.com");
     signature_token_ = RandomHex(20);  // 40 characters, Help Scout's longest secret
+    WriteConfig("[policy]\nmode = \"assist\"\n");
+  }
+  void WriteConfig(const std::string& policy) {
     config_ = (dir_ / "deskpilot.toml").string();
     std::ofstream(config_) << "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" << (dir_ / "deskpilot.db").string()
                            << "\"\n[workers]\npoll_ms = 20\n"
                            << "[[helpdesk]]\nname = \"hs\"\ntype = \"helpscout\"\nbase_url = \"" << fake_.base_url()
                            << "\"\napp_id = \"hs-app-id\"\napp_secret_env = \"HS_APP_SECRET\"\n"
-                           << "webhook_secret_env = \"HS_WEBHOOK_SECRET\"\napi_user_id = 7\n[policy]\nmode = \"assist\"\n";
+                           << "webhook_secret_env = \"HS_WEBHOOK_SECRET\"\napi_user_id = 7\n" << policy;
   }
   void TearDown() override {
     proxy_.reset();
@@ -62,6 +66,18 @@ class HelpScoutEndToEnd : public ::testing::Test {
     c.set_read_timeout(std::chrono::seconds(10));
     httplib::Headers h = {{"X-HelpScout-Event", event}, {"X-HelpScout-Signature", Base64Encode(HmacSha1(secret, body))}};
     return c.Post("/webhooks/hs", h, body, "application/json");
+  }
+
+  bool HasTag(int64_t id, const std::string& tag) {
+    const auto t = fake_.Tags(id);
+    return std::find(t.begin(), t.end(), tag) != t.end();
+  }
+
+  // Threads of `type` that deskpilot's user (the fake's API user, 7) wrote.
+  int ByDeskpilot(int64_t id, const std::string& type) {
+    int n = 0;
+    for (const auto& t : fake_.Threads(id)) n += t["type"] == type && t["createdBy"]["id"] == 7;
+    return n;
   }
 
   int Notes(int64_t id) {
@@ -103,17 +119,12 @@ TEST_F(HelpScoutEndToEnd, SignedDeliveryLandsOneInternalNote) {
   auto tags = Deliver(port, body, "convo.tags", signature_token_);
   ASSERT_TRUE(tags);
   EXPECT_EQ(tags->status, 200) << tags->body;
-  EXPECT_NE(tags->body.find("convo.tags does not start triage"), std::string::npos) << tags->body;
+  // The conversation's tags carry no approval tag: another tag change, not queued.
+  EXPECT_NE(tags->body.find("convo.tags without the approval tag"), std::string::npos) << tags->body;
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
   // The note is written first and the tags after it, so wait for both: the note
   // alone showing up says nothing about whether the tags have landed yet.
-  const auto tagged = [&] {
-    const auto t = fake_.Tags(id);
-    return std::find(t.begin(), t.end(), "deskpilot") != t.end();
-  };
-  while ((Notes(id) == 0 || !tagged()) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  testing_harness::Eventually([&] { return Notes(id) > 0 && HasTag(id, "deskpilot"); });
   ASSERT_EQ(Notes(id), 1) << proxy_->Log();
   const json note = fake_.Threads(id).back();
   EXPECT_EQ(note["type"], "note");
@@ -134,6 +145,71 @@ TEST_F(HelpScoutEndToEnd, SignedDeliveryLandsOneInternalNote) {
 
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Notes(id), 1) << "exactly one write-back per delivery";
+  EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
+}
+
+// The approve rung through Help Scout: deskpilot's note carries the draft and asks for the
+// approval tag; an agent adding it is reported only as convo.tags, which is queued because
+// the tag is on the conversation, and the worker posts the draft as the reply, once.
+TEST_F(HelpScoutEndToEnd, AddingTheApprovalTagPostsThePendingDraftOnce) {
+  // Every category goes to approve (no auto reply), with any category confidence: what
+  // is under test is the approval, not the classifier. The sample articles ground the draft.
+  WriteConfig("[policy]\nmode = \"auto\"\ndefault_rung = \"approve\"\n[policy.thresholds]\ncategory = 0.01\n");
+  std::string out;
+  ASSERT_EQ(testing_harness::RunCommand(std::string(DESKPILOT_BINARY) + " kb ingest --db " +
+                                            (dir_ / "deskpilot.db").string() + " " + DESKPILOT_TEST_SAMPLE_DIR + "/kb",
+                                        &out),
+            0)
+      << out;
+  const int port = StartProxy();
+  ASSERT_GT(port, 0);
+  const int64_t id = fake_.AddConversation("Payment declined", customer_,
+                                           "<p>Hi, my card payment was declined when I tried to pay for my order. "
+                                           "What payment methods can I use instead?</p>",
+                                           {"vip"});
+  auto created = Deliver(port, fake_.WebhookPayload(id), "convo.created", signature_token_);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 202) << created->body;
+  ASSERT_TRUE(testing_harness::Eventually([&] { return Notes(id) == 1 && HasTag(id, "deskpilot"); })) << proxy_->Log();
+  const std::string note = fake_.Threads(id).back()["body"];
+  ASSERT_NE(note.find("deskpilot_approved"), std::string::npos) << "not decided approve:\n" << note;
+  EXPECT_EQ(ByDeskpilot(id, "message"), 0) << "nothing is sent before an agent approves";
+
+  // deskpilot's own tag write comes back as convo.tags: no approval tag, ignored.
+  auto own_tags = Deliver(port, fake_.WebhookPayload(id), "convo.tags", signature_token_);
+  ASSERT_TRUE(own_tags);
+  EXPECT_EQ(own_tags->status, 200) << own_tags->body;
+
+  // The agent approves: the tag is added in Help Scout, which reports the change.
+  std::vector<std::string> tags = fake_.Tags(id);
+  tags.push_back("deskpilot_approved");
+  fake_.SetTags(id, tags);
+  const std::string approval = fake_.WebhookPayload(id);
+  auto approved = Deliver(port, approval, "convo.tags", signature_token_);
+  ASSERT_TRUE(approved);
+  EXPECT_EQ(approved->status, 202) << approved->body;
+  ASSERT_TRUE(testing_harness::Eventually([&] { return ByDeskpilot(id, "message") > 0; })) << proxy_->Log();
+  const json reply = fake_.Threads(id).back();
+  EXPECT_EQ(reply["type"], "message");
+  EXPECT_NE(note.find(reply["body"].get<std::string>().substr(0, 40)), std::string::npos)
+      << "the reply is the draft the note showed:\n" << reply["body"] << "\n---\n" << note;
+
+  // Help Scout's retry of that delivery is a duplicate; a later tag change that keeps the
+  // tag is queued, reads the conversation, and finds the draft already posted.
+  auto retry = Deliver(port, approval, "convo.tags", signature_token_);
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->status, 200) << retry->body;
+  tags.push_back("followup");
+  fake_.SetTags(id, tags);
+  const std::string conversation_path = "/v2/conversations/" + std::to_string(id);
+  const int reads = fake_.CountRequests("GET", conversation_path);
+  auto later = Deliver(port, fake_.WebhookPayload(id), "convo.tags", signature_token_);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->status, 202) << later->body;
+  ASSERT_TRUE(testing_harness::Eventually([&] { return fake_.CountRequests("GET", conversation_path) > reads; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(ByDeskpilot(id, "message"), 1) << "the approved draft is posted once: " << proxy_->Log();
+  EXPECT_EQ(Notes(id), 1);
   EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
 }
 

@@ -103,15 +103,13 @@ TEST_F(ZammadEndToEnd, SignedDeliveryLandsOneInternalNote) {
   ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->status, 400);
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
   // The note is written first and the tags after it, so wait for both: the note
   // alone showing up says nothing about whether the tags have landed yet.
   const auto tagged = [&] {
     const auto t = fake_.Tags(id);
     return std::find(t.begin(), t.end(), "deskpilot") != t.end();
   };
-  while ((Notes(id) == 0 || !tagged()) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  testing_harness::Eventually([&] { return Notes(id) > 0 && tagged(); });
   ASSERT_EQ(Notes(id), 1) << proxy_->Log();
   const json note = fake_.Articles(id).back();
   EXPECT_EQ(note["type"], "note");

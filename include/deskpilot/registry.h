@@ -48,6 +48,11 @@ struct AdapterContext {
   // Built only to set up its webhook (`deskpilot webhook`): that hands out the signing
   // secret, so a help desk must not require webhook_secret_* to be configured yet.
   bool webhook_admin_only = false;
+  // The policy's approval tag (policy.approval_tag; empty: approval by tag is off). A desk
+  // that reports a tag change as an event of its own, apart from ticket updates, queues
+  // only the changes that leave this tag on the ticket: those are agents approving a
+  // draft, the rest (deskpilot's own tag writes among them) would be queued for nothing.
+  std::string approval_tag;
 };
 
 // The config error of a model-backed adapter (`who`: "classifier: the llm classifier")

@@ -530,6 +530,7 @@ std::unique_ptr<Helpdesk> OpenHelpdesk(const std::string& cmd, const Config& con
   ctx.db_path = config.storage.path;
   ctx.http = http;
   ctx.webhook_admin_only = webhook_admin_only;
+  ctx.approval_tag = config.policy.approval_tag;
   auto made = registry.MakeHelpdesk(hd->type, ctx);
   Status st = made.ok() ? section.Finish() : made.status();
   if (!st.ok()) {

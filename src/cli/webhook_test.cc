@@ -97,7 +97,7 @@ TEST_F(WebhookCliTest, HelpScoutRegisterListRemove) {
             std::string::npos)
       << list.out;
   EXPECT_NE(list.out.find(id + "  deskpilot-hs  (this source)  enabled  https://dp.example.com/webhooks/hs\n"
-                          "    events: convo.created, convo.customer.reply.created\n"),
+                          "    events: convo.created, convo.customer.reply.created, convo.tags\n"),
             std::string::npos)
       << list.out;
 

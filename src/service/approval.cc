@@ -10,6 +10,7 @@
 
 #include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
+#include "deskpilot/text.h"
 #include "service/normalize.h"
 #include "service/pipeline.h"
 #include "service/worker.h"
@@ -33,8 +34,11 @@ json ParseData(const AuditRow& row) { return json::parse(row.entry.data, nullptr
 }  // namespace
 
 bool HasApprovalTag(const Ticket& ticket, const PolicyConfig& policy) {
-  return !policy.approval_tag.empty() &&
-         std::find(ticket.tags.begin(), ticket.tags.end(), policy.approval_tag) != ticket.tags.end();
+  // Without case: Zendesk, for one, stores tags in lower case, so a configured
+  // "Deskpilot_Approved" would otherwise never be seen on a ticket.
+  if (policy.approval_tag.empty()) return false;
+  const std::string want = AsciiLower(policy.approval_tag);
+  return std::any_of(ticket.tags.begin(), ticket.tags.end(), [&](const std::string& t) { return AsciiLower(t) == want; });
 }
 
 Result<PendingDraft> FindPendingDraft(Components& c, const std::string& source, const Ticket& current,

@@ -100,6 +100,7 @@ Result<std::unique_ptr<Components>> BuildComponents(const Config& config, const 
   base.sample_dir = options.sample_dir;
   base.http = c->http.get();
   base.store = c->store.get();
+  base.approval_tag = config.policy.approval_tag;
 
   // A section's config errors (kInvalidArgument) are collected and the next section is
   // built all the same, so that one run names every mistake; any other error ends the build.

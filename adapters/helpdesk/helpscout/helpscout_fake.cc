@@ -455,6 +455,13 @@ void HelpScoutFake::SetCustomFields(int64_t conversation_id, const json& fields)
   impl_->conversations.at(conversation_id)["customFields"] = fields;
 }
 
+void HelpScoutFake::SetTags(int64_t conversation_id, const std::vector<std::string>& tags) {
+  std::lock_guard lock(impl_->mu);
+  json tag_list = json::array();
+  for (const std::string& t : tags) tag_list.push_back({{"id", ++impl_->next_id}, {"color", "#929499"}, {"tag", Lower(t)}});
+  impl_->conversations.at(conversation_id)["tags"] = tag_list;
+}
+
 void HelpScoutFake::DeleteConversation(int64_t conversation_id) {
   std::lock_guard lock(impl_->mu);
   impl_->conversations.erase(conversation_id);

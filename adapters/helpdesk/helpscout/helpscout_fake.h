@@ -82,6 +82,8 @@ class HelpScoutFake {
   int64_t AddThread(int64_t conversation_id, const std::string& type, const std::string& html, const std::string& by,
                     int64_t by_id, const std::string& state = "published");
   void SetCustomFields(int64_t conversation_id, const nlohmann::json& fields);  // [{id,name,value,text}]
+  // An agent replacing the tags in Help Scout's UI (lowercased, as the API stores them).
+  void SetTags(int64_t conversation_id, const std::vector<std::string>& tags);
   void DeleteConversation(int64_t conversation_id);  // later reads answer 404
   void RevokeTokens();  // every issued token now answers 401, as an expired one does
   // A webhook as an admin would have made it in the UI; returns its id.

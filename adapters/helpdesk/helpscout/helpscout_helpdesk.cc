@@ -29,6 +29,8 @@ constexpr char kSignatureHeader[] = "x-helpscout-signature";
 constexpr char kEventHeader[] = "x-helpscout-event";
 constexpr char kCreatedEvent[] = "convo.created";
 constexpr char kCustomerReplyEvent[] = "convo.customer.reply.created";
+// A tag change: queued only when it leaves the approval tag on the conversation.
+constexpr char kTagsEvent[] = "convo.tags";
 // A conversation's threads are read a page at a time; this bounds a runaway listing.
 constexpr int kMaxThreadPages = 50;
 constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
@@ -194,21 +196,40 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
 
   WebhookAdmin* webhook_admin() override { return this; }
 
-  // A webhook already at `endpoint` is left alone, and Help Scout never hands its secret
-  // back, so the registration then carries no secret. One of this source's at another URL
-  // (deskpilot moved) is pointed at `endpoint` with a new secret: Help Scout's update
-  // needs the secret again.
+  // A webhook already at `endpoint` that has every event deskpilot needs is left alone, and
+  // Help Scout never hands its secret back, so the registration then carries no secret.
+  // One at `endpoint` missing an event (registered before approval by tag existed) gets
+  // the events added; one of this source's at another URL (deskpilot moved) is pointed at
+  // `endpoint`. Help Scout's update takes the secret again: the configured one when there
+  // is one (deliveries keep verifying), else a new one that the CLI prints.
   Result<WebhookRegistration> RegisterWebhook(const std::string& endpoint) override {
     DP_ASSIGN_OR_RETURN(std::vector<HelpScoutWebhook> all, ReadWebhooks());
+    const std::vector<std::string> wanted = WantedEvents();
     const HelpScoutWebhook* moved = nullptr;
     for (const auto& w : all) {
-      if (w.url == endpoint) return WebhookRegistration{endpoint, "", {{"unchanged", "webhook", w.id, w.label}}};
-      if (moved == nullptr && IsOurs(w)) moved = &w;
+      if (w.url != endpoint) {
+        if (moved == nullptr && IsOurs(w)) moved = &w;
+        continue;
+      }
+      std::vector<std::string> events = w.events;
+      for (const std::string& e : wanted)
+        if (std::find(events.begin(), events.end(), e) == events.end()) events.push_back(e);
+      if (events.size() == w.events.size()) return WebhookRegistration{endpoint, "", {{"unchanged", "webhook", w.id, w.label}}};
+      // The admin's own extra events stay; the label stays the admin's too.
+      WebhookRegistration reg{endpoint, options_.webhook_secret.empty() ? RandomHex(16) : "", {}};
+      json body = {{"url", endpoint},
+                   {"events", events},
+                   {"secret", reg.signing_secret.empty() ? options_.webhook_secret : reg.signing_secret}};
+      if (!w.label.empty()) body["label"] = w.label;
+      HttpRequest req = JsonRequest("PUT", "/v2/webhooks/" + w.id, body);
+      DP_RETURN_IF_ERROR(Send(req, "helpscout update webhook " + w.id).status());
+      reg.changes.push_back({"updated", "webhook", w.id, w.label});
+      return reg;
     }
     // 32 hex characters: 128 random bits, within Help Scout's 40-character limit.
     WebhookRegistration reg{endpoint, RandomHex(16), {}};
     const json body = {{"url", endpoint},
-                       {"events", {kCreatedEvent, kCustomerReplyEvent}},
+                       {"events", wanted},
                        {"secret", reg.signing_secret},
                        {"label", WebhookLabel()}};
     if (moved != nullptr) {
@@ -284,6 +305,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     ev.event_type = event;
     ev.ticket_id = v[kId].IdText();
     const std::string prefix = "helpscout:" + options_.name + ":" + event + ":";
+    if (event == kTagsEvent) return TagChange(request, std::move(ev), prefix);
     if (event != kCreatedEvent && event != kCustomerReplyEvent) {
       // Tags, notes, agent replies (deskpilot's own included), status changes and the
       // rest: nothing a customer is waiting on. Acknowledged so Help Scout stops sending it.
@@ -535,6 +557,44 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
   }
 
  private:
+  // convo.tags carries the conversation as it is after the change. An agent approves a
+  // draft by adding the approval tag, and Help Scout reports that only as convo.tags, so
+  // such a change is queued (the worker then finds the tag on the conversation it reads
+  // and posts the pending draft). Every other tag change, deskpilot's own tag writes
+  // included, is acknowledged and dropped: the payload does not say who changed the tags,
+  // and a tag alone is no customer message to triage.
+  Result<WebhookEvent> TagChange(const WebhookRequest& request, WebhookEvent ev, const std::string& prefix) const {
+    if (options_.approval_tag.empty()) {
+      ev.ignore_reason = "helpscout event convo.tags is only queued to approve a draft, and policy.approval_tag is empty";
+      return ev;
+    }
+    if (!IsHelpScoutId(ev.ticket_id))
+      return Status::InvalidArgument("helpscout webhook: missing or non-numeric conversation id");
+    const std::vector<std::string> tags = TagsOf(json::parse(request.body, nullptr, false));
+    // Without case, as the worker matches it (service/approval.h): desks differ in
+    // whether they keep a tag's case.
+    const bool approving = std::any_of(tags.begin(), tags.end(), [&](const std::string& t) {
+      return AsciiLower(t) == AsciiLower(options_.approval_tag);
+    });
+    if (!approving) {
+      ev.ignore_reason = "helpscout event convo.tags without the approval tag \"" + options_.approval_tag +
+                         "\" does not start triage";
+      return ev;
+    }
+    // No delivery id and no change id: a retry resends the same body, while a later tag
+    // change (the tag removed and added again, another tag beside it) has another body.
+    ev.dedupe_key = prefix + ev.ticket_id + ":sha256:" + Sha256Hex(request.body);
+    return ev;
+  }
+
+  // The events deskpilot acts on: a new conversation, a customer's reply, and (when
+  // approval by tag is on) a tag change, the only way Help Scout reports an added tag.
+  std::vector<std::string> WantedEvents() const {
+    std::vector<std::string> events = {kCreatedEvent, kCustomerReplyEvent};
+    if (!options_.approval_tag.empty()) events.push_back(kTagsEvent);
+    return events;
+  }
+
   std::string WebhookLabel() const { return "deskpilot-" + options_.name; }
 
   // This source's webhook is the one that delivers to its endpoint, whatever the host.

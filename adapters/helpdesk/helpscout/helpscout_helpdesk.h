@@ -43,6 +43,11 @@ struct HelpScoutOptions {
   // WritePlan custom field name → Help Scout custom field id. A field not listed is
   // only named in the note.
   std::map<std::string, std::string> custom_fields;
+  // The policy's approval tag (AdapterContext::approval_tag): a convo.tags delivery that
+  // leaves it on the conversation is queued, so the worker can post the approved draft;
+  // other tag changes are acknowledged and dropped. Empty: every tag change is dropped,
+  // and `webhook register` does not subscribe to convo.tags.
+  std::string approval_tag;
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
   // For the token's expiry; empty = the system clock (tests inject one).

@@ -131,7 +131,7 @@ TEST_F(HelpScoutWebhookTest, TriageEventsAndTheirDedupeKeys) {
 }
 
 TEST_F(HelpScoutWebhookTest, OtherEventsAreAcknowledgedWithAReason) {
-  for (const char* event : {"convo.agent.reply.created", "convo.note.created", "convo.tags", "convo.assigned",
+  for (const char* event : {"convo.agent.reply.created", "convo.note.created", "convo.assigned",
                             "convo.status", "convo.deleted", "customer.created", "satisfaction.ratings"}) {
     // convo.deleted carries only {id}; customer events a customer object.
     auto ev = hd_->ParseWebhook(Req(R"({"id":12345})", Event(event)));
@@ -140,6 +140,55 @@ TEST_F(HelpScoutWebhookTest, OtherEventsAreAcknowledgedWithAReason) {
                                      " does not start triage (only convo.created and convo.customer.reply.created do)");
     EXPECT_EQ(ev->event_type, event);
   }
+}
+
+// An agent approves a draft by adding the approval tag, which Help Scout reports only as
+// convo.tags (the conversation after the change). Such a change is queued; every other
+// tag change, deskpilot's own tag writes among them, is acknowledged and dropped.
+TEST_F(HelpScoutWebhookTest, TagChangesAreQueuedOnlyWhenTheyLeaveTheApprovalTag) {
+  HelpScoutOptions o = Options();
+  o.approval_tag = "deskpilot_approved";
+  auto hd = NewHelpScoutHelpdesk(o, http_.get());
+  auto body = [](std::vector<std::string> tags) {
+    json c = {{"id", 12345}, {"createdBy", {{"id", 501}, {"type", "customer"}}}, {"tags", json::array()}};
+    for (size_t i = 0; i < tags.size(); ++i) c["tags"].push_back({{"id", 100 + i}, {"color", "#929499"}, {"tag", tags[i]}});
+    return c.dump();
+  };
+
+  // deskpilot's own tag write (or an agent's unrelated one): no approval tag, not queued.
+  auto own = hd->ParseWebhook(Req(body({"vip", "deskpilot", "billing"}), Event("convo.tags")));
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(own->ignore_reason, "helpscout event convo.tags without the approval tag \"deskpilot_approved\" does not start triage");
+  EXPECT_EQ(hd->ParseWebhook(Req(body({}), Event("convo.tags")))->ignore_reason, own->ignore_reason);
+  // A tag merely containing it is another tag.
+  EXPECT_FALSE(hd->ParseWebhook(Req(body({"deskpilot_approved_not"}), Event("convo.tags")))->ignore_reason.empty());
+
+  // The agent's approval: queued, keyed on the body (a retry repeats it byte for byte),
+  // matched without case.
+  const std::string approving = body({"vip", "Deskpilot_Approved"});
+  auto ev = hd->ParseWebhook(Req(approving, Event("convo.tags")));
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_TRUE(ev->ignore_reason.empty()) << ev->ignore_reason;
+  EXPECT_EQ(ev->ticket_id, "12345");
+  EXPECT_EQ(ev->event_type, "convo.tags");
+  EXPECT_EQ(ev->dedupe_key, "helpscout:hs:convo.tags:12345:sha256:" + Sha256Hex(approving));
+  EXPECT_FALSE(ev->self_caused);
+  EXPECT_EQ(hd->ParseWebhook(Req(approving, Event("convo.tags")))->dedupe_key, ev->dedupe_key);
+  // A later change that keeps the tag (deskpilot's reply adds none, an agent's might) is
+  // another delivery; the worker then finds the draft already posted.
+  EXPECT_NE(hd->ParseWebhook(Req(body({"vip", "deskpilot_approved", "later"}), Event("convo.tags")))->dedupe_key,
+            ev->dedupe_key);
+  // The approving change still needs a conversation id to act on.
+  EXPECT_EQ(hd->ParseWebhook(Req(R"({"id":"x","tags":[{"tag":"deskpilot_approved"}]})", Event("convo.tags")))
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+
+  // With approval by tag off (policy.approval_tag empty), no tag change is queued.
+  auto off = hd_->ParseWebhook(Req(approving, Event("convo.tags")));
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->ignore_reason,
+            "helpscout event convo.tags is only queued to approve a draft, and policy.approval_tag is empty");
 }
 
 TEST_F(HelpScoutWebhookTest, MalformedPayloadsAreInvalidArgument) {
@@ -743,6 +792,57 @@ TEST_F(HelpScoutAdapterTest, RegisterMovesThisSourcesWebhookToTheNewUrl) {
   EXPECT_EQ(fake_.Webhooks()[0]["url"], "https://new.example.com/webhooks/hs");
   EXPECT_EQ(fake_.Webhooks()[0]["secret"], reg->signing_secret);
   EXPECT_NE(reg->signing_secret, "old-secret");
+}
+
+// With approval by tag on, the webhook also needs convo.tags. A new one gets all three
+// events; one deskpilot registered before (two events) gets the third added, keeping the
+// admin's extra events and label and the configured secret, so deliveries keep verifying.
+TEST_F(HelpScoutAdapterTest, RegisterSubscribesToTagChangesWhenApprovalByTagIsOn) {
+  HelpScoutOptions o = Options(fake_.base_url());
+  o.approval_tag = "deskpilot_approved";
+  auto hd = NewHelpScoutHelpdesk(o, http_.get());
+  auto created = hd->webhook_admin()->RegisterWebhook("https://a.example.com/webhooks/hs");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(json::parse(fake_.Requests().back().body)["events"],
+            json({"convo.created", "convo.customer.reply.created", "convo.tags"}));
+  ASSERT_TRUE(hd->webhook_admin()->RemoveWebhook().ok());
+
+  const int64_t old = fake_.AddWebhook("https://dp.example.com/webhooks/hs",
+                                       {"convo.created", "convo.assigned", "convo.customer.reply.created"}, kSecret,
+                                       "support-bot");
+  const std::string id = std::to_string(old);
+  const size_t from = fake_.Requests().size();
+  auto reg = hd->webhook_admin()->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(CallsSince(from), (std::vector<std::string>{"GET /v2/webhooks", "PUT /v2/webhooks/" + id}));
+  EXPECT_EQ(json::parse(fake_.Requests().back().body),
+            json({{"url", "https://dp.example.com/webhooks/hs"},
+                  {"events", {"convo.created", "convo.assigned", "convo.customer.reply.created", "convo.tags"}},
+                  {"secret", kSecret},
+                  {"label", "support-bot"}}));
+  EXPECT_TRUE(reg->signing_secret.empty()) << "the configured secret was kept: nothing new to store";
+  ASSERT_EQ(reg->changes.size(), 1u);
+  EXPECT_EQ(reg->changes[0].action, "updated");
+  EXPECT_EQ(reg->changes[0].id, id);
+  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_EQ(fake_.Webhooks()[0]["secret"], kSecret);
+
+  auto again = hd->webhook_admin()->RegisterWebhook("https://dp.example.com/webhooks/hs");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->changes[0].action, "unchanged");
+
+  // Without a configured secret (register runs before it is stored) the update needs a
+  // new one, and that is the one to store.
+  fake_.AddWebhook("https://b.example.com/webhooks/hs", {"convo.created"}, "b-secret");
+  HelpScoutOptions no_secret = o;
+  no_secret.webhook_secret.clear();
+  auto fresh = NewHelpScoutHelpdesk(no_secret, http_.get())->webhook_admin()->RegisterWebhook(
+      "https://b.example.com/webhooks/hs");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->signing_secret.size(), 32u);
+  EXPECT_EQ(fresh->changes[0].action, "updated");
+  EXPECT_EQ(fake_.Webhooks().back()["secret"], fresh->signing_secret);
+  EXPECT_EQ(fake_.Webhooks().back()["events"], json({"convo.created", "convo.customer.reply.created", "convo.tags"}));
 }
 
 // A 5xx can come after Help Scout created the webhook; a retried POST would make a second
