@@ -32,6 +32,13 @@ struct WebhookEvent {
   std::string ignore_reason;
 };
 
+// WebhookEvent::event_type of a delivery that can only approve a pending draft: an agent
+// added the policy's approval tag (AdapterContext::approval_tag), and the desk reports that
+// apart from the customer's messages. The worker posts the draft when one is pending and
+// never triages on it: the ticket has nothing new from the customer, and the tag stays on
+// it, so later deliveries of this kind would otherwise each add a note.
+inline constexpr char kApprovalTagEvent[] = "deskpilot.approval_tag";
+
 // One knowledge-base article as the help desk publishes it in one locale.
 struct HelpArticle {
   std::string id;         // the vendor's article id

@@ -425,6 +425,50 @@ TEST_F(AdminApiTest, TheApprovalTagTakesTheSamePathOnce) {
   EXPECT_EQ(PublicReplies(id), 1);
 }
 
+// A delivery that only reports the approval tag (kApprovalTagEvent) posts a pending draft
+// and otherwise does nothing: no triage, no note, however often the tag is reported.
+TEST_F(AdminApiTest, AnApprovalTagEventPostsThePendingDraftOrNothingAndNeverTriages) {
+  const std::string id = AddTicket({{"subject", "Refund"}, {"description", "Please refund order 12."}});
+  ASSERT_FALSE(id.empty());
+  auto notes = [&] {
+    int n = 0;
+    for (const auto& c : Comments(id)) n += !c["public"].get<bool>();
+    return n;
+  };
+  auto skipped_because = [&](const std::string& job_key) {
+    std::string reason;
+    for (const auto& row : store().AuditForTicket("desk", id).value()) {
+      if (row.entry.stage != "approval" || row.entry.outcome != "skipped") continue;
+      auto job = store().GetJob(row.entry.job_id);
+      if (job.ok() && job->has_value() && (*job)->dedupe_key == job_key) reason = json::parse(row.entry.data)["reason"].get<std::string>();
+    }
+    return reason;
+  };
+  // Nothing decided and no tag: nothing to approve, and no triage either.
+  ASSERT_TRUE(store().Enqueue({"desk", "desk:approval-0", id, kApprovalTagEvent, "{}"}, NowMs()).ok());
+  Drain();
+  EXPECT_EQ(notes(), 0) << "an approval event never starts triage";
+  EXPECT_EQ(skipped_because("desk:approval-0"), "the approval tag is not on the ticket");
+
+  RecordDecision(id, "approve", "Your refund is on its way.");
+  const std::string tag = service_->components().config.policy.approval_tag;
+  auto put = sandbox_client_->Put(("/api/tickets/" + id).c_str(),
+                                  json{{"ticket", {{"additional_tags", {tag}}}}}.dump(), "application/json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200);
+  ASSERT_TRUE(store().Enqueue({"desk", "desk:approval-1", id, kApprovalTagEvent, "{}"}, NowMs()).ok());
+  Drain();
+  std::string body;
+  EXPECT_EQ(PublicReplies(id, &body), 1);
+  EXPECT_NE(body.find("Your refund is on its way."), std::string::npos) << body;
+  // The tag stays; every later update reports it again.
+  ASSERT_TRUE(store().Enqueue({"desk", "desk:approval-2", id, kApprovalTagEvent, "{}"}, NowMs()).ok());
+  Drain();
+  EXPECT_EQ(PublicReplies(id), 1);
+  EXPECT_EQ(notes(), 0);
+  EXPECT_EQ(skipped_because("desk:approval-2"), "the pending draft was already posted");
+}
+
 class AdminApiOffTest : public testing_util::ServiceFixture {};
 
 TEST_F(AdminApiOffTest, WithoutATokenThereIsNoAdminApi) {

@@ -559,8 +559,8 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
  private:
   // convo.tags carries the conversation as it is after the change. An agent approves a
   // draft by adding the approval tag, and Help Scout reports that only as convo.tags, so
-  // such a change is queued (the worker then finds the tag on the conversation it reads
-  // and posts the pending draft). Every other tag change, deskpilot's own tag writes
+  // such a change is queued as an approval (the worker posts the pending draft if there is
+  // one, and never triages on it). Every other tag change, deskpilot's own tag writes
   // included, is acknowledged and dropped: the payload does not say who changed the tags,
   // and a tag alone is no customer message to triage.
   Result<WebhookEvent> TagChange(const WebhookRequest& request, WebhookEvent ev, const std::string& prefix) const {
@@ -584,6 +584,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     // No delivery id and no change id: a retry resends the same body, while a later tag
     // change (the tag removed and added again, another tag beside it) has another body.
     ev.dedupe_key = prefix + ev.ticket_id + ":sha256:" + Sha256Hex(request.body);
+    ev.event_type = kApprovalTagEvent;  // approves, never triages (include/deskpilot/helpdesk.h)
     return ev;
   }
 

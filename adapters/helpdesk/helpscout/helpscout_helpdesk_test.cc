@@ -170,7 +170,7 @@ TEST_F(HelpScoutWebhookTest, TagChangesAreQueuedOnlyWhenTheyLeaveTheApprovalTag)
   ASSERT_TRUE(ev.ok()) << ev.status().ToString();
   EXPECT_TRUE(ev->ignore_reason.empty()) << ev->ignore_reason;
   EXPECT_EQ(ev->ticket_id, "12345");
-  EXPECT_EQ(ev->event_type, "convo.tags");
+  EXPECT_EQ(ev->event_type, kApprovalTagEvent) << "it may approve, never start triage";
   EXPECT_EQ(ev->dedupe_key, "helpscout:hs:convo.tags:12345:sha256:" + Sha256Hex(approving));
   EXPECT_FALSE(ev->self_caused);
   EXPECT_EQ(hd->ParseWebhook(Req(approving, Event("convo.tags")))->dedupe_key, ev->dedupe_key);

@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deskpilot/helpdesk.h"
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
 
@@ -28,9 +31,9 @@ struct TriggerSpec {
   std::string event;
 };
 
-std::vector<TriggerSpec> TriggerSpecs(const std::string& source) {
+std::vector<TriggerSpec> TriggerSpecs(const std::string& source, const std::string& approval_tag) {
   const std::string prefix = ZendeskWebhookName(source) + ": ";
-  return {
+  std::vector<TriggerSpec> specs = {
       {prefix + "ticket created",
        {{"all", json::array({{{"field", "update_type"}, {"operator", "is"}, {"value", "Create"}}})},
         {"any", json::array()}},
@@ -44,6 +47,19 @@ std::vector<TriggerSpec> TriggerSpecs(const std::string& source) {
         {"any", json::array()}},
        "ticket.comment_added"},
   };
+  // An agent approving a draft adds the approval tag, an update neither trigger above
+  // sees. Zendesk has no "tag was added" condition, so this fires on every update while
+  // the tag is on the ticket: deskpilot's own are dropped as self-caused, and the worker
+  // treats the rest as approvals only (posts a pending draft, never triages). Zendesk
+  // keeps tags in lower case, so the condition names it so.
+  if (!approval_tag.empty())
+    specs.push_back({prefix + "approval tag on an updated ticket",
+                     {{"all", json::array({{{"field", "update_type"}, {"operator", "is"}, {"value", "Change"}},
+                                           {{"field", "current_tags"}, {"operator", "includes"},
+                                            {"value", AsciiLower(approval_tag)}}})},
+                      {"any", json::array()}},
+                     kApprovalTagEvent});
+  return specs;
 }
 
 json DesiredTrigger(const TriggerSpec& spec, const std::string& webhook_id) {
@@ -137,7 +153,7 @@ Result<ZendeskRegistration> RegisterZendeskWebhook(ZendeskApi& api, const std::s
   }
 
   DP_ASSIGN_OR_RETURN(std::vector<json> triggers, api.GetAll(kTriggersPath, "triggers", "zendesk list triggers"));
-  for (const TriggerSpec& spec : TriggerSpecs(api.options().name)) {
+  for (const TriggerSpec& spec : TriggerSpecs(api.options().name, api.options().approval_tag)) {
     const json want = DesiredTrigger(spec, reg.webhook_id);
     const json* have = nullptr;
     for (const auto& t : triggers)

@@ -1,6 +1,9 @@
 #include "helpdesk/zendesk/zendesk_admin.h"
 
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -69,6 +72,61 @@ TEST_F(ZendeskAdminTest, RegisterCreatesWebhookAndTriggersOnceAndReturnsTheSecre
   EXPECT_EQ(again->signing_secret, reg->signing_secret);
   EXPECT_EQ(fake_.Webhooks().size(), 1u);
   EXPECT_EQ(fake_.Triggers().size(), 2u);
+}
+
+// An agent approves a draft by adding the approval tag: an update with no comment, which
+// neither the creation nor the customer-comment trigger sees. With approval by tag on,
+// register adds a third trigger for it (also to a registration made before), and the
+// delivery it makes parses as an approval, never a triage.
+TEST_F(ZendeskAdminTest, WithApprovalByTagATriggerReportsTheTagOnAnUpdatedTicket) {
+  const std::string endpoint = "http://127.0.0.1:1/webhooks/acme";  // nothing listens: deliveries only logged
+  ASSERT_TRUE(RegisterZendeskWebhook(*api_, endpoint).ok());
+  ASSERT_EQ(fake_.Triggers().size(), 2u);
+
+  ZendeskOptions o = api_->options();
+  o.approval_tag = "Deskpilot_Approved";
+  ZendeskApi api(o, http_.get());
+  auto reg = RegisterZendeskWebhook(api, endpoint);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  ASSERT_EQ(reg->changes.size(), 4u);
+  EXPECT_EQ(reg->changes[1].action, "unchanged");
+  EXPECT_EQ(reg->changes[2].action, "unchanged");
+  EXPECT_EQ(reg->changes[3].action, "created");
+  EXPECT_EQ(reg->changes[3].name, "deskpilot-acme: approval tag on an updated ticket");
+  const auto triggers = fake_.Triggers();
+  ASSERT_EQ(triggers.size(), 3u);
+  const json& approval = triggers[2];
+  EXPECT_EQ(approval["conditions"]["all"],
+            json::parse(R"([{"field":"update_type","operator":"is","value":"Change"},
+                            {"field":"current_tags","operator":"includes","value":"deskpilot_approved"}])"));
+  EXPECT_EQ(approval["actions"][0]["value"][0], reg->webhook_id);
+  EXPECT_EQ(json::parse(approval["actions"][0]["value"][1].get<std::string>())["event"], kApprovalTagEvent);
+  const int writes = Writes();
+  auto again = RegisterZendeskWebhook(api, endpoint);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Writes(), writes);
+
+  // In the fake: another tag change fires nothing; adding the approval tag fires it.
+  const int64_t agent = fake_.AddUser("Agent Smith", "smith@example.com", "agent");
+  const int64_t customer = fake_.AddUser("Ann", "ann@example.com", "end-user");
+  const int64_t id = fake_.AddTicket({{"subject", "Refund"}, {"description", "Refund please"}, {"requester_id", customer}});
+  fake_.AgentSetsTags(id, agent, {"vip"});
+  fake_.AgentSetsTags(id, agent, {"vip", "deskpilot_approved"});
+  std::vector<ZendeskFake::Delivery> deliveries;
+  for (int i = 0; i < 200 && deliveries.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    deliveries = fake_.Deliveries();
+  }
+  ASSERT_EQ(deliveries.size(), 1u) << "only the change that leaves the approval tag is reported";
+  const json body = json::parse(deliveries[0].body);
+  EXPECT_EQ(body["ticket_id"], std::to_string(id));
+  EXPECT_EQ(body["actor_id"], std::to_string(agent));
+  WebhookRequest request;
+  request.body = deliveries[0].body;
+  auto ev = NewZendeskHelpdesk(o, http_.get())->ParseWebhook(request);
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_EQ(ev->event_type, kApprovalTagEvent);
+  EXPECT_EQ(ev->ticket_id, std::to_string(id));
 }
 
 TEST_F(ZendeskAdminTest, RegisterRepairsAChangedEndpointAndAnEditedTrigger) {

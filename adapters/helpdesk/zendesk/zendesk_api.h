@@ -35,6 +35,9 @@ struct ZendeskOptions {
   std::map<std::string, int64_t> groups;         // WritePlan group name → group_id
   std::map<std::string, int64_t> custom_fields;  // WritePlan field name → ticket field id
   std::vector<std::string> kb_locales = {"en-us"};  // Help Center locales `kb sync` pulls
+  // The policy's approval tag (AdapterContext::approval_tag): `webhook register` adds a
+  // trigger that reports it being on an updated ticket. Empty: no such trigger.
+  std::string approval_tag;
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
 };

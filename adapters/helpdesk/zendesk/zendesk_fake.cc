@@ -226,8 +226,9 @@ struct ZendeskFake::Impl {
   }
 
   // Runs the active triggers for one ticket change. REQUIRES mu held.
-  // Supported conditions ("is"): update_type Create|Change, comment_is_public, role
-  // (end_user | agent); a trigger with any other condition does not fire.
+  // Supported conditions: "is" on update_type Create|Change, comment_is_public, role
+  // (end_user | agent); "includes" on current_tags (any of the space-separated tags is on
+  // the ticket). A trigger with any other condition does not fire.
   void RunTriggers(int64_t ticket_id, bool created, bool comment_public, const std::string& actor_role,
                    int64_t actor_id) {
     const json& ticket = tickets[ticket_id];
@@ -241,6 +242,11 @@ struct ZendeskFake::Impl {
         if (op == "is" && field == "update_type") ok = value == (created ? "Create" : "Change");
         if (op == "is" && field == "comment_is_public") ok = (value == "true") == comment_public;
         if (op == "is" && field == "role") ok = value == actor_role;
+        if (op == "includes" && field == "current_tags") {
+          std::istringstream words(value);
+          const json& have = ticket.value("tags", json::array());
+          for (std::string tag; words >> tag;) ok = ok || std::find(have.begin(), have.end(), tag) != have.end();
+        }
         match = match && ok;
       }
       if (!match) continue;
@@ -896,6 +902,14 @@ int64_t ZendeskFake::AddComment(int64_t ticket_id, int64_t author_id, const std:
   std::lock_guard lock(impl_->mu);
   if (auto it = impl_->tickets.find(ticket_id); it != impl_->tickets.end()) it->second["updated_at"] = Now3339();
   return impl_->NewComment(ticket_id, author_id, body, is_public, "web");
+}
+
+void ZendeskFake::AgentSetsTags(int64_t ticket_id, int64_t agent_id, const std::vector<std::string>& tags) {
+  std::lock_guard lock(impl_->mu);
+  json& t = impl_->tickets.at(ticket_id);
+  t["tags"] = tags;
+  t["updated_at"] = Now3339();
+  impl_->RunTriggers(ticket_id, /*created=*/false, /*comment_public=*/false, "agent", agent_id);
 }
 
 void ZendeskFake::DeleteTicket(int64_t ticket_id) {

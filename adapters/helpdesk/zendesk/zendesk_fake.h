@@ -8,7 +8,7 @@
 // per_page, next_page); POST /api/v2/tickets(.json) (creates the requester by email,
 // then runs the triggers: a matching trigger's notification_webhook action is
 // delivered to the webhook's endpoint, signed with its signing secret, as Zendesk
-// does); GET /api/v2/help_center/{locale}/articles(.json) (start_time, sort_by,
+// does; AgentSetsTags runs them for an agent's tag change); GET /api/v2/help_center/{locale}/articles(.json) (start_time, sort_by,
 // sort_order, offset or cursor pagination; drafts listed with draft=true, archived
 // articles never); GET /api/v2/search/export(.json) (filter[type]=ticket required;
 // query terms type:, status:/status>=/status<…, updated>=/updated>/updated<, tags:;
@@ -81,6 +81,9 @@ class ZendeskFake {
   // requester, as Zendesk does.
   int64_t AddTicket(nlohmann::json ticket);
   int64_t AddComment(int64_t ticket_id, int64_t author_id, const std::string& body, bool is_public);
+  // An agent replacing the ticket's tags in the UI: an update with no comment, which runs
+  // the triggers as that agent.
+  void AgentSetsTags(int64_t ticket_id, int64_t agent_id, const std::vector<std::string>& tags);
   void DeleteTicket(int64_t ticket_id);  // later reads answer 404
   // Help Center: `article` holds API fields (title, body, locale, draft, updated_at...);
   // html_url and the rest are filled in. Update merges fields and bumps updated_at to
