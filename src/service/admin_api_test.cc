@@ -53,6 +53,14 @@ class AdminApiTest : public testing_util::ServiceFixture {
     return seq.ok() ? *seq : 0;
   }
 
+  // An agent adding the policy's approval tag in the help desk.
+  bool AddApprovalTag(const std::string& id) {
+    const std::string tag = service_->components().config.policy.approval_tag;
+    auto put = sandbox_client_->Put(("/api/tickets/" + id).c_str(),
+                                    json{{"ticket", {{"additional_tags", {tag}}}}}.dump(), "application/json");
+    return put && put->status == 200;
+  }
+
   int PublicReplies(const std::string& id, std::string* last_body = nullptr) {
     int n = 0;
     for (const auto& c : Comments(id)) {
@@ -396,10 +404,7 @@ TEST_F(AdminApiTest, TheApprovalTagTakesTheSamePathOnce) {
   ASSERT_FALSE(id.empty());
   RecordDecision(id, "approve", "Your refund is on its way.");
   const std::string tag = service_->components().config.policy.approval_tag;
-  auto put = sandbox_client_->Put(("/api/tickets/" + id).c_str(),
-                                  json{{"ticket", {{"additional_tags", {tag}}}}}.dump(), "application/json");
-  ASSERT_TRUE(put);
-  ASSERT_EQ(put->status, 200);
+  ASSERT_TRUE(AddApprovalTag(id));
   // The tag change arrives as a webhook; two deliveries of it, then an API approval.
   ASSERT_TRUE(store().Enqueue({"desk", "desk:tag-1", id, "ticket.updated", "{}"}, NowMs()).ok());
   ASSERT_TRUE(store().Enqueue({"desk", "desk:tag-2", id, "ticket.updated", "{}"}, NowMs()).ok());
@@ -451,11 +456,7 @@ TEST_F(AdminApiTest, AnApprovalTagEventPostsThePendingDraftOrNothingAndNeverTria
   EXPECT_EQ(skipped_because("desk:approval-0"), "the approval tag is not on the ticket");
 
   RecordDecision(id, "approve", "Your refund is on its way.");
-  const std::string tag = service_->components().config.policy.approval_tag;
-  auto put = sandbox_client_->Put(("/api/tickets/" + id).c_str(),
-                                  json{{"ticket", {{"additional_tags", {tag}}}}}.dump(), "application/json");
-  ASSERT_TRUE(put);
-  ASSERT_EQ(put->status, 200);
+  ASSERT_TRUE(AddApprovalTag(id));
   ASSERT_TRUE(store().Enqueue({"desk", "desk:approval-1", id, kApprovalTagEvent, "{}"}, NowMs()).ok());
   Drain();
   std::string body;
