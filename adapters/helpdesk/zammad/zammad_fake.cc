@@ -39,7 +39,8 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 
 // Zammad's default lookup tables (db/seeds).
 const std::map<int64_t, std::string> kPriorities = {{1, "1 low"}, {2, "2 normal"}, {3, "3 high"}};
-const std::map<int64_t, std::string> kStates = {{1, "new"}, {2, "open"}, {3, "pending reminder"}, {4, "closed"}};
+const std::map<int64_t, std::string> kStates = {{1, "new"},    {2, "open"},    {3, "pending reminder"}, {4, "closed"},
+                                               {5, "merged"}, {6, "removed"}, {7, "pending close"}};
 const std::map<int64_t, std::string> kSenders = {{1, "Agent"}, {2, "System"}, {3, "Customer"}};
 const std::map<int64_t, std::string> kTypes = {{1, "email"}, {5, "phone"}, {10, "note"}, {11, "web"}};
 
@@ -198,7 +199,68 @@ struct ZammadFake::Impl {
     return true;
   }
 
+  // The subset of the search the fake models (see the header); nullopt when the query
+  // has a term it does not know. REQUIRES mu held.
+  std::optional<std::vector<const json*>> Search(const std::string& query) const {
+    std::vector<std::string> terms;
+    for (size_t from = 0;;) {
+      const size_t at = query.find(" AND ", from);
+      terms.push_back(query.substr(from, at == std::string::npos ? std::string::npos : at - from));
+      if (at == std::string::npos) break;
+      from = at + 5;
+    }
+    std::vector<const json*> out;
+    for (const auto& [id, t] : tickets) {
+      bool match = true;
+      for (const std::string& term : terms) {
+        if (term.rfind("state.name:", 0) == 0) {
+          match = match && kStates.at(t["state_id"].get<int64_t>()) == term.substr(11);
+        } else if (term.rfind("updated_at:[", 0) == 0 && term.size() == 28 && term.compare(22, 6, " TO *]") == 0) {
+          // A date-only bound is that day's midnight, UTC: RFC 3339 text compares as time.
+          match = match && t["updated_at"].get<std::string>() >= term.substr(12, 10);
+        } else {
+          return std::nullopt;
+        }
+      }
+      if (match) out.push_back(&t);
+    }
+    return out;
+  }
+
   void Routes() {
+    // Before /tickets/{id}, which would take "search" for an id.
+    server.Get("/api/v1/tickets/search", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      auto found = Search(req.get_param_value("query"));
+      if (!found) return Error(res, 422, "zammad fake: unmodelled search query: " + req.get_param_value("query"));
+      const std::string sort_by = req.has_param("sort_by") ? req.get_param_value("sort_by") : "updated_at";
+      const bool desc = req.get_param_value("order_by") != "asc";
+      if (sort_by != "updated_at" && sort_by != "created_at" && sort_by != "id")
+        return Error(res, 422, "zammad fake: unmodelled sort_by " + sort_by);
+      std::stable_sort(found->begin(), found->end(), [&](const json* a, const json* b) {
+        return desc ? (*b)[sort_by] < (*a)[sort_by] : (*a)[sort_by] < (*b)[sort_by];
+      });
+      // CanPaginate: per_page or limit, 50 by default, at most 200; page from 1.
+      const std::string size_text = req.has_param("per_page") ? req.get_param_value("per_page")
+                                                              : req.get_param_value("limit");
+      const int64_t size = std::min<int64_t>(ParseId(size_text).value_or(50), 200);
+      const int64_t page = std::max<int64_t>(1, ParseId(req.get_param_value("page")).value_or(1));
+      std::vector<const json*> hits;
+      for (auto i = static_cast<size_t>((page - 1) * size); i < found->size() && hits.size() < static_cast<size_t>(size);
+           ++i)
+        hits.push_back((*found)[i]);
+      if (req.get_param_value("expand") == "true") {
+        json list = json::array();
+        for (const json* t : hits) list.push_back(ExpandTicket(*t));
+        return SendJson(res, 200, list);
+      }
+      json ids = json::array(), assets = json::object();
+      for (const json* t : hits) {
+        ids.push_back((*t)["id"]);
+        assets["Ticket"][std::to_string((*t)["id"].get<int64_t>())] = *t;
+      }
+      SendJson(res, 200, {{"tickets", ids}, {"tickets_count", hits.size()}, {"assets", assets}});
+    }));
     server.Get(R"(/api/v1/tickets/([^/]+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
       json* t = FindTicket(req.matches[1], res);
@@ -381,6 +443,11 @@ void ZammadFake::DeleteTicket(int64_t ticket_id) {
   impl_->tickets.erase(ticket_id);
   impl_->articles.erase(ticket_id);
   impl_->tags.erase(ticket_id);
+}
+
+void ZammadFake::SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339) {
+  std::lock_guard lock(impl_->mu);
+  impl_->tickets.at(ticket_id)["updated_at"] = rfc3339;
 }
 
 json ZammadFake::Ticket(int64_t ticket_id) const {

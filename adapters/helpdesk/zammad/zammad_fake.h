@@ -3,7 +3,13 @@
 // by login), plus fault injection and a request log.
 //
 // Served (Authorization: Token token=<api_token>, acting as the API user):
-// GET /api/v1/tickets/{id}[?expand=true]; PUT /api/v1/tickets/{id} (priority and group by
+// GET /api/v1/tickets/{id}[?expand=true];
+// GET /api/v1/tickets/search?query=&limit=|per_page=&page=&sort_by=&order_by=&expand= (the
+// query as Elasticsearch would take it, but only `state.name:NAME` and
+// `updated_at:[YYYY-MM-DD TO *]` terms joined by AND; anything else is 422 so a test notices a
+// query the fake does not model; limit 50 by default, at most 200, as paginate_with;
+// expand=true answers an array of expanded tickets, else {tickets, tickets_count, assets});
+// PUT /api/v1/tickets/{id} (priority and group by
 // name or id, other keys stored as attributes; an unknown name is 422);
 // GET /api/v1/ticket_articles/by_ticket/{id}; POST /api/v1/ticket_articles (201; note,
 // email, web, phone types; sender Agent); GET /api/v1/users/{id};
@@ -73,6 +79,8 @@ class ZammadFake {
                      const std::string& sender, const std::string& content_type = "text/plain",
                      const std::string& type = "web");
   void DeleteTicket(int64_t ticket_id);  // later reads answer 404
+  // Backdates a ticket (new articles set updated_at to now, as Zammad does).
+  void SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339);
 
   nlohmann::json Ticket(int64_t ticket_id) const;  // as GET ?expand=true returns it; null when absent
   std::vector<nlohmann::json> Articles(int64_t ticket_id) const;  // oldest first

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 
 namespace deskpilot {
@@ -35,6 +37,14 @@ using nlohmann::json;
 // deskpilot's priorities, lowest first: a Zammad priority that several of them map to
 // (urgent and high both to "3 high" by default) reads back as the first.
 constexpr const char* kPriorityOrder[] = {"low", "normal", "high", "urgent"};
+
+// The state a solved ticket is in: Zammad has no "solved" (a merged ticket lives on in
+// its target, so it is not one).
+constexpr char kSolvedState[] = "closed";
+// A search page (Zammad allows up to 200) and how many pages one listing reads at most:
+// 10,000 tickets, `train --limit`'s default.
+constexpr int kSearchPageSize = 100;
+constexpr int kMaxSearchPages = 100;
 
 // A string member; "" when absent, null or another type.
 std::string StrOr(const json& obj, const char* key) {
@@ -127,45 +137,52 @@ class ZammadHelpdesk : public Helpdesk {
     // expand=true names the associations (priority, state, group, article type).
     DP_ASSIGN_OR_RETURN(json t, GetJson("/api/v1/tickets/" + ticket_id + "?expand=true", what));
     if (!t.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-    DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
-    DP_ASSIGN_OR_RETURN(std::vector<std::string> tags, ReadTags(ticket_id));
-    Ticket out;
-    out.id = ticket_id;
-    out.source = options_.name;
-    out.subject = StrOr(t, "title");
-    out.status = StrOr(t, "state");
-    out.channel = StrOr(t, "create_article_type");
-    out.created_at = StrOr(t, "created_at");
-    out.updated_at = StrOr(t, "updated_at");
-    const std::string priority = StrOr(t, "priority");
-    for (const char* p : kPriorityOrder) {
-      if (options_.priorities.at(p) == priority) {
-        out.priority = p;
-        break;
+    return ReadTicket(ticket_id, t, /*full=*/true);
+  }
+
+  // Closed tickets through the search, whose query Zammad hands to Elasticsearch. Its
+  // date terms compare whole days, so the query asks from the day before, and the state
+  // and time of every hit are checked again here: nothing older than updated_since and
+  // nothing that is not closed is ever listed. Without Elasticsearch Zammad matches the
+  // query as text against titles and articles and finds nothing: an empty list, never a
+  // wrong one (README).
+  Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since, int limit,
+                                                bool with_comments) override {
+    if (limit < 1) return Status::InvalidArgument("zammad list solved tickets: limit must be at least 1");
+    const std::string what = "zammad search closed tickets";
+    const std::string day = FormatRfc3339Utc(updated_since - std::chrono::hours(24)).substr(0, 10);
+    const std::string query = "state.name:closed AND updated_at:[" + day + " TO *]";
+    std::vector<std::pair<std::chrono::system_clock::time_point, Ticket>> found;
+    // A ticket updated while the pages are read moves to the first page and shifts the
+    // others: one seen twice is listed once.
+    std::set<std::string> seen;
+    for (int page = 1; page <= kMaxSearchPages && static_cast<int>(found.size()) < limit; ++page) {
+      DP_ASSIGN_OR_RETURN(json list, GetJson("/api/v1/tickets/search?query=" + PercentEncode(query) +
+                                                 "&limit=" + std::to_string(kSearchPageSize) +
+                                                 "&page=" + std::to_string(page) +
+                                                 "&sort_by=updated_at&order_by=desc&expand=true",
+                                             what));
+      if (!list.is_array())
+        return Status::InvalidArgument(what + ": response is not a JSON array (expand=true lists tickets)");
+      for (const json& t : list) {
+        const std::string id = IdString(t, "id");
+        const auto updated = ParseRfc3339(StrOr(t, "updated_at"));
+        if (!IsZammadId(id) || StrOr(t, "state") != kSolvedState || !updated || *updated < updated_since ||
+            !seen.insert(id).second)
+          continue;
+        auto ticket = ReadTicket(id, t, with_comments);
+        // Deleted between the search and the read: nothing to learn from it.
+        if (!ticket.ok() && ticket.status().code() == Code::kNotFound) continue;
+        if (!ticket.ok()) return ticket.status();
+        found.emplace_back(*updated, std::move(ticket).value());
+        if (static_cast<int>(found.size()) >= limit) break;
       }
+      if (list.size() < static_cast<size_t>(kSearchPageSize)) break;
     }
-    out.group = StrOr(t, "group");
-    for (const auto& [name, zammad_name] : options_.groups) {
-      if (zammad_name == out.group) {
-        out.group = name;
-        break;
-      }
-    }
-    out.tags = std::move(tags);
-    // The customer's address comes from the user record: expand=true names users by
-    // login, which is not always the email.
-    if (const std::string customer = IdString(t, "customer_id"); IsZammadId(customer)) {
-      auto user = GetJson("/api/v1/users/" + customer, what + " customer");
-      // A customer record that is gone leaves the ticket readable, without an address.
-      if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
-      if (user.ok()) {
-        out.requester.email = StrOr(*user, "email");
-        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
-      }
-    }
-    // The first article is what the customer wrote when opening the ticket.
-    if (!comments.empty()) out.description = comments.front().body;
-    out.comments = std::move(comments);
+    // The search sorts already; sorting again keeps the contract if an index lags.
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<Ticket> out;
+    for (auto& entry : found) out.push_back(std::move(entry.second));
     return out;
   }
 
@@ -282,6 +299,52 @@ class ZammadHelpdesk : public Helpdesk {
   }
 
  private:
+  // The ticket from its expand=true record, as FetchTicket returns it. The articles are
+  // read for the description; `full` keeps them as comments and reads the customer too.
+  Result<Ticket> ReadTicket(const std::string& ticket_id, const json& t, bool full) {
+    const std::string what = "zammad fetch ticket " + ticket_id;
+    DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
+    DP_ASSIGN_OR_RETURN(std::vector<std::string> tags, ReadTags(ticket_id));
+    Ticket out;
+    out.id = ticket_id;
+    out.source = options_.name;
+    out.subject = StrOr(t, "title");
+    out.status = StrOr(t, "state");
+    out.channel = StrOr(t, "create_article_type");
+    out.created_at = StrOr(t, "created_at");
+    out.updated_at = StrOr(t, "updated_at");
+    const std::string priority = StrOr(t, "priority");
+    for (const char* p : kPriorityOrder) {
+      if (options_.priorities.at(p) == priority) {
+        out.priority = p;
+        break;
+      }
+    }
+    out.group = StrOr(t, "group");
+    for (const auto& [name, zammad_name] : options_.groups) {
+      if (zammad_name == out.group) {
+        out.group = name;
+        break;
+      }
+    }
+    out.tags = std::move(tags);
+    // The customer's address comes from the user record: expand=true names users by
+    // login, which is not always the email.
+    if (const std::string customer = IdString(t, "customer_id"); full && IsZammadId(customer)) {
+      auto user = GetJson("/api/v1/users/" + customer, what + " customer");
+      // A customer record that is gone leaves the ticket readable, without an address.
+      if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
+      if (user.ok()) {
+        out.requester.email = StrOr(*user, "email");
+        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
+      }
+    }
+    // The first article is what the customer wrote when opening the ticket.
+    if (!comments.empty()) out.description = comments.front().body;
+    if (full) out.comments = std::move(comments);
+    return out;
+  }
+
   HttpRequest Request(const std::string& method, const std::string& path_and_query) const {
     HttpRequest req;
     req.method = method;
