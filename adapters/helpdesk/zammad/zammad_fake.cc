@@ -72,6 +72,9 @@ struct ZammadFake::Impl {
   std::map<int64_t, json> tickets;  // attributes with ids, as stored
   std::map<int64_t, std::vector<json>> articles;
   std::map<int64_t, std::vector<std::string>> tags;
+  std::map<int64_t, json> kb_answers;       // KnowledgeBaseAnswer assets
+  std::map<int64_t, json> kb_translations;  // KnowledgeBaseAnswerTranslation assets
+  std::map<int64_t, json> kb_contents;      // KnowledgeBaseAnswerTranslationContent assets
   std::deque<Fault> faults;       // answered instead of serving
   std::deque<Fault> late_faults;  // answered after serving
   std::vector<Request> log;
@@ -227,7 +230,53 @@ struct ZammadFake::Impl {
     return out;
   }
 
+  // KnowledgeBasesController#init for an editor. REQUIRES mu held.
+  json KbAssets(const json& content_ids) const {
+    json assets = {
+        {"KnowledgeBase", {{"1", {{"id", 1}, {"active", true}, {"custom_address", nullptr}, {"kb_locale_ids", {1, 2}}}}}},
+        {"KnowledgeBaseLocale",
+         {{"1", {{"id", 1}, {"knowledge_base_id", 1}, {"system_locale_id", 1}, {"primary", true}}},
+          {"2", {{"id", 2}, {"knowledge_base_id", 1}, {"system_locale_id", 7}, {"primary", false}}}}},
+        {"KnowledgeBaseCategory", {{"1", {{"id", 1}, {"knowledge_base_id", 1}, {"parent_id", nullptr}}}}},
+        {"KnowledgeBaseAnswer", json::object()},
+        {"KnowledgeBaseAnswerTranslation", json::object()}};
+    for (const auto& [id, a] : kb_answers) assets["KnowledgeBaseAnswer"][std::to_string(id)] = a;
+    for (const auto& [id, t] : kb_translations) assets["KnowledgeBaseAnswerTranslation"][std::to_string(id)] = t;
+    if (content_ids.is_array()) {
+      for (const json& id : content_ids) {
+        auto n = id.is_number_integer() ? std::optional<int64_t>(id.get<int64_t>())
+                                        : ParseId(id.is_string() ? id.get<std::string>() : "");
+        if (auto c = n ? kb_contents.find(*n) : kb_contents.end(); c != kb_contents.end())
+          assets["KnowledgeBaseAnswerTranslationContent"][std::to_string(*n)] = c->second;
+      }
+    }
+    return assets;
+  }
+
+  // REQUIRES mu held.
+  void NewKbTranslation(int64_t answer_id, const json& t) {
+    const int64_t locale = t.value("kb_locale_id", int64_t{1});
+    const int64_t id = answer_id * 10 + locale;
+    const json& answer = kb_answers.at(answer_id);
+    kb_translations[id] = {{"id", id},
+                           {"title", t.value("title", "")},
+                           {"kb_locale_id", locale},
+                           {"answer_id", answer_id},
+                           {"content_id", id},
+                           {"created_at", answer["created_at"]},
+                           {"updated_at", t.value("translation_updated_at", answer["updated_at"].get<std::string>())}};
+    kb_contents[id] = {{"id", id}, {"body", t.value("body", "")}, {"attachments", json::array()}};
+    kb_answers[answer_id]["translation_ids"].push_back(id);
+  }
+
   void Routes() {
+    server.Post("/api/v1/knowledge_bases/init", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+      if (!body.is_object()) return Error(res, 422, "The request body is not a JSON object");
+      std::lock_guard lock(mu);
+      if (!options.kb_permission) return SendJson(res, 200, json::array());
+      SendJson(res, 200, KbAssets(body.value("answer_translation_content_ids", json())));
+    }));
     // Before /tickets/{id}, which would take "search" for an id.
     server.Get("/api/v1/tickets/search", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
@@ -448,6 +497,34 @@ void ZammadFake::DeleteTicket(int64_t ticket_id) {
 void ZammadFake::SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339) {
   std::lock_guard lock(impl_->mu);
   impl_->tickets.at(ticket_id)["updated_at"] = rfc3339;
+}
+
+int64_t ZammadFake::AddKbAnswer(const json& answer) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  const std::string now = Now3339();
+  json a = {{"id", id},
+            {"category_id", answer.value("category_id", int64_t{1})},
+            {"promoted", false},
+            {"position", 0},
+            {"published_at", nullptr},
+            {"internal_at", nullptr},
+            {"archived_at", nullptr},
+            {"created_at", now},
+            {"updated_at", answer.value("updated_at", now)},
+            {"translation_ids", json::array()},
+            {"attachments", json::array()},
+            {"tags", json::array()}};
+  for (const char* key : {"published_at", "internal_at", "archived_at"})
+    if (answer.contains(key)) a[key] = answer[key];
+  impl_->kb_answers[id] = a;
+  impl_->NewKbTranslation(id, answer);
+  return id;
+}
+
+void ZammadFake::AddKbTranslation(int64_t answer_id, const json& translation) {
+  std::lock_guard lock(impl_->mu);
+  impl_->NewKbTranslation(answer_id, translation);
 }
 
 json ZammadFake::Ticket(int64_t ticket_id) const {

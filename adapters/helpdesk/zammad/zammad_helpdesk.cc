@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -186,6 +188,95 @@ class ZammadHelpdesk : public Helpdesk {
     return out;
   }
 
+  std::vector<std::string> ArticleLocales() const override {
+    return options_.kb_locale.empty() ? std::vector<std::string>{} : std::vector<std::string>{options_.kb_locale};
+  }
+
+  // The answers of the knowledge base's primary locale, from two calls: the knowledge
+  // base's assets (answers and their translations, no bodies), then the contents of the
+  // published ones that changed. Zammad has no "changed since" listing, but an edited body
+  // touches its translation and answer (content.rb, translation.rb), so the answer's and
+  // the translation's updated_at tell what changed.
+  Result<std::vector<HelpArticle>> ListArticles(
+      const std::string& locale, std::optional<std::chrono::system_clock::time_point> updated_since) override {
+    if (options_.kb_locale.empty() || locale != options_.kb_locale)
+      return Status::InvalidArgument("zammad syncs the knowledge base's primary locale only: set kb_locale (now \"" +
+                                     options_.kb_locale + "\") and sync that locale, not \"" + locale + "\"");
+    const std::string what = "zammad list knowledge base answers";
+    DP_ASSIGN_OR_RETURN(json assets, PostJson("/api/v1/knowledge_bases/init", json::object(), what));
+    // A user without knowledge_base.reader/editor gets the public assets: [] or no answers.
+    if (!assets.is_object() || !assets.contains("KnowledgeBaseLocale") || !assets["KnowledgeBaseLocale"].is_object())
+      return Status::FailedPrecondition(what + ": no knowledge base visible to the API user (does Zammad have one, "
+                                               "and does the user have the knowledge_base.reader permission?)");
+    std::set<std::string> primary;
+    for (const json& l : assets["KnowledgeBaseLocale"])
+      if (l.is_object() && l.contains("primary") && l["primary"] == true) primary.insert(IdString(l, "id"));
+    // Listing nothing would take every synced answer out of the KB.
+    if (primary.empty()) return Status::InvalidArgument(what + ": the knowledge base has no primary locale");
+    const json answers = assets.value("KnowledgeBaseAnswer", json::object());
+    const json translations = assets.value("KnowledgeBaseAnswerTranslation", json::object());
+    if (!answers.is_object() || !translations.is_object())
+      return Status::InvalidArgument(what + ": answers or translations are not objects");
+    const auto now = std::chrono::system_clock::now();
+    // Set and not in the future: published_at and archived_at may be scheduled ahead.
+    auto reached = [&](const json& a, const char* key) {
+      auto at = ParseRfc3339(StrOr(a, key));
+      return at.has_value() && *at <= now;
+    };
+    std::vector<HelpArticle> out;
+    json content_ids = json::array();
+    std::map<std::string, size_t> by_content;  // content id → index in out
+    for (const json& tr : translations) {
+      if (!primary.count(IdString(tr, "kb_locale_id"))) continue;
+      const std::string answer_id = IdString(tr, "answer_id");
+      auto a = answers.find(answer_id);
+      if (!IsZammadId(answer_id) || a == answers.end() || !a->is_object()) continue;
+      if (reached(*a, "archived_at")) continue;  // archived answers are not listed
+      const std::string answer_updated = StrOr(*a, "updated_at"), tr_updated = StrOr(tr, "updated_at");
+      const auto t1 = ParseRfc3339(answer_updated), t2 = ParseRfc3339(tr_updated);
+      const bool tr_newer = t2 && (!t1 || *t2 > *t1);
+      const auto updated = tr_newer ? t2 : t1;
+      if (updated_since && (!updated || *updated < *updated_since)) continue;
+      HelpArticle article;
+      article.id = answer_id;
+      article.locale = locale;
+      article.title = StrOr(tr, "title");
+      article.updated_at = tr_newer ? tr_updated : answer_updated;
+      // Internal answers are for agents only, and drafts for nobody: never a source.
+      article.draft = !reached(*a, "published_at");
+      // /help/{locale}/{category}/{answer}: the public controller finds both by their
+      // leading id (Zammad's own links add a slug after it).
+      article.url = options_.base_url + "/help/" + locale + "/" + IdString(*a, "category_id") + "/" + answer_id;
+      const std::string content_id = IdString(tr, "content_id");
+      if (!article.draft && IsZammadId(content_id)) {
+        content_ids.push_back(std::stoll(content_id));
+        by_content[content_id] = out.size();
+      }
+      out.push_back(std::move(article));
+    }
+    // Only what will be ingested is fetched: a draft's body never leaves Zammad.
+    if (!content_ids.empty()) {
+      DP_ASSIGN_OR_RETURN(json with_contents,
+                          PostJson("/api/v1/knowledge_bases/init", {{"answer_translation_content_ids", content_ids}},
+                                   what + " (contents)"));
+      const json contents = with_contents.is_object()
+                                ? with_contents.value("KnowledgeBaseAnswerTranslationContent", json::object())
+                                : json();
+      for (const auto& [content_id, index] : by_content) {
+        auto c = contents.is_object() ? contents.find(content_id) : contents.end();
+        // A published answer without its text would be dropped from the KB as if gone.
+        if (!contents.is_object() || c == contents.end() || !c->is_object())
+          return Status::InvalidArgument(what + ": no content " + content_id + " for answer " + out[index].id);
+        out[index].body_html = StrOr(*c, "body");
+      }
+    }
+    // Numeric order of the answer ids (the assets are keyed by id as text).
+    std::sort(out.begin(), out.end(), [](const HelpArticle& a, const HelpArticle& b) {
+      return a.id.size() != b.id.size() ? a.id.size() < b.id.size() : a.id < b.id;
+    });
+    return out;
+  }
+
   Status Apply(const Ticket& ticket, const WritePlan& plan) override {
     if (plan.empty()) return Status::Ok();
     if (!IsZammadId(ticket.id))
@@ -362,6 +453,17 @@ class ZammadHelpdesk : public Helpdesk {
     return resp;
   }
 
+  // A read that Zammad routes as a POST (knowledge_bases/init): safe to retry.
+  Result<json> PostJson(const std::string& path, const json& body, const std::string& what) {
+    HttpRequest req = Request("POST", path);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(body);
+    DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(req, what));
+    json j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
+  }
+
   Result<json> GetJson(const std::string& path_and_query, const std::string& what) {
     DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(Request("GET", path_and_query), what));
     json j = json::parse(resp.body, nullptr, false);
@@ -467,6 +569,7 @@ Result<ZammadOptions> ZammadOptionsFromConfig(ConfigSection& section, const std:
   // the webhook has a token), and an empty HMAC key would be trivially forgeable.
   o.signature_token = section.Secret("signature_token", true);
   o.request_timeout = std::chrono::milliseconds(section.Int("request_timeout_ms", 10000, 100, 600000));
+  o.kb_locale = section.String("kb_locale", "");
   if (!section.Has("api_user_id")) {
     section.AddError("api_user_id", "required: the numeric id of the Zammad user the API token belongs to (loop guard)");
   } else {

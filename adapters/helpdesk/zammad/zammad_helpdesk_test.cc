@@ -160,11 +160,13 @@ TEST(ZammadConfigTest, FactoryValidatesKeys) {
                {"api_token_env", "DP_ZM_TEST_TOKEN"},
                {"signature_token_env", "DP_ZM_TEST_SIG"},
                {"api_user_id", 3},
+               {"kb_locale", "en-us"},
                {"priorities", {{"urgent", "4 urgent"}}},
                {"groups", {{"billing", "Billing"}}}};
   auto hd = make(good);
   ASSERT_TRUE(hd.ok()) << hd.status().ToString();
   EXPECT_EQ((*hd)->type(), "zammad");
+  EXPECT_EQ((*hd)->ArticleLocales(), (std::vector<std::string>{"en-us"}));
   json string_id = good;
   string_id["api_user_id"] = "3";
   EXPECT_TRUE(make(string_id).ok());
@@ -681,5 +683,122 @@ TEST_F(ZammadAdapterTest, ListSolvedTicketsSearchErrors) {
   EXPECT_EQ(hd_->ListSolvedTickets(since, 10, false).status().code(), Code::kUnauthenticated);
   EXPECT_EQ(Count("GET", "/api/v1/tickets/search"), before + 1);
 }
+
+
+// --- ListArticles: the knowledge base's answers ---
+
+class ZammadKnowledgeBaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(fake_.Start().ok()); }
+  std::unique_ptr<Helpdesk> Adapter(const std::string& kb_locale) {
+    ZammadOptions o = Options(fake_.base_url());
+    o.kb_locale = kb_locale;
+    return NewZammadHelpdesk(o, http_.get());
+  }
+  // The bodies of the knowledge_bases/init calls, in order.
+  std::vector<json> InitBodies() {
+    std::vector<json> out;
+    for (const auto& r : fake_.Requests())
+      if (r.method == "POST" && r.path == "/api/v1/knowledge_bases/init") out.push_back(json::parse(r.body));
+    return out;
+  }
+
+  ZammadFake fake_;
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+};
+
+TEST_F(ZammadKnowledgeBaseTest, ListsThePrimaryLocalesAnswersDraftsFlaggedArchivedLeftOut) {
+  const std::string past = "2026-01-01T00:00:00.000Z", future = "2999-01-01T00:00:00.000Z";
+  const int64_t published = fake_.AddKbAnswer({{"title", "Refund timing"},
+                                               {"body", "<p>Refunds take <b>five</b> days.</p>"},
+                                               {"category_id", 4},
+                                               {"internal_at", past},
+                                               {"published_at", past},
+                                               {"updated_at", "2026-01-10T08:00:00.000Z"}});
+  fake_.AddKbTranslation(published, {{"title", "Erstattung"}, {"body", "<p>Fünf Tage.</p>"}, {"kb_locale_id", 2}});
+  const int64_t internal = fake_.AddKbAnswer({{"title", "Internal only"}, {"body", "agents"}, {"internal_at", past}});
+  const int64_t draft = fake_.AddKbAnswer({{"title", "Draft"}, {"body", "secret draft"}});
+  const int64_t scheduled = fake_.AddKbAnswer({{"title", "Soon"}, {"body", "not yet"}, {"published_at", future}});
+  fake_.AddKbAnswer({{"title", "Old"}, {"body", "gone"}, {"published_at", past}, {"archived_at", past}});
+  const int64_t archive_later = fake_.AddKbAnswer(
+      {{"title", "Until 2999"}, {"body", "<p>still here</p>"}, {"published_at", past}, {"archived_at", future}});
+
+  auto hd = Adapter("en-us");
+  EXPECT_EQ(hd->ArticleLocales(), (std::vector<std::string>{"en-us"}));
+  auto list = hd->ListArticles("en-us", std::nullopt);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 5u);
+  const HelpArticle& a = (*list)[0];
+  EXPECT_EQ(a.id, std::to_string(published));
+  EXPECT_EQ(a.locale, "en-us");
+  EXPECT_EQ(a.title, "Refund timing");
+  EXPECT_EQ(a.body_html, "<p>Refunds take <b>five</b> days.</p>");
+  EXPECT_EQ(a.url, fake_.base_url() + "/help/en-us/4/" + std::to_string(published));
+  EXPECT_EQ(a.updated_at, "2026-01-10T08:00:00.000Z");
+  EXPECT_FALSE(a.draft);
+  auto find = [&](int64_t id) {
+    for (const HelpArticle& x : *list)
+      if (x.id == std::to_string(id)) return x;
+    ADD_FAILURE() << "answer " << id << " not listed";
+    return HelpArticle{};
+  };
+  // Internal, draft and scheduled answers are listed as drafts, without their text.
+  for (int64_t id : {internal, draft, scheduled}) {
+    EXPECT_TRUE(find(id).draft) << id;
+    EXPECT_TRUE(find(id).body_html.empty()) << id;
+  }
+  EXPECT_FALSE(find(archive_later).draft);
+  EXPECT_EQ(find(archive_later).body_html, "<p>still here</p>");
+
+  // Two calls: the assets, then the contents of the published answers' primary translations.
+  const std::vector<json> bodies = InitBodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], json::object());
+  EXPECT_EQ(bodies[1], (json{{"answer_translation_content_ids", {published * 10 + 1, archive_later * 10 + 1}}}));
+  EXPECT_EQ(fake_.Requests().size(), 2u);
+
+  // Another locale is refused; without kb_locale there is nothing to sync.
+  EXPECT_EQ(hd->ListArticles("de-de", std::nullopt).status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Adapter("")->ArticleLocales().empty());
+  EXPECT_EQ(Adapter("")->ListArticles("en-us", std::nullopt).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ZammadKnowledgeBaseTest, OnlyAnswersChangedSinceAreListedAndFetched) {
+  const std::string past = "2026-01-01T00:00:00.000Z";
+  fake_.AddKbAnswer({{"title", "Unchanged"}, {"body", "a"}, {"published_at", past}, {"updated_at", "2026-01-02T00:00:00.000Z"}});
+  const int64_t edited = fake_.AddKbAnswer(
+      {{"title", "Edited"}, {"body", "b"}, {"published_at", past}, {"updated_at", "2026-01-10T00:00:00.000Z"}});
+  // Only the translation is newer (its title changed): still a change.
+  const int64_t retitled = fake_.AddKbAnswer({{"title", "Retitled"},
+                                              {"body", "c"},
+                                              {"published_at", past},
+                                              {"updated_at", "2026-01-02T00:00:00.000Z"},
+                                              {"translation_updated_at", "2026-01-06T00:00:00.000Z"}});
+  auto changed = Adapter("en-us")->ListArticles("en-us", At("2026-01-05T00:00:00Z"));
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_EQ(changed->size(), 2u);
+  EXPECT_EQ((*changed)[0].id, std::to_string(edited));
+  EXPECT_EQ((*changed)[0].body_html, "b");
+  EXPECT_EQ((*changed)[1].id, std::to_string(retitled));
+  EXPECT_EQ((*changed)[1].updated_at, "2026-01-06T00:00:00.000Z");
+  const std::vector<json> bodies = InitBodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[1], (json{{"answer_translation_content_ids", {edited * 10 + 1, retitled * 10 + 1}}}));
+}
+
+TEST_F(ZammadKnowledgeBaseTest, AUserWithoutKnowledgeBaseAccessIsAClearError) {
+  ZammadFakeOptions no_kb;
+  no_kb.kb_permission = false;
+  ZammadFake fake(no_kb);
+  ASSERT_TRUE(fake.Start().ok());
+  ZammadOptions o = Options(fake.base_url());
+  o.kb_locale = "en-us";
+  auto list = NewZammadHelpdesk(o, http_.get())->ListArticles("en-us", std::nullopt);
+  EXPECT_EQ(list.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(list.status().message().find("knowledge_base.reader"), std::string::npos) << list.status().ToString();
+  // Nothing listed at all: nothing to fetch.
+  EXPECT_EQ(fake.CountRequests("", "/"), 1);
+}
+
 }  // namespace
 }  // namespace deskpilot
