@@ -14,6 +14,7 @@
 #include "deskpilot/crypto.h"
 #include "harness.h"
 #include "helpdesk/zammad/zammad_fake.h"
+#include "run_command.h"
 
 namespace deskpilot {
 namespace {
@@ -36,7 +37,7 @@ class ZammadEndToEnd : public ::testing::Test {
                            << "\"\n[workers]\npoll_ms = 20\n"
                            << "[[helpdesk]]\nname = \"zm\"\ntype = \"zammad\"\nbase_url = \"" << fake_.base_url()
                            << "\"\napi_token_env = \"ZM_API_TOKEN\"\nsignature_token_env = \"ZM_SIGNATURE_TOKEN\"\n"
-                           << "api_user_id = 3\n[policy]\nmode = \"assist\"\n";
+                           << "api_user_id = 3\nkb_locale = \"en-us\"\n[policy]\nmode = \"assist\"\n";
   }
   void TearDown() override {
     proxy_.reset();
@@ -130,6 +131,72 @@ TEST_F(ZammadEndToEnd, SignedDeliveryLandsOneInternalNote) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Notes(id), 1) << "exactly one write-back per delivery";
   EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
+}
+
+// `kb sync` and `train --source` run by the real binary against the fake: the knowledge
+// base's published answer becomes a source (a draft does not), closed tickets since the
+// date become resolved-ticket passages, and training labels closed tickets by tag.
+TEST_F(ZammadEndToEnd, KbSyncAndTrainReadTheKnowledgeBaseAndClosedTickets) {
+  const std::string past = "2026-01-01T00:00:00.000Z";
+  const int64_t refund_answer = fake_.AddKbAnswer(
+      {{"title", "Refund timing"},
+       {"body", "<p>Refunds reach your card within five business days of the return.</p>"},
+       {"category_id", 2},
+       {"published_at", past}});
+  fake_.AddKbAnswer({{"title", "Warranty draft"}, {"body", "<p>Warranty claims secret draft.</p>"}});
+  const int64_t agent = fake_.AddUser("Alice", "Agent", "alice@acme.test", "Agent");
+  const std::vector<std::string> refund = {"refund", "money back", "reimburse", "return payment", "chargeback", "credit"};
+  const std::vector<std::string> delivery = {"parcel", "courier", "shipment", "tracking", "package", "dispatch"};
+  for (int i = 0; i < 12; ++i) {
+    const bool is_refund = i % 2 == 0;
+    const std::string word = (is_refund ? refund : delivery)[static_cast<size_t>(i / 2)];
+    const int64_t id = fake_.AddTicket({{"title", "Question about " + word},
+                                        {"customer_id", customer_},
+                                        {"state", "closed"},
+                                        {"tags", {is_refund ? "cat_refund" : "cat_delivery"}}},
+                                       "Hello, I have a question about my " + word + " please help");
+    fake_.AddArticle(id, agent, "We looked into your " + word + " and sorted it out.", false, "Agent", "text/plain",
+                     "email");
+    fake_.SetUpdatedAt(id, "2026-0" + std::to_string(1 + i % 9) + "-10T10:00:00.000Z");
+  }
+  // Not listed: an open ticket, and (with --solved-since) one closed before the date.
+  fake_.AddTicket({{"title", "Still open"}, {"customer_id", customer_}, {"tags", {"cat_refund"}}}, "open question");
+  const int64_t old_ticket =
+      fake_.AddTicket({{"title", "Old refund"}, {"customer_id", customer_}, {"state", "closed"}, {"tags", {"cat_refund"}}},
+                      "an old refund question");
+  fake_.AddArticle(old_ticket, agent, "Old answer about the refund.", false, "Agent", "text/plain", "email");
+  fake_.SetUpdatedAt(old_ticket, "2019-06-01T00:00:00.000Z");
+
+  const std::string env = "ZM_API_TOKEN=zm-test-token ZM_SIGNATURE_TOKEN=" + signature_token_ + " timeout 60 " +
+                          DESKPILOT_BINARY;
+  const auto sync = testing_shell::RunShell(env + " kb sync --config " + config_ + " --source zm --solved-since 2020-01-01");
+  ASSERT_EQ(sync.code, 0) << sync.out;
+  EXPECT_NE(sync.out.find("articles en-us: 2 listed as changed (first sync), 1 added or updated, 0 unchanged, 0 removed, "
+                          "1 published"),
+            std::string::npos)
+      << sync.out;
+  EXPECT_NE(sync.out.find("resolved tickets: 12 solved since 2020-01-01, 12 added or updated"), std::string::npos)
+      << sync.out;
+  const auto search =
+      testing_shell::RunShell(env + " kb search --config " + config_ + " --json refunds card five business days");
+  ASSERT_EQ(search.code, 0) << search.out;
+  const json hits = json::parse(search.out, nullptr, false);
+  ASSERT_TRUE(hits.is_array() && !hits.empty()) << search.out;
+  EXPECT_EQ(hits[0]["doc_id"], "zm:en-us:" + std::to_string(refund_answer)) << search.out;
+  EXPECT_EQ(hits[0]["url"], fake_.base_url() + "/help/en-us/2/" + std::to_string(refund_answer));
+  EXPECT_EQ(search.out.find("secret draft"), std::string::npos);
+
+  const std::string model = (dir_ / "category.model").string();
+  const auto train = testing_shell::RunShell(env + " train --config " + config_ +
+                                             " --source zm --tag-prefix cat_ --solved-since 2020-01-01 --out " + model);
+  ASSERT_EQ(train.code, 0) << train.out;
+  EXPECT_NE(train.out.find("solved tickets: 12, labelled 12"), std::string::npos) << train.out;
+  EXPECT_TRUE(fs::exists(model));
+  // Without a date every closed ticket counts, the old one too; the open one never.
+  const auto all = testing_shell::RunShell(env + " train --config " + config_ + " --source zm --tag-prefix cat_ --out " +
+                                           model);
+  ASSERT_EQ(all.code, 0) << all.out;
+  EXPECT_NE(all.out.find("solved tickets: 13, labelled 13"), std::string::npos) << all.out;
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 
 // Zammad's default lookup tables (db/seeds).
 const std::map<int64_t, std::string> kPriorities = {{1, "1 low"}, {2, "2 normal"}, {3, "3 high"}};
-const std::map<int64_t, std::string> kStates = {{1, "new"}, {2, "open"}, {3, "pending reminder"}, {4, "closed"}};
+const std::map<int64_t, std::string> kStates = {{1, "new"},    {2, "open"},    {3, "pending reminder"}, {4, "closed"},
+                                               {5, "merged"}, {6, "removed"}, {7, "pending close"}};
 const std::map<int64_t, std::string> kSenders = {{1, "Agent"}, {2, "System"}, {3, "Customer"}};
 const std::map<int64_t, std::string> kTypes = {{1, "email"}, {5, "phone"}, {10, "note"}, {11, "web"}};
 
@@ -71,6 +72,9 @@ struct ZammadFake::Impl {
   std::map<int64_t, json> tickets;  // attributes with ids, as stored
   std::map<int64_t, std::vector<json>> articles;
   std::map<int64_t, std::vector<std::string>> tags;
+  std::map<int64_t, json> kb_answers;       // KnowledgeBaseAnswer assets
+  std::map<int64_t, json> kb_translations;  // KnowledgeBaseAnswerTranslation assets
+  std::map<int64_t, json> kb_contents;      // KnowledgeBaseAnswerTranslationContent assets
   std::deque<Fault> faults;       // answered instead of serving
   std::deque<Fault> late_faults;  // answered after serving
   std::vector<Request> log;
@@ -198,7 +202,114 @@ struct ZammadFake::Impl {
     return true;
   }
 
+  // The subset of the search the fake models (see the header); nullopt when the query
+  // has a term it does not know. REQUIRES mu held.
+  std::optional<std::vector<const json*>> Search(const std::string& query) const {
+    std::vector<std::string> terms;
+    for (size_t from = 0;;) {
+      const size_t at = query.find(" AND ", from);
+      terms.push_back(query.substr(from, at == std::string::npos ? std::string::npos : at - from));
+      if (at == std::string::npos) break;
+      from = at + 5;
+    }
+    std::vector<const json*> out;
+    for (const auto& [id, t] : tickets) {
+      bool match = true;
+      for (const std::string& term : terms) {
+        if (term.rfind("state.name:", 0) == 0) {
+          match = match && kStates.at(t["state_id"].get<int64_t>()) == term.substr(11);
+        } else if (term.rfind("updated_at:[", 0) == 0 && term.size() == 28 && term.compare(22, 6, " TO *]") == 0) {
+          // A date-only bound is that day's midnight, UTC: RFC 3339 text compares as time.
+          match = match && t["updated_at"].get<std::string>() >= term.substr(12, 10);
+        } else {
+          return std::nullopt;
+        }
+      }
+      if (match) out.push_back(&t);
+    }
+    return out;
+  }
+
+  // KnowledgeBasesController#init for an editor. REQUIRES mu held.
+  json KbAssets(const json& content_ids) const {
+    json assets = {
+        {"KnowledgeBase", {{"1", {{"id", 1}, {"active", true}, {"custom_address", nullptr}, {"kb_locale_ids", {1, 2}}}}}},
+        {"KnowledgeBaseLocale",
+         {{"1", {{"id", 1}, {"knowledge_base_id", 1}, {"system_locale_id", 1}, {"primary", true}}},
+          {"2", {{"id", 2}, {"knowledge_base_id", 1}, {"system_locale_id", 7}, {"primary", false}}}}},
+        {"KnowledgeBaseCategory", {{"1", {{"id", 1}, {"knowledge_base_id", 1}, {"parent_id", nullptr}}}}},
+        {"KnowledgeBaseAnswer", json::object()},
+        {"KnowledgeBaseAnswerTranslation", json::object()}};
+    for (const auto& [id, a] : kb_answers) assets["KnowledgeBaseAnswer"][std::to_string(id)] = a;
+    for (const auto& [id, t] : kb_translations) assets["KnowledgeBaseAnswerTranslation"][std::to_string(id)] = t;
+    if (content_ids.is_array()) {
+      for (const json& id : content_ids) {
+        auto n = id.is_number_integer() ? std::optional<int64_t>(id.get<int64_t>())
+                                        : ParseId(id.is_string() ? id.get<std::string>() : "");
+        if (auto c = n ? kb_contents.find(*n) : kb_contents.end(); c != kb_contents.end())
+          assets["KnowledgeBaseAnswerTranslationContent"][std::to_string(*n)] = c->second;
+      }
+    }
+    return assets;
+  }
+
+  // REQUIRES mu held.
+  void NewKbTranslation(int64_t answer_id, const json& t) {
+    const int64_t locale = t.value("kb_locale_id", int64_t{1});
+    const int64_t id = answer_id * 10 + locale;
+    const json& answer = kb_answers.at(answer_id);
+    kb_translations[id] = {{"id", id},
+                           {"title", t.value("title", "")},
+                           {"kb_locale_id", locale},
+                           {"answer_id", answer_id},
+                           {"content_id", id},
+                           {"created_at", answer["created_at"]},
+                           {"updated_at", t.value("translation_updated_at", answer["updated_at"].get<std::string>())}};
+    kb_contents[id] = {{"id", id}, {"body", t.value("body", "")}, {"attachments", json::array()}};
+    kb_answers[answer_id]["translation_ids"].push_back(id);
+  }
+
   void Routes() {
+    server.Post("/api/v1/knowledge_bases/init", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+      if (!body.is_object()) return Error(res, 422, "The request body is not a JSON object");
+      std::lock_guard lock(mu);
+      if (!options.kb_permission) return SendJson(res, 200, json::array());
+      SendJson(res, 200, KbAssets(body.value("answer_translation_content_ids", json())));
+    }));
+    // Before /tickets/{id}, which would take "search" for an id.
+    server.Get("/api/v1/tickets/search", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      auto found = Search(req.get_param_value("query"));
+      if (!found) return Error(res, 422, "zammad fake: unmodelled search query: " + req.get_param_value("query"));
+      const std::string sort_by = req.has_param("sort_by") ? req.get_param_value("sort_by") : "updated_at";
+      const bool desc = req.get_param_value("order_by") != "asc";
+      if (sort_by != "updated_at" && sort_by != "created_at" && sort_by != "id")
+        return Error(res, 422, "zammad fake: unmodelled sort_by " + sort_by);
+      std::stable_sort(found->begin(), found->end(), [&](const json* a, const json* b) {
+        return desc ? (*b)[sort_by] < (*a)[sort_by] : (*a)[sort_by] < (*b)[sort_by];
+      });
+      // CanPaginate: per_page or limit, 50 by default, at most 200; page from 1.
+      const std::string size_text = req.has_param("per_page") ? req.get_param_value("per_page")
+                                                              : req.get_param_value("limit");
+      const int64_t size = std::min<int64_t>(ParseId(size_text).value_or(50), 200);
+      const int64_t page = std::max<int64_t>(1, ParseId(req.get_param_value("page")).value_or(1));
+      std::vector<const json*> hits;
+      for (auto i = static_cast<size_t>((page - 1) * size); i < found->size() && hits.size() < static_cast<size_t>(size);
+           ++i)
+        hits.push_back((*found)[i]);
+      if (req.get_param_value("expand") == "true") {
+        json list = json::array();
+        for (const json* t : hits) list.push_back(ExpandTicket(*t));
+        return SendJson(res, 200, list);
+      }
+      json ids = json::array(), assets = json::object();
+      for (const json* t : hits) {
+        ids.push_back((*t)["id"]);
+        assets["Ticket"][std::to_string((*t)["id"].get<int64_t>())] = *t;
+      }
+      SendJson(res, 200, {{"tickets", ids}, {"tickets_count", hits.size()}, {"assets", assets}});
+    }));
     server.Get(R"(/api/v1/tickets/([^/]+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
       json* t = FindTicket(req.matches[1], res);
@@ -381,6 +492,39 @@ void ZammadFake::DeleteTicket(int64_t ticket_id) {
   impl_->tickets.erase(ticket_id);
   impl_->articles.erase(ticket_id);
   impl_->tags.erase(ticket_id);
+}
+
+void ZammadFake::SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339) {
+  std::lock_guard lock(impl_->mu);
+  impl_->tickets.at(ticket_id)["updated_at"] = rfc3339;
+}
+
+int64_t ZammadFake::AddKbAnswer(const json& answer) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  const std::string now = Now3339();
+  json a = {{"id", id},
+            {"category_id", answer.value("category_id", int64_t{1})},
+            {"promoted", false},
+            {"position", 0},
+            {"published_at", nullptr},
+            {"internal_at", nullptr},
+            {"archived_at", nullptr},
+            {"created_at", now},
+            {"updated_at", answer.value("updated_at", now)},
+            {"translation_ids", json::array()},
+            {"attachments", json::array()},
+            {"tags", json::array()}};
+  for (const char* key : {"published_at", "internal_at", "archived_at"})
+    if (answer.contains(key)) a[key] = answer[key];
+  impl_->kb_answers[id] = a;
+  impl_->NewKbTranslation(id, answer);
+  return id;
+}
+
+void ZammadFake::AddKbTranslation(int64_t answer_id, const json& translation) {
+  std::lock_guard lock(impl_->mu);
+  impl_->NewKbTranslation(answer_id, translation);
 }
 
 json ZammadFake::Ticket(int64_t ticket_id) const {

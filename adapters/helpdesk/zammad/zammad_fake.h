@@ -3,12 +3,22 @@
 // by login), plus fault injection and a request log.
 //
 // Served (Authorization: Token token=<api_token>, acting as the API user):
-// GET /api/v1/tickets/{id}[?expand=true]; PUT /api/v1/tickets/{id} (priority and group by
+// GET /api/v1/tickets/{id}[?expand=true];
+// GET /api/v1/tickets/search?query=&limit=|per_page=&page=&sort_by=&order_by=&expand= (the
+// query as Elasticsearch would take it, but only `state.name:NAME` and
+// `updated_at:[YYYY-MM-DD TO *]` terms joined by AND; anything else is 422 so a test notices a
+// query the fake does not model; limit 50 by default, at most 200, as paginate_with;
+// expand=true answers an array of expanded tickets, else {tickets, tickets_count, assets});
+// PUT /api/v1/tickets/{id} (priority and group by
 // name or id, other keys stored as attributes; an unknown name is 422);
 // GET /api/v1/ticket_articles/by_ticket/{id}; POST /api/v1/ticket_articles (201; note,
 // email, web, phone types; sender Agent); GET /api/v1/users/{id};
 // GET /api/v1/tags?object=Ticket&o_id={id}; POST /api/v1/tags/add (adding a present tag
 // is a no-op, as Tag.tag_add is). A missing ticket is 404 everywhere.
+// POST /api/v1/knowledge_bases/init: the editor's assets of one knowledge base with a
+// primary locale (kb locale 1, en-us) and a second one (2, de-de); with
+// {"answer_translation_content_ids":[...]} the contents too; a token without knowledge
+// base permission gets [] (the public assets of a knowledge base not active publicly).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +38,7 @@ struct ZammadFakeOptions {
   int64_t api_user_id = 3;  // an agent, "deskpilot-bot"
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port
+  bool kb_permission = true;  // the API user may read the knowledge base
 };
 
 class ZammadFake {
@@ -73,6 +84,16 @@ class ZammadFake {
                      const std::string& sender, const std::string& content_type = "text/plain",
                      const std::string& type = "web");
   void DeleteTicket(int64_t ticket_id);  // later reads answer 404
+  // Backdates a ticket (new articles set updated_at to now, as Zammad does).
+  void SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339);
+
+  // A knowledge-base answer with one translation: title, body (HTML), kb_locale_id (1),
+  // category_id (1), published_at / internal_at / archived_at (RFC 3339 or absent),
+  // updated_at (of the answer; the translation's is translation_updated_at, else the same).
+  // Returns the answer id; its translation and content ids are answer_id * 10 + locale.
+  int64_t AddKbAnswer(const nlohmann::json& answer);
+  // Another translation of an answer (same fields as above, kb_locale_id required).
+  void AddKbTranslation(int64_t answer_id, const nlohmann::json& translation);
 
   nlohmann::json Ticket(int64_t ticket_id) const;  // as GET ?expand=true returns it; null when absent
   std::vector<nlohmann::json> Articles(int64_t ticket_id) const;  // oldest first

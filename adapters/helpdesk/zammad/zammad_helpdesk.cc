@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <map>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 
 namespace deskpilot {
@@ -35,6 +39,14 @@ using nlohmann::json;
 // deskpilot's priorities, lowest first: a Zammad priority that several of them map to
 // (urgent and high both to "3 high" by default) reads back as the first.
 constexpr const char* kPriorityOrder[] = {"low", "normal", "high", "urgent"};
+
+// The state a solved ticket is in: Zammad has no "solved" (a merged ticket lives on in
+// its target, so it is not one).
+constexpr char kSolvedState[] = "closed";
+// A search page (Zammad allows up to 200) and how many pages one listing reads at most:
+// 10,000 tickets, `train --limit`'s default.
+constexpr int kSearchPageSize = 100;
+constexpr int kMaxSearchPages = 100;
 
 // A string member; "" when absent, null or another type.
 std::string StrOr(const json& obj, const char* key) {
@@ -127,45 +139,141 @@ class ZammadHelpdesk : public Helpdesk {
     // expand=true names the associations (priority, state, group, article type).
     DP_ASSIGN_OR_RETURN(json t, GetJson("/api/v1/tickets/" + ticket_id + "?expand=true", what));
     if (!t.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-    DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
-    DP_ASSIGN_OR_RETURN(std::vector<std::string> tags, ReadTags(ticket_id));
-    Ticket out;
-    out.id = ticket_id;
-    out.source = options_.name;
-    out.subject = StrOr(t, "title");
-    out.status = StrOr(t, "state");
-    out.channel = StrOr(t, "create_article_type");
-    out.created_at = StrOr(t, "created_at");
-    out.updated_at = StrOr(t, "updated_at");
-    const std::string priority = StrOr(t, "priority");
-    for (const char* p : kPriorityOrder) {
-      if (options_.priorities.at(p) == priority) {
-        out.priority = p;
-        break;
+    return ReadTicket(ticket_id, t, /*full=*/true);
+  }
+
+  // Closed tickets through the search, whose query Zammad hands to Elasticsearch. Its
+  // date terms compare whole days, so the query asks from the day before, and the state
+  // and time of every hit are checked again here: nothing older than updated_since and
+  // nothing that is not closed is ever listed. Without Elasticsearch Zammad matches the
+  // query as text against titles and articles and finds nothing: an empty list, never a
+  // wrong one (README).
+  Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since, int limit,
+                                                bool with_comments) override {
+    if (limit < 1) return Status::InvalidArgument("zammad list solved tickets: limit must be at least 1");
+    const std::string what = "zammad search closed tickets";
+    const std::string day = FormatRfc3339Utc(updated_since - std::chrono::hours(24)).substr(0, 10);
+    const std::string query = "state.name:closed AND updated_at:[" + day + " TO *]";
+    std::vector<std::pair<std::chrono::system_clock::time_point, Ticket>> found;
+    // A ticket updated while the pages are read moves to the first page and shifts the
+    // others: one seen twice is listed once.
+    std::set<std::string> seen;
+    for (int page = 1; page <= kMaxSearchPages && static_cast<int>(found.size()) < limit; ++page) {
+      DP_ASSIGN_OR_RETURN(json list, GetJson("/api/v1/tickets/search?query=" + PercentEncode(query) +
+                                                 "&limit=" + std::to_string(kSearchPageSize) +
+                                                 "&page=" + std::to_string(page) +
+                                                 "&sort_by=updated_at&order_by=desc&expand=true",
+                                             what));
+      if (!list.is_array())
+        return Status::InvalidArgument(what + ": response is not a JSON array (expand=true lists tickets)");
+      for (const json& t : list) {
+        const std::string id = IdString(t, "id");
+        const auto updated = ParseRfc3339(StrOr(t, "updated_at"));
+        if (!IsZammadId(id) || StrOr(t, "state") != kSolvedState || !updated || *updated < updated_since ||
+            !seen.insert(id).second)
+          continue;
+        auto ticket = ReadTicket(id, t, with_comments);
+        // Deleted between the search and the read: nothing to learn from it.
+        if (!ticket.ok() && ticket.status().code() == Code::kNotFound) continue;
+        if (!ticket.ok()) return ticket.status();
+        found.emplace_back(*updated, std::move(ticket).value());
+        if (static_cast<int>(found.size()) >= limit) break;
+      }
+      if (list.size() < static_cast<size_t>(kSearchPageSize)) break;
+    }
+    // The search sorts already; sorting again keeps the contract if an index lags.
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<Ticket> out;
+    for (auto& entry : found) out.push_back(std::move(entry.second));
+    return out;
+  }
+
+  std::vector<std::string> ArticleLocales() const override {
+    return options_.kb_locale.empty() ? std::vector<std::string>{} : std::vector<std::string>{options_.kb_locale};
+  }
+
+  // The answers of the knowledge base's primary locale, from two calls: the knowledge
+  // base's assets (answers and their translations, no bodies), then the contents of the
+  // published ones that changed. Zammad has no "changed since" listing, but an edited body
+  // touches its translation and answer (content.rb, translation.rb), so the answer's and
+  // the translation's updated_at tell what changed.
+  Result<std::vector<HelpArticle>> ListArticles(
+      const std::string& locale, std::optional<std::chrono::system_clock::time_point> updated_since) override {
+    if (options_.kb_locale.empty() || locale != options_.kb_locale)
+      return Status::InvalidArgument("zammad syncs the knowledge base's primary locale only: set kb_locale (now \"" +
+                                     options_.kb_locale + "\") and sync that locale, not \"" + locale + "\"");
+    const std::string what = "zammad list knowledge base answers";
+    DP_ASSIGN_OR_RETURN(json assets, PostJson("/api/v1/knowledge_bases/init", json::object(), what));
+    // A user without knowledge_base.reader/editor gets the public assets: [] or no answers.
+    if (!assets.is_object() || !assets.contains("KnowledgeBaseLocale") || !assets["KnowledgeBaseLocale"].is_object())
+      return Status::FailedPrecondition(what + ": no knowledge base visible to the API user (does Zammad have one, "
+                                               "and does the user have the knowledge_base.reader permission?)");
+    std::set<std::string> primary;
+    for (const json& l : assets["KnowledgeBaseLocale"])
+      if (l.is_object() && l.contains("primary") && l["primary"] == true) primary.insert(IdString(l, "id"));
+    // Listing nothing would take every synced answer out of the KB.
+    if (primary.empty()) return Status::InvalidArgument(what + ": the knowledge base has no primary locale");
+    const json answers = assets.value("KnowledgeBaseAnswer", json::object());
+    const json translations = assets.value("KnowledgeBaseAnswerTranslation", json::object());
+    if (!answers.is_object() || !translations.is_object())
+      return Status::InvalidArgument(what + ": answers or translations are not objects");
+    const auto now = std::chrono::system_clock::now();
+    // Set and not in the future: published_at and archived_at may be scheduled ahead.
+    auto reached = [&](const json& a, const char* key) {
+      auto at = ParseRfc3339(StrOr(a, key));
+      return at.has_value() && *at <= now;
+    };
+    std::vector<HelpArticle> out;
+    json content_ids = json::array();
+    std::map<std::string, size_t> by_content;  // content id → index in out
+    for (const json& tr : translations) {
+      if (!primary.count(IdString(tr, "kb_locale_id"))) continue;
+      const std::string answer_id = IdString(tr, "answer_id");
+      auto a = answers.find(answer_id);
+      if (!IsZammadId(answer_id) || a == answers.end() || !a->is_object()) continue;
+      if (reached(*a, "archived_at")) continue;  // archived answers are not listed
+      const std::string answer_updated = StrOr(*a, "updated_at"), tr_updated = StrOr(tr, "updated_at");
+      const auto t1 = ParseRfc3339(answer_updated), t2 = ParseRfc3339(tr_updated);
+      const bool tr_newer = t2 && (!t1 || *t2 > *t1);
+      const auto updated = tr_newer ? t2 : t1;
+      if (updated_since && (!updated || *updated < *updated_since)) continue;
+      HelpArticle article;
+      article.id = answer_id;
+      article.locale = locale;
+      article.title = StrOr(tr, "title");
+      article.updated_at = tr_newer ? tr_updated : answer_updated;
+      // Internal answers are for agents only, and drafts for nobody: never a source.
+      article.draft = !reached(*a, "published_at");
+      // /help/{locale}/{category}/{answer}: the public controller finds both by their
+      // leading id (Zammad's own links add a slug after it).
+      article.url = options_.base_url + "/help/" + locale + "/" + IdString(*a, "category_id") + "/" + answer_id;
+      const std::string content_id = IdString(tr, "content_id");
+      if (!article.draft && IsZammadId(content_id)) {
+        content_ids.push_back(std::stoll(content_id));
+        by_content[content_id] = out.size();
+      }
+      out.push_back(std::move(article));
+    }
+    // Only what will be ingested is fetched: a draft's body never leaves Zammad.
+    if (!content_ids.empty()) {
+      DP_ASSIGN_OR_RETURN(json with_contents,
+                          PostJson("/api/v1/knowledge_bases/init", {{"answer_translation_content_ids", content_ids}},
+                                   what + " (contents)"));
+      const json contents = with_contents.is_object()
+                                ? with_contents.value("KnowledgeBaseAnswerTranslationContent", json::object())
+                                : json();
+      for (const auto& [content_id, index] : by_content) {
+        auto c = contents.is_object() ? contents.find(content_id) : contents.end();
+        // A published answer without its text would be dropped from the KB as if gone.
+        if (!contents.is_object() || c == contents.end() || !c->is_object())
+          return Status::InvalidArgument(what + ": no content " + content_id + " for answer " + out[index].id);
+        out[index].body_html = StrOr(*c, "body");
       }
     }
-    out.group = StrOr(t, "group");
-    for (const auto& [name, zammad_name] : options_.groups) {
-      if (zammad_name == out.group) {
-        out.group = name;
-        break;
-      }
-    }
-    out.tags = std::move(tags);
-    // The customer's address comes from the user record: expand=true names users by
-    // login, which is not always the email.
-    if (const std::string customer = IdString(t, "customer_id"); IsZammadId(customer)) {
-      auto user = GetJson("/api/v1/users/" + customer, what + " customer");
-      // A customer record that is gone leaves the ticket readable, without an address.
-      if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
-      if (user.ok()) {
-        out.requester.email = StrOr(*user, "email");
-        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
-      }
-    }
-    // The first article is what the customer wrote when opening the ticket.
-    if (!comments.empty()) out.description = comments.front().body;
-    out.comments = std::move(comments);
+    // Numeric order of the answer ids (the assets are keyed by id as text).
+    std::sort(out.begin(), out.end(), [](const HelpArticle& a, const HelpArticle& b) {
+      return a.id.size() != b.id.size() ? a.id.size() < b.id.size() : a.id < b.id;
+    });
     return out;
   }
 
@@ -282,6 +390,52 @@ class ZammadHelpdesk : public Helpdesk {
   }
 
  private:
+  // The ticket from its expand=true record, as FetchTicket returns it. The articles are
+  // read for the description; `full` keeps them as comments and reads the customer too.
+  Result<Ticket> ReadTicket(const std::string& ticket_id, const json& t, bool full) {
+    const std::string what = "zammad fetch ticket " + ticket_id;
+    DP_ASSIGN_OR_RETURN(std::vector<Comment> comments, ReadComments(ticket_id));
+    DP_ASSIGN_OR_RETURN(std::vector<std::string> tags, ReadTags(ticket_id));
+    Ticket out;
+    out.id = ticket_id;
+    out.source = options_.name;
+    out.subject = StrOr(t, "title");
+    out.status = StrOr(t, "state");
+    out.channel = StrOr(t, "create_article_type");
+    out.created_at = StrOr(t, "created_at");
+    out.updated_at = StrOr(t, "updated_at");
+    const std::string priority = StrOr(t, "priority");
+    for (const char* p : kPriorityOrder) {
+      if (options_.priorities.at(p) == priority) {
+        out.priority = p;
+        break;
+      }
+    }
+    out.group = StrOr(t, "group");
+    for (const auto& [name, zammad_name] : options_.groups) {
+      if (zammad_name == out.group) {
+        out.group = name;
+        break;
+      }
+    }
+    out.tags = std::move(tags);
+    // The customer's address comes from the user record: expand=true names users by
+    // login, which is not always the email.
+    if (const std::string customer = IdString(t, "customer_id"); full && IsZammadId(customer)) {
+      auto user = GetJson("/api/v1/users/" + customer, what + " customer");
+      // A customer record that is gone leaves the ticket readable, without an address.
+      if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
+      if (user.ok()) {
+        out.requester.email = StrOr(*user, "email");
+        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
+      }
+    }
+    // The first article is what the customer wrote when opening the ticket.
+    if (!comments.empty()) out.description = comments.front().body;
+    if (full) out.comments = std::move(comments);
+    return out;
+  }
+
   HttpRequest Request(const std::string& method, const std::string& path_and_query) const {
     HttpRequest req;
     req.method = method;
@@ -297,6 +451,17 @@ class ZammadHelpdesk : public Helpdesk {
     if (!resp.ok()) return resp.status().WithContext(what);
     DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
     return resp;
+  }
+
+  // A read that Zammad routes as a POST (knowledge_bases/init): safe to retry.
+  Result<json> PostJson(const std::string& path, const json& body, const std::string& what) {
+    HttpRequest req = Request("POST", path);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = JsonText(body);
+    DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(req, what));
+    json j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
   }
 
   Result<json> GetJson(const std::string& path_and_query, const std::string& what) {
@@ -404,6 +569,7 @@ Result<ZammadOptions> ZammadOptionsFromConfig(ConfigSection& section, const std:
   // the webhook has a token), and an empty HMAC key would be trivially forgeable.
   o.signature_token = section.Secret("signature_token", true);
   o.request_timeout = std::chrono::milliseconds(section.Int("request_timeout_ms", 10000, 100, 600000));
+  o.kb_locale = section.String("kb_locale", "");
   if (!section.Has("api_user_id")) {
     section.AddError("api_user_id", "required: the numeric id of the Zammad user the API token belongs to (loop guard)");
   } else {

@@ -32,13 +32,17 @@ struct ZammadOptions {
   std::map<std::string, std::string> priorities = {
       {"low", "1 low"}, {"normal", "2 normal"}, {"high", "3 high"}, {"urgent", "3 high"}};
   std::map<std::string, std::string> groups;  // WritePlan group name → Zammad group name
+  // The locale `kb sync` labels the knowledge base's primary language with (e.g. "en-us");
+  // empty: no knowledge base to sync.
+  std::string kb_locale;
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
 };
 
 // Reads: base_url (required), api_token_env/_file (required), signature_token_env/_file
 // (required, non-empty), api_user_id (required, numeric), request_timeout_ms (10000),
-// [priorities] (deskpilot priority → Zammad name) and [groups] (name → Zammad group name).
+// kb_locale (""), [priorities] (deskpilot priority → Zammad name) and [groups] (name →
+// Zammad group name).
 // InvalidArgument lists every problem.
 Result<ZammadOptions> ZammadOptionsFromConfig(ConfigSection& section, const std::string& name);
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/registry.h"
+#include "deskpilot/rfc3339.h"
 #include "helpdesk/zammad/register.h"
 #include "helpdesk/zammad/zammad_fake.h"
 
@@ -158,11 +160,13 @@ TEST(ZammadConfigTest, FactoryValidatesKeys) {
                {"api_token_env", "DP_ZM_TEST_TOKEN"},
                {"signature_token_env", "DP_ZM_TEST_SIG"},
                {"api_user_id", 3},
+               {"kb_locale", "en-us"},
                {"priorities", {{"urgent", "4 urgent"}}},
                {"groups", {{"billing", "Billing"}}}};
   auto hd = make(good);
   ASSERT_TRUE(hd.ok()) << hd.status().ToString();
   EXPECT_EQ((*hd)->type(), "zammad");
+  EXPECT_EQ((*hd)->ArticleLocales(), (std::vector<std::string>{"en-us"}));
   json string_id = good;
   string_id["api_user_id"] = "3";
   EXPECT_TRUE(make(string_id).ok());
@@ -537,6 +541,263 @@ TEST_F(ZammadAdapterTest, ClientErrorsAreNotRetried) {
   EXPECT_FALSE(st.retryable());
   EXPECT_EQ(hd_->Apply(Ticket{}, Plan("dp-11", false)).code(), Code::kInvalidArgument);
   EXPECT_TRUE(hd_->Apply(before, WritePlan{}).ok());
+}
+
+
+// --- ListSolvedTickets: the search, its paging and the checks made again here ---
+
+std::chrono::system_clock::time_point At(const std::string& rfc3339) { return ParseRfc3339(rfc3339).value(); }
+
+std::vector<std::string> Ids(const std::vector<Ticket>& ts) {
+  std::vector<std::string> out;
+  for (const Ticket& t : ts) out.push_back(t.id);
+  return out;
+}
+
+TEST_F(ZammadAdapterTest, ListSolvedTicketsSearchesClosedNewestFirstAndDropsWhatIsOlder) {
+  auto ticket = [&](const std::string& title, const std::string& state, const std::string& updated_at) {
+    const int64_t id = fake_.AddTicket({{"title", title}, {"customer_id", customer_}, {"state", state},
+                                        {"tags", {"cat_" + title}}},
+                                       "Question about " + title);
+    fake_.AddArticle(id, agent_, "Answer about " + title, false, "Agent", "text/plain", "email");
+    fake_.SetUpdatedAt(id, updated_at);
+    return std::to_string(id);
+  };
+  const std::string older = ticket("older", "closed", "2026-01-05T11:59:59.900Z");  // the search's day, before
+  const std::string newest = ticket("newest", "closed", "2026-01-06T09:00:00.000Z");
+  const std::string day_before = ticket("day_before", "closed", "2026-01-04T23:00:00.000Z");
+  const std::string same_second = ticket("same_second", "closed", "2026-01-05T12:00:00.500Z");
+  ticket("too_old", "closed", "2026-01-03T10:00:00.000Z");
+  ticket("open", "open", "2026-01-07T10:00:00.000Z");
+  ticket("merged", "merged", "2026-01-07T10:00:00.000Z");
+
+  auto list = hd_->ListSolvedTickets(At("2026-01-05T12:00:00Z"), 10, /*with_comments=*/false);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  // The search answers from the day before (whole days); what is older is dropped here.
+  EXPECT_EQ(Ids(*list), (std::vector<std::string>{newest, same_second}));
+  const Ticket& t = list->front();
+  EXPECT_EQ(t.source, "zm");
+  EXPECT_EQ(t.subject, "newest");
+  EXPECT_EQ(t.description, "Question about newest");
+  EXPECT_EQ(t.status, "closed");
+  EXPECT_EQ(t.priority, "normal");
+  EXPECT_EQ(t.group, "Users");
+  EXPECT_EQ(t.updated_at, "2026-01-06T09:00:00.000Z");
+  EXPECT_EQ(t.tags, (std::vector<std::string>{"cat_newest"}));
+  EXPECT_TRUE(t.comments.empty());
+  EXPECT_TRUE(t.requester.email.empty());  // without comments, no customer record is read
+
+  // Exactly one search, with the query, page and order Zammad takes.
+  std::vector<ZammadFake::Request> searches;
+  for (const auto& r : fake_.Requests())
+    if (r.path == "/api/v1/tickets/search") searches.push_back(r);
+  ASSERT_EQ(searches.size(), 1u);
+  EXPECT_EQ(searches[0].method, "GET");
+  EXPECT_EQ(searches[0].params, (std::map<std::string, std::string>{
+                                    {"query", "state.name:closed AND updated_at:[2026-01-04 TO *]"},
+                                    {"limit", "100"},
+                                    {"page", "1"},
+                                    {"sort_by", "updated_at"},
+                                    {"order_by", "desc"},
+                                    {"expand", "true"}}));
+  // The search's own record is used: no ticket read, no user read; articles (for the
+  // description) and tags for the two listed tickets only.
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/" + newest), 0);
+  EXPECT_EQ(Count("GET", "/api/v1/users/"), 0);
+  EXPECT_EQ(Count("GET", "/api/v1/ticket_articles/by_ticket/"), 2);
+  EXPECT_EQ(Count("GET", "/api/v1/tags"), 2);
+  for (const std::string& id : {older, day_before})
+    EXPECT_EQ(Count("GET", "/api/v1/ticket_articles/by_ticket/" + id), 0);
+
+  EXPECT_EQ(hd_->ListSolvedTickets(At("2026-01-05T12:00:00Z"), 0, false).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ZammadAdapterTest, ListSolvedTicketsReadsEveryPageUpToTheLimit) {
+  // 205 closed tickets, one a minute: pages of 100 are 100, 100 and 5.
+  std::vector<std::string> newest_first;
+  for (int i = 0; i < 205; ++i) {
+    const int64_t id = fake_.AddTicket({{"title", std::to_string(i)}, {"state", "closed"}}, "q");
+    char updated[32];
+    std::snprintf(updated, sizeof(updated), "2026-02-01T%02d:%02d:00.000Z", i / 60, i % 60);
+    fake_.SetUpdatedAt(id, updated);
+    newest_first.insert(newest_first.begin(), std::to_string(id));
+  }
+  const auto since = At("2026-01-01T00:00:00Z");
+  auto some = hd_->ListSolvedTickets(since, 150, false);
+  ASSERT_TRUE(some.ok()) << some.status().ToString();
+  EXPECT_EQ(Ids(*some), std::vector<std::string>(newest_first.begin(), newest_first.begin() + 150));
+  // Page 2 holds the 150th: page 3 is not asked for.
+  std::vector<std::string> pages;
+  for (const auto& r : fake_.Requests())
+    if (r.path == "/api/v1/tickets/search") pages.push_back(r.params.at("page"));
+  EXPECT_EQ(pages, (std::vector<std::string>{"1", "2"}));
+
+  auto all = hd_->ListSolvedTickets(since, 1000, false);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(Ids(*all), newest_first);
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/search"), 2 + 3);  // a short page is the last
+}
+
+TEST_F(ZammadAdapterTest, ListSolvedTicketsWithCommentsReadsThemAsFetchTicketDoes) {
+  const int64_t id = fake_.AddTicket({{"title", "Refund"}, {"customer_id", customer_}, {"state", "closed"}},
+                                     "Where is my refund?");
+  fake_.AddArticle(id, agent_, "<p>Refunds take <b>five</b> days.</p>", false, "Agent", "text/html", "email");
+  fake_.AddArticle(id, agent_, "checked the PSP", true, "Agent", "text/plain", "note");
+  const int64_t gone = fake_.AddTicket({{"title", "Gone"}, {"customer_id", customer_}, {"state", "closed"}}, "q");
+  // Deleted between the search and the read: skipped, not an error.
+  fake_.InjectFault({"GET", "/api/v1/ticket_articles/by_ticket/" + std::to_string(gone), 404, 1, ""});
+
+  auto list = hd_->ListSolvedTickets(At("2020-01-01T00:00:00Z"), 10, /*with_comments=*/true);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(Ids(*list), (std::vector<std::string>{std::to_string(id)}));
+  const Ticket listed = list->front();
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/" + std::to_string(id)), 0);
+  const Ticket fetched = Fetch(id);
+  EXPECT_EQ(listed.subject, fetched.subject);
+  EXPECT_EQ(listed.description, "Where is my refund?");
+  EXPECT_EQ(listed.requester.email, "bob@example.com");
+  EXPECT_EQ(listed.requester.name, fetched.requester.name);
+  ASSERT_EQ(listed.comments.size(), 3u);
+  ASSERT_EQ(fetched.comments.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(listed.comments[i].id, fetched.comments[i].id);
+    EXPECT_EQ(listed.comments[i].body, fetched.comments[i].body);
+    EXPECT_EQ(listed.comments[i].author_role, fetched.comments[i].author_role);
+    EXPECT_EQ(listed.comments[i].is_public, fetched.comments[i].is_public);
+  }
+  EXPECT_EQ(listed.comments[1].body, "Refunds take five days.");
+  EXPECT_EQ(listed.comments[1].author_role, AuthorRole::kAgent);
+  EXPECT_FALSE(listed.comments[2].is_public);
+}
+
+TEST_F(ZammadAdapterTest, ListSolvedTicketsSearchErrors) {
+  fake_.AddTicket({{"title", "x"}, {"state", "closed"}}, "q");
+  const auto since = At("2020-01-01T00:00:00Z");
+  // 5xx is retried, a 4xx is not.
+  fake_.InjectFault({"GET", "/api/v1/tickets/search", 503, 1, ""});
+  auto ok = hd_->ListSolvedTickets(since, 10, false);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->size(), 1u);
+  fake_.InjectFault({"GET", "/api/v1/tickets/search", 401, 1, ""});
+  const int before = Count("GET", "/api/v1/tickets/search");
+  EXPECT_EQ(hd_->ListSolvedTickets(since, 10, false).status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/search"), before + 1);
+}
+
+
+// --- ListArticles: the knowledge base's answers ---
+
+class ZammadKnowledgeBaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(fake_.Start().ok()); }
+  std::unique_ptr<Helpdesk> Adapter(const std::string& kb_locale) {
+    ZammadOptions o = Options(fake_.base_url());
+    o.kb_locale = kb_locale;
+    return NewZammadHelpdesk(o, http_.get());
+  }
+  // The bodies of the knowledge_bases/init calls, in order.
+  std::vector<json> InitBodies() {
+    std::vector<json> out;
+    for (const auto& r : fake_.Requests())
+      if (r.method == "POST" && r.path == "/api/v1/knowledge_bases/init") out.push_back(json::parse(r.body));
+    return out;
+  }
+
+  ZammadFake fake_;
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+};
+
+TEST_F(ZammadKnowledgeBaseTest, ListsThePrimaryLocalesAnswersDraftsFlaggedArchivedLeftOut) {
+  const std::string past = "2026-01-01T00:00:00.000Z", future = "2999-01-01T00:00:00.000Z";
+  const int64_t published = fake_.AddKbAnswer({{"title", "Refund timing"},
+                                               {"body", "<p>Refunds take <b>five</b> days.</p>"},
+                                               {"category_id", 4},
+                                               {"internal_at", past},
+                                               {"published_at", past},
+                                               {"updated_at", "2026-01-10T08:00:00.000Z"}});
+  fake_.AddKbTranslation(published, {{"title", "Erstattung"}, {"body", "<p>Fünf Tage.</p>"}, {"kb_locale_id", 2}});
+  const int64_t internal = fake_.AddKbAnswer({{"title", "Internal only"}, {"body", "agents"}, {"internal_at", past}});
+  const int64_t draft = fake_.AddKbAnswer({{"title", "Draft"}, {"body", "secret draft"}});
+  const int64_t scheduled = fake_.AddKbAnswer({{"title", "Soon"}, {"body", "not yet"}, {"published_at", future}});
+  fake_.AddKbAnswer({{"title", "Old"}, {"body", "gone"}, {"published_at", past}, {"archived_at", past}});
+  const int64_t archive_later = fake_.AddKbAnswer(
+      {{"title", "Until 2999"}, {"body", "<p>still here</p>"}, {"published_at", past}, {"archived_at", future}});
+
+  auto hd = Adapter("en-us");
+  EXPECT_EQ(hd->ArticleLocales(), (std::vector<std::string>{"en-us"}));
+  auto list = hd->ListArticles("en-us", std::nullopt);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 5u);
+  const HelpArticle& a = (*list)[0];
+  EXPECT_EQ(a.id, std::to_string(published));
+  EXPECT_EQ(a.locale, "en-us");
+  EXPECT_EQ(a.title, "Refund timing");
+  EXPECT_EQ(a.body_html, "<p>Refunds take <b>five</b> days.</p>");
+  EXPECT_EQ(a.url, fake_.base_url() + "/help/en-us/4/" + std::to_string(published));
+  EXPECT_EQ(a.updated_at, "2026-01-10T08:00:00.000Z");
+  EXPECT_FALSE(a.draft);
+  auto find = [&](int64_t id) {
+    for (const HelpArticle& x : *list)
+      if (x.id == std::to_string(id)) return x;
+    ADD_FAILURE() << "answer " << id << " not listed";
+    return HelpArticle{};
+  };
+  // Internal, draft and scheduled answers are listed as drafts, without their text.
+  for (int64_t id : {internal, draft, scheduled}) {
+    EXPECT_TRUE(find(id).draft) << id;
+    EXPECT_TRUE(find(id).body_html.empty()) << id;
+  }
+  EXPECT_FALSE(find(archive_later).draft);
+  EXPECT_EQ(find(archive_later).body_html, "<p>still here</p>");
+
+  // Two calls: the assets, then the contents of the published answers' primary translations.
+  const std::vector<json> bodies = InitBodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], json::object());
+  EXPECT_EQ(bodies[1], (json{{"answer_translation_content_ids", {published * 10 + 1, archive_later * 10 + 1}}}));
+  EXPECT_EQ(fake_.Requests().size(), 2u);
+
+  // Another locale is refused; without kb_locale there is nothing to sync.
+  EXPECT_EQ(hd->ListArticles("de-de", std::nullopt).status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Adapter("")->ArticleLocales().empty());
+  EXPECT_EQ(Adapter("")->ListArticles("en-us", std::nullopt).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ZammadKnowledgeBaseTest, OnlyAnswersChangedSinceAreListedAndFetched) {
+  const std::string past = "2026-01-01T00:00:00.000Z";
+  fake_.AddKbAnswer({{"title", "Unchanged"}, {"body", "a"}, {"published_at", past}, {"updated_at", "2026-01-02T00:00:00.000Z"}});
+  const int64_t edited = fake_.AddKbAnswer(
+      {{"title", "Edited"}, {"body", "b"}, {"published_at", past}, {"updated_at", "2026-01-10T00:00:00.000Z"}});
+  // Only the translation is newer (its title changed): still a change.
+  const int64_t retitled = fake_.AddKbAnswer({{"title", "Retitled"},
+                                              {"body", "c"},
+                                              {"published_at", past},
+                                              {"updated_at", "2026-01-02T00:00:00.000Z"},
+                                              {"translation_updated_at", "2026-01-06T00:00:00.000Z"}});
+  auto changed = Adapter("en-us")->ListArticles("en-us", At("2026-01-05T00:00:00Z"));
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_EQ(changed->size(), 2u);
+  EXPECT_EQ((*changed)[0].id, std::to_string(edited));
+  EXPECT_EQ((*changed)[0].body_html, "b");
+  EXPECT_EQ((*changed)[1].id, std::to_string(retitled));
+  EXPECT_EQ((*changed)[1].updated_at, "2026-01-06T00:00:00.000Z");
+  const std::vector<json> bodies = InitBodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[1], (json{{"answer_translation_content_ids", {edited * 10 + 1, retitled * 10 + 1}}}));
+}
+
+TEST_F(ZammadKnowledgeBaseTest, AUserWithoutKnowledgeBaseAccessIsAClearError) {
+  ZammadFakeOptions no_kb;
+  no_kb.kb_permission = false;
+  ZammadFake fake(no_kb);
+  ASSERT_TRUE(fake.Start().ok());
+  ZammadOptions o = Options(fake.base_url());
+  o.kb_locale = "en-us";
+  auto list = NewZammadHelpdesk(o, http_.get())->ListArticles("en-us", std::nullopt);
+  EXPECT_EQ(list.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(list.status().message().find("knowledge_base.reader"), std::string::npos) << list.status().ToString();
+  // Nothing listed at all: nothing to fetch.
+  EXPECT_EQ(fake.CountRequests("", "/"), 1);
 }
 
 }  // namespace
