@@ -56,6 +56,7 @@ struct HelpScoutFake::Impl {
   std::map<int64_t, json> customers;
   std::map<int64_t, json> conversations;
   std::map<int64_t, std::vector<json>> threads;  // oldest first
+  std::map<int64_t, std::string> modified_at;    // by conversation
   std::map<int64_t, json> webhooks;              // with "secret", which is never listed
   std::set<std::string> tokens;                  // issued and valid
   int tokens_issued = 0;
@@ -98,6 +99,7 @@ struct HelpScoutFake::Impl {
                                         {"_embedded", {{"attachments", json::array()}}}});
     c["threads"] = threads[conversation_id].size();
     if (by.value("type", "") == "user") c["userUpdatedAt"] = now;
+    modified_at[conversation_id] = now;
     return id;
   }
 
@@ -268,6 +270,35 @@ struct HelpScoutFake::Impl {
       tokens.insert(token);
       SendJson(res, 200, {{"token_type", "bearer"}, {"access_token", token}, {"expires_in", options.expires_in}});
     }, false));
+    server.Get("/v2/conversations", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string status = req.has_param("status") ? req.get_param_value("status") : "active";
+      const std::string since = req.get_param_value("modifiedSince");
+      const std::string sort_field = req.has_param("sortField") ? req.get_param_value("sortField") : "createdAt";
+      if (sort_field != "createdAt" && sort_field != "modifiedAt") return Error(res, 400, "sortField: not supported here");
+      const bool asc = req.get_param_value("sortOrder") == "asc";
+      std::vector<json> found;
+      for (const auto& [id, c] : conversations) {
+        // Times of one format compare as strings.
+        if ((status != "all" && c["status"] != status) || (!since.empty() && modified_at.at(id) < since)) continue;
+        json shown = c;
+        if (req.get_param_value("embed") == "threads") shown["_embedded"] = {{"threads", NewestFirst(id)}};
+        found.push_back(shown);
+      }
+      auto key = [&](const json& c) {
+        return sort_field == "modifiedAt" ? modified_at.at(c["id"].get<int64_t>()) : c["createdAt"].get<std::string>();
+      };
+      std::stable_sort(found.begin(), found.end(),
+                       [&](const json& a, const json& b) { return asc ? key(a) < key(b) : key(b) < key(a); });
+      const int64_t size = options.conversations_page_size;
+      const int64_t total = static_cast<int64_t>(found.size());
+      const int64_t pages = std::max<int64_t>(1, (total + size - 1) / size);
+      const int64_t page = req.has_param("page") ? ParseId(req.get_param_value("page")).value_or(1) : 1;
+      json slice = json::array();
+      for (int64_t i = (page - 1) * size; i < std::min(total, page * size); ++i) slice.push_back(found[i]);
+      SendJson(res, 200, {{"_embedded", {{"conversations", slice}}},
+                          {"page", {{"size", size}, {"totalElements", total}, {"totalPages", pages}, {"number", page}}}});
+    }));
     server.Get(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
       json* c = Find(req.matches[1], res);
@@ -304,6 +335,7 @@ struct HelpScoutFake::Impl {
         tags.push_back({{"id", ++next_id}, {"color", "#929499"}, {"tag", Lower(t.get<std::string>())}});
       }
       (*c)["tags"] = tags;
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     server.Put(R"(/v2/conversations/(\d+)/fields)", Gated([this](const httplib::Request& req, httplib::Response& res) {
@@ -324,6 +356,7 @@ struct HelpScoutFake::Impl {
         fields.push_back({{"id", f["id"]}, {"name", name}, {"value", f["value"]}, {"text", f["value"]}});
       }
       (*c)["customFields"] = fields;
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     server.Patch(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
@@ -341,6 +374,7 @@ struct HelpScoutFake::Impl {
       } else {
         return Error(res, 400, "unsupported patch " + body.dump());
       }
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     for (const char* kind : {"notes", "reply"}) {
@@ -460,6 +494,20 @@ void HelpScoutFake::SetTags(int64_t conversation_id, const std::vector<std::stri
   json tag_list = json::array();
   for (const std::string& t : tags) tag_list.push_back({{"id", ++impl_->next_id}, {"color", "#929499"}, {"tag", Lower(t)}});
   impl_->conversations.at(conversation_id)["tags"] = tag_list;
+}
+
+void HelpScoutFake::SetStatus(int64_t conversation_id, const std::string& status) {
+  std::lock_guard lock(impl_->mu);
+  json& c = impl_->conversations.at(conversation_id);
+  c["status"] = status;
+  const std::string now = impl_->Tick();
+  if (status == "closed") c["closedAt"] = now;
+  impl_->modified_at[conversation_id] = now;
+}
+
+std::string HelpScoutFake::ModifiedAt(int64_t conversation_id) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->modified_at.at(conversation_id);
 }
 
 void HelpScoutFake::DeleteConversation(int64_t conversation_id) {

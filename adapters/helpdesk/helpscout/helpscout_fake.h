@@ -4,7 +4,10 @@
 //
 // Served: POST /v2/oauth2/token (form-encoded client_credentials; a wrong client is 401);
 // every other route needs "Authorization: Bearer <a token it issued and did not revoke>"
-// (else 401). GET /v2/conversations/{id}[?embed=threads];
+// (else 401). GET /v2/conversations?status=&modifiedSince=&sortField=&sortOrder=&page=
+// [&embed=threads] (status active by default, or all/closed/...; modifiedSince keeps those
+// modified at or after it; sorted by createdAt or modifiedAt, desc by default; HAL
+// _embedded.conversations with `page`); GET /v2/conversations/{id}[?embed=threads];
 // GET /v2/conversations/{id}/threads?page=N (newest first, `page` object);
 // PUT /v2/conversations/{id}/tags and /fields (replace the whole set, 204);
 // PATCH /v2/conversations/{id} (/assignTo replace, /mailboxId move, 204);
@@ -35,6 +38,7 @@ struct HelpScoutFakeOptions {
   int64_t api_user_id = 7;  // the user the app belongs to ("deskpilot bot")
   int64_t expires_in = 172800;  // seconds, as Help Scout issues them
   int threads_page_size = 50;
+  int conversations_page_size = 25;  // Help Scout lists conversations 25 a page
   int webhooks_page_size = 50;
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port
@@ -84,6 +88,11 @@ class HelpScoutFake {
   void SetCustomFields(int64_t conversation_id, const nlohmann::json& fields);  // [{id,name,value,text}]
   // An agent replacing the tags in Help Scout's UI (lowercased, as the API stores them).
   void SetTags(int64_t conversation_id, const std::vector<std::string>& tags);
+  // An agent changing the status (active, pending, closed, spam) in the UI.
+  void SetStatus(int64_t conversation_id, const std::string& status);
+  // When the conversation last changed (any write moves the fake's clock on a second); the
+  // listing filters and sorts on it. Help Scout does not show it on the conversation.
+  std::string ModifiedAt(int64_t conversation_id) const;
   void DeleteConversation(int64_t conversation_id);  // later reads answer 404
   void RevokeTokens();  // every issued token now answers 401, as an expired one does
   // A webhook as an admin would have made it in the UI; returns its id.

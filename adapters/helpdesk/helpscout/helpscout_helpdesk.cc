@@ -17,6 +17,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 #include "common/html_text/html_text.h"
 
@@ -34,6 +35,8 @@ constexpr char kTagsEvent[] = "convo.tags";
 // A conversation's threads are read a page at a time; this bounds a runaway listing.
 constexpr int kMaxThreadPages = 50;
 constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
+// Closed conversations are listed 25 a page; this bounds a runaway listing (10,000).
+constexpr int kMaxConversationPages = 400;
 // Webhook listings are paged too; an account has a handful, this bounds a runaway one.
 constexpr int kMaxWebhookPages = 20;
 
@@ -102,6 +105,31 @@ void SortOldestFirst(std::vector<Thread>* threads) {
     if (a.created_at != b.created_at) return a.created_at < b.created_at;
     return IdLess(a.id, b.id);
   });
+}
+
+// One page of a Mailbox API listing (HAL): the objects under `_embedded.<key>` and how
+// many pages there are.
+struct HalPage {
+  std::vector<json> items;
+  int64_t total_pages = 1;
+};
+
+Result<HalPage> ParseHalPage(const json& doc, const std::string& key, const std::string& what) {
+  if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+  HalPage out;
+  const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
+  // An empty list may come without "_embedded" at all.
+  if (embedded.is_object() && embedded.contains(key)) {
+    if (!embedded[key].is_array()) return Status::InvalidArgument(what + ": \"" + key + "\" is not an array");
+    for (const json& item : embedded[key]) {
+      if (!item.is_object()) return Status::InvalidArgument(what + ": an entry of \"" + key + "\" is not an object");
+      out.items.push_back(item);
+    }
+  }
+  const json& p = doc.contains("page") ? doc["page"] : json();
+  if (p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer())
+    out.total_pages = p["totalPages"].get<int64_t>();
+  return out;
 }
 
 // Every Mailbox API call goes through this: it attaches the bearer token (fetched once and
@@ -362,42 +390,51 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     DP_ASSIGN_OR_RETURN(json c, GetJson("/v2/conversations/" + ticket_id, what));
     if (!c.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
     DP_ASSIGN_OR_RETURN(std::vector<Thread> threads, ReadThreads(ticket_id));
-    Ticket out;
-    out.id = ticket_id;
-    out.source = options_.name;
-    out.subject = StrOr(c, "subject");
-    out.status = StrOr(c, "status");
-    out.channel = StrOr(c, "type");  // email, chat, phone
-    out.created_at = StrOr(c, "createdAt");
-    out.updated_at = StrOr(c, "userUpdatedAt");
-    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
-    // conversation can carry several: the highest counts, whatever their order.
-    int priority = -1;
-    for (const std::string& tag : TagsOf(c)) {
-      out.tags.push_back(tag);
-      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
-        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
-    }
-    if (priority >= 0) out.priority = kPriorities[priority];
-    if (c.contains("customFields") && c["customFields"].is_array()) {
-      for (const json& f : c["customFields"]) {
-        const std::string name = StrOr(f, "name");
-        // "text" is what an agent sees (a drop-down's label); "value" is its id.
-        std::string value = StrOr(f, "text");
-        if (value.empty()) value = IdString(f, "value");
-        if (!name.empty()) out.custom_fields[name] = value;
+    return ToTicket(ticket_id, c, threads);
+  }
+
+  // Help Scout's statuses are active, pending, closed and spam: "solved" is closed. Most
+  // recently modified first, so the `limit` newest are read and the listing stops there.
+  Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since, int limit,
+                                                bool with_comments) override {
+    if (limit < 1) return Status::InvalidArgument("helpscout list solved tickets: limit must be at least 1");
+    const std::string what = "helpscout list closed conversations";
+    std::string path = "/v2/conversations?status=closed&modifiedSince=" +
+                       PercentEncode(FormatRfc3339Utc(updated_since)) + "&sortField=modifiedAt&sortOrder=desc";
+    // The description is the first customer thread. With comments every thread is read
+    // anyway; without, the listing embeds them, which keeps it at one call per page.
+    if (!with_comments) path += "&embed=threads";
+    std::vector<Ticket> out;
+    for (int page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, GetJson(path + "&page=" + std::to_string(page), what));
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "conversations", what));
+      for (const json& c : listed.items) {
+        const std::string id = IdString(c, "id");
+        if (!IsHelpScoutId(id)) return Status::InvalidArgument(what + ": a conversation has no id");
+        // Only what was asked for, whatever the filter did.
+        if (StrOr(c, "status") != "closed") continue;
+        std::vector<Thread> threads;
+        if (with_comments) {
+          auto read = ReadThreads(id);
+          // Deleted between the listing and the read: nothing to learn from it.
+          if (!read.ok() && read.status().code() == Code::kNotFound) continue;
+          if (!read.ok()) return read.status();
+          threads = std::move(read).value();
+        } else {
+          const json& embedded = c.contains("_embedded") ? c["_embedded"] : json();
+          DP_ASSIGN_OR_RETURN(HalPage own, ParseHalPage(json{{"_embedded", embedded}}, "threads", what));
+          for (const json& t : own.items) threads.push_back(ThreadFromJson(t));
+          SortOldestFirst(&threads);
+        }
+        Ticket ticket = ToTicket(id, c, threads);
+        if (!with_comments) ticket.comments.clear();
+        out.push_back(std::move(ticket));
+        if (static_cast<int>(out.size()) >= limit) return out;
       }
-    }
-    out.group = GroupOf(c);
-    const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
-    out.requester.email = StrOr(customer, "email");
-    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
-    for (const Thread& t : threads) {
-      // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
-      // threads were never sent.
-      if (t.type == "lineitem" || (!t.state.empty() && t.state != "published")) continue;
-      out.comments.push_back(CommentOf(t));
-      if (out.description.empty() && t.type == "customer") out.description = t.text;
+      if (page >= listed.total_pages) break;
+      if (page >= kMaxConversationPages)
+        return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxConversationPages) +
+                                          " pages; use a later date or a lower limit");
     }
     return out;
   }
@@ -609,24 +646,16 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<HelpScoutWebhook> out;
     for (int page = 1;; ++page) {
       DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/webhooks?page=" + std::to_string(page), what));
-      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
-      if (embedded.is_object() && embedded.contains("webhooks")) {
-        if (!embedded["webhooks"].is_array()) return Status::InvalidArgument(what + ": \"webhooks\" is not an array");
-        for (const json& w : embedded["webhooks"]) {
-          HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
-          if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
-          if (w.contains("events") && w["events"].is_array())
-            for (const json& e : w["events"])
-              if (e.is_string()) hook.events.push_back(e.get<std::string>());
-          out.push_back(std::move(hook));
-        }
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "webhooks", what));
+      for (const json& w : listed.items) {
+        HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
+        if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
+        if (w.contains("events") && w["events"].is_array())
+          for (const json& e : w["events"])
+            if (e.is_string()) hook.events.push_back(e.get<std::string>());
+        out.push_back(std::move(hook));
       }
-      const json& p = doc.contains("page") ? doc["page"] : json();
-      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
-                                ? p["totalPages"].get<int64_t>()
-                                : 1;
-      if (page >= total) break;
+      if (page >= listed.total_pages) break;
       if (page >= kMaxWebhookPages)
         return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxWebhookPages) + " pages");
     }
@@ -684,6 +713,49 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     return out;
   }
 
+  // A conversation as read (GET /v2/conversations/{id}, or one entry of the listing) with
+  // its threads, oldest first.
+  Ticket ToTicket(const std::string& id, const json& c, const std::vector<Thread>& threads) const {
+    Ticket out;
+    out.id = id;
+    out.source = options_.name;
+    out.subject = StrOr(c, "subject");
+    out.status = StrOr(c, "status");
+    out.channel = StrOr(c, "type");  // email, chat, phone
+    out.created_at = StrOr(c, "createdAt");
+    out.updated_at = StrOr(c, "userUpdatedAt");
+    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
+    // conversation can carry several: the highest counts, whatever their order.
+    int priority = -1;
+    for (const std::string& tag : TagsOf(c)) {
+      out.tags.push_back(tag);
+      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
+        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
+    }
+    if (priority >= 0) out.priority = kPriorities[priority];
+    if (c.contains("customFields") && c["customFields"].is_array()) {
+      for (const json& f : c["customFields"]) {
+        const std::string name = StrOr(f, "name");
+        // "text" is what an agent sees (a drop-down's label); "value" is its id.
+        std::string value = StrOr(f, "text");
+        if (value.empty()) value = IdString(f, "value");
+        if (!name.empty()) out.custom_fields[name] = value;
+      }
+    }
+    out.group = GroupOf(c);
+    const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
+    out.requester.email = StrOr(customer, "email");
+    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
+    for (const Thread& t : threads) {
+      // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
+      // threads were never sent.
+      if (t.type == "lineitem" || (!t.state.empty() && t.state != "published")) continue;
+      out.comments.push_back(CommentOf(t));
+      if (out.description.empty() && t.type == "customer") out.description = t.text;
+    }
+    return out;
+  }
+
   // The configured group name the conversation's assignee or inbox stands for, if any.
   std::string GroupOf(const json& c) const {
     const std::string assignee = IdString(c.contains("assignee") ? c["assignee"] : json(), "id");
@@ -731,21 +803,9 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<Thread> out;
     for (int page = 1;; ++page) {
       DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/conversations/" + id + "/threads?page=" + std::to_string(page), what));
-      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
-      // An empty list may come without "_embedded" at all.
-      if (embedded.is_object() && embedded.contains("threads")) {
-        if (!embedded["threads"].is_array()) return Status::InvalidArgument(what + ": \"threads\" is not an array");
-        for (const json& t : embedded["threads"]) {
-          if (!t.is_object()) return Status::InvalidArgument(what + ": a thread is not an object");
-          out.push_back(ThreadFromJson(t));
-        }
-      }
-      const json& p = doc.contains("page") ? doc["page"] : json();
-      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
-                                ? p["totalPages"].get<int64_t>()
-                                : 1;
-      if (page >= total) break;
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "threads", what));
+      for (const json& t : listed.items) out.push_back(ThreadFromJson(t));
+      if (page >= listed.total_pages) break;
       if (page >= kMaxThreadPages)
         return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxThreadPages) + " pages of threads");
     }

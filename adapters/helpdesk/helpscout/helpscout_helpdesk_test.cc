@@ -12,6 +12,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/registry.h"
+#include "deskpilot/rfc3339.h"
 #include "helpdesk/helpscout/helpscout_fake.h"
 #include "helpdesk/helpscout/register.h"
 
@@ -946,6 +947,122 @@ TEST(HelpScoutConfigTest, TheWebhookSecretMayBeMissingOnlyForWebhookAdministrati
   json app = no_hook;
   app.erase("app_id");  // the API credentials are still required
   EXPECT_EQ(make(app, true).status().code(), Code::kInvalidArgument);
+}
+
+// Closed conversations for `train --source` and `kb sync --solved-since`.
+class HelpScoutSolvedTest : public HelpScoutAdapterTest {
+ protected:
+  void SetUp() override {
+    HelpScoutFakeOptions fo;
+    fo.conversations_page_size = 2;
+    paged_ = std::make_unique<HelpScoutFake>(fo);
+    ASSERT_TRUE(paged_->Start().ok());
+    const int64_t customer = paged_->AddCustomer("Ann", "Lee", "ann@example.com");
+    auto open = [&](const std::string& subject, const std::string& html) {
+      return paged_->AddConversation(subject, customer, html, {"topic-billing"});
+    };
+    before_ = open("Closed long ago", "old");
+    b_ = open("Refund", "<p>Please refund order 7.</p>");
+    c_ = open("Login", "I cannot log in");
+    d_ = open("Invoice", "Where is my invoice?");
+    active_ = open("Still open", "help");
+    pending_ = open("Waiting", "hello?");
+    paged_->AddThread(c_, "message", "<p>Reset it here.</p>", "user", 33);
+    paged_->AddThread(c_, "note", "internal", "user", 33);
+    paged_->SetStatus(before_, "closed");
+    // Everything from the next write on is "since".
+    since_ = *ParseRfc3339(paged_->ModifiedAt(before_)) + std::chrono::seconds(1);
+    paged_->SetStatus(b_, "closed");
+    paged_->SetStatus(d_, "closed");
+    paged_->SetStatus(c_, "closed");  // modified last: listed first
+    paged_->SetStatus(pending_, "pending");
+    hd_ = Make(Options(paged_->base_url()));
+  }
+  std::vector<std::string> Ids(const std::vector<Ticket>& tickets) {
+    std::vector<std::string> ids;
+    for (const Ticket& t : tickets) ids.push_back(t.id);
+    return ids;
+  }
+  std::string Id(int64_t id) { return std::to_string(id); }
+
+  std::unique_ptr<HelpScoutFake> paged_;
+  int64_t before_ = 0, b_ = 0, c_ = 0, d_ = 0, active_ = 0, pending_ = 0;
+  std::chrono::system_clock::time_point since_;
+};
+
+TEST_F(HelpScoutSolvedTest, ListsClosedConversationsModifiedSinceNewestFirstAcrossPages) {
+  auto listed = hd_->ListSolvedTickets(since_, 10, /*with_comments=*/false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_), Id(b_)}));
+  const Ticket& b = listed->back();
+  EXPECT_EQ(b.subject, "Refund");
+  EXPECT_EQ(b.status, "closed");
+  EXPECT_EQ(b.source, "hs");
+  EXPECT_EQ(b.description, "Please refund order 7.");  // from the embedded threads
+  EXPECT_EQ(b.tags, (std::vector<std::string>{"topic-billing"}));
+  EXPECT_EQ(b.requester.email, "ann@example.com");
+  EXPECT_TRUE(b.comments.empty());
+  // One call per page (3 closed, 2 a page), every filter in the query, no thread reads.
+  auto log = paged_->Requests();
+  std::vector<HelpScoutFake::Request> lists;
+  for (const auto& r : log)
+    if (r.method == "GET" && r.path == "/v2/conversations") lists.push_back(r);
+  ASSERT_EQ(lists.size(), 2u);
+  for (size_t i = 0; i < lists.size(); ++i) {
+    EXPECT_EQ(lists[i].params, (std::map<std::string, std::string>{{"status", "closed"},
+                                                                   {"modifiedSince", FormatRfc3339Utc(since_)},
+                                                                   {"sortField", "modifiedAt"},
+                                                                   {"sortOrder", "desc"},
+                                                                   {"embed", "threads"},
+                                                                   {"page", std::to_string(i + 1)}}));
+  }
+  EXPECT_EQ(paged_->CountRequests("GET", "/v2/conversations/"), 0);
+}
+
+TEST_F(HelpScoutSolvedTest, StopsAtTheLimit) {
+  auto listed = hd_->ListSolvedTickets(since_, 2, false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_)}));
+  EXPECT_EQ(paged_->CountRequests("GET", "/v2/conversations"), 1);  // the second page is not read
+  EXPECT_EQ(hd_->ListSolvedTickets(since_, 0, false).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(HelpScoutSolvedTest, WithCommentsEachCarriesItsThreadsAsFetchTicketReadsThem) {
+  auto listed = hd_->ListSolvedTickets(since_, 10, /*with_comments=*/true);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_), Id(b_)}));
+  for (const auto& r : paged_->Requests()) {
+    if (r.path == "/v2/conversations") {
+      EXPECT_EQ(r.params.count("embed"), 0u);  // the threads are read in full
+    }
+  }
+  for (const Ticket& t : *listed) {
+    auto fetched = hd_->FetchTicket(t.id);
+    ASSERT_TRUE(fetched.ok());
+    EXPECT_EQ(t.description, fetched->description);
+    ASSERT_EQ(t.comments.size(), fetched->comments.size()) << t.id;
+    for (size_t i = 0; i < t.comments.size(); ++i) {
+      EXPECT_EQ(t.comments[i].id, fetched->comments[i].id);
+      EXPECT_EQ(t.comments[i].body, fetched->comments[i].body);
+      EXPECT_EQ(t.comments[i].author_role, fetched->comments[i].author_role);
+      EXPECT_EQ(t.comments[i].is_public, fetched->comments[i].is_public);
+    }
+  }
+  const Ticket& c = listed->front();
+  ASSERT_EQ(c.comments.size(), 3u);
+  EXPECT_EQ(c.comments[1].body, "Reset it here.");
+  EXPECT_TRUE(c.comments[1].is_public);
+  EXPECT_FALSE(c.comments[2].is_public);  // the note
+}
+
+TEST_F(HelpScoutSolvedTest, AConversationDeletedBeforeItsThreadsAreReadIsSkipped) {
+  paged_->InjectFault({"GET", "/v2/conversations/" + Id(d_) + "/threads", 404, 1, ""});
+  auto listed = hd_->ListSolvedTickets(since_, 10, true);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(b_)}));
+  // Any other failure is the caller's to see.
+  paged_->InjectFault({"GET", "/v2/conversations/" + Id(b_) + "/threads", 403, 1, ""});
+  EXPECT_EQ(hd_->ListSolvedTickets(since_, 10, true).status().code(), Code::kPermissionDenied);
 }
 
 }  // namespace
