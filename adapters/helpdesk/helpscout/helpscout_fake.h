@@ -18,6 +18,12 @@
 // 1..40 character secret required: 201 with Resource-ID and Location); PUT
 // /v2/webhooks/{id} (same fields, 204); DELETE /v2/webhooks/{id} (204). A missing
 // webhook is 404.
+// Docs API (HTTP Basic with the Docs key as the user, any password; else 401, and the
+// Bearer token is not accepted there): GET /v1/collections?page=N (all sites and
+// visibilities), GET /v1/collections/{id}/articles?status=&pageSize=&page= (ArticleRefs,
+// no text; 50 a page by default, pageSize up to docs_max_page_size), GET
+// /v1/articles/{id} ({"article": …} with text). Lists are {"<name>": {page, pages,
+// count, items}}. A missing collection or article is 404.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +46,9 @@ struct HelpScoutFakeOptions {
   int threads_page_size = 50;
   int conversations_page_size = 25;  // Help Scout lists conversations 25 a page
   int webhooks_page_size = 50;
+  std::string docs_api_key = "hs-docs-key";
+  int docs_collections_page_size = 50;
+  int docs_max_page_size = 100;  // the most articles a page holds, whatever pageSize asks
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port
 };
@@ -64,6 +73,7 @@ class HelpScoutFake {
     int count = 1;
     std::string retry_after;
     bool after_serving = false;
+    std::string rate_limit_reset = {};  // X-RateLimit-Reset, what Docs sends on a 429
   };
 
   explicit HelpScoutFake(HelpScoutFakeOptions options = {});
@@ -98,6 +108,14 @@ class HelpScoutFake {
   // A webhook as an admin would have made it in the UI; returns its id.
   int64_t AddWebhook(const std::string& url, const std::vector<std::string>& events, const std::string& secret,
                      const std::string& label = "");
+  // A Docs collection ("public" or "private"); returns its id (24 hex characters).
+  std::string AddDocsCollection(const std::string& name, const std::string& visibility = "public");
+  // An article in `collection_id` ("published" or "notpublished"); `updated_at` empty =
+  // never edited (updatedAt null, as Docs shows it). Returns its id.
+  std::string AddDocsArticle(const std::string& collection_id, const std::string& name, const std::string& html,
+                             const std::string& status = "published", const std::string& created_at = "2026-01-01T00:00:00Z",
+                             const std::string& updated_at = "");
+  nlohmann::json DocsArticle(const std::string& article_id) const;  // as GET returns it; null when absent
   // Every webhook, by id, with its secret (which the API never shows).
   std::vector<nlohmann::json> Webhooks() const;
 
