@@ -15,6 +15,7 @@
 
 #include "deskpilot/crypto.h"
 #include "harness.h"
+#include "run_command.h"
 #include "helpdesk/helpscout/helpscout_fake.h"
 
 namespace deskpilot {
@@ -211,6 +212,48 @@ TEST_F(HelpScoutEndToEnd, AddingTheApprovalTagPostsThePendingDraftOnce) {
   EXPECT_EQ(ByDeskpilot(id, "message"), 1) << "the approved draft is posted once: " << proxy_->Log();
   EXPECT_EQ(Notes(id), 1);
   EXPECT_EQ(proxy_->Terminate(std::chrono::seconds(20)), 0) << proxy_->Log();
+}
+
+// `deskpilot kb sync` from Help Scout Docs and closed conversations, through the real binary.
+TEST_F(HelpScoutEndToEnd, KbSyncPullsDocsArticlesAndClosedConversations) {
+  const std::string billing = fake_.AddDocsCollection("Billing");
+  const std::string internal = fake_.AddDocsCollection("Internal", "private");
+  const std::string refunds = fake_.AddDocsArticle(billing, "Refunds", "<p>Refunds reach your card within five business days.</p>");
+  fake_.AddDocsArticle(billing, "Draft", "<p>Unannounced pricing.</p>", "notpublished");
+  fake_.AddDocsArticle(internal, "Runbook", "<p>Escalate chargebacks to finance.</p>");
+  const int64_t closed = fake_.AddConversation("Parcel lost", customer_, "<p>My parcel never came.</p>");
+  fake_.AddThread(closed, "message", "<p>We have sent a replacement parcel by courier.</p>", "user", 33);
+  fake_.SetStatus(closed, "closed");
+  const std::string db = (dir_ / "deskpilot.db").string();
+  const std::string env = "HS_APP_SECRET=hs-app-secret HS_WEBHOOK_SECRET=" + signature_token_ + " ";
+  const std::string sync = std::string(DESKPILOT_BINARY) + " kb sync --config " + config_ + " --source hs";
+
+  // Without a Docs key: a usage error naming the setting.
+  auto no_key = testing_shell::RunShell(env + sync);
+  EXPECT_EQ(no_key.code, 2) << no_key.out;
+  EXPECT_NE(no_key.out.find("docs_api_key_env"), std::string::npos) << no_key.out;
+
+  WriteConfig("docs_api_key_env = \"HS_DOCS_KEY\"\ndocs_base_url = \"" + fake_.base_url() +
+              "\"\n[policy]\nmode = \"assist\"\n");
+  auto first = testing_shell::RunShell(env + "HS_DOCS_KEY=hs-docs-key " + sync + " --solved-since 2020-01-01");
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_NE(first.out.find("articles en: 2 listed as changed (first sync), 1 added or updated"), std::string::npos)
+      << first.out;
+  EXPECT_NE(first.out.find("resolved tickets: 1 solved since 2020-01-01, 1 added or updated"), std::string::npos)
+      << first.out;
+  auto search = testing_shell::RunShell(std::string(DESKPILOT_BINARY) + " kb search --db " + db + " --json refunds card",
+                                        false);
+  ASSERT_EQ(search.code, 0) << search.out;
+  EXPECT_NE(search.out.find("\"hs:en:" + refunds + "\""), std::string::npos) << search.out;
+  EXPECT_NE(search.out.find(fake_.DocsArticle(refunds)["publicUrl"].get<std::string>()), std::string::npos);
+  for (const char* hidden : {"Unannounced", "chargebacks"}) {
+    auto found = testing_shell::RunShell(std::string(DESKPILOT_BINARY) + " kb search --db " + db + " --json " + hidden, false);
+    EXPECT_EQ(found.out.find(hidden), std::string::npos) << found.out;
+  }
+  auto parcel = testing_shell::RunShell(std::string(DESKPILOT_BINARY) + " kb search --db " + db + " --json replacement courier",
+                                        false);
+  EXPECT_NE(parcel.out.find("replacement parcel"), std::string::npos) << parcel.out;
+  EXPECT_EQ(fake_.CountRequests("GET", "/v1/collections/" + internal), 0);
 }
 
 }  // namespace

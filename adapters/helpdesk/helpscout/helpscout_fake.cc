@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <deque>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <httplib.h>
 
 #include "common/loopback_server/loopback_server.h"
+#include "deskpilot/crypto.h"
 
 namespace deskpilot {
 namespace {
@@ -56,7 +58,10 @@ struct HelpScoutFake::Impl {
   std::map<int64_t, json> customers;
   std::map<int64_t, json> conversations;
   std::map<int64_t, std::vector<json>> threads;  // oldest first
+  std::map<int64_t, std::string> modified_at;    // by conversation
   std::map<int64_t, json> webhooks;              // with "secret", which is never listed
+  std::map<std::string, json> docs_collections;  // by id
+  std::map<std::string, json> docs_articles;     // by id, with "text"
   std::set<std::string> tokens;                  // issued and valid
   int tokens_issued = 0;
   std::deque<Fault> faults;       // answered instead of serving
@@ -98,6 +103,7 @@ struct HelpScoutFake::Impl {
                                         {"_embedded", {{"attachments", json::array()}}}});
     c["threads"] = threads[conversation_id].size();
     if (by.value("type", "") == "user") c["userUpdatedAt"] = now;
+    modified_at[conversation_id] = now;
     return id;
   }
 
@@ -113,6 +119,7 @@ struct HelpScoutFake::Impl {
       if ((!it->method.empty() && it->method != req.method) || req.path.rfind(it->path_prefix, 0) != 0) continue;
       res.status = it->status;
       if (!it->retry_after.empty()) res.set_header("X-RateLimit-Retry-After", it->retry_after);
+      if (!it->rate_limit_reset.empty()) res.set_header("X-RateLimit-Reset", it->rate_limit_reset);
       res.set_content(R"({"message":"injected fault"})", "application/json");
       if (--it->count <= 0) list.erase(it);
       return true;
@@ -120,17 +127,31 @@ struct HelpScoutFake::Impl {
     return false;
   }
 
-  // Runs before every handler: request log, injected faults, then (except for the token
-  // endpoint) authentication. True when it already answered.
-  bool Gate(const httplib::Request& req, httplib::Response& res, bool needs_token) {
+  enum class Auth { kNone, kBearer, kDocsKey };
+
+  // Docs: HTTP Basic, the Docs API key as the user; the password is a dummy.
+  bool DocsKeyOk(const std::string& auth) const {
+    std::string decoded;
+    if (auth.rfind("Basic ", 0) != 0 || !Base64Decode(auth.substr(6), &decoded)) return false;
+    return decoded.substr(0, decoded.find(':')) == options.docs_api_key && decoded.find(':') != std::string::npos;
+  }
+
+  // Runs before every handler: request log, injected faults, then authentication (none
+  // for the token endpoint). True when it already answered.
+  bool Gate(const httplib::Request& req, httplib::Response& res, Auth auth_kind) {
     std::lock_guard lock(mu);
     Request logged{req.method, req.path, {}, req.body, req.get_header_value("Authorization"),
                    req.get_header_value("Content-Type")};
     for (const auto& [k, v] : req.params) logged.params[k] = v;
     log.push_back(std::move(logged));
     if (ApplyFault(faults, req, res)) return true;
-    if (!needs_token) return false;
+    if (auth_kind == Auth::kNone) return false;
     const std::string auth = req.get_header_value("Authorization");
+    if (auth_kind == Auth::kDocsKey) {
+      if (DocsKeyOk(auth)) return false;
+      SendJson(res, 401, {{"status", 401}, {"message", "Unauthorized"}});
+      return true;
+    }
     if (auth.rfind("Bearer ", 0) != 0 || !tokens.count(auth.substr(7))) {
       Error(res, 401, "Invalid or expired access token");
       return true;
@@ -138,9 +159,9 @@ struct HelpScoutFake::Impl {
     return false;
   }
 
-  httplib::Server::Handler Gated(httplib::Server::Handler handler, bool needs_token = true) {
-    return [this, handler, needs_token](const httplib::Request& req, httplib::Response& res) {
-      if (Gate(req, res, needs_token)) return;
+  httplib::Server::Handler Gated(httplib::Server::Handler handler, Auth auth_kind = Auth::kBearer) {
+    return [this, handler, auth_kind](const httplib::Request& req, httplib::Response& res) {
+      if (Gate(req, res, auth_kind)) return;
       handler(req, res);
       std::lock_guard lock(mu);
       ApplyFault(late_faults, req, res);
@@ -255,7 +276,54 @@ struct HelpScoutFake::Impl {
     }));
   }
 
+  // {"<name>": {page, pages, count, items}}, the Docs list envelope.
+  static json DocsPage(const std::string& name, const std::vector<json>& all, int64_t size, int64_t page) {
+    const int64_t total = static_cast<int64_t>(all.size());
+    const int64_t pages = std::max<int64_t>(1, (total + size - 1) / size);
+    json items = json::array();
+    for (int64_t i = (page - 1) * size; i >= 0 && i < std::min(total, page * size); ++i) items.push_back(all[i]);
+    return {{name, {{"page", page}, {"pages", pages}, {"count", total}, {"items", items}}}};
+  }
+
+  static int64_t PageParam(const httplib::Request& req) {
+    return req.has_param("page") ? ParseId(req.get_param_value("page")).value_or(1) : 1;
+  }
+
+  void DocsRoutes() {
+    server.Get("/v1/collections", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      std::vector<json> all;
+      for (const auto& [id, c] : docs_collections) all.push_back(c);
+      SendJson(res, 200, DocsPage("collections", all, options.docs_collections_page_size, PageParam(req)));
+    }, Auth::kDocsKey));
+    server.Get(R"(/v1/collections/(\w+)/articles)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string collection = req.matches[1];
+      if (!docs_collections.count(collection)) return SendJson(res, 404, {{"status", 404}, {"message", "Not found"}});
+      const std::string status = req.has_param("status") ? req.get_param_value("status") : "all";
+      int64_t size = req.has_param("pageSize") ? ParseId(req.get_param_value("pageSize")).value_or(50) : 50;
+      size = std::min<int64_t>(size, options.docs_max_page_size);
+      std::vector<json> all;
+      for (const auto& [id, a] : docs_articles) {
+        if (a["collectionId"] != collection || (status != "all" && a["status"] != status)) continue;
+        json ref = a;  // an ArticleRef: no text, categories or related
+        ref.erase("text");
+        ref.erase("categories");
+        ref.erase("related");
+        all.push_back(ref);
+      }
+      SendJson(res, 200, DocsPage("articles", all, size, PageParam(req)));
+    }, Auth::kDocsKey));
+    server.Get(R"(/v1/articles/(\w+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      auto it = docs_articles.find(req.matches[1]);
+      if (it == docs_articles.end()) return SendJson(res, 404, {{"status", 404}, {"message", "Not found"}});
+      SendJson(res, 200, {{"article", it->second}});
+    }, Auth::kDocsKey));
+  }
+
   void Routes() {
+    DocsRoutes();
     WebhookRoutes();
     server.Post("/v2/oauth2/token", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
@@ -267,7 +335,36 @@ struct HelpScoutFake::Impl {
       const std::string token = "hs-token-" + std::to_string(++tokens_issued);
       tokens.insert(token);
       SendJson(res, 200, {{"token_type", "bearer"}, {"access_token", token}, {"expires_in", options.expires_in}});
-    }, false));
+    }, Auth::kNone));
+    server.Get("/v2/conversations", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const std::string status = req.has_param("status") ? req.get_param_value("status") : "active";
+      const std::string since = req.get_param_value("modifiedSince");
+      const std::string sort_field = req.has_param("sortField") ? req.get_param_value("sortField") : "createdAt";
+      if (sort_field != "createdAt" && sort_field != "modifiedAt") return Error(res, 400, "sortField: not supported here");
+      const bool asc = req.get_param_value("sortOrder") == "asc";
+      std::vector<json> found;
+      for (const auto& [id, c] : conversations) {
+        // Times of one format compare as strings.
+        if ((status != "all" && c["status"] != status) || (!since.empty() && modified_at.at(id) < since)) continue;
+        json shown = c;
+        if (req.get_param_value("embed") == "threads") shown["_embedded"] = {{"threads", NewestFirst(id)}};
+        found.push_back(shown);
+      }
+      auto key = [&](const json& c) {
+        return sort_field == "modifiedAt" ? modified_at.at(c["id"].get<int64_t>()) : c["createdAt"].get<std::string>();
+      };
+      std::stable_sort(found.begin(), found.end(),
+                       [&](const json& a, const json& b) { return asc ? key(a) < key(b) : key(b) < key(a); });
+      const int64_t size = options.conversations_page_size;
+      const int64_t total = static_cast<int64_t>(found.size());
+      const int64_t pages = std::max<int64_t>(1, (total + size - 1) / size);
+      const int64_t page = req.has_param("page") ? ParseId(req.get_param_value("page")).value_or(1) : 1;
+      json slice = json::array();
+      for (int64_t i = (page - 1) * size; i < std::min(total, page * size); ++i) slice.push_back(found[i]);
+      SendJson(res, 200, {{"_embedded", {{"conversations", slice}}},
+                          {"page", {{"size", size}, {"totalElements", total}, {"totalPages", pages}, {"number", page}}}});
+    }));
     server.Get(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu);
       json* c = Find(req.matches[1], res);
@@ -304,6 +401,7 @@ struct HelpScoutFake::Impl {
         tags.push_back({{"id", ++next_id}, {"color", "#929499"}, {"tag", Lower(t.get<std::string>())}});
       }
       (*c)["tags"] = tags;
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     server.Put(R"(/v2/conversations/(\d+)/fields)", Gated([this](const httplib::Request& req, httplib::Response& res) {
@@ -324,6 +422,7 @@ struct HelpScoutFake::Impl {
         fields.push_back({{"id", f["id"]}, {"name", name}, {"value", f["value"]}, {"text", f["value"]}});
       }
       (*c)["customFields"] = fields;
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     server.Patch(R"(/v2/conversations/(\d+))", Gated([this](const httplib::Request& req, httplib::Response& res) {
@@ -341,6 +440,7 @@ struct HelpScoutFake::Impl {
       } else {
         return Error(res, 400, "unsupported patch " + body.dump());
       }
+      modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
     for (const char* kind : {"notes", "reply"}) {
@@ -462,6 +562,20 @@ void HelpScoutFake::SetTags(int64_t conversation_id, const std::vector<std::stri
   impl_->conversations.at(conversation_id)["tags"] = tag_list;
 }
 
+void HelpScoutFake::SetStatus(int64_t conversation_id, const std::string& status) {
+  std::lock_guard lock(impl_->mu);
+  json& c = impl_->conversations.at(conversation_id);
+  c["status"] = status;
+  const std::string now = impl_->Tick();
+  if (status == "closed") c["closedAt"] = now;
+  impl_->modified_at[conversation_id] = now;
+}
+
+std::string HelpScoutFake::ModifiedAt(int64_t conversation_id) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->modified_at.at(conversation_id);
+}
+
 void HelpScoutFake::DeleteConversation(int64_t conversation_id) {
   std::lock_guard lock(impl_->mu);
   impl_->conversations.erase(conversation_id);
@@ -472,6 +586,58 @@ int64_t HelpScoutFake::AddWebhook(const std::string& url, const std::vector<std:
                                   const std::string& secret, const std::string& label) {
   std::lock_guard lock(impl_->mu);
   return impl_->NewWebhook({{"url", url}, {"events", events}, {"secret", secret}, {"label", label}});
+}
+
+std::string HelpScoutFake::AddDocsCollection(const std::string& name, const std::string& visibility) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t n = ++impl_->next_id;
+  char id[32];
+  std::snprintf(id, sizeof(id), "5214c83d45667acd2539%04llx", static_cast<unsigned long long>(n & 0xffff));
+  impl_->docs_collections[id] = {{"id", id},
+                                 {"siteId", "52404efc4566740003092640"},
+                                 {"number", n},
+                                 {"slug", Lower(name)},
+                                 {"visibility", visibility},
+                                 {"order", 1},
+                                 {"name", name},
+                                 {"publicUrl", "https://acme.helpscoutdocs.com/collection/" + std::to_string(n)},
+                                 {"createdAt", "2026-01-01T00:00:00Z"},
+                                 {"updatedAt", nullptr}};
+  return id;
+}
+
+std::string HelpScoutFake::AddDocsArticle(const std::string& collection_id, const std::string& name,
+                                          const std::string& html, const std::string& status,
+                                          const std::string& created_at, const std::string& updated_at) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t n = ++impl_->next_id;
+  char id[32];
+  std::snprintf(id, sizeof(id), "521632244566c845e582%04llx", static_cast<unsigned long long>(n & 0xffff));
+  impl_->docs_articles[id] = {{"id", id},
+                              {"number", n},
+                              {"collectionId", collection_id},
+                              {"slug", Lower(name)},
+                              {"status", status},
+                              {"hasDraft", false},
+                              {"name", name},
+                              {"text", html},
+                              {"categories", json::array()},
+                              {"related", json::array()},
+                              {"publicUrl", "https://acme.helpscoutdocs.com/article/" + std::to_string(n)},
+                              {"popularity", 0.0},
+                              {"viewCount", 0},
+                              {"createdBy", 73423},
+                              {"updatedBy", nullptr},
+                              {"createdAt", created_at},
+                              {"updatedAt", updated_at.empty() ? json() : json(updated_at)},
+                              {"lastPublishedAt", status == "published" ? json(created_at) : json()}};
+  return id;
+}
+
+json HelpScoutFake::DocsArticle(const std::string& article_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->docs_articles.find(article_id);
+  return it == impl_->docs_articles.end() ? json() : it->second;
 }
 
 std::vector<json> HelpScoutFake::Webhooks() const {

@@ -1,6 +1,7 @@
 #include "helpdesk/helpscout/helpscout_helpdesk.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <iterator>
@@ -17,6 +18,7 @@
 #include "deskpilot/crypto.h"
 #include "deskpilot/json_scan.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 #include "common/html_text/html_text.h"
 
@@ -34,6 +36,10 @@ constexpr char kTagsEvent[] = "convo.tags";
 // A conversation's threads are read a page at a time; this bounds a runaway listing.
 constexpr int kMaxThreadPages = 50;
 constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
+// Closed conversations are listed 25 a page; this bounds a runaway listing (10,000).
+constexpr int kMaxConversationPages = 400;
+// Docs listings: collections 50 a page, articles up to 100; this bounds a runaway one.
+constexpr int kMaxDocsPages = 100;
 // Webhook listings are paged too; an account has a handful, this bounds a runaway one.
 constexpr int kMaxWebhookPages = 20;
 
@@ -71,6 +77,19 @@ bool IdLess(const std::string& a, const std::string& b) {
   return a.size() != b.size() ? a.size() < b.size() : a < b;
 }
 
+// Docs ids are 24 hex characters (the documented examples); anything that could leave
+// the URL path is refused.
+bool IsDocsId(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+// An article never edited since it was created has "updatedAt": null.
+std::string DocsUpdatedAt(const json& article) {
+  const std::string updated = StrOr(article, "updatedAt");
+  return updated.empty() ? StrOr(article, "createdAt") : updated;
+}
+
 // One thread as read: what the comments, the landed checks and the loop guard need.
 struct Thread {
   std::string id;
@@ -102,6 +121,31 @@ void SortOldestFirst(std::vector<Thread>* threads) {
     if (a.created_at != b.created_at) return a.created_at < b.created_at;
     return IdLess(a.id, b.id);
   });
+}
+
+// One page of a Mailbox API listing (HAL): the objects under `_embedded.<key>` and how
+// many pages there are.
+struct HalPage {
+  std::vector<json> items;
+  int64_t total_pages = 1;
+};
+
+Result<HalPage> ParseHalPage(const json& doc, const std::string& key, const std::string& what) {
+  if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+  HalPage out;
+  const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
+  // An empty list may come without "_embedded" at all.
+  if (embedded.is_object() && embedded.contains(key)) {
+    if (!embedded[key].is_array()) return Status::InvalidArgument(what + ": \"" + key + "\" is not an array");
+    for (const json& item : embedded[key]) {
+      if (!item.is_object()) return Status::InvalidArgument(what + ": an entry of \"" + key + "\" is not an object");
+      out.items.push_back(item);
+    }
+  }
+  const json& p = doc.contains("page") ? doc["page"] : json();
+  if (p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer())
+    out.total_pages = p["totalPages"].get<int64_t>();
+  return out;
 }
 
 // Every Mailbox API call goes through this: it attaches the bearer token (fetched once and
@@ -178,6 +222,29 @@ class Transport : public HttpClient {
   std::chrono::system_clock::time_point refresh_at_;
 };
 
+// Every Docs API call goes through this: HTTP Basic with the Docs API key as the user and
+// a dummy password, and, on a 429, Docs' X-RateLimit-Reset (seconds until the window
+// ends; Docs sends no Retry-After) handed to the shared retry rules as Retry-After.
+class DocsTransport : public HttpClient {
+ public:
+  DocsTransport(const HelpScoutOptions& options, HttpClient* http) : o_(options), http_(http) {}
+
+  Result<HttpResponse> Send(const HttpRequest& request) override {
+    HttpRequest req = request;
+    req.headers.emplace_back("Authorization", "Basic " + Base64Encode(o_.docs_api_key + ":X"));
+    auto resp = http_->Send(req);
+    if (resp.ok() && resp->status == 429 && resp->headers.count("retry-after") == 0) {
+      if (auto it = resp->headers.find("x-ratelimit-reset"); it != resp->headers.end())
+        resp->headers["retry-after"] = it->second;
+    }
+    return resp;
+  }
+
+ private:
+  const HelpScoutOptions& o_;
+  HttpClient* http_;
+};
+
 // One webhook as GET /v2/webhooks lists it.
 struct HelpScoutWebhook {
   std::string id;
@@ -190,7 +257,7 @@ struct HelpScoutWebhook {
 class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
  public:
   HelpScoutHelpdesk(HelpScoutOptions options, HttpClient* http)
-      : options_(std::move(options)), transport_(options_, http) {}
+      : options_(std::move(options)), transport_(options_, http), docs_(options_, http) {}
 
   std::string_view type() const override { return "helpscout"; }
 
@@ -362,42 +429,109 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     DP_ASSIGN_OR_RETURN(json c, GetJson("/v2/conversations/" + ticket_id, what));
     if (!c.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
     DP_ASSIGN_OR_RETURN(std::vector<Thread> threads, ReadThreads(ticket_id));
-    Ticket out;
-    out.id = ticket_id;
-    out.source = options_.name;
-    out.subject = StrOr(c, "subject");
-    out.status = StrOr(c, "status");
-    out.channel = StrOr(c, "type");  // email, chat, phone
-    out.created_at = StrOr(c, "createdAt");
-    out.updated_at = StrOr(c, "userUpdatedAt");
-    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
-    // conversation can carry several: the highest counts, whatever their order.
-    int priority = -1;
-    for (const std::string& tag : TagsOf(c)) {
-      out.tags.push_back(tag);
-      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
-        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
-    }
-    if (priority >= 0) out.priority = kPriorities[priority];
-    if (c.contains("customFields") && c["customFields"].is_array()) {
-      for (const json& f : c["customFields"]) {
-        const std::string name = StrOr(f, "name");
-        // "text" is what an agent sees (a drop-down's label); "value" is its id.
-        std::string value = StrOr(f, "text");
-        if (value.empty()) value = IdString(f, "value");
-        if (!name.empty()) out.custom_fields[name] = value;
+    return ToTicket(ticket_id, c, threads);
+  }
+
+  std::vector<std::string> ArticleLocales() const override { return {options_.kb_locale}; }
+
+  // Help Scout Docs: the public collections (or the configured ones) and their articles.
+  // A listing carries no body, so each published article kept is read once more; drafts
+  // are flagged from the listing alone (they are never a source).
+  Result<std::vector<HelpArticle>> ListArticles(
+      const std::string& locale, std::optional<std::chrono::system_clock::time_point> updated_since) override {
+    if (options_.docs_api_key.empty())
+      return Status::FailedPrecondition(
+          "helpscout knowledge base: no Docs API key; set docs_api_key_env or docs_api_key_file on [[helpdesk]] \"" +
+          options_.name + "\" (an unset variable or a missing file counts as none; each user's key is under Your "
+          "Profile > Authentication > API Keys in Help Scout)");
+    if (locale != options_.kb_locale)
+      return Status::InvalidArgument("helpscout Docs articles are synced as kb_locale \"" + options_.kb_locale +
+                                     "\" (a Docs site has one language), not \"" + locale + "\"");
+    DP_ASSIGN_OR_RETURN(std::vector<std::string> collections, DocsCollections());
+    std::vector<HelpArticle> out;
+    for (const std::string& collection : collections) {
+      const std::string what = "helpscout docs list articles of collection " + collection;
+      DP_ASSIGN_OR_RETURN(std::vector<json> refs,
+                          DocsList("/v1/collections/" + collection + "/articles?status=all&pageSize=100", "articles", what));
+      for (const json& ref : refs) {
+        HelpArticle article;
+        article.id = StrOr(ref, "id");
+        if (!IsDocsId(article.id)) return Status::InvalidArgument(what + ": an article has no id");
+        article.updated_at = DocsUpdatedAt(ref);
+        if (updated_since) {
+          // An unreadable time is synced again rather than missed.
+          const auto updated = ParseRfc3339(article.updated_at);
+          if (updated && *updated < *updated_since) continue;
+        }
+        article.locale = locale;
+        article.title = StrOr(ref, "name");
+        article.url = StrOr(ref, "publicUrl");
+        // published or notpublished; a published article with unsaved changes ("hasDraft")
+        // is read as published, which is what readers see.
+        article.draft = StrOr(ref, "status") != "published";
+        if (!article.draft) {
+          const std::string read_what = "helpscout docs read article " + article.id;
+          auto doc = DocsGet("/v1/articles/" + article.id, read_what);
+          // Deleted since the listing: the next full listing takes it out of the KB.
+          if (!doc.ok() && doc.status().code() == Code::kNotFound) continue;
+          if (!doc.ok()) return doc.status();
+          const json& full = doc->contains("article") ? (*doc)["article"] : json();
+          if (!full.is_object()) return Status::InvalidArgument(read_what + ": the response has no \"article\" object");
+          article.title = StrOr(full, "name");
+          article.body_html = StrOr(full, "text");  // HTML, as the editor stores it
+          if (!StrOr(full, "publicUrl").empty()) article.url = StrOr(full, "publicUrl");
+          if (!DocsUpdatedAt(full).empty()) article.updated_at = DocsUpdatedAt(full);
+          // Unpublished between the listing and the read.
+          article.draft = StrOr(full, "status") != "published";
+        }
+        out.push_back(std::move(article));
       }
     }
-    out.group = GroupOf(c);
-    const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
-    out.requester.email = StrOr(customer, "email");
-    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
-    for (const Thread& t : threads) {
-      // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
-      // threads were never sent.
-      if (t.type == "lineitem" || (!t.state.empty() && t.state != "published")) continue;
-      out.comments.push_back(CommentOf(t));
-      if (out.description.empty() && t.type == "customer") out.description = t.text;
+    return out;
+  }
+
+  // Help Scout's statuses are active, pending, closed and spam: "solved" is closed. Most
+  // recently modified first, so the `limit` newest are read and the listing stops there.
+  Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since, int limit,
+                                                bool with_comments) override {
+    if (limit < 1) return Status::InvalidArgument("helpscout list solved tickets: limit must be at least 1");
+    const std::string what = "helpscout list closed conversations";
+    std::string path = "/v2/conversations?status=closed&modifiedSince=" +
+                       PercentEncode(FormatRfc3339Utc(updated_since)) + "&sortField=modifiedAt&sortOrder=desc";
+    // The description is the first customer thread. With comments every thread is read
+    // anyway; without, the listing embeds them, which keeps it at one call per page.
+    if (!with_comments) path += "&embed=threads";
+    std::vector<Ticket> out;
+    for (int page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, GetJson(path + "&page=" + std::to_string(page), what));
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "conversations", what));
+      for (const json& c : listed.items) {
+        const std::string id = IdString(c, "id");
+        if (!IsHelpScoutId(id)) return Status::InvalidArgument(what + ": a conversation has no id");
+        // Only what was asked for, whatever the filter did.
+        if (StrOr(c, "status") != "closed") continue;
+        std::vector<Thread> threads;
+        if (with_comments) {
+          auto read = ReadThreads(id);
+          // Deleted between the listing and the read: nothing to learn from it.
+          if (!read.ok() && read.status().code() == Code::kNotFound) continue;
+          if (!read.ok()) return read.status();
+          threads = std::move(read).value();
+        } else {
+          const json& embedded = c.contains("_embedded") ? c["_embedded"] : json();
+          DP_ASSIGN_OR_RETURN(HalPage own, ParseHalPage(json{{"_embedded", embedded}}, "threads", what));
+          for (const json& t : own.items) threads.push_back(ThreadFromJson(t));
+          SortOldestFirst(&threads);
+        }
+        Ticket ticket = ToTicket(id, c, threads);
+        if (!with_comments) ticket.comments.clear();
+        out.push_back(std::move(ticket));
+        if (static_cast<int>(out.size()) >= limit) return out;
+      }
+      if (page >= listed.total_pages) break;
+      if (page >= kMaxConversationPages)
+        return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxConversationPages) +
+                                          " pages; use a later date or a lower limit");
     }
     return out;
   }
@@ -557,6 +691,70 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
   }
 
  private:
+  // The collections to sync: the configured ones, else every public one. A private
+  // collection is "viewable only in admin": its articles have no page a customer can open,
+  // so a reply citing one would link nowhere.
+  Result<std::vector<std::string>> DocsCollections() {
+    DP_ASSIGN_OR_RETURN(std::vector<json> all, DocsList("/v1/collections", "collections", "helpscout docs list collections"));
+    std::map<std::string, std::string> visibility;  // id → public | private
+    std::vector<std::string> out;
+    for (const json& c : all) {
+      const std::string id = StrOr(c, "id");
+      if (!IsDocsId(id)) return Status::InvalidArgument("helpscout docs list collections: a collection has no id");
+      visibility[id] = StrOr(c, "visibility");
+      if (options_.docs_collections.empty() && visibility[id] == "public") out.push_back(id);
+    }
+    for (const std::string& id : options_.docs_collections) {
+      auto it = visibility.find(id);
+      if (it == visibility.end())
+        return Status::FailedPrecondition("helpscout docs_collections: no collection \"" + id + "\" on this account");
+      if (it->second != "public")
+        return Status::FailedPrecondition("helpscout docs_collections: collection \"" + id +
+                                          "\" is not public; its articles have no public page to cite");
+      out.push_back(id);
+    }
+    return out;
+  }
+
+  // Every item of a paged Docs listing: {"<key>": {"page","pages","count","items"}}.
+  Result<std::vector<json>> DocsList(const std::string& path, const std::string& key, const std::string& what) {
+    std::vector<json> out;
+    const char* sep = path.find('?') == std::string::npos ? "?" : "&";
+    for (int page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, DocsGet(path + sep + "page=" + std::to_string(page), what));
+      const json& list = doc.is_object() && doc.contains(key) ? doc[key] : json();
+      if (!list.is_object() || !list.contains("items") || !list["items"].is_array())
+        return Status::InvalidArgument(what + ": the response has no \"" + key + ".items\" list");
+      for (const json& item : list["items"]) {
+        if (!item.is_object()) return Status::InvalidArgument(what + ": an item is not an object");
+        out.push_back(item);
+      }
+      const int64_t pages = list.contains("pages") && list["pages"].is_number_integer() ? list["pages"].get<int64_t>() : 1;
+      if (page >= pages) break;
+      if (page >= kMaxDocsPages)
+        return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxDocsPages) + " pages");
+    }
+    return out;
+  }
+
+  Result<json> DocsGet(const std::string& path_and_query, const std::string& what) {
+    HttpRequest req;
+    req.method = "GET";
+    req.url = options_.docs_base_url + path_and_query;
+    req.timeout = options_.request_timeout;
+    req.headers = {{"Accept", "application/json"}};
+    auto resp = SendWithRetry(docs_, req, options_.retry, options_.sleep);
+    if (!resp.ok()) return resp.status().WithContext(what);
+    if (Status st = StatusFromHttp(*resp, what); !st.ok()) {
+      if (st.code() == Code::kUnauthenticated)
+        return Status::Unauthenticated(st.message() + " (check docs_api_key_env/_file: the Docs API key)");
+      return st;
+    }
+    json j = json::parse(resp->body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
+  }
+
   // convo.tags carries the conversation as it is after the change. An agent approves a
   // draft by adding the approval tag, and Help Scout reports that only as convo.tags, so
   // such a change is queued as an approval (the worker posts the pending draft if there is
@@ -610,24 +808,16 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<HelpScoutWebhook> out;
     for (int page = 1;; ++page) {
       DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/webhooks?page=" + std::to_string(page), what));
-      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
-      if (embedded.is_object() && embedded.contains("webhooks")) {
-        if (!embedded["webhooks"].is_array()) return Status::InvalidArgument(what + ": \"webhooks\" is not an array");
-        for (const json& w : embedded["webhooks"]) {
-          HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
-          if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
-          if (w.contains("events") && w["events"].is_array())
-            for (const json& e : w["events"])
-              if (e.is_string()) hook.events.push_back(e.get<std::string>());
-          out.push_back(std::move(hook));
-        }
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "webhooks", what));
+      for (const json& w : listed.items) {
+        HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
+        if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
+        if (w.contains("events") && w["events"].is_array())
+          for (const json& e : w["events"])
+            if (e.is_string()) hook.events.push_back(e.get<std::string>());
+        out.push_back(std::move(hook));
       }
-      const json& p = doc.contains("page") ? doc["page"] : json();
-      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
-                                ? p["totalPages"].get<int64_t>()
-                                : 1;
-      if (page >= total) break;
+      if (page >= listed.total_pages) break;
       if (page >= kMaxWebhookPages)
         return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxWebhookPages) + " pages");
     }
@@ -685,6 +875,49 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     return out;
   }
 
+  // A conversation as read (GET /v2/conversations/{id}, or one entry of the listing) with
+  // its threads, oldest first.
+  Ticket ToTicket(const std::string& id, const json& c, const std::vector<Thread>& threads) const {
+    Ticket out;
+    out.id = id;
+    out.source = options_.name;
+    out.subject = StrOr(c, "subject");
+    out.status = StrOr(c, "status");
+    out.channel = StrOr(c, "type");  // email, chat, phone
+    out.created_at = StrOr(c, "createdAt");
+    out.updated_at = StrOr(c, "userUpdatedAt");
+    // The priority tag Apply writes reads back as the priority. Tags are only added, so a
+    // conversation can carry several: the highest counts, whatever their order.
+    int priority = -1;
+    for (const std::string& tag : TagsOf(c)) {
+      out.tags.push_back(tag);
+      for (int p = 0; p < static_cast<int>(std::size(kPriorities)); ++p)
+        if (AsciiLower(tag) == AsciiLower(options_.priority_tag_prefix + kPriorities[p])) priority = std::max(priority, p);
+    }
+    if (priority >= 0) out.priority = kPriorities[priority];
+    if (c.contains("customFields") && c["customFields"].is_array()) {
+      for (const json& f : c["customFields"]) {
+        const std::string name = StrOr(f, "name");
+        // "text" is what an agent sees (a drop-down's label); "value" is its id.
+        std::string value = StrOr(f, "text");
+        if (value.empty()) value = IdString(f, "value");
+        if (!name.empty()) out.custom_fields[name] = value;
+      }
+    }
+    out.group = GroupOf(c);
+    const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
+    out.requester.email = StrOr(customer, "email");
+    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
+    for (const Thread& t : threads) {
+      // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
+      // threads were never sent.
+      if (t.type == "lineitem" || (!t.state.empty() && t.state != "published")) continue;
+      out.comments.push_back(CommentOf(t));
+      if (out.description.empty() && t.type == "customer") out.description = t.text;
+    }
+    return out;
+  }
+
   // The configured group name the conversation's assignee or inbox stands for, if any.
   std::string GroupOf(const json& c) const {
     const std::string assignee = IdString(c.contains("assignee") ? c["assignee"] : json(), "id");
@@ -732,21 +965,9 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<Thread> out;
     for (int page = 1;; ++page) {
       DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/conversations/" + id + "/threads?page=" + std::to_string(page), what));
-      if (!doc.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
-      const json& embedded = doc.contains("_embedded") ? doc["_embedded"] : json();
-      // An empty list may come without "_embedded" at all.
-      if (embedded.is_object() && embedded.contains("threads")) {
-        if (!embedded["threads"].is_array()) return Status::InvalidArgument(what + ": \"threads\" is not an array");
-        for (const json& t : embedded["threads"]) {
-          if (!t.is_object()) return Status::InvalidArgument(what + ": a thread is not an object");
-          out.push_back(ThreadFromJson(t));
-        }
-      }
-      const json& p = doc.contains("page") ? doc["page"] : json();
-      const int64_t total = p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer()
-                                ? p["totalPages"].get<int64_t>()
-                                : 1;
-      if (page >= total) break;
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "threads", what));
+      for (const json& t : listed.items) out.push_back(ThreadFromJson(t));
+      if (page >= listed.total_pages) break;
       if (page >= kMaxThreadPages)
         return Status::FailedPrecondition(what + ": more than " + std::to_string(kMaxThreadPages) + " pages of threads");
     }
@@ -784,6 +1005,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
 
   HelpScoutOptions options_;
   Transport transport_;
+  DocsTransport docs_;
 };
 
 // A numeric id from a config value written as a number or a string; "" otherwise.
@@ -843,6 +1065,20 @@ Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, cons
   for (const auto& [group, id] : o.assign_users)
     if (o.mailboxes.count(group))
       section.AddError("mailboxes." + group, "is also in [assign_users]; a group either assigns or moves");
+  // Only `kb sync` uses the Docs key: a server started without the variable still runs.
+  o.docs_api_key = section.SecretIfSet("docs_api_key");
+  o.docs_base_url = section.String("docs_base_url", o.docs_base_url);
+  while (!o.docs_base_url.empty() && o.docs_base_url.back() == '/') o.docs_base_url.pop_back();
+  if (o.docs_base_url.rfind("http://", 0) != 0 && o.docs_base_url.rfind("https://", 0) != 0)
+    section.AddError("docs_base_url", "must start with https:// (or http:// for a local test server)");
+  if (o.docs_base_url.ends_with("/v1"))
+    section.AddError("docs_base_url", "give the Docs API URL without /v1 (https://docsapi.helpscout.net)");
+  o.docs_collections = section.StringList("docs_collections", std::vector<std::string>{});
+  for (const std::string& id : o.docs_collections)
+    if (!IsDocsId(id)) section.AddError("docs_collections", "\"" + id + "\" is not a Docs collection id");
+  o.kb_locale = section.String("kb_locale", o.kb_locale);
+  if (o.kb_locale.empty() || o.kb_locale.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+    section.AddError("kb_locale", "\"" + o.kb_locale + "\" is not a lower-case locale such as \"en\" or \"en-us\"");
   DP_RETURN_IF_ERROR(section.Finish());
   return o;
 }

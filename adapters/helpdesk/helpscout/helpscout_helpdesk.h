@@ -1,7 +1,8 @@
 // The "helpscout" helpdesk adapter: Help Scout's webhooks (the v2 Conversation object,
 // X-HelpScout-Event + X-HelpScout-Signature), the Mailbox API 2.0 with an OAuth2
 // client-credentials token for reads (conversation, threads) and write-back (note, tags,
-// custom fields, assignment or inbox move, public reply).
+// custom fields, assignment or inbox move, public reply); closed conversations for
+// training; and the Docs API (its own key, HTTP Basic) for the knowledge base.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "deskpilot/config.h"
 #include "deskpilot/helpdesk.h"
@@ -48,6 +50,14 @@ struct HelpScoutOptions {
   // other tag changes are acknowledged and dropped. Empty: every tag change is dropped,
   // and `webhook register` does not subscribe to convo.tags.
   std::string approval_tag;
+  // Help Scout Docs, a separate API with its own key. Empty: `kb sync` is refused with a
+  // message naming docs_api_key_env/_file.
+  std::string docs_api_key;
+  std::string docs_base_url = "https://docsapi.helpscout.net";  // without /v1
+  // Docs collection ids to sync; empty = every public collection.
+  std::vector<std::string> docs_collections;
+  // The locale the articles are synced as: Docs has no locales, a site has one language.
+  std::string kb_locale = "en";
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
   // For the token's expiry; empty = the system clock (tests inject one).
@@ -59,7 +69,10 @@ struct HelpScoutOptions {
 // `webhook register` runs before the admin has the secret), api_user_id (required,
 // numeric), request_timeout_ms (10000), priority_tag_prefix ("priority-"),
 // [assign_users] and [mailboxes] (group name → numeric id; a name in both is an error),
-// [custom_fields] (name → numeric field id). InvalidArgument lists every problem.
+// [custom_fields] (name → numeric field id), docs_api_key_env/_file (optional: only
+// `kb sync` needs it, so an unset variable or missing file reads as none),
+// docs_base_url (https://docsapi.helpscout.net), docs_collections (collection ids),
+// kb_locale ("en"). InvalidArgument lists every problem.
 Result<HelpScoutOptions> HelpScoutOptionsFromConfig(ConfigSection& section, const std::string& name,
                                                     bool require_webhook_secret = true);
 

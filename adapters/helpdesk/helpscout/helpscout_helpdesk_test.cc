@@ -12,6 +12,7 @@
 
 #include "deskpilot/crypto.h"
 #include "deskpilot/registry.h"
+#include "deskpilot/rfc3339.h"
 #include "helpdesk/helpscout/helpscout_fake.h"
 #include "helpdesk/helpscout/register.h"
 
@@ -946,6 +947,337 @@ TEST(HelpScoutConfigTest, TheWebhookSecretMayBeMissingOnlyForWebhookAdministrati
   json app = no_hook;
   app.erase("app_id");  // the API credentials are still required
   EXPECT_EQ(make(app, true).status().code(), Code::kInvalidArgument);
+}
+
+// Closed conversations for `train --source` and `kb sync --solved-since`.
+class HelpScoutSolvedTest : public HelpScoutAdapterTest {
+ protected:
+  void SetUp() override {
+    HelpScoutFakeOptions fo;
+    fo.conversations_page_size = 2;
+    paged_ = std::make_unique<HelpScoutFake>(fo);
+    ASSERT_TRUE(paged_->Start().ok());
+    const int64_t customer = paged_->AddCustomer("Ann", "Lee", "ann@example.com");
+    auto open = [&](const std::string& subject, const std::string& html) {
+      return paged_->AddConversation(subject, customer, html, {"topic-billing"});
+    };
+    before_ = open("Closed long ago", "old");
+    b_ = open("Refund", "<p>Please refund order 7.</p>");
+    c_ = open("Login", "I cannot log in");
+    d_ = open("Invoice", "Where is my invoice?");
+    active_ = open("Still open", "help");
+    pending_ = open("Waiting", "hello?");
+    paged_->AddThread(c_, "message", "<p>Reset it here.</p>", "user", 33);
+    paged_->AddThread(c_, "note", "internal", "user", 33);
+    paged_->SetStatus(before_, "closed");
+    // Everything from the next write on is "since".
+    since_ = *ParseRfc3339(paged_->ModifiedAt(before_)) + std::chrono::seconds(1);
+    paged_->SetStatus(b_, "closed");
+    paged_->SetStatus(d_, "closed");
+    paged_->SetStatus(c_, "closed");  // modified last: listed first
+    paged_->SetStatus(pending_, "pending");
+    hd_ = Make(Options(paged_->base_url()));
+  }
+  std::vector<std::string> Ids(const std::vector<Ticket>& tickets) {
+    std::vector<std::string> ids;
+    for (const Ticket& t : tickets) ids.push_back(t.id);
+    return ids;
+  }
+  std::string Id(int64_t id) { return std::to_string(id); }
+
+  std::unique_ptr<HelpScoutFake> paged_;
+  int64_t before_ = 0, b_ = 0, c_ = 0, d_ = 0, active_ = 0, pending_ = 0;
+  std::chrono::system_clock::time_point since_;
+};
+
+TEST_F(HelpScoutSolvedTest, ListsClosedConversationsModifiedSinceNewestFirstAcrossPages) {
+  auto listed = hd_->ListSolvedTickets(since_, 10, /*with_comments=*/false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_), Id(b_)}));
+  const Ticket& b = listed->back();
+  EXPECT_EQ(b.subject, "Refund");
+  EXPECT_EQ(b.status, "closed");
+  EXPECT_EQ(b.source, "hs");
+  EXPECT_EQ(b.description, "Please refund order 7.");  // from the embedded threads
+  EXPECT_EQ(b.tags, (std::vector<std::string>{"topic-billing"}));
+  EXPECT_EQ(b.requester.email, "ann@example.com");
+  EXPECT_TRUE(b.comments.empty());
+  // One call per page (3 closed, 2 a page), every filter in the query, no thread reads.
+  auto log = paged_->Requests();
+  std::vector<HelpScoutFake::Request> lists;
+  for (const auto& r : log)
+    if (r.method == "GET" && r.path == "/v2/conversations") lists.push_back(r);
+  ASSERT_EQ(lists.size(), 2u);
+  for (size_t i = 0; i < lists.size(); ++i) {
+    EXPECT_EQ(lists[i].params, (std::map<std::string, std::string>{{"status", "closed"},
+                                                                   {"modifiedSince", FormatRfc3339Utc(since_)},
+                                                                   {"sortField", "modifiedAt"},
+                                                                   {"sortOrder", "desc"},
+                                                                   {"embed", "threads"},
+                                                                   {"page", std::to_string(i + 1)}}));
+  }
+  EXPECT_EQ(paged_->CountRequests("GET", "/v2/conversations/"), 0);
+}
+
+TEST_F(HelpScoutSolvedTest, StopsAtTheLimit) {
+  auto listed = hd_->ListSolvedTickets(since_, 2, false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_)}));
+  EXPECT_EQ(paged_->CountRequests("GET", "/v2/conversations"), 1);  // the second page is not read
+  EXPECT_EQ(hd_->ListSolvedTickets(since_, 0, false).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(HelpScoutSolvedTest, WithCommentsEachCarriesItsThreadsAsFetchTicketReadsThem) {
+  auto listed = hd_->ListSolvedTickets(since_, 10, /*with_comments=*/true);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(d_), Id(b_)}));
+  for (const auto& r : paged_->Requests()) {
+    if (r.path == "/v2/conversations") {
+      EXPECT_EQ(r.params.count("embed"), 0u);  // the threads are read in full
+    }
+  }
+  for (const Ticket& t : *listed) {
+    auto fetched = hd_->FetchTicket(t.id);
+    ASSERT_TRUE(fetched.ok());
+    EXPECT_EQ(t.description, fetched->description);
+    ASSERT_EQ(t.comments.size(), fetched->comments.size()) << t.id;
+    for (size_t i = 0; i < t.comments.size(); ++i) {
+      EXPECT_EQ(t.comments[i].id, fetched->comments[i].id);
+      EXPECT_EQ(t.comments[i].body, fetched->comments[i].body);
+      EXPECT_EQ(t.comments[i].author_role, fetched->comments[i].author_role);
+      EXPECT_EQ(t.comments[i].is_public, fetched->comments[i].is_public);
+    }
+  }
+  const Ticket& c = listed->front();
+  ASSERT_EQ(c.comments.size(), 3u);
+  EXPECT_EQ(c.comments[1].body, "Reset it here.");
+  EXPECT_TRUE(c.comments[1].is_public);
+  EXPECT_FALSE(c.comments[2].is_public);  // the note
+}
+
+TEST_F(HelpScoutSolvedTest, AConversationDeletedBeforeItsThreadsAreReadIsSkipped) {
+  paged_->InjectFault({"GET", "/v2/conversations/" + Id(d_) + "/threads", 404, 1, ""});
+  auto listed = hd_->ListSolvedTickets(since_, 10, true);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{Id(c_), Id(b_)}));
+  // Any other failure is the caller's to see.
+  paged_->InjectFault({"GET", "/v2/conversations/" + Id(b_) + "/threads", 403, 1, ""});
+  EXPECT_EQ(hd_->ListSolvedTickets(since_, 10, true).status().code(), Code::kPermissionDenied);
+}
+
+// `kb sync` from Help Scout Docs, on the same fake with its Docs routes.
+class HelpScoutDocsTest : public HelpScoutAdapterTest {
+ protected:
+  void SetUp() override {
+    HelpScoutAdapterTest::SetUp();
+    billing_ = fake_.AddDocsCollection("Billing");
+    internal_ = fake_.AddDocsCollection("Internal", "private");
+    accounts_ = fake_.AddDocsCollection("Accounts");
+    refunds_ = fake_.AddDocsArticle(billing_, "Refunds", "<p>Refunds take <b>5 days</b>.</p>", "published",
+                                    "2026-01-02T00:00:00Z", "2026-02-01T10:00:00Z");
+    unpublished_ = fake_.AddDocsArticle(billing_, "New prices", "<p>soon</p>", "notpublished", "2026-01-03T00:00:00Z");
+    login_ = fake_.AddDocsArticle(accounts_, "Logging in", "<p>Use the reset link.</p>", "published",
+                                  "2026-01-05T00:00:00Z");  // never edited: updatedAt null
+    secret_ = fake_.AddDocsArticle(internal_, "Escalation runbook", "<p>internal only</p>");
+    hd_ = Docs(Options(fake_.base_url()));
+  }
+  std::unique_ptr<Helpdesk> Docs(HelpScoutOptions o, const std::string& key = "hs-docs-key") {
+    o.docs_api_key = key;
+    o.docs_base_url = fake_.base_url();
+    return Make(o);
+  }
+  std::vector<std::string> Ids(const std::vector<HelpArticle>& articles) {
+    std::vector<std::string> ids;
+    for (const HelpArticle& a : articles) ids.push_back(a.id);
+    return ids;
+  }
+  std::string Url(const std::string& article_id) {
+    return "https://acme.helpscoutdocs.com/article/" + fake_.DocsArticle(article_id)["number"].dump();
+  }
+
+  std::string billing_, internal_, accounts_, refunds_, unpublished_, login_, secret_;
+};
+
+TEST_F(HelpScoutDocsTest, AFullListingWalksThePublicCollectionsAndReadsEachPublishedArticle) {
+  EXPECT_EQ(hd_->ArticleLocales(), (std::vector<std::string>{"en"}));
+  auto listed = hd_->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(Ids(*listed), (std::vector<std::string>{refunds_, unpublished_, login_}));
+  const HelpArticle& refunds = (*listed)[0];
+  EXPECT_EQ(refunds.locale, "en");
+  EXPECT_EQ(refunds.title, "Refunds");
+  EXPECT_EQ(refunds.body_html, "<p>Refunds take <b>5 days</b>.</p>");
+  EXPECT_EQ(refunds.url, Url(refunds_));
+  EXPECT_EQ(refunds.updated_at, "2026-02-01T10:00:00Z");
+  EXPECT_FALSE(refunds.draft);
+  const HelpArticle& draft = (*listed)[1];
+  EXPECT_TRUE(draft.draft);
+  EXPECT_EQ(draft.title, "New prices");
+  EXPECT_EQ(draft.body_html, "");  // never read: a draft is never a source
+  EXPECT_EQ((*listed)[2].updated_at, "2026-01-05T00:00:00Z");  // never edited: its creation
+  EXPECT_FALSE((*listed)[2].draft);
+
+  // Exactly these calls, each with the Docs key over HTTP Basic and no OAuth token.
+  std::vector<std::string> calls;
+  for (const auto& r : fake_.Requests()) {
+    calls.push_back(r.method + " " + r.path);
+    EXPECT_EQ(r.authorization, "Basic " + Base64Encode("hs-docs-key:X")) << r.path;
+    if (r.path.ends_with("/articles")) {
+      EXPECT_EQ(r.params, (std::map<std::string, std::string>{{"status", "all"}, {"pageSize", "100"}, {"page", "1"}}));
+    }
+  }
+  EXPECT_EQ(calls, (std::vector<std::string>{"GET /v1/collections", "GET /v1/collections/" + billing_ + "/articles",
+                                             "GET /v1/articles/" + refunds_,
+                                             "GET /v1/collections/" + accounts_ + "/articles",
+                                             "GET /v1/articles/" + login_}));
+  EXPECT_EQ(fake_.TokensIssued(), 0);
+}
+
+TEST_F(HelpScoutDocsTest, AnIncrementalListingKeepsOnlyArticlesUpdatedSince) {
+  const auto since = *ParseRfc3339("2026-01-05T00:00:00Z");  // login_ was created at that very second
+  auto listed = hd_->ListArticles("en", since);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{refunds_, login_}));
+  auto later = hd_->ListArticles("en", *ParseRfc3339("2026-01-05T00:00:01Z"));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(Ids(*later), (std::vector<std::string>{refunds_}));
+  // Only what is kept is read in full.
+  EXPECT_EQ(Count("GET", "/v1/articles/" + login_), 1);
+  EXPECT_EQ(Count("GET", "/v1/articles/" + refunds_), 2);
+}
+
+TEST_F(HelpScoutDocsTest, EveryPageOfCollectionsAndArticlesIsRead) {
+  HelpScoutFakeOptions fo;
+  fo.docs_collections_page_size = 1;
+  fo.docs_max_page_size = 2;
+  HelpScoutFake paged(fo);
+  ASSERT_TRUE(paged.Start().ok());
+  const std::string first = paged.AddDocsCollection("First");
+  const std::string second = paged.AddDocsCollection("Second");
+  std::vector<std::string> expected;
+  for (int i = 0; i < 5; ++i) expected.push_back(paged.AddDocsArticle(first, std::to_string(i), "<p>x</p>"));
+  expected.push_back(paged.AddDocsArticle(second, "B", "<p>y</p>"));
+  HelpScoutOptions o = Options(paged.base_url());
+  o.docs_api_key = "hs-docs-key";
+  o.docs_base_url = paged.base_url();
+  auto listed = Make(o)->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), expected);
+  EXPECT_EQ(paged.CountRequests("GET", "/v1/collections/" + first + "/articles"), 3);
+  EXPECT_EQ(paged.CountRequests("GET", "/v1/collections/" + second + "/articles"), 1);
+  int collection_pages = 0;
+  for (const auto& r : paged.Requests()) collection_pages += r.path == "/v1/collections";
+  EXPECT_EQ(collection_pages, 2);
+}
+
+TEST_F(HelpScoutDocsTest, ConfiguredCollectionsOnlyAndNeverAPrivateOne) {
+  HelpScoutOptions o = Options(fake_.base_url());
+  o.docs_collections = {accounts_};
+  auto only = Docs(o)->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(only.ok()) << only.status().ToString();
+  EXPECT_EQ(Ids(*only), (std::vector<std::string>{login_}));
+  o.docs_collections = {internal_};
+  auto priv = Docs(o)->ListArticles("en", std::nullopt);
+  EXPECT_EQ(priv.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(priv.status().message().find(internal_ + "\" is not public"), std::string::npos) << priv.status().ToString();
+  o.docs_collections = {"5214c83d45667acd2539ffff"};
+  auto missing = Docs(o)->ListArticles("en", std::nullopt);
+  EXPECT_EQ(missing.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find("5214c83d45667acd2539ffff"), std::string::npos);
+  EXPECT_EQ(Count("GET", "/v1/collections/" + internal_), 0);
+}
+
+TEST_F(HelpScoutDocsTest, WithoutAKeyOrWithAWrongOneNothingIsSynced) {
+  const size_t before = fake_.Requests().size();
+  auto none = Docs(Options(fake_.base_url()), "")->ListArticles("en", std::nullopt);
+  EXPECT_EQ(none.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(none.status().message().find("docs_api_key_env"), std::string::npos) << none.status().ToString();
+  EXPECT_EQ(fake_.Requests().size(), before);  // nothing asked
+
+  const std::string wrong = "wrong-docs-key-1234";
+  auto refused = Docs(Options(fake_.base_url()), wrong)->ListArticles("en", std::nullopt);
+  EXPECT_EQ(refused.status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(refused.status().message().find(wrong), std::string::npos) << refused.status().ToString();
+  EXPECT_EQ(refused.status().message().find(Base64Encode(wrong + ":X")), std::string::npos);
+  EXPECT_NE(refused.status().message().find("docs_api_key"), std::string::npos);
+  EXPECT_EQ(Count("GET", "/v1/collections"), 1);  // not retried
+  // The Mailbox API's token is no Docs key either.
+  EXPECT_EQ(Docs(Options(fake_.base_url()), "hs-token-1")->ListArticles("en", std::nullopt).status().code(),
+            Code::kUnauthenticated);
+
+  auto other_locale = hd_->ListArticles("de", std::nullopt);
+  EXPECT_EQ(other_locale.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(other_locale.status().message().find("kb_locale"), std::string::npos);
+}
+
+TEST_F(HelpScoutDocsTest, AnArticleDeletedAfterTheListingIsSkippedAndRateLimitsAreWaitedOut) {
+  fake_.InjectFault({"GET", "/v1/collections", 429, 1, "", false, "2"});
+  fake_.InjectFault({"GET", "/v1/articles/" + refunds_, 404, 1, ""});
+  auto listed = hd_->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{unpublished_, login_}));
+  ASSERT_FALSE(slept_.empty());
+  EXPECT_EQ(slept_.front(), milliseconds(2000));  // Docs' X-RateLimit-Reset
+}
+
+TEST(HelpScoutConfigTest, DocsKeysAreOptionalAndChecked) {
+  setenv("DP_HS_TEST_SECRET", "app-secret", 1);
+  setenv("DP_HS_TEST_HOOK", "hook-secret", 1);
+  setenv("DP_HS_TEST_DOCS", "docs-key", 1);
+  auto http = NewCurlHttpClient();
+  Registry registry;
+  RegisterHelpScoutHelpdesk(registry);
+  auto make = [&](const json& section) {
+    ConfigSection s(section, "helpdesk[0]");
+    AdapterContext ctx;
+    ctx.section = &s;
+    ctx.name = "hs";
+    ctx.http = http.get();
+    return registry.MakeHelpdesk("helpscout", ctx);
+  };
+  json good = {{"name", "hs"},
+               {"type", "helpscout"},
+               {"app_id", "abc123"},
+               {"app_secret_env", "DP_HS_TEST_SECRET"},
+               {"webhook_secret_env", "DP_HS_TEST_HOOK"},
+               {"api_user_id", 7},
+               {"docs_api_key_env", "DP_HS_TEST_DOCS"},
+               {"docs_base_url", "https://docsapi.helpscout.net/"},
+               {"docs_collections", {"5214c83d45667acd25394b53"}},
+               {"kb_locale", "en-gb"}};
+  auto hd = make(good);
+  ASSERT_TRUE(hd.ok()) << hd.status().ToString();
+  EXPECT_EQ((*hd)->ArticleLocales(), (std::vector<std::string>{"en-gb"}));
+  // A server started without the Docs variable still runs; only `kb sync` is refused.
+  json unset = good;
+  unset["docs_api_key_env"] = "DP_HS_TEST_UNSET_DOCS";
+  auto no_key = make(unset);
+  ASSERT_TRUE(no_key.ok()) << no_key.status().ToString();
+  EXPECT_EQ((*no_key)->ListArticles("en-gb", std::nullopt).status().code(), Code::kFailedPrecondition);
+
+  auto error_names = [&](json section, const std::string& key) {
+    auto r = make(section);
+    ASSERT_FALSE(r.ok()) << section.dump();
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().ToString();
+    EXPECT_EQ(r.status().message().find("docs-key"), std::string::npos);
+  };
+  json inline_key = good;
+  inline_key.erase("docs_api_key_env");
+  inline_key["docs_api_key"] = "docs-key";
+  error_names(inline_key, "docs_api_key");
+  json v1 = good;
+  v1["docs_base_url"] = "https://docsapi.helpscout.net/v1";
+  error_names(v1, "docs_base_url");
+  json scheme = good;
+  scheme["docs_base_url"] = "docsapi.helpscout.net";
+  error_names(scheme, "docs_base_url");
+  json bad_collection = good;
+  bad_collection["docs_collections"] = {"../articles/1"};
+  error_names(bad_collection, "docs_collections");
+  json bad_locale = good;
+  bad_locale["kb_locale"] = "EN US";
+  error_names(bad_locale, "kb_locale");
 }
 
 }  // namespace
