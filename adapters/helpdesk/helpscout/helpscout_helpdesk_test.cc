@@ -54,6 +54,20 @@ WebhookRequest Req(std::string_view body, std::map<std::string, std::string> hea
 
 std::map<std::string, std::string> Event(const std::string& name) { return {{"x-helpscout-event", name}}; }
 
+// Builds the adapter from a [[helpdesk]] table, as `deskpilot serve` does.
+Result<std::unique_ptr<Helpdesk>> MakeFromConfig(HttpClient* http, const json& section,
+                                                  bool webhook_admin_only = false) {
+  Registry registry;
+  RegisterHelpScoutHelpdesk(registry);
+  ConfigSection s(section, "helpdesk[0]");
+  AdapterContext ctx;
+  ctx.section = &s;
+  ctx.name = "hs";
+  ctx.http = http;
+  ctx.webhook_admin_only = webhook_admin_only;
+  return registry.MakeHelpdesk("helpscout", ctx);
+}
+
 class HelpScoutWebhookTest : public ::testing::Test {
  protected:
   std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
@@ -235,16 +249,7 @@ TEST(HelpScoutConfigTest, FactoryValidatesKeys) {
   setenv("DP_HS_TEST_LONG", std::string(41, 'x').c_str(), 1);
   setenv("DP_HS_TEST_40", std::string(40, 'x').c_str(), 1);
   auto http = NewCurlHttpClient();
-  Registry registry;
-  RegisterHelpScoutHelpdesk(registry);
-  auto make = [&](const json& section) {
-    ConfigSection s(section, "helpdesk[0]");
-    AdapterContext ctx;
-    ctx.section = &s;
-    ctx.name = "hs";
-    ctx.http = http.get();
-    return registry.MakeHelpdesk("helpscout", ctx);
-  };
+  auto make = [&](const json& section) { return MakeFromConfig(http.get(), section); };
   json good = {{"name", "hs"},
                {"type", "helpscout"},
                {"app_id", "abc123"},
@@ -913,17 +918,7 @@ TEST(HelpScoutConfigTest, TheWebhookSecretMayBeMissingOnlyForWebhookAdministrati
   setenv("DP_HS_TEST_SECRET", "app-secret", 1);
   setenv("DP_HS_TEST_LONG", std::string(41, 'x').c_str(), 1);
   auto http = NewCurlHttpClient();
-  Registry registry;
-  RegisterHelpScoutHelpdesk(registry);
-  auto make = [&](const json& section, bool admin_only) {
-    ConfigSection s(section, "helpdesk[0]");
-    AdapterContext ctx;
-    ctx.section = &s;
-    ctx.name = "hs";
-    ctx.http = http.get();
-    ctx.webhook_admin_only = admin_only;
-    return registry.MakeHelpdesk("helpscout", ctx);
-  };
+  auto make = [&](const json& section, bool admin_only) { return MakeFromConfig(http.get(), section, admin_only); };
   json no_hook = {{"name", "hs"},
                   {"type", "helpscout"},
                   {"app_id", "abc123"},
@@ -1225,16 +1220,7 @@ TEST(HelpScoutConfigTest, DocsKeysAreOptionalAndChecked) {
   setenv("DP_HS_TEST_HOOK", "hook-secret", 1);
   setenv("DP_HS_TEST_DOCS", "docs-key", 1);
   auto http = NewCurlHttpClient();
-  Registry registry;
-  RegisterHelpScoutHelpdesk(registry);
-  auto make = [&](const json& section) {
-    ConfigSection s(section, "helpdesk[0]");
-    AdapterContext ctx;
-    ctx.section = &s;
-    ctx.name = "hs";
-    ctx.http = http.get();
-    return registry.MakeHelpdesk("helpscout", ctx);
-  };
+  auto make = [&](const json& section) { return MakeFromConfig(http.get(), section); };
   json good = {{"name", "hs"},
                {"type", "helpscout"},
                {"app_id", "abc123"},
