@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace deskpilot {
 
@@ -19,6 +20,11 @@ std::string_view TrimAsciiSpace(std::string_view s);
 // end: how the help-desk adapters compare a reply they posted with what the desk shows
 // (its editor or sanitizer may re-wrap the text).
 std::string SquashSpace(std::string_view s);
+
+// Whether `tags` holds `tag`, compared without ASCII case: desks differ in whether they
+// keep a tag's case (Zendesk and Help Scout store it lowered), so deskpilot matches its
+// own tags and the policy's approval tag this way everywhere.
+bool HasTagIgnoringCase(const std::vector<std::string>& tags, std::string_view tag);
 
 // The longest prefix of `s` of at most `max_bytes` that does not end inside a UTF-8
 // sequence: a cut at a byte count can split a character, and the broken tail makes the

@@ -14,6 +14,13 @@ std::string AsciiLower(std::string_view s) {
   return out;
 }
 
+bool HasTagIgnoringCase(const std::vector<std::string>& tags, std::string_view tag) {
+  const std::string want = AsciiLower(tag);
+  for (const std::string& t : tags)
+    if (t.size() == want.size() && AsciiLower(t) == want) return true;
+  return false;
+}
+
 std::string_view TrimAsciiSpace(std::string_view s) {
   while (!s.empty() && IsAsciiSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsAsciiSpace(s.back())) s.remove_suffix(1);

@@ -26,6 +26,15 @@ TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("", 0), "");
 }
 
+TEST(HasTagIgnoringCase, MatchesWholeTagsWithoutAsciiCase) {
+  const std::vector<std::string> tags = {"vip", "Deskpilot_Approved"};
+  EXPECT_TRUE(HasTagIgnoringCase(tags, "deskpilot_approved"));
+  EXPECT_TRUE(HasTagIgnoringCase(tags, "VIP"));
+  EXPECT_FALSE(HasTagIgnoringCase(tags, "deskpilot_approve"));
+  EXPECT_FALSE(HasTagIgnoringCase(tags, "vip2"));
+  EXPECT_FALSE(HasTagIgnoringCase({}, "vip"));
+}
+
 TEST(SquashSpace, MakesEveryWhitespaceRunOneSpaceAndTrimsTheEnds) {
   EXPECT_EQ(SquashSpace("  Hello\r\n\n  there,\tfriend \n"), "Hello there, friend");
   EXPECT_EQ(SquashSpace("a b"), "a b");

@@ -36,9 +36,7 @@ json ParseData(const AuditRow& row) { return json::parse(row.entry.data, nullptr
 bool HasApprovalTag(const Ticket& ticket, const PolicyConfig& policy) {
   // Without case: Zendesk, for one, stores tags in lower case, so a configured
   // "Deskpilot_Approved" would otherwise never be seen on a ticket.
-  if (policy.approval_tag.empty()) return false;
-  const std::string want = AsciiLower(policy.approval_tag);
-  return std::any_of(ticket.tags.begin(), ticket.tags.end(), [&](const std::string& t) { return AsciiLower(t) == want; });
+  return !policy.approval_tag.empty() && HasTagIgnoringCase(ticket.tags, policy.approval_tag);
 }
 
 Result<PendingDraft> FindPendingDraft(Components& c, const std::string& source, const Ticket& current,

@@ -435,7 +435,7 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   Audit(writes, job, "fetch", "ok", {{"ticket", FetchedTicketRecord(*ticket)}});
   // An agent approved the pending draft with the approval tag: post it the way the admin
   // API does (service/approval.h). Nothing pending, or already posted: carry on as usual.
-  std::string not_approved = "the approval tag is not on the ticket";
+  std::string not_approved;  // why an approval-only event posts nothing
   if (HasApprovalTag(*ticket, c_->config.policy)) {
     // The approval writes to the help desk and audits on its own: this job's rows first,
     // so the chain keeps the order things happened in.
@@ -449,7 +449,8 @@ void WorkerPool::ProcessLeased(const Job& job, const std::string& owner) {
   }
   if (job.event_type == kApprovalTagEvent) {
     // Only an approval: the customer wrote nothing new, so there is nothing to triage.
-    Audit(writes, job, "approval", "skipped", {{"reason", not_approved}});
+    Audit(writes, job, "approval", "skipped",
+          {{"reason", not_approved.empty() ? "the approval tag is not on the ticket" : not_approved}});
     Settle(job, "complete", c_->store->Complete(job.id, owner, JobState::kSkipped, now_(), &writes), writes);
     m.Inc("deskpilot_jobs_processed_total", {{"outcome", "skipped"}});
     return;

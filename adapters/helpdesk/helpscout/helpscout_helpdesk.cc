@@ -636,8 +636,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       bool changed = false;
       for (const std::string& t : tags) {
         // Help Scout keeps tag names lowercased, so "VIP" is already there as "vip".
-        if (std::none_of(merged.begin(), merged.end(),
-                         [&](const std::string& m) { return AsciiLower(m) == AsciiLower(t); })) {
+        if (!HasTagIgnoringCase(merged, t)) {
           merged.push_back(t);
           changed = true;
         }
@@ -769,12 +768,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     if (!IsHelpScoutId(ev.ticket_id))
       return Status::InvalidArgument("helpscout webhook: missing or non-numeric conversation id");
     const std::vector<std::string> tags = TagsOf(json::parse(request.body, nullptr, false));
-    // Without case, as the worker matches it (service/approval.h): desks differ in
-    // whether they keep a tag's case.
-    const bool approving = std::any_of(tags.begin(), tags.end(), [&](const std::string& t) {
-      return AsciiLower(t) == AsciiLower(options_.approval_tag);
-    });
-    if (!approving) {
+    if (!HasTagIgnoringCase(tags, options_.approval_tag)) {
       ev.ignore_reason = "helpscout event convo.tags without the approval tag \"" + options_.approval_tag +
                          "\" does not start triage";
       return ev;
