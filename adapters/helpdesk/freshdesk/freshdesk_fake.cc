@@ -92,11 +92,26 @@ struct FreshdeskFake::Impl {
   std::map<int64_t, json> tickets;
   std::map<int64_t, std::vector<json>> conversations;
   std::map<int64_t, json> categories, folders, articles;  // Solutions
+  bool counts_dropped = false;
+  bool categories_list_sub_folders = false;
   std::deque<Fault> faults;
   std::deque<Fault> late_faults;
   std::vector<Request> log;
 
   explicit Impl(FreshdeskFakeOptions o) : options(std::move(o)) {}
+
+  // A folder as the API lists it, with its articles_count and sub_folders_count (left
+  // out when counts_dropped, as an older answer might). REQUIRES mu held.
+  json WithCounts(json folder) const {
+    if (counts_dropped) return folder;
+    const json id = folder["id"];
+    int64_t sub = 0, arts = 0;
+    for (const auto& [fid, f] : folders) sub += f.value("parent_folder_id", json()) == id ? 1 : 0;
+    for (const auto& [aid, a] : articles) arts += a["folder_id"] == id ? 1 : 0;
+    folder["sub_folders_count"] = sub;
+    folder["articles_count"] = arts;
+    return folder;
+  }
 
   // REQUIRES mu held.
   int64_t NewConversation(int64_t ticket_id, int64_t user_id, const std::string& body, bool is_private,
@@ -289,9 +304,22 @@ struct FreshdeskFake::Impl {
                  std::lock_guard lock(mu);
                  auto id = ParseId(req.matches[1]);
                  if (!id || !categories.count(*id)) return void(res.status = 404);
+                 // Top-level folders only (sub-folders are listed by their parent), unless
+                 // categories_list_sub_folders.
                  std::vector<json> all;
                  for (const auto& [fid, f] : folders)
-                   if (f["category_id"] == *id) all.push_back(f);
+                   if (f["category_id"] == *id && (categories_list_sub_folders || !f.contains("parent_folder_id")))
+                     all.push_back(WithCounts(f));
+                 SendPage(all, req, res);
+               }));
+    server.Get(R"(/api/v2/solutions/folders/(\d+)/subfolders)",
+               Gated([this](const httplib::Request& req, httplib::Response& res) {
+                 std::lock_guard lock(mu);
+                 auto id = ParseId(req.matches[1]);
+                 if (!id || !folders.count(*id)) return void(res.status = 404);
+                 std::vector<json> all;
+                 for (const auto& [fid, f] : folders)
+                   if (f.value("parent_folder_id", json()) == *id) all.push_back(WithCounts(f));
                  SendPage(all, req, res);
                }));
     server.Get(R"(/api/v2/solutions/folders/(\d+)/articles)",
@@ -405,11 +433,33 @@ int64_t FreshdeskFake::AddCategory(const std::string& name) {
   return id;
 }
 
-int64_t FreshdeskFake::AddFolder(int64_t category_id, const std::string& name) {
+int64_t FreshdeskFake::AddFolder(int64_t category_id, const std::string& name, int visibility) {
   std::lock_guard lock(impl_->mu);
   const int64_t id = ++impl_->next_id;
-  impl_->folders[id] = {{"id", id}, {"name", name}, {"category_id", category_id}, {"visibility", 1}};
+  impl_->folders[id] = {{"id", id}, {"name", name}, {"category_id", category_id}, {"visibility", visibility}};
   return id;
+}
+
+int64_t FreshdeskFake::AddSubFolder(int64_t parent_folder_id, const std::string& name, int visibility) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  const json parent = impl_->folders.at(parent_folder_id);
+  impl_->folders[id] = {{"id", id},
+                        {"name", name},
+                        {"category_id", parent["category_id"]},
+                        {"parent_folder_id", parent_folder_id},
+                        {"visibility", visibility}};
+  return id;
+}
+
+void FreshdeskFake::DropFolderCounts() {
+  std::lock_guard lock(impl_->mu);
+  impl_->counts_dropped = true;
+}
+
+void FreshdeskFake::ListSubFoldersInCategories() {
+  std::lock_guard lock(impl_->mu);
+  impl_->categories_list_sub_folders = true;
 }
 
 int64_t FreshdeskFake::AddArticle(int64_t folder_id, const std::string& title, const std::string& html, int status,

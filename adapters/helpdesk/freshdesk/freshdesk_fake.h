@@ -9,7 +9,9 @@
 // /api/v2/tickets/{id}/notes and /reply (201); GET /api/v2/search/tickets with a quoted
 // query of status:N terms OR-ed and one updated_at:>'YYYY-MM-DD' (30 a page, pages 1-10,
 // oldest id first); GET /api/v2/solutions/categories, …/categories/{id}/folders and
-// …/folders/{id}/articles (paged like conversations). A missing ticket is 404 everywhere.
+// …/folders/{id}/articles, …/folders/{id}/subfolders (paged like conversations; a
+// category lists its top-level folders only; folders carry visibility, articles_count,
+// sub_folders_count and, below the top, parent_folder_id). A missing ticket is 404 everywhere.
 #pragma once
 
 #include <cstdint>
@@ -74,7 +76,14 @@ class FreshdeskFake {
   void DeleteTicket(int64_t ticket_id);  // later calls answer 404
   // Solutions. status: 1 draft, 2 published.
   int64_t AddCategory(const std::string& name);
-  int64_t AddFolder(int64_t category_id, const std::string& name);
+  // visibility: 1 all users, 2 logged-in users, 3 agents, 4 selected companies, ...
+  int64_t AddFolder(int64_t category_id, const std::string& name, int visibility = 1);
+  int64_t AddSubFolder(int64_t parent_folder_id, const std::string& name, int visibility = 1);
+  // Folders are listed without articles_count and sub_folders_count from now on.
+  void DropFolderCounts();
+  // A category's folder list names its sub-folders too from now on (whether Freshdesk's
+  // does is not confirmed).
+  void ListSubFoldersInCategories();
   int64_t AddArticle(int64_t folder_id, const std::string& title, const std::string& html, int status,
                      const std::string& updated_at);
   void SetUpdatedAt(int64_t ticket_id, const std::string& rfc3339);

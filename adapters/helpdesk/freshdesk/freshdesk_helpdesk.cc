@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -33,6 +34,14 @@ constexpr int kMaxPages = 100;
 // Ticket search answers 30 per page and at most 10 pages.
 constexpr int kSearchPageSize = 30;
 constexpr int kMaxSearchPages = 10;
+// Levels of sub-folders below a category's folder. Freshdesk's own nesting limit is not
+// confirmed; the bound (with the set of folders already read) only keeps a malformed or
+// cyclic answer from being walked forever.
+constexpr int kMaxSubFolderDepth = 8;
+// A folder's visibility 1 is "All users" (askasoft/pango sdk/fdk/freshdesk/folder.go);
+// the others (logged-in users, agents, selected companies, bots, segments) are not for
+// every customer, so their articles are never quoted to one.
+constexpr const char* kVisibleToAllUsers = "1";
 
 std::string Header(const WebhookRequest& r, const std::string& lower_name) {
   auto it = r.headers.find(lower_name);
@@ -162,46 +171,28 @@ class FreshdeskHelpdesk : public Helpdesk {
     return options_.kb_locale.empty() ? std::vector<std::string>{} : std::vector<std::string>{options_.kb_locale};
   }
 
-  // Solutions: categories → folders → articles, the portal's primary language only (the
-  // list calls return it). There is no "changed since" listing, so every article is
-  // listed and the ones older than updated_since are dropped here.
+  // Solutions: categories → folders → sub-folders → articles, the portal's primary
+  // language only (the list calls return it). There is no "changed since" listing, so
+  // every article is listed and the ones older than updated_since are dropped here.
   Result<std::vector<HelpArticle>> ListArticles(
       const std::string& locale, std::optional<std::chrono::system_clock::time_point> updated_since) override {
     if (options_.kb_locale.empty() || locale != options_.kb_locale)
       return Status::InvalidArgument("freshdesk syncs the portal's primary language only: set kb_locale (now \"" +
                                      options_.kb_locale + "\") and sync that locale, not \"" + locale + "\"");
-    const std::string since = updated_since ? FormatRfc3339Utc(*updated_since) : "";
     DP_ASSIGN_OR_RETURN(std::vector<json> categories,
                         GetAllPages("/api/v2/solutions/categories", "freshdesk list solution categories"));
-    std::vector<HelpArticle> out;
+    ArticleWalk walk{locale, updated_since ? FormatRfc3339Utc(*updated_since) : "", {}, {}};
     for (const json& category : categories) {
       const std::string category_id = IdString(category, "id");
       if (!IsFreshdeskId(category_id)) return Status::InvalidArgument("freshdesk list solution categories: a category has no id");
-      DP_ASSIGN_OR_RETURN(std::vector<json> folders,
-                          GetAllPages("/api/v2/solutions/categories/" + category_id + "/folders",
-                                      "freshdesk list folders of category " + category_id));
-      for (const json& folder : folders) {
-        const std::string folder_id = IdString(folder, "id");
-        const std::string what = "freshdesk list articles of folder " + folder_id;
-        if (!IsFreshdeskId(folder_id)) return Status::InvalidArgument(what + ": a folder has no id");
-        DP_ASSIGN_OR_RETURN(std::vector<json> articles, GetAllPages("/api/v2/solutions/folders/" + folder_id + "/articles", what));
-        for (const json& a : articles) {
-          HelpArticle article;
-          article.id = IdString(a, "id");
-          if (!IsFreshdeskId(article.id)) return Status::InvalidArgument(what + ": an article has no id");
-          article.updated_at = StrOr(a, "updated_at");
-          if (!since.empty() && article.updated_at < since) continue;
-          article.locale = locale;
-          article.title = StrOr(a, "title");
-          article.body_html = StrOr(a, "description");
-          article.url = options_.base_url + "/support/solutions/articles/" + article.id;
-          // 1 draft, 2 published.
-          article.draft = IdString(a, "status") != "2";
-          out.push_back(std::move(article));
-        }
-      }
+      const std::string what = "freshdesk list folders of category " + category_id;
+      DP_ASSIGN_OR_RETURN(std::vector<json> folders, GetAllPages("/api/v2/solutions/categories/" + category_id + "/folders", what));
+      // A sub-folder is read through its parent, whose visibility it must not escape,
+      // should the category's list name it too (whether it does is not confirmed).
+      for (const json& folder : folders)
+        if (!IsFreshdeskId(IdString(folder, "parent_folder_id"))) DP_RETURN_IF_ERROR(WalkFolder(folder, 0, walk, what));
     }
-    return out;
+    return std::move(walk.out);
   }
 
   Result<std::vector<Ticket>> ListSolvedTickets(std::chrono::system_clock::time_point updated_since, int limit,
@@ -412,6 +403,55 @@ class FreshdeskHelpdesk : public Helpdesk {
       if (static_cast<int>(list.size()) < kPerPage || resp.Header("link").find("rel=\"next\"") == std::string::npos)
         return out;
     }
+  }
+
+  struct ArticleWalk {
+    std::string locale;
+    std::string since;                 // RFC 3339 UTC; "" lists every article
+    std::set<std::string> visited;     // folder ids already read
+    std::vector<HelpArticle> out;
+  };
+
+  // A folder's articles, then its sub-folders' (depth levels below a category's
+  // folder). A folder not visible to all users is skipped with everything below it:
+  // a sub-folder never counts as more public than its parent. GET
+  // /solutions/folders/{id}/subfolders, paged like the other lists, and the folder's
+  // sub_folders_count and parent_folder_id: askasoft/pango sdk/fdk/freshdesk
+  // (solutions.go, folder.go).
+  Status WalkFolder(const json& folder, int depth, ArticleWalk& walk, const std::string& listed_by) {
+    const std::string folder_id = IdString(folder, "id");
+    if (!IsFreshdeskId(folder_id)) return Status::InvalidArgument(listed_by + ": a folder has no id");
+    // A folder listed twice (by its category and by its parent, or in a cycle) is read once.
+    if (!walk.visited.insert(folder_id).second) return Status::Ok();
+    if (IdString(folder, "visibility") != kVisibleToAllUsers) return Status::Ok();
+    const std::string what = "freshdesk list articles of folder " + folder_id;
+    DP_ASSIGN_OR_RETURN(std::vector<json> articles, GetAllPages("/api/v2/solutions/folders/" + folder_id + "/articles", what));
+    for (const json& a : articles) {
+      HelpArticle article;
+      article.id = IdString(a, "id");
+      if (!IsFreshdeskId(article.id)) return Status::InvalidArgument(what + ": an article has no id");
+      article.updated_at = StrOr(a, "updated_at");
+      if (!walk.since.empty() && article.updated_at < walk.since) continue;
+      article.locale = walk.locale;
+      article.title = StrOr(a, "title");
+      article.body_html = StrOr(a, "description");
+      article.url = options_.base_url + "/support/solutions/articles/" + article.id;
+      // 1 draft, 2 published.
+      article.draft = IdString(a, "status") != "2";
+      walk.out.push_back(std::move(article));
+    }
+    // sub_folders_count 0 saves the call; without the member the sub-folders are asked for.
+    if (IdString(folder, "sub_folders_count") == "0") return Status::Ok();
+    const std::string sub_what = "freshdesk list sub-folders of folder " + folder_id;
+    // Failing beats stopping here: a sync that silently left out a deep folder would
+    // remove its articles from the knowledge base.
+    if (depth >= kMaxSubFolderDepth)
+      return Status::InvalidArgument(sub_what + ": more than " + std::to_string(kMaxSubFolderDepth) +
+                                     " levels of sub-folders");
+    DP_ASSIGN_OR_RETURN(std::vector<json> subfolders,
+                        GetAllPages("/api/v2/solutions/folders/" + folder_id + "/subfolders", sub_what));
+    for (const json& sub : subfolders) DP_RETURN_IF_ERROR(WalkFolder(sub, depth + 1, walk, sub_what));
+    return Status::Ok();
   }
 
   // The ticket's conversations (replies and notes) as comments, oldest first.

@@ -483,6 +483,95 @@ TEST_F(FreshdeskAdapterTest, ListArticlesWalksCategoriesFoldersAndArticles) {
   EXPECT_EQ(static_cast<int>(fake_.Requests().size()), calls);
 }
 
+TEST_F(FreshdeskAdapterTest, ListArticlesWalksSubFoldersWithinTheirParentsVisibility) {
+  const int64_t category = fake_.AddCategory("Help");
+  const int64_t top = fake_.AddFolder(category, "Getting started");
+  const int64_t leaf = fake_.AddFolder(category, "FAQ");
+  const int64_t level1 = fake_.AddSubFolder(top, "Setup");
+  const int64_t level2 = fake_.AddSubFolder(level1, "Network");
+  const int64_t hidden = fake_.AddSubFolder(top, "Internal", 3);  // agents only
+  const int64_t under_hidden = fake_.AddSubFolder(hidden, "Also internal");
+  const int64_t agents = fake_.AddFolder(category, "Playbooks", 3);
+  const int64_t companies = fake_.AddFolder(category, "Enterprise", 4);  // selected companies
+  fake_.AddArticle(top, "Welcome", "<p>hi</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.AddArticle(leaf, "Pricing", "<p>p</p>", 2, "2026-11-20T10:00:00Z");
+  const int64_t deep = fake_.AddArticle(level2, "Proxy settings", "<p>Set the proxy.</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.AddArticle(hidden, "Escalation contacts", "<p>x</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.AddArticle(under_hidden, "Refund overrides", "<p>x</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.AddArticle(agents, "Angry customers", "<p>x</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.AddArticle(companies, "SLA for ACME", "<p>x</p>", 2, "2026-11-20T10:00:00Z");
+  FreshdeskOptions o = Options(fake_.base_url());
+  o.kb_locale = "en";
+  auto hd = NewFreshdeskHelpdesk(o, http_.get());
+
+  auto all = hd->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::vector<std::string> titles;
+  for (const HelpArticle& a : *all) titles.push_back(a.title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"Welcome", "Proxy settings", "Pricing"}));
+  EXPECT_EQ((*all)[1].id, std::to_string(deep));
+  EXPECT_EQ((*all)[1].url, fake_.base_url() + "/support/solutions/articles/" + std::to_string(deep));
+  EXPECT_FALSE((*all)[1].draft);
+
+  auto folder = [](int64_t id) { return "/api/v2/solutions/folders/" + std::to_string(id); };
+  // Nothing under a folder that is not for all users is read, however public below it.
+  for (int64_t id : {hidden, under_hidden, agents, companies}) {
+    EXPECT_EQ(Count("GET", folder(id) + "/articles"), 0) << id;
+    EXPECT_EQ(Count("GET", folder(id) + "/subfolders"), 0) << id;
+  }
+  // sub_folders_count 0: no call for the folder's sub-folders.
+  EXPECT_EQ(Count("GET", folder(leaf) + "/subfolders"), 0);
+  EXPECT_EQ(Count("GET", folder(level2) + "/subfolders"), 0);
+  EXPECT_EQ(Count("GET", folder(top) + "/subfolders"), 1);
+  EXPECT_EQ(Count("GET", folder(level1) + "/subfolders"), 1);
+
+  // Without the counts every walked folder is asked for its sub-folders.
+  fake_.DropFolderCounts();
+  auto again = hd->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->size(), 3u);
+  EXPECT_EQ(Count("GET", folder(leaf) + "/subfolders"), 1);
+  EXPECT_EQ(Count("GET", folder(level2) + "/subfolders"), 1);
+
+  // Should a category's list name sub-folders too, they are still read once, through
+  // their parent and within its visibility.
+  fake_.ListSubFoldersInCategories();
+  auto flat = hd->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(flat.ok()) << flat.status().ToString();
+  titles.clear();
+  for (const HelpArticle& a : *flat) titles.push_back(a.title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"Welcome", "Proxy settings", "Pricing"}));
+  EXPECT_EQ(Count("GET", folder(under_hidden) + "/articles"), 0);
+}
+
+TEST_F(FreshdeskAdapterTest, ListArticlesFailsRatherThanLeaveSubFoldersOut) {
+  const int64_t category = fake_.AddCategory("Help");
+  const int64_t root = fake_.AddFolder(category, "Level 0");
+  int64_t folder = root;
+  for (int level = 1; level <= 8; ++level) folder = fake_.AddSubFolder(folder, "Level " + std::to_string(level));
+  fake_.AddArticle(folder, "Eight levels down", "<p>x</p>", 2, "2026-11-20T10:00:00Z");
+  FreshdeskOptions o = Options(fake_.base_url());
+  o.kb_locale = "en";
+  auto hd = NewFreshdeskHelpdesk(o, http_.get());
+
+  auto eight = hd->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(eight.ok()) << eight.status().ToString();
+  ASSERT_EQ(eight->size(), 1u);
+  EXPECT_EQ(eight->front().title, "Eight levels down");
+
+  // The sub-folders call failing (404 here) fails the listing: it is not read as "none".
+  fake_.InjectFault({"GET", "/api/v2/solutions/folders/" + std::to_string(root) + "/subfolders", 404, 1, ""});
+  auto failed = hd->ListArticles("en", std::nullopt);
+  EXPECT_EQ(failed.status().code(), Code::kNotFound) << failed.status().ToString();
+
+  // One level more than the bound: an error, not a listing without the deep articles
+  // (which kb sync would take as deleted).
+  fake_.AddSubFolder(folder, "Level 9");
+  auto nine = hd->ListArticles("en", std::nullopt);
+  EXPECT_EQ(nine.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(nine.status().message().find("levels of sub-folders"), std::string::npos) << nine.status().ToString();
+}
+
 WritePlan Plan(const std::string& key, bool with_reply) {
   WritePlan plan;
   plan.idempotency_key = key;
