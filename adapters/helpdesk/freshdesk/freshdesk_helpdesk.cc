@@ -441,16 +441,22 @@ class FreshdeskHelpdesk : public Helpdesk {
       walk.out.push_back(std::move(article));
     }
     // sub_folders_count 0 saves the call; without the member the sub-folders are asked for.
+    const bool count_reported = folder.contains("sub_folders_count");
     if (IdString(folder, "sub_folders_count") == "0") return Status::Ok();
     const std::string sub_what = "freshdesk list sub-folders of folder " + folder_id;
+    auto subfolders = GetAllPages("/api/v2/solutions/folders/" + folder_id + "/subfolders", sub_what);
+    // A folder that reports no sub_folders_count comes from a portal whose API may predate
+    // sub-folders (the member came with them), where the endpoint can be missing: a 404
+    // there means "none", as every article such a portal has was listed above. Where the
+    // count is reported, a 404 is a real error and fails the sync.
+    if (!subfolders.ok() && subfolders.status().code() == Code::kNotFound && !count_reported) return Status::Ok();
+    if (!subfolders.ok()) return subfolders.status();
     // Failing beats stopping here: a sync that silently left out a deep folder would
     // remove its articles from the knowledge base.
-    if (depth >= kMaxSubFolderDepth)
+    if (!subfolders->empty() && depth >= kMaxSubFolderDepth)
       return Status::InvalidArgument(sub_what + ": more than " + std::to_string(kMaxSubFolderDepth) +
                                      " levels of sub-folders");
-    DP_ASSIGN_OR_RETURN(std::vector<json> subfolders,
-                        GetAllPages("/api/v2/solutions/folders/" + folder_id + "/subfolders", sub_what));
-    for (const json& sub : subfolders) DP_RETURN_IF_ERROR(WalkFolder(sub, depth + 1, walk, sub_what));
+    for (const json& sub : *subfolders) DP_RETURN_IF_ERROR(WalkFolder(sub, depth + 1, walk, sub_what));
     return Status::Ok();
   }
 

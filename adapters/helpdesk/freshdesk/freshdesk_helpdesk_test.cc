@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <string>
@@ -559,10 +560,23 @@ TEST_F(FreshdeskAdapterTest, ListArticlesFailsRatherThanLeaveSubFoldersOut) {
   ASSERT_EQ(eight->size(), 1u);
   EXPECT_EQ(eight->front().title, "Eight levels down");
 
-  // The sub-folders call failing (404 here) fails the listing: it is not read as "none".
+  // The sub-folders call failing (404 here) for a folder that reports sub-folders fails
+  // the listing: it is not read as "none".
   fake_.InjectFault({"GET", "/api/v2/solutions/folders/" + std::to_string(root) + "/subfolders", 404, 1, ""});
   auto failed = hd->ListArticles("en", std::nullopt);
   EXPECT_EQ(failed.status().code(), Code::kNotFound) << failed.status().ToString();
+  // Without sub_folders_count (a portal whose API may predate sub-folders) a 404 there
+  // means none: the folder's own articles are still listed, the rest of the walk goes on.
+  fake_.DropFolderCounts();
+  const int64_t flat = fake_.AddFolder(category, "Flat");
+  fake_.AddArticle(flat, "Flat article", "<p>y</p>", 2, "2026-11-20T10:00:00Z");
+  fake_.InjectFault({"GET", "/api/v2/solutions/folders/" + std::to_string(flat) + "/subfolders", 404, 1, ""});
+  auto without_counts = hd->ListArticles("en", std::nullopt);
+  ASSERT_TRUE(without_counts.ok()) << without_counts.status().ToString();
+  std::vector<std::string> titles;
+  for (const HelpArticle& a : *without_counts) titles.push_back(a.title);
+  std::sort(titles.begin(), titles.end());
+  EXPECT_EQ(titles, (std::vector<std::string>{"Eight levels down", "Flat article"}));
 
   // One level more than the bound: an error, not a listing without the deep articles
   // (which kb sync would take as deleted).
