@@ -23,7 +23,7 @@ constexpr char kUsage[] =
     "                              them, its triggers) for ticket created and customer reply;\n"
     "                              running it again changes nothing. Prints the signing secret\n"
     "                              to store as webhook_secret_env/_file (none where the desk\n"
-    "                              takes the configured one, e.g. Zammad's signature_token)\n"
+    "                              is given the secret deskpilot is configured with)\n"
     "  list                        list the help desk's webhooks (and the triggers that use them)\n"
     "  remove                      delete this source's webhook (and its triggers)\n"
     "\n"
