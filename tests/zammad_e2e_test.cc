@@ -199,5 +199,49 @@ TEST_F(ZammadEndToEnd, KbSyncAndTrainReadTheKnowledgeBaseAndClosedTickets) {
   EXPECT_NE(all.out.find("solved tickets: 13, labelled 13"), std::string::npos) << all.out;
 }
 
+
+// `deskpilot webhook register|list|remove` run by the real binary against the fake: the
+// webhooks carry the configured signature token, the triggers fire them, a second run
+// changes nothing, and remove leaves nothing of this source behind.
+TEST_F(ZammadEndToEnd, WebhookRegisterListRemove) {
+  const std::string env = "ZM_API_TOKEN=zm-test-token ZM_SIGNATURE_TOKEN=" + signature_token_ + " timeout 60 " +
+                          DESKPILOT_BINARY + " webhook ";
+  const std::string args = " --config " + config_ + " --source zm";
+  const auto reg = testing_shell::RunShell(env + "register" + args + " --url https://dp.example.com");
+  ASSERT_EQ(reg.code, 0) << reg.out;
+  EXPECT_EQ(reg.out.find(signature_token_), std::string::npos) << reg.out;
+  EXPECT_NE(reg.out.find("nothing new to store"), std::string::npos) << reg.out;
+  // policy.approval_tag defaults to deskpilot_approved: the approval webhook and trigger too.
+  const auto webhooks = fake_.Webhooks();
+  ASSERT_EQ(webhooks.size(), 2u) << reg.out;
+  for (const auto& [id, w] : webhooks) {
+    EXPECT_EQ(w["endpoint"], "https://dp.example.com/webhooks/zm");
+    EXPECT_EQ(w["signature_token"], signature_token_);
+  }
+  EXPECT_EQ(fake_.Triggers().size(), 3u);
+
+  const auto again = testing_shell::RunShell(env + "register" + args + " --url https://dp.example.com/webhooks/zm");
+  ASSERT_EQ(again.code, 0) << again.out;
+  size_t unchanged = 0;
+  for (size_t at = again.out.find("unchanged"); at != std::string::npos; at = again.out.find("unchanged", at + 1))
+    ++unchanged;
+  EXPECT_EQ(unchanged, 5u) << again.out;
+  EXPECT_EQ(again.out.find("created  "), std::string::npos) << again.out;
+
+  const auto list = testing_shell::RunShell(env + "list" + args);
+  ASSERT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find("deskpilot-zm  (this source)  active  https://dp.example.com/webhooks/zm"), std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("deskpilot-zm: customer article"), std::string::npos) << list.out;
+
+  const auto removed = testing_shell::RunShell(env + "remove" + args);
+  ASSERT_EQ(removed.code, 0) << removed.out;
+  EXPECT_TRUE(fake_.Webhooks().empty());
+  EXPECT_TRUE(fake_.Triggers().empty());
+  const auto nothing = testing_shell::RunShell(env + "remove" + args);
+  ASSERT_EQ(nothing.code, 0) << nothing.out;
+  EXPECT_NE(nothing.out.find("nothing to remove"), std::string::npos) << nothing.out;
+}
+
 }  // namespace
 }  // namespace deskpilot

@@ -65,6 +65,9 @@ struct WebhookRegistration {
   // hand out an existing webhook's secret: the configured one stays valid.
   std::string signing_secret;
   std::vector<WebhookChange> changes;
+  // The desk signs with the secret deskpilot is already configured with (the desk lets
+  // register set it), so there is nothing new to store and nothing was lost.
+  bool signed_with_configured_secret = false;
 };
 
 struct WebhookInfo {

@@ -22,7 +22,8 @@ constexpr char kUsage[] =
     "  register --url PUBLIC_URL   create the help desk's webhook (and, where the desk needs\n"
     "                              them, its triggers) for ticket created and customer reply;\n"
     "                              running it again changes nothing. Prints the signing secret\n"
-    "                              to store as webhook_secret_env/_file\n"
+    "                              to store as webhook_secret_env/_file (none where the desk\n"
+    "                              is given the secret deskpilot is configured with)\n"
     "  list                        list the help desk's webhooks (and the triggers that use them)\n"
     "  remove                      delete this source's webhook (and its triggers)\n"
     "\n"
@@ -101,6 +102,11 @@ int RunWebhook(int argc, char** argv) {
     if (!reg.ok()) return RuntimeError(full, reg.status().ToString());
     for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << c.id << "  " << c.name << "\n";
     std::cout << "\nThe help desk (" << helpdesk->type() << ") will POST ticket events to " << reg->endpoint << "\n";
+    if (reg->signed_with_configured_secret) {
+      std::cout << "Deliveries are signed with the secret [[helpdesk]] \"" << source
+                << "\" is already configured with: nothing new to store.\n";
+      return kExitOk;
+    }
     if (reg->signing_secret.empty()) {
       // The desk keeps an existing webhook's secret to itself, so a lost one cannot be
       // printed again; only a new webhook brings a new secret.

@@ -9,6 +9,7 @@ void RegisterZammadHelpdesk(Registry& r) {
     if (c.section == nullptr || c.http == nullptr)
       return Status::Internal("zammad helpdesk: context needs a config section and an HTTP client");
     DP_ASSIGN_OR_RETURN(ZammadOptions options, ZammadOptionsFromConfig(*c.section, c.name));
+    options.approval_tag = c.approval_tag;
     return NewZammadHelpdesk(std::move(options), c.http);
   });
 }

@@ -1,6 +1,7 @@
 #include "helpdesk/zammad/zammad_fake.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <deque>
@@ -41,7 +42,9 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 const std::map<int64_t, std::string> kPriorities = {{1, "1 low"}, {2, "2 normal"}, {3, "3 high"}};
 const std::map<int64_t, std::string> kStates = {{1, "new"},    {2, "open"},    {3, "pending reminder"}, {4, "closed"},
                                                {5, "merged"}, {6, "removed"}, {7, "pending close"}};
-const std::map<int64_t, std::string> kSenders = {{1, "Agent"}, {2, "System"}, {3, "Customer"}};
+// db/seeds/ticket_article_senders.rb: Agent 1, Customer 2, System 3 (the admin adapter's
+// customer trigger names the Customer sender by this id).
+const std::map<int64_t, std::string> kSenders = {{1, "Agent"}, {2, "Customer"}, {3, "System"}};
 const std::map<int64_t, std::string> kTypes = {{1, "email"}, {5, "phone"}, {10, "note"}, {11, "web"}};
 
 std::optional<int64_t> IdOf(const std::map<int64_t, std::string>& table, const std::string& name) {
@@ -75,6 +78,8 @@ struct ZammadFake::Impl {
   std::map<int64_t, json> kb_answers;       // KnowledgeBaseAnswer assets
   std::map<int64_t, json> kb_translations;  // KnowledgeBaseAnswerTranslation assets
   std::map<int64_t, json> kb_contents;      // KnowledgeBaseAnswerTranslationContent assets
+  std::map<int64_t, json> webhooks;
+  std::map<int64_t, json> triggers;
   std::deque<Fault> faults;       // answered instead of serving
   std::deque<Fault> late_faults;  // answered after serving
   std::vector<Request> log;
@@ -269,7 +274,123 @@ struct ZammadFake::Impl {
     kb_answers[answer_id]["translation_ids"].push_back(id);
   }
 
+  // Webhook#validate_endpoint, #validate_custom_payload, #reset_custom_payload. "" when
+  // valid. REQUIRES mu held.
+  static std::string CheckWebhook(json& w) {
+    if (w.value("name", "").empty()) return "Name can't be blank";
+    const std::string endpoint = w.value("endpoint", "");
+    const size_t scheme = endpoint.find("://");
+    if (endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0)
+      return "The provided endpoint is invalid, no http or https protocol was specified.";
+    if (scheme + 3 >= endpoint.size() || endpoint[scheme + 3] == '/')
+      return "The provided endpoint is invalid, no hostname was specified.";
+    if (!w.value("customized_payload", false)) w["custom_payload"] = nullptr;
+    const json& payload = w.value("custom_payload", json());
+    if (payload.is_string() && json::parse(payload.get<std::string>(), nullptr, false).is_discarded())
+      return "The provided payload is invalid. Please check your syntax.";
+    return "";
+  }
+
+  // Trigger's validations. "" when valid. REQUIRES mu held.
+  std::string CheckTrigger(const json& t, int64_t self_id) const {
+    const std::string name = t.value("name", "");
+    if (name.empty()) return "Name can't be blank";
+    auto lower = [](std::string v) {
+      for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return v;
+    };
+    for (const auto& [id, other] : triggers)
+      if (id != self_id && lower(other.value("name", "")) == lower(name)) return "Name has already been taken";
+    const std::string activator = t.value("activator", "");
+    if (activator != "action" && activator != "time") return "Activator is not included in the list";
+    const std::string mode = t.value("execution_condition_mode", "");
+    if (mode != "selective" && mode != "always") return "Execution condition mode is not included in the list";
+    const json& perform = t.value("perform", json());
+    if (!perform.is_object() || perform.empty()) return "Perform can't be blank";
+    if (perform.contains("notification.webhook")) {
+      const json& id = perform["notification.webhook"].value("webhook_id", json());
+      auto n = id.is_number_integer() ? std::optional<int64_t>(id.get<int64_t>())
+                                      : ParseId(id.is_string() ? id.get<std::string>() : "");
+      if (!n || !webhooks.count(*n))
+        return "The required 'perform' value for notification.webhook, webhook_id is missing!";
+    }
+    if (!t.value("condition", json()).is_object()) return "Condition is invalid";
+    return "";
+  }
+
+  // The CRUD routes of one admin model (webhooks or triggers). REQUIRES nothing.
+  void AdminRoutes(const std::string& path, std::map<int64_t, json> Impl::*store, bool webhook) {
+    auto denied = [this](httplib::Response& res) {
+      if (options.admin_permission) return false;
+      Error(res, 403, "Not authorized (user)!");
+      return true;
+    };
+    auto masked = [webhook](json o) {
+      if (webhook)
+        for (const char* key : {"signature_token", "basic_auth_password", "bearer_token"})
+          if (o.value(key, json()).is_string() && !o[key].get<std::string>().empty()) o[key] = kZammadFakeMask;
+      return o;
+    };
+    server.Get(path, Gated([this, store, denied, masked](const httplib::Request&, httplib::Response& res) {
+      if (denied(res)) return;
+      std::lock_guard lock(mu);
+      json list = json::array();
+      for (const auto& [id, o] : this->*store) list.push_back(masked(o));
+      SendJson(res, 200, list);
+    }));
+    server.Post(path, Gated([this, store, denied, masked, webhook](const httplib::Request& req, httplib::Response& res) {
+      if (denied(res)) return;
+      json body;
+      if (!ParseBody(req, res, &body)) return;
+      std::lock_guard lock(mu);
+      const int64_t id = ++next_id;
+      body["id"] = id;
+      const std::string error = webhook ? CheckWebhook(body) : CheckTrigger(body, id);
+      if (!error.empty()) return Error(res, 422, error);
+      body["created_at"] = body["updated_at"] = Now3339();
+      (this->*store)[id] = body;
+      SendJson(res, 201, masked(body));
+    }));
+    server.Put(path + R"(/([^/]+))",
+               Gated([this, store, denied, masked, webhook](const httplib::Request& req, httplib::Response& res) {
+                 if (denied(res)) return;
+                 json body;
+                 if (!ParseBody(req, res, &body)) return;
+                 std::lock_guard lock(mu);
+                 auto id = ParseId(req.matches[1]);
+                 auto it = id ? (this->*store).find(*id) : (this->*store).end();
+                 if (it == (this->*store).end()) return Error(res, 404, "Couldn't find object");
+                 json next = it->second;
+                 for (const auto& [k, v] : body.items())
+                   if (k != "id") next[k] = v;
+                 const std::string error = webhook ? CheckWebhook(next) : CheckTrigger(next, *id);
+                 if (!error.empty()) return Error(res, 422, error);
+                 next["updated_at"] = Now3339();
+                 it->second = next;
+                 SendJson(res, 200, masked(next));
+               }));
+    server.Delete(path + R"(/([^/]+))",
+                  Gated([this, store, denied, webhook](const httplib::Request& req, httplib::Response& res) {
+                    if (denied(res)) return;
+                    std::lock_guard lock(mu);
+                    auto id = ParseId(req.matches[1]);
+                    auto it = id ? (this->*store).find(*id) : (this->*store).end();
+                    if (it == (this->*store).end()) return Error(res, 404, "Couldn't find object");
+                    if (webhook)
+                      for (const auto& [tid, t] : triggers) {
+                        const json& hook = t.value("perform", json::object()).value("notification.webhook", json());
+                        const json& wid = hook.is_object() ? hook.value("webhook_id", json()) : json();
+                        if (wid == json(*id) || wid == json(std::to_string(*id)))
+                          return Error(res, 422, "This object is referenced by other object(s) and thus cannot be deleted");
+                      }
+                    (this->*store).erase(it);
+                    SendJson(res, 200, json::object());
+                  }));
+  }
+
   void Routes() {
+    AdminRoutes("/api/v1/webhooks", &Impl::webhooks, /*webhook=*/true);
+    AdminRoutes("/api/v1/triggers", &Impl::triggers, /*webhook=*/false);
     server.Post("/api/v1/knowledge_bases/init", Gated([this](const httplib::Request& req, httplib::Response& res) {
       json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
       if (!body.is_object()) return Error(res, 422, "The request body is not a JSON object");
@@ -468,7 +589,7 @@ int64_t ZammadFake::AddTicket(const json& ticket, const std::string& body, const
                    {"owner_id", 1},
                    {"organization_id", nullptr},
                    {"create_article_type_id", 11},
-                   {"create_article_sender_id", 3},
+                   {"create_article_sender_id", 2},
                    {"article_count", 0},
                    {"created_by_id", customer},
                    {"updated_by_id", customer},
@@ -476,7 +597,7 @@ int64_t ZammadFake::AddTicket(const json& ticket, const std::string& body, const
                    {"updated_at", now}};
   d.articles[id] = {};
   d.tags[id] = ticket.value("tags", std::vector<std::string>{});
-  d.NewArticle(id, customer, body, content_type, false, 3, 11, "", ticket.value("title", ""));
+  d.NewArticle(id, customer, body, content_type, false, 2, 11, "", ticket.value("title", ""));
   return id;
 }
 
@@ -560,6 +681,29 @@ std::string ZammadFake::WebhookPayload(int64_t ticket_id, int64_t article_id) co
   for (const auto& a : d.articles.at(ticket_id))
     if (a["id"] == article_id) payload["article"] = a;
   return payload.dump();
+}
+
+std::map<int64_t, json> ZammadFake::Webhooks() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->webhooks;
+}
+
+std::map<int64_t, json> ZammadFake::Triggers() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->triggers;
+}
+
+int64_t ZammadFake::AddWebhook(const json& webhook) {
+  std::lock_guard lock(impl_->mu);
+  const int64_t id = ++impl_->next_id;
+  impl_->webhooks[id] = webhook;
+  impl_->webhooks[id]["id"] = id;
+  return id;
+}
+
+void ZammadFake::EditTrigger(int64_t id, const json& fields) {
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [k, v] : fields.items()) impl_->triggers.at(id)[k] = v;
 }
 
 void ZammadFake::InjectFault(Fault fault) {

@@ -19,6 +19,14 @@
 // primary locale (kb locale 1, en-us) and a second one (2, de-de); with
 // {"answer_translation_content_ids":[...]} the contents too; a token without knowledge
 // base permission gets [] (the public assets of a knowledge base not active publicly).
+// GET|POST /api/v1/webhooks, PUT|DELETE /api/v1/webhooks/{id}; the same for /api/v1/triggers
+// (`webhook register|list|remove`): GET lists every object, with signature_token,
+// basic_auth_password and bearer_token masked as kZammadFakeMask (vendors.md: secret fields
+// come back masked; the mask's exact text is not confirmed); a webhook's custom_payload is
+// dropped unless customized_payload is true and must be JSON; a trigger's name is unique
+// (case-insensitive), activator action|time, execution_condition_mode selective|always, and
+// notification.webhook must name a webhook; a webhook a trigger fires cannot be deleted
+// (422), as in Zammad's models. Without admin_permission they answer 403.
 #pragma once
 
 #include <cstdint>
@@ -33,12 +41,15 @@
 
 namespace deskpilot {
 
+inline constexpr char kZammadFakeMask[] = "********";
+
 struct ZammadFakeOptions {
   std::string api_token = "zm-test-token";
   int64_t api_user_id = 3;  // an agent, "deskpilot-bot"
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port
   bool kb_permission = true;  // the API user may read the knowledge base
+  bool admin_permission = true;  // admin.webhook and admin.trigger
 };
 
 class ZammadFake {
@@ -101,6 +112,13 @@ class ZammadFake {
   // The body Zammad's default webhook payload would have for this ticket and article
   // (article_id 0: a change without an article): {"ticket":{...},"article":{...}}.
   std::string WebhookPayload(int64_t ticket_id, int64_t article_id) const;
+
+  // Webhooks and triggers as stored (secrets unmasked), by id; seeding and editing as an
+  // admin would in the UI (Add* returns the new id).
+  std::map<int64_t, nlohmann::json> Webhooks() const;
+  std::map<int64_t, nlohmann::json> Triggers() const;
+  int64_t AddWebhook(const nlohmann::json& webhook);
+  void EditTrigger(int64_t id, const nlohmann::json& fields);
 
   void InjectFault(Fault fault);
   std::vector<Request> Requests() const;

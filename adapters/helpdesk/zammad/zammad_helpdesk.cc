@@ -21,6 +21,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
+#include "helpdesk/zammad/zammad_admin.h"
 
 namespace deskpilot {
 namespace {
@@ -73,9 +74,17 @@ bool IsZammadId(const std::string& s) {
 
 class ZammadHelpdesk : public Helpdesk {
  public:
-  ZammadHelpdesk(ZammadOptions options, HttpClient* http) : options_(std::move(options)), http_(http) {}
+  ZammadHelpdesk(ZammadOptions options, HttpClient* http)
+      : options_(std::move(options)),
+        http_(http),
+        admin_(NewZammadWebhookAdmin(
+            {options_.name, options_.signature_token, options_.api_user_id, options_.approval_tag},
+            [this](const std::string& method, const std::string& path, const json* body, bool retry,
+                   const std::string& what) { return AdminCall(method, path, body, retry, what); })) {}
 
   std::string_view type() const override { return "zammad"; }
+
+  WebhookAdmin* webhook_admin() override { return admin_.get(); }
 
   Status VerifyWebhook(const WebhookRequest& request) const override {
     if (options_.signature_token.empty()) return Status::Unauthenticated("no webhook signature token configured");
@@ -97,10 +106,11 @@ class ZammadHelpdesk : public Helpdesk {
   Result<WebhookEvent> ParseWebhook(const WebhookRequest& request) const override {
     // One validating pass that reads only these members (deskpilot/json_scan.h): the
     // default payload carries the whole ticket and article, read on every acknowledgement.
-    enum { kTicket, kTicketId, kUpdatedById, kUpdatedBy, kArticle, kArticleId, kCreatedById, kCreatedBy };
+    enum { kTicket, kTicketId, kUpdatedById, kUpdatedBy, kArticle, kArticleId, kCreatedById, kCreatedBy, kMarker };
     static const std::vector<JsonPath> kPaths = {
         {"ticket"},  {"ticket", "id"},         {"ticket", "updated_by_id"}, {"ticket", "updated_by", "id"},
-        {"article"}, {"article", "id"}, {"article", "created_by_id"}, {"article", "created_by", "id"}};
+        {"article"}, {"article", "id"}, {"article", "created_by_id"}, {"article", "created_by", "id"},
+        {kZammadMarkerMember}};
     auto scan = ScanJsonObject(request.body, kPaths);
     if (!scan.ok()) return Status::InvalidArgument("zammad webhook: " + scan.status().message());
     const std::vector<JsonScalar>& v = *scan;
@@ -118,6 +128,14 @@ class ZammadHelpdesk : public Helpdesk {
       actor = v[kCreatedById].IdText();
       if (actor.empty()) actor = v[kCreatedBy].IdText();
       ev.event_type = "ticket.article_created";
+    } else if (v[kMarker].is_string() && v[kMarker].text == kZammadApprovalMarker) {
+      // The approval webhook's signed custom payload (zammad_admin.cc). Only without an
+      // article: a marker can make a delivery approval-only, never hide a customer's
+      // message from triage.
+      ev.event_type = kApprovalTagEvent;
+      if (options_.approval_tag.empty())
+        ev.ignore_reason = "zammad approval-tag delivery, but policy.approval_tag is empty (a leftover approval "
+                           "trigger: `deskpilot webhook remove`, then `register`, drops it)";
     } else {
       ev.event_type = "ticket.updated";
     }
@@ -453,6 +471,30 @@ class ZammadHelpdesk : public Helpdesk {
     return resp;
   }
 
+  // WebhookAdmin's calls. Without `retry`, one attempt: a create whose answer is lost is
+  // not sent again (the admin reruns the idempotent command instead).
+  Result<json> AdminCall(const std::string& method, const std::string& path, const json* body, bool retry,
+                         const std::string& what) {
+    HttpRequest req = Request(method, path);
+    if (body != nullptr) {
+      req.headers.emplace_back("Content-Type", "application/json");
+      req.body = JsonText(*body);
+    }
+    HttpResponse resp;
+    if (retry) {
+      DP_ASSIGN_OR_RETURN(resp, Send(req, what));
+    } else {
+      auto sent = http_->Send(req);
+      if (!sent.ok()) return sent.status().WithContext(what);
+      DP_RETURN_IF_ERROR(StatusFromHttp(*sent, what));
+      resp = std::move(sent).value();
+    }
+    if (TrimAsciiSpace(resp.body).empty()) return json();
+    json j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument(what + ": malformed JSON response");
+    return j;
+  }
+
   // A read that Zammad routes as a POST (knowledge_bases/init): safe to retry.
   Result<json> PostJson(const std::string& path, const json& body, const std::string& what) {
     HttpRequest req = Request("POST", path);
@@ -548,6 +590,7 @@ class ZammadHelpdesk : public Helpdesk {
 
   ZammadOptions options_;
   HttpClient* http_;
+  std::unique_ptr<WebhookAdmin> admin_;
 };
 
 }  // namespace

@@ -35,6 +35,9 @@ struct ZammadOptions {
   // The locale `kb sync` labels the knowledge base's primary language with (e.g. "en-us");
   // empty: no knowledge base to sync.
   std::string kb_locale;
+  // policy.approval_tag (AdapterContext::approval_tag; empty: approval by tag is off):
+  // `webhook register` adds the approval webhook and trigger for it.
+  std::string approval_tag;
   RetryPolicy retry;
   Sleeper sleep;  // empty = really sleep (tests inject a recorder)
 };

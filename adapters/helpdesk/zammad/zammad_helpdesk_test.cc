@@ -800,5 +800,289 @@ TEST_F(ZammadKnowledgeBaseTest, AUserWithoutKnowledgeBaseAccessIsAClearError) {
   EXPECT_EQ(fake.CountRequests("", "/"), 1);
 }
 
+
+// --- Approval-tag deliveries (the approval webhook's signed custom payload) ---
+
+// What Zammad sends for the approval webhook's custom payload (zammad_admin.cc), the id
+// variables rendered as integers.
+constexpr char kApprovalBody[] = R"({"deskpilot_event":"approval_tag","ticket":{"id":42,"updated_by_id":7}})";
+
+TEST_F(ZammadWebhookTest, TheSignedApprovalMarkerMakesAnApprovalOnlyEvent) {
+  ZammadOptions o = Options();
+  o.approval_tag = "deskpilot_approved";
+  auto hd = NewZammadHelpdesk(o, http_.get());
+  const std::string sig = "sha1=" + HexEncode(HmacSha1(kToken, kApprovalBody));
+  ASSERT_TRUE(hd->VerifyWebhook(Req(kApprovalBody, {{"x-hub-signature", sig}})).ok());
+  auto ev = hd->ParseWebhook(Req(kApprovalBody, {{"x-zammad-delivery", "job-1"}}));
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_EQ(ev->event_type, kApprovalTagEvent);
+  EXPECT_EQ(ev->ticket_id, "42");
+  EXPECT_TRUE(ev->ignore_reason.empty());
+  EXPECT_FALSE(ev->self_caused);
+  // deskpilot's own update while the tag is on stays self-caused.
+  auto own = hd->ParseWebhook(Req(R"({"deskpilot_event":"approval_tag","ticket":{"id":42,"updated_by_id":3}})"));
+  ASSERT_TRUE(own.ok());
+  EXPECT_TRUE(own->self_caused);
+
+  // The ordinary payload is unchanged by the approval set-up.
+  EXPECT_EQ(hd->ParseWebhook(Req(kVectorBody))->event_type, "ticket.article_created");
+  // A marker next to an article cannot hide the article from triage.
+  auto with_article = hd->ParseWebhook(
+      Req(R"({"deskpilot_event":"approval_tag","ticket":{"id":42},"article":{"id":5,"created_by_id":7}})"));
+  ASSERT_TRUE(with_article.ok());
+  EXPECT_EQ(with_article->event_type, "ticket.article_created");
+  // Another marker value, or the marker nested where ticket data lives, is no marker.
+  EXPECT_EQ(hd->ParseWebhook(Req(R"({"deskpilot_event":"approved","ticket":{"id":42}})"))->event_type, "ticket.updated");
+  EXPECT_EQ(hd->ParseWebhook(Req(R"({"ticket":{"id":42,"deskpilot_event":"approval_tag"}})"))->event_type,
+            "ticket.updated");
+
+  // A forged marker body without the token's signature never gets this far.
+  EXPECT_EQ(hd->VerifyWebhook(Req(kApprovalBody)).code(), Code::kUnauthenticated);
+  EXPECT_EQ(hd->VerifyWebhook(Req(kApprovalBody, {{"x-hub-signature", "sha1=" + HexEncode(HmacSha1("guess", kApprovalBody))}}))
+                .code(),
+            Code::kUnauthenticated);
+}
+
+TEST_F(ZammadWebhookTest, AnApprovalDeliveryWithoutAnApprovalTagIsIgnored) {
+  auto ev = hd_->ParseWebhook(Req(kApprovalBody));
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_EQ(ev->event_type, kApprovalTagEvent);
+  EXPECT_NE(ev->ignore_reason.find("approval_tag is empty"), std::string::npos) << ev->ignore_reason;
+}
+
+// --- `webhook register|list|remove` against the fake's webhooks and triggers ---
+
+class ZammadAdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(fake_.Start().ok()); }
+  std::unique_ptr<Helpdesk> Make(const std::string& approval_tag = "") {
+    ZammadOptions o = Options(fake_.base_url());
+    o.approval_tag = approval_tag;
+    o.sleep = [](milliseconds) {};
+    return NewZammadHelpdesk(o, http_.get());
+  }
+  std::vector<json> Bodies(const std::string& method, const std::string& path) {
+    std::vector<json> out;
+    for (const auto& r : fake_.Requests())
+      if (r.method == method && r.path == path) out.push_back(json::parse(r.body));
+    return out;
+  }
+  static std::vector<std::string> Actions(const WebhookRegistration& reg) {
+    std::vector<std::string> out;
+    for (const auto& c : reg.changes) out.push_back(c.action + " " + c.kind + " " + c.name);
+    return out;
+  }
+  // The trigger (as stored) of that name.
+  json TriggerNamed(const std::string& name) {
+    for (const auto& [id, t] : fake_.Triggers())
+      if (t["name"] == name) return t;
+    return json();
+  }
+
+  static constexpr char kEndpoint[] = "https://dp.example.com/webhooks/zm";
+  ZammadFake fake_;
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient();
+};
+
+TEST_F(ZammadAdminTest, RegisterCreatesTheWebhookAndTwoTriggersSignedWithTheConfiguredToken) {
+  auto hd = Make();
+  ASSERT_NE(hd->webhook_admin(), nullptr);
+  auto reg = hd->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(Actions(*reg), (std::vector<std::string>{"created webhook deskpilot-zm",
+                                                     "created trigger deskpilot-zm: ticket created",
+                                                     "created trigger deskpilot-zm: customer article"}));
+  EXPECT_EQ(reg->endpoint, kEndpoint);
+  EXPECT_TRUE(reg->signing_secret.empty());
+  EXPECT_TRUE(reg->signed_with_configured_secret);
+
+  const auto hooks = Bodies("POST", "/api/v1/webhooks");
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0]["name"], "deskpilot-zm");
+  EXPECT_EQ(hooks[0]["endpoint"], kEndpoint);
+  EXPECT_EQ(hooks[0]["signature_token"], kToken);
+  EXPECT_EQ(hooks[0]["ssl_verify"], true);
+  EXPECT_EQ(hooks[0]["active"], true);
+  EXPECT_EQ(hooks[0]["customized_payload"], false);
+  EXPECT_TRUE(hooks[0]["custom_payload"].is_null());
+  const std::string webhook_id = reg->changes[0].id;
+
+  const auto triggers = Bodies("POST", "/api/v1/triggers");
+  ASSERT_EQ(triggers.size(), 2u);
+  const json fires = {{"notification.webhook", {{"webhook_id", webhook_id}}}};
+  EXPECT_EQ(triggers[0]["name"], "deskpilot-zm: ticket created");
+  EXPECT_EQ(triggers[0]["condition"], json::parse(R"({"ticket.action":{"operator":"is","value":"create"}})"));
+  EXPECT_EQ(triggers[1]["name"], "deskpilot-zm: customer article");
+  EXPECT_EQ(triggers[1]["condition"], json::parse(R"({"ticket.action":{"operator":"is","value":"update"},
+                                                      "article.sender_id":{"operator":"is","value":["2"]}})"));
+  for (const json& t : triggers) {
+    EXPECT_EQ(t["perform"], fires);
+    EXPECT_EQ(t["activator"], "action");
+    EXPECT_EQ(t["execution_condition_mode"], "selective");
+    EXPECT_EQ(t["active"], true);
+  }
+  // The secrets never travel anywhere else.
+  for (const auto& r : fake_.Requests()) {
+    if (r.path != "/api/v1/webhooks") {
+      EXPECT_EQ(r.body.find(kToken), std::string::npos) << r.path;
+    }
+  }
+}
+
+TEST_F(ZammadAdminTest, ASecondRegisterChangesNothingAndNeverWritesTheMaskBack) {
+  auto hd = Make("deskpilot_approved");
+  ASSERT_TRUE(hd->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  const int writes = fake_.CountRequests("POST", "/api/v1/") + fake_.CountRequests("PUT", "/api/v1/");
+  auto again = hd->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->changes.size(), 5u);
+  for (const auto& c : again->changes) EXPECT_EQ(c.action, "unchanged") << c.kind << " " << c.name;
+  EXPECT_EQ(fake_.CountRequests("POST", "/api/v1/") + fake_.CountRequests("PUT", "/api/v1/"), writes);
+
+  // A new URL updates both webhooks in place; the stored token stays the configured one,
+  // not the mask Zammad listed.
+  auto moved = hd->webhook_admin()->RegisterWebhook("https://new.example.com/webhooks/zm");
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->changes[0].action, "updated");
+  EXPECT_EQ(moved->changes[1].action, "updated");
+  for (size_t i = 2; i < moved->changes.size(); ++i) EXPECT_EQ(moved->changes[i].action, "unchanged");
+  ASSERT_EQ(fake_.Webhooks().size(), 2u);
+  for (const auto& [id, w] : fake_.Webhooks()) {
+    EXPECT_EQ(w["endpoint"], "https://new.example.com/webhooks/zm");
+    EXPECT_EQ(w["signature_token"], kToken);
+  }
+}
+
+TEST_F(ZammadAdminTest, AnEditedTriggerIsPutBack) {
+  auto hd = Make();
+  auto reg = hd->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  const json original = TriggerNamed("deskpilot-zm: customer article");
+  const int64_t id = original["id"].get<int64_t>();
+  fake_.EditTrigger(id, {{"condition", {{"ticket.action", {{"operator", "is"}, {"value", "update"}}}}},
+                         {"active", false}});
+  auto again = hd->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Actions(*again), (std::vector<std::string>{"unchanged webhook deskpilot-zm",
+                                                       "unchanged trigger deskpilot-zm: ticket created",
+                                                       "updated trigger deskpilot-zm: customer article"}));
+  EXPECT_EQ(Bodies("PUT", "/api/v1/triggers/" + std::to_string(id)).size(), 1u);
+  const json restored = TriggerNamed("deskpilot-zm: customer article");
+  EXPECT_EQ(restored["condition"], original["condition"]);
+  EXPECT_EQ(restored["active"], true);
+  // Condition values Zammad echoes as numbers are the same condition.
+  json numeric = restored["condition"];
+  numeric["article.sender_id"]["value"] = json::array({2});
+  fake_.EditTrigger(id, {{"condition", numeric}});
+  auto third = hd->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->changes[2].action, "unchanged");
+}
+
+TEST_F(ZammadAdminTest, TheApprovalWebhookAndTriggerOnlyWithAnApprovalTag) {
+  ASSERT_TRUE(Make()->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  EXPECT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_TRUE(TriggerNamed("deskpilot-zm: approval tag").is_null());
+
+  auto reg = Make("deskpilot_approved")->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(Actions(*reg), (std::vector<std::string>{"unchanged webhook deskpilot-zm",
+                                                     "created webhook deskpilot-zm (approval tag)",
+                                                     "unchanged trigger deskpilot-zm: ticket created",
+                                                     "unchanged trigger deskpilot-zm: customer article",
+                                                     "created trigger deskpilot-zm: approval tag"}));
+  const auto hooks = Bodies("POST", "/api/v1/webhooks");
+  ASSERT_EQ(hooks.size(), 2u);
+  const json& approval = hooks[1];
+  EXPECT_EQ(approval["name"], "deskpilot-zm (approval tag)");
+  EXPECT_EQ(approval["endpoint"], kEndpoint);
+  EXPECT_EQ(approval["signature_token"], kToken);
+  EXPECT_EQ(approval["customized_payload"], true);
+  EXPECT_EQ(json::parse(approval["custom_payload"].get<std::string>()),
+            json::parse(R"({"deskpilot_event":"approval_tag","ticket":{"id":"#{ticket.id}","updated_by_id":"#{ticket.updated_by_id}"}})"));
+
+  const json trigger = TriggerNamed("deskpilot-zm: approval tag");
+  EXPECT_EQ(trigger["condition"], json::parse(R"({"ticket.action":{"operator":"is","value":"update"},
+      "ticket.tags":{"operator":"contains one","value":"deskpilot_approved"},
+      "ticket.updated_by_id":{"operator":"is not","pre_condition":"specific","value":["3"]}})"));
+  EXPECT_EQ(trigger["execution_condition_mode"], "always");
+  EXPECT_EQ(trigger["perform"]["notification.webhook"]["webhook_id"], reg->changes[1].id);
+}
+
+TEST_F(ZammadAdminTest, ListMarksOursWithTheTriggersThatFireIt) {
+  const int64_t other = fake_.AddWebhook({{"name", "Slack"}, {"endpoint", "https://hooks.slack.com/x"}, {"active", false}});
+  auto hd = Make("deskpilot_approved");
+  ASSERT_TRUE(hd->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  auto list = hd->webhook_admin()->ListWebhooks();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 3u);
+  const WebhookInfo& slack = (*list)[0];
+  EXPECT_EQ(slack.id, std::to_string(other));
+  EXPECT_FALSE(slack.ours);
+  EXPECT_EQ(slack.status, "inactive");
+  EXPECT_TRUE(slack.details.empty());
+  const WebhookInfo& ours = (*list)[1];
+  EXPECT_TRUE(ours.ours);
+  EXPECT_EQ(ours.name, "deskpilot-zm");
+  EXPECT_EQ(ours.endpoint, kEndpoint);
+  EXPECT_EQ(ours.status, "active");
+  ASSERT_EQ(ours.details.size(), 2u);
+  EXPECT_NE(ours.details[0].find("deskpilot-zm: ticket created"), std::string::npos) << ours.details[0];
+  EXPECT_NE(ours.details[1].find("deskpilot-zm: customer article"), std::string::npos) << ours.details[1];
+  EXPECT_TRUE((*list)[2].ours);
+  ASSERT_EQ((*list)[2].details.size(), 1u);
+  EXPECT_NE((*list)[2].details[0].find("approval tag"), std::string::npos);
+}
+
+TEST_F(ZammadAdminTest, RemoveDeletesOurTriggersThenOurWebhooks) {
+  const int64_t other = fake_.AddWebhook({{"name", "Slack"}, {"endpoint", "https://hooks.slack.com/x"}, {"active", true}});
+  auto hd = Make("deskpilot_approved");
+  ASSERT_TRUE(hd->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  auto removed = hd->webhook_admin()->RemoveWebhook();
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  ASSERT_EQ(removed->size(), 5u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*removed)[i].kind, "trigger");
+  for (size_t i = 3; i < 5; ++i) EXPECT_EQ((*removed)[i].kind, "webhook");
+  for (const auto& c : *removed) EXPECT_EQ(c.action, "deleted");
+  EXPECT_TRUE(fake_.Triggers().empty());
+  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_EQ(fake_.Webhooks().begin()->first, other);
+  // Nothing left to delete is not an error.
+  auto again = hd->webhook_admin()->RemoveWebhook();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->empty());
+}
+
+TEST_F(ZammadAdminTest, MissingAdminPermissionIsAClearErrorWithoutTheToken) {
+  fake_.Stop();
+  ZammadFakeOptions fo;
+  fo.admin_permission = false;
+  ZammadFake fake(fo);
+  ASSERT_TRUE(fake.Start().ok());
+  ZammadOptions o = Options(fake.base_url());
+  o.sleep = [](milliseconds) {};
+  auto hd = NewZammadHelpdesk(o, http_.get());
+  for (int op = 0; op < 3; ++op) {
+    Status st = op == 0 ? hd->webhook_admin()->RegisterWebhook(kEndpoint).status()
+                : op == 1 ? hd->webhook_admin()->ListWebhooks().status()
+                          : hd->webhook_admin()->RemoveWebhook().status();
+    EXPECT_EQ(st.code(), Code::kPermissionDenied) << st.ToString();
+    EXPECT_FALSE(st.retryable());
+    EXPECT_NE(st.message().find("admin.webhook"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("admin.trigger"), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find(o.api_token), std::string::npos);
+    EXPECT_EQ(st.message().find(kToken), std::string::npos);
+  }
+  // Nothing was created, and a refused call is not retried.
+  EXPECT_EQ(fake.CountRequests("POST", "/"), 0);
+  EXPECT_EQ(fake.CountRequests("GET", "/api/v1/webhooks"), 3);
+  // A wrong token (401) reads the same way.
+  o.api_token = "wrong-token";
+  auto wrong = NewZammadHelpdesk(o, http_.get());
+  Status st = wrong->webhook_admin()->ListWebhooks().status();
+  EXPECT_EQ(st.code(), Code::kPermissionDenied) << st.ToString();
+  EXPECT_EQ(st.message().find("wrong-token"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace deskpilot
