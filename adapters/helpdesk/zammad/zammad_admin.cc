@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "deskpilot/crypto.h"
+
 namespace deskpilot {
 namespace {
 
@@ -201,6 +203,18 @@ class ZammadWebhookAdmin : public WebhookAdmin {
   std::string TriggerPrefix() const { return WebhookName() + ": "; }
   bool IsOurs(const std::string& name) const { return name == WebhookName() || name == ApprovalWebhookName(); }
 
+  // Zammad lists the Signature Token masked, so a changed token could not be seen and the
+  // webhook would keep signing with the old one: every delivery would then fail
+  // verification. The note carries a fingerprint of the token instead, which register
+  // compares: a new token changes the note and the webhook is put back with it. 48 bits
+  // of an HMAC keyed with the token say nothing usable about a random token, and the note
+  // is shown only to Zammad admins, who manage the webhook anyway.
+  std::string WebhookNote() const {
+    const std::string fingerprint =
+        HexEncode(HmacSha256(options_.signature_token, "deskpilot webhook token fingerprint")).substr(0, 12);
+    return "Managed by deskpilot webhook register (source " + options_.source + "; token " + fingerprint + ").";
+  }
+
   std::vector<WebhookSpec> WebhookSpecs(const std::string& endpoint) const {
     // Attributes as the Webhook model and its admin form name them (app/models/webhook.rb,
     // app/assets/javascripts/app/models/webhook.coffee in zammad/zammad). The signature
@@ -210,7 +224,7 @@ class ZammadWebhookAdmin : public WebhookAdmin {
                          {"signature_token", options_.signature_token},
                          {"ssl_verify", true},
                          {"active", true},
-                         {"note", "Managed by deskpilot webhook register (source " + options_.source + ")."}};
+                         {"note", WebhookNote()}};
     json plain = common;
     plain["name"] = WebhookName();
     // Zammad's default {"ticket":…,"article":…} payload, which ParseWebhook reads.
@@ -284,8 +298,9 @@ class ZammadWebhookAdmin : public WebhookAdmin {
   }
 
   static bool WebhookMatches(const json& have, const json& want) {
-    // signature_token is not compared: Zammad does not hand it back (vendors.md).
-    for (const char* key : {"endpoint", "ssl_verify", "active", "customized_payload"})
+    // signature_token is not compared: Zammad does not hand it back (vendors.md). The
+    // note's token fingerprint (WebhookNote) stands for it.
+    for (const char* key : {"endpoint", "ssl_verify", "active", "customized_payload", "note"})
       if (!have.contains(key) || have[key] != want[key]) return false;
     if (!IsTrue(want, "customized_payload")) return true;
     // Compared as JSON: Zammad may store the text re-serialised.

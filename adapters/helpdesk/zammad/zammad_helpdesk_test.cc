@@ -953,6 +953,30 @@ TEST_F(ZammadAdminTest, ASecondRegisterChangesNothingAndNeverWritesTheMaskBack) 
   }
 }
 
+TEST_F(ZammadAdminTest, ANewSignatureTokenIsPutOnTheWebhooksThoughZammadListsItMasked) {
+  ASSERT_TRUE(Make("deskpilot_approved")->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  // The admin rotates the token: the config now holds a new one.
+  ZammadOptions o = Options(fake_.base_url());
+  o.signature_token = "rotated-signature-token-0123456789";
+  o.approval_tag = "deskpilot_approved";
+  o.sleep = [](milliseconds) {};
+  auto rotated = NewZammadHelpdesk(o, http_.get());
+  auto reg = rotated->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(reg->changes[0].action, "updated");
+  EXPECT_EQ(reg->changes[1].action, "updated");
+  ASSERT_EQ(fake_.Webhooks().size(), 2u);
+  for (const auto& [id, w] : fake_.Webhooks()) {
+    EXPECT_EQ(w["signature_token"], "rotated-signature-token-0123456789");
+    // The note holds a fingerprint of the token, never the token.
+    EXPECT_EQ(w["note"].get<std::string>().find("rotated-signature-token"), std::string::npos);
+  }
+  // And with the same token again, nothing changes.
+  auto again = rotated->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  for (const auto& c : again->changes) EXPECT_EQ(c.action, "unchanged") << c.kind << " " << c.name;
+}
+
 TEST_F(ZammadAdminTest, AnEditedTriggerIsPutBack) {
   auto hd = Make();
   auto reg = hd->webhook_admin()->RegisterWebhook(kEndpoint);
