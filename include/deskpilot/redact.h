@@ -29,18 +29,57 @@ enum class TextOrigin {
   kOther,           // agents, private notes, anything else
 };
 
+// The requester's name as the help desk gives it, prepared once per ticket so that it is
+// redacted wherever it appears in that ticket's texts, also without a cue ("please ask
+// Ann", "Ann Smith\nAcme Ltd"). One value passed to each call rather than state in the
+// Redactor: a Redactor is shared by every ticket, and a name belongs to one. An empty,
+// email-shaped or placeholder-shaped name adds nothing. See redact.cc for which parts of
+// a name are matched on their own and when.
+class KnownNames {
+ public:
+  // How far one part of the name may be matched outside the full name.
+  enum class PartUse {
+    kAlone,        // "Smith", "José": any whole word that does not start lower-case
+    kMidSentence,  // an everyday word too ("Will", "Grace"): only capitalised, not all
+                   // capitals, and not where a clause starts ("Will you ...")
+    kNotDateOrPlace  // capitalised anyway as a month, place or brand ("May", "Paris",
+                     // "Chase"): as kMidSentence, and not where a date, place or brand
+                     // stands ("in May", "to Paris", "my Chase card", "May 5")
+  };
+  struct Part {
+    std::string lower;  // ASCII-lower-cased
+    PartUse use;
+  };
+
+  KnownNames() = default;
+  explicit KnownNames(std::string_view full_name);
+
+  bool empty() const { return full_.empty(); }
+  // The whole name, ASCII-lower-cased, its words joined by single spaces.
+  const std::string& full() const { return full_; }
+  // Its words, without titles ("Dr."), particles ("van") and single letters.
+  const std::vector<Part>& parts() const { return parts_; }
+
+ private:
+  std::string full_;
+  std::vector<Part> parts_;
+};
+
 class Redactor {
  public:
   // Redacts `text`, reusing placeholders already in `map` for repeated values, so the
   // same email in subject and body gets the same placeholder. Placeholder-shaped text
   // that is already in `text` ("<SECRET_1>" typed by a customer) is first rewritten as
   // a plain word ("[secret]"), so it can never collide with a real placeholder.
-  std::string Redact(std::string_view text, RedactionMap* map,
-                     TextOrigin origin = TextOrigin::kOther) const;
+  // `known` adds the ticket's requester's name, with or without a cue; each word of the
+  // name gets its own placeholder ("<NAME_1> <NAME_2>"), so a reply can greet with the
+  // first name alone.
+  std::string Redact(std::string_view text, RedactionMap* map, TextOrigin origin = TextOrigin::kOther,
+                     const KnownNames& known = KnownNames()) const;
   // Redacts text that is kept apart from any ticket (knowledge-base passages built from
   // solved tickets, few-shot examples): each value becomes a plain word ("[email]")
   // that no map can ever restore.
-  std::string Anonymize(std::string_view text) const;
+  std::string Anonymize(std::string_view text, const KnownNames& known = KnownNames()) const;
   // For text that goes to the customer: replaces the placeholders in map.restorable
   // with their originals and every other placeholder of `map` with "[redacted]";
   // `withheld` (optional) counts the latter. Placeholders that are not in `map` stay

@@ -11,7 +11,9 @@
 #include "deskpilot/config.h"
 #include "deskpilot/helpdesk.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/redact.h"
 #include "deskpilot/status.h"
+#include "deskpilot/types.h"
 #include "service/components.h"
 
 namespace deskpilot::cli {
@@ -33,6 +35,11 @@ int RunJobs(int argc, char** argv);         // audit_jobs.cc: list | retry | pur
 int AuditShadow(const std::string& cmd, int argc, char** argv);
 int RunSandbox(int argc, char** argv);      // sandbox.cc
 int RunWebhook(int argc, char** argv);      // webhook.cc: register | list | remove
+
+// What `train --source` learns from for one solved ticket (train_eval.cc): its subject
+// and description, as the classifier will see a new ticket's, redacted with the
+// requester's name.
+std::string SolvedTicketTrainingText(const Ticket& ticket, const Redactor& redactor);
 
 // Prints "deskpilot <cmd>: <message>" to stderr and returns kExitUsage.
 int UsageError(const std::string& command, const std::string& message);

@@ -225,6 +225,29 @@ TEST_F(KbSyncTest, ErrorsExitWithTheRightCode) {
 }
 
 // Twelve solved tickets per label, phrased differently, labelled both ways.
+// The agent's answer often names the customer without any cue; the desk told us that
+// name, so the passage has "[name]" instead, wherever the name stands.
+TEST_F(KbSyncTest, AResolvedTicketPassageNeverHoldsTheRequestersName) {
+  const int64_t customer = fake_.AddUser("Ann Kowalczyk", "ann.k@example.com", "end-user");
+  const int64_t agent = fake_.AddUser("Bob Agent", "bob@acme.test", "agent");
+  const int64_t t = fake_.AddTicket({{"subject", "Voucher for Ann Kowalczyk rejected"},
+                                     {"description", "My voucher fails at checkout."},
+                                     {"requester_id", customer},
+                                     {"status", "solved"}});
+  fake_.AddComment(t, agent,
+                   "I checked the basket of Ann Kowalczyk: voucher codes only apply to full-price items. "
+                   "Ann, please remove the sale items; the Kowalczyk account is fine.",
+                   true);
+  ASSERT_EQ(Sync({"--locale", "en-us", "--solved-since", "2020-01-01"}).code, 0);
+  std::string all_text;
+  for (const auto& q : {"voucher codes full-price items basket", "remove the sale items account", "voucher rejected"})
+    for (const Passage& p : Search(q)) all_text += p.title + "\n" + p.text + "\n";
+  ASSERT_NE(all_text.find("full-price items"), std::string::npos) << all_text;
+  EXPECT_EQ(all_text.find("Ann"), std::string::npos) << all_text;
+  EXPECT_EQ(all_text.find("Kowalczyk"), std::string::npos) << all_text;
+  EXPECT_NE(all_text.find("[name]"), std::string::npos) << all_text;
+}
+
 void SeedLabelledTickets(ZendeskFake& fake) {
   const int64_t customer = fake.AddUser("Cat Customer", "cat@example.com", "end-user");
   const std::vector<std::string> refund = {"refund", "money back", "reimburse", "return payment"};
@@ -270,6 +293,22 @@ TEST_F(KbSyncTest, TrainFromTagPrefixAndFromCustomField) {
   EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "local", "--out", model}).code,
             kExitUsage);
   EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--source", "acme", "--out", model}).code, kExitUsage);
+}
+
+// A customer's name in their own ticket text, without a cue, is no feature of the model
+// (whose file holds only feature hashes, so the text it learns from is checked).
+TEST(TrainTextTest, SolvedTicketTrainingTextHasNoRequesterName) {
+  Ticket t;
+  t.subject = "Refund for Zofia";
+  t.description = "Please send my money back.\nZofia Wisniewska";
+  t.requester.name = "Zofia Wisniewska";
+  Comment c;
+  c.body = "Wisniewska again";
+  t.comments.push_back(c);
+  const std::string text = SolvedTicketTrainingText(t, Redactor());
+  EXPECT_NE(text.find("money back"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Zofia"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Wisniewska"), std::string::npos) << text;
 }
 
 // --calibration-data labels are read from --field also when the training labels come from

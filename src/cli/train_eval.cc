@@ -124,9 +124,7 @@ Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const s
       ++ambiguous;
       continue;
     }
-    t.comments.clear();
-    RedactionMap map;
-    std::string text = redactor.Redact(BuildTicketText(t).whole, &map);
+    std::string text = SolvedTicketTrainingText(t, redactor);
     if (text.empty()) {
       ++unlabelled;
       continue;
@@ -145,6 +143,15 @@ Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const s
 }
 
 }  // namespace
+
+std::string SolvedTicketTrainingText(const Ticket& ticket, const Redactor& redactor) {
+  Ticket t = ticket;
+  t.comments.clear();
+  RedactionMap map;
+  // With the requester's name, as the pipeline redacts a new ticket: a customer's name
+  // must not become a feature of the model.
+  return redactor.Redact(BuildTicketText(t).whole, &map, TextOrigin::kOther, KnownNames(t.requester.name));
+}
 
 int RunTrain(int argc, char** argv) {
   const std::string cmd = argv[0];

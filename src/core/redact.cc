@@ -56,6 +56,7 @@ struct Match {
   size_t begin;
   size_t end;
   Type type;
+  bool known = false;  // the requester's name (ScanKnownNames), which wins over a cue's
 };
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -1698,9 +1699,224 @@ void ScanAddressCues(std::string_view text, std::string_view lower, std::vector<
   }
 }
 
+// ---------------------------------------------------------------- known names
+//
+// The requester's name needs no cue, only precision. The full name (two words or more)
+// is matched in any case: "ann smith" in a lower-case mail is still the person. A word
+// of it alone is matched only where it does not start lower-case: "Smith" is the person,
+// "smith" may be a trade, and a desk's name may be any word ("Post", "Case"), so taking
+// lower-case words alone would hit everyday words no list can foresee. A word that is
+// also an everyday word ("Will", "Grace") must in addition not start a clause ("Will you
+// ...") nor be in capitals (a heading); a word that is capitalised anyway (months,
+// places, brands) also not after a word that introduces a date, place or brand ("in
+// May", "to Paris", "my Chase card") nor before a number or another capitalised word
+// ("May 5", "Chase Bank"). A possessive ("June's") is a person, and a line that is
+// nothing but the word is a signature ("Cheers\nWill").
+
+// Titles a desk's name field may carry ("Dr. Ann Smith"): they stay, and never count alone.
+bool IsTitleWord(std::string_view lower) {
+  for (std::string_view t : {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "mme",
+                             "mlle", "sr", "sra", "jr", "ii", "iii", "iv"})
+    if (lower == t) return true;
+  return false;
+}
+
+// Capitalised in ordinary text without being a person: months and days (the date
+// scanner's "may" is a month too), places and brands that are also first names.
+bool IsCapitalisedAnyway(std::string_view lower) {
+  static constexpr std::string_view kWords[] = {
+      "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+      "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+      "easter", "christmas", "christian", "paris", "london", "austin", "dallas", "houston", "phoenix", "orlando",
+      "sydney", "victoria", "florence", "georgia", "virginia", "carolina", "jordan", "china", "india", "israel",
+      "jersey", "chase", "amazon", "apple", "google", "microsoft", "visa", "lincoln", "ford", "mercedes"};
+  for (std::string_view k : kWords)
+    if (lower == k) return true;
+  return false;
+}
+
+// Words before a month, place or brand that is not a person ("until June", "my Chase card").
+bool IntroducesDateOrPlace(std::string_view lower) {
+  for (std::string_view w : {"in", "on", "at", "by", "since", "until", "till", "from", "to", "of", "through",
+                             "early", "mid", "late", "last", "next", "this", "every", "before", "after", "during",
+                             "end", "beginning", "start", "the", "my", "your", "our", "a", "an", "his", "her",
+                             "their", "via", "per", "near", "into", "around"})
+    if (lower == w) return true;
+  return false;
+}
+
+// The lower-cased word that ends right before i, across blanks ("" at a text's start).
+std::string_view WordBefore(std::string_view lower, size_t i) {
+  size_t end = i;
+  while (end > 0 && (lower[end - 1] == ' ' || lower[end - 1] == '\t')) --end;
+  size_t begin = end;
+  while (begin > 0 && IsAlpha(lower[begin - 1])) --begin;
+  return lower.substr(begin, end - begin);
+}
+
+// The word [i, end) fills its line, but for punctuation ("Will", "Will!"): a signature.
+bool AloneOnLine(std::string_view text, size_t i, size_t end) {
+  if (!LineStartAt(text, i)) return false;
+  while (end < text.size() && (text[end] == ' ' || text[end] == '\t' || text[end] == ',' || text[end] == '.' ||
+                               text[end] == '!'))
+    ++end;
+  return end == text.size() || text[end] == '\n' || text[end] == '\r';
+}
+
+// First names and surnames that are everyday words too; with the redactor's lists of
+// everyday and capitalised non-name words ("will", "may", "team").
+bool IsCommonNameWord(std::string_view lower) {
+  static constexpr std::string_view kWords[] = {
+      "bill", "mark", "grace", "hope", "joy", "rose", "frank", "sunny", "page", "faith", "amber", "ruby", "pearl",
+      "daisy", "lily", "iris", "ivy", "violet", "holly", "dawn", "summer", "autumn", "winter", "hunter", "cash",
+      "price", "king", "young", "white", "black", "brown", "green", "gray", "grey", "hall", "wood", "stone", "hill",
+      "bell", "rich", "guy", "nick", "pat", "sue", "rob", "art", "drew", "gene", "jack", "kit", "ray", "sandy",
+      "skip", "star", "storm", "wade", "penny", "honor", "chance", "chip", "buck", "miles", "lane", "park",
+      "field", "street", "post", "case", "cook", "baker", "mason", "carter", "porter", "walker", "turner",
+      "fisher", "hunt", "lee", "love", "major", "moody", "north", "south", "west", "rice", "sharp", "short", "small",
+      "strong", "swift", "best", "bright", "early", "fox", "wolf", "bird", "crane", "lamb", "hart", "nash", "reading",
+      "sterling", "august", "dean", "earl", "duke", "prince", "noble", "lord", "constance", "prudence", "mercy",
+      "justice", "liberty", "destiny", "harmony", "melody", "trinity", "crystal", "jewel", "river", "sky", "rain"};
+  for (std::string_view k : kWords)
+    if (lower == k) return true;
+  return IsCapitalisedNonName(lower) || IsEverydayWord(lower);
+}
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsNamePunctuation(char c) { return c == ',' || c == '.' || c == ';' || c == ':' || c == '(' || c == ')' || c == '"' || c == '\''; }
+
+// A lower-case letter at i: ASCII, Latin-1, Greek or Cyrillic. Letters of other scripts
+// count as not lower-case, so "Łukasz" and caseless names are matched alone.
+bool LowerAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(At(s, i));
+  const auto cont = static_cast<unsigned char>(At(s, i + 1));
+  return IsLower(At(s, i)) || (lead == 0xC3 && cont >= 0x9F && cont <= 0xBF && cont != 0xB7) ||  // ß-ÿ
+         (lead == 0xCE && cont >= 0xAC) || lead == 0xCF ||                                        // ά-ω
+         (lead == 0xD0 && cont >= 0xB0) || lead == 0xD1;                                          // а-я
+}
+
+// Letters in the word `w` (two-byte letters count once); 0 unless `w` is one name word.
+size_t NameWordLetters(std::string_view w) {
+  if (w.empty() || NameWordAt(w, 0) != w.size()) return 0;
+  size_t letters = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (IsAlpha(w[i])) {
+      ++letters;
+    } else if (TwoByteLetterAt(w, i)) {
+      ++letters;
+      ++i;
+    }
+  }
+  return letters;
+}
+
+// The start of the last UTF-8 character that ends at `end`.
+size_t LastCharStart(std::string_view s, size_t begin, size_t end) {
+  size_t k = end - 1;
+  while (k > begin && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80) --k;
+  return k;
+}
+
+// No letter or digit glued to the full name at [begin, end): "Ann Smithson" is someone
+// else. Scripts written without spaces (a name ending or starting in a character of
+// three bytes or more, "佐藤") have no such boundary, so there the name alone decides.
+bool WholeWordsAt(std::string_view text, size_t begin, size_t end) {
+  const auto glued = [&](size_t i) {
+    return IsAlnum(At(text, i)) || At(text, i) == '_' || TwoByteLetterAt(text, i);
+  };
+  const bool open_before = static_cast<unsigned char>(text[begin]) >= 0xE0;
+  const bool open_after = static_cast<unsigned char>(text[LastCharStart(text, begin, end)]) >= 0xE0;
+  if (!open_before && begin > 0 && (glued(begin - 1) || (begin >= 2 && TwoByteLetterAt(text, begin - 2))))
+    return false;
+  return open_after || !glued(end);
+}
+
+// One NAME match per word of the name in [begin, end), so that a reply can use the first
+// name alone; titles and punctuation stay ("Dr. <NAME_1> <NAME_2>").
+void AddNameWords(std::string_view text, std::string_view lower, size_t begin, size_t end, std::vector<Match>* out) {
+  for (size_t i = begin; i < end;) {
+    while (i < end && IsBlank(text[i])) ++i;
+    size_t j = i;
+    while (j < end && !IsBlank(text[j])) ++j;
+    size_t b = i, e = j;
+    while (b < e && IsNamePunctuation(text[b])) ++b;
+    while (e > b && IsNamePunctuation(text[e - 1])) --e;
+    if (e > b && !IsTitleWord(lower.substr(b, e - b))) out->push_back({b, e, kName, true});
+    i = j;
+  }
+}
+
+// `text` equals `full` once its runs of blanks are single spaces.
+bool EqualsCollapsed(std::string_view text, std::string_view full) {
+  size_t k = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (IsBlank(text[i])) {
+      if (i > 0 && IsBlank(text[i - 1])) continue;
+      if (At(full, k++) != ' ') return false;
+    } else if (At(full, k++) != text[i]) {
+      return false;
+    }
+  }
+  return k == full.size();
+}
+
+// Linear in the text: one find loop for the full name and one pass over the words,
+// each compared with the few words of the name.
+void ScanKnownNames(std::string_view text, std::string_view lower, const KnownNames& known,
+                    std::vector<Match>* out) {
+  if (known.empty()) return;
+  // A text that is nothing but the name (the requester's name field itself) is the name,
+  // even a one-word name that is an everyday word.
+  const std::string_view trimmed = TrimAsciiSpace(lower);
+  if (EqualsCollapsed(trimmed, known.full())) {
+    const size_t begin = static_cast<size_t>(trimmed.data() - lower.data());
+    AddNameWords(text, lower, begin, begin + trimmed.size(), out);
+    return;
+  }
+  const std::string& full = known.full();
+  if (full.find(' ') != std::string::npos) {
+    for (size_t at = lower.find(full); at != std::string_view::npos; at = lower.find(full, at + 1)) {
+      if (!WholeWordsAt(text, at, at + full.size())) continue;
+      AddNameWords(text, lower, at, at + full.size(), out);
+      at += full.size() - 1;
+    }
+  }
+  if (known.parts().empty()) return;
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = NameWordAt(text, i);
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    size_t stem = len;  // "Ann's": the name without the possessive
+    if (len > 3 && lower.substr(i + len - 2, 2) == "'s") stem = len - 2;
+    if (len > 5 && lower.substr(i + len - 4, 4) == "\xE2\x80\x99s") stem = len - 4;
+    const bool glued = (i > 0 && (IsDigit(text[i - 1]) || text[i - 1] == '_')) || IsDigit(At(text, i + len)) ||
+                       At(text, i + len) == '_';
+    const std::string_view word = lower.substr(i, stem);
+    for (const KnownNames::Part& part : known.parts()) {
+      if (glued || part.lower != word || LowerAt(text, i)) continue;
+      using Use = KnownNames::PartUse;
+      const bool capitalised = CapitalAt(text, i) && !(stem > 1 && IsUpper(At(text, i + 1)));
+      const bool mid_sentence = capitalised && !ClauseStartAt(text, i);
+      bool ok = part.use == Use::kAlone || (capitalised && AloneOnLine(text, i, i + len));
+      if (part.use == Use::kMidSentence) ok = ok || mid_sentence;
+      if (part.use == Use::kNotDateOrPlace) {
+        const size_t next = SkipSpaces(text, i + len);
+        ok = ok || (mid_sentence && stem < len) ||
+             (mid_sentence && !IntroducesDateOrPlace(WordBefore(lower, i)) && !IsDigit(At(text, next)) &&
+              !(next > i + len && CapitalAt(text, next)));
+      }
+      if (ok) out->push_back({i, i + stem, kName, true});
+      break;
+    }
+    i += len;
+  }
+}
+
 // ---------------------------------------------------------------- resolve + replace
 
-std::vector<Match> FindAll(std::string_view text) {
+std::vector<Match> FindAll(std::string_view text, const KnownNames& known) {
   const std::string lower = AsciiLower(text);
   std::vector<Match> all;
   ScanPemKeys(text, &all);
@@ -1721,12 +1937,16 @@ std::vector<Match> FindAll(std::string_view text) {
   ScanStreets(text, lower, &all);
   ScanPostcodes(text, &all);
   ScanAddressCues(text, lower, &all);
+  ScanKnownNames(text, lower, known, &all);
   ScanNames(text, lower, &all);
 
   // Higher-priority types first, longer spans first within a type; accept a match
-  // only where it overlaps nothing accepted already.
+  // only where it overlaps nothing accepted already. The requester's name word by word
+  // goes before a cue's name ("Regards,\nAnn Smith"), so each word keeps the placeholder
+  // it has everywhere else in the ticket.
   std::stable_sort(all.begin(), all.end(), [](const Match& a, const Match& b) {
     if (a.type != b.type) return a.type < b.type;
+    if (a.known != b.known) return a.known;
     if (a.begin != b.begin) return a.begin < b.begin;
     return a.end > b.end;
   });
@@ -1770,6 +1990,34 @@ bool EchoableType(Type type) {
 
 }  // namespace
 
+KnownNames::KnownNames(std::string_view full_name) {
+  const std::string_view name = TrimAsciiSpace(full_name);
+  // An email as the name is redacted as the email it is; a placeholder-shaped name could
+  // be made to collide with the ticket's real placeholders.
+  if (name.empty() || name.find('@') != std::string_view::npos || NeutralizePlaceholders(name) != name) return;
+  const std::string lower = AsciiLower(name);
+  for (size_t i = 0; i < lower.size();) {
+    while (i < lower.size() && IsBlank(lower[i])) ++i;
+    size_t j = i;
+    while (j < lower.size() && !IsBlank(lower[j])) ++j;
+    if (j == i) break;
+    if (!full_.empty()) full_ += ' ';
+    full_.append(lower, i, j - i);
+    std::string_view word = std::string_view(lower).substr(i, j - i);
+    while (!word.empty() && IsNamePunctuation(word.front())) word.remove_prefix(1);
+    while (!word.empty() && IsNamePunctuation(word.back())) word.remove_suffix(1);
+    const bool known_part = std::any_of(parts_.begin(), parts_.end(), [&](const Part& p) { return p.lower == word; });
+    // A single letter is an initial, not a name to find on its own.
+    if (!known_part && NameWordLetters(word) >= 2 && !IsTitleWord(word) && !IsNameParticle(word)) {
+      const PartUse use = IsCapitalisedAnyway(word) ? PartUse::kNotDateOrPlace
+                          : IsCommonNameWord(word)  ? PartUse::kMidSentence
+                                                    : PartUse::kAlone;
+      parts_.push_back({std::string(word), use});
+    }
+    i = j;
+  }
+}
+
 std::string NeutralizePlaceholders(std::string_view text) {
   std::string out;
   size_t cursor = 0;
@@ -1789,12 +2037,13 @@ std::string NeutralizePlaceholders(std::string_view text) {
   return out;
 }
 
-std::string Redactor::Redact(std::string_view input, RedactionMap* map, TextOrigin origin) const {
+std::string Redactor::Redact(std::string_view input, RedactionMap* map, TextOrigin origin,
+                             const KnownNames& known) const {
   // A customer who types "<SECRET_1>" must not be able to name (and so get restored)
   // a value redacted from someone else's text.
   std::string neutral = NeutralizePlaceholders(input);
   const std::string_view text = neutral;
-  const std::vector<Match> matches = FindAll(text);
+  const std::vector<Match> matches = FindAll(text, known);
   if (matches.empty()) return neutral;
 
   std::unordered_map<std::string, std::string> by_value;  // original → placeholder
@@ -1826,9 +2075,9 @@ std::string Redactor::Redact(std::string_view input, RedactionMap* map, TextOrig
   return out;
 }
 
-std::string Redactor::Anonymize(std::string_view text) const {
+std::string Redactor::Anonymize(std::string_view text, const KnownNames& known) const {
   RedactionMap discarded;
-  return NeutralizePlaceholders(Redact(text, &discarded));
+  return NeutralizePlaceholders(Redact(text, &discarded, TextOrigin::kOther, known));
 }
 
 std::string Redactor::Restore(std::string_view text, const RedactionMap& map, int* withheld) {

@@ -8,6 +8,7 @@
 // the redactor reads: without a cue they are not covered (README). The figures are printed so a change that moves them shows up in the log.
 #include "deskpilot/redact.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -316,6 +317,119 @@ TEST(RedactEval, FalseRedactionsOnBenignTicketsStayUnderOnePercent) {
   }
   const double share = static_cast<double>(flagged) / tickets;
   std::printf("benign tickets with a redaction: %.4f (%d of %d)%s%s\n", share, flagged, tickets,
+              example.empty() ? "" : "  first: ", example.c_str());
+  EXPECT_LE(share, 0.01) << example;
+}
+
+
+// The requester's name, which the desk gives us (KnownNames), in sentences without any
+// cue: the first name, the last name, the full name, possessives and bare signatures,
+// with names that are everyday words too ("Will", "May") and names outside ASCII. A
+// name counts as gone when no whole word of the output is still that name.
+bool HasWord(const std::string& text, const std::string& word) {
+  const auto letter = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80; };
+  for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
+    const size_t end = at + word.size();
+    if ((at == 0 || !letter(text[at - 1])) && (end == text.size() || !letter(text[end]))) return true;
+  }
+  return false;
+}
+
+struct Person {
+  std::string first, last;
+};
+
+const std::vector<Person>& People() {
+  static const std::vector<Person> people = {
+      {"Ann", "Smith"},     {"Will", "Turner"},   {"May", "Lee"},        {"Bill", "Frank"},   {"Grace", "Hope"},
+      {"Mark", "Page"},     {"Rose", "Chase"},    {"June", "Price"},     {"José", "García"},  {"Zoë", "Müller"},
+      {"Łukasz", "Nowak"},  {"Priya", "Sharma"},  {"Mohammed", "Khan"},  {"Olga", "Ivanova"}, {"Chen", "Wei"},
+      {"Sunny", "Baker"},   {"Joy", "Young"},     {"Frank", "White"},    {"Hope", "Walker"},  {"Sean", "O'Brien"}};
+  return people;
+}
+
+TEST(RedactEval, KnownRequesterNameRecallWithoutCues) {
+  Gen gen(424242);
+  const Redactor redactor;
+  // {f} first name, {l} last name; what the check looks for is in `checks`.
+  struct Template {
+    std::string text;
+    bool first, last;
+  };
+  const std::vector<Template> templates = {
+      {"please ask {f} about the refund", true, false},
+      {"The order was placed by {f} {l} last week.", true, true},
+      {"I am writing on behalf of {f} {l}.", true, true},
+      {"Can you send the invoice to {f}? It is {f}'s account.", true, false},
+      {"The parcel for {l} never arrived.", false, true},
+      {"The export fails again.\n\n{f} {l}\nAcme Ltd", true, true},
+      {"Account holder is {f} {l}, please update it", true, true},
+      {"my colleague {f} cannot log in", true, false},
+      {"Sorry for the delay, {f} was away. {l} family account.", true, false},
+      {"{f} {l} here: the app crashes on start", true, true},
+      {"cheers\n{f}", true, false},
+      {"the subscription of mr {l} renews tomorrow", false, true},
+      {"i think {f} {l} already paid", true, true},
+  };
+  int gone = 0, total = 0;
+  std::string first_miss;
+  for (int i = 0; i < 4000; ++i) {
+    const Person& p = gen.Pick(People());
+    const Template& t = templates[static_cast<size_t>(gen.Int(0, static_cast<int>(templates.size()) - 1))];
+    std::string text = t.text;
+    for (size_t at = text.find("{f}"); at != std::string::npos; at = text.find("{f}")) text.replace(at, 3, p.first);
+    for (size_t at = text.find("{l}"); at != std::string::npos; at = text.find("{l}")) text.replace(at, 3, p.last);
+    RedactionMap map;
+    const std::string out = redactor.Redact(text, &map, TextOrigin::kCustomerPublic, KnownNames(p.first + " " + p.last));
+    ++total;
+    const bool leaked = (t.first && HasWord(out, p.first)) || (t.last && HasWord(out, p.last));
+    if (!leaked) {
+      ++gone;
+    } else {
+      if (first_miss.empty()) first_miss = text + "  ->  " + out;
+      if (std::getenv("REDACT_EVAL_MISSES") != nullptr) std::printf("miss KNOWN: %s  ->  %s\n", Escaped(text).c_str(), Escaped(out).c_str());
+    }
+  }
+  const double recall = static_cast<double>(gone) / total;
+  std::printf("recall known requester name %.4f (%d of %d)%s%s\n", recall, gone, total,
+              first_miss.empty() ? "" : "  first miss: ", first_miss.c_str());
+  EXPECT_GE(recall, 0.99) << first_miss;
+}
+
+// Ordinary tickets whose requester's name shares words with them ("I will", "in May",
+// "my bill", "Chase card"), the name itself nowhere in the text: any NAME is a false one.
+TEST(RedactEval, KnownRequesterNameOnBenignTicketsStaysUnderOnePercent) {
+  Gen gen(99);
+  const Redactor redactor;
+  const std::vector<std::string> sentences = {
+      "I will pay the bill in May.", "Will you refund my June order?", "The grace period ended in April.",
+      "I hope you can mark it as resolved.", "Mark as read does not work.", "My Chase card was charged twice.",
+      "The rose gold case is out of stock.", "Frank feedback: the app is slow.", "It is a sunny day and the site is down.",
+      "We wish you joy with the new plan.", "Please bill my company instead.", "Page 2 of the invoice is blank.",
+      "The price went up in June.", "Bill payment failed at 10:40.", "I will be away until August.",
+      "Can you page the on-call team?", "Hope this helps.", "May I change the delivery address?",
+      "The white model arrived instead of the black one.", "Young users cannot sign up.", "The walker frame is damaged.",
+      "Baker street pickup point is closed.", "The June 2024 invoice is missing.", "Our Chase Bank transfer bounced.",
+      "The deadline moved to May.", "See you in June!", "Since May the app crashes.", "Will it work offline?",
+      "The update from April broke sync.", "Grace periods are listed on page 3."};
+  const int tickets = 5000;
+  int flagged = 0;
+  std::string example;
+  for (int i = 0; i < tickets; ++i) {
+    const Person& p = gen.Pick(People());
+    std::string text;
+    for (int k = gen.Int(2, 4); k > 0; --k) text += gen.Pick(sentences) + " ";
+    RedactionMap map;
+    const std::string out =
+        redactor.Redact(text, &map, TextOrigin::kCustomerPublic, KnownNames(p.first + " " + p.last));
+    if (map.counts.count("NAME") != 0) {
+      ++flagged;
+      if (std::getenv("REDACT_EVAL_MISSES") != nullptr) std::printf("false KNOWN (%s %s): %s\n", p.first.c_str(), p.last.c_str(), out.c_str());
+      if (example.empty()) example = p.first + " " + p.last + ": " + text + "  ->  " + out;
+    }
+  }
+  const double share = static_cast<double>(flagged) / tickets;
+  std::printf("benign tickets with a known-name redaction: %.4f (%d of %d)%s%s\n", share, flagged, tickets,
               example.empty() ? "" : "  first: ", example.c_str());
   EXPECT_LE(share, 0.01) << example;
 }

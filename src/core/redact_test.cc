@@ -3,6 +3,7 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -502,6 +503,122 @@ TEST(RedactTest, PersonalDetailsStayRareOnBenignText) {
     ASSERT_GT(n, 500u) << path;
     EXPECT_LE(static_cast<double>(changed), set.max_share * static_cast<double>(n)) << path << ": " << changed;
   }
+}
+
+
+// ------------------------------------------------------------ the requester's name
+
+std::string RedactKnown(const std::string& text, const std::string& name, RedactionMap* map,
+                        TextOrigin origin = TextOrigin::kCustomerPublic) {
+  return Redactor().Redact(text, map, origin, KnownNames(name));
+}
+
+TEST(RedactKnownNameTest, FullNameFirstNameAndLastNameWithoutCue) {
+  RedactionMap map;
+  const std::string out = RedactKnown("Ann Smith says hi. Please ask Ann, or Mrs Smith's office. ann smith again", "Ann Smith", &map);
+  EXPECT_EQ(out, "<NAME_1> <NAME_2> says hi. Please ask <NAME_1>, or Mrs <NAME_2>'s office. <NAME_3> <NAME_4> again");
+  EXPECT_EQ(map.values["<NAME_1>"], "Ann");
+  EXPECT_EQ(map.values["<NAME_2>"], "Smith");
+  EXPECT_EQ(map.values["<NAME_3>"], "ann");
+  EXPECT_EQ(RestoreAll(out, map), "Ann Smith says hi. Please ask Ann, or Mrs Smith's office. ann smith again");
+}
+
+TEST(RedactKnownNameTest, WholeWordsOnly) {
+  RedactionMap map;
+  EXPECT_EQ(RedactKnown("Annual plan for Annabel, Smithson and Ann2; ann@example.com", "Ann Smith", &map),
+            "Annual plan for Annabel, Smithson and Ann2; <EMAIL_1>");
+}
+
+TEST(RedactKnownNameTest, SignatureWithoutCueAndPossessive) {
+  RedactionMap map;
+  const std::string out = RedactKnown("The export fails.\n\nAnn Smith\nAcme Ltd\n", "Ann Smith", &map);
+  EXPECT_EQ(out, "The export fails.\n\n<NAME_1> <NAME_2>\nAcme Ltd\n");
+  map = {};
+  EXPECT_EQ(RedactKnown("It is Ann\xE2\x80\x99s account; account holder: Smith", "Ann Smith", &map),
+            "It is <NAME_1>\xE2\x80\x99s account; account holder: <NAME_2>");
+}
+
+TEST(RedactKnownNameTest, CueFoundNameKeepsTheKnownWordsPlaceholders) {
+  RedactionMap map;
+  const std::string out = RedactKnown("Ann here.\nRegards,\nAnn Smith", "Ann Smith", &map);
+  EXPECT_EQ(out, "<NAME_1> here.\nRegards,\n<NAME_1> <NAME_2>");
+  EXPECT_EQ(map.values.size(), 2u);
+}
+
+TEST(RedactKnownNameTest, NonAsciiNames) {
+  RedactionMap map;
+  EXPECT_EQ(RedactKnown("José García wrote; ask José or Zoë", "José García", &map),
+            "<NAME_1> <NAME_2> wrote; ask <NAME_1> or Zoë");
+  map = {};
+  EXPECT_EQ(RedactKnown("Thanks from Łukasz Nowak and Łukasz", "Łukasz Nowak", &map),
+            "Thanks from <NAME_1> <NAME_2> and <NAME_1>");
+  map = {};
+  EXPECT_EQ(RedactKnown("佐藤 太郎です。注文が届きません", "佐藤 太郎", &map), "<NAME_1> <NAME_2>です。注文が届きません");
+}
+
+TEST(RedactKnownNameTest, CommonWordPartsOnlyWhereTheyAreTheName) {
+  RedactionMap map;
+  // "Will" and "Bill" are everyday words: only capitalised inside a sentence.
+  EXPECT_EQ(RedactKnown("I will pay my bill. Will you ask Will? BILL: see Bill", "Will Bill", &map),
+            "I will pay my bill. Will you ask <NAME_1>? BILL: see <NAME_2>");
+  map = {};
+  // Months are capitalised anyway: only in the full name.
+  EXPECT_EQ(RedactKnown("Ordered in May, paid in June. May Lee, Lee", "May Lee", &map),
+            "Ordered in May, paid in June. <NAME_1> <NAME_2>, <NAME_2>");
+  map = {};
+  // ... but a person where no date, place or brand stands, and as a signature.
+  EXPECT_EQ(RedactKnown("Since May 5 my Chase card fails. Ask May, it is May's card. Chase Bank says no.",
+                        "May Chase", &map),
+            "Since May 5 my Chase card fails. Ask <NAME_1>, it is <NAME_1>'s card. Chase Bank says no.");
+  map = {};
+  EXPECT_EQ(RedactKnown("Will it work?\ncheers\nWill", "Will Turner", &map), "Will it work?\ncheers\n<NAME_1>");
+  map = {};
+  EXPECT_EQ(RedactKnown("I hope the grace period helps, with joy", "Grace Hope", &map),
+            "I hope the grace period helps, with joy");
+  map = {};
+  EXPECT_EQ(RedactKnown("smith the locksmith asked smith", "Ann Smith", &map), "smith the locksmith asked smith");
+}
+
+TEST(RedactKnownNameTest, SamePlaceholderAcrossTextsAndRestorableFromTheCustomer) {
+  RedactionMap map;
+  EXPECT_EQ(RedactKnown("Hi, Ann here", "Ann Smith", &map, TextOrigin::kOther), "Hi, <NAME_1> here");
+  EXPECT_TRUE(map.restorable.empty());
+  EXPECT_EQ(RedactKnown("Ann Smith", "Ann Smith", &map), "<NAME_1> <NAME_2>");
+  EXPECT_EQ(map.restorable, (std::set<std::string>{"<NAME_1>", "<NAME_2>"}));
+  EXPECT_EQ(Redactor::Restore("Hi <NAME_1>,", map), "Hi Ann,");
+}
+
+TEST(RedactKnownNameTest, TheNameFieldItselfIsAlwaysTheName) {
+  RedactionMap map;
+  EXPECT_EQ(RedactKnown(" May ", "May", &map), " <NAME_1> ");
+  EXPECT_EQ(RedactKnown("Dr. Ann  Smith", "Dr. Ann Smith", &map), "Dr. <NAME_2>  <NAME_3>");
+}
+
+TEST(RedactKnownNameTest, EmptyEmailOrPlaceholderShapedNamesAddNothing) {
+  for (const std::string name : {"", "  ", "ann@example.com", "<NAME_1>", "<EMAIL_2> Smith", "A"}) {
+    RedactionMap map;
+    EXPECT_EQ(RedactKnown("Ann Smith asked about A and Smith", name, &map), "Ann Smith asked about A and Smith")
+        << name;
+    EXPECT_TRUE(KnownNames(name).parts().empty()) << name;
+  }
+  EXPECT_TRUE(KnownNames("ann@example.com").empty());
+  EXPECT_TRUE(KnownNames("<NAME_1>").empty());
+}
+
+TEST(RedactKnownNameTest, AnonymizeWritesAPlainWord) {
+  EXPECT_EQ(Redactor().Anonymize("Hi Ann, your refund is on its way.", KnownNames("Ann Smith")),
+            "Hi [name], your refund is on its way.");
+  EXPECT_EQ(Redactor().Anonymize("Thanks ann smith", KnownNames("Ann Smith")), "Thanks [name] [name]");
+}
+
+TEST(RedactKnownNameTest, LongTextsStayFast) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "Ann Smit Anna Smith's annsmith Ann ";
+  RedactionMap map;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string out = RedactKnown(text, "Ann Smith", &map);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(out.find("Ann "), std::string::npos);
 }
 
 }  // namespace

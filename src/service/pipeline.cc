@@ -278,13 +278,20 @@ void RedactTicket(const Redactor& redactor, Ticket* x, RedactionMap* map) {
     if ((c.author_role != AuthorRole::kCustomer || !c.is_public) && c.body == x->description)
       description_by_customer = false;
   constexpr TextOrigin kCustomer = TextOrigin::kCustomerPublic;
-  x->subject = redactor.Redact(x->subject, map, kCustomer);
+  // The desk tells us who wrote in: that name is found without a cue in every text
+  // ("please ask Ann", a bare signature), and the name field itself becomes its
+  // placeholders ("<NAME_1> <NAME_2>"), so no adapter sees it and a reply can greet
+  // the customer by "<NAME_1>" (restorable: it is the customer's own name).
+  const KnownNames known(x->requester.name);
+  x->subject = redactor.Redact(x->subject, map, kCustomer, known);
   x->description =
-      redactor.Redact(x->description, map, description_by_customer ? kCustomer : TextOrigin::kOther);
+      redactor.Redact(x->description, map, description_by_customer ? kCustomer : TextOrigin::kOther, known);
   for (auto& c : x->comments)
     c.body = redactor.Redact(c.body, map,
-                             c.author_role == AuthorRole::kCustomer && c.is_public ? kCustomer : TextOrigin::kOther);
+                             c.author_role == AuthorRole::kCustomer && c.is_public ? kCustomer : TextOrigin::kOther,
+                             known);
   x->requester.email = x->requester.email.empty() ? "" : redactor.Redact(x->requester.email, map, kCustomer);
+  x->requester.name = x->requester.name.empty() ? "" : redactor.Redact(x->requester.name, map, kCustomer, known);
 }
 
 void WithholdInternalNotes(const Ticket& original, Ticket* x) {

@@ -58,7 +58,8 @@ class Pipeline {
   Redactor redactor_;
 };
 
-// The redact stage on its own (subject, description, comments, requester email), so the
+// The redact stage on its own (subject, description, comments, requester email and name,
+// the name also wherever it appears in the texts), so the
 // approval path and audit replay rebuild exactly the placeholders the pipeline used.
 // Values from the customer's public text are marked restorable (RedactionMap).
 void RedactTicket(const Redactor& redactor, Ticket* ticket, RedactionMap* map);

@@ -9,6 +9,7 @@
 #include "classifier/llm/llm_classifier.h"
 #include "common/model_io/fake_llm.h"
 #include "deskpilot/canary.h"
+#include "drafter/extractive/extractive_drafter.h"
 #include "drafter/llm/llm_drafter.h"
 
 namespace deskpilot {
@@ -88,6 +89,60 @@ TEST_F(PipelineTest, AdaptersSeeOnlyRedactedTextAndTheDraftIsRestoredLocally) {
   for (const auto& a : r->plan.actions)
     if (a.type == ActionType::kAddPublicReply) replied = a.value.find("ann@example.com") != std::string::npos;
   EXPECT_TRUE(replied);
+}
+
+// The requester's name, which the desk sends, reaches no adapter: not as the name field,
+// not in a signature without cue, not after "ask"; the extractive drafter greets with its
+// first-name placeholder, which the customer reads as the first name.
+TEST_F(PipelineTest, TheRequestersNameReachesNoAdapterAndTheReplyStillGreetsByFirstName) {
+  struct Recording : Classifier {
+    std::string seen;
+    Result<Triage> Classify(const Ticket& t) override {
+      seen = nlohmann::json(t).dump();
+      Triage tr;
+      tr.predictions["category"] = {"delivery", 0.97, {}, false};
+      return tr;
+    }
+  } clf;
+  struct ShippingPassage : Retriever {
+    Result<std::vector<Passage>> Retrieve(const std::string&, int) override {
+      Passage p;
+      p.doc_id = "shipping";
+      p.id = "shipping#0";
+      p.title = "Shipping times";
+      p.text = "Every parcel ships within five working days of the order.";
+      p.score = 1.0;
+      return std::vector<Passage>{p};
+    }
+  } ret;
+  struct RecordingExtractive : Drafter {
+    ExtractiveDrafter inner{ExtractiveDrafterOptions{}};
+    std::string seen;
+    Result<Draft> Write(const Ticket& t, const Triage& tr, const std::vector<Passage>& ps) override {
+      seen = nlohmann::json(t).dump();
+      return inner.Write(t, tr, ps);
+    }
+  } drf;
+  Ticket t;
+  t.subject = "Parcel for Ann Smith";
+  t.description = "When does my parcel ship?\n\nAnn Smith\nAcme Ltd";
+  t.requester.email = "ann@example.com";
+  t.requester.name = "Ann Smith";
+  Comment c;
+  c.body = "Any news? If I am out, please ask Ann's colleague, or Mrs Smith.";
+  t.comments.push_back(c);
+  Pipeline p(policy_.get(), &clf, &ret, &drf, nullptr);
+  auto r = p.Run(t, "k-name");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const std::string& seen : {clf.seen, drf.seen}) {
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.find("Ann"), std::string::npos) << seen;
+    EXPECT_EQ(seen.find("Smith"), std::string::npos) << seen;
+  }
+  EXPECT_NE(drf.seen.find("\"name\":\"<NAME_1> <NAME_2>\""), std::string::npos) << drf.seen;
+  EXPECT_TRUE(r->draft.body.starts_with("Hi Ann,")) << r->draft.body;
+  EXPECT_EQ(r->draft.body.find("Smith"), std::string::npos) << r->draft.body;
+  EXPECT_EQ(PipelineResultJson(*r, false).dump().find("Smith"), std::string::npos);
 }
 
 TEST_F(PipelineTest, CitingSomethingNotRetrievedIsNotGrounded) {

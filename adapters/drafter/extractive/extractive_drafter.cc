@@ -104,10 +104,16 @@ std::vector<std::string> Sentences(std::string_view text) {
 }
 
 // The requester's first name, reduced to characters that cannot carry markup or links;
-// "" when nothing name-like is left (an email address, a placeholder, digits).
+// "" when nothing name-like is left (an email address, digits, any other placeholder).
+// The pipeline hands over the name redacted word by word ("<NAME_1> <NAME_2>"): the
+// first word's NAME placeholder is the first name, which Restore turns back into it
+// for the customer.
 std::string FirstName(std::string_view full_name) {
   std::string_view name = TrimAsciiSpace(full_name);
   name = name.substr(0, name.find_first_of(" \t"));
+  if (name.starts_with("<NAME_") && name.ends_with('>') && name.size() > 7 &&
+      std::all_of(name.begin() + 6, name.end() - 1, [](char c) { return c >= '0' && c <= '9'; }))
+    return std::string(name);
   if (name.empty() || name.size() > 40) return "";
   for (char c : name) {
     auto u = static_cast<unsigned char>(c);
