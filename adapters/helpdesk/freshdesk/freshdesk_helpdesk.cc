@@ -19,6 +19,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -48,23 +49,6 @@ std::string Header(const WebhookRequest& r, const std::string& lower_name) {
   return it == r.headers.end() ? std::string() : it->second;
 }
 
-// A string member; "" when absent, null or another type.
-std::string StrOr(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-// Ids arrive as numbers; a string id is accepted too. Anything else is "".
-std::string IdString(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  if (it == obj.end()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  return "";
-}
-
 bool BoolOr(const json& obj, const char* key, bool fallback) {
   if (!obj.is_object()) return fallback;
   auto it = obj.find(key);
@@ -72,14 +56,11 @@ bool BoolOr(const json& obj, const char* key, bool fallback) {
 }
 
 // Freshdesk ids are positive integers.
-bool IsFreshdeskId(const std::string& s) {
-  return !s.empty() && s.size() <= 19 && s[0] != '0' &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
+bool IsFreshdeskId(const std::string& s) { return IsPositiveDecimalId(s); }
 
 // Freshdesk's status codes; a custom status reads as its number.
 std::string StatusName(const json& t) {
-  const std::string code = IdString(t, "status");
+  const std::string code = JsonId(t, "status");
   if (code == "2") return "open";
   if (code == "3") return "pending";
   if (code == "4") return "solved";
@@ -90,7 +71,7 @@ std::string StatusName(const json& t) {
 // Freshdesk's source codes (1 Email, 2 Portal, 3 Phone, 7 Chat, 9 Feedback Widget,
 // 10 Outbound Email) in deskpilot's channel words.
 std::string ChannelName(const json& t) {
-  const std::string code = IdString(t, "source");
+  const std::string code = JsonId(t, "source");
   if (code == "1" || code == "10") return "email";
   if (code == "2" || code == "9") return "web";
   if (code == "3") return "phone";
@@ -183,14 +164,14 @@ class FreshdeskHelpdesk : public Helpdesk {
                         GetAllPages("/api/v2/solutions/categories", "freshdesk list solution categories"));
     ArticleWalk walk{locale, updated_since ? FormatRfc3339Utc(*updated_since) : "", {}, {}};
     for (const json& category : categories) {
-      const std::string category_id = IdString(category, "id");
+      const std::string category_id = JsonId(category, "id");
       if (!IsFreshdeskId(category_id)) return Status::InvalidArgument("freshdesk list solution categories: a category has no id");
       const std::string what = "freshdesk list folders of category " + category_id;
       DP_ASSIGN_OR_RETURN(std::vector<json> folders, GetAllPages("/api/v2/solutions/categories/" + category_id + "/folders", what));
       // A sub-folder is read through its parent, whose visibility it must not escape,
       // should the category's list name it too (whether it does is not confirmed).
       for (const json& folder : folders)
-        if (!IsFreshdeskId(IdString(folder, "parent_folder_id"))) DP_RETURN_IF_ERROR(WalkFolder(folder, 0, walk, what));
+        if (!IsFreshdeskId(JsonId(folder, "parent_folder_id"))) DP_RETURN_IF_ERROR(WalkFolder(folder, 0, walk, what));
     }
     return std::move(walk.out);
   }
@@ -213,15 +194,15 @@ class FreshdeskHelpdesk : public Helpdesk {
       if (!doc.is_object() || !doc.contains("results") || !doc["results"].is_array())
         return Status::InvalidArgument(what + ": response has no \"results\" array");
       for (const json& t : doc["results"]) {
-        const std::string status = IdString(t, "status");
+        const std::string status = JsonId(t, "status");
         // RFC 3339 UTC text of one shape compares as time.
-        if (IsFreshdeskId(IdString(t, "id")) && (status == "4" || status == "5") && StrOr(t, "updated_at") >= since)
+        if (IsFreshdeskId(JsonId(t, "id")) && (status == "4" || status == "5") && JsonString(t, "updated_at") >= since)
           found.push_back(t);
       }
       if (static_cast<int>(doc["results"].size()) < kSearchPageSize) break;
     }
     std::stable_sort(found.begin(), found.end(),
-                     [](const json& a, const json& b) { return StrOr(a, "updated_at") > StrOr(b, "updated_at"); });
+                     [](const json& a, const json& b) { return JsonString(a, "updated_at") > JsonString(b, "updated_at"); });
     std::vector<Ticket> out;
     for (const json& t : found) {
       if (static_cast<int>(out.size()) >= limit) break;
@@ -229,7 +210,7 @@ class FreshdeskHelpdesk : public Helpdesk {
         out.push_back(ToTicket(t, {}));
         continue;
       }
-      auto ticket = FetchTicket(IdString(t, "id"));
+      auto ticket = FetchTicket(JsonId(t, "id"));
       // Deleted between the search and the read: nothing to learn from it.
       if (!ticket.ok() && ticket.status().code() == Code::kNotFound) continue;
       if (!ticket.ok()) return ticket.status();
@@ -419,30 +400,30 @@ class FreshdeskHelpdesk : public Helpdesk {
   // sub_folders_count and parent_folder_id: askasoft/pango sdk/fdk/freshdesk
   // (solutions.go, folder.go).
   Status WalkFolder(const json& folder, int depth, ArticleWalk& walk, const std::string& listed_by) {
-    const std::string folder_id = IdString(folder, "id");
+    const std::string folder_id = JsonId(folder, "id");
     if (!IsFreshdeskId(folder_id)) return Status::InvalidArgument(listed_by + ": a folder has no id");
     // A folder listed twice (by its category and by its parent, or in a cycle) is read once.
     if (!walk.visited.insert(folder_id).second) return Status::Ok();
-    if (IdString(folder, "visibility") != kVisibleToAllUsers) return Status::Ok();
+    if (JsonId(folder, "visibility") != kVisibleToAllUsers) return Status::Ok();
     const std::string what = "freshdesk list articles of folder " + folder_id;
     DP_ASSIGN_OR_RETURN(std::vector<json> articles, GetAllPages("/api/v2/solutions/folders/" + folder_id + "/articles", what));
     for (const json& a : articles) {
       HelpArticle article;
-      article.id = IdString(a, "id");
+      article.id = JsonId(a, "id");
       if (!IsFreshdeskId(article.id)) return Status::InvalidArgument(what + ": an article has no id");
-      article.updated_at = StrOr(a, "updated_at");
+      article.updated_at = JsonString(a, "updated_at");
       if (!walk.since.empty() && article.updated_at < walk.since) continue;
       article.locale = walk.locale;
-      article.title = StrOr(a, "title");
-      article.body_html = StrOr(a, "description");
+      article.title = JsonString(a, "title");
+      article.body_html = JsonString(a, "description");
       article.url = options_.base_url + "/support/solutions/articles/" + article.id;
       // 1 draft, 2 published.
-      article.draft = IdString(a, "status") != "2";
+      article.draft = JsonId(a, "status") != "2";
       walk.out.push_back(std::move(article));
     }
     // sub_folders_count 0 saves the call; without the member the sub-folders are asked for.
     const bool count_reported = folder.contains("sub_folders_count");
-    if (IdString(folder, "sub_folders_count") == "0") return Status::Ok();
+    if (JsonId(folder, "sub_folders_count") == "0") return Status::Ok();
     const std::string sub_what = "freshdesk list sub-folders of folder " + folder_id;
     auto subfolders = GetAllPages("/api/v2/solutions/folders/" + folder_id + "/subfolders", sub_what);
     // A folder that reports no sub_folders_count comes from a portal whose API may predate
@@ -473,19 +454,19 @@ class FreshdeskHelpdesk : public Helpdesk {
   // conversations as deskpilot's Ticket.
   Ticket ToTicket(const json& t, std::vector<Comment> conversations) const {
     Ticket out;
-    out.id = IdString(t, "id");
+    out.id = JsonId(t, "id");
     out.source = options_.name;
-    out.subject = StrOr(t, "subject");
-    out.description = StrOr(t, "description_text");
-    if (out.description.empty()) out.description = HtmlToText(StrOr(t, "description"));
+    out.subject = JsonString(t, "subject");
+    out.description = JsonString(t, "description_text");
+    if (out.description.empty()) out.description = HtmlToText(JsonString(t, "description"));
     out.status = StatusName(t);
     out.channel = ChannelName(t);
-    out.created_at = StrOr(t, "created_at");
-    out.updated_at = StrOr(t, "updated_at");
+    out.created_at = JsonString(t, "created_at");
+    out.updated_at = JsonString(t, "updated_at");
     if (auto p = t.find("priority"); p != t.end() && p->is_number_integer() && p->get<int64_t>() >= 1 &&
                                      p->get<int64_t>() <= 4)
       out.priority = kPriorityNames[p->get<int64_t>() - 1];
-    const std::string group = IdString(t, "group_id");
+    const std::string group = JsonId(t, "group_id");
     out.group = group;
     for (const auto& [name, id] : options_.groups) {
       if (std::to_string(id) == group) {
@@ -500,14 +481,14 @@ class FreshdeskHelpdesk : public Helpdesk {
       for (const auto& [k, val] : cf->items())
         if (!val.is_null()) out.custom_fields[k] = val.is_string() ? val.get<std::string>() : val.dump();
     const json requester = t.contains("requester") ? t["requester"] : json();
-    out.requester.email = StrOr(requester, "email");
-    out.requester.name = StrOr(requester, "name");
+    out.requester.email = JsonString(requester, "email");
+    out.requester.name = JsonString(requester, "name");
     // The description is the customer's first message; Freshdesk keeps it on the ticket,
     // not among the conversations, and the thread deskpilot reads starts with it.
     if (!out.description.empty()) {
       Comment first;
       first.id = "description";
-      first.author_id = IdString(t, "requester_id");
+      first.author_id = JsonId(t, "requester_id");
       first.author_role = AuthorRole::kCustomer;
       first.body = out.description;
       first.created_at = out.created_at;
@@ -516,7 +497,7 @@ class FreshdeskHelpdesk : public Helpdesk {
     for (Comment& c : conversations) {
       // The requester's own messages are the customer's, whichever way they came in.
       if (c.author_role != AuthorRole::kCustomer && c.is_public && !c.by_deskpilot &&
-          c.author_id == IdString(t, "requester_id"))
+          c.author_id == JsonId(t, "requester_id"))
         c.author_role = AuthorRole::kCustomer;
       out.comments.push_back(std::move(c));
     }
@@ -525,12 +506,12 @@ class FreshdeskHelpdesk : public Helpdesk {
 
   Comment ToComment(const json& a) const {
     Comment c;
-    c.id = IdString(a, "id");
-    c.author_id = IdString(a, "user_id");
+    c.id = JsonId(a, "id");
+    c.author_id = JsonId(a, "user_id");
     c.is_public = !BoolOr(a, "private", false);
-    c.body = StrOr(a, "body_text");
-    if (c.body.empty()) c.body = HtmlToText(StrOr(a, "body"));
-    c.created_at = StrOr(a, "created_at");
+    c.body = JsonString(a, "body_text");
+    if (c.body.empty()) c.body = HtmlToText(JsonString(a, "body"));
+    c.created_at = JsonString(a, "created_at");
     // Customers cannot write private notes, so a customer cannot fake the marker.
     c.by_deskpilot = c.author_id == options_.api_agent_id ||
                      (!c.is_public && c.body.find(kFreshdeskMarkerPrefix) != std::string::npos);

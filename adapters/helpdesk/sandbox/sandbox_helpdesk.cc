@@ -13,6 +13,7 @@
 #include "deskpilot/json_text.h"
 #include "deskpilot/webhook_signature.h"
 #include "deskpilot/rfc3339.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -38,15 +39,6 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
     return std::chrono::system_clock::time_point(std::chrono::seconds(secs));
   }
   return ParseRfc3339(s);
-}
-
-// Vendors send ids as numbers or strings; both become strings. "" when absent/other.
-std::string IdString(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  return "";
 }
 
 // A string member, treating null/absent as "". Throws json::type_error on other types,
@@ -200,7 +192,7 @@ class SandboxHelpdesk : public Helpdesk {
   // Throws json exceptions on a wrong shape; FetchTicket converts them.
   Ticket ToTicket(const json& t, const json& comments) const {
     Ticket out;
-    out.id = IdString(t, "id");
+    out.id = JsonId(t, "id");
     out.source = options_.name;
     out.subject = Str(t, "subject");
     out.description = Str(t, "description");
@@ -222,7 +214,7 @@ class SandboxHelpdesk : public Helpdesk {
     }
     for (const auto& c : comments) {
       Comment cm;
-      cm.id = IdString(c, "id");
+      cm.id = JsonId(c, "id");
       cm.author_role = ParseAuthorRole(Str(c, "author_role")).value_or(AuthorRole::kSystem);
       cm.author_id = Str(c, "author_id");
       cm.is_public = c.value("public", true);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "deskpilot/crypto.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -21,12 +22,6 @@ constexpr char kPermissionHint[] =
 // Zammad's seeded article sender ids: Agent 1, Customer 2, System 3 (zammad/zammad
 // db/seeds/ticket_article_senders.rb, created with fixed ids on every installation).
 constexpr char kCustomerSenderId[] = "2";
-
-std::string Str(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 // Ids and condition values come back as numbers or strings (the admin UI sends strings);
 // compared as text.
@@ -152,13 +147,13 @@ class ZammadWebhookAdmin : public WebhookAdmin {
       if (!w.is_object()) continue;
       WebhookInfo info;
       info.id = IdOf(w);
-      info.name = Str(w, "name");
-      info.endpoint = Str(w, "endpoint");
+      info.name = JsonString(w, "name");
+      info.endpoint = JsonString(w, "endpoint");
       info.status = IsTrue(w, "active") ? "active" : "inactive";
       info.ours = IsOurs(info.name) || info.endpoint.ends_with(path_suffix);
       for (const json& t : triggers)
         if (FiredWebhook(t) == info.id)
-          info.details.push_back("trigger " + IdOf(t) + "  " + Str(t, "name") + (IsTrue(t, "active") ? "" : " (inactive)"));
+          info.details.push_back("trigger " + IdOf(t) + "  " + JsonString(t, "name") + (IsTrue(t, "active") ? "" : " (inactive)"));
       out.push_back(std::move(info));
     }
     return out;
@@ -169,13 +164,13 @@ class ZammadWebhookAdmin : public WebhookAdmin {
     DP_ASSIGN_OR_RETURN(std::vector<json> triggers, List(kTriggersPath, "zammad list triggers"));
     std::vector<std::pair<std::string, std::string>> ours;  // id, name
     for (const json& w : webhooks)
-      if (IsOurs(Str(w, "name"))) ours.emplace_back(IdOf(w), Str(w, "name"));
+      if (IsOurs(JsonString(w, "name"))) ours.emplace_back(IdOf(w), JsonString(w, "name"));
     std::vector<WebhookChange> changes;
     // Triggers first: Zammad refuses to delete a webhook a trigger still uses
     // (Webhook ensures_no_related_objects_path 'notification.webhook', app/models/webhook.rb).
     const std::string prefix = TriggerPrefix();
     for (const json& t : triggers) {
-      const std::string name = Str(t, "name");
+      const std::string name = JsonString(t, "name");
       const std::string fired = FiredWebhook(t);
       const bool fires_ours =
           std::any_of(ours.begin(), ours.end(), [&](const auto& w) { return w.first == fired; });
@@ -304,13 +299,13 @@ class ZammadWebhookAdmin : public WebhookAdmin {
       if (!have.contains(key) || have[key] != want[key]) return false;
     if (!IsTrue(want, "customized_payload")) return true;
     // Compared as JSON: Zammad may store the text re-serialised.
-    const json h = json::parse(Str(have, "custom_payload"), nullptr, false);
+    const json h = json::parse(JsonString(have, "custom_payload"), nullptr, false);
     return !h.is_discarded() && h == json::parse(want["custom_payload"].get<std::string>());
   }
 
   static bool TriggerMatches(const json& have, const json& want) {
-    if (!IsTrue(have, "active") || Str(have, "activator") != Str(want, "activator") ||
-        Str(have, "execution_condition_mode") != Str(want, "execution_condition_mode"))
+    if (!IsTrue(have, "active") || JsonString(have, "activator") != JsonString(want, "activator") ||
+        JsonString(have, "execution_condition_mode") != JsonString(want, "execution_condition_mode"))
       return false;
     if (FiredWebhook(have) != FiredWebhook(want)) return false;
     // The action is the webhook and nothing else (an added e-mail action is put back).
@@ -320,7 +315,7 @@ class ZammadWebhookAdmin : public WebhookAdmin {
 
   static const json* Find(const std::vector<json>& list, const std::string& name) {
     for (const json& item : list)
-      if (Str(item, "name") == name) return &item;
+      if (JsonString(item, "name") == name) return &item;
     return nullptr;
   }
 

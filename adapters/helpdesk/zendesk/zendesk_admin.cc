@@ -8,6 +8,7 @@
 
 #include "deskpilot/helpdesk.h"
 #include "deskpilot/text.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -16,11 +17,6 @@ using nlohmann::json;
 
 constexpr char kWebhooksPath[] = "/api/v2/webhooks?page%5Bsize%5D=100";
 constexpr char kTriggersPath[] = "/api/v2/triggers.json?page%5Bsize%5D=100";
-
-std::string Str(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 // Zendesk echoes condition values as strings or scalars; compare them as text.
 std::string Text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -74,7 +70,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> ConditionSet(cons
   std::vector<std::tuple<std::string, std::string, std::string>> out;
   if (list.is_array())
     for (const auto& c : list)
-      if (c.is_object()) out.emplace_back(Str(c, "field"), Str(c, "operator"), Text(c.value("value", json())));
+      if (c.is_object()) out.emplace_back(JsonString(c, "field"), JsonString(c, "operator"), Text(c.value("value", json())));
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -82,7 +78,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> ConditionSet(cons
 // The webhook id a trigger's notification_webhook action points at ("" if none).
 std::string NotifiedWebhook(const json& trigger) {
   for (const auto& a : trigger.value("actions", json::array())) {
-    if (!a.is_object() || Str(a, "field") != "notification_webhook") continue;
+    if (!a.is_object() || JsonString(a, "field") != "notification_webhook") continue;
     const json& v = a.value("value", json());
     if (v.is_array() && !v.empty()) return Text(v[0]);
   }
@@ -100,7 +96,7 @@ bool TriggerMatches(const json& have, const json& want) {
   if (!actions.is_array() || actions.size() != 1) return false;
   const json& value = actions[0].value("value", json());
   const json& want_value = want["actions"][0]["value"];
-  if (Str(actions[0], "field") != "notification_webhook" || !value.is_array() || value.size() != 2) return false;
+  if (JsonString(actions[0], "field") != "notification_webhook" || !value.is_array() || value.size() != 2) return false;
   if (Text(value[0]) != want_value[0].get<std::string>() || !value[1].is_string()) return false;
   // Compared as JSON: Zendesk may re-serialise the body template.
   json body = json::parse(value[1].get<std::string>(), nullptr, false);
@@ -133,7 +129,7 @@ Result<ZendeskRegistration> RegisterZendeskWebhook(ZendeskApi& api, const std::s
   DP_ASSIGN_OR_RETURN(std::vector<json> webhooks, api.GetAll(kWebhooksPath, "webhooks", "zendesk list webhooks"));
   const json* existing = nullptr;
   for (const auto& w : webhooks)
-    if (w.is_object() && Str(w, "name") == name) existing = &w;
+    if (w.is_object() && JsonString(w, "name") == name) existing = &w;
   if (existing == nullptr) {
     DP_ASSIGN_OR_RETURN(json created, api.SendJson("POST", "/api/v2/webhooks", {{"webhook", desired}},
                                                    "zendesk create webhook"));
@@ -142,8 +138,8 @@ Result<ZendeskRegistration> RegisterZendeskWebhook(ZendeskApi& api, const std::s
     reg.changes.push_back({"webhook", reg.webhook_id, name, "created"});
   } else {
     reg.webhook_id = ZendeskIdString(*existing, "id");
-    const bool same = Str(*existing, "endpoint") == endpoint && Str(*existing, "http_method") == "POST" &&
-                      Str(*existing, "request_format") == "json" && Str(*existing, "status") == "active";
+    const bool same = JsonString(*existing, "endpoint") == endpoint && JsonString(*existing, "http_method") == "POST" &&
+                      JsonString(*existing, "request_format") == "json" && JsonString(*existing, "status") == "active";
     if (!same) {
       DP_RETURN_IF_ERROR(api.SendJson("PUT", "/api/v2/webhooks/" + reg.webhook_id, {{"webhook", desired}},
                                       "zendesk update webhook")
@@ -157,7 +153,7 @@ Result<ZendeskRegistration> RegisterZendeskWebhook(ZendeskApi& api, const std::s
     const json want = DesiredTrigger(spec, reg.webhook_id);
     const json* have = nullptr;
     for (const auto& t : triggers)
-      if (t.is_object() && Str(t, "title") == spec.title) have = &t;
+      if (t.is_object() && JsonString(t, "title") == spec.title) have = &t;
     if (have == nullptr) {
       DP_ASSIGN_OR_RETURN(json created, api.SendJson("POST", "/api/v2/triggers.json", {{"trigger", want}},
                                                      "zendesk create trigger"));
@@ -177,7 +173,7 @@ Result<ZendeskRegistration> RegisterZendeskWebhook(ZendeskApi& api, const std::s
   DP_ASSIGN_OR_RETURN(json secret, api.GetJson("/api/v2/webhooks/" + reg.webhook_id + "/signing_secret",
                                                "zendesk webhook signing secret"));
   if (secret.contains("signing_secret") && secret["signing_secret"].is_object())
-    reg.signing_secret = Str(secret["signing_secret"], "secret");
+    reg.signing_secret = JsonString(secret["signing_secret"], "secret");
   if (reg.signing_secret.empty())
     return Status::InvalidArgument("zendesk webhook signing secret: response has no signing_secret.secret");
   return reg;
@@ -192,12 +188,12 @@ Result<std::vector<ZendeskWebhookInfo>> ListZendeskWebhooks(ZendeskApi& api) {
     if (!w.is_object()) continue;
     ZendeskWebhookInfo info;
     info.id = ZendeskIdString(w, "id");
-    info.name = Str(w, "name");
-    info.endpoint = Str(w, "endpoint");
-    info.status = Str(w, "status");
+    info.name = JsonString(w, "name");
+    info.endpoint = JsonString(w, "endpoint");
+    info.status = JsonString(w, "status");
     info.ours = info.name == name;
     for (const auto& t : triggers)
-      if (t.is_object() && NotifiedWebhook(t) == info.id) info.triggers.push_back(Str(t, "title"));
+      if (t.is_object() && NotifiedWebhook(t) == info.id) info.triggers.push_back(JsonString(t, "title"));
     out.push_back(std::move(info));
   }
   return out;
@@ -210,12 +206,12 @@ Result<std::vector<ZendeskChange>> RemoveZendeskWebhook(ZendeskApi& api) {
   DP_ASSIGN_OR_RETURN(std::vector<json> triggers, api.GetAll(kTriggersPath, "triggers", "zendesk list triggers"));
   std::vector<std::string> ours;
   for (const auto& w : webhooks)
-    if (w.is_object() && Str(w, "name") == name) ours.push_back(ZendeskIdString(w, "id"));
+    if (w.is_object() && JsonString(w, "name") == name) ours.push_back(ZendeskIdString(w, "id"));
   std::vector<ZendeskChange> changes;
   // Triggers first: a webhook still connected to a trigger cannot be deleted.
   for (const auto& t : triggers) {
     if (!t.is_object()) continue;
-    const std::string title = Str(t, "title");
+    const std::string title = JsonString(t, "title");
     const bool notifies_ours = std::find(ours.begin(), ours.end(), NotifiedWebhook(t)) != ours.end();
     if (title.rfind(title_prefix, 0) != 0 && !notifies_ours) continue;
     const std::string id = ZendeskIdString(t, "id");

@@ -22,6 +22,7 @@
 #include "deskpilot/text.h"
 #include "deskpilot/webhook_signature.h"
 #include "helpdesk/zendesk/zendesk_admin.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -37,13 +38,6 @@ constexpr char kTicketSubjectPrefix[] = "zen:ticket:";
 std::string Header(const WebhookRequest& r, const char* lower_name) {
   auto it = r.headers.find(lower_name);
   return it == r.headers.end() ? std::string() : it->second;
-}
-
-// A string member; "" when absent, null or another type (vendor payloads vary).
-std::string StrOr(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 const json& Member(const json& obj, const char* key) {
@@ -149,12 +143,12 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
       HelpArticle article;
       article.id = ZendeskIdString(a, "id");
       if (article.id.empty()) return Status::InvalidArgument(what + ": an article has no id");
-      article.locale = StrOr(a, "locale");
+      article.locale = JsonString(a, "locale");
       if (article.locale.empty()) article.locale = lower;
-      article.title = StrOr(a, "title");
-      article.body_html = StrOr(a, "body");
-      article.url = StrOr(a, "html_url");
-      article.updated_at = StrOr(a, "updated_at");
+      article.title = JsonString(a, "title");
+      article.body_html = JsonString(a, "body");
+      article.url = JsonString(a, "html_url");
+      article.updated_at = JsonString(a, "updated_at");
       const json& draft = Member(a, "draft");
       article.draft = draft.is_boolean() && draft.get<bool>();
       out.push_back(std::move(article));
@@ -177,7 +171,7 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<Ticket> out;
     for (const json& t : raw) {
       const std::string id = ZendeskIdString(t, "id");
-      const std::string status = StrOr(t, "status");
+      const std::string status = JsonString(t, "status");
       if (!IsZendeskId(id) || (status != "solved" && status != "closed")) continue;
       if (with_comments) {
         auto ticket = FetchTicket(id);
@@ -484,13 +478,13 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
     cm.author_id = ZendeskIdString(c, "author_id");
     const json& is_public = Member(c, "public");
     cm.is_public = is_public.is_boolean() ? is_public.get<bool>() : true;
-    cm.body = StrOr(c, "plain_body");
-    if (cm.body.empty()) cm.body = StrOr(c, "body");
-    cm.created_at = StrOr(c, "created_at");
+    cm.body = JsonString(c, "plain_body");
+    if (cm.body.empty()) cm.body = JsonString(c, "body");
+    cm.created_at = JsonString(c, "created_at");
     // Only agents can write internal notes, so a customer cannot fake the marker.
     cm.by_deskpilot = (!me.empty() && cm.author_id == me) ||
                       (!cm.is_public && cm.body.find(kZendeskMarkerPrefix) != std::string::npos);
-    const std::string channel = StrOr(Member(c, "via"), "channel");
+    const std::string channel = JsonString(Member(c, "via"), "channel");
     auto role = roles.find(cm.author_id);
     if (cm.by_deskpilot) {
       cm.author_role = AuthorRole::kAgent;
@@ -510,19 +504,19 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
     std::map<std::string, const json*> by_id;
     for (const auto& u : users) {
       const std::string id = ZendeskIdString(u, "id");
-      roles[id] = StrOr(u, "role");
+      roles[id] = JsonString(u, "role");
       by_id[id] = &u;
     }
     Ticket out;
     out.id = ZendeskIdString(t, "id");
     out.source = api_.options().name;
-    out.subject = StrOr(t, "subject");
-    out.description = StrOr(t, "description");
-    out.status = StrOr(t, "status");
-    out.priority = StrOr(t, "priority");
-    out.channel = StrOr(Member(t, "via"), "channel");
-    out.created_at = StrOr(t, "created_at");
-    out.updated_at = StrOr(t, "updated_at");
+    out.subject = JsonString(t, "subject");
+    out.description = JsonString(t, "description");
+    out.status = JsonString(t, "status");
+    out.priority = JsonString(t, "priority");
+    out.channel = JsonString(Member(t, "via"), "channel");
+    out.created_at = JsonString(t, "created_at");
+    out.updated_at = JsonString(t, "updated_at");
     for (const auto& tag : Member(t, "tags"))
       if (tag.is_string()) out.tags.push_back(tag.get<std::string>());
     for (const auto& f : Member(t, "custom_fields")) {
@@ -538,8 +532,8 @@ class ZendeskHelpdesk : public Helpdesk, public WebhookAdmin {
     }
     const std::string requester_id = ZendeskIdString(t, "requester_id");
     if (auto it = by_id.find(requester_id); it != by_id.end()) {
-      out.requester.email = StrOr(*it->second, "email");
-      out.requester.name = StrOr(*it->second, "name");
+      out.requester.email = JsonString(*it->second, "email");
+      out.requester.name = JsonString(*it->second, "name");
     }
     for (const auto& c : comments) out.comments.push_back(ToComment(c, roles, requester_id, me));
     return out;
