@@ -60,6 +60,7 @@ struct HelpScoutFake::Impl {
   std::map<int64_t, std::vector<json>> threads;  // oldest first
   std::map<int64_t, std::string> modified_at;    // by conversation
   std::map<int64_t, json> webhooks;              // with "secret", which is never listed
+  std::map<int64_t, json> mailbox_fields;        // by mailbox: [{id,name,type,required,order,options}]
   std::map<std::string, json> docs_collections;  // by id
   std::map<std::string, json> docs_articles;     // by id, with "text"
   std::set<std::string> tokens;                  // issued and valid
@@ -404,6 +405,13 @@ struct HelpScoutFake::Impl {
       modified_at[(*c)["id"].get<int64_t>()] = Tick();
       res.status = 204;
     }));
+    server.Get(R"(/v2/mailboxes/(\d+)/fields)", Gated([this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      const json fields = mailbox_fields.count(std::stoll(req.matches[1])) ? mailbox_fields.at(std::stoll(req.matches[1]))
+                                                                            : json::array();
+      SendJson(res, 200, {{"_embedded", {{"fields", fields}}},
+                          {"page", {{"size", 50}, {"totalElements", fields.size()}, {"totalPages", 1}, {"number", 1}}}});
+    }));
     server.Put(R"(/v2/conversations/(\d+)/fields)", Gated([this](const httplib::Request& req, httplib::Response& res) {
       json body;
       if (!ParseBody(req, res, &body)) return;
@@ -416,10 +424,25 @@ struct HelpScoutFake::Impl {
         if (!f.is_object() || !f.contains("id") || !f["id"].is_number_integer() || !f.contains("value") ||
             !f["value"].is_string())
           return Error(res, 400, "fields: each needs a numeric id and a string value");
-        std::string name;
+        std::string name, text = f["value"];
         for (const json& old : (*c)["customFields"])
           if (old["id"] == f["id"]) name = old.value("name", "");
-        fields.push_back({{"id", f["id"]}, {"name", name}, {"value", f["value"]}, {"text", f["value"]}});
+        // A field of the mailbox: its name, and for a drop-down the option's label as the
+        // text (an id that is not an option is refused).
+        const int64_t mailbox = (*c)["mailboxId"].get<int64_t>();
+        for (const json& def : mailbox_fields.count(mailbox) ? mailbox_fields.at(mailbox) : json::array()) {
+          if (def["id"] != f["id"]) continue;
+          name = def.value("name", "");
+          if (def.value("type", "") != "dropdown") break;
+          bool known = false;
+          for (const json& o : def["options"])
+            if (std::to_string(o["id"].get<int64_t>()) == f["value"].get<std::string>()) {
+              text = o.value("label", "");
+              known = true;
+            }
+          if (!known) return Error(res, 400, "fields: " + f["value"].get<std::string>() + " is not an option");
+        }
+        fields.push_back({{"id", f["id"]}, {"name", name}, {"value", f["value"]}, {"text", text}});
       }
       (*c)["customFields"] = fields;
       modified_at[(*c)["id"].get<int64_t>()] = Tick();
@@ -548,6 +571,11 @@ int64_t HelpScoutFake::AddThread(int64_t conversation_id, const std::string& typ
                                  const std::string& by, int64_t by_id, const std::string& state) {
   std::lock_guard lock(impl_->mu);
   return impl_->NewThread(conversation_id, type, html, {{"id", by_id}, {"type", by}}, state);
+}
+
+void HelpScoutFake::SetMailboxFields(int64_t mailbox_id, const json& fields) {
+  std::lock_guard lock(impl_->mu);
+  impl_->mailbox_fields[mailbox_id] = fields;
 }
 
 void HelpScoutFake::SetCustomFields(int64_t conversation_id, const json& fields) {

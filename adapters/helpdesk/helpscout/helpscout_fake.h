@@ -9,7 +9,10 @@
 // modified at or after it; sorted by createdAt or modifiedAt, desc by default; HAL
 // _embedded.conversations with `page`); GET /v2/conversations/{id}[?embed=threads];
 // GET /v2/conversations/{id}/threads?page=N (newest first, `page` object);
-// PUT /v2/conversations/{id}/tags and /fields (replace the whole set, 204);
+// PUT /v2/conversations/{id}/tags and /fields (replace the whole set, 204; a drop-down of
+// the mailbox takes an option id, else 400, and its label becomes the field's text);
+// GET /v2/mailboxes/{id}/fields (HAL _embedded.fields with `page`, one page; empty when
+// none were set);
 // PATCH /v2/conversations/{id} (/assignTo replace, /mailboxId move, 204);
 // POST /v2/conversations/{id}/notes and /reply (201, Resource-ID header; written by the
 // API user). A missing conversation is 404 everywhere.
@@ -96,6 +99,9 @@ class HelpScoutFake {
   int64_t AddThread(int64_t conversation_id, const std::string& type, const std::string& html, const std::string& by,
                     int64_t by_id, const std::string& state = "published");
   void SetCustomFields(int64_t conversation_id, const nlohmann::json& fields);  // [{id,name,value,text}]
+  // An admin defining a mailbox's custom fields: [{id,name,type ("dropdown", "singleline",
+  // "number"…),required,order,options:[{id,order,label}]}], as List Mailbox Custom Fields shows.
+  void SetMailboxFields(int64_t mailbox_id, const nlohmann::json& fields);
   // An agent replacing the tags in Help Scout's UI (lowercased, as the API stores them).
   void SetTags(int64_t conversation_id, const std::vector<std::string>& tags);
   // An agent changing the status (active, pending, closed, spam) in the UI.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -146,6 +147,48 @@ Result<HalPage> ParseHalPage(const json& doc, const std::string& key, const std:
   if (p.is_object() && p.contains("totalPages") && p["totalPages"].is_number_integer())
     out.total_pages = p["totalPages"].get<int64_t>();
   return out;
+}
+
+// How long a mailbox's custom field definitions are trusted: a drop-down option an admin
+// adds is seen within this time, and most writes cost no extra call.
+constexpr std::chrono::minutes kFieldDefinitionsTtl{10};
+
+// A mailbox's custom field (GET /v2/mailboxes/{id}/fields): its type ("dropdown", …) and,
+// for a drop-down, its options as option id → label.
+struct FieldDefinition {
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> options;
+};
+using FieldDefinitionMap = std::map<std::string, FieldDefinition>;  // field id → definition
+// Help Scout lists 50 fields a page; a mailbox rarely has more than one page.
+constexpr int64_t kMaxFieldPages = 20;
+
+// A label as compared: ASCII lowercase, '_' and '-' as spaces, spaces squashed and
+// trimmed, so deskpilot's "account_access" finds the option "Account access".
+std::string LabelKey(std::string_view label) {
+  std::string spaced(label);
+  for (char& c : spaced)
+    if (c == '_' || c == '-') c = ' ';
+  return AsciiLower(SquashSpace(spaced));
+}
+
+// The drop-down option a plan's value names: the option whose label equals it ignoring
+// case, else the one whose label equals it also with '_'/'-' read as spaces. Two options
+// that match the same way leave it unresolved (nullopt, with `why` saying so).
+std::optional<std::string> OptionIdFor(const FieldDefinition& def, const std::string& value, std::string* why) {
+  for (auto same : {+[](const std::string& a, const std::string& b) { return AsciiLower(a) == AsciiLower(b); },
+                    +[](const std::string& a, const std::string& b) { return LabelKey(a) == LabelKey(b); }}) {
+    std::vector<std::string> found;
+    for (const auto& [id, label] : def.options)
+      if (same(label, value)) found.push_back(id);
+    if (found.size() == 1) return found.front();
+    if (found.size() > 1) {
+      *why = "several drop-down options match it";
+      return std::nullopt;
+    }
+  }
+  *why = "no drop-down option has this label";
+  return std::nullopt;
 }
 
 // Every Mailbox API call goes through this: it attaches the bearer token (fetched once and
@@ -543,6 +586,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     const std::string what = "helpscout apply to conversation " + ticket.id;
     std::vector<std::string> tags;
     std::map<std::string, std::string> fields;  // Help Scout field id → value
+    std::map<std::string, std::string> field_names;  // Help Scout field id → the plan's field name
     std::string group, note, reply;
     std::vector<std::string> unwritten;  // what the note names because it cannot be written
     auto add_tag = [&](const std::string& t) {
@@ -567,10 +611,12 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
             unwritten.push_back("group: " + a.value + " (not in [assign_users] or [mailboxes]; route it by hand)");
           break;
         case ActionType::kSetCustomField:
-          if (auto it = options_.custom_fields.find(a.field); it != options_.custom_fields.end())
+          if (auto it = options_.custom_fields.find(a.field); it != options_.custom_fields.end()) {
             fields[it->second] = a.value;
-          else
+            field_names[it->second] = a.field;
+          } else {
             unwritten.push_back(a.field + ": " + a.value + " (not in [custom_fields])");
+          }
           break;
         case ActionType::kAddInternalNote:
           note += (note.empty() ? "" : "\n\n") + a.value;
@@ -580,6 +626,45 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
           break;
       }
     }
+
+    // What an earlier attempt already landed is not written again: the note carries the
+    // plan's marker line, and the reply is recognised by its author and text, but only
+    // where this plan's attempt could have put it (below). The threads are read afresh:
+    // the caller's snapshot may predate an earlier attempt.
+    DP_ASSIGN_OR_RETURN(std::vector<Thread> current, ReadThreads(ticket.id));
+    json conversation;
+    if (!tags.empty() || !fields.empty() || !reply.empty()) {
+      // Read before writing: tags and fields are replaced as a whole set, so an agent's tag
+      // added since the caller's snapshot must be in the set sent back. Read before the
+      // note, too: the conversation's mailbox tells which drop-down values can be written,
+      // and the note names those that cannot.
+      DP_ASSIGN_OR_RETURN(conversation, GetJson("/v2/conversations/" + ticket.id, what));
+      if (!conversation.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
+    }
+    if (!fields.empty()) {
+      const std::string mailbox = IdString(conversation, "mailboxId");
+      if (!IsHelpScoutId(mailbox)) return Status::InvalidArgument(what + ": the conversation has no mailboxId");
+      DP_ASSIGN_OR_RETURN(auto definitions, FieldDefinitions(mailbox));
+      for (auto it = fields.begin(); it != fields.end();) {
+        auto def = definitions->find(it->first);
+        // A field the mailbox does not list goes out as text: Help Scout decides whether it takes it.
+        if (def == definitions->end() || def->second.type != "dropdown") {
+          ++it;
+          continue;
+        }
+        // A drop-down takes an option id; a value that names no single option is not
+        // written (Help Scout would refuse it with 400 on every retry).
+        std::string why;
+        if (auto option = OptionIdFor(def->second, it->second, &why)) {
+          it->second = *option;
+          ++it;
+        } else {
+          unwritten.push_back(field_names[it->first] + ": " + it->second + " (" + why + " in drop-down field " +
+                              it->first + ")");
+          it = fields.erase(it);
+        }
+      }
+    }
     if (!note.empty() && !unwritten.empty()) {
       note += "\n\nNot written to Help Scout:";
       for (const std::string& u : unwritten) note += "\n- " + u;
@@ -587,12 +672,6 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       spdlog::warn("helpscout {}: conversation {}: not written (no note to name them in): {}", options_.name,
                    ticket.id, unwritten.front());
     }
-
-    // What an earlier attempt already landed is not written again: the note carries the
-    // plan's marker line, and the reply is recognised by its author and text, but only
-    // where this plan's attempt could have put it (below). The threads are read afresh:
-    // the caller's snapshot may predate an earlier attempt.
-    DP_ASSIGN_OR_RETURN(std::vector<Thread> current, ReadThreads(ticket.id));
     const std::string marker = plan.idempotency_key.empty() ? "" : kHelpScoutMarkerPrefix + plan.idempotency_key;
     auto is_our_note = [&](const Thread& t) {
       return t.type == "note" && !marker.empty() && t.text.find(marker) != std::string::npos;
@@ -623,13 +702,6 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     if (!note.empty() && !note_landed(current)) {
       DP_RETURN_IF_ERROR(PostThread(ticket.id, "notes", json{{"text", TextToHtml(note)}}, note_landed,
                                     what + " (internal note)"));
-    }
-    json conversation;
-    if (!tags.empty() || !fields.empty() || !reply.empty()) {
-      // Read right before writing: tags and fields are replaced as a whole set, so an
-      // agent's tag added since the caller's snapshot must be in the set sent back.
-      DP_ASSIGN_OR_RETURN(conversation, GetJson("/v2/conversations/" + ticket.id, what));
-      if (!conversation.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
     }
     if (!tags.empty()) {
       std::vector<std::string> merged = TagsOf(conversation);
@@ -842,6 +914,35 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     return resp;
   }
 
+  // A mailbox's custom field definitions, read once per kFieldDefinitionsTtl and shared.
+  Result<std::shared_ptr<const FieldDefinitionMap>> FieldDefinitions(const std::string& mailbox) {
+    const auto now = options_.clock ? options_.clock() : std::chrono::system_clock::now();
+    {
+      std::lock_guard lock(fields_mu_);
+      auto it = field_definitions_.find(mailbox);
+      if (it != field_definitions_.end() && now - it->second.first < kFieldDefinitionsTtl) return it->second.second;
+    }
+    const std::string what = "helpscout list custom fields of mailbox " + mailbox;
+    auto defs = std::make_shared<FieldDefinitionMap>();
+    for (int64_t page = 1;; ++page) {
+      DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/mailboxes/" + mailbox + "/fields?page=" + std::to_string(page), what));
+      DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "fields", what));
+      for (const json& f : listed.items) {
+        FieldDefinition def;
+        def.type = AsciiLower(StrOr(f, "type"));
+        if (f.contains("options") && f["options"].is_array())
+          for (const json& o : f["options"])
+            if (IsHelpScoutId(IdString(o, "id"))) def.options.emplace_back(IdString(o, "id"), StrOr(o, "label"));
+        if (const std::string id = IdString(f, "id"); IsHelpScoutId(id)) (*defs)[id] = std::move(def);
+      }
+      if (page >= listed.total_pages || page >= kMaxFieldPages) break;
+    }
+    std::lock_guard lock(fields_mu_);
+    // One entry per mailbox deskpilot writes a field to, replaced once it is too old.
+    field_definitions_[mailbox] = {now, defs};
+    return std::shared_ptr<const FieldDefinitionMap>(defs);
+  }
+
   Result<json> GetJson(const std::string& path_and_query, const std::string& what) {
     DP_ASSIGN_OR_RETURN(HttpResponse resp, Send(Request("GET", path_and_query), what));
     json j = json::parse(resp.body, nullptr, false);
@@ -998,6 +1099,9 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
   }
 
   HelpScoutOptions options_;
+  std::mutex fields_mu_;
+  std::map<std::string, std::pair<std::chrono::system_clock::time_point, std::shared_ptr<const FieldDefinitionMap>>>
+      field_definitions_;  // mailbox id → when read, its definitions
   Transport transport_;
   DocsTransport docs_;
 };

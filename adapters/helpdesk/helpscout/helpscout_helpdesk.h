@@ -43,7 +43,8 @@ struct HelpScoutOptions {
   std::map<std::string, std::string> assign_users;
   std::map<std::string, std::string> mailboxes;
   // WritePlan custom field name → Help Scout custom field id. A field not listed is
-  // only named in the note.
+  // only named in the note. A drop-down field's value is written as the option whose
+  // label it names (the mailbox's field definitions, read at most every 10 minutes).
   std::map<std::string, std::string> custom_fields;
   // The policy's approval tag (AdapterContext::approval_tag): a convo.tags delivery that
   // leaves it on the conversation is queued, so the worker can post the approved draft;

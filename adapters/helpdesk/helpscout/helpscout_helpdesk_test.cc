@@ -562,20 +562,20 @@ TEST_F(HelpScoutAdapterTest, ApplyWritesExactlyTheExpectedCalls) {
   ASSERT_TRUE(st.ok()) << st.ToString();
 
   EXPECT_EQ(CallsSince(from),
-            (std::vector<std::string>{"GET /v2/conversations/" + sid + "/threads", "POST /v2/conversations/" + sid + "/notes",
-                                      "GET /v2/conversations/" + sid, "PUT /v2/conversations/" + sid + "/tags",
-                                      "PUT /v2/conversations/" + sid + "/fields"}));
+            (std::vector<std::string>{"GET /v2/conversations/" + sid + "/threads", "GET /v2/conversations/" + sid,
+                                      "GET /v2/mailboxes/1/fields", "POST /v2/conversations/" + sid + "/notes",
+                                      "PUT /v2/conversations/" + sid + "/tags", "PUT /v2/conversations/" + sid + "/fields"}));
   auto log = fake_.Requests();
   // The note: the text as HTML, escaped, lines kept.
-  EXPECT_EQ(json::parse(log[from + 1].body),
+  EXPECT_EQ(json::parse(log[from + 3].body),
             json({{"text", "Summary: cannot log in &amp; &lt;locked&gt;.<br><br>deskpilot-ref: dp-1"}}));
   // Tags: the whole set as read just before, plus the missing ones and the priority tag.
-  EXPECT_EQ(json::parse(log[from + 3].body),
+  EXPECT_EQ(json::parse(log[from + 4].body),
             json({{"tags", {"vip", "deskpilot", "refund-requested", "deskpilot_cat_login", "priority-high"}}}));
   EXPECT_EQ(fake_.Tags(id),
             (std::vector<std::string>{"vip", "deskpilot", "refund-requested", "deskpilot_cat_login", "priority-high"}));
   // Fields: the other field kept, the mapped one (category → 88) set.
-  EXPECT_EQ(json::parse(log[from + 4].body),
+  EXPECT_EQ(json::parse(log[from + 5].body),
             json({{"fields", {{{"id", 90}, {"value", "pro"}}, {{"id", 88}, {"value", "account_access"}}}}}));
   // No reply was planned, so none went out.
   EXPECT_EQ(Count("POST", "/v2/conversations/" + sid + "/reply"), 0);
@@ -587,11 +587,106 @@ TEST_F(HelpScoutAdapterTest, ApplyWritesExactlyTheExpectedCalls) {
   EXPECT_FALSE(after.comments.back().is_public);
   EXPECT_EQ(after.comments.back().body, "Summary: cannot log in & <locked>.\n\ndeskpilot-ref: dp-1");
 
-  // The same plan again: nothing new is written (note found, tags and fields as they are).
+  // The same plan again: nothing new is written (note found, tags and fields as they are),
+  // and the mailbox's field definitions are not read again.
   const size_t again = fake_.Requests().size();
   ASSERT_TRUE(hd_->Apply(before, Plan("dp-1", false)).ok());
   EXPECT_EQ(CallsSince(again), (std::vector<std::string>{"GET /v2/conversations/" + sid + "/threads",
                                                          "GET /v2/conversations/" + sid}));
+}
+
+// Mailbox 1's fields as List Mailbox Custom Fields shows them: category (88) a drop-down,
+// plan (90) a single-line text field.
+json MailboxFields(const std::string& category_type = "dropdown") {
+  return json::array({{{"id", 88},
+                       {"name", "Category"},
+                       {"type", category_type},
+                       {"required", false},
+                       {"order", 1},
+                       {"options",
+                        {{{"id", 501}, {"order", 1}, {"label", "Billing"}},
+                         {{"id", 502}, {"order", 2}, {"label", "Account access"}},
+                         {{"id", 503}, {"order", 3}, {"label", "Refund"}},
+                         {{"id", 504}, {"order", 4}, {"label", "refund"}}}}},
+                      {{"id", 90}, {"name", "Plan"}, {"type", "singleline"}, {"required", false}, {"order", 2},
+                       {"options", json::array()}}});
+}
+
+WritePlan FieldPlan(const std::string& key, const std::string& category) {
+  WritePlan plan;
+  plan.idempotency_key = key;
+  plan.actions = {{ActionType::kSetCustomField, {}, category, "category"},
+                  {ActionType::kAddInternalNote, {}, "note\n\ndeskpilot-ref: " + key, ""}};
+  return plan;
+}
+
+TEST_F(HelpScoutAdapterTest, ADropDownValueIsWrittenAsItsOptionIdAndReadBackAsItsLabel) {
+  fake_.SetMailboxFields(1, MailboxFields());
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  fake_.SetCustomFields(id, json::array({{{"id", 90}, {"name", "Plan"}, {"value", "pro"}, {"text", "pro"}}}));
+  // deskpilot's label "account_access" is the option "Account access": case ignored, '_' a space.
+  ASSERT_TRUE(hd_->Apply(Fetch(id), FieldPlan("f1", "account_access")).ok());
+  auto log = fake_.Requests();
+  EXPECT_EQ(log.back().method + " " + log.back().path, "PUT /v2/conversations/" + sid + "/fields");
+  EXPECT_EQ(json::parse(log.back().body),
+            json({{"fields", {{{"id", 90}, {"value", "pro"}}, {{"id", 88}, {"value", "502"}}}}}));
+  // Read back, the drop-down is its label (Help Scout's "text"), the text field its text.
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.custom_fields.at("Category"), "Account access");
+  EXPECT_EQ(t.custom_fields.at("Plan"), "pro");
+  // An exact match (ignoring case) wins over a match with '_'/'-' as spaces.
+  ASSERT_TRUE(hd_->Apply(t, FieldPlan("f2", "BILLING")).ok());
+  EXPECT_EQ(json::parse(fake_.Requests().back().body),
+            json({{"fields", {{{"id", 90}, {"value", "pro"}}, {{"id", 88}, {"value", "501"}}}}}));
+  EXPECT_EQ(Fetch(id).custom_fields.at("Category"), "Billing");
+}
+
+TEST_F(HelpScoutAdapterTest, ATextFieldIsWrittenAsTextAsBefore) {
+  fake_.SetMailboxFields(1, MailboxFields("singleline"));
+  const int64_t id = NewConversation();
+  ASSERT_TRUE(hd_->Apply(Fetch(id), FieldPlan("t1", "account_access")).ok());
+  EXPECT_EQ(json::parse(fake_.Requests().back().body), json({{"fields", {{{"id", 88}, {"value", "account_access"}}}}}));
+  EXPECT_EQ(Fetch(id).custom_fields.at("Category"), "account_access");
+}
+
+TEST_F(HelpScoutAdapterTest, AValueNoDropDownOptionMatchesIsNotWrittenAndTheNoteSaysWhy) {
+  fake_.SetMailboxFields(1, MailboxFields());
+  const int64_t id = NewConversation();
+  const std::string sid = std::to_string(id);
+  ASSERT_TRUE(hd_->Apply(Fetch(id), FieldPlan("u1", "shipping")).ok());
+  EXPECT_EQ(Count("PUT", "/v2/conversations/" + sid + "/fields"), 0);
+  EXPECT_EQ(fake_.Threads(id).back()["body"],
+            "note<br><br>deskpilot-ref: u1<br><br>Not written to Help Scout:<br>- category: shipping (no drop-down "
+            "option has this label in drop-down field 88)");
+  // Two options with the same label (ignoring case) name no single option either.
+  ASSERT_TRUE(hd_->Apply(Fetch(id), FieldPlan("u2", "Refund")).ok());
+  EXPECT_EQ(Count("PUT", "/v2/conversations/" + sid + "/fields"), 0);
+  EXPECT_EQ(fake_.Threads(id).back()["body"],
+            "note<br><br>deskpilot-ref: u2<br><br>Not written to Help Scout:<br>- category: Refund (several drop-down "
+            "options match it in drop-down field 88)");
+  EXPECT_TRUE(Fetch(id).custom_fields.empty());
+}
+
+TEST_F(HelpScoutAdapterTest, FieldDefinitionsAreReadOncePerMailboxForTenMinutes) {
+  fake_.SetMailboxFields(1, MailboxFields());
+  const int64_t a = NewConversation(), b = NewConversation();
+  ASSERT_TRUE(hd_->Apply(Fetch(a), FieldPlan("c1", "billing")).ok());
+  ASSERT_TRUE(hd_->Apply(Fetch(b), FieldPlan("c2", "refund")).ok());  // unwritten, still no new read
+  ASSERT_TRUE(hd_->Apply(Fetch(b), FieldPlan("c3", "billing")).ok());
+  EXPECT_EQ(Count("GET", "/v2/mailboxes/1/fields"), 1);
+  EXPECT_EQ(fake_.Conversation(b)["customFields"][0]["text"], "Billing");
+  // An option the admin adds is seen once the definitions are older than ten minutes.
+  json fields = MailboxFields();
+  fields[0]["options"].push_back({{"id", 505}, {"order", 5}, {"label", "Shipping"}});
+  fake_.SetMailboxFields(1, fields);
+  now_ += std::chrono::minutes(9);
+  ASSERT_TRUE(hd_->Apply(Fetch(a), FieldPlan("c4", "shipping")).ok());
+  EXPECT_EQ(fake_.Conversation(a)["customFields"][0]["text"], "Billing");
+  now_ += std::chrono::minutes(2);
+  ASSERT_TRUE(hd_->Apply(Fetch(a), FieldPlan("c5", "shipping")).ok());
+  EXPECT_EQ(Count("GET", "/v2/mailboxes/1/fields"), 2);
+  EXPECT_EQ(fake_.Conversation(a)["customFields"][0]["text"], "Shipping");
 }
 
 TEST_F(HelpScoutAdapterTest, GroupsAssignOrMoveOnlyThroughTheMapElseTheNoteNamesThem) {

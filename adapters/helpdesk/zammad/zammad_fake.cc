@@ -102,6 +102,10 @@ struct ZammadFake::Impl {
     out["created_by"] = Login(t["created_by_id"].get<int64_t>());
     out["updated_by"] = Login(t["updated_by_id"].get<int64_t>());
     out["create_article_type"] = kTypes.at(t["create_article_type_id"].get<int64_t>());
+    out["create_article_sender"] = kSenders.at(t["create_article_sender_id"].get<int64_t>());
+    // User 1 is Zammad's "-" (nobody), the owner of an unassigned ticket.
+    out["owner"] = t["owner_id"] == 1 ? "-" : Login(t["owner_id"].get<int64_t>());
+    out["ticket_time_accounting_ids"] = json::array();
     json ids = json::array();
     for (const auto& a : articles.at(t["id"].get<int64_t>())) ids.push_back(a["id"]);
     out["article_ids"] = ids;
@@ -594,7 +598,21 @@ int64_t ZammadFake::AddTicket(const json& ticket, const std::string& body, const
                    {"created_by_id", customer},
                    {"updated_by_id", customer},
                    {"created_at", now},
-                   {"updated_at", now}};
+                   {"updated_at", now},
+                   // Core columns that arrive on every ticket (null until set), so a
+                   // test sees that none of them is taken for a custom attribute.
+                   {"note", nullptr},
+                   {"pending_time", nullptr},
+                   {"escalation_at", nullptr},
+                   {"first_response_at", nullptr},
+                   {"last_contact_at", now},
+                   {"last_contact_customer_at", now},
+                   {"time_unit", nullptr},
+                   {"type", nullptr},
+                   {"preferences", {{"channel_id", 3}}}};
+  // Custom object attributes are columns of their own, top-level keys like the core ones.
+  const json attributes = ticket.value("attributes", json::object());
+  for (const auto& [name, value] : attributes.items()) d.tickets[id][name] = value;
   d.articles[id] = {};
   d.tags[id] = ticket.value("tags", std::vector<std::string>{});
   d.NewArticle(id, customer, body, content_type, false, 2, 11, "", ticket.value("title", ""));

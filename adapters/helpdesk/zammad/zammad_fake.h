@@ -87,7 +87,9 @@ class ZammadFake {
                   const std::string& role);
   int64_t AddGroup(const std::string& name);
   // `ticket` holds attributes: title, customer_id, priority ("2 normal"), group
-  // ("Users"), state ("new"), tags. The body becomes the first article, from the customer.
+  // ("Users"), state ("new"), tags, attributes (an object: custom object attributes, each
+  // a top-level key of the stored ticket). The body becomes the first article, from the
+  // customer.
   int64_t AddTicket(const nlohmann::json& ticket, const std::string& body,
                     const std::string& content_type = "text/plain");
   // sender: "Customer" | "Agent" | "System"; type: "web", "email", "note", "phone".

@@ -72,6 +72,53 @@ bool IsZammadId(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The ticket's own keys, which are never custom object attributes. A ticket record is its
+// columns plus, with expand=true, each association by name; a custom attribute is a column
+// of its own, so it is told apart by name (no extra call, and no admin permission to read
+// the object manager's attribute list). From zammad/zammad: the `tickets` table in
+// db/migrate/20120101000010_create_ticket.rb and the associations in app/models/ticket.rb.
+// Zammad refuses a new attribute named like an existing column ("already exists") or ending
+// in _id/_ids (ObjectManager::Attribute#check_name), so these never hide a custom one.
+constexpr std::string_view kCoreTicketKeys[] = {
+    // Columns (ids ending in _id are left out by the suffix rule).
+    "id", "number", "title", "note", "first_response_at", "first_response_escalation_at", "first_response_in_min",
+    "first_response_diff_in_min", "close_at", "close_escalation_at", "close_in_min", "close_diff_in_min",
+    "update_escalation_at", "update_in_min", "update_diff_in_min", "last_close_at", "last_contact_at",
+    "last_contact_agent_at", "last_contact_customer_at", "last_owner_update_at", "article_count", "escalation_at",
+    "pending_time", "type", "approver", "approval_state", "time_unit", "preferences", "ai_agent_running",
+    "created_at", "updated_at",
+    // Associations, named by expand=true.
+    "group", "organization", "articles", "ticket_time_accounting", "flags", "mentions", "shared_draft", "checklist",
+    "referencing_checklists", "state", "priority", "owner", "customer", "created_by", "updated_by",
+    "create_article_type", "create_article_sender",
+    // Not a column, but what other endpoints call a ticket's tags (read through tags, below).
+    "tags"};
+
+bool IsCustomAttributeName(std::string_view key) {
+  auto ends_with = [&](std::string_view suffix) {
+    return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (key.empty() || ends_with("_id") || ends_with("_ids")) return false;
+  return std::find(std::begin(kCoreTicketKeys), std::end(kCoreTicketKeys), key) == std::end(kCoreTicketKeys);
+}
+
+// A custom attribute's value as text: strings as they are, numbers and booleans as JSON
+// writes them (42, 1.5, true); a multi-select's array as its values joined by ", " in
+// Zammad's order. Null, an empty array and objects give nothing.
+std::optional<std::string> AttributeText(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number() || v.is_boolean()) return v.dump();
+  if (!v.is_array()) return std::nullopt;
+  std::string joined;
+  for (const json& item : v) {
+    auto text = item.is_array() ? std::nullopt : AttributeText(item);
+    if (!text) continue;
+    joined += (joined.empty() ? "" : ", ") + *text;
+  }
+  if (joined.empty()) return std::nullopt;
+  return joined;
+}
+
 class ZammadHelpdesk : public Helpdesk {
  public:
   ZammadHelpdesk(ZammadOptions options, HttpClient* http)
@@ -437,6 +484,10 @@ class ZammadHelpdesk : public Helpdesk {
       }
     }
     out.tags = std::move(tags);
+    for (const auto& [key, value] : t.items()) {
+      if (!IsCustomAttributeName(key)) continue;
+      if (auto text = AttributeText(value)) out.custom_fields[key] = std::move(*text);
+    }
     // The customer's address comes from the user record: expand=true names users by
     // login, which is not always the email.
     if (const std::string customer = IdString(t, "customer_id"); full && IsZammadId(customer)) {

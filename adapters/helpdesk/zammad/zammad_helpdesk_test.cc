@@ -3,6 +3,8 @@
 #include <stdlib.h>
 
 #include <cstdio>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "deskpilot/rfc3339.h"
 #include "helpdesk/zammad/register.h"
 #include "helpdesk/zammad/zammad_fake.h"
+#include "service/shadow_report.h"
 
 namespace deskpilot {
 namespace {
@@ -284,6 +287,48 @@ TEST_F(ZammadAdapterTest, FetchTicketMapsFieldsRolesInternalArticlesAndHtml) {
   t = Fetch(id);
   EXPECT_EQ(t.priority, "high");
   EXPECT_EQ(t.group, "billing");
+}
+
+// Custom object attributes are the ticket's top-level keys that are not Zammad's own.
+TEST_F(ZammadAdapterTest, FetchTicketReadsCustomAttributesAndNoCoreOnes) {
+  const int64_t id = fake_.AddTicket({{"title", "Cannot log in"},
+                                      {"customer_id", customer_},
+                                      {"attributes",
+                                       {{"category", "account_access"},
+                                        {"contract_no", 4711},
+                                        {"hours", 1.5},
+                                        {"vip", true},
+                                        {"trial", false},
+                                        {"products", {"web", "mobile"}},
+                                        {"region", nullptr},
+                                        {"none_picked", json::array()},
+                                        {"product_tree", "Hardware::Laptop"}}}},
+                                     "Locked out.");
+  Ticket t = Fetch(id);
+  EXPECT_EQ(t.custom_fields, (std::map<std::string, std::string>{{"category", "account_access"},
+                                                                 {"contract_no", "4711"},
+                                                                 {"hours", "1.5"},
+                                                                 {"vip", "true"},
+                                                                 {"trial", "false"},
+                                                                 {"products", "web, mobile"},
+                                                                 {"product_tree", "Hardware::Laptop"}}));
+  // What the fake's record holds besides: core columns with values (state_id, group_id,
+  // owner_id, article_count, number, last_contact_at...) and expand=true's names.
+  const json raw = fake_.Ticket(id);
+  for (const char* core : {"state_id", "group_id", "owner_id", "priority_id", "customer_id", "article_count",
+                           "number", "title", "last_contact_at", "created_at", "state", "group", "owner",
+                           "priority", "customer", "create_article_type", "create_article_sender"}) {
+    EXPECT_TRUE(raw.contains(core)) << core;
+    EXPECT_EQ(t.custom_fields.count(core), 0u) << core;
+  }
+  // A ticket without custom attributes has none.
+  EXPECT_TRUE(Fetch(NewTicket()).custom_fields.empty());
+
+  // What Apply writes as a custom field reads back as one.
+  WritePlan plan;
+  plan.actions.push_back({ActionType::kSetCustomField, {}, "billing", "category"});
+  ASSERT_TRUE(hd_->Apply(t, plan).ok());
+  EXPECT_EQ(Fetch(id).custom_fields.at("category"), "billing");
 }
 
 TEST_F(ZammadAdapterTest, HtmlBodiesBecomeText) {
@@ -610,6 +655,31 @@ TEST_F(ZammadAdapterTest, ListSolvedTicketsSearchesClosedNewestFirstAndDropsWhat
     EXPECT_EQ(Count("GET", "/api/v1/ticket_articles/by_ticket/" + id), 0);
 
   EXPECT_EQ(hd_->ListSolvedTickets(At("2026-01-05T12:00:00Z"), 0, false).status().code(), Code::kInvalidArgument);
+}
+
+// `train --source zm --field category`: the labels come from a custom attribute.
+TEST_F(ZammadAdapterTest, ListSolvedTicketsLabelsByACustomAttributeAsTrainDoes) {
+  auto ticket = [&](const std::string& title, const json& attributes) {
+    json seed = {{"title", title}, {"customer_id", customer_}, {"state", "closed"}};
+    if (!attributes.is_null()) seed["attributes"] = attributes;
+    return std::to_string(fake_.AddTicket(seed, "Question about " + title));
+  };
+  const std::string refund = ticket("refund", {{"category", "refund"}});
+  const std::string login = ticket("login", {{"category", "account_access"}, {"priority_note", "x"}});
+  ticket("unlabelled", {{"category", nullptr}});
+  auto list = hd_->ListSolvedTickets(At("2020-01-01T00:00:00Z"), 10, /*with_comments=*/false);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 3u);
+  std::map<std::string, std::set<std::string>> labels;
+  for (const Ticket& t : *list) labels[t.id] = AgentLabels(t, {"", "category"});
+  EXPECT_EQ(labels[refund], (std::set<std::string>{"refund"}));
+  EXPECT_EQ(labels[login], (std::set<std::string>{"account_access"}));
+  size_t unlabelled = 0;
+  for (const auto& [id, l] : labels) unlabelled += l.empty();
+  EXPECT_EQ(unlabelled, 1u);
+  // The search's record carries the attributes: no extra call per ticket.
+  EXPECT_EQ(Count("GET", "/api/v1/tickets/" + refund), 0);
+  EXPECT_EQ(Count("GET", "/api/v1/object_manager_attributes"), 0);
 }
 
 TEST_F(ZammadAdapterTest, ListSolvedTicketsReadsEveryPageUpToTheLimit) {
