@@ -22,6 +22,7 @@
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 #include "common/html_text/html_text.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -49,29 +50,9 @@ std::string Header(const WebhookRequest& r, const char* lower_name) {
   return it == r.headers.end() ? std::string() : it->second;
 }
 
-// A string member; "" when absent, null or another type.
-std::string StrOr(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-// Help Scout ids are JSON numbers; a string id (some clients) reads the same.
-std::string IdOf(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  return "";
-}
-std::string IdString(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it == obj.end() ? "" : IdOf(*it);
-}
-
-bool IsHelpScoutId(const std::string& s) {
-  return !s.empty() && s.size() <= 18 && s[0] != '0' &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
+// Help Scout ids are JSON numbers (a string id, from some clients, reads the same) and
+// stay within 18 digits.
+bool IsHelpScoutId(const std::string& s) { return IsPositiveDecimalId(s, 18); }
 
 // Numeric ids compare by value: "10" is newer than "9".
 bool IdLess(const std::string& a, const std::string& b) {
@@ -87,8 +68,8 @@ bool IsDocsId(const std::string& s) {
 
 // An article never edited since it was created has "updatedAt": null.
 std::string DocsUpdatedAt(const json& article) {
-  const std::string updated = StrOr(article, "updatedAt");
-  return updated.empty() ? StrOr(article, "createdAt") : updated;
+  const std::string updated = JsonString(article, "updatedAt");
+  return updated.empty() ? JsonString(article, "createdAt") : updated;
 }
 
 // One thread as read: what the comments, the landed checks and the loop guard need.
@@ -104,14 +85,14 @@ struct Thread {
 
 Thread ThreadFromJson(const json& t) {
   Thread th;
-  th.id = IdString(t, "id");
-  th.type = StrOr(t, "type");
-  th.state = StrOr(t, "state");
-  th.text = HtmlToText(StrOr(t, "body"));
-  th.created_at = StrOr(t, "createdAt");
+  th.id = JsonId(t, "id");
+  th.type = JsonString(t, "type");
+  th.state = JsonString(t, "state");
+  th.text = HtmlToText(JsonString(t, "body"));
+  th.created_at = JsonString(t, "createdAt");
   const json& by = t.contains("createdBy") ? t["createdBy"] : json();
-  th.author_type = StrOr(by, "type");
-  th.author_id = IdString(by, "id");
+  th.author_type = JsonString(by, "type");
+  th.author_id = JsonId(by, "id");
   return th;
 }
 
@@ -245,7 +226,7 @@ class Transport : public HttpClient {
     }
     // The body holds the token: it is never quoted in an error.
     const json doc = json::parse(resp->body, nullptr, false);
-    const std::string token = StrOr(doc, "access_token");
+    const std::string token = JsonString(doc, "access_token");
     const json expires = doc.is_object() && doc.contains("expires_in") ? doc["expires_in"] : json();
     if (token.empty() || !expires.is_number() || expires.get<double>() <= 0)
       return Status::Unavailable(what + ": the response has no access_token and expires_in");
@@ -441,7 +422,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
         const json& embedded = doc.is_object() && doc.contains("_embedded") ? doc["_embedded"] : json();
         const json& list = embedded.is_object() && embedded.contains("threads") ? embedded["threads"] : json();
         for (const json& t : list.is_array() ? list : json::array()) {
-          if (!t.is_object() || StrOr(t, "type") != "customer") continue;
+          if (!t.is_object() || JsonString(t, "type") != "customer") continue;
           Thread th = ThreadFromJson(t);
           if (!IsHelpScoutId(th.id)) continue;
           if (!announced || announced->created_at < th.created_at ||
@@ -498,7 +479,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
                           DocsList("/v1/collections/" + collection + "/articles?status=all&pageSize=100", "articles", what));
       for (const json& ref : refs) {
         HelpArticle article;
-        article.id = StrOr(ref, "id");
+        article.id = JsonString(ref, "id");
         if (!IsDocsId(article.id)) return Status::InvalidArgument(what + ": an article has no id");
         article.updated_at = DocsUpdatedAt(ref);
         if (updated_since) {
@@ -507,11 +488,11 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
           if (updated && *updated < *updated_since) continue;
         }
         article.locale = locale;
-        article.title = StrOr(ref, "name");
-        article.url = StrOr(ref, "publicUrl");
+        article.title = JsonString(ref, "name");
+        article.url = JsonString(ref, "publicUrl");
         // published or notpublished; a published article with unsaved changes ("hasDraft")
         // is read as published, which is what readers see.
-        article.draft = StrOr(ref, "status") != "published";
+        article.draft = JsonString(ref, "status") != "published";
         if (!article.draft) {
           const std::string read_what = "helpscout docs read article " + article.id;
           auto doc = DocsGet("/v1/articles/" + article.id, read_what);
@@ -520,12 +501,12 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
           if (!doc.ok()) return doc.status();
           const json& full = doc->contains("article") ? (*doc)["article"] : json();
           if (!full.is_object()) return Status::InvalidArgument(read_what + ": the response has no \"article\" object");
-          article.title = StrOr(full, "name");
-          article.body_html = StrOr(full, "text");  // HTML, as the editor stores it
-          if (!StrOr(full, "publicUrl").empty()) article.url = StrOr(full, "publicUrl");
+          article.title = JsonString(full, "name");
+          article.body_html = JsonString(full, "text");  // HTML, as the editor stores it
+          if (!JsonString(full, "publicUrl").empty()) article.url = JsonString(full, "publicUrl");
           if (!DocsUpdatedAt(full).empty()) article.updated_at = DocsUpdatedAt(full);
           // Unpublished between the listing and the read.
-          article.draft = StrOr(full, "status") != "published";
+          article.draft = JsonString(full, "status") != "published";
         }
         out.push_back(std::move(article));
       }
@@ -549,10 +530,10 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       DP_ASSIGN_OR_RETURN(json doc, GetJson(path + "&page=" + std::to_string(page), what));
       DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "conversations", what));
       for (const json& c : listed.items) {
-        const std::string id = IdString(c, "id");
+        const std::string id = JsonId(c, "id");
         if (!IsHelpScoutId(id)) return Status::InvalidArgument(what + ": a conversation has no id");
         // Only what was asked for, whatever the filter did.
-        if (StrOr(c, "status") != "closed") continue;
+        if (JsonString(c, "status") != "closed") continue;
         std::vector<Thread> threads;
         if (with_comments) {
           auto read = ReadThreads(id);
@@ -642,7 +623,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       if (!conversation.is_object()) return Status::InvalidArgument(what + ": response is not a JSON object");
     }
     if (!fields.empty()) {
-      const std::string mailbox = IdString(conversation, "mailboxId");
+      const std::string mailbox = JsonId(conversation, "mailboxId");
       if (!IsHelpScoutId(mailbox)) return Status::InvalidArgument(what + ": the conversation has no mailboxId");
       DP_ASSIGN_OR_RETURN(auto definitions, FieldDefinitions(mailbox));
       for (auto it = fields.begin(); it != fields.end();) {
@@ -722,9 +703,9 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       std::map<std::string, std::string> pending = fields;
       if (conversation.contains("customFields") && conversation["customFields"].is_array()) {
         for (const json& f : conversation["customFields"]) {
-          const std::string id = IdString(f, "id");
+          const std::string id = JsonId(f, "id");
           if (!IsHelpScoutId(id)) continue;
-          std::string value = IdString(f, "value");
+          std::string value = JsonId(f, "value");
           if (auto it = pending.find(id); it != pending.end()) {
             changed = changed || value != it->second;
             value = it->second;
@@ -751,7 +732,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     }
     if (!reply.empty() && !reply_landed(current)) {
       const json& customer = conversation.contains("primaryCustomer") ? conversation["primaryCustomer"] : json();
-      const std::string customer_id = IdString(customer, "id");
+      const std::string customer_id = JsonId(customer, "id");
       if (!IsHelpScoutId(customer_id))
         return Status::InvalidArgument(what + ": the conversation has no primary customer to reply to");
       // Never a draft: a plan only carries a reply deskpilot or an approver decided to send.
@@ -770,9 +751,9 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::map<std::string, std::string> visibility;  // id → public | private
     std::vector<std::string> out;
     for (const json& c : all) {
-      const std::string id = StrOr(c, "id");
+      const std::string id = JsonString(c, "id");
       if (!IsDocsId(id)) return Status::InvalidArgument("helpscout docs list collections: a collection has no id");
-      visibility[id] = StrOr(c, "visibility");
+      visibility[id] = JsonString(c, "visibility");
       if (options_.docs_collections.empty() && visibility[id] == "public") out.push_back(id);
     }
     for (const std::string& id : options_.docs_collections) {
@@ -876,7 +857,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       DP_ASSIGN_OR_RETURN(json doc, GetJson("/v2/webhooks?page=" + std::to_string(page), what));
       DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "webhooks", what));
       for (const json& w : listed.items) {
-        HelpScoutWebhook hook{IdString(w, "id"), StrOr(w, "url"), StrOr(w, "label"), StrOr(w, "state"), {}};
+        HelpScoutWebhook hook{JsonId(w, "id"), JsonString(w, "url"), JsonString(w, "label"), JsonString(w, "state"), {}};
         if (hook.id.empty()) return Status::InvalidArgument(what + ": a webhook has no id");
         if (w.contains("events") && w["events"].is_array())
           for (const json& e : w["events"])
@@ -929,11 +910,11 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
       DP_ASSIGN_OR_RETURN(HalPage listed, ParseHalPage(doc, "fields", what));
       for (const json& f : listed.items) {
         FieldDefinition def;
-        def.type = AsciiLower(StrOr(f, "type"));
+        def.type = AsciiLower(JsonString(f, "type"));
         if (f.contains("options") && f["options"].is_array())
           for (const json& o : f["options"])
-            if (IsHelpScoutId(IdString(o, "id"))) def.options.emplace_back(IdString(o, "id"), StrOr(o, "label"));
-        if (const std::string id = IdString(f, "id"); IsHelpScoutId(id)) (*defs)[id] = std::move(def);
+            if (IsHelpScoutId(JsonId(o, "id"))) def.options.emplace_back(JsonId(o, "id"), JsonString(o, "label"));
+        if (const std::string id = JsonId(f, "id"); IsHelpScoutId(id)) (*defs)[id] = std::move(def);
       }
       if (page >= listed.total_pages || page >= kMaxFieldPages) break;
     }
@@ -964,7 +945,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     std::vector<std::string> out;
     if (!c.is_object() || !c.contains("tags") || !c["tags"].is_array()) return out;
     for (const json& t : c["tags"]) {
-      const std::string name = t.is_string() ? t.get<std::string>() : StrOr(t, "tag");
+      const std::string name = t.is_string() ? t.get<std::string>() : JsonString(t, "tag");
       if (!name.empty()) out.push_back(name);
     }
     return out;
@@ -976,11 +957,11 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     Ticket out;
     out.id = id;
     out.source = options_.name;
-    out.subject = StrOr(c, "subject");
-    out.status = StrOr(c, "status");
-    out.channel = StrOr(c, "type");  // email, chat, phone
-    out.created_at = StrOr(c, "createdAt");
-    out.updated_at = StrOr(c, "userUpdatedAt");
+    out.subject = JsonString(c, "subject");
+    out.status = JsonString(c, "status");
+    out.channel = JsonString(c, "type");  // email, chat, phone
+    out.created_at = JsonString(c, "createdAt");
+    out.updated_at = JsonString(c, "userUpdatedAt");
     // The priority tag Apply writes reads back as the priority. Tags are only added, so a
     // conversation can carry several: the highest counts, whatever their order.
     int priority = -1;
@@ -992,17 +973,17 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     if (priority >= 0) out.priority = kPriorities[priority];
     if (c.contains("customFields") && c["customFields"].is_array()) {
       for (const json& f : c["customFields"]) {
-        const std::string name = StrOr(f, "name");
+        const std::string name = JsonString(f, "name");
         // "text" is what an agent sees (a drop-down's label); "value" is its id.
-        std::string value = StrOr(f, "text");
-        if (value.empty()) value = IdString(f, "value");
+        std::string value = JsonString(f, "text");
+        if (value.empty()) value = JsonId(f, "value");
         if (!name.empty()) out.custom_fields[name] = value;
       }
     }
     out.group = GroupOf(c);
     const json& customer = c.contains("primaryCustomer") ? c["primaryCustomer"] : json();
-    out.requester.email = StrOr(customer, "email");
-    out.requester.name = std::string(TrimAsciiSpace(StrOr(customer, "first") + " " + StrOr(customer, "last")));
+    out.requester.email = JsonString(customer, "email");
+    out.requester.name = std::string(TrimAsciiSpace(JsonString(customer, "first") + " " + JsonString(customer, "last")));
     for (const Thread& t : threads) {
       // Line items are state changes ("assigned to", "moved"); drafts, hidden and held
       // threads were never sent.
@@ -1015,10 +996,10 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
 
   // The configured group name the conversation's assignee or inbox stands for, if any.
   std::string GroupOf(const json& c) const {
-    const std::string assignee = IdString(c.contains("assignee") ? c["assignee"] : json(), "id");
+    const std::string assignee = JsonId(c.contains("assignee") ? c["assignee"] : json(), "id");
     for (const auto& [name, id] : options_.assign_users)
       if (id == assignee) return name;
-    const std::string mailbox = IdString(c, "mailboxId");
+    const std::string mailbox = JsonId(c, "mailboxId");
     for (const auto& [name, id] : options_.mailboxes)
       if (id == mailbox) return name;
     return "";
@@ -1109,7 +1090,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
 // A numeric id from a config value written as a number or a string; "" otherwise.
 std::string ConfigId(const json* raw) {
   if (raw == nullptr) return "";
-  const std::string id = IdOf(*raw);
+  const std::string id = JsonIdText(*raw);
   return IsHelpScoutId(id) ? id : "";
 }
 

@@ -22,6 +22,7 @@
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/text.h"
 #include "helpdesk/zammad/zammad_admin.h"
+#include "common/json_fields/json_fields.h"
 
 namespace deskpilot {
 namespace {
@@ -49,28 +50,8 @@ constexpr char kSolvedState[] = "closed";
 constexpr int kSearchPageSize = 100;
 constexpr int kMaxSearchPages = 100;
 
-// A string member; "" when absent, null or another type.
-std::string StrOr(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-// Ids arrive as numbers (or, from some clients, strings); both become strings.
-std::string IdString(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  if (it == obj.end()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  return "";
-}
-
 // Zammad ids are positive integers (database ids).
-bool IsZammadId(const std::string& s) {
-  return !s.empty() && s.size() <= 19 && s[0] != '0' &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
+bool IsZammadId(const std::string& s) { return IsPositiveDecimalId(s); }
 
 // The ticket's own keys, which are never custom object attributes. A ticket record is its
 // columns plus, with expand=true, each association by name; a custom attribute is a column
@@ -232,9 +213,9 @@ class ZammadHelpdesk : public Helpdesk {
       if (!list.is_array())
         return Status::InvalidArgument(what + ": response is not a JSON array (expand=true lists tickets)");
       for (const json& t : list) {
-        const std::string id = IdString(t, "id");
-        const auto updated = ParseRfc3339(StrOr(t, "updated_at"));
-        if (!IsZammadId(id) || StrOr(t, "state") != kSolvedState || !updated || *updated < updated_since ||
+        const std::string id = JsonId(t, "id");
+        const auto updated = ParseRfc3339(JsonString(t, "updated_at"));
+        if (!IsZammadId(id) || JsonString(t, "state") != kSolvedState || !updated || *updated < updated_since ||
             !seen.insert(id).second)
           continue;
         auto ticket = ReadTicket(id, t, with_comments);
@@ -275,7 +256,7 @@ class ZammadHelpdesk : public Helpdesk {
                                                "and does the user have the knowledge_base.reader permission?)");
     std::set<std::string> primary;
     for (const json& l : assets["KnowledgeBaseLocale"])
-      if (l.is_object() && l.contains("primary") && l["primary"] == true) primary.insert(IdString(l, "id"));
+      if (l.is_object() && l.contains("primary") && l["primary"] == true) primary.insert(JsonId(l, "id"));
     // Listing nothing would take every synced answer out of the KB.
     if (primary.empty()) return Status::InvalidArgument(what + ": the knowledge base has no primary locale");
     const json answers = assets.value("KnowledgeBaseAnswer", json::object());
@@ -285,19 +266,19 @@ class ZammadHelpdesk : public Helpdesk {
     const auto now = std::chrono::system_clock::now();
     // Set and not in the future: published_at and archived_at may be scheduled ahead.
     auto reached = [&](const json& a, const char* key) {
-      auto at = ParseRfc3339(StrOr(a, key));
+      auto at = ParseRfc3339(JsonString(a, key));
       return at.has_value() && *at <= now;
     };
     std::vector<HelpArticle> out;
     json content_ids = json::array();
     std::map<std::string, size_t> by_content;  // content id → index in out
     for (const json& tr : translations) {
-      if (!primary.count(IdString(tr, "kb_locale_id"))) continue;
-      const std::string answer_id = IdString(tr, "answer_id");
+      if (!primary.count(JsonId(tr, "kb_locale_id"))) continue;
+      const std::string answer_id = JsonId(tr, "answer_id");
       auto a = answers.find(answer_id);
       if (!IsZammadId(answer_id) || a == answers.end() || !a->is_object()) continue;
       if (reached(*a, "archived_at")) continue;  // archived answers are not listed
-      const std::string answer_updated = StrOr(*a, "updated_at"), tr_updated = StrOr(tr, "updated_at");
+      const std::string answer_updated = JsonString(*a, "updated_at"), tr_updated = JsonString(tr, "updated_at");
       const auto t1 = ParseRfc3339(answer_updated), t2 = ParseRfc3339(tr_updated);
       const bool tr_newer = t2 && (!t1 || *t2 > *t1);
       const auto updated = tr_newer ? t2 : t1;
@@ -305,14 +286,14 @@ class ZammadHelpdesk : public Helpdesk {
       HelpArticle article;
       article.id = answer_id;
       article.locale = locale;
-      article.title = StrOr(tr, "title");
+      article.title = JsonString(tr, "title");
       article.updated_at = tr_newer ? tr_updated : answer_updated;
       // Internal answers are for agents only, and drafts for nobody: never a source.
       article.draft = !reached(*a, "published_at");
       // /help/{locale}/{category}/{answer}: the public controller finds both by their
       // leading id (Zammad's own links add a slug after it).
-      article.url = options_.base_url + "/help/" + locale + "/" + IdString(*a, "category_id") + "/" + answer_id;
-      const std::string content_id = IdString(tr, "content_id");
+      article.url = options_.base_url + "/help/" + locale + "/" + JsonId(*a, "category_id") + "/" + answer_id;
+      const std::string content_id = JsonId(tr, "content_id");
       if (!article.draft && IsZammadId(content_id)) {
         content_ids.push_back(std::stoll(content_id));
         by_content[content_id] = out.size();
@@ -332,7 +313,7 @@ class ZammadHelpdesk : public Helpdesk {
         // A published answer without its text would be dropped from the KB as if gone.
         if (!contents.is_object() || c == contents.end() || !c->is_object())
           return Status::InvalidArgument(what + ": no content " + content_id + " for answer " + out[index].id);
-        out[index].body_html = StrOr(*c, "body");
+        out[index].body_html = JsonString(*c, "body");
       }
     }
     // Numeric order of the answer ids (the assets are keyed by id as text).
@@ -464,19 +445,19 @@ class ZammadHelpdesk : public Helpdesk {
     Ticket out;
     out.id = ticket_id;
     out.source = options_.name;
-    out.subject = StrOr(t, "title");
-    out.status = StrOr(t, "state");
-    out.channel = StrOr(t, "create_article_type");
-    out.created_at = StrOr(t, "created_at");
-    out.updated_at = StrOr(t, "updated_at");
-    const std::string priority = StrOr(t, "priority");
+    out.subject = JsonString(t, "title");
+    out.status = JsonString(t, "state");
+    out.channel = JsonString(t, "create_article_type");
+    out.created_at = JsonString(t, "created_at");
+    out.updated_at = JsonString(t, "updated_at");
+    const std::string priority = JsonString(t, "priority");
     for (const char* p : kPriorityOrder) {
       if (options_.priorities.at(p) == priority) {
         out.priority = p;
         break;
       }
     }
-    out.group = StrOr(t, "group");
+    out.group = JsonString(t, "group");
     for (const auto& [name, zammad_name] : options_.groups) {
       if (zammad_name == out.group) {
         out.group = name;
@@ -490,13 +471,13 @@ class ZammadHelpdesk : public Helpdesk {
     }
     // The customer's address comes from the user record: expand=true names users by
     // login, which is not always the email.
-    if (const std::string customer = IdString(t, "customer_id"); full && IsZammadId(customer)) {
+    if (const std::string customer = JsonId(t, "customer_id"); full && IsZammadId(customer)) {
       auto user = GetJson("/api/v1/users/" + customer, what + " customer");
       // A customer record that is gone leaves the ticket readable, without an address.
       if (!user.ok() && user.status().code() != Code::kNotFound) return user.status();
       if (user.ok()) {
-        out.requester.email = StrOr(*user, "email");
-        out.requester.name = std::string(TrimAsciiSpace(StrOr(*user, "firstname") + " " + StrOr(*user, "lastname")));
+        out.requester.email = JsonString(*user, "email");
+        out.requester.name = std::string(TrimAsciiSpace(JsonString(*user, "firstname") + " " + JsonString(*user, "lastname")));
       }
     }
     // The first article is what the customer wrote when opening the ticket.
@@ -584,17 +565,17 @@ class ZammadHelpdesk : public Helpdesk {
     for (const json& a : list) {
       if (!a.is_object()) return Status::InvalidArgument(what + ": an article is not an object");
       Comment c;
-      c.id = IdString(a, "id");
-      c.author_id = IdString(a, "created_by_id");
+      c.id = JsonId(a, "id");
+      c.author_id = JsonId(a, "created_by_id");
       const json& internal = a.contains("internal") ? a["internal"] : json();
       c.is_public = !(internal.is_boolean() && internal.get<bool>());
-      c.body = StrOr(a, "body");
-      if (AsciiLower(StrOr(a, "content_type")).find("html") != std::string::npos) c.body = HtmlToText(c.body);
-      c.created_at = StrOr(a, "created_at");
+      c.body = JsonString(a, "body");
+      if (AsciiLower(JsonString(a, "content_type")).find("html") != std::string::npos) c.body = HtmlToText(c.body);
+      c.created_at = JsonString(a, "created_at");
       // Customers cannot write internal articles, so a customer cannot fake the marker.
       c.by_deskpilot = c.author_id == options_.api_user_id ||
                        (!c.is_public && c.body.find(kZammadMarkerPrefix) != std::string::npos);
-      const std::string sender = StrOr(a, "sender");
+      const std::string sender = JsonString(a, "sender");
       if (c.by_deskpilot || sender == "Agent") {
         c.author_role = AuthorRole::kAgent;
       } else if (sender == "Customer") {
