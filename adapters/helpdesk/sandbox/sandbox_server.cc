@@ -855,11 +855,7 @@ Status SandboxServer::Start() {
   m.svr.set_payload_max_length(kMaxBodyBytes);
   ServeOneRequestPerConnection(m.svr);  // Stop() promptly, and no dropped slow senders
   m.InstallRoutes();
-  if (m.options.port == 0) {
-    m.port = m.svr.bind_to_any_port(m.options.host);
-  } else {
-    m.port = m.svr.bind_to_port(m.options.host, m.options.port) ? m.options.port : -1;
-  }
+  m.port = BindWithFullBacklog(m.svr, m.options.host, m.options.port);
   if (m.port <= 0) {
     std::lock_guard lock(m.db_mu);
     sqlite3_close(m.db);

@@ -816,11 +816,7 @@ Status ZendeskFake::Start() {
   ServeOneRequestPerConnection(d.server);
   d.server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   d.Routes();
-  if (d.options.port == 0) {
-    d.port = d.server.bind_to_any_port(d.options.host);
-  } else {
-    d.port = d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1;
-  }
+  d.port = BindWithFullBacklog(d.server, d.options.host, d.options.port);
   if (d.port <= 0)
     return Status::Unavailable("zendesk fake: cannot bind " + d.options.host + ":" + std::to_string(d.options.port));
   d.thread = std::thread([&d] { d.server.listen_after_bind(); });

@@ -59,7 +59,7 @@ Status FakeModelServer::Start() {
       hres.set_content(a.body, "application/json; charset=utf-8");
     });
   }
-  port_ = d.server.bind_to_any_port("127.0.0.1");
+  port_ = BindWithFullBacklog(d.server, "127.0.0.1");
   if (port_ <= 0) return Status::Unavailable("fake model server: cannot bind 127.0.0.1");
   d.thread = std::thread([&d] { d.server.listen_after_bind(); });
   while (!d.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
