@@ -15,6 +15,7 @@ using nlohmann::json;
 
 constexpr char kWebhooksPath[] = "/api/v1/webhooks";
 constexpr char kTriggersPath[] = "/api/v1/triggers";
+constexpr char kApprovalTriggerSuffix[] = "approval tag";
 constexpr char kPermissionHint[] =
     " (the API token's user needs the admin.webhook and admin.trigger permissions to manage webhooks and "
     "triggers; ticket.agent alone is not enough)";
@@ -133,6 +134,26 @@ class ZammadWebhookAdmin : public WebhookAdmin {
         DP_RETURN_IF_ERROR(
             Call("PUT", std::string(kTriggersPath) + "/" + id, &want, true, "zammad update trigger").status());
         reg.changes.push_back({"updated", "trigger", id, spec.name});
+      }
+    }
+    // Approval by tag turned off since an earlier register: its trigger would go on firing
+    // on every update of a tagged ticket, each delivery acknowledged and dropped. Trigger
+    // first: Zammad refuses to delete a webhook a trigger still uses.
+    if (options_.approval_tag.empty()) {
+      const std::string trigger_name = TriggerPrefix() + kApprovalTriggerSuffix;
+      if (const json* stale = Find(triggers, trigger_name)) {
+        const std::string id = IdOf(*stale);
+        DP_RETURN_IF_ERROR(
+            Call("DELETE", std::string(kTriggersPath) + "/" + id, nullptr, true, "zammad delete trigger " + id)
+                .status());
+        reg.changes.push_back({"deleted", "trigger", id, trigger_name});
+      }
+      if (const json* stale = Find(webhooks, ApprovalWebhookName())) {
+        const std::string id = IdOf(*stale);
+        DP_RETURN_IF_ERROR(
+            Call("DELETE", std::string(kWebhooksPath) + "/" + id, nullptr, true, "zammad delete webhook " + id)
+                .status());
+        reg.changes.push_back({"deleted", "webhook", id, ApprovalWebhookName()});
       }
     }
     return reg;
@@ -269,7 +290,7 @@ class ZammadWebhookAdmin : public WebhookAdmin {
       // The worker treats these deliveries as approvals only and checks the tag itself.
       // deskpilot's own updates are left out here (the adapter would drop them as
       // self-caused anyway).
-      specs.push_back({prefix + "approval tag",
+      specs.push_back({prefix + kApprovalTriggerSuffix,
                        {{"ticket.action", {{"operator", "is"}, {"value", "update"}}},
                         {"ticket.tags", {{"operator", "contains one"}, {"value", options_.approval_tag}}},
                         {"ticket.updated_by_id",

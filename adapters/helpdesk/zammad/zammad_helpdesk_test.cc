@@ -1103,6 +1103,28 @@ TEST_F(ZammadAdminTest, TheApprovalWebhookAndTriggerOnlyWithAnApprovalTag) {
   EXPECT_EQ(trigger["perform"]["notification.webhook"]["webhook_id"], reg->changes[1].id);
 }
 
+TEST_F(ZammadAdminTest, TurningApprovalByTagOffRemovesItsTriggerAndWebhookOnTheNextRegister) {
+  ASSERT_TRUE(Make("deskpilot_approved")->webhook_admin()->RegisterWebhook(kEndpoint).ok());
+  ASSERT_EQ(fake_.Webhooks().size(), 2u);
+  const std::string trigger_id = TriggerNamed("deskpilot-zm: approval tag")["id"].dump();
+
+  auto off = Make()->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(Actions(*off), (std::vector<std::string>{"unchanged webhook deskpilot-zm",
+                                                     "unchanged trigger deskpilot-zm: ticket created",
+                                                     "unchanged trigger deskpilot-zm: customer article",
+                                                     "deleted trigger deskpilot-zm: approval tag",
+                                                     "deleted webhook deskpilot-zm (approval tag)"}));
+  EXPECT_EQ(fake_.CountRequests("DELETE", "/api/v1/triggers/" + trigger_id), 1);
+  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  EXPECT_EQ(fake_.Webhooks().begin()->second["name"], "deskpilot-zm");
+  EXPECT_TRUE(TriggerNamed("deskpilot-zm: approval tag").is_null());
+
+  auto again = Make()->webhook_admin()->RegisterWebhook(kEndpoint);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  for (const auto& c : again->changes) EXPECT_EQ(c.action, "unchanged") << c.kind << " " << c.name;
+}
+
 TEST_F(ZammadAdminTest, ListMarksOursWithTheTriggersThatFireIt) {
   const int64_t other = fake_.AddWebhook({{"name", "Slack"}, {"endpoint", "https://hooks.slack.com/x"}, {"active", false}});
   auto hd = Make("deskpilot_approved");
