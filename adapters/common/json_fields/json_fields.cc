@@ -26,6 +26,10 @@ std::string JsonId(const json& obj, const char* key) {
   return it == obj.end() ? "" : JsonIdText(*it);
 }
 
+std::string JsonScalarText(const json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
 bool IsPositiveDecimalId(const std::string& s, size_t max_digits) {
   return !s.empty() && s.size() <= max_digits && s[0] != '0' &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });

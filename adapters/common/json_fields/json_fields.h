@@ -21,6 +21,11 @@ std::string JsonIdText(const nlohmann::json& value);
 // the member is absent.
 std::string JsonId(const nlohmann::json& obj, const char* key);
 
+// A value compared as text: a string as it is, anything else as its JSON text ("5",
+// "true", "[1,2]"). Vendors echo a value they were sent as a string back as a number, and
+// the other way round; compared this way, both read the same.
+std::string JsonScalarText(const nlohmann::json& value);
+
 // Whether `s` is a positive decimal database id: digits only, no leading zero, at most
 // `max_digits` long (so it fits the vendor's integer type).
 bool IsPositiveDecimalId(const std::string& s, size_t max_digits = 19);

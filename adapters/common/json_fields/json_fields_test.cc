@@ -38,6 +38,14 @@ TEST(JsonFieldsTest, IdsReadTheSameAsNumbersOrStrings) {
   EXPECT_EQ(JsonIdText(json(7)), "7");
 }
 
+TEST(JsonFieldsTest, ScalarsCompareAsText) {
+  EXPECT_EQ(JsonScalarText(json("2")), "2");
+  EXPECT_EQ(JsonScalarText(json(2)), "2");
+  EXPECT_EQ(JsonScalarText(json(true)), "true");
+  EXPECT_EQ(JsonScalarText(json::array({1, 2})), "[1,2]");
+  EXPECT_EQ(JsonScalarText(json()), "null");
+}
+
 TEST(JsonFieldsTest, PositiveDecimalIds) {
   EXPECT_TRUE(IsPositiveDecimalId("1"));
   EXPECT_TRUE(IsPositiveDecimalId("9223372036854775807"));

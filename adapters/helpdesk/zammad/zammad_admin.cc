@@ -24,15 +24,9 @@ constexpr char kPermissionHint[] =
 // db/seeds/ticket_article_senders.rb, created with fixed ids on every installation).
 constexpr char kCustomerSenderId[] = "2";
 
-// Ids and condition values come back as numbers or strings (the admin UI sends strings);
-// compared as text.
-std::string Text(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  return v.dump();
-}
-
-std::string IdOf(const json& obj) { return obj.is_object() && obj.contains("id") ? Text(obj["id"]) : ""; }
+// Ids and condition values come back as numbers or strings (the admin UI sends strings):
+// both are read as text (JsonId, JsonScalarText).
+std::string IdOf(const json& obj) { return JsonId(obj, "id"); }
 
 // Every scalar below `v` as text, so a condition Zammad echoes with numbers compares
 // equal to the one sent with strings.
@@ -47,7 +41,7 @@ json AsText(const json& v) {
     for (const auto& item : v) out.push_back(AsText(item));
     return out;
   }
-  return v.is_null() ? v : json(Text(v));
+  return v.is_null() ? v : json(JsonScalarText(v));
 }
 
 bool IsTrue(const json& obj, const char* key) {
@@ -60,7 +54,7 @@ std::string FiredWebhook(const json& trigger) {
   const json& perform = trigger["perform"];
   auto it = perform.find("notification.webhook");
   if (it == perform.end() || !it->is_object() || !it->contains("webhook_id")) return "";
-  return Text((*it)["webhook_id"]);
+  return JsonScalarText((*it)["webhook_id"]);
 }
 
 // Permission errors name what the token's user lacks; the token itself is never in a

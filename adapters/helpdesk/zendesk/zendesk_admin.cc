@@ -18,8 +18,8 @@ using nlohmann::json;
 constexpr char kWebhooksPath[] = "/api/v2/webhooks?page%5Bsize%5D=100";
 constexpr char kTriggersPath[] = "/api/v2/triggers.json?page%5Bsize%5D=100";
 
-// Zendesk echoes condition values as strings or scalars; compare them as text.
-std::string Text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+// Zendesk echoes condition values as strings or scalars: they are compared as text
+// (JsonScalarText).
 
 struct TriggerSpec {
   std::string title;
@@ -70,7 +70,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> ConditionSet(cons
   std::vector<std::tuple<std::string, std::string, std::string>> out;
   if (list.is_array())
     for (const auto& c : list)
-      if (c.is_object()) out.emplace_back(JsonString(c, "field"), JsonString(c, "operator"), Text(c.value("value", json())));
+      if (c.is_object()) out.emplace_back(JsonString(c, "field"), JsonString(c, "operator"), JsonScalarText(c.value("value", json())));
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -80,7 +80,7 @@ std::string NotifiedWebhook(const json& trigger) {
   for (const auto& a : trigger.value("actions", json::array())) {
     if (!a.is_object() || JsonString(a, "field") != "notification_webhook") continue;
     const json& v = a.value("value", json());
-    if (v.is_array() && !v.empty()) return Text(v[0]);
+    if (v.is_array() && !v.empty()) return JsonScalarText(v[0]);
   }
   return "";
 }
@@ -97,7 +97,7 @@ bool TriggerMatches(const json& have, const json& want) {
   const json& value = actions[0].value("value", json());
   const json& want_value = want["actions"][0]["value"];
   if (JsonString(actions[0], "field") != "notification_webhook" || !value.is_array() || value.size() != 2) return false;
-  if (Text(value[0]) != want_value[0].get<std::string>() || !value[1].is_string()) return false;
+  if (JsonScalarText(value[0]) != want_value[0].get<std::string>() || !value[1].is_string()) return false;
   // Compared as JSON: Zendesk may re-serialise the body template.
   json body = json::parse(value[1].get<std::string>(), nullptr, false);
   return !body.is_discarded() && body == json::parse(want_value[1].get<std::string>());
