@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -210,6 +211,54 @@ TEST_F(EvalCascadeTest, TrainRefitsConfidencesOnCalibrationData) {
   for (const std::string& bad : {few, (dir_ / "missing.jsonl").string()}) {
     EXPECT_EQ(Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
                                        "--calibration-data", bad, "--out", model})
+                  .code,
+              kExitUsage)
+        << bad;
+  }
+}
+
+// `train --review-labels`: rows given another category are reported by their line in the
+// file (blank lines counted) with the category the held-out models gave, and all written.
+TEST_F(EvalCascadeTest, TrainPointsAtRowsWhoseLabelLooksWrong) {
+  std::ifstream in(dir_ / "train.jsonl");
+  const std::string noisy = (dir_ / "noisy.jsonl").string(), review = (dir_ / "review.jsonl").string();
+  std::ofstream out(noisy);
+  out << "\n";  // line 1 is blank: rows start on line 2
+  std::map<size_t, std::string> flipped;  // line → the category it really has
+  std::string line;
+  for (size_t row = 0; std::getline(in, line); ++row) {
+    json j = json::parse(line);
+    if (row == 10 || row == 200 || row == 400) {
+      flipped[row + 2] = j["category"];
+      j["category"] = j["category"] == "newsletter" ? "refund" : "newsletter";
+    }
+    out << j.dump() << "\n";
+  }
+  out.close();
+  ASSERT_EQ(flipped.size(), 3u);
+  const std::string model = (dir_ / "noisy.model").string();
+  const CliRun run = Call(RunTrain, "train", {"--data", noisy, "--field", "category", "--out", model,
+                                              "--review-labels", review});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find("labels to review: "), std::string::npos) << run.out;
+  std::map<size_t, json> written;
+  std::ifstream rows(review);
+  while (std::getline(rows, line)) {
+    json j = json::parse(line);
+    written[j["line"].get<size_t>()] = j;
+  }
+  for (const auto& [at, truth] : flipped) {
+    ASSERT_TRUE(written.count(at)) << "line " << at << " not in the review:\n" << run.out;
+    EXPECT_EQ(written[at]["held_out_label"], truth);
+    EXPECT_NE(written[at]["label"], truth);
+    EXPECT_GE(written[at]["held_out_confidence"].get<double>(), 0.9);
+    EXPECT_NE(run.out.find("line " + std::to_string(at) + ": \"" + written[at]["label"].get<std::string>() + "\""),
+              std::string::npos)
+        << run.out;
+  }
+  // The review file may replace neither an input nor the model.
+  for (const std::string& bad : {noisy, model}) {
+    EXPECT_EQ(Call(RunTrain, "train", {"--data", noisy, "--field", "category", "--out", model, "--review-labels", bad})
                   .code,
               kExitUsage)
         << bad;

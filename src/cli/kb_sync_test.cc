@@ -295,6 +295,41 @@ TEST_F(KbSyncTest, TrainFromTagPrefixAndFromCustomField) {
   EXPECT_EQ(Call(RunTrain, "deskpilot train", {"--source", "acme", "--out", model}).code, kExitUsage);
 }
 
+// With ticket history the label review names the ticket, so an agent can open it and fix
+// its tag.
+TEST_F(KbSyncTest, TrainReviewNamesTheTicketWhoseTagLooksWrong) {
+  const int64_t customer = fake_.AddUser("Cat Customer", "cat@example.com", "end-user");
+  const std::vector<std::string> refund = {"refund", "money back", "reimburse", "return payment"};
+  const std::vector<std::string> delivery = {"parcel", "courier", "shipment", "tracking"};
+  int64_t mistagged = 0;
+  for (int i = 0; i < 40; ++i) {
+    fake_.AddTicket({{"subject", "Need a " + refund[i % 4] + " for order " + std::to_string(100 + i)},
+                     {"description", "Please send my " + refund[(i + 1) % 4] + " for the wrong size"},
+                     {"requester_id", customer}, {"status", "solved"}, {"tags", {"cat_refund"}}});
+    const int64_t id = fake_.AddTicket({{"subject", "Where is my " + delivery[i % 4] + " " + std::to_string(i)},
+                                        {"description", "The " + delivery[(i + 1) % 4] + " has not arrived yet"},
+                                        {"requester_id", customer}, {"status", "closed"},
+                                        {"tags", {i == 17 ? "cat_refund" : "cat_delivery"}}});
+    if (i == 17) mistagged = id;
+  }
+  const std::string model = (dir_ / "category.model").string(), review = (dir_ / "review.jsonl").string();
+  CliRun run = Call(RunTrain, "deskpilot train", {"--config", config_, "--source", "acme", "--tag-prefix", "cat_",
+                                                  "--out", model, "--review-labels", review});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find("ticket " + std::to_string(mistagged) + ": \"refund\", held-out \"delivery\""),
+            std::string::npos)
+      << run.out;
+  std::ifstream in(review);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << run.out;
+  const json row = json::parse(line);
+  EXPECT_EQ(row["ticket_id"], std::to_string(mistagged));
+  EXPECT_EQ(row["label"], "refund");
+  EXPECT_EQ(row["held_out_label"], "delivery");
+  EXPECT_FALSE(row.contains("line"));
+  EXPECT_FALSE(std::getline(in, line)) << "only the mistagged ticket is disputed: " << line;
+}
+
 // A customer's name in their own ticket text, without a cue, is no feature of the model
 // (whose file holds only feature hashes, so the text it learns from is checked).
 TEST(TrainTextTest, SolvedTicketTrainingTextHasNoRequesterName) {

@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "deskpilot/json_text.h"
 #include "deskpilot/redact.h"
+#include "deskpilot/text.h"
 #include "service/components.h"
 #include "service/shadow_report.h"
 
@@ -34,6 +35,7 @@ namespace {
 
 constexpr size_t kFewExamples = 10;
 constexpr size_t kConfusionsShown = 10;
+constexpr size_t kDisputesShown = 10;
 
 // Input problems (no file, bad line, missing field, too few labels) are the caller's to
 // fix, so they exit 2; anything else (disk full, I/O error) is a runtime failure.
@@ -83,23 +85,77 @@ Status WriteText(const std::filesystem::path& path, const std::string& text) {
   return Status::Ok();
 }
 
-// Checked before training, which can take minutes: an --out that cannot be written, or
-// one that would replace an input file, fails now instead of after the run. The model is
-// renamed into place, so it is the directory that must be writable.
-std::optional<std::string> OutProblem(const std::string& out, const std::vector<std::string>& inputs) {
+// Checked before training, which can take minutes: an output file (`flag`: --out, or
+// --review-labels) that cannot be written, or one that would replace an input file, fails now
+// instead of after the run. The model is renamed into place, so it is the directory that
+// must be writable.
+std::optional<std::string> OutProblem(const std::string& flag, const std::string& out,
+                                      const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
-  if (out.empty()) return "--out must not be empty";
+  if (out.empty()) return flag + " must not be empty";
   std::error_code ec;
-  if (fs::is_directory(out, ec)) return "--out " + out + " is a directory";
+  if (fs::is_directory(out, ec)) return flag + " " + out + " is a directory";
   for (const std::string& in : inputs) {
-    if (fs::equivalent(out, in, ec)) return "--out " + out + " is the input file " + in + "; it would be overwritten";
+    if (fs::equivalent(out, in, ec)) return flag + " " + out + " is the input file " + in + "; it would be overwritten";
   }
   const fs::path dir = fs::path(out).has_parent_path() ? fs::path(out).parent_path() : fs::path(".");
-  if (!fs::is_directory(dir, ec)) return "--out: directory " + dir.string() + " does not exist";
+  if (!fs::is_directory(dir, ec)) return flag + ": directory " + dir.string() + " does not exist";
   if (::access(dir.c_str(), W_OK) != 0) {
-    return "--out: cannot write to directory " + dir.string() + ": " + std::strerror(errno);
+    return flag + ": cannot write to directory " + dir.string() + ": " + std::strerror(errno);
   }
   return std::nullopt;
+}
+
+// Where a training example came from, for the label review: its line in --data, or its
+// ticket with --source.
+std::string ExampleOrigin(size_t row, const std::vector<size_t>& lines, const std::vector<std::string>& ticket_ids) {
+  if (row < lines.size()) return "line " + std::to_string(lines[row]);
+  if (row < ticket_ids.size()) return "ticket " + ticket_ids[row];
+  return "example " + std::to_string(row + 1);
+}
+
+// Text on one line, at most `max_bytes` (cut on a code point), for the terminal.
+std::string OneLine(std::string_view text, size_t max_bytes) {
+  std::string out;
+  for (char c : text) out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  if (out.size() <= max_bytes) return out;
+  return std::string(Utf8Prefix(out, max_bytes)) + "...";
+}
+
+// Rows whose label the held-out models dispute: how many, the first few, and all of them in
+// `review_path` (JSON Lines) when given. Mislabeled history teaches the model the wrong
+// label, and an admin can only fix what is pointed out.
+Status ReportDisputedLabels(const std::vector<LabeledText>& data, const std::vector<DisputedLabel>& disputed,
+                            const std::vector<size_t>& lines, const std::vector<std::string>& ticket_ids,
+                            const std::string& review_path) {
+  std::cout << "labels to review: " << disputed.size() << " of " << data.size() << " examples ("
+            << Fixed(100.0 * static_cast<double>(disputed.size()) / static_cast<double>(data.size()), 1)
+            << "%) have a label the held-out models dispute (another label at " << Fixed(kDisputeConfidence, 2)
+            << " or more, their own at " << Fixed(kDisputeLabelProbability, 2)
+            << " or less): often mislabeled, or text that fits both labels\n";
+  for (size_t k = 0; k < disputed.size() && k < kDisputesShown; ++k) {
+    const DisputedLabel& d = disputed[k];
+    std::cout << "  " << ExampleOrigin(d.row, lines, ticket_ids) << ": \"" << data[d.row].label << "\", held-out \""
+              << d.predicted << "\" " << Fixed(d.confidence, 2) << ": " << OneLine(data[d.row].text, 80) << "\n";
+  }
+  if (review_path.empty()) {
+    if (disputed.size() > kDisputesShown) std::cout << "  (--review-labels FILE writes all of them)\n";
+    return Status::Ok();
+  }
+  std::string out;
+  for (const DisputedLabel& d : disputed) {
+    nlohmann::json j = {{"text", data[d.row].text},
+                        {"label", data[d.row].label},
+                        {"held_out_label", d.predicted},
+                        {"held_out_confidence", d.confidence},
+                        {"label_probability", d.label_probability}};
+    if (d.row < lines.size()) j["line"] = lines[d.row];
+    if (d.row < ticket_ids.size()) j["ticket_id"] = ticket_ids[d.row];
+    out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  DP_RETURN_IF_ERROR(WriteText(review_path, out));
+  std::cout << "  wrote all " << disputed.size() << " to " << review_path << "\n";
+  return Status::Ok();
 }
 
 // Labelled examples from the help desk's solved tickets: the label is the first tag
@@ -108,7 +164,8 @@ std::optional<std::string> OutProblem(const std::string& out, const std::vector<
 // will see for a new ticket (subject and description), redacted as it will be then.
 Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const std::string& field,
                                                      const std::string& tag_prefix,
-                                                     std::chrono::system_clock::time_point since, int limit) {
+                                                     std::chrono::system_clock::time_point since, int limit,
+                                                     std::vector<std::string>* ticket_ids) {
   DP_ASSIGN_OR_RETURN(std::vector<Ticket> tickets, helpdesk.ListSolvedTickets(since, limit, /*with_comments=*/false));
   Redactor redactor;
   std::vector<LabeledText> out;
@@ -130,6 +187,7 @@ Result<std::vector<LabeledText>> LabeledFromHelpdesk(Helpdesk& helpdesk, const s
       continue;
     }
     out.push_back({std::move(text), *labels.begin()});
+    ticket_ids->push_back(t.id);
   }
   std::cout << "solved tickets: " << tickets.size() << ", labelled " << out.size() << "\n";
   if (unlabelled > 0)
@@ -187,11 +245,15 @@ int RunTrain(int argc, char** argv) {
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")(
+      "review-labels",
+      "write every example whose label the held-out models dispute (JSON Lines: text, label, held_out_label, "
+      "confidences, line or ticket_id) to this file; the report lists the first ones",
+      cxxopts::value<std::string>())(
       "no-networks",
       "ship the calibrated linear model alone, without the network ensemble it gets from 1,000 examples: about a "
       "third of the prediction time and a tenth of the file, usually for some accuracy (measure with --cv)")(
       "h,help", "show help");
-  std::string data_path, field, out_path, config_path, source, tag_prefix, calibration_path;
+  std::string data_path, field, out_path, config_path, source, tag_prefix, calibration_path, review_path;
   std::chrono::system_clock::time_point solved_since{};
   int limit = 0;
   int cv_folds = 0;
@@ -241,6 +303,7 @@ int RunTrain(int argc, char** argv) {
       return UsageError(cmd, "--familiarity-budget must be in [0, 1]");
     }
     if (args.count("calibration-data")) calibration_path = args["calibration-data"].as<std::string>();
+    if (args.count("review-labels")) review_path = args["review-labels"].as<std::string>();
     if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, ArgumentError(e, argc, argv));
@@ -248,14 +311,21 @@ int RunTrain(int argc, char** argv) {
   std::vector<std::string> inputs;
   for (const std::string* in : {&data_path, &calibration_path})
     if (!in->empty()) inputs.push_back(*in);
-  if (std::optional<std::string> problem = OutProblem(out_path, inputs)) return UsageError(cmd, *problem);
+  if (std::optional<std::string> problem = OutProblem("--out", out_path, inputs)) return UsageError(cmd, *problem);
+  if (!review_path.empty()) {
+    inputs.push_back(out_path);
+    if (std::optional<std::string> problem = OutProblem("--review-labels", review_path, inputs))
+      return UsageError(cmd, *problem);
+  }
 
   Result<std::vector<LabeledText>> data = Status::Internal("no training data read");
   std::string origin = data_path;
   // What the labels are, for the report: the field, or with --tag-prefix the tags.
   std::string labels_from = "field \"" + field + "\"";
+  std::vector<size_t> lines;             // with --data: each example's line
+  std::vector<std::string> ticket_ids;   // with --source: each example's ticket
   if (source.empty()) {
-    data = LoadJsonl(data_path, field);
+    data = LoadJsonl(data_path, field, &lines);
   } else {
     auto config = LoadConfig(config_path);
     if (!config.ok()) return UsageError(cmd, config.status().message());
@@ -263,7 +333,7 @@ int RunTrain(int argc, char** argv) {
     int exit_code = kExitOk;
     std::unique_ptr<Helpdesk> helpdesk = OpenHelpdesk(cmd, *config, source, http.get(), &exit_code);
     if (!helpdesk) return exit_code;
-    data = LabeledFromHelpdesk(*helpdesk, field, tag_prefix, solved_since, limit);
+    data = LabeledFromHelpdesk(*helpdesk, field, tag_prefix, solved_since, limit, &ticket_ids);
     origin = "helpdesk \"" + source + "\"";
     if (!tag_prefix.empty()) labels_from = "tags " + tag_prefix + "*";
   }
@@ -322,7 +392,8 @@ int RunTrain(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<Prediction> out_of_fold;
   std::vector<size_t> out_of_fold_rows;  // which examples out_of_fold predicts
-  auto model = TrainLinearModel(*data, options, &out_of_fold, &out_of_fold_rows);
+  std::vector<DisputedLabel> disputed;
+  auto model = TrainLinearModel(*data, options, &out_of_fold, &out_of_fold_rows, &disputed);
   if (!model.ok()) return ExitFor(cmd, model.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The held-out fold report below describes the model as trained; the calibration report
@@ -349,6 +420,7 @@ int RunTrain(int argc, char** argv) {
             << "wrote " << out_path << " (" << Megabytes(ec ? 0.0 : static_cast<double>(file_size)) << ")\n";
   if (out_of_fold.empty()) {
     std::cout << "not calibrated (fewer than 50 examples): no auto-threshold, confidences are raw softmax\n";
+    if (!review_path.empty()) std::cout << "no labels to review: that needs held-out predictions\n";
     return kExitOk;
   }
   std::vector<std::string> gold;
@@ -371,6 +443,9 @@ int RunTrain(int argc, char** argv) {
             << "on the calibration folds' held-out predictions (the data that chose the thresholds, "
             << out_of_fold_rows.size() << " examples):\n";
   PrintTrust(oof);
+  if (Status s = ReportDisputedLabels(*data, disputed, lines, ticket_ids, review_path); !s.ok()) {
+    return RuntimeError(cmd, s.ToString());
+  }
   if (oof.auto_n == 0 && !calibration_after) {
     std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)
               << " on held-out folds; this model will never drive automation\n";

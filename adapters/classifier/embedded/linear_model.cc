@@ -191,7 +191,9 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
 
 }  // namespace
 
-Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::string& label_field) {
+Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::string& label_field,
+                                           std::vector<size_t>* line_numbers) {
+  if (line_numbers != nullptr) line_numbers->clear();
   // An ifstream opens a directory and then fails with a bare read error.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return Status::InvalidArgument(path + ": is a directory");
@@ -230,6 +232,7 @@ Result<std::vector<LabeledText>> LoadJsonl(const std::string& path, const std::s
     if (example.label.empty())
       return Status::InvalidArgument(where() + "empty label in field \"" + label_field + "\"");
     out.push_back(std::move(example));
+    if (line_numbers != nullptr) line_numbers->push_back(line_no);
   }
   if (in.bad()) return Status::Unavailable(path + ": read error");
   return out;
@@ -1194,9 +1197,11 @@ int NetworksToTrain(const TrainOptions& options, size_t n) {
 }
 
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
-                                     std::vector<Prediction>* out_of_fold, std::vector<size_t>* out_of_fold_rows) {
+                                     std::vector<Prediction>* out_of_fold, std::vector<size_t>* out_of_fold_rows,
+                                     std::vector<DisputedLabel>* disputed) {
   if (out_of_fold != nullptr) out_of_fold->clear();
   if (out_of_fold_rows != nullptr) out_of_fold_rows->clear();
+  if (disputed != nullptr) disputed->clear();
   const bool bad_network = options.mlp_epochs < 1 || !(options.mlp_learning_rate > 0) ||
                            !(options.mlp_dropout >= 0 && options.mlp_dropout < 1) || options.mlp_min_df < 1 ||
                            options.mlp_folds < 1;
@@ -1367,6 +1372,21 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
       }
       rows = std::move(dev_rows);
     }
+  }
+  // Every row now has a held-out probability vector (the blend's where a network held it
+  // out, the linear fold model's elsewhere).
+  if (disputed != nullptr) {
+    for (size_t i = 0; i < data.size(); ++i) {
+      const std::vector<double>& p = probabilities[i];
+      const size_t top = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+      if (top != gold_index[i] && p[top] >= kDisputeConfidence && p[gold_index[i]] <= kDisputeLabelProbability) {
+        disputed->push_back({i, model.labels()[top], p[top], p[gold_index[i]]});
+      }
+    }
+    std::stable_sort(disputed->begin(), disputed->end(), [](const DisputedLabel& a, const DisputedLabel& b) {
+      return a.label_probability != b.label_probability ? a.label_probability < b.label_probability
+                                                        : a.confidence > b.confidence;
+    });
   }
   std::vector<std::string> row_gold;
   std::vector<double> row_familiarity;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -596,6 +597,52 @@ TEST(LoadJsonlTest, ReadsTextAndChosenField) {
   auto by_category = LoadJsonl(dir.File("d.jsonl"), "category");
   ASSERT_TRUE(by_category.ok());
   EXPECT_EQ((*by_category)[1].label, "3");
+  // Each example's line in the file, blank lines counted: what the label review points to.
+  std::vector<size_t> lines = {99};
+  ASSERT_TRUE(LoadJsonl(dir.File("d.jsonl"), "label", &lines).ok());
+  EXPECT_EQ(lines, (std::vector<size_t>{1, 3}));
+}
+
+// Rows whose label the held-out models confidently dispute are reported, least probable
+// label first; clean rows are not, and without held-out predictions nothing is.
+TEST(DisputedLabelTest, FlippedLabelsAreReportedAndCleanRowsAreNot) {
+  // 1,020 rows: enough for the network blend, and for held-out probabilities sure enough
+  // to pass the bounds (with 180 rows a flipped row's own label kept 0.02-0.04).
+  std::vector<LabeledText> data = SeparableData(340);
+  std::vector<DisputedLabel> disputed = {{7, "x", 1.0, 0.0}};
+  TrainOptions options;
+  options.mlp_hidden = 0;
+  ASSERT_TRUE(TrainLinearModel(data, options, nullptr, nullptr, &disputed).ok());
+  EXPECT_TRUE(disputed.empty()) << disputed.front().row << " " << disputed.front().predicted;
+
+  // SeparableData cycles billing, shipping, login: flip four rows to the next topic.
+  const std::vector<std::string> topics = {"billing", "shipping", "login"};
+  const std::set<size_t> flipped = {4, 50, 101, 160, 301, 777};
+  std::map<size_t, std::string> truth;
+  for (size_t i : flipped) {
+    truth[i] = data[i].label;
+    data[i].label = topics[(i + 1) % 3];
+  }
+  for (int hidden : {0, 128}) {
+    options.mlp_hidden = hidden;  // with 128: the blend's held-out rows and the linear model's others
+    ASSERT_TRUE(TrainLinearModel(data, options, nullptr, nullptr, &disputed).ok());
+    std::set<size_t> found;
+    for (const DisputedLabel& d : disputed) {
+      found.insert(d.row);
+      ASSERT_TRUE(flipped.count(d.row)) << "clean row " << d.row << " disputed: " << data[d.row].text;
+      EXPECT_EQ(d.predicted, truth[d.row]);
+      EXPECT_GE(d.confidence, kDisputeConfidence);
+      EXPECT_LE(d.label_probability, kDisputeLabelProbability);
+    }
+    EXPECT_EQ(found, flipped);
+    for (size_t k = 1; k < disputed.size(); ++k) {
+      EXPECT_LE(disputed[k - 1].label_probability, disputed[k].label_probability);
+    }
+  }
+  // Under 50 examples the model is not calibrated: no held-out predictions, no review.
+  std::vector<LabeledText> tiny(data.begin(), data.begin() + 30);
+  ASSERT_TRUE(TrainLinearModel(tiny, options, nullptr, nullptr, &disputed).ok());
+  EXPECT_TRUE(disputed.empty());
 }
 
 TEST(LoadJsonlTest, ErrorsNameTheLine) {
