@@ -87,6 +87,10 @@ class Redactor {
   static std::string Restore(std::string_view text, const RedactionMap& map, int* withheld = nullptr);
 };
 
+// Whether `word` is a title or suffix a name field may carry ("Dr.", "mrs", "Jr"): any
+// case, with or without a final '.'. The redactor never takes one for a name.
+bool IsNameTitle(std::string_view word);
+
 // Rewrites every placeholder-shaped text ("<EMAIL_3>") as its plain word ("[email]").
 std::string NeutralizePlaceholders(std::string_view text);
 

@@ -2018,6 +2018,14 @@ KnownNames::KnownNames(std::string_view full_name) {
   }
 }
 
+bool IsNameTitle(std::string_view word) {
+  if (word.ends_with('.')) word.remove_suffix(1);
+  if (word.empty() || word.size() > 5) return false;
+  std::string lower;
+  for (char c : word) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return IsTitleWord(lower);
+}
+
 std::string NeutralizePlaceholders(std::string_view text) {
   std::string out;
   size_t cursor = 0;

@@ -513,6 +513,11 @@ std::string RedactKnown(const std::string& text, const std::string& name, Redact
   return Redactor().Redact(text, map, origin, KnownNames(name));
 }
 
+TEST(RedactKnownNameTest, TitlesAreTitlesInAnyCaseWithOrWithoutADot) {
+  for (const char* t : {"Dr.", "dr", "MRS", "Mrs.", "prof.", "Jr", "Herr"}) EXPECT_TRUE(IsNameTitle(t)) << t;
+  for (const char* t : {"Ann", "Drew", "d", ".", "", "Dr..", "doctor"}) EXPECT_FALSE(IsNameTitle(t)) << t;
+}
+
 TEST(RedactKnownNameTest, FullNameFirstNameAndLastNameWithoutCue) {
   RedactionMap map;
   const std::string out = RedactKnown("Ann Smith says hi. Please ask Ann, or Mrs Smith's office. ann smith again", "Ann Smith", &map);

@@ -143,6 +143,17 @@ TEST_F(PipelineTest, TheRequestersNameReachesNoAdapterAndTheReplyStillGreetsByFi
   EXPECT_TRUE(r->draft.body.starts_with("Hi Ann,")) << r->draft.body;
   EXPECT_EQ(r->draft.body.find("Smith"), std::string::npos) << r->draft.body;
   EXPECT_EQ(PipelineResultJson(*r, false).dump().find("Smith"), std::string::npos);
+
+  // A title in the name field stays a title: the reply greets the first name after it,
+  // or the title and surname when that is all the field has.
+  for (const auto& [name, greeting] : std::vector<std::pair<std::string, std::string>>{
+           {"Dr. Ann Smith", "Hi Ann,"}, {"Dr. Smith", "Hi Dr. Smith,"}}) {
+    t.requester.name = name;
+    auto titled = p.Run(t, "k-name-" + name);
+    ASSERT_TRUE(titled.ok()) << titled.status().ToString();
+    EXPECT_TRUE(titled->draft.body.starts_with(greeting)) << name << ": " << titled->draft.body;
+    EXPECT_EQ(drf.seen.find("Smith"), std::string::npos) << drf.seen;
+  }
 }
 
 TEST_F(PipelineTest, CitingSomethingNotRetrievedIsNotGrounded) {

@@ -6,7 +6,9 @@
 #include <string_view>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
+#include "deskpilot/redact.h"
 #include "deskpilot/text.h"
 
 namespace deskpilot {
@@ -103,23 +105,45 @@ std::vector<std::string> Sentences(std::string_view text) {
   return out;
 }
 
-// The requester's first name, reduced to characters that cannot carry markup or links;
-// "" when nothing name-like is left (an email address, digits, any other placeholder).
-// The pipeline hands over the name redacted word by word ("<NAME_1> <NAME_2>"): the
-// first word's NAME placeholder is the first name, which Restore turns back into it
-// for the customer.
-std::string FirstName(std::string_view full_name) {
-  std::string_view name = TrimAsciiSpace(full_name);
-  name = name.substr(0, name.find_first_of(" \t"));
-  if (name.starts_with("<NAME_") && name.ends_with('>') && name.size() > 7 &&
-      std::all_of(name.begin() + 6, name.end() - 1, [](char c) { return c >= '0' && c <= '9'; }))
-    return std::string(name);
-  if (name.empty() || name.size() > 40) return "";
-  for (char c : name) {
+// One word of the requester's name as the pipeline hands it over: a NAME placeholder as
+// is, or the word reduced to characters that cannot carry markup or links; "" for
+// anything else (an email address, digits, any other placeholder).
+std::string NameWord(std::string_view word) {
+  if (word.starts_with("<NAME_") && word.ends_with('>') && word.size() > 7 &&
+      std::all_of(word.begin() + 6, word.end() - 1, [](char c) { return c >= '0' && c <= '9'; }))
+    return std::string(word);
+  if (word.empty() || word.size() > 40) return "";
+  for (char c : word) {
     auto u = static_cast<unsigned char>(c);
     if (!(std::isalpha(u) || u >= 0x80 || c == '-' || c == '\'' || c == '.')) return "";
   }
-  return std::string(name);
+  return std::string(word);
+}
+
+// How to address the requester: the first name, or a title with the only name there is
+// ("Dr. Smith"); "" when nothing name-like is left. The pipeline hands over the name
+// redacted word by word ("Dr. <NAME_1> <NAME_2>"): the first name's NAME placeholder is
+// what Restore turns back into it for the customer. A title is never a first name ("Hi
+// Dr.," was what "Dr. Ann Smith" got before).
+std::string FirstName(std::string_view full_name) {
+  std::vector<std::string_view> words;
+  std::string_view rest = TrimAsciiSpace(full_name);
+  while (!rest.empty()) {
+    const size_t end = std::min(rest.find_first_of(" \t"), rest.size());
+    words.push_back(rest.substr(0, end));
+    rest = TrimAsciiSpace(rest.substr(end));
+  }
+  size_t first = 0;
+  while (first < words.size() && IsNameTitle(words[first])) ++first;
+  if (first == words.size()) return "";
+  // "Mr and Mrs Smith", "Herr und Frau Meier": a couple, no first name to greet.
+  if (first > 0 && (AsciiLower(words[first]) == "and" || AsciiLower(words[first]) == "und" ||
+                    AsciiLower(words[first]) == "et"))
+    return "";
+  const std::string name = NameWord(words[first]);
+  if (first == 0 || name.empty() || first + 1 < words.size()) return name;
+  const std::string title = NameWord(words[first - 1]);
+  return title.empty() ? name : title + " " + name;
 }
 
 struct Candidate {

@@ -154,6 +154,34 @@ TEST(ExtractiveDrafter, NeverCopiesTicketText) {
   EXPECT_TRUE(drafter.Write(t, Triage{}, {})->body.starts_with("Hello,\n"));
 }
 
+// A title in the name field is never taken for the first name; with no first name it
+// goes with the surname.
+TEST(ExtractiveDrafter, GreetsByFirstNamePastATitle) {
+  ExtractiveDrafter drafter({});
+  Ticket t = RefundTicket();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Dr. Ann Smith", "Hi Ann,\n"},
+      {"Dr. <NAME_1> <NAME_2>", "Hi <NAME_1>,\n"},  // as the pipeline hands it over
+      {"mrs Ann", "Hi mrs Ann,\n"},
+      {"Prof. Dr. <NAME_3>", "Hi Dr. <NAME_3>,\n"},
+      {"Dr Smith", "Hi Dr Smith,\n"},
+      {"MR. <NAME_2>", "Hi MR. <NAME_2>,\n"},
+      {"Ann Smith Jr.", "Hi Ann,\n"},
+      {"Dr.", "Hello,\n"},
+      {"Dr. ann@example.com", "Hello,\n"},
+      {"  Ann  ", "Hi Ann,\n"},
+      {"Mr and Mrs Smith", "Hello,\n"},
+      {"Herr und Frau <NAME_1>", "Hello,\n"},
+      {"Mr & Mrs Smith", "Hello,\n"},
+  };
+  for (const auto& [name, greeting] : cases) {
+    t.requester.name = name;
+    auto draft = drafter.Write(t, Triage{}, RefundPassages());
+    ASSERT_TRUE(draft.ok());
+    EXPECT_TRUE(draft->body.starts_with(greeting)) << name << " -> " << draft->body.substr(0, 30);
+  }
+}
+
 TEST(ExtractiveDrafter, RespectsMaxSentencesAndSignature) {
   ExtractiveDrafterOptions options;
   options.max_sentences = 1;
