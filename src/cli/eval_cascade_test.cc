@@ -230,6 +230,7 @@ TEST_F(EvalCascadeTest, TrainPointsAtRowsWhoseLabelLooksWrong) {
     json j = json::parse(line);
     if (row == 10 || row == 200 || row == 400) {
       flipped[row + 2] = j["category"];
+      if (row == 200) j["text"] = j["text"].get<std::string>() + "\x1b[2J\xc2\x9b\x7f\n";  // escapes to drop
       j["category"] = j["category"] == "newsletter" ? "refund" : "newsletter";
     }
     out << j.dump() << "\n";
@@ -247,6 +248,8 @@ TEST_F(EvalCascadeTest, TrainPointsAtRowsWhoseLabelLooksWrong) {
     json j = json::parse(line);
     written[j["line"].get<size_t>()] = j;
   }
+  // Ticket text reaches the terminal without control characters.
+  for (const char* control : {"\x1b", "\xc2\x9b", "\x7f"}) EXPECT_EQ(run.out.find(control), std::string::npos);
   for (const auto& [at, truth] : flipped) {
     ASSERT_TRUE(written.count(at)) << "line " << at << " not in the review:\n" << run.out;
     EXPECT_EQ(written[at]["held_out_label"], truth);
