@@ -487,26 +487,44 @@ TEST(Cli, CheckConfigReadsTheSampleModelsFromTheUserCache) {
   fs::remove_all(dir);
 }
 
-TEST(Cli, TriageJsonHasTheDocumentedShape) {
+// `deskpilot triage [--json] --config` on one ticket (subject, description) in a fresh
+// directory with the sample models seeded; returns stdout (the test fails on a non-zero exit).
+std::string TriageOutput(const std::string& subject, const std::string& description, const std::string& flags) {
   fs::path dir = fs::temp_directory_path() / ("deskpilot-triage-" + RandomHex(6));
   fs::create_directories(dir);
   testing_harness::SeedSampleModels(dir);
-  std::ofstream(dir / "t.json") << json{{"subject", "How do I reset my password?"},
-                                        {"description", "I forgot my password and the reset email never arrives."},
+  std::ofstream(dir / "t.json") << json{{"subject", subject},
+                                        {"description", description},
                                         {"requester", {{"email", "kim@example.com"}, {"name", "Kim"}}},
                                         {"channel", "email"},
                                         {"comments", json::array()}}
                                        .dump();
   std::ofstream(dir / "c.toml") << "[storage]\npath = \"" << (dir / "d.db").string() << "\"\n";
   std::string log;
-  ASSERT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " triage --json --config " + (dir / "c.toml").string() + " " +
-                           (dir / "t.json").string() + " > " + (dir / "out.json").string() + " 2> " +
+  EXPECT_EQ(RunCommand(std::string(DESKPILOT_BINARY) + " triage " + flags + " --config " + (dir / "c.toml").string() +
+                           " " + (dir / "t.json").string() + " > " + (dir / "out.txt").string() + " 2> " +
                            (dir / "err.txt").string(),
                        &log, /*merge_stderr=*/false),
             0)
       << log;
-  std::ifstream in(dir / "out.json");
+  std::ifstream in(dir / "out.txt");
   std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  return out;
+}
+
+// The readable report prints the ticket's subject; ticket text is the sender's, so its
+// control characters (an ANSI "clear screen", a C1 CSI, DEL) reach the terminal as spaces.
+TEST(Cli, TriageReadableOutputCarriesNoControlCharactersFromTheTicket) {
+  const std::string out = TriageOutput("Reset \x1b[2J\x1b]0;owned\x07password \xc2\x9b" "31m now\x7f",
+                                       "I forgot my password \x1b[31mand the reset email never arrives.", "");
+  EXPECT_NE(out.find("Ticket: Reset  [2J ]0;owned password  31m now "), std::string::npos) << out;
+  for (const char* control : {"\x1b", "\x07", "\xc2\x9b", "\x7f"}) EXPECT_EQ(out.find(control), std::string::npos) << out;
+}
+
+TEST(Cli, TriageJsonHasTheDocumentedShape) {
+  const std::string out = TriageOutput("How do I reset my password?",
+                                       "I forgot my password and the reset email never arrives.", "--json");
   auto j = json::parse(out);
   EXPECT_TRUE(j["triage"]["category"].contains("label"));
   EXPECT_TRUE(j["triage"]["category"].contains("confidence"));
@@ -516,7 +534,6 @@ TEST(Cli, TriageJsonHasTheDocumentedShape) {
   EXPECT_TRUE(j["draft"].contains("grounded"));
   EXPECT_TRUE(j["decision"].contains("rung"));
   EXPECT_TRUE(j["write_plan"].is_array());
-  fs::remove_all(dir);
 }
 
 // `deskpilot demo --vendor zendesk`: the real Zendesk adapter end to end against the

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -138,9 +139,13 @@ std::string Cell(std::string text) {
 }
 
 // Left-aligned columns; the last column is not padded so long text (data, last_error)
-// does not widen every line.
+// does not widen every line. Cells hold outside text (a vendor's error, a ticket id), so
+// they reach the terminal through TerminalSafe.
 void PrintTable(const std::vector<std::string>& headers,
-                const std::vector<std::vector<std::string>>& rows) {
+                std::vector<std::vector<std::string>> rows) {
+  for (auto& row : rows) {
+    for (auto& cell : row) cell = TerminalSafe(cell);
+  }
   std::vector<size_t> widths(headers.size());
   for (size_t i = 0; i < headers.size(); ++i) widths[i] = headers[i].size();
   for (const auto& row : rows) {
@@ -275,7 +280,7 @@ int AuditShow(const std::string& cmd, int argc, char** argv) {
                      Cell(row.entry.source + ":" + row.entry.ticket_id), Cell(row.entry.stage),
                      Cell(row.entry.actor), Cell(row.entry.outcome), Cell(row.entry.data)});
   }
-  PrintTable({"seq", "time", "job", "ticket", "stage", "actor", "outcome", "data"}, table);
+  PrintTable({"seq", "time", "job", "ticket", "stage", "actor", "outcome", "data"}, std::move(table));
   return kExitOk;
 }
 
@@ -387,7 +392,7 @@ int JobsList(const std::string& cmd, int argc, char** argv) {
                      std::to_string(job.attempts), Cell(job.source), Cell(job.ticket_id),
                      Cell(job.event_type), Cell(job.last_error)});
   }
-  PrintTable({"id", "state", "attempts", "source", "ticket", "event", "last_error"}, table);
+  PrintTable({"id", "state", "attempts", "source", "ticket", "event", "last_error"}, std::move(table));
   return kExitOk;
 }
 

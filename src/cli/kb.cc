@@ -439,7 +439,7 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
   }
   for (size_t i = 0; i < passages->size(); ++i) {
     const Passage& p = (*passages)[i];
-    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, p.doc_id.c_str(), p.title.c_str());
+    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, TerminalSafe(p.doc_id).c_str(), TerminalSafe(p.title).c_str());
   }
   return kExitOk;
 }

@@ -114,21 +114,9 @@ std::string ExampleOrigin(size_t row, const std::vector<size_t>& lines, const st
   return "example " + std::to_string(row + 1);
 }
 
-// Text on one line, at most `max_bytes` (cut on a code point), for the terminal: control
-// characters (C0, DEL and C1, which some terminals obey as escapes) become spaces, so ticket
-// text cannot move the cursor or recolour the report.
+// Text on one line, at most `max_bytes` (cut on a code point), for the terminal.
 std::string OneLine(std::string_view text, size_t max_bytes) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
-        static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
-      out.push_back(' ');  // U+0080..U+009F
-      ++i;
-    } else {
-      out.push_back(c < 0x20 || c == 0x7F ? ' ' : text[i]);
-    }
-  }
+  const std::string out = TerminalSafe(text);
   if (out.size() <= max_bytes) return out;
   return std::string(Utf8Prefix(out, max_bytes)) + "...";
 }
