@@ -68,13 +68,15 @@ class WebhookCliTest : public ::testing::Test {
 
 TEST_F(WebhookCliTest, HelpScoutRegisterListRemove) {
   const int64_t crm = fake_.AddWebhook("https://crm.example.com/hook", {"convo.assigned"}, "crm-secret", "crm");
+  // Another integration's webhook, named with terminal escapes by whoever made it.
+  fake_.AddWebhook("https://evil.example.com/\x1b[2J", {"convo.assigned"}, "evil-secret", "evil\x1b]0;x\x07\xc2\x9b");
   CliRun reg = Webhook({"register", "--config", config_, "--source", "hs", "--url", "https://dp.example.com/"});
   ASSERT_EQ(reg.code, 0) << reg.out << reg.err;
   auto hooks = fake_.Webhooks();
-  ASSERT_EQ(hooks.size(), 2u);
-  const std::string id = std::to_string(hooks[1]["id"].get<int64_t>());
-  const std::string secret = hooks[1]["secret"];
-  EXPECT_EQ(hooks[1]["url"], "https://dp.example.com/webhooks/hs");
+  ASSERT_EQ(hooks.size(), 3u);
+  const std::string id = std::to_string(hooks[2]["id"].get<int64_t>());
+  const std::string secret = hooks[2]["secret"];
+  EXPECT_EQ(hooks[2]["url"], "https://dp.example.com/webhooks/hs");
   EXPECT_NE(reg.out.find("created  webhook " + id + "  deskpilot-hs\n"), std::string::npos) << reg.out;
   EXPECT_NE(reg.out.find("will POST ticket events to https://dp.example.com/webhooks/hs"), std::string::npos)
       << reg.out;
@@ -88,7 +90,7 @@ TEST_F(WebhookCliTest, HelpScoutRegisterListRemove) {
   EXPECT_EQ(again.out.find("Signing secret"), std::string::npos) << again.out;
   EXPECT_NE(again.out.find("cannot be read back"), std::string::npos) << again.out;
   EXPECT_NE(again.out.find("`deskpilot webhook remove` and then `register`"), std::string::npos) << again.out;
-  EXPECT_EQ(fake_.Webhooks().size(), 2u);
+  EXPECT_EQ(fake_.Webhooks().size(), 3u);
 
   CliRun list = Webhook({"list", "--config", config_, "--source", "hs"});
   ASSERT_EQ(list.code, 0) << list.out << list.err;
@@ -100,11 +102,13 @@ TEST_F(WebhookCliTest, HelpScoutRegisterListRemove) {
                           "    events: convo.created, convo.customer.reply.created, convo.tags\n"),
             std::string::npos)
       << list.out;
+  EXPECT_NE(list.out.find("  evil ]0;x    enabled  https://evil.example.com/ [2J\n"), std::string::npos) << list.out;
+  for (const char* control : {"\x1b", "\x07", "\xc2\x9b"}) EXPECT_EQ(list.out.find(control), std::string::npos);
 
   CliRun removed = Webhook({"remove", "--config", config_, "--source", "hs"});
   ASSERT_EQ(removed.code, 0) << removed.out << removed.err;
   EXPECT_EQ(removed.out, "deleted  webhook " + id + "  deskpilot-hs\n");
-  ASSERT_EQ(fake_.Webhooks().size(), 1u);
+  ASSERT_EQ(fake_.Webhooks().size(), 2u);
   EXPECT_EQ(fake_.Webhooks()[0]["id"], crm);
   CliRun nothing = Webhook({"remove", "--config", config_, "--source", "hs"});
   EXPECT_EQ(nothing.code, 0);
