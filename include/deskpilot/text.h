@@ -26,6 +26,13 @@ std::string SquashSpace(std::string_view s);
 // own tags and the policy's approval tag this way everywhere.
 bool HasTagIgnoringCase(const std::vector<std::string>& tags, std::string_view tag);
 
+// `s` with every control character (C0 including line breaks, DEL, and C1: U+0080..U+009F,
+// which some terminals obey as escapes) made a space. Outside text (a vendor's error body,
+// a ticket subject, another integration's webhook name) goes through it before a log line
+// or a terminal: it stays on one line and cannot move the cursor, recolour or forge lines.
+// Keeps every other byte, so a lone or broken UTF-8 sequence stays for JSON to replace.
+std::string OneLineText(std::string_view s);
+
 // The longest prefix of `s` of at most `max_bytes` that does not end inside a UTF-8
 // sequence: a cut at a byte count can split a character, and the broken tail makes the
 // text invalid UTF-8, which JSON serialisation refuses.

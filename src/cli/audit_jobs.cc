@@ -21,6 +21,7 @@
 #include "deskpilot/config.h"
 #include "deskpilot/json_text.h"
 #include "deskpilot/store.h"
+#include "deskpilot/text.h"
 #include "service/admin_api.h"
 #include "service/components.h"
 #include "service/replay.h"
@@ -140,11 +141,11 @@ std::string Cell(std::string text) {
 
 // Left-aligned columns; the last column is not padded so long text (data, last_error)
 // does not widen every line. Cells hold outside text (a vendor's error, a ticket id), so
-// they reach the terminal through TerminalSafe.
+// they reach the terminal through OneLineText.
 void PrintTable(const std::vector<std::string>& headers,
                 std::vector<std::vector<std::string>> rows) {
   for (auto& row : rows) {
-    for (auto& cell : row) cell = TerminalSafe(cell);
+    for (auto& cell : row) cell = OneLineText(cell);
   }
   std::vector<size_t> widths(headers.size());
   for (size_t i = 0; i < headers.size(); ++i) widths[i] = headers[i].size();

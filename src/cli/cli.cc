@@ -151,22 +151,6 @@ ScratchDataDir::~ScratchDataDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string TerminalSafe(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9F &&
-        static_cast<unsigned char>(text[i + 1]) >= 0x80) {
-      out.push_back(' ');  // U+0080..U+009F, two bytes in UTF-8
-      ++i;
-    } else {
-      out.push_back(c < 0x20 || c == 0x7F ? ' ' : text[i]);
-    }
-  }
-  return out;
-}
-
 std::string SampleDir() {
   if (const char* env = std::getenv("DESKPILOT_SAMPLE_DIR"); env && *env) return env;
   std::error_code ec;

@@ -7,7 +7,6 @@
 #include <exception>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "deskpilot/config.h"
 #include "deskpilot/helpdesk.h"
@@ -50,12 +49,6 @@ int RuntimeError(const std::string& command, const std::string& message);
 // not parse but not the flag it was given to ("Argument 'abc' failed to parse"); this says
 // "--cv: 'abc' is not a valid value" instead. Other errors keep cxxopts' message.
 std::string ArgumentError(const std::exception& e, int argc, const char* const* argv);
-
-// Outside text (ticket subjects, article titles, drafts, training rows) made safe for a
-// terminal: every control character (C0 including newlines, DEL, and C1, which some
-// terminals obey as escapes) becomes a space, so the text cannot move the cursor, recolour
-// or rewrite what a command printed. Split multi-line text into lines first.
-std::string TerminalSafe(std::string_view text);
 
 // The shipped sample data directory: $DESKPILOT_SAMPLE_DIR, else the source tree's
 // config/sample (a build), else the installed share/deskpilot/sample.

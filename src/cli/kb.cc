@@ -25,6 +25,7 @@
 #include "deskpilot/rfc3339.h"
 #include "deskpilot/registry.h"
 #include "deskpilot/store.h"
+#include "deskpilot/text.h"
 #include "retriever/fts5/kb_eval.h"
 #include "retriever/fts5/kb_index.h"
 #include "retriever/fts5/kb_text.h"
@@ -439,7 +440,7 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
   }
   for (size_t i = 0; i < passages->size(); ++i) {
     const Passage& p = (*passages)[i];
-    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, TerminalSafe(p.doc_id).c_str(), TerminalSafe(p.title).c_str());
+    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, OneLineText(p.doc_id).c_str(), OneLineText(p.title).c_str());
   }
   return kExitOk;
 }

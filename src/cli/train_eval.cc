@@ -116,7 +116,7 @@ std::string ExampleOrigin(size_t row, const std::vector<size_t>& lines, const st
 
 // Text on one line, at most `max_bytes` (cut on a code point), for the terminal.
 std::string OneLine(std::string_view text, size_t max_bytes) {
-  const std::string out = TerminalSafe(text);
+  const std::string out = OneLineText(text);
   if (out.size() <= max_bytes) return out;
   return std::string(Utf8Prefix(out, max_bytes)) + "...";
 }

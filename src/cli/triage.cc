@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "deskpilot/config.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/text.h"
 #include "service/components.h"
 
 namespace deskpilot::cli {
@@ -24,36 +25,36 @@ std::string Pct(double c) {
 }
 
 void PrintReadable(const Ticket& t, const PipelineResult& r) {
-  std::cout << "Ticket: " << (t.subject.empty() ? "(no subject)" : TerminalSafe(t.subject)) << "\n\nTriage:\n";
+  std::cout << "Ticket: " << (t.subject.empty() ? "(no subject)" : OneLineText(t.subject)) << "\n\nTriage:\n";
   for (const auto& [dim, p] : r.triage.predictions) {
     std::string d = dim;
     d.resize(std::max<size_t>(d.size(), 10), ' ');
-    std::cout << "  " << d << " " << (p.abstained ? "(unsure)" : TerminalSafe(p.label)) << "  " << Pct(p.confidence) << "\n";
+    std::cout << "  " << d << " " << (p.abstained ? "(unsure)" : OneLineText(p.label)) << "  " << Pct(p.confidence) << "\n";
   }
   if (!r.triage.flags.empty()) {
     std::cout << "  flags     ";
-    for (const auto& f : r.triage.flags) std::cout << " " << TerminalSafe(f);
+    for (const auto& f : r.triage.flags) std::cout << " " << OneLineText(f);
     std::cout << "\n";
   }
   std::cout << "\nSources:\n";
   if (r.passages.empty()) std::cout << "  (none relevant enough)\n";
   for (size_t i = 0; i < r.passages.size(); ++i)
-    std::cout << "  " << i + 1 << ". [" << TerminalSafe(r.passages[i].doc_id) << "] " << TerminalSafe(r.passages[i].title) << "  (score "
+    std::cout << "  " << i + 1 << ". [" << OneLineText(r.passages[i].doc_id) << "] " << OneLineText(r.passages[i].title) << "  (score "
               << r.passages[i].score << ")\n";
   std::cout << "\nDecision: " << RungName(r.decision.rung) << "\n";
-  for (const auto& reason : r.decision.reasons) std::cout << "  - " << TerminalSafe(reason) << "\n";
+  for (const auto& reason : r.decision.reasons) std::cout << "  - " << OneLineText(reason) << "\n";
   std::cout << "\nDraft (" << (r.draft.grounded ? "grounded" : "not grounded") << "):\n";
   std::istringstream body(r.draft.body);
-  for (std::string line; std::getline(body, line);) std::cout << "  | " << TerminalSafe(line) << "\n";
+  for (std::string line; std::getline(body, line);) std::cout << "  | " << OneLineText(line) << "\n";
   std::cout << "\nWrite plan (not applied):\n";
   for (const auto& a : r.plan.actions) {
     std::cout << "  - " << ActionTypeName(a.type);
     if (a.type == ActionType::kSetTags) {
-      for (const auto& tag : a.tags) std::cout << " " << TerminalSafe(tag);
+      for (const auto& tag : a.tags) std::cout << " " << OneLineText(tag);
     } else if (a.type == ActionType::kAddInternalNote || a.type == ActionType::kAddPublicReply) {
       std::cout << " (" << a.value.size() << " chars)";
     } else {
-      std::cout << " " << TerminalSafe(a.field.empty() ? a.value : a.field + "=" + a.value);
+      std::cout << " " << OneLineText(a.field.empty() ? a.value : a.field + "=" + a.value);
     }
     std::cout << "\n";
   }

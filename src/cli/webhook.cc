@@ -11,6 +11,7 @@
 #include "deskpilot/config.h"
 #include "deskpilot/helpdesk.h"
 #include "deskpilot/http_client.h"
+#include "deskpilot/text.h"
 
 namespace deskpilot::cli {
 namespace {
@@ -100,7 +101,7 @@ int RunWebhook(int argc, char** argv) {
     if (!endpoint.ok()) return UsageError(full, endpoint.status().message());
     auto reg = admin->RegisterWebhook(*endpoint);
     if (!reg.ok()) return RuntimeError(full, reg.status().ToString());
-    for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << TerminalSafe(c.id) << "  " << TerminalSafe(c.name) << "\n";
+    for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << OneLineText(c.id) << "  " << OneLineText(c.name) << "\n";
     std::cout << "\nThe help desk (" << helpdesk->type() << ") will POST ticket events to " << reg->endpoint << "\n";
     if (reg->signed_with_configured_secret) {
       std::cout << "Deliveries are signed with the secret [[helpdesk]] \"" << source
@@ -125,17 +126,17 @@ int RunWebhook(int argc, char** argv) {
     if (!list.ok()) return RuntimeError(full, list.status().ToString());
     if (list->empty()) std::cout << "no webhooks\n";
     for (const auto& w : *list) {
-      // Another integration's webhook is named by whoever made it: shown through TerminalSafe.
-      std::cout << TerminalSafe(w.id) << "  " << TerminalSafe(w.name) << (w.ours ? "  (this source)" : "") << "  "
-                << TerminalSafe(w.status) << "  " << TerminalSafe(w.endpoint) << "\n";
-      for (const auto& d : w.details) std::cout << "    " << TerminalSafe(d) << "\n";
+      // Another integration's webhook is named by whoever made it: shown through OneLineText.
+      std::cout << OneLineText(w.id) << "  " << OneLineText(w.name) << (w.ours ? "  (this source)" : "") << "  "
+                << OneLineText(w.status) << "  " << OneLineText(w.endpoint) << "\n";
+      for (const auto& d : w.details) std::cout << "    " << OneLineText(d) << "\n";
     }
     return kExitOk;
   }
   auto removed = admin->RemoveWebhook();
   if (!removed.ok()) return RuntimeError(full, removed.status().ToString());
   if (removed->empty()) std::cout << "nothing to remove for \"" << source << "\"\n";
-  for (const auto& c : *removed) std::cout << c.action << "  " << c.kind << " " << TerminalSafe(c.id) << "  " << TerminalSafe(c.name) << "\n";
+  for (const auto& c : *removed) std::cout << c.action << "  " << c.kind << " " << OneLineText(c.id) << "  " << OneLineText(c.name) << "\n";
   return kExitOk;
 }
 

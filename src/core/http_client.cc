@@ -250,8 +250,9 @@ Status StatusFromHttp(const HttpResponse& response, const std::string& what) {
   const int code = response.status;
   if (code >= 200 && code < 300) return Status::Ok();
   // A short body excerpt makes vendor errors actionable; cap it so a whole HTML error
-  // page never lands in a log line.
-  std::string excerpt(Utf8Prefix(response.body, 200));
+  // page never lands in a log line, and keep it on that line (its line breaks and control
+  // characters would otherwise forge log lines or reach an operator's terminal).
+  std::string excerpt = OneLineText(Utf8Prefix(response.body, 200));
   std::string message = what + ": HTTP " + std::to_string(code);
   if (!excerpt.empty()) message += ": " + excerpt;
   auto retry_after = RetryAfterOf(response);

@@ -214,6 +214,14 @@ TEST_F(HttpClientTest, BadRequestIsNotRetried) {
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_NE(s.message().find("update ticket 7: HTTP 400"), std::string::npos);
   EXPECT_NE(s.message().find("bad field"), std::string::npos);
+
+  // A vendor's error page keeps to one line of the log: its line breaks and escapes are
+  // spaces in the excerpt.
+  HttpResponse page;
+  page.status = 502;
+  page.body = "<html>\n<title>Bad gateway</title>\r\n\x1b[31mupstream\x7f down\n";
+  const Status gateway = StatusFromHttp(page, "fetch ticket 7");
+  EXPECT_EQ(gateway.message(), "fetch ticket 7: HTTP 502: <html> <title>Bad gateway</title>   [31mupstream  down ");
 }
 
 TEST_F(HttpClientTest, SpendLimitIsNotRetried) {

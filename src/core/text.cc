@@ -50,4 +50,20 @@ std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
   return s.substr(0, cut);
 }
 
+std::string OneLineText(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+    if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      out.push_back(' ');  // U+0080..U+009F, two bytes in UTF-8
+      ++i;
+    } else {
+      out.push_back(c < 0x20 || c == 0x7F ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace deskpilot

@@ -14,6 +14,18 @@ TEST(AsciiLower, LowersAsciiLettersOnlyAndKeepsTheLength) {
   EXPECT_EQ(AsciiLower(""), "");
 }
 
+// Every control character a log or terminal could act on becomes one space; printable
+// text, non-ASCII included, is untouched.
+TEST(OneLineText, ControlCharactersBecomeSpacesAndTextStays) {
+  EXPECT_EQ(OneLineText("plain text, caf\xc3\xa9 \xe2\x82\xac 5"), "plain text, caf\xc3\xa9 \xe2\x82\xac 5");
+  EXPECT_EQ(OneLineText("a\x1b[2Jb\rc\nd\te\x07" "f\x7fg"), "a [2Jb c d e f g");
+  // C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are one space each; U+00A0 stays.
+  EXPECT_EQ(OneLineText("x\xc2\x9b" "31my\xc2\x80z\xc2\xa0"), "x 31my z\xc2\xa0");
+  // A lone lead byte at the end is left for the JSON layer to replace.
+  EXPECT_EQ(OneLineText("end\xc2"), "end\xc2");
+  EXPECT_EQ(OneLineText(""), "");
+}
+
 TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("abc", 10), "abc");
   EXPECT_EQ(Utf8Prefix("abc", 2), "ab");
