@@ -268,6 +268,36 @@ TEST_F(EvalCascadeTest, TrainPointsAtRowsWhoseLabelLooksWrong) {
   }
 }
 
+// `eval` names the items it got wrong at or above the auto-threshold (what automation would
+// have sent) by their line in --data, most confident first, in the table and in --json.
+TEST_F(EvalCascadeTest, EvalListsTheMistakesAutomationWouldHaveSent) {
+  const std::string data = (dir_ / "mislabelled.jsonl").string();
+  {
+    std::ofstream out(data);
+    out << json{{"text", "I want to cancel my order"}, {"category", "order"}}.dump() << "\n\n"
+        << json{{"text", "I want to cancel my order please"}, {"category", "newsletter"}}.dump() << "\n"
+        << json{{"text", "where is my refund"}, {"category", "refund"}}.dump() << "\n";
+  }
+  const std::string model = (dir_ / "category.model").string();
+  const CliRun run = Call(RunEval, "eval", {"--model", model, "--data", data, "--field", "category", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  const json j = json::parse(run.out);
+  ASSERT_EQ(j["auto_errors"].size(), 1u) << run.out;
+  const json& wrong = j["auto_errors"][0];
+  EXPECT_EQ(wrong["line"], 3);  // the blank line counts
+  EXPECT_EQ(wrong["label"], "newsletter");
+  EXPECT_EQ(wrong["predicted"], "order");
+  EXPECT_GE(wrong["confidence"].get<double>(), j["auto_threshold"].get<double>());
+  EXPECT_EQ(wrong["text"], "I want to cancel my order please");
+
+  const CliRun table = Call(RunEval, "eval", {"--model", model, "--data", data, "--field", "category"});
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_NE(table.out.find("automation would have sent these): 1, most confident first\n  line 3: \"newsletter\", "
+                           "predicted \"order\" "),
+            std::string::npos)
+      << table.out;
+}
+
 TEST_F(EvalCascadeTest, AnUnknownDimensionIsAUsageError) {
   const CliRun run = Call(RunEval, "eval", {"--config", config_, "--data", (dir_ / "data.jsonl").string(), "--field",
                                             "category", "--dimension", "priority"});

@@ -36,6 +36,7 @@ namespace {
 constexpr size_t kFewExamples = 10;
 constexpr size_t kConfusionsShown = 10;
 constexpr size_t kDisputesShown = 10;
+constexpr size_t kAutoErrorsShown = 10;
 
 // Input problems (no file, bad line, missing field, too few labels) are the caller's to
 // fix, so they exit 2; anything else (disk full, I/O error) is a runtime failure.
@@ -514,7 +515,8 @@ int RunEval(int argc, char** argv) {
     return UsageError(cmd, ArgumentError(e, argc, argv));
   }
 
-  auto data = LoadJsonl(data_path, field);
+  std::vector<size_t> lines;  // each example's line in --data
+  auto data = LoadJsonl(data_path, field, &lines);
   if (!data.ok()) return ExitFor(cmd, data.status());
   if (data->empty()) return UsageError(cmd, data_path + ": no examples");
 
@@ -626,6 +628,15 @@ int RunEval(int argc, char** argv) {
       confusions.push_back({{"gold", gold}, {"predicted", predicted}, {"count", count}});
     }
     out["confusions"] = std::move(confusions);
+    nlohmann::json auto_errors = nlohmann::json::array();
+    for (size_t i : e.auto_errors) {
+      auto_errors.push_back({{"line", lines[i]},
+                             {"label", gold_labels[i]},
+                             {"predicted", predictions[i].label},
+                             {"confidence", predictions[i].confidence},
+                             {"text", (*data)[i].text}});
+    }
+    out["auto_errors"] = std::move(auto_errors);
     std::cout << JsonText(out, 2) << "\n";
     return kExitOk;
   }
@@ -651,6 +662,17 @@ int RunEval(int argc, char** argv) {
     std::cout << "labels not known to the model (always counted wrong):";
     for (const auto& u : unknown) std::cout << " " << u;
     std::cout << "\n";
+  }
+  if (!e.auto_errors.empty()) {
+    std::cout << "\nwrong at or above the auto-threshold (automation would have sent these): " << e.auto_errors.size()
+              << ", most confident first\n";
+    for (size_t k = 0; k < std::min(e.auto_errors.size(), kAutoErrorsShown); ++k) {
+      const size_t i = e.auto_errors[k];
+      std::cout << "  line " << lines[i] << ": \"" << OneLineText(gold_labels[i]) << "\", predicted \""
+                << OneLineText(predictions[i].label) << "\" " << Fixed(predictions[i].confidence, 2) << ": "
+                << OneLine((*data)[i].text, 80) << "\n";
+    }
+    if (e.auto_errors.size() > kAutoErrorsShown) std::cout << "  (--json lists all of them)\n";
   }
   if (!m.confusions.empty()) {
     std::cout << "\nmost confused (gold -> predicted: count)\n";

@@ -47,8 +47,11 @@ Evaluation EvaluateWith(const std::vector<std::string>& gold, const std::vector<
     if (!thresholds.empty() && p.confidence >= thresholds[i]) {
       ++e.auto_n;
       auto_right += right;
+      if (!right) e.auto_errors.push_back(i);
     }
   }
+  std::stable_sort(e.auto_errors.begin(), e.auto_errors.end(),
+                   [&](size_t a, size_t b) { return predicted[a].confidence > predicted[b].confidence; });
   e.answered = answered.size();
   e.in_scope_accuracy = e.in_scope_n ? static_cast<double>(in_scope_right) / e.in_scope_n : 0.0;
   e.oos_recall = e.oos_n ? static_cast<double>(oos_right) / e.oos_n : 0.0;

@@ -42,6 +42,9 @@ struct Evaluation {
   size_t auto_n = 0;
   double auto_coverage = 0.0;   // auto_n / n
   double auto_precision = 0.0;  // right among them (0 when auto_n == 0)
+  // The wrong ones among them, by index into the items, most confident first: the answers
+  // automation would have got wrong.
+  std::vector<size_t> auto_errors;
   // Over non-abstained predictions: |confidence - accuracy| per bin, weighted by the bin's
   // share of them.
   double ece = 0.0;

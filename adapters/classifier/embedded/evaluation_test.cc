@@ -269,6 +269,9 @@ TEST(EvaluateTest, ArithmeticOnAHandCheckedSet) {
   EXPECT_EQ(e.auto_n, 3u);  // 0.9 right, 0.85 wrong, 0.95 wrong (oos)
   EXPECT_DOUBLE_EQ(e.auto_coverage, 0.5);
   EXPECT_DOUBLE_EQ(e.auto_precision, 1.0 / 3.0);
+  // The two wrong ones automation would have sent, most confident first; the wrong 0.5
+  // and the abstentions were never going out.
+  EXPECT_EQ(e.auto_errors, (std::vector<size_t>{5, 1}));
   EXPECT_EQ(e.answered, 4u);
   // Bins of width 1/15 hold one answer each: 0.5 right, 0.85 wrong, 0.9 right, 0.95 wrong.
   EXPECT_NEAR(e.ece, (0.5 + 0.85 + 0.1 + 0.95) / 4, 1e-12);
@@ -280,6 +283,7 @@ TEST(EvaluateTest, ArithmeticOnAHandCheckedSet) {
   EXPECT_DOUBLE_EQ(e.risk_coverage[3].risk, 0.5);
 
   EXPECT_FALSE(Evaluate(gold, predicted, std::nullopt).auto_threshold.has_value());
+  EXPECT_TRUE(Evaluate(gold, predicted, std::nullopt).auto_errors.empty());
 }
 
 TEST(EvaluateTest, PerfectlyCalibratedSetHasZeroEce) {
