@@ -125,6 +125,10 @@ TEST_F(EvalCascadeTest, JsonReportsTheShareThatNeededTheModel) {
     EXPECT_TRUE(out.contains(key)) << key;
   }
   EXPECT_TRUE(out["unknown_labels"].is_null());
+  // The model's answers carry its own confidence (0.9 here), which never unlocks an automatic
+  // reply, so only the embedded model's answers count as automated.
+  EXPECT_GT(out["auto_n"].get<int>(), 0);
+  EXPECT_LE(out["auto_n"].get<int>(), items_ - calls);
   // Every call went to the configured model name (none is hard-coded).
   for (const auto& req : fake_.Requests()) EXPECT_EQ(req.model, "fake-model");
 }

@@ -44,7 +44,9 @@ Evaluation EvaluateWith(const std::vector<std::string>& gold, const std::vector<
     ++bin.count;
     bin.mean_confidence += p.confidence;
     bin.accuracy += right;
-    if (!thresholds.empty() && p.confidence >= thresholds[i]) {
+    // A model-reported confidence never unlocks an automatic reply (Prediction::calibrated),
+    // whatever its value: such answers are not automated.
+    if (!thresholds.empty() && p.calibrated && p.confidence >= thresholds[i]) {
       ++e.auto_n;
       auto_right += right;
       if (!right) e.auto_errors.push_back(i);

@@ -37,7 +37,8 @@ struct Evaluation {
   size_t oos_n = 0;
   double in_scope_accuracy = 0.0;
   double oos_recall = 0.0;  // 0 when oos_n == 0
-  // Non-abstained predictions with confidence >= the auto-threshold.
+  // Non-abstained, calibrated predictions with confidence >= the auto-threshold: what
+  // automation would answer (a model-reported confidence never unlocks it).
   std::optional<double> auto_threshold;
   size_t auto_n = 0;
   double auto_coverage = 0.0;   // auto_n / n

@@ -284,6 +284,16 @@ TEST(EvaluateTest, ArithmeticOnAHandCheckedSet) {
 
   EXPECT_FALSE(Evaluate(gold, predicted, std::nullopt).auto_threshold.has_value());
   EXPECT_TRUE(Evaluate(gold, predicted, std::nullopt).auto_errors.empty());
+
+  // An LLM's self-reported 0.99 is never automated, right or wrong.
+  std::vector<Prediction> with_model = predicted;
+  with_model[0].calibrated = false;
+  with_model[5].calibrated = false;
+  const Evaluation m = Evaluate(gold, with_model, 0.8);
+  EXPECT_EQ(m.auto_n, 1u);
+  EXPECT_DOUBLE_EQ(m.auto_precision, 0.0);
+  EXPECT_EQ(m.auto_errors, (std::vector<size_t>{1}));
+  EXPECT_EQ(m.answered, 4u);  // still answers: they count for accuracy and calibration
 }
 
 TEST(EvaluateTest, PerfectlyCalibratedSetHasZeroEce) {
