@@ -38,6 +38,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <array>
 #include <cstring>
 #include <unordered_map>
@@ -1713,6 +1714,49 @@ void ScanAddressCues(std::string_view text, std::string_view lower, std::vector<
 // ("May 5", "Chase Bank"). A possessive ("June's") is a person, and a line that is
 // nothing but the word is a signature ("Cheers\nWill").
 
+// Lower-cases ASCII and the two-byte capitals of Latin-1, Latin Extended-A, Greek and
+// Cyrillic, keeping every byte offset (each of those capitals and its small letter take two
+// bytes in UTF-8), so positions found in the folded text are positions in the original.
+// The known name is matched in this case: "Jonas MÜLLER" in a signature is "Jonas Müller",
+// which ASCII lower-casing ("mÜller" against "müller") missed. Other scripts are caseless
+// or kept as they are.
+std::string FoldCaseKeepingLength(std::string_view s) {
+  std::string out(s);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto c = static_cast<unsigned char>(out[i]);
+    if (c < 0x80) {
+      if (c >= 'A' && c <= 'Z') out[i] = static_cast<char>(c + 32);
+      continue;
+    }
+    // Only two-byte sequences (lead C2..DF) hold these letters; anything else is skipped
+    // byte by byte (continuation bytes and longer leads match no case below).
+    if (c < 0xC2 || c > 0xDF || i + 1 >= out.size()) continue;
+    const auto d = static_cast<unsigned char>(out[i + 1]);
+    if ((d & 0xC0) != 0x80) continue;
+    const uint32_t cp = (static_cast<uint32_t>(c & 0x1F) << 6) | (d & 0x3F);
+    uint32_t lower = cp;
+    if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) {
+      lower = cp + 0x20;  // À..Þ (not ×)
+    } else if (cp == 0x178) {
+      lower = 0xFF;  // Ÿ
+    } else if (cp >= 0x100 && cp <= 0x17E && cp != 0x130 && cp != 0x131 && cp != 0x138 && cp != 0x149) {
+      // Pairs, capital first: at even code points, except Ĺ..Ň and Ź..Ž at odd ones.
+      const bool odd_capitals = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E);
+      if ((cp % 2 == 1) == odd_capitals) lower = cp + 1;
+    } else if ((cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) || (cp >= 0x410 && cp <= 0x42F)) {
+      lower = cp + 0x20;  // Α..Ω, А..Я
+    } else if (cp >= 0x400 && cp <= 0x40F) {
+      lower = cp + 0x50;  // Ѐ..Џ
+    }
+    if (lower != cp) {
+      out[i] = static_cast<char>(0xC0 | (lower >> 6));
+      out[i + 1] = static_cast<char>(0x80 | (lower & 0x3F));
+    }
+    ++i;
+  }
+  return out;
+}
+
 // Titles a desk's name field may carry ("Dr. Ann Smith"): they stay, and never count alone.
 bool IsTitleWord(std::string_view lower) {
   for (std::string_view t : {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "mme",
@@ -1862,9 +1906,15 @@ bool EqualsCollapsed(std::string_view text, std::string_view full) {
 
 // Linear in the text: one find loop for the full name and one pass over the words,
 // each compared with the few words of the name.
-void ScanKnownNames(std::string_view text, std::string_view lower, const KnownNames& known,
+void ScanKnownNames(std::string_view text, std::string_view ascii_lower, const KnownNames& known,
                     std::vector<Match>* out) {
   if (known.empty()) return;
+  // The name is folded beyond ASCII (FoldCaseKeepingLength); the text needs the same only
+  // when the name has letters outside ASCII.
+  std::string folded;
+  if (std::any_of(known.full().begin(), known.full().end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    folded = FoldCaseKeepingLength(text);
+  const std::string_view lower = folded.empty() ? ascii_lower : std::string_view(folded);
   // A text that is nothing but the name (the requester's name field itself) is the name,
   // even a one-word name that is an everyday word.
   const std::string_view trimmed = TrimAsciiSpace(lower);
@@ -1995,7 +2045,7 @@ KnownNames::KnownNames(std::string_view full_name) {
   // An email as the name is redacted as the email it is; a placeholder-shaped name could
   // be made to collide with the ticket's real placeholders.
   if (name.empty() || name.find('@') != std::string_view::npos || NeutralizePlaceholders(name) != name) return;
-  const std::string lower = AsciiLower(name);
+  const std::string lower = FoldCaseKeepingLength(name);
   for (size_t i = 0; i < lower.size();) {
     while (i < lower.size() && IsBlank(lower[i])) ++i;
     size_t j = i;

@@ -513,6 +513,31 @@ std::string RedactKnown(const std::string& text, const std::string& name, Redact
   return Redactor().Redact(text, map, origin, KnownNames(name));
 }
 
+// The name is matched in any case beyond ASCII too: a surname in capitals in a signature,
+// a name typed all lower-case, Greek and Cyrillic names.
+TEST(RedactKnownNameTest, NonAsciiNamesMatchInAnyCase) {
+  const auto redact = [](const std::string& text, const std::string& name) {
+    RedactionMap map;
+    return RedactKnown(text, name, &map);
+  };
+  RedactionMap map;
+  EXPECT_EQ(RedactKnown("Danke,\nJonas M\xC3\x9CLLER", "Jonas M\xC3\xBCller", &map), "Danke,\n<NAME_1> <NAME_2>");
+  EXPECT_EQ(map.values["<NAME_2>"], "M\xC3\x9CLLER");
+  EXPECT_EQ(redact("this is \xC3\xA9lodie martin speaking", "\xC3\x89lodie Martin"), "this is <NAME_1> <NAME_2> speaking");
+  EXPECT_EQ(redact("From \xC5\x81UKASZ Nowak", "\xC5\x81ukasz Nowak"), "From <NAME_1> <NAME_2>");
+  // Greek (μαρία παπαδοπούλου typed lower-case) and Cyrillic (ИВАН ПЕТРОВ in capitals).
+  EXPECT_EQ(redact("\xCE\xBC\xCE\xB1\xCF\x81\xCE\xAF\xCE\xB1 \xCF\x80\xCE\xB1\xCF\x80\xCE\xB1\xCE\xB4\xCE\xBF"
+                   "\xCF\x80\xCE\xBF\xCF\x8D\xCE\xBB\xCE\xBF\xCF\x85 wrote",
+                   "\xCE\x9C\xCE\xB1\xCF\x81\xCE\xAF\xCE\xB1 \xCE\xA0\xCE\xB1\xCF\x80\xCE\xB1\xCE\xB4\xCE\xBF"
+                   "\xCF\x80\xCE\xBF\xCF\x8D\xCE\xBB\xCE\xBF\xCF\x85"),
+            "<NAME_1> <NAME_2> wrote");
+  EXPECT_EQ(redact("\xD0\x98\xD0\x92\xD0\x90\xD0\x9D \xD0\x9F\xD0\x95\xD0\xA2\xD0\xA0\xD0\x9E\xD0\x92",
+                   "\xD0\x98\xD0\xB2\xD0\xB0\xD0\xBD \xD0\x9F\xD0\xB5\xD1\x82\xD1\x80\xD0\xBE\xD0\xB2"),
+            "<NAME_1> <NAME_2>");
+  // Someone else's name that differs only beyond ASCII stays: M\xC3\xBCller is not Muller.
+  EXPECT_EQ(redact("ask Jonas MULLER", "Jonas M\xC3\xBCller"), "ask <NAME_1> MULLER");
+}
+
 TEST(RedactKnownNameTest, TitlesAreTitlesInAnyCaseWithOrWithoutADot) {
   for (const char* t : {"Dr.", "dr", "MRS", "Mrs.", "prof.", "Jr", "Herr"}) EXPECT_TRUE(IsNameTitle(t)) << t;
   for (const char* t : {"Ann", "Drew", "d", ".", "", "Dr..", "doctor"}) EXPECT_FALSE(IsNameTitle(t)) << t;
