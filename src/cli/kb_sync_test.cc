@@ -452,6 +452,9 @@ TEST_F(KbSyncTest, AuditShadowSetsTheTrialAgainstWhatTheAgentsDid) {
   EXPECT_EQ(report["priority"]["set"], 2);
   EXPECT_EQ(report["priority"]["agreed"], 1);
   EXPECT_EQ(report["confusions"][0], json({{"predicted", "delivery"}, {"agents", "refund"}, {"count", 1}}));
+  // The refund ticket is named: it would have been answered automatically as a delivery.
+  EXPECT_EQ(report["auto_reply_disagreements"],
+            json::array({{{"ticket_id", std::to_string(money)}, {"predicted", "delivery"}, {"agents", "refund"}}}));
   EXPECT_EQ(report["labels_from"], "tags cat_*");
   for (const auto& r : fake_.Requests()) EXPECT_EQ(r.method, "GET") << r.path;
 
@@ -459,6 +462,9 @@ TEST_F(KbSyncTest, AuditShadowSetsTheTrialAgainstWhatTheAgentsDid) {
   ASSERT_EQ(text.code, 0) << text.out;
   EXPECT_NE(text.out.find("3 tickets decided in shadow mode (1 could not be read"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("delivery → refund: 1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("turning auto-reply on): 1\n  ticket " + std::to_string(money) + ": delivery → refund\n"),
+            std::string::npos)
+      << text.out;
   // Decisions before --since are left out.
   CliRun later = run({"--tag-prefix", "cat_", "--since", "2020-01-01", "--json"});
   ASSERT_EQ(later.code, 0) << later.out;

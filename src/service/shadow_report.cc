@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include "deskpilot/text.h"
+
 namespace deskpilot {
 namespace {
 
@@ -12,6 +14,7 @@ using nlohmann::json;
 
 // The ladder's rungs in the order an admin reads them: most automation first.
 constexpr const char* kRungOrder[] = {"auto_reply", "approve", "assist", "escalate", "shadow"};
+constexpr size_t kDisagreementsShown = 20;
 
 // A prediction's label from a recorded triage ("" when absent or abstained).
 std::string Predicted(const json& triage, const std::string& dim) {
@@ -80,6 +83,7 @@ void ShadowReport::Add(const json& triage_record, const Ticket* now) {
     r.agreed += agreed;
     c.agreed += agreed;
     if (!agreed) ++confusions_[{category.empty() ? "(abstained)" : category, label}];
+    if (!agreed && rung == "auto_reply") auto_reply_disagreements_.push_back({now->id, category, label});
   }
   if (!now->priority.empty()) {
     ++priority_set_;
@@ -120,8 +124,12 @@ json ShadowReport::Json() const {
     top.push_back({{"predicted", confusions[i].first.first},
                    {"agents", confusions[i].first.second},
                    {"count", confusions[i].second}});
+  json disagreements = json::array();
+  for (const Disagreement& d : auto_reply_disagreements_)
+    disagreements.push_back({{"ticket_id", d.ticket_id}, {"predicted", d.predicted}, {"agents", d.agents}});
   return {{"tickets", tickets_},
           {"unavailable", unavailable_},
+          {"auto_reply_disagreements", std::move(disagreements)},
           {"ladder", ladder},
           {"category",
            {{"labelled", labelled}, {"agreed", agreed}, {"accuracy", Share(agreed, labelled)}, {"ambiguous", ambiguous_}}},
@@ -161,6 +169,17 @@ std::string ShadowReport::Text() const {
     out << "  " << Pad(name, 20) << Pad(std::to_string(row["tickets"].get<int>()), 8)
         << Pad(std::to_string(row["auto_reply"].get<int>()), 11)
         << Pct(row["agreed"].get<int>(), row["labelled"].get<int>()) << "\n";
+  }
+  if (!auto_reply_disagreements_.empty()) {
+    out << "\nWould have replied automatically on a category the agents did not give (read these before "
+           "turning auto-reply on): "
+        << auto_reply_disagreements_.size() << "\n";
+    for (size_t i = 0; i < auto_reply_disagreements_.size() && i < kDisagreementsShown; ++i) {
+      const Disagreement& d = auto_reply_disagreements_[i];
+      out << "  ticket " << OneLineText(d.ticket_id) << ": " << OneLineText(d.predicted) << " → "
+          << OneLineText(d.agents) << "\n";
+    }
+    if (auto_reply_disagreements_.size() > kDisagreementsShown) out << "  (--json lists all of them)\n";
   }
   if (!j["confusions"].empty()) {
     out << "\nMost frequent disagreements (deskpilot → agents):\n";

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -39,7 +40,9 @@ class ShadowReport {
   // {tickets, unavailable, ladder: {rung: {tickets, labelled, agreed, agent_replied}},
   //  category: {labelled, agreed, accuracy, ambiguous}, priority: {set, agreed, accuracy},
   //  by_category: [{category, tickets, auto_reply, labelled, agreed}],
-  //  confusions: [{predicted, agents, count}] (most frequent first, at most 10)}.
+  //  confusions: [{predicted, agents, count}] (most frequent first, at most 10),
+  //  auto_reply_disagreements: [{ticket_id, predicted, agents}] (every ticket that would have
+  //  been answered automatically on a category the agents did not give it, in the order added)}.
   // accuracy is null when nothing was compared.
   nlohmann::json Json() const;
   // The same as tables for a person.
@@ -62,6 +65,12 @@ class ShadowReport {
   std::map<std::string, Tally> by_rung_;
   std::map<std::string, Tally> by_category_;  // predicted category ("" abstained)
   std::map<std::pair<std::string, std::string>, int> confusions_;
+  // Would have been answered automatically, and the agents' category differs: the tickets an
+  // admin must read before turning auto-reply on.
+  struct Disagreement {
+    std::string ticket_id, predicted, agents;
+  };
+  std::vector<Disagreement> auto_reply_disagreements_;
 };
 
 }  // namespace deskpilot

@@ -37,6 +37,7 @@ TEST(ShadowReport, CountsWhatAutomationWouldHaveDoneAgainstTheAgentsLabels) {
   ShadowReport report({"cat_", ""});
   Ticket a = Now({"cat_delivery", "vip"}, "normal", true);
   Ticket b = Now({"cat_refund"}, "high", true);       // auto_reply on the wrong category
+  b.id = "4102";
   Ticket c = Now({"deskpilot", "vip"}, "", false);    // the agents never labelled it
   Ticket d = Now({"cat_refund"}, "normal", true);
   Ticket e = Now({"cat_refund", "cat_delivery"});     // two labels: not compared
@@ -84,6 +85,13 @@ TEST(ShadowReport, CountsWhatAutomationWouldHaveDoneAgainstTheAgentsLabels) {
   EXPECT_NE(text.find("7 tickets decided in shadow mode (1 could not be read"), std::string::npos) << text;
   EXPECT_NE(text.find("auto_reply  3        42.9%   1 of 2 (50.0%)"), std::string::npos) << text;
   EXPECT_NE(text.find("delivery → refund: 1"), std::string::npos) << text;
+  // The one automatic reply on a category the agents did not give is named; the abstained
+  // disagreement on the same ticket was never going out.
+  ASSERT_EQ(j["auto_reply_disagreements"].size(), 1u);
+  EXPECT_EQ(j["auto_reply_disagreements"][0],
+            (json{{"ticket_id", "4102"}, {"predicted", "delivery"}, {"agents", "refund"}}));
+  EXPECT_NE(text.find("before turning auto-reply on): 1\n  ticket 4102: delivery → refund\n"), std::string::npos)
+      << text;
 }
 
 TEST(ShadowReport, ReadsTheAgentsLabelFromACustomField) {
