@@ -1718,8 +1718,8 @@ void ScanAddressCues(std::string_view text, std::string_view lower, std::vector<
 // Cyrillic, keeping every byte offset (each of those capitals and its small letter take two
 // bytes in UTF-8), so positions found in the folded text are positions in the original.
 // The known name is matched in this case: "Jonas MÜLLER" in a signature is "Jonas Müller",
-// which ASCII lower-casing ("mÜller" against "müller") missed. Other scripts are caseless
-// or kept as they are.
+// which ASCII lower-casing ("mÜller" against "müller") missed. Greek also loses its accents
+// (capitals are written without them). Other scripts are caseless or kept as they are.
 std::string FoldCaseKeepingLength(std::string_view s) {
   std::string out(s);
   for (size_t i = 0; i < out.size(); ++i) {
@@ -1745,6 +1745,20 @@ std::string FoldCaseKeepingLength(std::string_view s) {
       if ((cp % 2 == 1) == odd_capitals) lower = cp + 1;
     } else if ((cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) || (cp >= 0x410 && cp <= 0x42F)) {
       lower = cp + 0x20;  // Α..Ω, А..Я
+    } else if (cp >= 0x386 && cp <= 0x3CE) {
+      // Greek capitals are written without accents ("ΜΑΡΙΑ" is "Μαρία"), so accented and
+      // diaeresis vowels fold to the plain small vowel; final sigma to sigma.
+      switch (cp) {
+        case 0x386: case 0x3AC: lower = 0x3B1; break;  // Ά ά → α
+        case 0x388: case 0x3AD: lower = 0x3B5; break;  // Έ έ → ε
+        case 0x389: case 0x3AE: lower = 0x3B7; break;  // Ή ή → η
+        case 0x38A: case 0x3AF: case 0x390: case 0x3AA: case 0x3CA: lower = 0x3B9; break;  // Ί ί ΐ Ϊ ϊ → ι
+        case 0x38C: case 0x3CC: lower = 0x3BF; break;  // Ό ό → ο
+        case 0x38E: case 0x3CD: case 0x3B0: case 0x3AB: case 0x3CB: lower = 0x3C5; break;  // Ύ ύ ΰ Ϋ ϋ → υ
+        case 0x38F: case 0x3CE: lower = 0x3C9; break;  // Ώ ώ → ω
+        case 0x3C2: lower = 0x3C3; break;              // ς → σ
+        default: break;
+      }
     } else if (cp >= 0x400 && cp <= 0x40F) {
       lower = cp + 0x50;  // Ѐ..Џ
     }
