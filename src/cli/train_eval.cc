@@ -115,11 +115,16 @@ std::string ExampleOrigin(size_t row, const std::vector<size_t>& lines, const st
   return "example " + std::to_string(row + 1);
 }
 
-// Text on one line, at most `max_bytes` (cut on a code point), for the terminal.
-std::string OneLine(std::string_view text, size_t max_bytes) {
-  const std::string out = OneLineText(text);
-  if (out.size() <= max_bytes) return out;
-  return std::string(Utf8Prefix(out, max_bytes)) + "...";
+// One listed example, for the label review and eval's automated mistakes:
+//   line 12: "label", <other_kind> "other" 0.97: the text, on one line, cut at 80 bytes...
+// Everything from the data goes through OneLineText: it is outside text on a terminal.
+void PrintExample(const std::string& origin, const std::string& label, const char* other_kind,
+                  const std::string& other, double confidence, std::string_view text) {
+  constexpr size_t kTextBytes = 80;
+  std::string shown = OneLineText(text);
+  if (shown.size() > kTextBytes) shown = std::string(Utf8Prefix(shown, kTextBytes)) + "...";
+  std::cout << "  " << OneLineText(origin) << ": \"" << OneLineText(label) << "\", " << other_kind << " \""
+            << OneLineText(other) << "\" " << Fixed(confidence, 2) << ": " << shown << "\n";
 }
 
 // Rows whose label the held-out models dispute: how many, the first few, and all of them in
@@ -135,8 +140,8 @@ Status ReportDisputedLabels(const std::vector<LabeledText>& data, const std::vec
             << " or less): often mislabeled, or text that fits both labels\n";
   for (size_t k = 0; k < disputed.size() && k < kDisputesShown; ++k) {
     const DisputedLabel& d = disputed[k];
-    std::cout << "  " << ExampleOrigin(d.row, lines, ticket_ids) << ": \"" << data[d.row].label << "\", held-out \""
-              << d.predicted << "\" " << Fixed(d.confidence, 2) << ": " << OneLine(data[d.row].text, 80) << "\n";
+    PrintExample(ExampleOrigin(d.row, lines, ticket_ids), data[d.row].label, "held-out", d.predicted, d.confidence,
+                 data[d.row].text);
   }
   if (review_path.empty()) {
     if (disputed.size() > kDisputesShown) std::cout << "  (--review-labels FILE writes all of them)\n";
@@ -668,9 +673,8 @@ int RunEval(int argc, char** argv) {
               << ", most confident first\n";
     for (size_t k = 0; k < std::min(e.auto_errors.size(), kAutoErrorsShown); ++k) {
       const size_t i = e.auto_errors[k];
-      std::cout << "  line " << lines[i] << ": \"" << OneLineText(gold_labels[i]) << "\", predicted \""
-                << OneLineText(predictions[i].label) << "\" " << Fixed(predictions[i].confidence, 2) << ": "
-                << OneLine((*data)[i].text, 80) << "\n";
+      PrintExample("line " + std::to_string(lines[i]), gold_labels[i], "predicted", predictions[i].label,
+                   predictions[i].confidence, (*data)[i].text);
     }
     if (e.auto_errors.size() > kAutoErrorsShown) std::cout << "  (--json lists all of them)\n";
   }

@@ -479,7 +479,7 @@ class FreshdeskHelpdesk : public Helpdesk {
         if (tag.is_string()) out.tags.push_back(tag.get<std::string>());
     if (auto cf = t.find("custom_fields"); cf != t.end() && cf->is_object())
       for (const auto& [k, val] : cf->items())
-        if (!val.is_null()) out.custom_fields[k] = val.is_string() ? val.get<std::string>() : val.dump();
+        if (!val.is_null()) out.custom_fields[k] = JsonScalarText(val);
     const json requester = t.contains("requester") ? t["requester"] : json();
     out.requester.email = JsonString(requester, "email");
     out.requester.name = JsonString(requester, "name");

@@ -567,7 +567,6 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     const std::string what = "helpscout apply to conversation " + ticket.id;
     std::vector<std::string> tags;
     std::map<std::string, std::string> fields;  // Help Scout field id → value
-    std::map<std::string, std::string> field_names;  // Help Scout field id → the plan's field name
     std::string group, note, reply;
     std::vector<std::string> unwritten;  // what the note names because it cannot be written
     auto add_tag = [&](const std::string& t) {
@@ -594,7 +593,6 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
         case ActionType::kSetCustomField:
           if (auto it = options_.custom_fields.find(a.field); it != options_.custom_fields.end()) {
             fields[it->second] = a.value;
-            field_names[it->second] = a.field;
           } else {
             unwritten.push_back(a.field + ": " + a.value + " (not in [custom_fields])");
           }
@@ -640,7 +638,7 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
           it->second = *option;
           ++it;
         } else {
-          unwritten.push_back(field_names[it->first] + ": " + it->second + " (" + why + " in drop-down field " +
+          unwritten.push_back(PlanFieldName(it->first) + ": " + it->second + " (" + why + " in drop-down field " +
                               it->first + ")");
           it = fields.erase(it);
         }
@@ -893,6 +891,13 @@ class HelpScoutHelpdesk : public Helpdesk, public WebhookAdmin {
     if (!resp.ok()) return resp.status().WithContext(what);
     DP_RETURN_IF_ERROR(StatusFromHttp(*resp, what));
     return resp;
+  }
+
+  // The plan's name for Help Scout field `id` ([custom_fields] maps name → id).
+  std::string PlanFieldName(const std::string& id) const {
+    for (const auto& [name, field_id] : options_.custom_fields)
+      if (field_id == id) return name;
+    return id;
   }
 
   // A mailbox's custom field definitions, read once per kFieldDefinitionsTtl and shared.

@@ -206,7 +206,7 @@ class SandboxHelpdesk : public Helpdesk {
       out.tags = it->get<std::vector<std::string>>();
     if (auto it = t.find("custom_fields"); it != t.end() && it->is_object()) {
       for (const auto& [k, v] : it->items())
-        out.custom_fields[k] = v.is_string() ? v.get<std::string>() : v.dump();
+        out.custom_fields[k] = JsonScalarText(v);
     }
     if (auto it = t.find("requester"); it != t.end() && it->is_object()) {
       out.requester.email = Str(*it, "email");

@@ -135,20 +135,10 @@ class ZammadWebhookAdmin : public WebhookAdmin {
     // first: Zammad refuses to delete a webhook a trigger still uses.
     if (options_.approval_tag.empty()) {
       const std::string trigger_name = TriggerPrefix() + kApprovalTriggerSuffix;
-      if (const json* stale = Find(triggers, trigger_name)) {
-        const std::string id = IdOf(*stale);
-        DP_RETURN_IF_ERROR(
-            Call("DELETE", std::string(kTriggersPath) + "/" + id, nullptr, true, "zammad delete trigger " + id)
-                .status());
-        reg.changes.push_back({"deleted", "trigger", id, trigger_name});
-      }
-      if (const json* stale = Find(webhooks, ApprovalWebhookName())) {
-        const std::string id = IdOf(*stale);
-        DP_RETURN_IF_ERROR(
-            Call("DELETE", std::string(kWebhooksPath) + "/" + id, nullptr, true, "zammad delete webhook " + id)
-                .status());
-        reg.changes.push_back({"deleted", "webhook", id, ApprovalWebhookName()});
-      }
+      if (const json* stale = Find(triggers, trigger_name))
+        DP_RETURN_IF_ERROR(Delete(kTriggersPath, "trigger", IdOf(*stale), trigger_name, &reg.changes));
+      if (const json* stale = Find(webhooks, ApprovalWebhookName()))
+        DP_RETURN_IF_ERROR(Delete(kWebhooksPath, "webhook", IdOf(*stale), ApprovalWebhookName(), &reg.changes));
     }
     return reg;
   }
@@ -190,18 +180,9 @@ class ZammadWebhookAdmin : public WebhookAdmin {
       const bool fires_ours =
           std::any_of(ours.begin(), ours.end(), [&](const auto& w) { return w.first == fired; });
       if (!name.starts_with(prefix) && !fires_ours) continue;
-      const std::string id = IdOf(t);
-      DP_RETURN_IF_ERROR(Call("DELETE", std::string(kTriggersPath) + "/" + id, nullptr, true,
-                              "zammad delete trigger " + id)
-                             .status());
-      changes.push_back({"deleted", "trigger", id, name});
+      DP_RETURN_IF_ERROR(Delete(kTriggersPath, "trigger", IdOf(t), name, &changes));
     }
-    for (const auto& [id, name] : ours) {
-      DP_RETURN_IF_ERROR(Call("DELETE", std::string(kWebhooksPath) + "/" + id, nullptr, true,
-                              "zammad delete webhook " + id)
-                             .status());
-      changes.push_back({"deleted", "webhook", id, name});
-    }
+    for (const auto& [id, name] : ours) DP_RETURN_IF_ERROR(Delete(kWebhooksPath, "webhook", id, name, &changes));
     return changes;
   }
 
@@ -212,6 +193,16 @@ class ZammadWebhookAdmin : public WebhookAdmin {
   std::string ApprovalWebhookName() const { return WebhookName() + " (approval tag)"; }
   std::string TriggerPrefix() const { return WebhookName() + ": "; }
   bool IsOurs(const std::string& name) const { return name == WebhookName() || name == ApprovalWebhookName(); }
+
+  // Deletes the trigger or webhook `id` (`path`: kTriggersPath or kWebhooksPath) and records it.
+  Status Delete(const char* path, const char* kind, const std::string& id, const std::string& name,
+                std::vector<WebhookChange>* changes) {
+    DP_RETURN_IF_ERROR(Call("DELETE", std::string(path) + "/" + id, nullptr, true,
+                            std::string("zammad delete ") + kind + " " + id)
+                           .status());
+    changes->push_back({"deleted", kind, id, name});
+    return Status::Ok();
+  }
 
   // Zammad lists the Signature Token masked, so a changed token could not be seen and the
   // webhook would keep signing with the old one: every delivery would then fail

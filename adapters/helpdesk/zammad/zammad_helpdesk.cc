@@ -76,10 +76,7 @@ constexpr std::string_view kCoreTicketKeys[] = {
     "tags"};
 
 bool IsCustomAttributeName(std::string_view key) {
-  auto ends_with = [&](std::string_view suffix) {
-    return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (key.empty() || ends_with("_id") || ends_with("_ids")) return false;
+  if (key.empty() || key.ends_with("_id") || key.ends_with("_ids")) return false;
   return std::find(std::begin(kCoreTicketKeys), std::end(kCoreTicketKeys), key) == std::end(kCoreTicketKeys);
 }
 
