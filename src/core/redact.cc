@@ -2084,10 +2084,7 @@ KnownNames::KnownNames(std::string_view full_name) {
 
 bool IsNameTitle(std::string_view word) {
   if (word.ends_with('.')) word.remove_suffix(1);
-  if (word.empty() || word.size() > 5) return false;
-  std::string lower;
-  for (char c : word) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  return IsTitleWord(lower);
+  return !word.empty() && word.size() <= 5 && IsTitleWord(AsciiLower(word));
 }
 
 std::string NeutralizePlaceholders(std::string_view text) {

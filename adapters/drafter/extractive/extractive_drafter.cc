@@ -137,9 +137,7 @@ std::string FirstName(std::string_view full_name) {
   while (first < words.size() && IsNameTitle(words[first])) ++first;
   if (first == words.size()) return "";
   // "Mr and Mrs Smith", "Herr und Frau Meier": a couple, no first name to greet.
-  if (first > 0 && (AsciiLower(words[first]) == "and" || AsciiLower(words[first]) == "und" ||
-                    AsciiLower(words[first]) == "et"))
-    return "";
+  if (const std::string w = AsciiLower(words[first]); first > 0 && (w == "and" || w == "und" || w == "et")) return "";
   const std::string name = NameWord(words[first]);
   if (first == 0 || name.empty() || first + 1 < words.size()) return name;
   const std::string title = NameWord(words[first - 1]);
