@@ -3,6 +3,7 @@
 // OpenAI-compatible fake actually received. Run in process through RunEval/RunTrain.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -120,8 +121,8 @@ TEST_F(EvalCascadeTest, JsonReportsTheShareThatNeededTheModel) {
   EXPECT_EQ(out["model_calls"], calls);
   EXPECT_DOUBLE_EQ(out["model_share"].get<double>(), static_cast<double>(calls) / items_);
   // The same fields as `eval --model`.
-  for (const char* key : {"accuracy", "macro_f1", "in_scope_accuracy", "auto_threshold", "auto_coverage", "ece",
-                          "per_label", "confusions", "ms_per_example"}) {
+  for (const char* key : {"accuracy", "macro_f1", "balanced_accuracy", "in_scope_accuracy", "auto_threshold",
+                          "auto_coverage", "ece", "per_label", "confusions", "ms_per_example"}) {
     EXPECT_TRUE(out.contains(key)) << key;
   }
   EXPECT_TRUE(out["unknown_labels"].is_null());
@@ -219,6 +220,55 @@ TEST_F(EvalCascadeTest, TrainRefitsConfidencesOnCalibrationData) {
               kExitUsage)
         << bad;
   }
+}
+
+// `train --label-prior`: the default (uniform) names the training data's rarest category at
+// least as often as `training` does and its commonest at most as often: dividing by the label
+// shares raises the rarest label against every other and lowers the commonest. On the
+// hand-written tickets (30 per category) some predictions change; `eval` reports
+// balanced_accuracy, the mean recall per label.
+TEST_F(EvalCascadeTest, TrainLabelPriorDecidesHowReadilyRareCategoriesAreNamed) {
+  std::map<std::string, int> count;
+  {
+    std::ifstream in(dir_ / "train.jsonl");
+    for (std::string line; std::getline(in, line);) ++count[json::parse(line)["category"].get<std::string>()];
+  }
+  const auto [rarest, commonest] = std::minmax_element(
+      count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  ASSERT_LT(rarest->second * 4, commonest->second);  // skewed, or the prior would not matter
+
+  const std::string training = (dir_ / "training-prior.model").string();
+  const CliRun run = Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                              "--label-prior", "training", "--out", training});
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(run.out.find(", labels assumed as common as in the data; auto-threshold"), std::string::npos) << run.out;
+  const std::string tickets = (fs::path(DESKPILOT_TEST_SAMPLE_DIR) / "eval" / "tickets.jsonl").string();
+  auto evaluate = [&](const std::string& model) {
+    const CliRun e = Call(RunEval, "eval", {"--model", model, "--data", tickets, "--field", "category", "--json"});
+    EXPECT_EQ(e.code, 0) << e.out;
+    return json::parse(e.out);
+  };
+  const json as_trained = evaluate(training), uniform = evaluate((dir_ / "category.model").string());
+  auto predicted = [](const json& e, const std::string& label) {
+    return e["per_label"][label]["predicted"].get<int>();
+  };
+  EXPECT_GE(predicted(uniform, rarest->first), predicted(as_trained, rarest->first));
+  EXPECT_LE(predicted(uniform, commonest->first), predicted(as_trained, commonest->first));
+  EXPECT_NE(uniform["per_label"], as_trained["per_label"]);
+  for (const json* e : {&as_trained, &uniform}) {
+    double recall = 0.0;
+    int labels = 0;
+    for (const auto& [label, m] : (*e)["per_label"].items()) {
+      if (m["support"].get<int>() == 0) continue;
+      recall += m["recall"].get<double>();
+      ++labels;
+    }
+    EXPECT_NEAR((*e)["balanced_accuracy"].get<double>(), recall / labels, 1e-9);
+  }
+  EXPECT_EQ(Call(RunTrain, "train", {"--data", (dir_ / "train.jsonl").string(), "--field", "category",
+                                     "--label-prior", "even", "--out", training})
+                .code,
+            kExitUsage);
 }
 
 // `train --review-labels`: rows given another category are reported by their line in the

@@ -250,6 +250,10 @@ int RunTrain(int argc, char** argv) {
       "seed", "random seed (shuffling and folds)", cxxopts::value<uint64_t>()->default_value(std::to_string(defaults.seed)))(
       "epochs", "training passes over the data", cxxopts::value<int>()->default_value(std::to_string(defaults.epochs)))(
       "balanced", "weight labels inversely to their frequency")(
+      "label-prior",
+      "how often the model assumes each label occurs: uniform (equally often; rare labels are named as readily as "
+      "their evidence warrants) or training (as often as in the training data)",
+      cxxopts::value<std::string>()->default_value("uniform"))(
       "review-labels",
       "write every example whose label the held-out models dispute (JSON Lines: text, label, held_out_label, "
       "confidences, line or ticket_id) to this file; the report lists the first ones",
@@ -299,6 +303,13 @@ int RunTrain(int argc, char** argv) {
     if (options.epochs < 1 || options.epochs > 1000) return UsageError(cmd, "--epochs must be between 1 and 1000");
     options.balanced_class_weights = args.count("balanced") > 0;
     if (args.count("no-networks")) options.mlp_hidden = 0;
+    if (const std::string prior = args["label-prior"].as<std::string>(); prior == "training") {
+      options.label_prior = LabelPrior::kTraining;
+    } else if (prior == "uniform") {
+      options.label_prior = LabelPrior::kUniform;
+    } else {
+      return UsageError(cmd, "--label-prior must be uniform or training");
+    }
     options.target_precision = args["target-precision"].as<double>();
     if (!(options.target_precision > 0.0 && options.target_precision <= 1.0)) {
       return UsageError(cmd, "--target-precision must be in (0, 1]");
@@ -383,8 +394,9 @@ int RunTrain(int argc, char** argv) {
     if (!cv.ok()) return ExitFor(cmd, cv.status());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - cv_start).count();
     const Evaluation& e = cv->evaluation;
-    std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(e.metrics.accuracy) << ", macro-F1 "
-              << Fixed(e.metrics.macro_f1) << " (" << Fixed(secs, 1) << " s; each fold at its own thresholds)\n";
+    std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(e.metrics.accuracy) << ", balanced "
+              << Fixed(e.metrics.balanced_accuracy) << ", macro-F1 " << Fixed(e.metrics.macro_f1) << " ("
+              << Fixed(secs, 1) << " s; each fold at its own thresholds)\n";
     PrintTrust(e);
   }
 
@@ -443,6 +455,8 @@ int RunTrain(int argc, char** argv) {
   if (model->familiarity_floor() > 0) {
     std::cout << ", abstains on text less familiar than " << Fixed(model->familiarity_floor());
   }
+  std::cout << (options.label_prior == LabelPrior::kUniform ? ", every label assumed equally common"
+                                                             : ", labels assumed as common as in the data");
   std::cout << "; auto-threshold " << Fixed(fold_threshold.value_or(1.0)) << " for target precision "
             << Fixed(options.target_precision, 3) << "\n"
             << "on the calibration folds' held-out predictions (the data that chose the thresholds, "
@@ -609,6 +623,7 @@ int RunEval(int argc, char** argv) {
                           {"correct", m.correct},
                           {"accuracy", m.accuracy},
                           {"macro_f1", m.macro_f1},
+                          {"balanced_accuracy", m.balanced_accuracy},
                           {"in_scope_n", e.in_scope_n},
                           {"in_scope_accuracy", e.in_scope_accuracy},
                           {"oos_n", e.oos_n},
@@ -624,7 +639,8 @@ int RunEval(int argc, char** argv) {
     if (report) out.update(*report);
     nlohmann::json per_label = nlohmann::json::object();
     for (const auto& l : m.per_label) {
-      per_label[l.label] = {{"precision", l.precision}, {"recall", l.recall}, {"f1", l.f1}, {"support", l.support}};
+      per_label[l.label] = {{"precision", l.precision}, {"recall", l.recall}, {"f1", l.f1},
+                            {"support", l.support}, {"predicted", l.predicted}};
     }
     out["per_label"] = std::move(per_label);
     nlohmann::json confusions = nlohmann::json::array();
@@ -654,8 +670,8 @@ int RunEval(int argc, char** argv) {
               << Pad(Fixed(l.f1), 6) << "  " << l.support << "\n";
   }
   std::cout << "\nexamples " << m.n << ", correct " << m.correct << ", accuracy " << Fixed(m.accuracy)
-            << ", macro-F1 " << Fixed(m.macro_f1) << " (" << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3)
-            << " ms per example)\n";
+            << ", balanced " << Fixed(m.balanced_accuracy) << ", macro-F1 " << Fixed(m.macro_f1) << " ("
+            << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3) << " ms per example)\n";
   PrintTrust(e);
   if (report && report->contains("model_share")) {
     std::cout << "  the model was needed for " << Fixed(100.0 * report->value("model_share", 0.0), 1)

@@ -38,7 +38,9 @@ std::string Recipe(const TrainOptions& o) {
   s << "format=" << LinearModel::kFormatVersion << " words=" << f.word_ngram_max << " chars=" << f.char_ngram_min
     << "-" << f.char_ngram_max << " min_df=" << f.min_df << " ww=" << f.word_weight << " cw=" << f.char_weight
     << " average=" << o.average_fold_models << " epochs=" << o.epochs << " l2=" << o.l2
-    << " balanced=" << o.balanced_class_weights << " seed=" << o.seed << " calibrate=" << o.calibrate
+    << " balanced=" << o.balanced_class_weights
+    << " prior=" << (o.label_prior == LabelPrior::kUniform ? "uniform" : "training") << " seed=" << o.seed
+    << " calibrate=" << o.calibrate
     << " folds=" << o.calibration_folds << " target=" << o.target_precision << " budget=" << o.abstain_budget
     << " familiarity_budget=" << o.familiarity_budget;
   for (const Learner& l : o.learners) s << " learner=" << static_cast<int>(l.loss) << "@" << l.learning_rate;

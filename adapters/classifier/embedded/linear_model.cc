@@ -434,6 +434,17 @@ std::vector<float> LinearModel::Mlp::Logits(const SparseVector& x, size_t k) con
 
 namespace {
 
+// log(count(label) / n) for each of `labels` (each occurs in `data`).
+std::vector<double> LogLabelShares(const std::vector<LabeledText>& data, const std::vector<std::string>& labels) {
+  std::map<std::string, size_t> count;
+  for (const LabeledText& ex : data) ++count[ex.label];
+  std::vector<double> out;
+  for (const std::string& label : labels) {
+    out.push_back(std::log(static_cast<double>(count[label]) / static_cast<double>(data.size())));
+  }
+  return out;
+}
+
 // (1 - weight) * log p + weight * log q, elementwise, for the blend's softmax.
 std::vector<float> BlendLogProbabilities(const std::vector<double>& p, const std::vector<double>& q, double weight) {
   std::vector<float> out(p.size());
@@ -1196,6 +1207,10 @@ int NetworksToTrain(const TrainOptions& options, size_t n) {
   return std::min(options.mlp_folds, options.calibration_folds);
 }
 
+void LinearModel::ShiftLogPrior(const std::vector<double>& log_shares, double scale) {
+  for (size_t c = 0; c < bias_.size(); ++c) bias_[c] -= static_cast<float>(scale * log_shares[c]);
+}
+
 Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const TrainOptions& options,
                                      std::vector<Prediction>* out_of_fold, std::vector<size_t>* out_of_fold_rows,
                                      std::vector<DisputedLabel>* disputed) {
@@ -1270,6 +1285,7 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   }
   if (!calibrate) {
     for (const LinearModel& fit : fits) model.AddScaled(fit, 1.0f / static_cast<float>(n_learners));
+    if (options.label_prior == LabelPrior::kUniform) model.ShiftLogPrior(LogLabelShares(data, model.labels()), 1.0);
     return model;
   }
   std::map<std::string, size_t> label_index;
@@ -1375,6 +1391,23 @@ Result<LinearModel> TrainLinearModel(const std::vector<LabeledText>& data, const
   }
   // Every row now has a held-out probability vector (the blend's where a network held it
   // out, the linear fold model's elsewhere).
+  if (options.label_prior == LabelPrior::kUniform) {
+    // After the temperatures and the blend weight (fitted on the data's own label shares, so
+    // they stay the held-out optimum), before the floors and the auto-threshold, which are
+    // then chosen on what the shipped model will answer.
+    const std::vector<double> log_shares = LogLabelShares(data, model.labels());
+    // The shift lands on the final log-probabilities: through the linear temperature, and
+    // in a blend through the linear part's weight and the blend temperature.
+    const double scale = model.mlps_.empty()
+                             ? model.temperature_
+                             : model.temperature_ * model.blend_temperature_ / (1.0 - model.mlp_weight_);
+    model.ShiftLogPrior(log_shares, scale);
+    for (std::vector<double>& p : probabilities) {
+      double sum = 0.0;
+      for (size_t c = 0; c < p.size(); ++c) sum += p[c] /= std::exp(log_shares[c]);
+      for (double& v : p) v /= sum;
+    }
+  }
   if (disputed != nullptr) {
     for (size_t i = 0; i < data.size(); ++i) {
       const std::vector<double>& p = probabilities[i];
@@ -1437,7 +1470,8 @@ EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vect
     }
   }
   out.accuracy = out.n ? static_cast<double>(out.correct) / out.n : 0.0;
-  double f1_sum = 0.0;
+  double f1_sum = 0.0, recall_sum = 0.0;
+  size_t gold_labels = 0;
   for (auto& [label, lm] : by_label) {
     lm.label = label;
     const double tp = static_cast<double>(true_positive[label]);
@@ -1445,9 +1479,14 @@ EvalMetrics ComputeMetrics(const std::vector<std::string>& gold, const std::vect
     lm.recall = lm.support ? tp / lm.support : 0.0;
     lm.f1 = lm.precision + lm.recall > 0 ? 2 * lm.precision * lm.recall / (lm.precision + lm.recall) : 0.0;
     f1_sum += lm.f1;
+    if (lm.support > 0) {
+      recall_sum += lm.recall;
+      ++gold_labels;
+    }
     out.per_label.push_back(lm);
   }
   out.macro_f1 = by_label.empty() ? 0.0 : f1_sum / by_label.size();
+  out.balanced_accuracy = gold_labels ? recall_sum / gold_labels : 0.0;
   for (const auto& [pair, count] : confused) out.confusions.emplace_back(pair.first, pair.second, count);
   std::stable_sort(out.confusions.begin(), out.confusions.end(),
                    [](const auto& a, const auto& b) { return std::get<2>(a) > std::get<2>(b); });

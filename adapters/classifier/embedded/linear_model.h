@@ -78,6 +78,16 @@ struct Learner {
   double learning_rate = 0.01;  // AdaGrad base step
 };
 
+// How often the model assumes each label occurs in the traffic it will classify.
+enum class LabelPrior {
+  kTraining,  // as often as in the training data
+  // Equally often: the model's probabilities are divided by the training data's label shares
+  // and renormalised (logit adjustment). Trained on skewed data, a model names rare labels
+  // even less often than their share warrants; on BANKING77 (35 to 187 rows a label) this
+  // raised the rarest ten labels' recall by 1.6-2.7 points with accuracy unchanged (README.md).
+  kUniform,
+};
+
 struct TrainOptions {
   FeatureOptions features;
   // The model's class scores are the mean of these learners' scores, each divided by its own
@@ -91,6 +101,7 @@ struct TrainOptions {
   // the two classes an example updates.
   double l2 = 1e-6;
   bool balanced_class_weights = false;  // weight examples by n / (k * count(label))
+  LabelPrior label_prior = LabelPrior::kUniform;
   uint64_t seed = 42;          // shuffling order; same data + options + seed = same model
   // Fit the softmax temperatures on held-out scores, so `confidence` is a calibrated
   // probability (a nearly unregularised model is far too sure of itself otherwise, and
@@ -264,6 +275,10 @@ class LinearModel {
                             const TrainOptions& options, const std::vector<std::string>& labels);
   // Rebuilds the derived lookups (hash table, oos label index, unseen IDF) after training or loading.
   void BuildIndex();
+  // Subtracts scale * log_shares[c] from each class's bias: with scale the factor between a
+  // bias and the final log-probability, the model then predicts as if every label were
+  // equally common (LabelPrior::kUniform).
+  void ShiftLogPrior(const std::vector<double>& log_shares, double scale);
   SparseVector Vectorize(std::string_view text) const;
   // The text's feature hashes (FeatureOptions, not the vocabulary, decide them) and their
   // TF-IDF vector in this model's vocabulary: Probabilities hashes once for both models.
@@ -401,6 +416,9 @@ struct EvalMetrics {
   size_t correct = 0;
   double accuracy = 0.0;
   double macro_f1 = 0.0;  // unweighted mean F1 over every label seen in gold or predictions
+  // Mean recall over the gold labels: the accuracy the model would have on the same texts if
+  // every label were equally common, so rare labels count as much as frequent ones.
+  double balanced_accuracy = 0.0;
   std::vector<LabelMetrics> per_label;  // sorted by label
   // (gold, predicted, count) for wrong predictions, most frequent first.
   std::vector<std::tuple<std::string, std::string, size_t>> confusions;

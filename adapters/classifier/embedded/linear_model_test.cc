@@ -19,6 +19,7 @@ namespace deskpilot {
 namespace {
 
 using testing::SeparableData;
+using testing::SeparableDataWithNoise;
 using testing::TempDir;
 using testing::WriteFile;
 
@@ -176,7 +177,7 @@ TEST(LinearModelTest, LoadsOlderFormatVersions) {
   TempDir dir;
   TrainOptions options;
   options.familiarity_budget = 0.05;
-  auto model = TrainLinearModel(testing::SeparableDataWithNoise(20), options);
+  auto model = TrainLinearModel(SeparableDataWithNoise(20), options);
   ASSERT_TRUE(model.ok());
   ASSERT_EQ(model->mlp_hidden(), 0u);  // under kMinMlpExamples
   ASSERT_GT(model->familiarity_floor(), 0.0);
@@ -257,6 +258,76 @@ TEST(MlpBlendTest, LearnsWhatNoLinearModelCanAndShipsOnlyWithEnoughData) {
   auto small = TrainLinearModel(XorData(LinearModel::kMinMlpExamples - 1, 3), TrainOptions{});
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(small->mlp_hidden(), 0u);
+}
+
+// `data` with only every `keep`-th row of each label but `common` kept: a skewed label mix.
+std::vector<LabeledText> Skewed(const std::vector<LabeledText>& data, const std::string& common, int keep) {
+  std::vector<LabeledText> out;
+  std::map<std::string, int> seen;
+  for (const LabeledText& ex : data) {
+    if (ex.label == common || seen[ex.label]++ % keep == 0) out.push_back(ex);
+  }
+  return out;
+}
+
+// `data` with every fifth label replaced by a random one: no prediction is near-certain, so
+// probabilities can be compared in log space without underflow.
+std::vector<LabeledText> WithLabelNoise(std::vector<LabeledText> data) {
+  std::set<std::string> label_set;
+  for (const LabeledText& ex : data) label_set.insert(ex.label);
+  const std::vector<std::string> labels(label_set.begin(), label_set.end());
+  std::mt19937 rng(11);
+  for (LabeledText& ex : data) {
+    if (rng() % 5 == 0) ex.label = labels[rng() % labels.size()];
+  }
+  return data;
+}
+
+// The same fits, the same seed: a model trained for a uniform label prior must give the
+// training-prior model's probabilities divided by the label shares and renormalised,
+// whether it is uncalibrated, a calibrated linear model or a blend with networks (whose
+// shift goes through the blend weight and temperature).
+TEST(LabelPriorTest, UniformDividesTheTrainingPriorProbabilitiesByTheLabelShares) {
+  TrainOptions uncalibrated;
+  uncalibrated.calibrate = false;
+  struct Case {
+    const char* name;
+    std::vector<LabeledText> data;
+    TrainOptions options;
+    std::vector<std::string> texts;
+  };
+  const std::vector<Case> cases = {
+      {"uncalibrated", Skewed(SeparableDataWithNoise(40), "billing", 4), uncalibrated,
+       {"refund my parcel", "hello please help", "locked courier invoice"}},
+      {"linear", Skewed(WithLabelNoise(SeparableDataWithNoise(300)), "billing", 10), TrainOptions{},
+       {"refund my parcel", "hello please help", "locked courier invoice"}},
+      {"blend", Skewed(WithLabelNoise(XorData(1800, 5)), "same", 3), TrainOptions{},
+       {"red circle please", "blue circle today", "help order again"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::map<std::string, double> share;
+    for (const LabeledText& ex : c.data) share[ex.label] += 1.0 / static_cast<double>(c.data.size());
+    TrainOptions training = c.options, uniform = c.options;
+    training.label_prior = LabelPrior::kTraining;
+    uniform.label_prior = LabelPrior::kUniform;
+    auto t = TrainLinearModel(c.data, training);
+    auto u = TrainLinearModel(c.data, uniform);
+    ASSERT_TRUE(t.ok() && u.ok()) << t.status().ToString();
+    ASSERT_EQ(t->labels(), u->labels());
+    EXPECT_EQ(t->mlp_count(), std::string(c.name) == "blend" ? 3u : 0u);
+    for (const std::string& text : c.texts) {
+      // In log space, so that near-certain predictions (the usual case) are checked too:
+      // log p_uniform - log p_training + log share is the same for every label.
+      const std::vector<double> pt = t->Probabilities(text), pu = u->Probabilities(text);
+      std::vector<double> offset;
+      for (size_t k = 0; k < pt.size(); ++k) {
+        offset.push_back(std::log(pu[k]) - std::log(pt[k]) + std::log(share.at(t->labels()[k])));
+      }
+      const auto [lo, hi] = std::minmax_element(offset.begin(), offset.end());
+      EXPECT_LT(*hi - *lo, 1e-3) << text;
+    }
+  }
 }
 
 TEST(MlpBlendTest, SaveLoadRoundTripAndDeterminism) {
@@ -684,6 +755,9 @@ TEST(MetricsTest, PerLabelPrecisionRecallAndConfusions) {
   EXPECT_NEAR(m.macro_f1, (2.0 / 3.0 + 0.4 + 0.0) / 3.0, 1e-12);
   ASSERT_EQ(m.confusions.size(), 3u);
   for (const auto& [g, p, n] : m.confusions) EXPECT_EQ(n, 1u) << g << "->" << p;
+  EXPECT_NEAR(m.balanced_accuracy, (2.0 / 3.0 + 0.5 + 0.0) / 3.0, 1e-12);
+  // A label only ever predicted has no recall to average.
+  EXPECT_DOUBLE_EQ(ComputeMetrics({"a", "a", "b"}, {"a", "d", "b"}).balanced_accuracy, 0.75);
 }
 
 }  // namespace
