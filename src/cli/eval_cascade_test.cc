@@ -271,6 +271,48 @@ TEST_F(EvalCascadeTest, TrainLabelPriorDecidesHowReadilyRareCategoriesAreNamed) 
             kExitUsage);
 }
 
+// `eval` names the labels whose automated answers fall short of --target-precision beyond
+// chance: three of the six confident "order" answers are labelled otherwise.
+TEST_F(EvalCascadeTest, EvalNamesLabelsWhoseAutomatedAnswersFallShort) {
+  const std::string data = (dir_ / "short.jsonl").string();
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 3; ++i) {
+      out << json{{"text", "I want to cancel my order"}, {"category", "order"}}.dump() << "\n"
+          << json{{"text", "I want to cancel my order please"}, {"category", "newsletter"}}.dump() << "\n";
+    }
+  }
+  const std::string model = (dir_ / "category.model").string();
+  const CliRun run = Call(RunEval, "eval", {"--model", model, "--data", data, "--field", "category", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out;
+  const json j = json::parse(run.out);
+  ASSERT_EQ(j["per_label"]["order"]["auto_n"], 6) << run.out;
+  EXPECT_EQ(j["per_label"]["order"]["auto_wrong"], 3);
+  EXPECT_EQ(j["per_label"]["newsletter"]["auto_n"], 0);
+  EXPECT_DOUBLE_EQ(j["target_precision"].get<double>(), 0.98);
+  ASSERT_EQ(j["auto_short_labels"].size(), 1u);
+  EXPECT_EQ(j["auto_short_labels"][0]["label"], "order");
+  EXPECT_DOUBLE_EQ(j["auto_short_labels"][0]["auto_precision"].get<double>(), 0.5);
+  // P(X >= 3 | 6, 0.02)
+  EXPECT_NEAR(j["auto_short_labels"][0]["p_value"].get<double>(), 0.00015291456, 1e-9);
+
+  const CliRun table = Call(RunEval, "eval", {"--model", model, "--data", data, "--field", "category"});
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_NE(table.out.find("labels whose automated answers fall short of precision 0.980 beyond chance (p < 0.05): "
+                           "1\n    order: 3 wrong of 6 (precision 0.5000, p 0.0002)\n"),
+            std::string::npos)
+      << table.out;
+  // Half right is what a target of 0.5 asks for.
+  const CliRun lax = Call(RunEval, "eval", {"--model", model, "--data", data, "--field", "category", "--json",
+                                            "--target-precision", "0.5"});
+  ASSERT_EQ(lax.code, 0) << lax.out;
+  EXPECT_TRUE(json::parse(lax.out)["auto_short_labels"].empty());
+  for (const char* bad : {"0", "1.5", "abc"}) {
+    EXPECT_EQ(Call(RunEval, "eval", {"--model", model, "--data", data, "--target-precision", bad}).code, kExitUsage)
+        << bad;
+  }
+}
+
 // `train --review-labels`: rows given another category are reported by their line in the
 // file (blank lines counted) with the category the held-out models gave, and all written.
 TEST_F(EvalCascadeTest, TrainPointsAtRowsWhoseLabelLooksWrong) {

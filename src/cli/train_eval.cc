@@ -37,6 +37,7 @@ constexpr size_t kFewExamples = 10;
 constexpr size_t kConfusionsShown = 10;
 constexpr size_t kDisputesShown = 10;
 constexpr size_t kAutoErrorsShown = 10;
+constexpr size_t kShortLabelsShown = 10;
 
 // Input problems (no file, bad line, missing field, too few labels) are the caller's to
 // fix, so they exit 2; anything else (disk full, I/O error) is a runtime failure.
@@ -65,7 +66,9 @@ std::string Pad(const std::string& s, size_t width) {
 }
 
 // One line per figure that says how far the confidences can be trusted.
-void PrintTrust(const Evaluation& e) {
+// `target`: the precision automation is meant to reach; the labels whose automated answers
+// fall short of it beyond chance are named.
+void PrintTrust(const Evaluation& e, double target) {
   if (e.oos_n > 0) {
     std::cout << "  in-scope accuracy " << Fixed(e.in_scope_accuracy) << " (" << e.in_scope_n << "), oos recall "
               << Fixed(e.oos_recall) << " (" << e.oos_n << ")\n";
@@ -73,6 +76,19 @@ void PrintTrust(const Evaluation& e) {
   if (e.auto_threshold) {
     std::cout << "  at auto-threshold " << Fixed(*e.auto_threshold) << ": coverage " << Fixed(e.auto_coverage)
               << ", precision " << Fixed(e.auto_precision) << " (" << e.auto_n << " of " << e.metrics.n << ")\n";
+    const std::vector<ShortLabel> short_labels = LabelsShortOfTarget(e, target);
+    if (!short_labels.empty()) {
+      std::cout << "  labels whose automated answers fall short of precision " << Fixed(target, 3)
+                << " beyond chance (p < " << Fixed(kShortLabelSignificance, 2) << "): " << short_labels.size() << "\n";
+      for (size_t k = 0; k < std::min(short_labels.size(), kShortLabelsShown); ++k) {
+        const LabelAutomation& a = short_labels[k].automation;
+        std::cout << "    " << OneLineText(a.label) << ": " << a.wrong << " wrong of " << a.n << " (precision "
+                  << Fixed(a.precision()) << ", p " << Fixed(short_labels[k].p_value, 4) << ")\n";
+      }
+      if (short_labels.size() > kShortLabelsShown) {
+        std::cout << "    (" << short_labels.size() - kShortLabelsShown << " more)\n";
+      }
+    }
   }
   std::cout << "  expected calibration error " << Fixed(e.ece) << " (" << kCalibrationBins << " bins, " << e.answered
             << " answered)\n";
@@ -397,7 +413,7 @@ int RunTrain(int argc, char** argv) {
     std::cout << cv_folds << "-fold cross-validation: accuracy " << Fixed(e.metrics.accuracy) << ", balanced "
               << Fixed(e.metrics.balanced_accuracy) << ", macro-F1 " << Fixed(e.metrics.macro_f1) << " ("
               << Fixed(secs, 1) << " s; each fold at its own thresholds)\n";
-    PrintTrust(e);
+    PrintTrust(e, options.target_precision);
   }
 
   std::cerr << "training on " << data->size() << " examples (" << options.calibration_folds
@@ -461,7 +477,7 @@ int RunTrain(int argc, char** argv) {
             << Fixed(options.target_precision, 3) << "\n"
             << "on the calibration folds' held-out predictions (the data that chose the thresholds, "
             << out_of_fold_rows.size() << " examples):\n";
-  PrintTrust(oof);
+  PrintTrust(oof, options.target_precision);
   if (Status s = ReportDisputedLabels(*data, disputed, lines, ticket_ids, review_path); !s.ok()) {
     return RuntimeError(cmd, s.ToString());
   }
@@ -474,7 +490,7 @@ int RunTrain(int argc, char** argv) {
               << recalibration.known << " with a label the model has\n"
               << "as trained (auto-threshold " << Fixed(recalibration.auto_threshold_before) << "): accuracy "
               << Fixed(calibration_before->metrics.accuracy) << "\n";
-    PrintTrust(*calibration_before);
+    PrintTrust(*calibration_before, options.target_precision);
     std::cout << "refitted: ";
     if (recalibration.temperature_refitted) {
       std::cout << "temperature x" << Fixed(recalibration.temperature_factor, 3);
@@ -487,7 +503,7 @@ int RunTrain(int argc, char** argv) {
     std::cout << ", auto-threshold " << Fixed(recalibration.auto_threshold) << " for target precision "
               << Fixed(options.target_precision, 3) << "; on the same data (in-sample: check other tickets with "
               << "deskpilot eval):\n";
-    PrintTrust(*calibration_after);
+    PrintTrust(*calibration_after, options.target_precision);
     if (calibration_after->auto_n == 0) {
       std::cout << "warning: no confidence reached precision " << Fixed(options.target_precision, 3)
                 << " on the calibration data; this model will never drive automation\n";
@@ -509,9 +525,14 @@ int RunEval(int argc, char** argv) {
       "field", "label field", cxxopts::value<std::string>()->default_value("label"))(
       "json", "print one JSON object instead of a table")(
       "plots", "write reliability.svg and risk_coverage.svg into this directory", cxxopts::value<std::string>())(
+      "target-precision",
+      "the precision automation is meant to reach: labels whose automated answers fall short of it beyond chance "
+      "are listed",
+      cxxopts::value<double>()->default_value(std::to_string(TrainOptions{}.target_precision)))(
       "h,help", "show help");
   std::string model_path, config_path, dimension, data_path, field, plots_dir;
   bool json = false;
+  double target_precision = 0.0;
   try {
     auto args = opts.parse(argc, argv);
     if (args.count("help")) {
@@ -529,6 +550,10 @@ int RunEval(int argc, char** argv) {
     dimension = args.count("dimension") ? args["dimension"].as<std::string>() : field;
     json = args.count("json") > 0;
     if (args.count("plots")) plots_dir = args["plots"].as<std::string>();
+    target_precision = args["target-precision"].as<double>();
+    if (!(target_precision > 0.0 && target_precision <= 1.0)) {
+      return UsageError(cmd, "--target-precision must be in (0, 1]");
+    }
     if (!args.unmatched().empty()) return UsageError(cmd, "unexpected argument '" + args.unmatched().front() + "'");
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, ArgumentError(e, argc, argv));
@@ -640,9 +665,23 @@ int RunEval(int argc, char** argv) {
     nlohmann::json per_label = nlohmann::json::object();
     for (const auto& l : m.per_label) {
       per_label[l.label] = {{"precision", l.precision}, {"recall", l.recall}, {"f1", l.f1},
-                            {"support", l.support}, {"predicted", l.predicted}};
+                            {"support", l.support}, {"predicted", l.predicted}, {"auto_n", 0}, {"auto_wrong", 0}};
+    }
+    for (const LabelAutomation& a : e.auto_by_label) {
+      per_label[a.label]["auto_n"] = a.n;
+      per_label[a.label]["auto_wrong"] = a.wrong;
     }
     out["per_label"] = std::move(per_label);
+    out["target_precision"] = target_precision;
+    nlohmann::json short_labels = nlohmann::json::array();
+    for (const ShortLabel& s : LabelsShortOfTarget(e, target_precision)) {
+      short_labels.push_back({{"label", s.automation.label},
+                              {"auto_n", s.automation.n},
+                              {"auto_wrong", s.automation.wrong},
+                              {"auto_precision", s.automation.precision()},
+                              {"p_value", s.p_value}});
+    }
+    out["auto_short_labels"] = std::move(short_labels);
     nlohmann::json confusions = nlohmann::json::array();
     for (size_t i = 0; i < std::min(m.confusions.size(), kConfusionsShown); ++i) {
       const auto& [gold, predicted, count] = m.confusions[i];
@@ -672,7 +711,7 @@ int RunEval(int argc, char** argv) {
   std::cout << "\nexamples " << m.n << ", correct " << m.correct << ", accuracy " << Fixed(m.accuracy)
             << ", balanced " << Fixed(m.balanced_accuracy) << ", macro-F1 " << Fixed(m.macro_f1) << " ("
             << Fixed(m.n ? secs * 1000.0 / m.n : 0.0, 3) << " ms per example)\n";
-  PrintTrust(e);
+  PrintTrust(e, target_precision);
   if (report && report->contains("model_share")) {
     std::cout << "  the model was needed for " << Fixed(100.0 * report->value("model_share", 0.0), 1)
               << "% of tickets (" << report->value("model_calls", int64_t{0}) << " of "

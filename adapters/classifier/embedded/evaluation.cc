@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,7 @@ Evaluation EvaluateWith(const std::vector<std::string>& gold, const std::vector<
   e.metrics = ComputeMetrics(std::vector<std::string>(gold.begin(), gold.begin() + n), scored);
 
   size_t in_scope_right = 0, oos_right = 0, auto_right = 0;
+  std::map<std::string, LabelAutomation> by_label;
   std::vector<std::pair<double, bool>> answered;  // (confidence, right)
   e.reliability.resize(kCalibrationBins);
   for (int b = 0; b < kCalibrationBins; ++b) {
@@ -50,7 +52,14 @@ Evaluation EvaluateWith(const std::vector<std::string>& gold, const std::vector<
       ++e.auto_n;
       auto_right += right;
       if (!right) e.auto_errors.push_back(i);
+      LabelAutomation& a = by_label[p.label];
+      ++a.n;
+      a.wrong += !right;
     }
+  }
+  for (auto& [label, a] : by_label) {
+    a.label = label;
+    e.auto_by_label.push_back(a);
   }
   std::stable_sort(e.auto_errors.begin(), e.auto_errors.end(),
                    [&](size_t a, size_t b) { return predicted[a].confidence > predicted[b].confidence; });
@@ -129,7 +138,35 @@ class SvgChart {
   std::ostringstream out_;
 };
 
+// P(X >= k) for X ~ Binomial(n, q). The first term in log space (n can be thousands), the
+// rest by the ratio of consecutive terms (no lgamma: it writes a global, signgam).
+double BinomialTail(size_t n, size_t k, double q) {
+  if (k == 0) return 1.0;
+  if (k > n || q <= 0.0) return 0.0;
+  if (q >= 1.0) return 1.0;
+  double log_term = static_cast<double>(k) * std::log(q) + static_cast<double>(n - k) * std::log1p(-q);
+  for (size_t i = 1; i <= k; ++i) log_term += std::log(static_cast<double>(n - k + i) / static_cast<double>(i));
+  double term = std::exp(log_term), sum = 0.0;
+  for (size_t j = k; j <= n && term > 0.0; ++j) {
+    sum += term;
+    term *= static_cast<double>(n - j) / static_cast<double>(j + 1) * q / (1.0 - q);
+  }
+  return std::min(sum, 1.0);
+}
+
 }  // namespace
+
+std::vector<ShortLabel> LabelsShortOfTarget(const Evaluation& e, double target, double significance) {
+  std::vector<ShortLabel> out;
+  for (const LabelAutomation& a : e.auto_by_label) {
+    if (a.n == 0 || a.precision() >= target) continue;
+    const double p = BinomialTail(a.n, a.wrong, 1.0 - target);
+    if (p < significance) out.push_back({a, p});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const ShortLabel& a, const ShortLabel& b) { return a.p_value < b.p_value; });
+  return out;
+}
 
 Evaluation Evaluate(const std::vector<std::string>& gold, const std::vector<Prediction>& predicted,
                     std::optional<double> auto_threshold) {

@@ -296,6 +296,56 @@ TEST(EvaluateTest, ArithmeticOnAHandCheckedSet) {
   EXPECT_EQ(m.answered, 4u);  // still answers: they count for accuracy and calibration
 }
 
+// Automated answers by label, and the labels that fall short of the target beyond chance:
+// p-values are binomial tails checked against exact sums (Python's math.comb).
+TEST(EvaluateTest, LabelsWhoseAutomatedAnswersFallShortOfTheTarget) {
+  std::vector<std::string> gold;
+  std::vector<Prediction> predicted;
+  auto add = [&](const std::string& label, int n, int wrong, double confidence = 0.95) {
+    for (int i = 0; i < n; ++i) {
+      gold.push_back(i < wrong ? "other" : label);
+      predicted.push_back(Answer(label, confidence));
+    }
+  };
+  add("refund", 20, 5);     // P(X >= 5 | 20, 0.02) = 3.859e-05: short
+  add("delivery", 10, 1);   // P(X >= 1 | 10, 0.02) = 0.1829: could be chance
+  add("invoice", 40, 3);    // P(X >= 3 | 40, 0.02) = 0.04567: short, barely
+  add("account", 30, 0);    // no error
+  add("login", 8, 8, 0.5);  // all wrong, but under the threshold: never automated
+  predicted.push_back(Abstain(0.99));  // an abstention is never automated either
+  gold.push_back("refund");
+  const Evaluation e = Evaluate(gold, predicted, 0.9);
+  ASSERT_EQ(e.auto_by_label.size(), 4u);  // by label; login was never automated
+  EXPECT_EQ(e.auto_by_label[0].label, "account");
+  EXPECT_EQ(e.auto_by_label[0].n, 30u);
+  EXPECT_EQ(e.auto_by_label[0].wrong, 0u);
+  EXPECT_EQ(e.auto_by_label[3].label, "refund");
+  EXPECT_EQ(e.auto_by_label[3].n, 20u);
+  EXPECT_EQ(e.auto_by_label[3].wrong, 5u);
+  EXPECT_DOUBLE_EQ(e.auto_by_label[3].precision(), 0.75);
+
+  const std::vector<ShortLabel> short_labels = LabelsShortOfTarget(e, 0.98);
+  ASSERT_EQ(short_labels.size(), 2u);
+  EXPECT_EQ(short_labels[0].automation.label, "refund");  // least likely by chance first
+  EXPECT_NEAR(short_labels[0].p_value, 3.859090324326966e-05, 1e-12);
+  EXPECT_EQ(short_labels[1].automation.label, "invoice");
+  EXPECT_NEAR(short_labels[1].p_value, 0.04567023044071665, 1e-12);
+  // A laxer target forgives invoice (3 of 40 is within chance of 0.95); a stricter
+  // significance level forgives it too.
+  EXPECT_EQ(LabelsShortOfTarget(e, 0.95).size(), 1u);
+  EXPECT_EQ(LabelsShortOfTarget(e, 0.98, 0.01).size(), 1u);
+  // Thousands of answers: the tail stays exact (P(X >= 4 | 3000, 0.0005) = 0.0656).
+  std::vector<std::string> many_gold(3000, "a");
+  std::vector<Prediction> many(3000, Answer("a", 0.99));
+  for (int i = 0; i < 4; ++i) many_gold[i] = "b";
+  const std::vector<ShortLabel> big = LabelsShortOfTarget(Evaluate(many_gold, many, 0.9), 0.9995, 0.07);
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_NEAR(big[0].p_value, 0.06559537184055844, 1e-9);
+  EXPECT_TRUE(LabelsShortOfTarget(Evaluate(many_gold, many, 0.9), 0.9995).empty());
+  // Without a threshold nothing is automated.
+  EXPECT_TRUE(Evaluate(gold, predicted, std::nullopt).auto_by_label.empty());
+}
+
 TEST(EvaluateTest, PerfectlyCalibratedSetHasZeroEce) {
   // In each bin, the share right equals the confidence: 10 at 0.7 with 7 right, 5 at 0.2 with 1.
   std::vector<std::string> gold;
