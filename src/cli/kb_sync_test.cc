@@ -456,6 +456,15 @@ TEST_F(KbSyncTest, AuditShadowSetsTheTrialAgainstWhatTheAgentsDid) {
   EXPECT_EQ(report["auto_reply_disagreements"],
             json::array({{{"ticket_id", std::to_string(money)}, {"predicted", "delivery"}, {"agents", "refund"}}}));
   EXPECT_EQ(report["labels_from"], "tags cat_*");
+  // One of delivery's two automatic replies contradicted: short of 0.98 beyond chance
+  // (P = 0.0396), within chance of 0.9 (P = 0.19).
+  ASSERT_EQ(report["auto_reply_short_categories"].size(), 1u) << j.out;
+  EXPECT_EQ(report["auto_reply_short_categories"][0]["category"], "delivery");
+  EXPECT_EQ(report["auto_reply_short_categories"][0]["disagreed"], 1);
+  CliRun lax = run({"--tag-prefix", "cat_", "--json", "--target-precision", "0.9"});
+  ASSERT_EQ(lax.code, 0) << lax.out;
+  EXPECT_TRUE(json::parse(lax.out)["auto_reply_short_categories"].empty());
+  EXPECT_DOUBLE_EQ(json::parse(lax.out)["target_precision"].get<double>(), 0.9);
   for (const auto& r : fake_.Requests()) EXPECT_EQ(r.method, "GET") << r.path;
 
   CliRun text = run({"--tag-prefix", "cat_", "--since", "1970-01-01"});
@@ -473,6 +482,8 @@ TEST_F(KbSyncTest, AuditShadowSetsTheTrialAgainstWhatTheAgentsDid) {
   EXPECT_EQ(run({"--tag-prefix", "cat_", "--field", "category"}).code, kExitUsage);
   EXPECT_EQ(run({"--since", "last week"}).code, kExitUsage);
   EXPECT_EQ(run({"--limit", "0"}).code, kExitUsage);
+  EXPECT_EQ(run({"--target-precision", "0"}).code, kExitUsage);
+  EXPECT_EQ(run({"--target-precision", "1.01"}).code, kExitUsage);
   EXPECT_EQ(Call(RunAudit, "deskpilot audit", {"shadow", "--config", config_, "--source", "nope"}).code, kExitUsage);
   EXPECT_EQ(Call(RunAudit, "deskpilot audit", {"shadow", "--config", config_}).code, kExitUsage);
   fs::remove(db_);

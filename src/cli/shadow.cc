@@ -33,10 +33,15 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
       "field", "the agents' category is this custom field (its configured name or id), instead of --tag-prefix",
       cxxopts::value<std::string>())(
       "limit", "at most this many tickets (oldest first), 1..100000", cxxopts::value<int>()->default_value("1000"))(
+      "target-precision",
+      "the share of automatic replies whose category the agents must agree with: categories that fall short of it "
+      "beyond chance are named",
+      cxxopts::value<double>()->default_value("0.98"))(
       "json", "print the report as JSON")("h,help", "show help");
   std::string config_path, source, tag_prefix, field;
   std::chrono::system_clock::time_point since{};
   int limit = 1000;
+  double target_precision = 0.98;
   bool as_json = false;
   try {
     auto args = opts.parse(argc, argv);
@@ -57,6 +62,9 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
       return UsageError(cmd, "--since wants YYYY-MM-DD or an RFC 3339 UTC time");
     limit = args["limit"].as<int>();
     if (limit < 1 || limit > 100000) return UsageError(cmd, "--limit must be in 1..100000");
+    target_precision = args["target-precision"].as<double>();
+    if (!(target_precision > 0.0 && target_precision <= 1.0))
+      return UsageError(cmd, "--target-precision must be in (0, 1]");
     as_json = args.count("json") > 0;
   } catch (const std::exception& e) {  // cxxopts reports bad options by throwing
     return UsageError(cmd, ArgumentError(e, argc, argv) + " (see --help)");
@@ -103,7 +111,7 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
               << " in the audit log (is policy.mode \"shadow\" and has serve run?)\n";
   }
 
-  ShadowReport report({tag_prefix, field});
+  ShadowReport report({tag_prefix, field}, target_precision);
   int done = 0;
   for (const auto& [ticket_id, record] : decisions) {
     Result<Ticket> now = helpdesk->FetchTicket(ticket_id);

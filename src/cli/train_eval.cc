@@ -79,7 +79,7 @@ void PrintTrust(const Evaluation& e, double target) {
     const std::vector<ShortLabel> short_labels = LabelsShortOfTarget(e, target);
     if (!short_labels.empty()) {
       std::cout << "  labels whose automated answers fall short of precision " << Fixed(target, 3)
-                << " beyond chance (p < " << Fixed(kShortLabelSignificance, 2) << "): " << short_labels.size() << "\n";
+                << " beyond chance (p < " << Fixed(kShortfallSignificance, 2) << "): " << short_labels.size() << "\n";
       for (size_t k = 0; k < std::min(short_labels.size(), kShortLabelsShown); ++k) {
         const LabelAutomation& a = short_labels[k].automation;
         std::cout << "    " << OneLineText(a.label) << ": " << a.wrong << " wrong of " << a.n << " (precision "

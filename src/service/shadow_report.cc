@@ -5,6 +5,7 @@
 #include <sstream>
 #include <vector>
 
+#include "deskpilot/stats.h"
 #include "deskpilot/text.h"
 
 namespace deskpilot {
@@ -82,6 +83,10 @@ void ShadowReport::Add(const json& triage_record, const Ticket* now) {
     ++c.labelled;
     r.agreed += agreed;
     c.agreed += agreed;
+    if (rung == "auto_reply") {
+      ++c.auto_labelled;
+      c.auto_agreed += agreed;
+    }
     if (!agreed) ++confusions_[{category.empty() ? "(abstained)" : category, label}];
     if (!agreed && rung == "auto_reply") auto_reply_disagreements_.push_back({now->id, category, label});
   }
@@ -107,6 +112,7 @@ json ShadowReport::Json() const {
                     {"agent_replied", t.agent_replied}};
   int labelled = 0, agreed = 0;
   json by_category = json::array();
+  std::vector<std::pair<double, json>> short_categories;
   for (const auto& [category, t] : by_category_) {
     labelled += t.labelled;
     agreed += t.agreed;
@@ -114,8 +120,23 @@ json ShadowReport::Json() const {
                            {"tickets", t.tickets},
                            {"auto_reply", t.auto_reply},
                            {"labelled", t.labelled},
-                           {"agreed", t.agreed}});
+                           {"agreed", t.agreed},
+                           {"auto_reply_labelled", t.auto_labelled},
+                           {"auto_reply_agreed", t.auto_agreed}});
+    const Shortfall s = TestShortfall(static_cast<size_t>(t.auto_labelled),
+                                      static_cast<size_t>(t.auto_labelled - t.auto_agreed), target_precision_);
+    if (s.short_of_target && !category.empty()) {
+      short_categories.emplace_back(s.p_value, json{{"category", category},
+                                                    {"labelled", t.auto_labelled},
+                                                    {"disagreed", t.auto_labelled - t.auto_agreed},
+                                                    {"agreement", Share(t.auto_agreed, t.auto_labelled)},
+                                                    {"p_value", s.p_value}});
+    }
   }
+  std::stable_sort(short_categories.begin(), short_categories.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  json short_json = json::array();
+  for (auto& [p, row] : short_categories) short_json.push_back(std::move(row));
   std::vector<std::pair<std::pair<std::string, std::string>, int>> confusions(confusions_.begin(), confusions_.end());
   std::stable_sort(confusions.begin(), confusions.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -135,6 +156,8 @@ json ShadowReport::Json() const {
            {{"labelled", labelled}, {"agreed", agreed}, {"accuracy", Share(agreed, labelled)}, {"ambiguous", ambiguous_}}},
           {"priority", {{"set", priority_set_}, {"agreed", priority_agreed_}, {"accuracy", Share(priority_agreed_, priority_set_)}}},
           {"by_category", by_category},
+          {"target_precision", target_precision_},
+          {"auto_reply_short_categories", std::move(short_json)},
           {"confusions", top}};
 }
 
@@ -163,12 +186,27 @@ std::string ShadowReport::Text() const {
   out << "Priority: set on " << priority_set_ << "; deskpilot agreed on " << Pct(priority_agreed_, priority_set_)
       << "\n";
   out << "\nBy predicted category:\n  " << Pad("category", 20) << Pad("tickets", 8) << Pad("auto_reply", 11)
-      << "agreed\n";
+      << Pad("agreed", 24) << "agreed at auto_reply\n";
   for (const json& row : j["by_category"]) {
     const std::string name = row["category"].is_null() ? "(abstained)" : row["category"].get<std::string>();
-    out << "  " << Pad(name, 20) << Pad(std::to_string(row["tickets"].get<int>()), 8)
+    out << "  " << Pad(OneLineText(name), 20) << Pad(std::to_string(row["tickets"].get<int>()), 8)
         << Pad(std::to_string(row["auto_reply"].get<int>()), 11)
-        << Pct(row["agreed"].get<int>(), row["labelled"].get<int>()) << "\n";
+        << Pad(Pct(row["agreed"].get<int>(), row["labelled"].get<int>()), 24)
+        << Pct(row["auto_reply_agreed"].get<int>(), row["auto_reply_labelled"].get<int>()) << "\n";
+  }
+  if (!j["auto_reply_short_categories"].empty()) {
+    char head[160];
+    std::snprintf(head, sizeof head,
+                  "\nCategories whose automatic replies the agents contradicted beyond chance for precision %.3f "
+                  "(p < %.2f; keep them from auto_reply in [policy.categories]):\n",
+                  target_precision_, kShortfallSignificance);
+    out << head;
+    for (const json& row : j["auto_reply_short_categories"]) {
+      char p[32];
+      std::snprintf(p, sizeof p, "%.4f", row["p_value"].get<double>());
+      out << "  " << OneLineText(row["category"].get<std::string>()) << ": " << row["disagreed"].get<int>()
+          << " of " << row["labelled"].get<int>() << " disagreed (p " << p << ")\n";
+    }
   }
   if (!auto_reply_disagreements_.empty()) {
     out << "\nWould have replied automatically on a category the agents did not give (read these before "

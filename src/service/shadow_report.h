@@ -31,7 +31,10 @@ std::set<std::string> AgentLabels(const Ticket& ticket, const AgentLabelSource& 
 
 class ShadowReport {
  public:
-  explicit ShadowReport(AgentLabelSource labels) : labels_(std::move(labels)) {}
+  // `target_precision`: the share of automatic replies whose category the agents must agree
+  // with; categories that fall short of it beyond chance are named (TestShortfall).
+  explicit ShadowReport(AgentLabelSource labels, double target_precision = 0.98)
+      : labels_(std::move(labels)), target_precision_(target_precision) {}
 
   // One ticket: the data of its triage audit row (PipelineResultJson), and the ticket as
   // the help desk has it now, or nullptr when it could not be read (deleted, an error).
@@ -39,7 +42,11 @@ class ShadowReport {
 
   // {tickets, unavailable, ladder: {rung: {tickets, labelled, agreed, agent_replied}},
   //  category: {labelled, agreed, accuracy, ambiguous}, priority: {set, agreed, accuracy},
-  //  by_category: [{category, tickets, auto_reply, labelled, agreed}],
+  //  by_category: [{category, tickets, auto_reply, labelled, agreed, auto_reply_labelled,
+  //  auto_reply_agreed}], target_precision,
+  //  auto_reply_short_categories: [{category, labelled, disagreed, agreement, p_value}] (the
+  //  categories whose automatic replies the agents contradicted more often than the target
+  //  allows, beyond chance; least likely first),
   //  confusions: [{predicted, agents, count}] (most frequent first, at most 10),
   //  auto_reply_disagreements: [{ticket_id, predicted, agents}] (every ticket that would have
   //  been answered automatically on a category the agents did not give it, in the order added)}.
@@ -55,8 +62,11 @@ class ShadowReport {
     int agreed = 0;    // ... and equals the predicted one
     int agent_replied = 0;
     int auto_reply = 0;  // would have been answered automatically
+    int auto_labelled = 0;  // ... and the agents' category is known
+    int auto_agreed = 0;    // ... and equals the predicted one
   };
   AgentLabelSource labels_;
+  double target_precision_;
   int tickets_ = 0;
   int unavailable_ = 0;
   int ambiguous_ = 0;  // more than one label tag: not compared

@@ -77,9 +77,21 @@ TEST(ShadowReport, CountsWhatAutomationWouldHaveDoneAgainstTheAgentsLabels) {
       delivery_row = true;
       EXPECT_EQ(row["tickets"], 4);
       EXPECT_EQ(row["auto_reply"], 3);
+      EXPECT_EQ(row["auto_reply_labelled"], 2);  // a and b; c was never labelled
+      EXPECT_EQ(row["auto_reply_agreed"], 1);
     }
   }
   EXPECT_TRUE(delivery_row);
+  // One of delivery's two labelled automatic replies was contradicted: at a 0.98 target that
+  // happens by chance with P = 1 - 0.98^2 = 0.0396, under 0.05.
+  EXPECT_DOUBLE_EQ(j["target_precision"].get<double>(), 0.98);
+  ASSERT_EQ(j["auto_reply_short_categories"].size(), 1u);
+  const json& short_row = j["auto_reply_short_categories"][0];
+  EXPECT_EQ(short_row["category"], "delivery");
+  EXPECT_EQ(short_row["labelled"], 2);
+  EXPECT_EQ(short_row["disagreed"], 1);
+  EXPECT_DOUBLE_EQ(short_row["agreement"].get<double>(), 0.5);
+  EXPECT_NEAR(short_row["p_value"].get<double>(), 1 - 0.98 * 0.98, 1e-12);
 
   const std::string text = report.Text();
   EXPECT_NE(text.find("7 tickets decided in shadow mode (1 could not be read"), std::string::npos) << text;
@@ -92,6 +104,20 @@ TEST(ShadowReport, CountsWhatAutomationWouldHaveDoneAgainstTheAgentsLabels) {
             (json{{"ticket_id", "4102"}, {"predicted", "delivery"}, {"agents", "refund"}}));
   EXPECT_NE(text.find("before turning auto-reply on): 1\n  ticket 4102: delivery → refund\n"), std::string::npos)
       << text;
+  EXPECT_NE(text.find("delivery             4        3           1 of 2 (50.0%)           1 of 2 (50.0%)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("for precision 0.980 (p < 0.05; keep them from auto_reply in [policy.categories]):\n"
+                      "  delivery: 1 of 2 disagreed (p 0.0396)\n"),
+            std::string::npos)
+      << text;
+
+  // At a 0.9 target one in two is within chance (P = 0.19).
+  ShadowReport lax({"cat_", ""}, 0.9);
+  lax.Add(Record("auto_reply", "delivery"), &a);
+  lax.Add(Record("auto_reply", "delivery"), &b);
+  EXPECT_TRUE(lax.Json()["auto_reply_short_categories"].empty());
+  EXPECT_EQ(lax.Text().find("contradicted beyond chance"), std::string::npos);
 }
 
 TEST(ShadowReport, ReadsTheAgentsLabelFromACustomField) {

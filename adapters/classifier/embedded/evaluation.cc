@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include "deskpilot/stats.h"
+
 namespace deskpilot {
 namespace {
 
@@ -138,30 +140,13 @@ class SvgChart {
   std::ostringstream out_;
 };
 
-// P(X >= k) for X ~ Binomial(n, q). The first term in log space (n can be thousands), the
-// rest by the ratio of consecutive terms (no lgamma: it writes a global, signgam).
-double BinomialTail(size_t n, size_t k, double q) {
-  if (k == 0) return 1.0;
-  if (k > n || q <= 0.0) return 0.0;
-  if (q >= 1.0) return 1.0;
-  double log_term = static_cast<double>(k) * std::log(q) + static_cast<double>(n - k) * std::log1p(-q);
-  for (size_t i = 1; i <= k; ++i) log_term += std::log(static_cast<double>(n - k + i) / static_cast<double>(i));
-  double term = std::exp(log_term), sum = 0.0;
-  for (size_t j = k; j <= n && term > 0.0; ++j) {
-    sum += term;
-    term *= static_cast<double>(n - j) / static_cast<double>(j + 1) * q / (1.0 - q);
-  }
-  return std::min(sum, 1.0);
-}
-
 }  // namespace
 
 std::vector<ShortLabel> LabelsShortOfTarget(const Evaluation& e, double target, double significance) {
   std::vector<ShortLabel> out;
   for (const LabelAutomation& a : e.auto_by_label) {
-    if (a.n == 0 || a.precision() >= target) continue;
-    const double p = BinomialTail(a.n, a.wrong, 1.0 - target);
-    if (p < significance) out.push_back({a, p});
+    const Shortfall s = TestShortfall(a.n, a.wrong, target, significance);
+    if (s.short_of_target) out.push_back({a, s.p_value});
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const ShortLabel& a, const ShortLabel& b) { return a.p_value < b.p_value; });
