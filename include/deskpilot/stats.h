@@ -7,6 +7,11 @@
 
 namespace deskpilot {
 
+// The precision automatic answers are meant to reach unless an admin says otherwise: the
+// embedded model's auto-threshold is chosen for it, and eval and the shadow review test
+// labels against it.
+inline constexpr double kDefaultTargetPrecision = 0.98;
+
 // P(X >= k) for X ~ Binomial(n, q): the chance of at least k wrong answers out of n when each
 // is wrong with probability q. Exact for n in the thousands.
 double BinomialTail(size_t n, size_t k, double q);

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "deskpilot/json_text.h"
+#include "deskpilot/stats.h"
 #include "deskpilot/store.h"
 #include "service/shadow_report.h"
 #include "store/sqlite_store.h"
@@ -36,12 +37,12 @@ int AuditShadow(const std::string& cmd, int argc, char** argv) {
       "target-precision",
       "the share of automatic replies whose category the agents must agree with: categories that fall short of it "
       "beyond chance are named",
-      cxxopts::value<double>()->default_value("0.98"))(
+      cxxopts::value<double>()->default_value(std::to_string(kDefaultTargetPrecision)))(
       "json", "print the report as JSON")("h,help", "show help");
   std::string config_path, source, tag_prefix, field;
   std::chrono::system_clock::time_point since{};
   int limit = 1000;
-  double target_precision = 0.98;
+  double target_precision = kDefaultTargetPrecision;
   bool as_json = false;
   try {
     auto args = opts.parse(argc, argv);

@@ -528,7 +528,7 @@ int RunEval(int argc, char** argv) {
       "target-precision",
       "the precision automation is meant to reach: labels whose automated answers fall short of it beyond chance "
       "are listed",
-      cxxopts::value<double>()->default_value(std::to_string(TrainOptions{}.target_precision)))(
+      cxxopts::value<double>()->default_value(std::to_string(kDefaultTargetPrecision)))(
       "h,help", "show help");
   std::string model_path, config_path, dimension, data_path, field, plots_dir;
   bool json = false;

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deskpilot/stats.h"
 #include "deskpilot/types.h"
 
 namespace deskpilot {
@@ -33,7 +34,7 @@ class ShadowReport {
  public:
   // `target_precision`: the share of automatic replies whose category the agents must agree
   // with; categories that fall short of it beyond chance are named (TestShortfall).
-  explicit ShadowReport(AgentLabelSource labels, double target_precision = 0.98)
+  explicit ShadowReport(AgentLabelSource labels, double target_precision = kDefaultTargetPrecision)
       : labels_(std::move(labels)), target_precision_(target_precision) {}
 
   // One ticket: the data of its triage audit row (PipelineResultJson), and the ticket as

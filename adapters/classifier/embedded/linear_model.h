@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "deskpilot/stats.h"
 #include "deskpilot/status.h"
 #include "deskpilot/types.h"
 
@@ -121,7 +122,7 @@ struct TrainOptions {
   bool average_fold_models = true;
   // The auto-threshold is the lowest confidence at or above which out-of-fold predictions
   // reach this precision.
-  double target_precision = 0.98;
+  double target_precision = kDefaultTargetPrecision;
   // With `oos` examples: the in-scope accuracy (on held-out folds) the abstain floor may
   // spend to catch more of them.
   double abstain_budget = 0.01;
