@@ -33,7 +33,6 @@
 namespace deskpilot::cli {
 namespace {
 
-constexpr size_t kFewExamples = 10;
 constexpr size_t kConfusionsShown = 10;
 constexpr size_t kDisputesShown = 10;
 constexpr size_t kAutoErrorsShown = 10;
@@ -380,9 +379,9 @@ int RunTrain(int argc, char** argv) {
   for (const auto& [label, n] : counts) width = std::max(width, label.size());
   for (const auto& [label, n] : counts) std::cout << "  " << Pad(label, width) << "  " << n << "\n";
   for (const auto& [label, n] : counts) {
-    if (n < kFewExamples) {
+    if (n < kFewLabelExamples) {
       std::cout << "warning: label \"" << label << "\" has only " << n << " example" << (n == 1 ? "" : "s")
-                << " (< " << kFewExamples << "); its predictions will be unreliable\n";
+                << " (< " << kFewLabelExamples << "); its predictions will be unreliable\n";
     }
   }
   if (counts.size() < 2) return UsageError(cmd, labels_from + " has fewer than two distinct labels");

@@ -434,13 +434,15 @@ std::vector<float> LinearModel::Mlp::Logits(const SparseVector& x, size_t k) con
 
 namespace {
 
-// log(count(label) / n) for each of `labels` (each occurs in `data`).
+// log(max(count(label), kFewLabelExamples) / n) for each of `labels`: the shares the uniform
+// prior divides by (LabelPrior::kUniform says why the floor).
 std::vector<double> LogLabelShares(const std::vector<LabeledText>& data, const std::vector<std::string>& labels) {
   std::map<std::string, size_t> count;
   for (const LabeledText& ex : data) ++count[ex.label];
   std::vector<double> out;
   for (const std::string& label : labels) {
-    out.push_back(std::log(static_cast<double>(count[label]) / static_cast<double>(data.size())));
+    const size_t rows = std::max(count[label], kFewLabelExamples);
+    out.push_back(std::log(static_cast<double>(rows) / static_cast<double>(data.size())));
   }
   return out;
 }

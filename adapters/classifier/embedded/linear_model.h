@@ -79,6 +79,11 @@ struct Learner {
   double learning_rate = 0.01;  // AdaGrad base step
 };
 
+// Fewer training examples than this for a label: `deskpilot train` warns that its predictions
+// will be unreliable, and the uniform label prior boosts it only as much as a label of this
+// many examples.
+inline constexpr size_t kFewLabelExamples = 10;
+
 // How often the model assumes each label occurs in the traffic it will classify.
 enum class LabelPrior {
   kTraining,  // as often as in the training data
@@ -86,6 +91,8 @@ enum class LabelPrior {
   // and renormalised (logit adjustment). Trained on skewed data, a model names rare labels
   // even less often than their share warrants; on BANKING77 (35 to 187 rows a label) this
   // raised the rarest ten labels' recall by 1.6-2.7 points with accuracy unchanged (README.md).
+  // A label's share counts at least kFewLabelExamples rows: a few examples are weak evidence,
+  // and dividing by their full rarity named such labels often and wrongly (README.md).
   kUniform,
 };
 

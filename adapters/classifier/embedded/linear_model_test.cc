@@ -284,7 +284,8 @@ std::vector<LabeledText> WithLabelNoise(std::vector<LabeledText> data) {
 }
 
 // The same fits, the same seed: a model trained for a uniform label prior must give the
-// training-prior model's probabilities divided by the label shares and renormalised,
+// training-prior model's probabilities divided by the label shares (a label counted as at
+// least kFewLabelExamples rows) and renormalised,
 // whether it is uncalibrated, a calibrated linear model or a blend with networks (whose
 // shift goes through the blend weight and temperature).
 TEST(LabelPriorTest, UniformDividesTheTrainingPriorProbabilitiesByTheLabelShares) {
@@ -297,7 +298,8 @@ TEST(LabelPriorTest, UniformDividesTheTrainingPriorProbabilitiesByTheLabelShares
     std::vector<std::string> texts;
   };
   const std::vector<Case> cases = {
-      {"uncalibrated", Skewed(SeparableDataWithNoise(40), "billing", 4), uncalibrated,
+      // 40 billing rows, 5 of each other label: their shares count 10 rows.
+      {"uncalibrated", Skewed(SeparableDataWithNoise(40), "billing", 8), uncalibrated,
        {"refund my parcel", "hello please help", "locked courier invoice"}},
       {"linear", Skewed(WithLabelNoise(SeparableDataWithNoise(300)), "billing", 10), TrainOptions{},
        {"refund my parcel", "hello please help", "locked courier invoice"}},
@@ -306,8 +308,15 @@ TEST(LabelPriorTest, UniformDividesTheTrainingPriorProbabilitiesByTheLabelShares
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
+    std::map<std::string, size_t> count;
+    for (const LabeledText& ex : c.data) ++count[ex.label];
     std::map<std::string, double> share;
-    for (const LabeledText& ex : c.data) share[ex.label] += 1.0 / static_cast<double>(c.data.size());
+    for (const auto& [label, rows] : count) {
+      share[label] = static_cast<double>(std::max(rows, kFewLabelExamples)) / static_cast<double>(c.data.size());
+    }
+    if (std::string(c.name) == "uncalibrated") {
+      EXPECT_EQ(count.at("login"), 5u);
+    }
     TrainOptions training = c.options, uniform = c.options;
     training.label_prior = LabelPrior::kTraining;
     uniform.label_prior = LabelPrior::kUniform;
