@@ -519,7 +519,9 @@ TEST(Cli, TriageReadableOutputCarriesNoControlCharactersFromTheTicket) {
   const std::string out = TriageOutput("Reset \x1b[2J\x1b]0;owned\x07password \xc2\x9b" "31m now\x7f",
                                        "I forgot my password \x1b[31mand the reset email never arrives.", "");
   EXPECT_NE(out.find("Ticket: Reset  [2J ]0;owned password  31m now "), std::string::npos) << out;
-  for (const char* control : {"\x1b", "\x07", "\xc2\x9b", "\x7f"}) EXPECT_EQ(out.find(control), std::string::npos) << out;
+  for (const char* control : {"\x1b", "\x07", "\xc2\x9b", "\x7f"}) {
+    EXPECT_EQ(out.find(control), std::string::npos) << out;
+  }
 }
 
 TEST(Cli, TriageJsonHasTheDocumentedShape) {

@@ -47,7 +47,7 @@ class KnownNames {
                      // stands ("in May", "to Paris", "my Chase card", "May 5")
   };
   struct Part {
-    std::string lower;  // ASCII-lower-cased
+    std::string lower;  // case-folded beyond ASCII (Latin-1, Latin Extended-A, Greek, Cyrillic)
     PartUse use;
   };
 
@@ -55,14 +55,18 @@ class KnownNames {
   explicit KnownNames(std::string_view full_name);
 
   bool empty() const { return full_.empty(); }
-  // The whole name, ASCII-lower-cased, its words joined by single spaces.
+  // The whole name, case-folded like Part::lower, its words joined by single spaces.
   const std::string& full() const { return full_; }
+  // Whether the name has letters outside ASCII: only then must a text be folded beyond
+  // ASCII to be compared with it.
+  bool beyond_ascii() const { return beyond_ascii_; }
   // Its words, without titles ("Dr."), particles ("van") and single letters.
   const std::vector<Part>& parts() const { return parts_; }
 
  private:
   std::string full_;
   std::vector<Part> parts_;
+  bool beyond_ascii_ = false;
 };
 
 class Redactor {

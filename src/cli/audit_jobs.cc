@@ -10,8 +10,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cxxopts.hpp>

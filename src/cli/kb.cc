@@ -440,7 +440,8 @@ int KbSearch(const std::string& cmd, int argc, char** argv) {
   }
   for (size_t i = 0; i < passages->size(); ++i) {
     const Passage& p = (*passages)[i];
-    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, OneLineText(p.doc_id).c_str(), OneLineText(p.title).c_str());
+    std::printf("%2zu. %7.3f  %-32s %s\n", i + 1, p.score, OneLineText(p.doc_id).c_str(),
+                OneLineText(p.title).c_str());
   }
   return kExitOk;
 }

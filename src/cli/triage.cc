@@ -29,7 +29,8 @@ void PrintReadable(const Ticket& t, const PipelineResult& r) {
   for (const auto& [dim, p] : r.triage.predictions) {
     std::string d = dim;
     d.resize(std::max<size_t>(d.size(), 10), ' ');
-    std::cout << "  " << d << " " << (p.abstained ? "(unsure)" : OneLineText(p.label)) << "  " << Pct(p.confidence) << "\n";
+    std::cout << "  " << d << " " << (p.abstained ? "(unsure)" : OneLineText(p.label)) << "  " << Pct(p.confidence)
+              << "\n";
   }
   if (!r.triage.flags.empty()) {
     std::cout << "  flags     ";
@@ -39,8 +40,8 @@ void PrintReadable(const Ticket& t, const PipelineResult& r) {
   std::cout << "\nSources:\n";
   if (r.passages.empty()) std::cout << "  (none relevant enough)\n";
   for (size_t i = 0; i < r.passages.size(); ++i)
-    std::cout << "  " << i + 1 << ". [" << OneLineText(r.passages[i].doc_id) << "] " << OneLineText(r.passages[i].title) << "  (score "
-              << r.passages[i].score << ")\n";
+    std::cout << "  " << i + 1 << ". [" << OneLineText(r.passages[i].doc_id) << "] "
+              << OneLineText(r.passages[i].title) << "  (score " << r.passages[i].score << ")\n";
   std::cout << "\nDecision: " << RungName(r.decision.rung) << "\n";
   for (const auto& reason : r.decision.reasons) std::cout << "  - " << OneLineText(reason) << "\n";
   std::cout << "\nDraft (" << (r.draft.grounded ? "grounded" : "not grounded") << "):\n";

@@ -48,6 +48,14 @@ Result<std::string> Endpoint(std::string url, const std::string& source) {
   return url + suffix;
 }
 
+// What register or remove changed ("created  webhook 17  deskpilot acme"). Ids and names
+// come from the desk, so they reach the terminal through OneLineText.
+void PrintChanges(const std::vector<WebhookChange>& changes) {
+  for (const auto& c : changes) {
+    std::cout << c.action << "  " << c.kind << " " << OneLineText(c.id) << "  " << OneLineText(c.name) << "\n";
+  }
+}
+
 }  // namespace
 
 int RunWebhook(int argc, char** argv) {
@@ -101,7 +109,7 @@ int RunWebhook(int argc, char** argv) {
     if (!endpoint.ok()) return UsageError(full, endpoint.status().message());
     auto reg = admin->RegisterWebhook(*endpoint);
     if (!reg.ok()) return RuntimeError(full, reg.status().ToString());
-    for (const auto& c : reg->changes) std::cout << c.action << "  " << c.kind << " " << OneLineText(c.id) << "  " << OneLineText(c.name) << "\n";
+    PrintChanges(reg->changes);
     std::cout << "\nThe help desk (" << helpdesk->type() << ") will POST ticket events to " << reg->endpoint << "\n";
     if (reg->signed_with_configured_secret) {
       std::cout << "Deliveries are signed with the secret [[helpdesk]] \"" << source
@@ -136,7 +144,7 @@ int RunWebhook(int argc, char** argv) {
   auto removed = admin->RemoveWebhook();
   if (!removed.ok()) return RuntimeError(full, removed.status().ToString());
   if (removed->empty()) std::cout << "nothing to remove for \"" << source << "\"\n";
-  for (const auto& c : *removed) std::cout << c.action << "  " << c.kind << " " << OneLineText(c.id) << "  " << OneLineText(c.name) << "\n";
+  PrintChanges(*removed);
   return kExitOk;
 }
 

@@ -38,8 +38,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <unordered_map>
 
@@ -1926,8 +1926,7 @@ void ScanKnownNames(std::string_view text, std::string_view ascii_lower, const K
   // The name is folded beyond ASCII (FoldCaseKeepingLength); the text needs the same only
   // when the name has letters outside ASCII.
   std::string folded;
-  if (std::any_of(known.full().begin(), known.full().end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
-    folded = FoldCaseKeepingLength(text);
+  if (known.beyond_ascii()) folded = FoldCaseKeepingLength(text);
   const std::string_view lower = folded.empty() ? ascii_lower : std::string_view(folded);
   // A text that is nothing but the name (the requester's name field itself) is the name,
   // even a one-word name that is an everyday word.
@@ -2080,6 +2079,7 @@ KnownNames::KnownNames(std::string_view full_name) {
     }
     i = j;
   }
+  beyond_ascii_ = std::any_of(full_.begin(), full_.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
 bool IsNameTitle(std::string_view word) {

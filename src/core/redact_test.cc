@@ -523,7 +523,8 @@ TEST(RedactKnownNameTest, NonAsciiNamesMatchInAnyCase) {
   RedactionMap map;
   EXPECT_EQ(RedactKnown("Danke,\nJonas M\xC3\x9CLLER", "Jonas M\xC3\xBCller", &map), "Danke,\n<NAME_1> <NAME_2>");
   EXPECT_EQ(map.values["<NAME_2>"], "M\xC3\x9CLLER");
-  EXPECT_EQ(redact("this is \xC3\xA9lodie martin speaking", "\xC3\x89lodie Martin"), "this is <NAME_1> <NAME_2> speaking");
+  EXPECT_EQ(redact("this is \xC3\xA9lodie martin speaking", "\xC3\x89lodie Martin"),
+            "this is <NAME_1> <NAME_2> speaking");
   EXPECT_EQ(redact("From \xC5\x81UKASZ Nowak", "\xC5\x81ukasz Nowak"), "From <NAME_1> <NAME_2>");
   // Greek (μαρία παπαδοπούλου typed lower-case) and Cyrillic (ИВАН ПЕТРОВ in capitals).
   EXPECT_EQ(redact("\xCE\xBC\xCE\xB1\xCF\x81\xCE\xAF\xCE\xB1 \xCF\x80\xCE\xB1\xCF\x80\xCE\xB1\xCE\xB4\xCE\xBF"
